@@ -1,0 +1,219 @@
+//! The crate's one error type.
+//!
+//! Every fallible call returns [`Error`]: what was attempted (`op`, the C or
+//! Python name of the call), on what ([`Resource`]), what went wrong
+//! ([`ErrorKind`], the part callers branch on), and the `errno` when the kernel
+//! said no. Building and formatting an error allocates nothing.
+
+use core::fmt;
+
+use crate::process::Pid;
+use crate::sys;
+
+/// What an operation acted on: named in every error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Resource {
+    /// The calling process itself.
+    CurrentProcess,
+    /// A process, by pid.
+    Pid(Pid),
+    /// A process group, by its leader's pid.
+    ProcessGroup(Pid),
+    /// A pid as the caller gave it, when it is not a valid pid.
+    RawPid(i64),
+    /// A [`Process`](crate::process::Process) that has not been started.
+    UnstartedProcess,
+    /// A signal number as the caller gave it (it may be invalid).
+    Signal(i32),
+    /// A set of signals.
+    SignalSet,
+    /// The process's real-time interval timer (`alarm`, `setitimer`).
+    AlarmTimer,
+    /// A text the caller gave, such as a process or signal name (only its
+    /// length is kept, so that errors stay allocation-free).
+    Text {
+        /// What the text was for, e.g. `"process name"`.
+        what: &'static str,
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// A build-time capacity, by its `MPROC_*` setting.
+    Capacity(&'static str),
+    /// A file or kernel interface, by path.
+    Path(&'static str),
+}
+
+impl fmt::Display for Resource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Resource::CurrentProcess => f.write_str("the calling process"),
+            Resource::Pid(pid) => write!(f, "pid {pid}"),
+            Resource::ProcessGroup(pid) => write!(f, "process group {pid}"),
+            Resource::RawPid(pid) => write!(f, "pid {pid}"),
+            Resource::UnstartedProcess => f.write_str("a process that was never started"),
+            Resource::Signal(sig) => match crate::signal::Signal::from_raw(*sig) {
+                Ok(s) => write!(f, "signal {s} ({sig})"),
+                Err(_) => write!(f, "signal {sig}"),
+            },
+            Resource::SignalSet => f.write_str("a signal set"),
+            Resource::AlarmTimer => f.write_str("the real-time alarm timer"),
+            Resource::Text { what, len } => write!(f, "{what} of {len} bytes"),
+            Resource::Capacity(setting) => write!(f, "capacity {setting}"),
+            Resource::Path(path) => f.write_str(path),
+        }
+    }
+}
+
+/// What went wrong: the part of an [`Error`] callers branch on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The kernel refused with an errno not covered by a variant below.
+    Os,
+    /// No such process (`ESRCH`), or it was already reaped.
+    NoSuchProcess,
+    /// Not allowed (`EPERM`/`EACCES`).
+    PermissionDenied,
+    /// Not a signal number this platform has (valid: 1 to 64).
+    InvalidSignal,
+    /// A signal that cannot be caught or blocked here (`SIGKILL`, `SIGSTOP`,
+    /// and the fault signals signal-hook refuses).
+    UncatchableSignal,
+    /// An argument broke a rule; the text says which.
+    InvalidArgument(&'static str),
+    /// A static capacity is full.
+    CapacityExceeded {
+        /// The capacity in force.
+        limit: usize,
+    },
+    /// The call needs a started process.
+    NotStarted,
+    /// A process can be started only once.
+    AlreadyStarted,
+    /// `fork` was refused because the process runs other threads, whose locks
+    /// the child would inherit held forever (see the crate docs, "The fork
+    /// contract").
+    ThreadsRunning {
+        /// Threads in the process at the time of the call.
+        threads: u32,
+    },
+    /// The child was reaped by someone else (e.g. `SIGCHLD` set to ignore, or
+    /// a `waitpid(-1)` elsewhere in the program), so its exit status is lost.
+    ChildLost,
+    /// A wait ran out of time.
+    Timeout,
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ErrorKind::Os => f.write_str("refused by the kernel"),
+            ErrorKind::NoSuchProcess => f.write_str("no such process"),
+            ErrorKind::PermissionDenied => f.write_str("permission denied"),
+            ErrorKind::InvalidSignal => f.write_str("not a valid signal (valid: 1 to 64)"),
+            ErrorKind::UncatchableSignal => {
+                f.write_str("this signal cannot be caught, blocked or handled here")
+            }
+            ErrorKind::InvalidArgument(rule) => write!(f, "invalid argument: {rule}"),
+            ErrorKind::CapacityExceeded { limit } => write!(f, "capacity of {limit} exceeded"),
+            ErrorKind::NotStarted => f.write_str("the process has not been started"),
+            ErrorKind::AlreadyStarted => f.write_str("a process can only be started once"),
+            ErrorKind::ThreadsRunning { threads } => write!(
+                f,
+                "refusing to fork a process that runs {threads} threads \
+                 (use the unsafe *_with_threads form to opt in)"
+            ),
+            ErrorKind::ChildLost => f.write_str(
+                "the child was reaped elsewhere (SIGCHLD ignored or waitpid(-1)); \
+                 its exit status is lost",
+            ),
+            ErrorKind::Timeout => f.write_str("timed out"),
+        }
+    }
+}
+
+/// The error of every fallible `mproc` call.
+///
+/// ```
+/// use mproc::{ErrorKind, signal::Signal};
+/// let err = Signal::from_raw(999).unwrap_err();
+/// assert_eq!(err.kind(), ErrorKind::InvalidSignal);
+/// assert_eq!(err.to_string(), "Signal::from_raw(signal 999): not a valid signal (valid: 1 to 64)");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Error {
+    op: &'static str,
+    resource: Resource,
+    kind: ErrorKind,
+    errno: i32,
+}
+
+impl Error {
+    /// An error without an errno.
+    pub(crate) const fn new(op: &'static str, resource: Resource, kind: ErrorKind) -> Self {
+        Error { op, resource, kind, errno: 0 }
+    }
+
+    /// An error from an errno, mapped to the kind callers branch on.
+    pub(crate) fn os(op: &'static str, resource: Resource, errno: sys::Errno) -> Self {
+        let kind = match errno {
+            sys::Errno::ESRCH => ErrorKind::NoSuchProcess,
+            sys::Errno::EPERM | sys::Errno::EACCES => ErrorKind::PermissionDenied,
+            _ => ErrorKind::Os,
+        };
+        Error { op, resource, kind, errno: errno as i32 }
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The call that failed, e.g. `"kill"` or `"Process::join"`.
+    pub fn op(&self) -> &'static str {
+        self.op
+    }
+
+    /// What the call acted on.
+    pub fn resource(&self) -> Resource {
+        self.resource
+    }
+
+    /// The `errno` the kernel returned, when it was the kernel that refused.
+    pub fn errno(&self) -> Option<i32> {
+        (self.errno != 0).then_some(self.errno)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}({}): {}", self.op, self.resource, self.kind)?;
+        if self.errno != 0 {
+            f.write_str(": ")?;
+            sys::fmt_errno(self.errno, f)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<Error> for std::io::Error {
+    fn from(e: Error) -> Self {
+        let kind = match e.kind {
+            ErrorKind::NoSuchProcess => std::io::ErrorKind::NotFound,
+            ErrorKind::PermissionDenied => std::io::ErrorKind::PermissionDenied,
+            ErrorKind::Timeout => std::io::ErrorKind::TimedOut,
+            ErrorKind::InvalidSignal
+            | ErrorKind::UncatchableSignal
+            | ErrorKind::InvalidArgument(_) => std::io::ErrorKind::InvalidInput,
+            _ if e.errno != 0 => std::io::Error::from_raw_os_error(e.errno).kind(),
+            _ => std::io::ErrorKind::Other,
+        };
+        std::io::Error::new(kind, e)
+    }
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = core::result::Result<T, E>;

@@ -1,0 +1,942 @@
+//! Processes: `fork`, [`Process`], and the process-wide queries of Python's
+//! `multiprocessing` (`current_process`, `parent_process`,
+//! `active_children`, `cpu_count`).
+//!
+//! # Python names
+//!
+//! `multiprocessing.Process(target=f, name=…, daemon=…)` is
+//! [`Process::new`]`(f)` with [`Process::with_name`] and [`Process::daemon`];
+//! `os.fork` is [`fork`]; `os.waitpid` is [`waitpid`]. The target is a Rust
+//! closure run in the forked child: whatever it captures travels by `fork`
+//! (the child has a copy of the parent's memory), so nothing is pickled and
+//! no `'static` or `Send` bound applies.
+//!
+//! # The thread policy
+//!
+//! [`fork`] and [`Process::start`] refuse, with
+//! [`ErrorKind::ThreadsRunning`], to fork a process that runs more than one
+//! thread: the child would inherit every lock those threads held at that
+//! instant (the allocator's arenas are safe with glibc, but stdout's lock,
+//! `std::env`'s lock, a logger's mutex are not) and could deadlock on its
+//! first `println!`. Fork the workers first, then start threads — the shape
+//! of a pre-fork daemon. A program that must fork with threads running opts
+//! in with the `unsafe` [`fork_with_threads`] or
+//! [`Process::start_with_threads`], promising that the child takes no lock
+//! another thread may hold.
+
+mod registry;
+
+use core::fmt;
+use std::io::Write as _;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicI32, AtomicU8, AtomicU32, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::config::{MAX_CHILDREN, NAME_LEN};
+use crate::error::{Error, ErrorKind, Resource, Result};
+use crate::signal::Signal;
+use crate::sys::process::{self as sysproc, ForkPermit};
+use crate::sys::{self, Errno};
+
+/// A process id: always positive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Pid(i32);
+
+impl Pid {
+    /// The pid `raw`, or `None` unless it is positive (0 and negative
+    /// numbers name process groups or "every process" in `kill(2)`, not a
+    /// process).
+    pub const fn from_raw(raw: i32) -> Option<Pid> {
+        if raw > 0 { Some(Pid(raw)) } else { None }
+    }
+
+    /// The number, as the C API takes it.
+    pub const fn as_raw(self) -> i32 {
+        self.0
+    }
+
+    fn from_kernel(raw: i32) -> Pid {
+        // The kernel only hands out positive pids.
+        Pid(raw.max(1))
+    }
+}
+
+impl fmt::Display for Pid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// `getpid(2)`: the calling process's pid. Python's `os.getpid`.
+#[doc(alias = "os.getpid")]
+pub fn getpid() -> Pid {
+    Pid::from_kernel(sysproc::getpid())
+}
+
+/// `getppid(2)`: the parent's pid. Python's `os.getppid`. After the parent
+/// dies this is the pid of the process that adopted this one (init or a
+/// subreaper).
+#[doc(alias = "os.getppid")]
+pub fn getppid() -> Pid {
+    Pid::from_kernel(sysproc::getppid())
+}
+
+/// `getpgrp(2)`: the calling process's process group, for
+/// [`killpg`](crate::signal::killpg).
+pub fn getpgrp() -> Pid {
+    Pid::from_kernel(sysproc::getpgrp())
+}
+
+/// `prctl(PR_SET_CHILD_SUBREAPER)`: makes the calling process adopt its
+/// orphaned descendants (instead of init), so it can reap them with
+/// [`waitpid`] and learn how they ended. A supervisor's tool: a daemon
+/// whose worker dies leaves the worker's own children to it.
+///
+/// # Errors
+///
+/// Only if the kernel refuses, which Linux 3.4 and later do not.
+pub fn set_child_subreaper(on: bool) -> Result<()> {
+    sysproc::set_child_subreaper(on).map_err(|e| Error::os("prctl(PR_SET_CHILD_SUBREAPER)", Resource::CurrentProcess, e))
+}
+
+/// Whether a process with this pid exists (`kill(pid, 0)`), including one
+/// that belongs to another user and zombies not yet reaped.
+///
+/// # Errors
+///
+/// Only for an errno other than `ESRCH` and `EPERM`, which the kernel does
+/// not return here.
+pub fn exists(pid: Pid) -> Result<bool> {
+    match sysproc::kill(pid.as_raw(), 0) {
+        Ok(()) | Err(Errno::EPERM) => Ok(true),
+        Err(Errno::ESRCH) => Ok(false),
+        Err(e) => Err(Error::os("kill(0)", Resource::Pid(pid), e)),
+    }
+}
+
+/// The number of CPUs online, as Python's `multiprocessing.cpu_count()`
+/// and `os.cpu_count()` report it (`sysconf(_SC_NPROCESSORS_ONLN)`; not
+/// reduced by CPU affinity).
+///
+/// # Errors
+///
+/// When the C library cannot tell.
+#[doc(alias = "multiprocessing.cpu_count")]
+pub fn cpu_count() -> Result<usize> {
+    sysproc::cpu_count().map_err(|e| Error::os("cpu_count", Resource::Path("/sys/devices/system/cpu"), e))
+}
+
+/// The number of threads in the calling process (from `/proc/self/stat`).
+///
+/// # Errors
+///
+/// When `/proc` is not mounted.
+pub fn thread_count() -> Result<u32> {
+    sysproc::thread_count().map_err(|e| Error::os("thread_count", Resource::Path("/proc/self/stat"), e))
+}
+
+fn check_single_threaded(op: &'static str) -> Result<ForkPermit> {
+    sysproc::ForkPermit::single_threaded()
+        .map_err(|e| Error::os(op, Resource::Path("/proc/self/stat"), e))?
+        .map_err(|threads| Error::new(op, Resource::CurrentProcess, ErrorKind::ThreadsRunning { threads }))
+}
+
+// ------------------------------------------------------------------ names
+
+/// A process name: at most `MPROC_NAME_LEN` bytes (default 32), stored
+/// inline.
+#[derive(Clone, PartialEq, Eq, Hash, Default)]
+pub struct Name(heapless::String<NAME_LEN>);
+
+impl Name {
+    /// The name `s`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::CapacityExceeded`] when `s` is longer than
+    /// `MPROC_NAME_LEN` bytes.
+    pub fn new(s: &str) -> Result<Name> {
+        let mut name = heapless::String::new();
+        name.push_str(s).map_err(|_| {
+            Error::new(
+                "Name::new",
+                Resource::Text { what: "process name", len: s.len() },
+                ErrorKind::CapacityExceeded { limit: NAME_LEN },
+            )
+        })?;
+        Ok(Name(name))
+    }
+
+    /// The name as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `prefix` followed by `n`, cut to fit.
+    fn numbered(prefix: &str, n: u32) -> Name {
+        let mut name = Name::default();
+        let _ = name.0.push_str(prefix);
+        let _ = fmt::Write::write_fmt(&mut name.0, format_args!("{n}"));
+        name
+    }
+}
+
+impl core::ops::Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+/// A name kept in atomics, so a forked child (which is single-threaded at
+/// that moment) can set it and any thread can read it without a lock.
+struct NameCell {
+    /// `usize::MAX`: unset.
+    len: AtomicUsize,
+    bytes: [AtomicU8; NAME_LEN],
+}
+
+impl NameCell {
+    const fn new() -> NameCell {
+        NameCell { len: AtomicUsize::new(usize::MAX), bytes: [const { AtomicU8::new(0) }; NAME_LEN] }
+    }
+
+    fn store(&self, name: Option<&Name>) {
+        let Some(name) = name else {
+            self.len.store(usize::MAX, Ordering::Release);
+            return;
+        };
+        for (cell, &b) in self.bytes.iter().zip(name.as_bytes()) {
+            cell.store(b, Ordering::Relaxed);
+        }
+        self.len.store(name.len(), Ordering::Release);
+    }
+
+    fn load(&self) -> Option<Name> {
+        let len = self.len.load(Ordering::Acquire);
+        if len == usize::MAX {
+            return None;
+        }
+        let mut buf = [0u8; NAME_LEN];
+        for (b, cell) in buf.iter_mut().zip(&self.bytes).take(len) {
+            *b = cell.load(Ordering::Relaxed);
+        }
+        let text = core::str::from_utf8(&buf[..len.min(NAME_LEN)]).ok()?;
+        Name::new(text).ok()
+    }
+}
+
+/// This process's name, set in a child started by [`Process`].
+static CURRENT_NAME: NameCell = NameCell::new();
+/// The parent's name, set in every child forked by this crate.
+static PARENT_NAME: NameCell = NameCell::new();
+/// The parent's pid, set in every child forked by this crate; 0 in the
+/// main process.
+static PARENT_PID: AtomicI32 = AtomicI32::new(0);
+/// Counter behind the default names `Process-1`, `Process-2`, ….
+static NAME_COUNTER: AtomicU32 = AtomicU32::new(0);
+
+const MAIN_NAME: &str = "MainProcess";
+
+fn current_name() -> Name {
+    CURRENT_NAME.load().unwrap_or_else(|| Name::new(MAIN_NAME).unwrap_or_default())
+}
+
+/// The name and pid of a process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessInfo {
+    /// Its pid.
+    pub pid: Pid,
+    /// Its name: `MainProcess` for a program's first process, the
+    /// [`Process`] name in a child.
+    pub name: Name,
+}
+
+/// The calling process: Python's `multiprocessing.current_process()`.
+#[doc(alias = "multiprocessing.current_process")]
+pub fn current_process() -> ProcessInfo {
+    ProcessInfo { pid: getpid(), name: current_name() }
+}
+
+/// The process that forked this one, if this crate forked it; `None` in the
+/// main process. Python's `multiprocessing.parent_process()`.
+#[doc(alias = "multiprocessing.parent_process")]
+pub fn parent_process() -> Option<ParentProcess> {
+    let pid = Pid::from_raw(PARENT_PID.load(Ordering::Acquire))?;
+    let name = PARENT_NAME.load().unwrap_or_else(|| Name::new(MAIN_NAME).unwrap_or_default());
+    Some(ParentProcess { info: ProcessInfo { pid, name } })
+}
+
+/// The parent of the calling process, as [`parent_process`] returns it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParentProcess {
+    info: ProcessInfo,
+}
+
+impl ParentProcess {
+    /// The parent's pid.
+    pub fn pid(&self) -> Pid {
+        self.info.pid
+    }
+
+    /// The parent's name.
+    pub fn name(&self) -> &str {
+        &self.info.name
+    }
+
+    /// Whether the parent still runs: it has not exited, so this process has
+    /// not been adopted by another.
+    pub fn is_alive(&self) -> bool {
+        getppid() == self.info.pid
+    }
+}
+
+/// The children started by [`Process`] that are still running, after
+/// reaping every one that has ended (including those whose handle was
+/// dropped). Python's `multiprocessing.active_children()`.
+///
+/// Allocation-free: the list has the capacity `MPROC_MAX_CHILDREN`.
+#[doc(alias = "multiprocessing.active_children")]
+pub fn active_children() -> heapless::Vec<Pid, MAX_CHILDREN> {
+    let mut alive = heapless::Vec::new();
+    // The table holds at most MAX_CHILDREN pids, so every push fits.
+    registry::active_children(|pid| {
+        let _ = alive.push(Pid::from_kernel(pid));
+    });
+    alive
+}
+
+// ------------------------------------------------------------------- fork
+
+/// Which side of a [`fork`] the caller is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fork {
+    /// The new process; its own pid.
+    Child(Pid),
+    /// The calling process; the new child's pid.
+    Parent(Pid),
+}
+
+/// `fork(2)`: Python's `os.fork`. The child is a copy of the caller and
+/// continues from here; the parent must reap it ([`waitpid`]).
+///
+/// The child starts as described in the crate docs ("The fork contract"):
+/// an empty signal mask, handlers this crate registered reset to the
+/// default, no tracked children, and [`parent_process`] set. For a child
+/// that runs one function and exits, use [`Process`].
+///
+/// # Errors
+///
+/// [`ErrorKind::ThreadsRunning`] when the process runs more than one
+/// thread (see "The thread policy" above); `EAGAIN`/`ENOMEM` when the
+/// kernel cannot create the process.
+#[doc(alias = "os.fork")]
+pub fn fork() -> Result<Fork> {
+    fork_permitted(check_single_threaded("fork")?)
+}
+
+/// [`fork`] without the thread check.
+///
+/// # Safety
+///
+/// If the process runs other threads, the child inherits every lock they
+/// held at the instant of the fork, held forever. Until it calls `exec` or
+/// `_exit`, the child must take no lock another thread may have held: no
+/// `println!`/`eprintln!` (stdout and stderr locks), no `std::env`, no
+/// mutex of the program's own. The allocator is safe with glibc.
+#[allow(unsafe_code)] // A public unsafe opt-in: its contract goes to ForkPermit::assume.
+pub unsafe fn fork_with_threads() -> Result<Fork> {
+    // SAFETY: forwarded from this function's contract.
+    fork_permitted(unsafe { ForkPermit::assume() })
+}
+
+fn fork_permitted(permit: ForkPermit) -> Result<Fork> {
+    flush_stdio();
+    let parent = sysproc::getpid();
+    match sysproc::fork(permit) {
+        Ok(sysproc::RawFork::Parent(child)) => Ok(Fork::Parent(Pid::from_kernel(child))),
+        Ok(sysproc::RawFork::Child) => {
+            after_fork_in_child(parent, None);
+            Ok(Fork::Child(getpid()))
+        }
+        Err(e) => Err(Error::os("fork", Resource::CurrentProcess, e)),
+    }
+}
+
+/// Flushes Rust's stdout and stderr so that buffered output is not written
+/// twice, once by each side of a fork (as Python flushes before it forks).
+fn flush_stdio() {
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+}
+
+/// The runtime's part of a new child, before anything else runs in it.
+fn after_fork_in_child(parent: i32, name: Option<&Name>) {
+    registry::clear_in_child();
+    if let Err(e) = sys::signal::reset_claimed_in_child() {
+        // Cannot happen for valid signals; say so and stop rather than run
+        // with handlers meant for the parent.
+        let _ = e;
+        sysproc::write_stderr_raw(b"mproc: could not reset signal handlers in a forked child\n");
+        sysproc::exit_now(1);
+    }
+    PARENT_NAME.store(Some(&current_name()));
+    PARENT_PID.store(parent, Ordering::Release);
+    if let Some(name) = name {
+        CURRENT_NAME.store(Some(name));
+    }
+    NAME_COUNTER.store(0, Ordering::Relaxed);
+}
+
+/// Turns a raw wait status into Python's exit code: the exit status, or
+/// minus the signal that killed the process.
+fn exitcode_of(exit: sysproc::Exit) -> i32 {
+    match exit {
+        sysproc::Exit::Code(code) => code,
+        sysproc::Exit::Signal(sig) => -sig,
+    }
+}
+
+/// `waitpid(2)`: waits until the child `pid` ends, reaps it, and returns its
+/// exit code as Python reports it (negative: killed by that signal). For
+/// children of [`fork`]; a [`Process`] is reaped by its own methods.
+///
+/// # Errors
+///
+/// [`ErrorKind::NoSuchProcess`] (`ECHILD`) when `pid` is not an unreaped
+/// child of this process.
+#[doc(alias = "os.waitpid")]
+pub fn waitpid(pid: Pid) -> Result<i32> {
+    match sysproc::waitpid(pid.as_raw(), true) {
+        Ok(Some(raw)) => Ok(exitcode_of(sysproc::decode_status(raw))),
+        Ok(None) => unreachable_wait(pid),
+        Err(e) => Err(wait_error(pid, e)),
+    }
+}
+
+/// [`waitpid`] without blocking: `None` while the child runs.
+///
+/// # Errors
+///
+/// As [`waitpid`].
+pub fn try_waitpid(pid: Pid) -> Result<Option<i32>> {
+    match sysproc::waitpid(pid.as_raw(), false) {
+        Ok(raw) => Ok(raw.map(|raw| exitcode_of(sysproc::decode_status(raw)))),
+        Err(e) => Err(wait_error(pid, e)),
+    }
+}
+
+/// [`waitpid`] for at most `timeout`: `None` when the child still runs.
+///
+/// # Errors
+///
+/// As [`waitpid`].
+pub fn waitpid_timeout(pid: Pid, timeout: Duration) -> Result<Option<i32>> {
+    if let Some(code) = try_waitpid(pid)? {
+        return Ok(Some(code));
+    }
+    let pidfd = sysproc::pidfd_open(pid.as_raw()).map_err(|e| wait_error(pid, e))?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        sys::poll_readable(pidfd.as_fd(), Some(left)).map_err(|e| wait_error(pid, e))?;
+        if let Some(code) = try_waitpid(pid)? {
+            return Ok(Some(code));
+        }
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+    }
+}
+
+fn wait_error(pid: Pid, e: Errno) -> Error {
+    let e = if e == Errno::ECHILD { Errno::ESRCH } else { e };
+    Error::os("waitpid", Resource::Pid(pid), e)
+}
+
+fn unreachable_wait(pid: Pid) -> Result<i32> {
+    // A blocking waitpid returns a pid or an error, never 0.
+    Err(Error::os("waitpid", Resource::Pid(pid), Errno::EINVAL))
+}
+
+// ---------------------------------------------------------------- Process
+
+/// What a [`Process`] target's return value means as an exit code, as
+/// `sys.exit(value)` does in Python: `()` is 0, an integer is itself (the
+/// low 8 bits reach the parent), and `Err(e)` prints `Error: {e:?}` to
+/// stderr and is 1.
+pub trait IntoExitCode {
+    /// The exit code.
+    fn into_exit_code(self) -> i32;
+}
+
+impl IntoExitCode for () {
+    fn into_exit_code(self) -> i32 {
+        0
+    }
+}
+
+impl IntoExitCode for i32 {
+    fn into_exit_code(self) -> i32 {
+        self
+    }
+}
+
+impl IntoExitCode for u8 {
+    fn into_exit_code(self) -> i32 {
+        self.into()
+    }
+}
+
+impl<T: IntoExitCode, E: fmt::Debug> IntoExitCode for core::result::Result<T, E> {
+    fn into_exit_code(self) -> i32 {
+        match self {
+            Ok(v) => v.into_exit_code(),
+            Err(e) => {
+                eprintln!("Error: {e:?}");
+                1
+            }
+        }
+    }
+}
+
+/// Whether the kernel has `pidfd_open` (0: not probed yet, 1: yes, 2: no).
+static PIDFD: AtomicU8 = AtomicU8::new(0);
+
+fn pidfd_supported() -> bool {
+    match PIDFD.load(Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => {
+            let ok = !matches!(sysproc::pidfd_open(sysproc::getpid()), Err(Errno::ENOSYS));
+            PIDFD.store(if ok { 1 } else { 2 }, Ordering::Relaxed);
+            ok
+        }
+    }
+}
+
+/// A started child.
+#[derive(Debug)]
+struct Child {
+    pid: Pid,
+    /// Its slot in the registry.
+    slot: usize,
+    /// Readable once the child has ended: a pidfd, or on kernels before 5.3
+    /// the read end of a pipe whose write end only the child holds.
+    sentinel: OwnedFd,
+    /// Whether `sentinel` is a pidfd (it can then also send signals).
+    pidfd: bool,
+    /// The process that started it: only that one may wait for it.
+    owner: i32,
+}
+
+/// A child process that runs a closure: Python's `multiprocessing.Process`
+/// with the fork start method.
+///
+/// ```no_run
+/// use mproc::process::Process;
+/// let greeting = String::from("hello");
+/// let mut p = Process::new(move || println!("{greeting} from the child"))
+///     .with_name("greeter")?;
+/// p.start()?;
+/// assert_eq!(p.join()?, 0);
+/// # Ok::<(), mproc::Error>(())
+/// ```
+///
+/// # Lifecycle
+///
+/// - [`start`](Process::start) forks; the child runs the target, flushes
+///   stdout and stderr, and exits with `_exit` — it never returns into the
+///   parent's code. A panic in the target exits with code 1 after the panic
+///   message is printed to stderr (with `panic = "abort"` it dies of
+///   `SIGABRT`: exit code -6).
+/// - [`exitcode`](Process::exitcode) is `None` while running, then the exit
+///   status, or minus the signal that killed it (-9 after
+///   [`kill`](Process::kill), -15 after [`terminate`](Process::terminate)),
+///   exactly as in Python.
+/// - Every started child is reaped: by [`join`](Process::join), by
+///   [`is_alive`](Process::is_alive)/[`exitcode`](Process::exitcode) once it
+///   has ended, by [`active_children`], or when the handle is dropped.
+/// - **Dropping the handle of a running child** does not stop it (as in
+///   Python, and as `std::process::Child`): the child runs on, detached, and
+///   is reaped by the next [`active_children`] or [`Process::start`] after it
+///   ends. Call [`terminate`](Process::terminate) or [`kill`](Process::kill)
+///   and [`join`](Process::join) first to stop it. A child marked
+///   [`daemon`](Process::daemon) still dies with its parent.
+pub struct Process<F> {
+    target: Option<F>,
+    name: Name,
+    daemon: bool,
+    child: Option<Child>,
+}
+
+impl<F> fmt::Debug for Process<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Process")
+            .field("name", &self.name)
+            .field("pid", &self.pid())
+            .field("daemon", &self.daemon)
+            .finish()
+    }
+}
+
+impl<F, R> Process<F>
+where
+    F: FnOnce() -> R,
+    R: IntoExitCode,
+{
+    /// A process that will run `target` once started; named `Process-N`,
+    /// not a daemon. Python's `Process(target=f)`; arguments are whatever the
+    /// closure captures.
+    pub fn new(target: F) -> Process<F> {
+        let n = NAME_COUNTER.fetch_add(1, Ordering::Relaxed) + 1;
+        Process { target: Some(target), name: Name::numbered("Process-", n), daemon: false, child: None }
+    }
+
+    /// Names the process (Python's `name=`).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::CapacityExceeded`] when `name` is longer than
+    /// `MPROC_NAME_LEN` bytes; the process is handed back unchanged inside
+    /// the error's `Err` only as far as the caller keeps it — build the name
+    /// with [`Name::new`] first to keep the process on failure.
+    pub fn with_name(mut self, name: &str) -> Result<Process<F>> {
+        self.name = Name::new(name)?;
+        Ok(self)
+    }
+
+    /// Marks the process as a daemon (Python's `daemon=True`): it is killed
+    /// with `SIGKILL` when its parent dies, by any cause, including
+    /// `SIGKILL` (`PR_SET_PDEATHSIG`, plus a check of the parent's pid right
+    /// after, for a parent that died during the fork).
+    ///
+    /// Linux ties this to the *thread* that forked: start daemons from the
+    /// main thread or a thread that lives as long as the process.
+    pub fn daemon(mut self, daemon: bool) -> Process<F> {
+        self.daemon = daemon;
+        self
+    }
+
+    /// Forks the child, which runs the target and exits. Python's
+    /// `Process.start`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::AlreadyStarted`] on a second call;
+    /// [`ErrorKind::ThreadsRunning`] when the process runs other threads
+    /// (see the module docs); [`ErrorKind::CapacityExceeded`] when
+    /// `MPROC_MAX_CHILDREN` children are already tracked; `EAGAIN` when the
+    /// kernel refuses a new process (`RLIMIT_NPROC`, `pid_max`).
+    pub fn start(&mut self) -> Result<()> {
+        if self.target.is_none() {
+            return Err(self.error("Process::start", ErrorKind::AlreadyStarted));
+        }
+        let permit = check_single_threaded("Process::start")?;
+        self.start_permitted(permit)
+    }
+
+    /// [`Process::start`] without the thread check.
+    ///
+    /// # Safety
+    ///
+    /// As [`fork_with_threads`]: if other threads run, the target must take
+    /// no lock they may have held (no `println!`; write with
+    /// `std::io::Write` on a raw descriptor instead), and neither may
+    /// anything it calls. The runtime's own child set-up takes none.
+    ///
+    /// # Errors
+    ///
+    /// As [`Process::start`], less `ThreadsRunning`.
+    #[allow(unsafe_code)] // A public unsafe opt-in: its contract goes to ForkPermit::assume.
+    pub unsafe fn start_with_threads(&mut self) -> Result<()> {
+        // SAFETY: forwarded from this function's contract.
+        self.start_permitted(unsafe { ForkPermit::assume() })
+    }
+
+    fn start_permitted(&mut self, permit: ForkPermit) -> Result<()> {
+        let Some(target) = self.target.take() else {
+            return Err(self.error("Process::start", ErrorKind::AlreadyStarted));
+        };
+        let Some(slot) = registry::reserve() else {
+            self.target = Some(target);
+            return Err(Error::new(
+                "Process::start",
+                Resource::Capacity("MPROC_MAX_CHILDREN"),
+                ErrorKind::CapacityExceeded { limit: MAX_CHILDREN },
+            ));
+        };
+        let use_pidfd = pidfd_supported();
+        let pipe = if use_pidfd {
+            None
+        } else {
+            match sysproc::pipe() {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    registry::unreserve(slot);
+                    self.target = Some(target);
+                    return Err(Error::os("pipe", Resource::CurrentProcess, e));
+                }
+            }
+        };
+        flush_stdio();
+        let parent = sysproc::getpid();
+        match sysproc::fork(permit) {
+            Err(e) => {
+                registry::unreserve(slot);
+                self.target = Some(target);
+                Err(Error::os("fork", Resource::CurrentProcess, e))
+            }
+            Ok(sysproc::RawFork::Child) => {
+                // Keep the pipe's write end open until _exit: its closing is
+                // what the parent's sentinel sees.
+                if let Some((read, write)) = pipe {
+                    drop(read);
+                    std::mem::forget(write);
+                }
+                run_child(parent, &self.name, self.daemon, target)
+            }
+            Ok(sysproc::RawFork::Parent(raw)) => {
+                registry::assign(slot, raw);
+                let pid = Pid::from_kernel(raw);
+                let (sentinel, pidfd) = match pipe {
+                    Some((read, write)) => {
+                        drop(write);
+                        (read, false)
+                    }
+                    None => match sysproc::pidfd_open(raw) {
+                        Ok(fd) => (fd, true),
+                        Err(e) => {
+                            // The child exists but cannot be watched: stop it
+                            // rather than leave it untracked.
+                            let _ = sysproc::kill(raw, Signal::KILL.as_raw());
+                            let _ = registry::reap(slot, raw, true);
+                            registry::release(slot, raw);
+                            return Err(Error::os("pidfd_open", Resource::Pid(pid), e));
+                        }
+                    },
+                };
+                self.child = Some(Child { pid, slot, sentinel, pidfd, owner: parent });
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The child side of [`Process::start`]: never returns.
+fn run_child<F, R>(parent: i32, name: &Name, daemon: bool, target: F) -> !
+where
+    F: FnOnce() -> R,
+    R: IntoExitCode,
+{
+    after_fork_in_child(parent, Some(name));
+    if daemon {
+        let armed = sysproc::set_parent_death_signal(Signal::KILL.as_raw()).is_ok();
+        // The parent may have died between fork and prctl; then no signal
+        // will ever come, so behave as if it had.
+        if !armed || sysproc::getppid() != parent {
+            let _ = sysproc::kill(sysproc::getpid(), Signal::KILL.as_raw());
+            sysproc::exit_now(1);
+        }
+    }
+    let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(target)) {
+        Ok(result) => result.into_exit_code(),
+        Err(payload) => {
+            // The panic hook has printed the message; dropping the payload
+            // could panic again, and the process ends now anyway.
+            std::mem::forget(payload);
+            1
+        }
+    };
+    flush_stdio();
+    sysproc::exit_now(code)
+}
+
+impl<F> Process<F> {
+    fn error(&self, op: &'static str, kind: ErrorKind) -> Error {
+        let resource = match &self.child {
+            Some(child) => Resource::Pid(child.pid),
+            None => Resource::UnstartedProcess,
+        };
+        Error::new(op, resource, kind)
+    }
+
+    /// The started child owned by the calling process.
+    fn child(&self, op: &'static str) -> Result<&Child> {
+        match &self.child {
+            None => Err(self.error(op, ErrorKind::NotStarted)),
+            Some(child) if child.owner != sysproc::getpid() => Err(Error::new(
+                op,
+                Resource::Pid(child.pid),
+                ErrorKind::InvalidArgument("can only wait for a child of the calling process"),
+            )),
+            Some(child) => Ok(child),
+        }
+    }
+
+    /// The child's pid once started (Python's `pid`, `None` before).
+    pub fn pid(&self) -> Option<Pid> {
+        self.child.as_ref().map(|c| c.pid)
+    }
+
+    /// The name (Python's `name`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether the process is a daemon (Python's `daemon`).
+    pub fn is_daemon(&self) -> bool {
+        self.daemon
+    }
+
+    fn status(&self, child: &Child, block: bool, op: &'static str) -> Result<Option<i32>> {
+        match registry::reap(child.slot, child.pid.as_raw(), block) {
+            Ok(registry::Status::Running) => Ok(None),
+            Ok(registry::Status::Ended(exit)) => Ok(Some(exitcode_of(exit))),
+            Ok(registry::Status::Lost) => Err(Error::new(op, Resource::Pid(child.pid), ErrorKind::ChildLost)),
+            Err(e) => Err(Error::os(op, Resource::Pid(child.pid), e)),
+        }
+    }
+
+    /// Waits until the child ends, reaps it, and returns its exit code
+    /// (Python's `join()` followed by `exitcode`).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotStarted`] before [`Process::start`];
+    /// [`ErrorKind::ChildLost`] when the program reaped the child elsewhere.
+    pub fn join(&self) -> Result<i32> {
+        let child = self.child("Process::join")?;
+        match self.status(child, true, "Process::join")? {
+            Some(code) => Ok(code),
+            None => Err(Error::new("Process::join", Resource::Pid(child.pid), ErrorKind::Timeout)),
+        }
+    }
+
+    /// Waits at most `timeout` for the child to end: its exit code, or
+    /// `None` if it still runs (Python's `join(timeout)`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Process::join`].
+    pub fn join_timeout(&self, timeout: Duration) -> Result<Option<i32>> {
+        let op = "Process::join";
+        let child = self.child(op)?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(code) = self.status(child, false, op)? {
+                return Ok(Some(code));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            sys::poll_readable(child.sentinel.as_fd(), Some(left))
+                .map_err(|e| Error::os(op, Resource::Pid(child.pid), e))?;
+            if !child.pidfd && self.status(child, false, op)?.is_none() {
+                // The pipe closed but the child has not ended (it exec'd or
+                // closed the descriptor): fall back to waiting out the time.
+                let left = deadline.saturating_duration_since(Instant::now());
+                std::thread::sleep(left.min(Duration::from_millis(1)));
+            }
+        }
+    }
+
+    /// The exit code (Python's `exitcode`): `None` before the start and while
+    /// the child runs; reaps the child if it has ended.
+    pub fn exitcode(&self) -> Option<i32> {
+        let child = self.child("Process::exitcode").ok()?;
+        self.status(child, false, "Process::exitcode").ok().flatten()
+    }
+
+    /// Whether the child has been started and has not ended (Python's
+    /// `is_alive()`); reaps it if it has ended.
+    pub fn is_alive(&self) -> bool {
+        match self.child("Process::is_alive") {
+            Ok(child) => matches!(self.status(child, false, "Process::is_alive"), Ok(None)),
+            Err(_) => false,
+        }
+    }
+
+    /// Sends `SIGTERM` (Python's `terminate()`). Does nothing if the child
+    /// has already ended.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotStarted`] before [`Process::start`].
+    pub fn terminate(&self) -> Result<()> {
+        self.send_signal(Signal::TERM)
+    }
+
+    /// Sends `SIGKILL` (Python's `kill()`). Does nothing if the child has
+    /// already ended.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotStarted`] before [`Process::start`].
+    pub fn kill(&self) -> Result<()> {
+        self.send_signal(Signal::KILL)
+    }
+
+    /// Sends `sig` to the child, through its pidfd where the kernel has one
+    /// (so it can never reach another process that reused the pid). Does
+    /// nothing if the child has already ended.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotStarted`] before [`Process::start`].
+    pub fn send_signal(&self, sig: Signal) -> Result<()> {
+        let op = "Process::send_signal";
+        let child = self.child(op)?;
+        if self.status(child, false, op)?.is_some() {
+            return Ok(());
+        }
+        let sent = if child.pidfd {
+            sysproc::pidfd_send_signal(child.sentinel.as_fd(), sig.as_raw())
+        } else {
+            sysproc::kill(child.pid.as_raw(), sig.as_raw())
+        };
+        match sent {
+            Ok(()) | Err(Errno::ESRCH) => Ok(()),
+            Err(e) => Err(Error::os(op, Resource::Pid(child.pid), e)),
+        }
+    }
+
+    /// A descriptor that becomes readable when the child ends (Python's
+    /// `sentinel`): a pidfd, or on kernels before 5.3 a pipe. Poll it with
+    /// other descriptors; it stays readable after the child is reaped.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotStarted`] before [`Process::start`].
+    pub fn sentinel(&self) -> Result<BorrowedFd<'_>> {
+        match &self.child {
+            Some(child) => Ok(child.sentinel.as_fd()),
+            None => Err(self.error("Process::sentinel", ErrorKind::NotStarted)),
+        }
+    }
+}
+
+impl<F> Drop for Process<F> {
+    fn drop(&mut self) {
+        if let Some(child) = &self.child {
+            // A copy of the handle inherited by a forked child is not the
+            // owner; the table it would touch was cleared there.
+            if child.owner == sysproc::getpid() {
+                registry::release(child.slot, child.pid.as_raw());
+            }
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! The table of this process's children: who is still to be reaped, and the
+//! exit status of those already reaped.
+//!
+//! A fixed array of `MPROC_MAX_CHILDREN` slots, allocation-free. Each slot's
+//! fields are atomics; a spin lock (held only for non-blocking work, never
+//! across a blocking `waitpid`) makes each multi-field change atomic. A
+//! forked child calls [`clear_in_child`], which resets the table and the lock
+//! without waiting: it is the only thread there, and its parent's children
+//! are not its own.
+//!
+//! Slot states (`pid`, `status`, `detached`):
+//!
+//! | pid      | status    | meaning                                           |
+//! |----------|-----------|---------------------------------------------------|
+//! | 0        | -         | free                                              |
+//! | RESERVED | -         | taken by a `start` that is forking                |
+//! | > 0      | RUNNING   | child not reaped yet                              |
+//! | > 0      | >= 0      | reaped; raw wait status kept for its handle       |
+//! | > 0      | LOST      | reaped by someone else: status unknown            |
+//!
+//! `detached` means the handle was dropped while the child ran: the slot is
+//! freed by the first reap that sees it ended ([`active_children`] or the
+//! next [`reserve`]).
+
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+
+use crate::config::MAX_CHILDREN;
+use crate::sys::{Errno, process as sys};
+
+const RESERVED: i32 = -1;
+const RUNNING: i32 = -1;
+const LOST: i32 = -2;
+
+struct Slot {
+    pid: AtomicI32,
+    status: AtomicI32,
+    detached: AtomicBool,
+}
+
+#[allow(clippy::declare_interior_mutable_const)] // used only to initialise the array
+const FREE: Slot =
+    Slot { pid: AtomicI32::new(0), status: AtomicI32::new(RUNNING), detached: AtomicBool::new(false) };
+
+static SLOTS: [Slot; MAX_CHILDREN] = [FREE; MAX_CHILDREN];
+static LOCK: AtomicBool = AtomicBool::new(false);
+
+/// Holds the table's spin lock.
+struct Locked;
+
+fn lock() -> Locked {
+    let mut spins = 0u32;
+    // SYNC POINT: Acquire pairs with the Release in `Locked::drop`.
+    while LOCK.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
+        spins += 1;
+        if spins < 64 {
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
+    }
+    Locked
+}
+
+impl Drop for Locked {
+    fn drop(&mut self) {
+        // SYNC POINT: Release pairs with the Acquire in `lock`.
+        LOCK.store(false, Ordering::Release);
+    }
+}
+
+/// How a slot's child ended, as far as the table knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Status {
+    /// Not reaped yet.
+    Running,
+    /// Reaped; how it ended.
+    Ended(sys::Exit),
+    /// Reaped elsewhere: unknown.
+    Lost,
+}
+
+fn decode(status: i32) -> Status {
+    match status {
+        RUNNING => Status::Running,
+        LOST => Status::Lost,
+        raw => Status::Ended(sys::decode_status(raw)),
+    }
+}
+
+/// Takes a free slot for a child about to be forked, first freeing the slots
+/// of detached children that have ended. `None` when the table is full.
+pub(crate) fn reserve() -> Option<usize> {
+    let _guard = lock();
+    if DETACHED.load(Ordering::Relaxed) > 0 {
+        for slot in &SLOTS {
+            let pid = slot.pid.load(Ordering::Relaxed);
+            if pid > 0 {
+                poll_locked(slot, pid);
+                free_if_detached_and_ended(slot);
+            }
+        }
+    }
+    let index = SLOTS.iter().position(|s| s.pid.load(Ordering::Relaxed) == 0)?;
+    let slot = &SLOTS[index];
+    slot.pid.store(RESERVED, Ordering::Relaxed);
+    slot.status.store(RUNNING, Ordering::Relaxed);
+    slot.detached.store(false, Ordering::Relaxed);
+    Some(index)
+}
+
+/// Number of detached slots, kept so `reserve` scans for them only when
+/// there are some.
+static DETACHED: AtomicI32 = AtomicI32::new(0);
+
+/// Frees a detached slot whose child has been reaped. Call with the lock held.
+fn free_if_detached_and_ended(slot: &Slot) {
+    if slot.detached.load(Ordering::Relaxed) && slot.status.load(Ordering::Relaxed) != RUNNING {
+        slot.detached.store(false, Ordering::Relaxed);
+        DETACHED.fetch_sub(1, Ordering::Relaxed);
+        slot.pid.store(0, Ordering::Relaxed);
+    }
+}
+
+/// Records the pid of a reserved slot after a successful fork.
+pub(crate) fn assign(index: usize, pid: i32) {
+    let _guard = lock();
+    SLOTS[index].pid.store(pid, Ordering::Relaxed);
+}
+
+/// Gives back a reserved slot whose fork failed.
+pub(crate) fn unreserve(index: usize) {
+    let _guard = lock();
+    SLOTS[index].pid.store(0, Ordering::Relaxed);
+}
+
+/// `waitpid(WNOHANG)` for a slot whose status is still RUNNING; stores what
+/// it learns. Call with the lock held.
+fn poll_locked(slot: &Slot, pid: i32) {
+    if slot.status.load(Ordering::Relaxed) != RUNNING {
+        return;
+    }
+    match sys::waitpid(pid, false) {
+        Ok(Some(raw)) => slot.status.store(raw, Ordering::Relaxed),
+        Ok(None) => {}
+        Err(_) => slot.status.store(LOST, Ordering::Relaxed),
+    }
+}
+
+/// The status of the child in slot `index`, reaping it if it has ended;
+/// with `block`, waits until it ends.
+pub(crate) fn reap(index: usize, pid: i32, block: bool) -> Result<Status, Errno> {
+    let slot = &SLOTS[index];
+    {
+        let _guard = lock();
+        poll_locked(slot, pid);
+        let status = decode(slot.status.load(Ordering::Relaxed));
+        if status != Status::Running || !block {
+            return Ok(status);
+        }
+    }
+    // Block without the lock. If another thread reaps the child meanwhile
+    // (active_children), waitpid says ECHILD and that thread has stored the
+    // status under the lock before releasing it.
+    let result = sys::waitpid(pid, true);
+    let _guard = lock();
+    match result {
+        Ok(Some(raw)) => slot.status.store(raw, Ordering::Relaxed),
+        Ok(None) => {}
+        Err(Errno::ECHILD) => {
+            if slot.status.load(Ordering::Relaxed) == RUNNING {
+                slot.status.store(LOST, Ordering::Relaxed);
+            }
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(decode(slot.status.load(Ordering::Relaxed)))
+}
+
+/// The handle of slot `index` is gone: free the slot if its child has been
+/// reaped (or can be now), otherwise leave it detached for a later reap.
+pub(crate) fn release(index: usize, pid: i32) {
+    let _guard = lock();
+    let slot = &SLOTS[index];
+    poll_locked(slot, pid);
+    if slot.status.load(Ordering::Relaxed) == RUNNING {
+        slot.detached.store(true, Ordering::Relaxed);
+        DETACHED.fetch_add(1, Ordering::Relaxed);
+    } else {
+        slot.pid.store(0, Ordering::Relaxed);
+    }
+}
+
+/// Reaps every child that has ended, frees the slots of detached ones, and
+/// calls `alive` with the pid of each child still running.
+pub(crate) fn active_children(mut alive: impl FnMut(i32)) {
+    let _guard = lock();
+    for slot in &SLOTS {
+        let pid = slot.pid.load(Ordering::Relaxed);
+        if pid <= 0 {
+            continue;
+        }
+        poll_locked(slot, pid);
+        if slot.status.load(Ordering::Relaxed) == RUNNING {
+            alive(pid);
+        } else {
+            free_if_detached_and_ended(slot);
+        }
+    }
+}
+
+/// In a freshly forked child (one thread): forget the parent's children and
+/// release a lock the parent may have held at the instant of the fork.
+pub(crate) fn clear_in_child() {
+    for slot in &SLOTS {
+        slot.pid.store(0, Ordering::Relaxed);
+        slot.status.store(RUNNING, Ordering::Relaxed);
+        slot.detached.store(false, Ordering::Relaxed);
+    }
+    DETACHED.store(0, Ordering::Relaxed);
+    LOCK.store(false, Ordering::Release);
+}

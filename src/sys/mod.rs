@@ -1,0 +1,82 @@
+//! The system layer: every raw libc, nix and signal-hook call of the crate.
+//!
+//! Nothing outside this module calls libc or nix. Each function here earns its
+//! place: it converts a C return convention into `Result<_, Errno>`, owns a
+//! file descriptor, retries `EINTR`, or upholds an obligation of an `unsafe`
+//! call. Every `unsafe` block says why it is sound in a `// SAFETY:` line.
+#![allow(unsafe_code)]
+
+pub(crate) mod process;
+pub(crate) mod signal;
+
+pub(crate) use nix::errno::Errno;
+
+/// Converts a C return value (`-1` and `errno` on failure) into a `Result`.
+fn cvt(ret: libc::c_int) -> Result<libc::c_int, Errno> {
+    if ret == -1 { Err(Errno::last()) } else { Ok(ret) }
+}
+
+/// Converts a raw `syscall(2)` return value into a `Result`.
+fn cvt_long(ret: libc::c_long) -> Result<libc::c_long, Errno> {
+    if ret == -1 { Err(Errno::last()) } else { Ok(ret) }
+}
+
+/// Runs `f` again while it fails with `EINTR`.
+fn retry_on_intr<T>(mut f: impl FnMut() -> Result<T, Errno>) -> Result<T, Errno> {
+    loop {
+        match f() {
+            Err(Errno::EINTR) => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Writes an errno value as its C name and description, e.g.
+/// `ESRCH (No such process)`.
+pub(crate) fn fmt_errno(errno: i32, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+    match Errno::from_raw(errno) {
+        Errno::UnknownErrno => write!(f, "errno {errno}"),
+        // nix derives Debug for Errno, which prints the C name.
+        e => write!(f, "{e:?} ({})", e.desc()),
+    }
+}
+
+/// Time left until `deadline`, or `None` when none was given.
+fn remaining(deadline: Option<std::time::Instant>) -> Option<std::time::Duration> {
+    deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()))
+}
+
+/// Milliseconds for `poll(2)`, rounded up so a short wait never becomes a busy
+/// loop; `-1` waits forever.
+fn poll_millis(timeout: Option<std::time::Duration>) -> libc::c_int {
+    match timeout {
+        None => -1,
+        Some(d) => {
+            let ms = d.as_nanos().div_ceil(1_000_000);
+            libc::c_int::try_from(ms).unwrap_or(libc::c_int::MAX)
+        }
+    }
+}
+
+/// Waits until `fd` is readable (or hung up), for at most `timeout`.
+/// Returns `true` when it is ready, `false` when the time ran out. `EINTR`
+/// restarts the wait with the time that is left.
+pub(crate) fn poll_readable(
+    fd: std::os::fd::BorrowedFd<'_>,
+    timeout: Option<std::time::Duration>,
+) -> Result<bool, Errno> {
+    use std::os::fd::AsRawFd;
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    loop {
+        let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: `pfd` is one valid, initialised pollfd and we pass a count of 1.
+        let ret = unsafe { libc::poll(&mut pfd, 1, poll_millis(remaining(deadline))) };
+        match cvt(ret) {
+            Ok(0) if remaining(deadline).is_some_and(|r| r.is_zero()) => return Ok(false),
+            Ok(0) => continue,
+            Ok(_) => return Ok(true),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}

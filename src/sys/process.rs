@@ -1,0 +1,227 @@
+//! Process syscalls: fork, wait, pidfd, prctl, kill, and /proc reads.
+
+use std::io::Read as _;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+use super::{Errno, cvt, cvt_long, retry_on_intr};
+
+/// Which side of a `fork(2)` the caller is on.
+pub(crate) enum RawFork {
+    /// The new process.
+    Child,
+    /// The calling process; the new child's pid.
+    Parent(i32),
+}
+
+/// Permission to fork: the process is single-threaded, or the caller of an
+/// `unsafe` opt-in has promised what the child will and will not do.
+pub(crate) struct ForkPermit(());
+
+impl ForkPermit {
+    /// A permit for a single-threaded process; otherwise the thread count.
+    pub(crate) fn single_threaded() -> Result<Result<ForkPermit, u32>, Errno> {
+        // Fast path (one stat(2), a few µs): procfs gives /proc/self/task one
+        // link per thread plus two. Under qemu-user that counts the emulator's
+        // own threads too, so a count above one is confirmed with the slower,
+        // emulated /proc/self/stat before refusing.
+        if let Ok(meta) = std::fs::metadata("/proc/self/task") {
+            use std::os::unix::fs::MetadataExt as _;
+            if meta.nlink() == 3 {
+                return Ok(Ok(ForkPermit(())));
+            }
+        }
+        let threads = thread_count()?;
+        Ok(if threads > 1 { Err(threads) } else { Ok(ForkPermit(())) })
+    }
+
+    /// A permit without the check.
+    ///
+    /// # Safety
+    ///
+    /// When the calling process has more than one thread, the child holds a
+    /// copy of every lock those threads held at the instant of the fork, and
+    /// nobody will ever release them. The caller must make sure the child only
+    /// calls functions that take no lock another thread may have held (in
+    /// particular no stdout/stderr locks, `std::env`, or locks of the caller's
+    /// own), or that the process is single-threaded.
+    pub(crate) unsafe fn assume() -> ForkPermit {
+        ForkPermit(())
+    }
+}
+
+/// `fork(2)`.
+pub(crate) fn fork(_permit: ForkPermit) -> Result<RawFork, Errno> {
+    // SAFETY: the permit proves the process is single-threaded, or that the
+    // caller promised the child takes no lock another thread may hold; fork
+    // itself has no memory-safety preconditions.
+    let pid = cvt(unsafe { libc::fork() })?;
+    Ok(if pid == 0 { RawFork::Child } else { RawFork::Parent(pid) })
+}
+
+/// `_exit(2)`: ends the process now, without running atexit handlers or
+/// destructors, and without flushing stdio buffers.
+///
+/// This is async-signal-safe.
+pub(crate) fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit has no preconditions and never returns.
+    unsafe { libc::_exit(code) }
+}
+
+/// `getpid(2)`. Always succeeds.
+pub(crate) fn getpid() -> i32 {
+    // SAFETY: getpid has no preconditions and cannot fail.
+    unsafe { libc::getpid() }
+}
+
+/// `getppid(2)`. Always succeeds.
+pub(crate) fn getppid() -> i32 {
+    // SAFETY: getppid has no preconditions and cannot fail.
+    unsafe { libc::getppid() }
+}
+
+/// How a reaped child ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Exit {
+    /// It called `exit`/`_exit` (or returned from `main`) with this code.
+    Code(i32),
+    /// A signal killed it.
+    Signal(i32),
+}
+
+/// Decodes a raw `waitpid` status of a terminated child.
+pub(crate) fn decode_status(status: i32) -> Exit {
+    if libc::WIFSIGNALED(status) {
+        Exit::Signal(libc::WTERMSIG(status))
+    } else {
+        Exit::Code(libc::WEXITSTATUS(status))
+    }
+}
+
+/// `waitpid(pid, WNOHANG?)` for one child that terminated. Returns the raw
+/// status, or `None` when `block` is false and the child still runs. Stopped
+/// and continued children are not reported. Retries `EINTR`.
+pub(crate) fn waitpid(pid: i32, block: bool) -> Result<Option<i32>, Errno> {
+    let flags = if block { 0 } else { libc::WNOHANG };
+    retry_on_intr(|| {
+        let mut status = 0;
+        // SAFETY: `status` is a valid out-pointer for the duration of the call.
+        let ret = cvt(unsafe { libc::waitpid(pid, &mut status, flags) })?;
+        Ok(if ret == 0 { None } else { Some(status) })
+    })
+}
+
+/// `pidfd_open(2)`: a file descriptor that refers to `pid` and becomes
+/// readable when it terminates. Close-on-exec.
+pub(crate) fn pidfd_open(pid: i32) -> Result<OwnedFd, Errno> {
+    // SAFETY: pidfd_open takes a pid and flags by value; no pointers.
+    let fd = cvt_long(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
+    // SAFETY: on success the kernel returned a new fd that nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
+}
+
+/// `pidfd_send_signal(2)` with no siginfo.
+pub(crate) fn pidfd_send_signal(fd: BorrowedFd<'_>, sig: i32) -> Result<(), Errno> {
+    let null = std::ptr::null::<libc::siginfo_t>();
+    // SAFETY: a valid fd, a signal number, a null info pointer (allowed) and 0 flags.
+    cvt_long(unsafe { libc::syscall(libc::SYS_pidfd_send_signal, fd.as_raw_fd(), sig, null, 0) })?;
+    Ok(())
+}
+
+/// `kill(2)`. `sig` may be 0 to test for existence.
+///
+/// This is async-signal-safe.
+pub(crate) fn kill(pid: i32, sig: i32) -> Result<(), Errno> {
+    // SAFETY: kill takes plain integers.
+    cvt(unsafe { libc::kill(pid, sig) }).map(drop)
+}
+
+/// `killpg(3)`.
+pub(crate) fn killpg(pgrp: i32, sig: i32) -> Result<(), Errno> {
+    // SAFETY: killpg takes plain integers.
+    cvt(unsafe { libc::killpg(pgrp, sig) }).map(drop)
+}
+
+/// `getpgrp(2)`. Always succeeds.
+pub(crate) fn getpgrp() -> i32 {
+    // SAFETY: getpgrp has no preconditions and cannot fail.
+    unsafe { libc::getpgrp() }
+}
+
+/// `prctl(PR_SET_PDEATHSIG, sig)`: deliver `sig` to this process when the
+/// thread that forked it exits.
+pub(crate) fn set_parent_death_signal(sig: i32) -> Result<(), Errno> {
+    // SAFETY: PR_SET_PDEATHSIG takes the signal as an unsigned long argument.
+    cvt(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) }).map(drop)
+}
+
+/// `prctl(PR_SET_CHILD_SUBREAPER, on)`.
+pub(crate) fn set_child_subreaper(on: bool) -> Result<(), Errno> {
+    // SAFETY: PR_SET_CHILD_SUBREAPER takes a flag as an unsigned long argument.
+    cvt(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, libc::c_ulong::from(on), 0, 0, 0) })
+        .map(drop)
+}
+
+/// Number of threads in the calling process, from field 20 of
+/// `/proc/self/stat` (qemu-user emulates this field with the guest's count).
+/// Allocation-free.
+pub(crate) fn thread_count() -> Result<u32, Errno> {
+    let mut buf = [0u8; 1024];
+    let mut file = std::fs::File::open("/proc/self/stat").map_err(io_errno)?;
+    let mut len = 0;
+    while len < buf.len() {
+        match file.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io_errno(e)),
+        }
+    }
+    parse_stat_threads(&buf[..len]).ok_or(Errno::EIO)
+}
+
+/// Field 20 (`num_threads`) of a `/proc/<pid>/stat` line. The command name
+/// (field 2) may hold spaces and parentheses, so fields are counted after the
+/// last `)`.
+pub(crate) fn parse_stat_threads(stat: &[u8]) -> Option<u32> {
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(&stat[close + 1..]).ok()?;
+    // After ')' come fields 3 (state), 4, ...; field 20 is the 18th of them.
+    rest.split_ascii_whitespace().nth(17)?.parse().ok()
+}
+
+fn io_errno(e: std::io::Error) -> Errno {
+    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
+/// Online CPUs, `sysconf(_SC_NPROCESSORS_ONLN)` (what Python's
+/// `os.cpu_count()` reports).
+pub(crate) fn cpu_count() -> Result<usize, Errno> {
+    // SAFETY: sysconf takes a plain integer name.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    if n < 1 { Err(Errno::last()) } else { Ok(n as usize) }
+}
+
+/// `pipe2(O_CLOEXEC)`: (read end, write end).
+pub(crate) fn pipe() -> Result<(OwnedFd, OwnedFd), Errno> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: on success both descriptors are new and owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Writes all of `bytes` to standard error with `write(2)`, taking no lock.
+/// Errors are ignored: this is the last word of a dying child.
+///
+/// This is async-signal-safe.
+pub(crate) fn write_stderr_raw(mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        // SAFETY: the pointer and length describe the live slice `bytes`.
+        let n = unsafe { libc::write(libc::STDERR_FILENO, bytes.as_ptr().cast(), bytes.len()) };
+        match n {
+            n if n > 0 => bytes = &bytes[n as usize..],
+            -1 if Errno::last() == Errno::EINTR => continue,
+            _ => return,
+        }
+    }
+}
