@@ -152,7 +152,12 @@ pub struct Error {
 impl Error {
     /// An error without an errno.
     pub(crate) const fn new(op: &'static str, resource: Resource, kind: ErrorKind) -> Self {
-        Error { op, resource, kind, errno: 0 }
+        Error {
+            op,
+            resource,
+            kind,
+            errno: 0,
+        }
     }
 
     /// An error from an errno, mapped to the kind callers branch on.
@@ -162,7 +167,12 @@ impl Error {
             sys::Errno::EPERM | sys::Errno::EACCES => ErrorKind::PermissionDenied,
             _ => ErrorKind::Os,
         };
-        Error { op, resource, kind, errno: errno as i32 }
+        Error {
+            op,
+            resource,
+            kind,
+            errno: errno as i32,
+        }
     }
 
     /// What went wrong.

@@ -2,7 +2,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(not(target_os = "linux"))]
-compile_error!("mproc supports Linux only: it is built on fork, pidfd, signalfd, futex and POSIX message queues.");
+compile_error!(
+    "mproc supports Linux only: it is built on fork, pidfd, signalfd, futex and POSIX message queues."
+);
 
 pub mod config;
 pub mod error;

@@ -96,7 +96,8 @@ pub fn getpgrp() -> Pid {
 ///
 /// Only if the kernel refuses, which Linux 3.4 and later do not.
 pub fn set_child_subreaper(on: bool) -> Result<()> {
-    sysproc::set_child_subreaper(on).map_err(|e| Error::os("prctl(PR_SET_CHILD_SUBREAPER)", Resource::CurrentProcess, e))
+    sysproc::set_child_subreaper(on)
+        .map_err(|e| Error::os("prctl(PR_SET_CHILD_SUBREAPER)", Resource::CurrentProcess, e))
 }
 
 /// Whether a process with this pid exists (`kill(pid, 0)`), including one
@@ -123,7 +124,8 @@ pub fn exists(pid: Pid) -> Result<bool> {
 /// When the C library cannot tell.
 #[doc(alias = "multiprocessing.cpu_count")]
 pub fn cpu_count() -> Result<usize> {
-    sysproc::cpu_count().map_err(|e| Error::os("cpu_count", Resource::Path("/sys/devices/system/cpu"), e))
+    sysproc::cpu_count()
+        .map_err(|e| Error::os("cpu_count", Resource::Path("/sys/devices/system/cpu"), e))
 }
 
 /// The number of threads in the calling process (from `/proc/self/stat`).
@@ -132,13 +134,20 @@ pub fn cpu_count() -> Result<usize> {
 ///
 /// When `/proc` is not mounted.
 pub fn thread_count() -> Result<u32> {
-    sysproc::thread_count().map_err(|e| Error::os("thread_count", Resource::Path("/proc/self/stat"), e))
+    sysproc::thread_count()
+        .map_err(|e| Error::os("thread_count", Resource::Path("/proc/self/stat"), e))
 }
 
 fn check_single_threaded(op: &'static str) -> Result<ForkPermit> {
     sysproc::ForkPermit::single_threaded()
         .map_err(|e| Error::os(op, Resource::Path("/proc/self/stat"), e))?
-        .map_err(|threads| Error::new(op, Resource::CurrentProcess, ErrorKind::ThreadsRunning { threads }))
+        .map_err(|threads| {
+            Error::new(
+                op,
+                Resource::CurrentProcess,
+                ErrorKind::ThreadsRunning { threads },
+            )
+        })
 }
 
 // ------------------------------------------------------------------ names
@@ -160,7 +169,10 @@ impl Name {
         name.push_str(s).map_err(|_| {
             Error::new(
                 "Name::new",
-                Resource::Text { what: "process name", len: s.len() },
+                Resource::Text {
+                    what: "process name",
+                    len: s.len(),
+                },
                 ErrorKind::CapacityExceeded { limit: NAME_LEN },
             )
         })?;
@@ -210,7 +222,10 @@ struct NameCell {
 
 impl NameCell {
     const fn new() -> NameCell {
-        NameCell { len: AtomicUsize::new(usize::MAX), bytes: [const { AtomicU8::new(0) }; NAME_LEN] }
+        NameCell {
+            len: AtomicUsize::new(usize::MAX),
+            bytes: [const { AtomicU8::new(0) }; NAME_LEN],
+        }
     }
 
     fn store(&self, name: Option<&Name>) {
@@ -251,7 +266,9 @@ static NAME_COUNTER: AtomicU32 = AtomicU32::new(0);
 const MAIN_NAME: &str = "MainProcess";
 
 fn current_name() -> Name {
-    CURRENT_NAME.load().unwrap_or_else(|| Name::new(MAIN_NAME).unwrap_or_default())
+    CURRENT_NAME
+        .load()
+        .unwrap_or_else(|| Name::new(MAIN_NAME).unwrap_or_default())
 }
 
 /// The name and pid of a process.
@@ -267,7 +284,10 @@ pub struct ProcessInfo {
 /// The calling process: Python's `multiprocessing.current_process()`.
 #[doc(alias = "multiprocessing.current_process")]
 pub fn current_process() -> ProcessInfo {
-    ProcessInfo { pid: getpid(), name: current_name() }
+    ProcessInfo {
+        pid: getpid(),
+        name: current_name(),
+    }
 }
 
 /// The process that forked this one, if this crate forked it; `None` in the
@@ -275,8 +295,12 @@ pub fn current_process() -> ProcessInfo {
 #[doc(alias = "multiprocessing.parent_process")]
 pub fn parent_process() -> Option<ParentProcess> {
     let pid = Pid::from_raw(PARENT_PID.load(Ordering::Acquire))?;
-    let name = PARENT_NAME.load().unwrap_or_else(|| Name::new(MAIN_NAME).unwrap_or_default());
-    Some(ParentProcess { info: ProcessInfo { pid, name } })
+    let name = PARENT_NAME
+        .load()
+        .unwrap_or_else(|| Name::new(MAIN_NAME).unwrap_or_default());
+    Some(ParentProcess {
+        info: ProcessInfo { pid, name },
+    })
 }
 
 /// The parent of the calling process, as [`parent_process`] returns it.
@@ -473,43 +497,15 @@ fn unreachable_wait(pid: Pid) -> Result<i32> {
 
 // ---------------------------------------------------------------- Process
 
-/// What a [`Process`] target's return value means as an exit code, as
-/// `sys.exit(value)` does in Python: `()` is 0, an integer is itself (the
-/// low 8 bits reach the parent), and `Err(e)` prints `Error: {e:?}` to
-/// stderr and is 1.
-pub trait IntoExitCode {
-    /// The exit code.
-    fn into_exit_code(self) -> i32;
-}
-
-impl IntoExitCode for () {
-    fn into_exit_code(self) -> i32 {
-        0
-    }
-}
-
-impl IntoExitCode for i32 {
-    fn into_exit_code(self) -> i32 {
-        self
-    }
-}
-
-impl IntoExitCode for u8 {
-    fn into_exit_code(self) -> i32 {
-        self.into()
-    }
-}
-
-impl<T: IntoExitCode, E: fmt::Debug> IntoExitCode for core::result::Result<T, E> {
-    fn into_exit_code(self) -> i32 {
-        match self {
-            Ok(v) => v.into_exit_code(),
-            Err(e) => {
-                eprintln!("Error: {e:?}");
-                1
-            }
-        }
-    }
+/// Ends the calling process now with exit status `code`, after flushing
+/// Rust's stdout and stderr: `_exit(2)`, so no destructors or `atexit`
+/// handlers run. In a [`Process`] target this is Python's `sys.exit(code)`
+/// (a target that returns normally exits with 0); elsewhere it is
+/// `os._exit(code)` with a flush. Only the low 8 bits reach the parent.
+#[doc(alias = "sys.exit", alias = "os._exit", alias = "_exit")]
+pub fn exit(code: i32) -> ! {
+    flush_stdio();
+    sysproc::exit_now(code)
 }
 
 /// Whether the kernel has `pidfd_open` (0: not probed yet, 1: yes, 2: no).
@@ -559,7 +555,8 @@ struct Child {
 ///
 /// - [`start`](Process::start) forks; the child runs the target, flushes
 ///   stdout and stderr, and exits with `_exit` — it never returns into the
-///   parent's code. A panic in the target exits with code 1 after the panic
+///   parent's code. A target that returns exits with 0; one that calls
+///   [`exit`]`(n)` (Python's `sys.exit(n)`) with `n`. A panic in the target exits with code 1 after the panic
 ///   message is printed to stderr (with `panic = "abort"` it dies of
 ///   `SIGABRT`: exit code -6).
 /// - [`exitcode`](Process::exitcode) is `None` while running, then the exit
@@ -592,17 +589,18 @@ impl<F> fmt::Debug for Process<F> {
     }
 }
 
-impl<F, R> Process<F>
-where
-    F: FnOnce() -> R,
-    R: IntoExitCode,
-{
+impl<F: FnOnce()> Process<F> {
     /// A process that will run `target` once started; named `Process-N`,
     /// not a daemon. Python's `Process(target=f)`; arguments are whatever the
     /// closure captures.
     pub fn new(target: F) -> Process<F> {
         let n = NAME_COUNTER.fetch_add(1, Ordering::Relaxed) + 1;
-        Process { target: Some(target), name: Name::numbered("Process-", n), daemon: false, child: None }
+        Process {
+            target: Some(target),
+            name: Name::numbered("Process-", n),
+            daemon: false,
+            child: None,
+        }
     }
 
     /// Names the process (Python's `name=`).
@@ -675,7 +673,9 @@ where
             return Err(Error::new(
                 "Process::start",
                 Resource::Capacity("MPROC_MAX_CHILDREN"),
-                ErrorKind::CapacityExceeded { limit: MAX_CHILDREN },
+                ErrorKind::CapacityExceeded {
+                    limit: MAX_CHILDREN,
+                },
             ));
         };
         let use_pidfd = pidfd_supported();
@@ -728,7 +728,13 @@ where
                         }
                     },
                 };
-                self.child = Some(Child { pid, slot, sentinel, pidfd, owner: parent });
+                self.child = Some(Child {
+                    pid,
+                    slot,
+                    sentinel,
+                    pidfd,
+                    owner: parent,
+                });
                 Ok(())
             }
         }
@@ -736,11 +742,7 @@ where
 }
 
 /// The child side of [`Process::start`]: never returns.
-fn run_child<F, R>(parent: i32, name: &Name, daemon: bool, target: F) -> !
-where
-    F: FnOnce() -> R,
-    R: IntoExitCode,
-{
+fn run_child<F: FnOnce()>(parent: i32, name: &Name, daemon: bool, target: F) -> ! {
     after_fork_in_child(parent, Some(name));
     if daemon {
         let armed = sysproc::set_parent_death_signal(Signal::KILL.as_raw()).is_ok();
@@ -752,7 +754,7 @@ where
         }
     }
     let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(target)) {
-        Ok(result) => result.into_exit_code(),
+        Ok(()) => 0,
         Err(payload) => {
             // The panic hook has printed the message; dropping the payload
             // could panic again, and the process ends now anyway.
@@ -760,8 +762,7 @@ where
             1
         }
     };
-    flush_stdio();
-    sysproc::exit_now(code)
+    exit(code)
 }
 
 impl<F> Process<F> {
@@ -805,7 +806,11 @@ impl<F> Process<F> {
         match registry::reap(child.slot, child.pid.as_raw(), block) {
             Ok(registry::Status::Running) => Ok(None),
             Ok(registry::Status::Ended(exit)) => Ok(Some(exitcode_of(exit))),
-            Ok(registry::Status::Lost) => Err(Error::new(op, Resource::Pid(child.pid), ErrorKind::ChildLost)),
+            Ok(registry::Status::Lost) => Err(Error::new(
+                op,
+                Resource::Pid(child.pid),
+                ErrorKind::ChildLost,
+            )),
             Err(e) => Err(Error::os(op, Resource::Pid(child.pid), e)),
         }
     }
@@ -821,7 +826,11 @@ impl<F> Process<F> {
         let child = self.child("Process::join")?;
         match self.status(child, true, "Process::join")? {
             Some(code) => Ok(code),
-            None => Err(Error::new("Process::join", Resource::Pid(child.pid), ErrorKind::Timeout)),
+            None => Err(Error::new(
+                "Process::join",
+                Resource::Pid(child.pid),
+                ErrorKind::Timeout,
+            )),
         }
     }
 
@@ -858,7 +867,9 @@ impl<F> Process<F> {
     /// the child runs; reaps the child if it has ended.
     pub fn exitcode(&self) -> Option<i32> {
         let child = self.child("Process::exitcode").ok()?;
-        self.status(child, false, "Process::exitcode").ok().flatten()
+        self.status(child, false, "Process::exitcode")
+            .ok()
+            .flatten()
     }
 
     /// Whether the child has been started and has not ended (Python's

@@ -38,8 +38,11 @@ struct Slot {
 }
 
 #[allow(clippy::declare_interior_mutable_const)] // used only to initialise the array
-const FREE: Slot =
-    Slot { pid: AtomicI32::new(0), status: AtomicI32::new(RUNNING), detached: AtomicBool::new(false) };
+const FREE: Slot = Slot {
+    pid: AtomicI32::new(0),
+    status: AtomicI32::new(RUNNING),
+    detached: AtomicBool::new(false),
+};
 
 static SLOTS: [Slot; MAX_CHILDREN] = [FREE; MAX_CHILDREN];
 static LOCK: AtomicBool = AtomicBool::new(false);
@@ -50,7 +53,10 @@ struct Locked;
 fn lock() -> Locked {
     let mut spins = 0u32;
     // SYNC POINT: Acquire pairs with the Release in `Locked::drop`.
-    while LOCK.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
+    while LOCK
+        .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+        .is_err()
+    {
         spins += 1;
         if spins < 64 {
             std::hint::spin_loop();
@@ -100,7 +106,9 @@ pub(crate) fn reserve() -> Option<usize> {
             }
         }
     }
-    let index = SLOTS.iter().position(|s| s.pid.load(Ordering::Relaxed) == 0)?;
+    let index = SLOTS
+        .iter()
+        .position(|s| s.pid.load(Ordering::Relaxed) == 0)?;
     let slot = &SLOTS[index];
     slot.pid.store(RESERVED, Ordering::Relaxed);
     slot.status.store(RUNNING, Ordering::Relaxed);

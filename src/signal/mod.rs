@@ -196,12 +196,21 @@ impl SigSet {
 
     /// The signals in the set, in number order.
     pub fn iter(self) -> impl Iterator<Item = Signal> {
-        (1..=sys::MAX_SIGNAL).filter(move |n| self.0 & (1 << (n - 1)) != 0).filter_map(|n| Signal::from_raw(n).ok())
+        (1..=sys::MAX_SIGNAL)
+            .filter(move |n| self.0 & (1 << (n - 1)) != 0)
+            .filter_map(|n| Signal::from_raw(n).ok())
     }
 
     fn check_blockable(self, op: &'static str) -> Result<()> {
-        match self.iter().find(|&s| s == Signal::KILL || s == Signal::STOP) {
-            Some(s) => Err(Error::new(op, Resource::Signal(s.as_raw()), ErrorKind::UncatchableSignal)),
+        match self
+            .iter()
+            .find(|&s| s == Signal::KILL || s == Signal::STOP)
+        {
+            Some(s) => Err(Error::new(
+                op,
+                Resource::Signal(s.as_raw()),
+                ErrorKind::UncatchableSignal,
+            )),
             None => Ok(()),
         }
     }
@@ -223,7 +232,11 @@ impl SigSet {
         self.check_blockable("pthread_sigmask")?;
         let old = sys::sigmask(sys::How::Block, self.0)
             .map_err(|e| Error::os("pthread_sigmask", Resource::SignalSet, e))?;
-        Ok(MaskGuard { old, added: self.0 & !old, _not_send: std::marker::PhantomData })
+        Ok(MaskGuard {
+            old,
+            added: self.0 & !old,
+            _not_send: std::marker::PhantomData,
+        })
     }
 
     /// `pthread_sigmask(SIG_UNBLOCK)`: unblocks the set in the calling
@@ -246,7 +259,9 @@ impl SigSet {
     ///
     /// Only if the kernel refuses, which it does not.
     pub fn blocked() -> Result<SigSet> {
-        sys::current_mask().map(SigSet).map_err(|e| Error::os("pthread_sigmask", Resource::SignalSet, e))
+        sys::current_mask()
+            .map(SigSet)
+            .map_err(|e| Error::os("pthread_sigmask", Resource::SignalSet, e))
     }
 
     /// The signals pending for the calling thread or process that are in
@@ -383,15 +398,28 @@ impl SigInfo {
         // si_pid/si_uid are meaningful for signals sent by a process:
         // SI_USER (0), SI_QUEUE (-1), SI_TKILL (-6).
         let from_process = matches!(raw.code, 0 | -1 | -6);
-        let sender = if from_process { Pid::from_raw(raw.pid) } else { None };
+        let sender = if from_process {
+            Pid::from_raw(raw.pid)
+        } else {
+            None
+        };
         let sender_uid = if from_process { Some(raw.uid) } else { None };
-        Some(SigInfo { signal, sender, sender_uid, code: raw.code })
+        Some(SigInfo {
+            signal,
+            sender,
+            sender_uid,
+            code: raw.code,
+        })
     }
 }
 
 fn check_catchable(op: &'static str, sig: Signal) -> Result<()> {
     if sig == Signal::KILL || sig == Signal::STOP || sys::is_forbidden(sig.as_raw()) {
-        return Err(Error::new(op, Resource::Signal(sig.as_raw()), ErrorKind::UncatchableSignal));
+        return Err(Error::new(
+            op,
+            Resource::Signal(sig.as_raw()),
+            ErrorKind::UncatchableSignal,
+        ));
     }
     Ok(())
 }
@@ -448,7 +476,11 @@ pub fn flag(sig: Signal) -> Result<SignalFlag> {
     let raised = Arc::new(AtomicBool::new(false));
     let id = sys::register_flag(sig.as_raw(), Arc::clone(&raised))
         .map_err(|e| Error::os("sigaction", Resource::Signal(sig.as_raw()), e))?;
-    Ok(SignalFlag { signal: sig, raised, id })
+    Ok(SignalFlag {
+        signal: sig,
+        raised,
+        id,
+    })
 }
 
 /// A handler registration made by [`register`]; dropping it removes the
@@ -564,7 +596,11 @@ impl SignalFd {
         }
         let blocked = set.block()?;
         let fd = sys::signalfd(set.0).map_err(|e| Error::os("signalfd", Resource::SignalSet, e))?;
-        Ok(SignalFd { fd, set, _blocked: blocked })
+        Ok(SignalFd {
+            fd,
+            set,
+            _blocked: blocked,
+        })
     }
 
     /// The signals this descriptor receives.

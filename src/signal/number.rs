@@ -73,8 +73,11 @@ standard_signals! {
 }
 
 /// Other names `FromStr` accepts, as aliases of a standard signal.
-const ALIASES: &[(&str, Signal)] =
-    &[("POLL", Signal::IO), ("IOT", Signal::ABRT), ("CLD", Signal::CHLD)];
+const ALIASES: &[(&str, Signal)] = &[
+    ("POLL", Signal::IO),
+    ("IOT", Signal::ABRT),
+    ("CLD", Signal::CHLD),
+];
 
 impl Signal {
     const fn from_const(n: i32) -> Signal {
@@ -94,7 +97,11 @@ impl Signal {
     pub fn from_raw(n: i32) -> Result<Signal> {
         match NonZeroI32::new(n) {
             Some(nz) if (1..=sys::MAX_SIGNAL).contains(&n) => Ok(Signal(nz)),
-            _ => Err(Error::new("Signal::from_raw", Resource::Signal(n), ErrorKind::InvalidSignal)),
+            _ => Err(Error::new(
+                "Signal::from_raw",
+                Resource::Signal(n),
+                ErrorKind::InvalidSignal,
+            )),
         }
     }
 
@@ -120,7 +127,9 @@ impl Signal {
     ///
     /// [`ErrorKind::InvalidSignal`] when `SIGRTMIN+n` is past `SIGRTMAX`.
     pub fn rtmin_plus(n: u32) -> Result<Signal> {
-        let raw = i32::try_from(n).ok().and_then(|n| sys::sigrtmin().checked_add(n));
+        let raw = i32::try_from(n)
+            .ok()
+            .and_then(|n| sys::sigrtmin().checked_add(n));
         match raw {
             Some(raw) if raw <= sys::sigrtmax() => Ok(Signal::from_const(raw)),
             _ => Err(Error::new(
@@ -151,7 +160,10 @@ impl Signal {
     /// a real-time or reserved one (whose [`Display`](fmt::Display) form is
     /// computed: `SIGRTMIN+3`).
     pub fn standard_name(self) -> Option<&'static str> {
-        STANDARD.iter().find(|&&(n, _)| n == self.as_raw()).map(|&(_, name)| name)
+        STANDARD
+            .iter()
+            .find(|&&(n, _)| n == self.as_raw())
+            .map(|&(_, name)| name)
     }
 }
 
@@ -189,7 +201,10 @@ impl FromStr for Signal {
         let bad = || {
             Error::new(
                 "Signal::from_str",
-                Resource::Text { what: "signal name", len: s.len() },
+                Resource::Text {
+                    what: "signal name",
+                    len: s.len(),
+                },
                 ErrorKind::InvalidSignal,
             )
         };

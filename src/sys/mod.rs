@@ -13,12 +13,20 @@ pub(crate) use nix::errno::Errno;
 
 /// Converts a C return value (`-1` and `errno` on failure) into a `Result`.
 fn cvt(ret: libc::c_int) -> Result<libc::c_int, Errno> {
-    if ret == -1 { Err(Errno::last()) } else { Ok(ret) }
+    if ret == -1 {
+        Err(Errno::last())
+    } else {
+        Ok(ret)
+    }
 }
 
 /// Converts a raw `syscall(2)` return value into a `Result`.
 fn cvt_long(ret: libc::c_long) -> Result<libc::c_long, Errno> {
-    if ret == -1 { Err(Errno::last()) } else { Ok(ret) }
+    if ret == -1 {
+        Err(Errno::last())
+    } else {
+        Ok(ret)
+    }
 }
 
 /// Runs `f` again while it fails with `EINTR`.
@@ -68,7 +76,11 @@ pub(crate) fn poll_readable(
     use std::os::fd::AsRawFd;
     let deadline = timeout.map(|t| std::time::Instant::now() + t);
     loop {
-        let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let mut pfd = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
         // SAFETY: `pfd` is one valid, initialised pollfd and we pass a count of 1.
         let ret = unsafe { libc::poll(&mut pfd, 1, poll_millis(remaining(deadline))) };
         match cvt(ret) {

@@ -31,7 +31,11 @@ impl ForkPermit {
             }
         }
         let threads = thread_count()?;
-        Ok(if threads > 1 { Err(threads) } else { Ok(ForkPermit(())) })
+        Ok(if threads > 1 {
+            Err(threads)
+        } else {
+            Ok(ForkPermit(()))
+        })
     }
 
     /// A permit without the check.
@@ -55,7 +59,11 @@ pub(crate) fn fork(_permit: ForkPermit) -> Result<RawFork, Errno> {
     // caller promised the child takes no lock another thread may hold; fork
     // itself has no memory-safety preconditions.
     let pid = cvt(unsafe { libc::fork() })?;
-    Ok(if pid == 0 { RawFork::Child } else { RawFork::Parent(pid) })
+    Ok(if pid == 0 {
+        RawFork::Child
+    } else {
+        RawFork::Parent(pid)
+    })
 }
 
 /// `_exit(2)`: ends the process now, without running atexit handlers or
@@ -157,8 +165,16 @@ pub(crate) fn set_parent_death_signal(sig: i32) -> Result<(), Errno> {
 /// `prctl(PR_SET_CHILD_SUBREAPER, on)`.
 pub(crate) fn set_child_subreaper(on: bool) -> Result<(), Errno> {
     // SAFETY: PR_SET_CHILD_SUBREAPER takes a flag as an unsigned long argument.
-    cvt(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, libc::c_ulong::from(on), 0, 0, 0) })
-        .map(drop)
+    cvt(unsafe {
+        libc::prctl(
+            libc::PR_SET_CHILD_SUBREAPER,
+            libc::c_ulong::from(on),
+            0,
+            0,
+            0,
+        )
+    })
+    .map(drop)
 }
 
 /// Number of threads in the calling process, from field 20 of
@@ -198,7 +214,11 @@ fn io_errno(e: std::io::Error) -> Errno {
 pub(crate) fn cpu_count() -> Result<usize, Errno> {
     // SAFETY: sysconf takes a plain integer name.
     let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
-    if n < 1 { Err(Errno::last()) } else { Ok(n as usize) }
+    if n < 1 {
+        Err(Errno::last())
+    } else {
+        Ok(n as usize)
+    }
 }
 
 /// `pipe2(O_CLOEXEC)`: (read end, write end).

@@ -17,10 +17,9 @@ pub(crate) const MAX_SIGNAL: i32 = 64;
 /// Numbers of the standard signals, for the constants of `crate::signal`.
 pub(crate) mod num {
     pub(crate) use libc::{
-        SIGABRT, SIGALRM, SIGBUS, SIGCHLD, SIGCONT, SIGFPE, SIGHUP, SIGILL, SIGINT, SIGIO,
-        SIGKILL, SIGPIPE, SIGPROF, SIGPWR, SIGQUIT, SIGSEGV, SIGSTKFLT, SIGSTOP, SIGSYS,
-        SIGTERM, SIGTRAP, SIGTSTP, SIGTTIN, SIGTTOU, SIGURG, SIGUSR1, SIGUSR2, SIGVTALRM,
-        SIGWINCH, SIGXCPU, SIGXFSZ,
+        SIGABRT, SIGALRM, SIGBUS, SIGCHLD, SIGCONT, SIGFPE, SIGHUP, SIGILL, SIGINT, SIGIO, SIGKILL,
+        SIGPIPE, SIGPROF, SIGPWR, SIGQUIT, SIGSEGV, SIGSTKFLT, SIGSTOP, SIGSYS, SIGTERM, SIGTRAP,
+        SIGTSTP, SIGTTIN, SIGTTOU, SIGURG, SIGUSR1, SIGUSR2, SIGVTALRM, SIGWINCH, SIGXCPU, SIGXFSZ,
     };
 }
 
@@ -121,7 +120,10 @@ pub(crate) struct RawSigInfo {
 /// timeout waits forever; a zero timeout polls. Returns `None` when the time
 /// ran out. `EINTR` (a handler for another signal ran) restarts the wait with
 /// the time that is left.
-pub(crate) fn sigtimedwait(mask: u64, timeout: Option<Duration>) -> Result<Option<RawSigInfo>, Errno> {
+pub(crate) fn sigtimedwait(
+    mask: u64,
+    timeout: Option<Duration>,
+) -> Result<Option<RawSigInfo>, Errno> {
     let set = to_sigset(mask);
     let deadline = timeout.map(|t| Instant::now() + t);
     loop {
@@ -145,7 +147,12 @@ pub(crate) fn sigtimedwait(mask: u64, timeout: Option<Duration>) -> Result<Optio
                 // signals not sent by a process they hold zeros or other
                 // fields' bytes, which is still a plain integer.
                 let (pid, uid) = unsafe { (info.si_pid(), info.si_uid()) };
-                return Ok(Some(RawSigInfo { signo, code: info.si_code, pid, uid }));
+                return Ok(Some(RawSigInfo {
+                    signo,
+                    code: info.si_code,
+                    pid,
+                    uid,
+                }));
             }
             Err(Errno::EAGAIN) => return Ok(None),
             Err(Errno::EINTR) => continue,
@@ -169,17 +176,27 @@ pub(crate) fn alarm(secs: u32) -> u32 {
 /// one.
 pub(crate) fn set_real_timer(after: Duration) -> Result<Duration, Errno> {
     let new = libc::itimerval {
-        it_interval: libc::timeval { tv_sec: 0, tv_usec: 0 },
+        it_interval: libc::timeval {
+            tv_sec: 0,
+            tv_usec: 0,
+        },
         it_value: libc::timeval {
             tv_sec: after.as_secs().try_into().map_err(|_| Errno::EINVAL)?,
             // Round up so that a sub-microsecond request still arms the timer.
-            tv_usec: after.subsec_nanos().div_ceil(1000).try_into().map_err(|_| Errno::EINVAL)?,
+            tv_usec: after
+                .subsec_nanos()
+                .div_ceil(1000)
+                .try_into()
+                .map_err(|_| Errno::EINVAL)?,
         },
     };
     let new = if new.it_value.tv_usec == 1_000_000 {
         libc::itimerval {
             it_interval: new.it_interval,
-            it_value: libc::timeval { tv_sec: new.it_value.tv_sec + 1, tv_usec: 0 },
+            it_value: libc::timeval {
+                tv_sec: new.it_value.tv_sec + 1,
+                tv_usec: 0,
+            },
         }
     } else {
         new
@@ -202,7 +219,9 @@ pub(crate) fn raise(sig: i32) -> Result<(), Errno> {
 
 /// `sigqueue(3)`: sends `sig` with an integer payload.
 pub(crate) fn sigqueue(pid: i32, sig: i32, value: i32) -> Result<(), Errno> {
-    let value = libc::sigval { sival_ptr: value as usize as *mut libc::c_void };
+    let value = libc::sigval {
+        sival_ptr: value as usize as *mut libc::c_void,
+    };
     // SAFETY: sigqueue takes its arguments by value; the "pointer" is an
     // integer payload that the kernel copies and never dereferences.
     cvt(unsafe { libc::sigqueue(pid, sig, value) }).map(drop)
@@ -294,7 +313,10 @@ where
 
 /// Registers a handler that stores `true` in `flag` (signal-hook's safe
 /// `flag::register`), chaining to the handler installed before.
-pub(crate) fn register_flag(sig: i32, flag: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Result<SigId, Errno> {
+pub(crate) fn register_flag(
+    sig: i32,
+    flag: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Result<SigId, Errno> {
     debug_assert!(!is_forbidden(sig), "callers check forbidden signals first");
     let id = signal_hook::flag::register(sig, flag)
         .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EINVAL)))?;

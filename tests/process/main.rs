@@ -1,0 +1,12 @@
+//! Integration tests of `mproc::process`: fork, Process, and the process
+//! queries. Each body runs isolated in its own forked process (see
+//! tests/common/mod.rs).
+#![allow(unsafe_code)]
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod fork;
+mod lifecycle;
+mod queries;
+mod reaping;

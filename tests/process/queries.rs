@@ -1,0 +1,56 @@
+//! getpid/getppid, exists, cpu_count, thread_count, Pid, and errors.
+
+use mproc::process::{self, Pid};
+use mproc::{ErrorKind, Resource, Signal};
+
+use crate::common::isolated;
+
+#[test]
+fn pids_match_the_kernels() {
+    // SAFETY: getpid/getppid cannot fail.
+    let (pid, ppid) = unsafe { (libc::getpid(), libc::getppid()) };
+    assert_eq!(process::getpid().as_raw(), pid);
+    assert_eq!(process::getppid().as_raw(), ppid);
+    assert!(Pid::from_raw(0).is_none());
+    assert!(Pid::from_raw(-1).is_none());
+    assert_eq!(Pid::from_raw(42).unwrap().to_string(), "42");
+}
+
+#[test]
+fn cpu_count_is_what_the_system_reports() {
+    // SAFETY: sysconf takes a plain integer.
+    let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    assert_eq!(process::cpu_count().unwrap() as libc::c_long, online);
+}
+
+#[test]
+fn exists_tells_live_from_gone() {
+    isolated(|| {
+        assert!(process::exists(process::getpid()).unwrap());
+        let mut p = process::Process::new(|| ());
+        p.start().unwrap();
+        let pid = p.pid().unwrap();
+        p.join().unwrap();
+        assert!(!process::exists(pid).unwrap());
+        // Signalling the reaped pid is a typed error naming it.
+        let err = mproc::signal::kill(pid, Signal::TERM).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NoSuchProcess);
+        assert_eq!(err.resource(), Resource::Pid(pid));
+        assert_eq!(err.errno(), Some(libc::ESRCH));
+        assert!(err.to_string().contains("ESRCH"), "{err}");
+    });
+}
+
+#[test]
+fn thread_count_counts_threads() {
+    isolated(|| {
+        assert_eq!(process::thread_count().unwrap(), 1);
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            let _ = rx.recv();
+        });
+        assert_eq!(process::thread_count().unwrap(), 2);
+        drop(tx);
+        t.join().unwrap();
+    });
+}
