@@ -132,7 +132,9 @@ pub fn cpu_count() -> Result<usize> {
 ///
 /// # Errors
 ///
-/// When `/proc` is not mounted.
+/// When `/proc` is not mounted, and `ENOTSUP` under qemu-user, which hides
+/// the count (there, the fork thread policy cannot check and lets the fork
+/// through).
 pub fn thread_count() -> Result<u32> {
     sysproc::thread_count()
         .map_err(|e| Error::os("thread_count", Resource::Path("/proc/self/stat"), e))

@@ -30,7 +30,11 @@ impl ForkPermit {
                 return Ok(Ok(ForkPermit(())));
             }
         }
-        let threads = thread_count()?;
+        let threads = match thread_count() {
+            // The count is hidden (qemu-user reports 0): nothing to check.
+            Err(Errno::ENOTSUP) => return Ok(Ok(ForkPermit(()))),
+            other => other?,
+        };
         Ok(if threads > 1 {
             Err(threads)
         } else {
@@ -53,16 +57,26 @@ impl ForkPermit {
     }
 }
 
-/// `fork(2)`.
+/// `fork(2)`, with every signal blocked across it.
+///
+/// The parent's mask is restored before this returns in the parent. The
+/// child returns with **every signal blocked**, so that no signal sent to it
+/// early can run a handler it inherited before it has reset them; the caller
+/// must call [`super::signal::reset_claimed_in_child`], which unblocks.
 pub(crate) fn fork(_permit: ForkPermit) -> Result<RawFork, Errno> {
+    use super::signal::{How, sigmask};
+    let old = sigmask(How::SetMask, u64::MAX)?;
     // SAFETY: the permit proves the process is single-threaded, or that the
     // caller promised the child takes no lock another thread may hold; fork
     // itself has no memory-safety preconditions.
-    let pid = cvt(unsafe { libc::fork() })?;
-    Ok(if pid == 0 {
-        RawFork::Child
-    } else {
-        RawFork::Parent(pid)
+    let pid = cvt(unsafe { libc::fork() });
+    if pid != Ok(0) {
+        // Restoring a mask that was in force a moment ago cannot fail.
+        let _ = sigmask(How::SetMask, old);
+    }
+    Ok(match pid? {
+        0 => RawFork::Child,
+        child => RawFork::Parent(child),
     })
 }
 
@@ -178,8 +192,8 @@ pub(crate) fn set_child_subreaper(on: bool) -> Result<(), Errno> {
 }
 
 /// Number of threads in the calling process, from field 20 of
-/// `/proc/self/stat` (qemu-user emulates this field with the guest's count).
-/// Allocation-free.
+/// `/proc/self/stat`. Allocation-free. `ENOTSUP` where the field is hidden:
+/// qemu-user fakes `/proc/self/stat` with zeros there.
 pub(crate) fn thread_count() -> Result<u32, Errno> {
     let mut buf = [0u8; 1024];
     let mut file = std::fs::File::open("/proc/self/stat").map_err(io_errno)?;
@@ -192,7 +206,12 @@ pub(crate) fn thread_count() -> Result<u32, Errno> {
             Err(e) => return Err(io_errno(e)),
         }
     }
-    parse_stat_threads(&buf[..len]).ok_or(Errno::EIO)
+    match parse_stat_threads(&buf[..len]) {
+        // Every process has a thread; qemu-user fills the field with 0.
+        Some(0) => Err(Errno::ENOTSUP),
+        Some(n) => Ok(n),
+        None => Err(Errno::EIO),
+    }
 }
 
 /// Field 20 (`num_threads`) of a `/proc/<pid>/stat` line. The command name

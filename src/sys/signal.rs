@@ -135,7 +135,7 @@ pub(crate) fn sigtimedwait(
             Some(left) => {
                 let ts = libc::timespec {
                     tv_sec: left.as_secs().try_into().unwrap_or(libc::time_t::MAX),
-                    tv_nsec: left.subsec_nanos().into(),
+                    tv_nsec: left.subsec_nanos().try_into().unwrap_or(0),
                 };
                 // SAFETY: `set`, `info` and `ts` are live and valid for the call.
                 unsafe { libc::sigtimedwait(&set, &mut info, &ts) }
@@ -356,14 +356,14 @@ fn restore_after_child_reset(sig: i32) -> Result<(), Errno> {
     cvt(unsafe { libc::sigaction(sig, &action, std::ptr::null_mut()) }).map(drop)
 }
 
-/// In a forked child, before it runs anything else: empties the signal mask
-/// and sets every signal that had a handler registered through this crate
-/// back to its default action, remembering the handler so that a later
+/// In a forked child, before it runs anything else: sets every signal that
+/// had a handler registered through this crate back to its default action,
+/// then empties the signal mask (the fork blocked everything), remembering the handler so that a later
 /// registration in the child reinstalls it.
 ///
 /// Only call this in the single thread of a freshly forked child.
 pub(crate) fn reset_claimed_in_child() -> Result<(), Errno> {
-    sigmask(How::SetMask, 0)?;
+    
     let claimed = CLAIMED.swap(0, Ordering::Relaxed);
     let mut reset = 0;
     for sig in 1..=MAX_SIGNAL {
@@ -382,6 +382,9 @@ pub(crate) fn reset_claimed_in_child() -> Result<(), Errno> {
         reset |= bit(sig);
     }
     RESET_IN_CHILD.fetch_or(reset, Ordering::Relaxed);
+    // Last: a signal that arrived since the fork (blocked until now) meets
+    // the default action, not a handler meant for the parent.
+    sigmask(How::SetMask, 0)?;
     Ok(())
 }
 

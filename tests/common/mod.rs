@@ -50,10 +50,11 @@ pub fn isolated(body: impl FnOnce()) {
 fn run_isolated_child(body: impl FnOnce()) -> ! {
     // SAFETY: plain integer arguments: a new process group for this child,
     // and adopt orphaned descendants.
-    unsafe {
+    let subreaper = unsafe {
         libc::setpgid(0, 0);
-        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong, 0, 0, 0);
-    }
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong, 0, 0, 0)
+    };
+    SUBREAPER.store(subreaper == 0, std::sync::atomic::Ordering::Relaxed);
     let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
         Ok(()) => reap_all(Duration::from_secs(5)),
         Err(payload) => {
@@ -68,6 +69,23 @@ fn run_isolated_child(body: impl FnOnce()) -> ! {
     };
     // SAFETY: _exit ends the child without running the harness's code.
     unsafe { libc::_exit(code) }
+}
+
+/// Whether this isolated body adopts orphans (qemu-user refuses
+/// `PR_SET_CHILD_SUBREAPER` with `EINVAL`).
+static SUBREAPER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// How an orphaned descendant `pid` ended, waiting up to `timeout`:
+/// `Some(code)` when this isolated body adopted it (as subreaper) and reaped
+/// it; where the platform refuses subreapers (qemu-user), `Some(i32::MIN)`
+/// once it is gone or a zombie of someone else; `None` while it runs.
+pub fn orphan_exit(pid: mproc::Pid, timeout: Duration) -> Option<i32> {
+    if SUBREAPER.load(std::sync::atomic::Ordering::Relaxed) {
+        return mproc::process::waitpid_timeout(pid, timeout).unwrap();
+    }
+    raw_stderr("note: no subreaper here (qemu-user); checking /proc instead of the exit code\n");
+    let gone = || matches!(proc_state(pid.as_raw()), None | Some('Z'));
+    eventually(timeout, gone).then_some(i32::MIN)
 }
 
 /// Reaps every remaining child (orphans come here: we are a subreaper).
