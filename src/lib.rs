@@ -1,4 +1,118 @@
-//! mproc (placeholder docs, rewritten below)
+//! # mproc — Python's `multiprocessing`, rebuilt for Linux daemons and small targets
+//!
+//! `mproc` brings the model of Python's `multiprocessing` to Rust programs on
+//! Linux: fork-based processes, `kill`-style signals with `alarm` and `pause`,
+//! and (in the coming releases) message queues, pipes, fixed-layout shared
+//! memory, process-shared locks and a static worker pool. It allocates
+//! nothing in steady state, never leaves a child unreaped, and cross-compiles
+//! for ARM. It is built for system daemons steered with `kill -SIGUSR1` and for
+//! firmware teams that size everything at build time.
+//!
+//! ```no_run
+//! use mproc::process::{self, Process};
+//! use mproc::signal::{self, Signal};
+//!
+//! // Python: p = Process(target=f, name="worker"); p.start(); p.join()
+//! let mut p = Process::new(|| println!("hello from {}", process::current_process().name))
+//!     .with_name("worker")?;
+//! p.start()?;
+//! assert_eq!(p.join()?, 0);
+//!
+//! // Python: os.kill(pid, signal.SIGTERM); p.exitcode == -15
+//! let mut sleeper = Process::new(|| loop { signal::pause() });
+//! sleeper.start()?;
+//! signal::kill(sleeper.pid().unwrap(), Signal::TERM)?;
+//! assert_eq!(sleeper.join()?, -15);
+//! # Ok::<(), mproc::Error>(())
+//! ```
+//!
+//! ## Anatomy of the crate
+//!
+//! | module | what it holds | Python |
+//! |---|---|---|
+//! | [`process`] | [`fork`](process::fork), [`Process`], `waitpid`, `current_process`, `parent_process`, `active_children`, `cpu_count` | `os.fork`, `multiprocessing.Process`, … |
+//! | [`signal`] | [`Signal`], `kill`, `killpg`, `alarm`, `set_alarm`, `pause`, masks, `sigwait`, [`SignalFd`](signal::SignalFd), handlers through `signal-hook` | `os.kill`, `signal.*` |
+//! | [`error`] | the one [`Error`] type: operation, resource, [`ErrorKind`], errno | exceptions |
+//! | [`config`] | capacities fixed at build time from `MPROC_*` variables | — |
+//! | `sys` (private) | every raw libc/nix/signal-hook call, each `unsafe` block with its `SAFETY` note | — |
+//!
+//! Planned, in this order: `shm` (anonymous and named segments, `Value`,
+//! `Array`), `sync` (futex-based `Lock`, `RLock`, `Semaphore`, `Event`,
+//! `Condition`, `Barrier` that survive a dead holder), `ipc` (`Pipe`, POSIX
+//! `MessageQueue`, `Queue`, `wait`), `pool` (the static worker pool) and
+//! `manager`. Layers depend downwards only: `pool`/`manager` on the
+//! primitives, the primitives on `sys`.
+//!
+//! ## The fork contract
+//!
+//! [`Process::start`] and [`process::fork`] fork the calling process. Around
+//! the `fork` every signal is blocked, so no signal can reach the child
+//! before it is set up. The child then, before anything else:
+//!
+//! 1. sets every signal that had a handler registered through
+//!    [`signal`] back to its default action, then empties its signal mask
+//!    (so `terminate()` ends a child even when the parent catches `SIGTERM`);
+//! 2. forgets its parent's children (it can only wait for its own) and
+//!    records its parent for [`process::parent_process`];
+//! 3. for a [`Process`]: takes its name, arms `PR_SET_PDEATHSIG` if it is a
+//!    daemon, runs the target, flushes Rust's stdout and stderr, and ends with
+//!    `_exit` — it never returns into the parent's code, and no destructor
+//!    of the parent's objects runs in it (their copies are abandoned, as in
+//!    Python's `os._exit`).
+//!
+//! Everything the target captured is available in the child as it was at the
+//! moment of the fork: values travel by `fork`, nothing is serialised.
+//! Buffered stdout is flushed *before* the fork, so nothing prints twice.
+//!
+//! **Threads.** A process that runs more than one thread is not forked:
+//! the call fails with [`ErrorKind::ThreadsRunning`]. The child would inherit
+//! every lock the other threads held at that instant — stdout's, `std::env`'s,
+//! a logger's — held forever, and deadlock on its first `println!`. Fork the
+//! workers at start-up, then start threads: the shape of a pre-fork daemon.
+//! The opt-in is `unsafe` ([`process::fork_with_threads`],
+//! [`Process::start_with_threads`]) and its contract says what the child may
+//! touch. Under qemu-user the thread count is hidden and the check lets the
+//! fork through.
+//!
+//! ## Signals: the crate claims none
+//!
+//! Nothing in `mproc` installs a handler, changes a disposition or blocks a
+//! signal unless asked. Handlers go through `signal-hook`'s registry, which
+//! chains to whatever the host program installed first. Daemons should take
+//! signals synchronously — a [`SignalFd`](signal::SignalFd) in the main loop,
+//! or a [`flag`](signal::flag) polled there — and never do real work inside a
+//! handler.
+//!
+//! ## Safety model
+//!
+//! `unsafe` is denied at the crate root; only the private `sys` module opts
+//! back in, and each of its `unsafe` blocks states why it is sound. Three
+//! public functions are `unsafe` because they take a promise the compiler
+//! cannot check: forking with threads running (two of them) and running an
+//! arbitrary closure inside a signal handler ([`signal::register`]).
+//!
+//! ## Errors
+//!
+//! Every fallible call returns [`Error`], which names the operation, the
+//! resource it acted on and the limit that was hit, keeps the `errno`, and
+//! allocates nothing. Bad input — signal 0 or 999, a pid that does not exist,
+//! `join` before `start`, a second `start`, a name or child count over its
+//! capacity — is a typed error and loses nothing already accepted. Library
+//! code does not panic on anything a caller or another process can cause.
+//!
+//! ## Allocation
+//!
+//! Names are stored inline (`MPROC_NAME_LEN`), the child table is a static
+//! array (`MPROC_MAX_CHILDREN`), [`process::active_children`] returns a
+//! `heapless::Vec`. Starting, joining, signalling and waiting allocate
+//! nothing; registering a [`signal::flag`] allocates once.
+//!
+//! ## Limitations and non-goals
+//!
+//! Linux only (a `compile_error!` elsewhere); only the fork start method
+//! (`spawn` and `forkserver` are out of scope on purpose); targets are plain
+//! `FnOnce()` closures run in the forked child, never pickled; no Windows or
+//! macOS; one machine.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(not(target_os = "linux"))]

@@ -255,20 +255,31 @@ impl NameCell {
     }
 }
 
-/// This process's name, set in a child started by [`Process`].
-static CURRENT_NAME: NameCell = NameCell::new();
-/// The parent's name, set in every child forked by this crate.
-static PARENT_NAME: NameCell = NameCell::new();
-/// The parent's pid, set in every child forked by this crate; 0 in the
-/// main process.
-static PARENT_PID: AtomicI32 = AtomicI32::new(0);
-/// Counter behind the default names `Process-1`, `Process-2`, ….
-static NAME_COUNTER: AtomicU32 = AtomicU32::new(0);
+/// What a forked child learns about itself and its parent. One static, so
+/// that the child's writes to it copy one page, not several.
+struct Lineage {
+    /// This process's name, set in a child started by [`Process`].
+    current: NameCell,
+    /// The parent's name, set in every child forked by this crate.
+    parent: NameCell,
+    /// The parent's pid, set in every child forked by this crate; 0 in the
+    /// main process.
+    parent_pid: AtomicI32,
+    /// Counter behind the default names `Process-1`, `Process-2`, ….
+    counter: AtomicU32,
+}
+
+static LINEAGE: Lineage = Lineage {
+    current: NameCell::new(),
+    parent: NameCell::new(),
+    parent_pid: AtomicI32::new(0),
+    counter: AtomicU32::new(0),
+};
 
 const MAIN_NAME: &str = "MainProcess";
 
 fn current_name() -> Name {
-    CURRENT_NAME
+    LINEAGE.current
         .load()
         .unwrap_or_else(|| Name::new(MAIN_NAME).unwrap_or_default())
 }
@@ -296,8 +307,8 @@ pub fn current_process() -> ProcessInfo {
 /// main process. Python's `multiprocessing.parent_process()`.
 #[doc(alias = "multiprocessing.parent_process")]
 pub fn parent_process() -> Option<ParentProcess> {
-    let pid = Pid::from_raw(PARENT_PID.load(Ordering::Acquire))?;
-    let name = PARENT_NAME
+    let pid = Pid::from_raw(LINEAGE.parent_pid.load(Ordering::Acquire))?;
+    let name = LINEAGE.parent
         .load()
         .unwrap_or_else(|| Name::new(MAIN_NAME).unwrap_or_default());
     Some(ParentProcess {
@@ -418,12 +429,12 @@ fn after_fork_in_child(parent: i32, name: Option<&Name>) {
         sysproc::write_stderr_raw(b"mproc: could not reset signal handlers in a forked child\n");
         sysproc::exit_now(1);
     }
-    PARENT_NAME.store(Some(&current_name()));
-    PARENT_PID.store(parent, Ordering::Release);
+    LINEAGE.parent.store(Some(&current_name()));
+    LINEAGE.parent_pid.store(parent, Ordering::Release);
     if let Some(name) = name {
-        CURRENT_NAME.store(Some(name));
+        LINEAGE.current.store(Some(name));
     }
-    NAME_COUNTER.store(0, Ordering::Relaxed);
+    LINEAGE.counter.store(0, Ordering::Relaxed);
 }
 
 /// Turns a raw wait status into Python's exit code: the exit status, or
@@ -596,7 +607,7 @@ impl<F: FnOnce()> Process<F> {
     /// not a daemon. Python's `Process(target=f)`; arguments are whatever the
     /// closure captures.
     pub fn new(target: F) -> Process<F> {
-        let n = NAME_COUNTER.fetch_add(1, Ordering::Relaxed) + 1;
+        let n = LINEAGE.counter.fetch_add(1, Ordering::Relaxed) + 1;
         Process {
             target: Some(target),
             name: Name::numbered("Process-", n),

@@ -6,7 +6,7 @@
 //! across a blocking `waitpid`) makes each multi-field change atomic. A
 //! forked child calls [`clear_in_child`], which resets the table and the lock
 //! without waiting: it is the only thread there, and its parent's children
-//! are not its own.
+//! are not its own (the table is then cleared on first use).
 //!
 //! Slot states (`pid`, `status`, `detached`):
 //!
@@ -64,6 +64,7 @@ fn lock() -> Locked {
             std::thread::yield_now();
         }
     }
+    clear_if_inherited();
     Locked
 }
 
@@ -160,7 +161,10 @@ pub(crate) fn reap(index: usize, pid: i32, block: bool) -> Result<Status, Errno>
     let slot = &SLOTS[index];
     {
         let _guard = lock();
-        poll_locked(slot, pid);
+        // A blocking reap goes straight to the blocking wait: one syscall.
+        if !block {
+            poll_locked(slot, pid);
+        }
         let status = decode(slot.status.load(Ordering::Relaxed));
         if status != Status::Running || !block {
             return Ok(status);
@@ -216,14 +220,33 @@ pub(crate) fn active_children(mut alive: impl FnMut(i32)) {
     }
 }
 
-/// In a freshly forked child (one thread): forget the parent's children and
-/// release a lock the parent may have held at the instant of the fork.
+/// In a freshly forked child (one thread): release a lock the parent may have
+/// held at the instant of the fork. The inherited table itself is cleared on
+/// its first use in the child (see [`clear_if_inherited`]), so a child that
+/// never starts children of its own never writes, and so never copies, its
+/// pages.
 pub(crate) fn clear_in_child() {
-    for slot in &SLOTS {
-        slot.pid.store(0, Ordering::Relaxed);
-        slot.status.store(RUNNING, Ordering::Relaxed);
-        slot.detached.store(false, Ordering::Relaxed);
+    if LOCK.load(Ordering::Relaxed) {
+        LOCK.store(false, Ordering::Release);
     }
-    DETACHED.store(0, Ordering::Relaxed);
-    LOCK.store(false, Ordering::Release);
+}
+
+/// The process the table belongs to (0: not used yet).
+static OWNER: AtomicI32 = AtomicI32::new(0);
+
+/// Clears a table inherited through fork. Call with the lock held.
+fn clear_if_inherited() {
+    let me = sys::getpid();
+    if OWNER.load(Ordering::Relaxed) == me {
+        return;
+    }
+    if OWNER.load(Ordering::Relaxed) != 0 {
+        for slot in &SLOTS {
+            slot.pid.store(0, Ordering::Relaxed);
+            slot.status.store(RUNNING, Ordering::Relaxed);
+            slot.detached.store(false, Ordering::Relaxed);
+        }
+        DETACHED.store(0, Ordering::Relaxed);
+    }
+    OWNER.store(me, Ordering::Relaxed);
 }

@@ -20,6 +20,12 @@ pub(crate) struct ForkPermit(());
 impl ForkPermit {
     /// A permit for a single-threaded process; otherwise the thread count.
     pub(crate) fn single_threaded() -> Result<Result<ForkPermit, u32>, Errno> {
+        // Fastest path (one load): glibc keeps `__libc_single_threaded` true
+        // until the first thread is created, and resets it in a fork child.
+        // False only means "maybe not": then count.
+        if libc_single_threaded() {
+            return Ok(Ok(ForkPermit(())));
+        }
         // Fast path (one stat(2), a few µs): procfs gives /proc/self/task one
         // link per thread plus two. Under qemu-user that counts the emulator's
         // own threads too, so a count above one is confirmed with the slower,
@@ -54,6 +60,29 @@ impl ForkPermit {
     /// own), or that the process is single-threaded.
     pub(crate) unsafe fn assume() -> ForkPermit {
         ForkPermit(())
+    }
+}
+
+#[cfg(target_env = "gnu")]
+unsafe extern "C" {
+    /// glibc (2.32 and later): non-zero while the process has never had a
+    /// second thread (and again in the child of a fork).
+    static __libc_single_threaded: libc::c_char;
+}
+
+/// Whether glibc knows the process to be single-threaded. `false` means
+/// "it may not be" (it stays false after the other threads have ended).
+fn libc_single_threaded() -> bool {
+    #[cfg(target_env = "gnu")]
+    {
+        // SAFETY: glibc defines this byte for the life of the process; it is
+        // only written by the C library while creating a first thread or
+        // forking, and a stale read only sends us to the slow path.
+        unsafe { std::ptr::read_volatile(&raw const __libc_single_threaded) != 0 }
+    }
+    #[cfg(not(target_env = "gnu"))]
+    {
+        false
     }
 }
 

@@ -363,8 +363,12 @@ fn restore_after_child_reset(sig: i32) -> Result<(), Errno> {
 ///
 /// Only call this in the single thread of a freshly forked child.
 pub(crate) fn reset_claimed_in_child() -> Result<(), Errno> {
-    
-    let claimed = CLAIMED.swap(0, Ordering::Relaxed);
+    // Read before writing: a child that has nothing to reset writes nothing
+    // (and so copies no page of this module's statics).
+    let claimed = CLAIMED.load(Ordering::Relaxed);
+    if claimed != 0 {
+        CLAIMED.store(0, Ordering::Relaxed);
+    }
     let mut reset = 0;
     for sig in 1..=MAX_SIGNAL {
         if claimed & bit(sig) == 0 {
@@ -381,7 +385,9 @@ pub(crate) fn reset_claimed_in_child() -> Result<(), Errno> {
         SAVED_FLAGS[sig as usize].store(old.sa_flags as usize, Ordering::Relaxed);
         reset |= bit(sig);
     }
-    RESET_IN_CHILD.fetch_or(reset, Ordering::Relaxed);
+    if reset != 0 {
+        RESET_IN_CHILD.fetch_or(reset, Ordering::Relaxed);
+    }
     // Last: a signal that arrived since the fork (blocked until now) meets
     // the default action, not a handler meant for the parent.
     sigmask(How::SetMask, 0)?;
