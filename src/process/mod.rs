@@ -279,7 +279,8 @@ static LINEAGE: Lineage = Lineage {
 const MAIN_NAME: &str = "MainProcess";
 
 fn current_name() -> Name {
-    LINEAGE.current
+    LINEAGE
+        .current
         .load()
         .unwrap_or_else(|| Name::new(MAIN_NAME).unwrap_or_default())
 }
@@ -308,7 +309,8 @@ pub fn current_process() -> ProcessInfo {
 #[doc(alias = "multiprocessing.parent_process")]
 pub fn parent_process() -> Option<ParentProcess> {
     let pid = Pid::from_raw(LINEAGE.parent_pid.load(Ordering::Acquire))?;
-    let name = LINEAGE.parent
+    let name = LINEAGE
+        .parent
         .load()
         .unwrap_or_else(|| Name::new(MAIN_NAME).unwrap_or_default());
     Some(ParentProcess {

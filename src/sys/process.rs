@@ -293,3 +293,16 @@ pub(crate) fn write_stderr_raw(mut bytes: &[u8]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_stat_threads;
+
+    #[test]
+    fn thread_count_is_field_20_even_with_parentheses_in_the_name() {
+        let line = b"42 (a) b (c)) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 7 0 100 1000 200";
+        assert_eq!(parse_stat_threads(line), Some(7));
+        assert_eq!(parse_stat_threads(b"42 (x) S 1"), None);
+        assert_eq!(parse_stat_threads(b"no parenthesis"), None);
+    }
+}

@@ -135,7 +135,8 @@ pub(crate) fn sigtimedwait(
             Some(left) => {
                 let ts = libc::timespec {
                     tv_sec: left.as_secs().try_into().unwrap_or(libc::time_t::MAX),
-                    tv_nsec: left.subsec_nanos().try_into().unwrap_or(0),
+                    // Below 10^9, so it fits the c_long of every target.
+                    tv_nsec: left.subsec_nanos() as libc::c_long,
                 };
                 // SAFETY: `set`, `info` and `ts` are live and valid for the call.
                 unsafe { libc::sigtimedwait(&set, &mut info, &ts) }
@@ -183,11 +184,8 @@ pub(crate) fn set_real_timer(after: Duration) -> Result<Duration, Errno> {
         it_value: libc::timeval {
             tv_sec: after.as_secs().try_into().map_err(|_| Errno::EINVAL)?,
             // Round up so that a sub-microsecond request still arms the timer.
-            tv_usec: after
-                .subsec_nanos()
-                .div_ceil(1000)
-                .try_into()
-                .map_err(|_| Errno::EINVAL)?,
+            // At most 10^6, so it fits suseconds_t on every target.
+            tv_usec: after.subsec_nanos().div_ceil(1000) as libc::suseconds_t,
         },
     };
     let new = if new.it_value.tv_usec == 1_000_000 {

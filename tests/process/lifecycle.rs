@@ -313,7 +313,10 @@ fn a_daemon_child_dies_shortly_after_its_parent_is_sigkilled() {
         middle.kill().unwrap();
         assert_eq!(middle.join().unwrap(), -9);
         let code = orphan_exit(daemon, Duration::from_secs(10));
-        assert!(matches!(code, Some(-9 | i32::MIN)), "the daemon child outlived its parent: {code:?}");
+        assert!(
+            matches!(code, Some(-9 | i32::MIN)),
+            "the daemon child outlived its parent: {code:?}"
+        );
     });
 }
 

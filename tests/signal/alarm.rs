@@ -36,9 +36,15 @@ fn a_second_alarm_replaces_the_first() {
         let blocked = SigSet::from(Signal::ALRM).block().unwrap();
         assert_eq!(signal::alarm(30), 0);
         let left = signal::alarm(1);
-        assert!((29..=30).contains(&left), "the first alarm had {left} s left");
+        assert!(
+            (29..=30).contains(&left),
+            "the first alarm had {left} s left"
+        );
         let took = wait_for_alarm(&alarmed, &blocked);
-        assert!(took < Duration::from_secs(3), "the first alarm was not replaced: {took:?}");
+        assert!(
+            took < Duration::from_secs(3),
+            "the first alarm was not replaced: {took:?}"
+        );
         // Only one fired: nothing is pending any more.
         assert_eq!(signal::alarm(0), 0);
     });
@@ -51,7 +57,10 @@ fn a_sub_second_alarm_fires_and_shares_the_timer() {
         let blocked = SigSet::from(Signal::ALRM).block().unwrap();
         assert_eq!(signal::alarm(20), 0);
         let left = signal::set_alarm(Duration::from_millis(200)).unwrap();
-        assert!(left > Duration::from_secs(19) && left <= Duration::from_secs(20), "{left:?}");
+        assert!(
+            left > Duration::from_secs(19) && left <= Duration::from_secs(20),
+            "{left:?}"
+        );
         let took = wait_for_alarm(&alarmed, &blocked);
         assert!(took >= Duration::from_millis(190), "fired early: {took:?}");
         assert!(took < Duration::from_secs(2), "fired late: {took:?}");
@@ -97,7 +106,10 @@ fn pause_returns_after_a_handled_signal_from_another_process() {
         child.start().unwrap();
         ready_rx.read_exact(&mut [0u8; 1]).unwrap();
         signal::kill(child.pid().unwrap(), Signal::USR1).unwrap();
-        assert_eq!(child.join_timeout(Duration::from_secs(20)).unwrap(), Some(0));
+        assert_eq!(
+            child.join_timeout(Duration::from_secs(20)).unwrap(),
+            Some(0)
+        );
     });
 }
 

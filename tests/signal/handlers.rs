@@ -1,8 +1,8 @@
 //! Handlers: flags, register, composition with the host's handlers, and
 //! what a forked child starts with.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use mproc::process::{self, Process};
 use mproc::signal::{self, SigSet, Signal};
@@ -61,10 +61,18 @@ fn handlers_compose_with_the_hosts_own() {
         let flag = signal::flag(Signal::USR2).unwrap();
         signal::raise(Signal::USR2).unwrap();
         assert!(flag.take(), "our handler did not run");
-        assert_eq!(HOST_HITS.load(Ordering::SeqCst), 1, "the host's handler did not run");
+        assert_eq!(
+            HOST_HITS.load(Ordering::SeqCst),
+            1,
+            "the host's handler did not run"
+        );
         drop(flag);
         signal::raise(Signal::USR2).unwrap();
-        assert_eq!(HOST_HITS.load(Ordering::SeqCst), 2, "the host's handler is gone after ours");
+        assert_eq!(
+            HOST_HITS.load(Ordering::SeqCst),
+            2,
+            "the host's handler is gone after ours"
+        );
     });
 }
 
@@ -117,7 +125,9 @@ fn the_library_changes_no_disposition_unless_asked() {
 fn a_child_starts_with_an_empty_mask_and_default_dispositions() {
     isolated(|| {
         let _flag = signal::flag(Signal::TERM).unwrap();
-        let _blocked = SigSet::from_signals(&[Signal::USR1, Signal::INT]).block().unwrap();
+        let _blocked = SigSet::from_signals(&[Signal::USR1, Signal::INT])
+            .block()
+            .unwrap();
         assert!(!signal::is_default(Signal::TERM).unwrap());
         let mut p = Process::new(|| {
             let clean = SigSet::blocked().unwrap().is_empty();
@@ -125,10 +135,16 @@ fn a_child_starts_with_an_empty_mask_and_default_dispositions() {
             process::exit(i32::from(!clean) + 2 * i32::from(!default));
         });
         p.start().unwrap();
-        assert_eq!(p.join().unwrap(), 0, "1: mask not empty, 2: TERM handler inherited");
+        assert_eq!(
+            p.join().unwrap(),
+            0,
+            "1: mask not empty, 2: TERM handler inherited"
+        );
         // So terminate() works on the child even though the parent catches TERM.
-        let mut q = Process::new(|| loop {
-            std::thread::sleep(std::time::Duration::from_secs(1));
+        let mut q = Process::new(|| {
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            }
         });
         q.start().unwrap();
         q.terminate().unwrap();

@@ -52,7 +52,10 @@ fn names_print_as_kill_l_does() {
 /// The whole list agrees with bash's `kill -l`, name for name.
 #[test]
 fn the_list_matches_bash_kill_l() {
-    let Ok(out) = std::process::Command::new("bash").args(["-c", "kill -l"]).output() else {
+    let Ok(out) = std::process::Command::new("bash")
+        .args(["-c", "kill -l"])
+        .output()
+    else {
         crate::common::raw_stderr("SKIPPED: bash not found\n");
         return;
     };
@@ -74,12 +77,24 @@ fn names_parse_with_or_without_sig_in_any_case() {
     }
     assert_eq!("POLL".parse::<Signal>().unwrap(), Signal::IO);
     assert_eq!("RTMIN".parse::<Signal>().unwrap(), Signal::rtmin());
-    assert_eq!("SIGRTMIN+2".parse::<Signal>().unwrap(), Signal::rtmin_plus(2).unwrap());
-    assert_eq!("rtmax-1".parse::<Signal>().unwrap().as_raw(), Signal::rtmax().as_raw() - 1);
+    assert_eq!(
+        "SIGRTMIN+2".parse::<Signal>().unwrap(),
+        Signal::rtmin_plus(2).unwrap()
+    );
+    assert_eq!(
+        "rtmax-1".parse::<Signal>().unwrap().as_raw(),
+        Signal::rtmax().as_raw() - 1
+    );
     for s in Signal::all() {
-        assert_eq!(s.to_string().parse::<Signal>().unwrap(), s, "round trip of {s}");
+        assert_eq!(
+            s.to_string().parse::<Signal>().unwrap(),
+            s,
+            "round trip of {s}"
+        );
     }
-    for bad in ["", "SIG", "FOO", "0", "999", "RTMIN+99", "RTMIN-1", "RTMAX+1", "SIGUSR3"] {
+    for bad in [
+        "", "SIG", "FOO", "0", "999", "RTMIN+99", "RTMIN-1", "RTMAX+1", "SIGUSR3",
+    ] {
         let err = bad.parse::<Signal>().unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidSignal, "{bad:?}");
     }

@@ -39,8 +39,10 @@ fn kill_between_two_processes_reaches_the_waiting_child() {
 #[test]
 fn a_default_action_signal_ends_the_child_with_minus_its_number() {
     isolated(|| {
-        let mut child = Process::new(|| loop {
-            std::thread::sleep(Duration::from_secs(1));
+        let mut child = Process::new(|| {
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+            }
         });
         child.start().unwrap();
         signal::kill(child.pid().unwrap(), Signal::USR2).unwrap();
@@ -56,8 +58,10 @@ fn killpg_reaches_every_process_of_the_group() {
         assert_eq!(group, process::getpid());
         let mut children: Vec<_> = (0..3)
             .map(|_| {
-                let mut p = Process::new(|| loop {
-                    std::thread::sleep(Duration::from_secs(1));
+                let mut p = Process::new(|| {
+                    loop {
+                        std::thread::sleep(Duration::from_secs(1));
+                    }
                 });
                 p.start().unwrap();
                 p
@@ -70,7 +74,14 @@ fn killpg_reaches_every_process_of_the_group() {
             assert_eq!(p.join().unwrap(), -15);
         }
         // Take our own pending TERM so it is not delivered when the shield goes.
-        assert_eq!(SigSet::from(Signal::TERM).try_wait().unwrap().unwrap().signal, Signal::TERM);
+        assert_eq!(
+            SigSet::from(Signal::TERM)
+                .try_wait()
+                .unwrap()
+                .unwrap()
+                .signal,
+            Signal::TERM
+        );
     });
 }
 

@@ -4,9 +4,9 @@ use std::io::{Read as _, Write as _};
 use std::os::fd::AsRawFd as _;
 use std::time::{Duration, Instant};
 
-use mproc::process::{self, Process};
-use mproc::signal::{self, SigSet, SignalFd, Signal};
 use mproc::ErrorKind;
+use mproc::process::{self, Process};
+use mproc::signal::{self, SigSet, Signal, SignalFd};
 
 use crate::common::isolated;
 
@@ -16,9 +16,18 @@ fn a_mask_guard_unblocks_exactly_what_it_blocked() {
         assert!(SigSet::blocked().unwrap().is_empty());
         let outer = SigSet::from(Signal::USR1).block().unwrap();
         {
-            let inner = SigSet::from_signals(&[Signal::USR1, Signal::USR2]).block().unwrap();
-            assert_eq!(inner.signals(), SigSet::from(Signal::USR2), "USR1 was already blocked");
-            assert_eq!(SigSet::blocked().unwrap(), SigSet::from_signals(&[Signal::USR1, Signal::USR2]));
+            let inner = SigSet::from_signals(&[Signal::USR1, Signal::USR2])
+                .block()
+                .unwrap();
+            assert_eq!(
+                inner.signals(),
+                SigSet::from(Signal::USR2),
+                "USR1 was already blocked"
+            );
+            assert_eq!(
+                SigSet::blocked().unwrap(),
+                SigSet::from_signals(&[Signal::USR1, Signal::USR2])
+            );
         }
         assert_eq!(SigSet::blocked().unwrap(), SigSet::from(Signal::USR1));
         drop(outer);
@@ -29,12 +38,24 @@ fn a_mask_guard_unblocks_exactly_what_it_blocked() {
 #[test]
 fn kill_and_stop_cannot_be_blocked_or_handled() {
     for sig in [Signal::KILL, Signal::STOP] {
-        assert_eq!(SigSet::from(sig).block().unwrap_err().kind(), ErrorKind::UncatchableSignal);
-        assert_eq!(signal::flag(sig).unwrap_err().kind(), ErrorKind::UncatchableSignal);
-        assert_eq!(SignalFd::new(SigSet::from(sig)).unwrap_err().kind(), ErrorKind::UncatchableSignal);
+        assert_eq!(
+            SigSet::from(sig).block().unwrap_err().kind(),
+            ErrorKind::UncatchableSignal
+        );
+        assert_eq!(
+            signal::flag(sig).unwrap_err().kind(),
+            ErrorKind::UncatchableSignal
+        );
+        assert_eq!(
+            SignalFd::new(SigSet::from(sig)).unwrap_err().kind(),
+            ErrorKind::UncatchableSignal
+        );
     }
     // signal-hook refuses handlers for the fault signals: a typed error, no panic.
-    assert_eq!(signal::flag(Signal::SEGV).unwrap_err().kind(), ErrorKind::UncatchableSignal);
+    assert_eq!(
+        signal::flag(Signal::SEGV).unwrap_err().kind(),
+        ErrorKind::UncatchableSignal
+    );
 }
 
 #[test]
@@ -105,9 +126,17 @@ fn signalfd_receives_signals_with_their_sender_and_is_pollable() {
         });
         child.start().unwrap();
         let child_pid = child.pid().unwrap();
-        let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let mut pfd = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
         // SAFETY: one valid pollfd.
-        assert_eq!(unsafe { libc::poll(&mut pfd, 1, 20_000) }, 1, "not readable");
+        assert_eq!(
+            unsafe { libc::poll(&mut pfd, 1, 20_000) },
+            1,
+            "not readable"
+        );
         let info = fd.recv().unwrap();
         assert_eq!(info.signal, Signal::USR1);
         assert_eq!(info.sender, Some(child_pid));
@@ -118,6 +147,9 @@ fn signalfd_receives_signals_with_their_sender_and_is_pollable() {
         let got: Vec<Signal> = fd.pending().map(|i| i.signal).collect();
         assert_eq!(got, [Signal::USR1, Signal::TERM]);
         drop(fd);
-        assert!(SigSet::blocked().unwrap().is_empty(), "dropping the SignalFd restores the mask");
+        assert!(
+            SigSet::blocked().unwrap().is_empty(),
+            "dropping the SignalFd restores the mask"
+        );
     });
 }
