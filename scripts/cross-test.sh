@@ -21,7 +21,7 @@
 #   CARGO_ARGS    extra args for `cargo test` (e.g. "--features foo")
 #   TEST_TIMEOUT  seconds per target (default 1200)
 #
-# Pitfalls (see also /work/shared/cross/README.md):
+# Pitfalls:
 # - qemu runner: with multiarch libc6:<arch> installed use NO -L; `-L /usr/<gnu>` would pair the
 #   cross package's ld.so with the multiarch libc.so.6 and a forked child spins forever in glibc.
 #   Without multiarch libc6 (the rustup case) `-L /usr/<gnu>` is required.

@@ -255,34 +255,106 @@ impl NameCell {
     }
 }
 
-/// What a forked child learns about itself and its parent. One static, so
-/// that the child's writes to it copy one page, not several.
-struct Lineage {
-    /// This process's name, set in a child started by [`Process`].
-    current: NameCell,
-    /// The parent's name, set in every child forked by this crate.
-    parent: NameCell,
-    /// The parent's pid, set in every child forked by this crate; 0 in the
-    /// main process.
+/// Who a process is: its name and its parent, as this crate knows them.
+struct Record {
+    /// Whose record this is (0: unused). For [`Lineage::next`], the pid of
+    /// the process that forked.
+    pid: AtomicI32,
+    name: NameCell,
+    /// 0 for no parent (the main process).
     parent_pid: AtomicI32,
+    parent_name: NameCell,
+}
+
+impl Record {
+    const fn new() -> Record {
+        Record {
+            pid: AtomicI32::new(0),
+            name: NameCell::new(),
+            parent_pid: AtomicI32::new(0),
+            parent_name: NameCell::new(),
+        }
+    }
+
+    fn store(&self, pid: i32, name: &Name, parent: Option<(i32, &Name)>) {
+        self.name.store(Some(name));
+        self.parent_pid
+            .store(parent.map_or(0, |p| p.0), Ordering::Relaxed);
+        self.parent_name.store(parent.map(|p| p.1));
+        self.pid.store(pid, Ordering::Release);
+    }
+
+    fn load(&self) -> Identity {
+        let main = || Name::new(MAIN_NAME).unwrap_or_default();
+        let parent = Pid::from_raw(self.parent_pid.load(Ordering::Relaxed))
+            .map(|pid| (pid, self.parent_name.load().unwrap_or_else(main)));
+        Identity {
+            name: self.name.load().unwrap_or_else(main),
+            parent,
+        }
+    }
+}
+
+/// A process's name and parent.
+struct Identity {
+    name: Name,
+    parent: Option<(Pid, Name)>,
+}
+
+/// The lineage of this process, written by the *parent* before each fork so
+/// that a child writes nothing to learn who it is (a write in the child
+/// would copy the page: measurable on every `Process::start`).
+///
+/// A process reads `own` if it is its own; otherwise, if `next` was written
+/// by another process (its parent, just before forking it), `next`
+/// describes it; otherwise it is the main process. Before forking, a process
+/// first makes `own` its own, then writes `next` for the child.
+struct Lineage {
+    own: Record,
+    next: Record,
     /// Counter behind the default names `Process-1`, `Process-2`, ….
     counter: AtomicU32,
 }
 
 static LINEAGE: Lineage = Lineage {
-    current: NameCell::new(),
-    parent: NameCell::new(),
-    parent_pid: AtomicI32::new(0),
+    own: Record::new(),
+    next: Record::new(),
     counter: AtomicU32::new(0),
 };
 
 const MAIN_NAME: &str = "MainProcess";
 
-fn current_name() -> Name {
+fn identity() -> Identity {
+    let me = sysproc::getpid();
+    if LINEAGE.own.pid.load(Ordering::Acquire) == me {
+        return LINEAGE.own.load();
+    }
+    let forker = LINEAGE.next.pid.load(Ordering::Acquire);
+    if forker != 0 && forker != me {
+        return LINEAGE.next.load();
+    }
+    Identity {
+        name: Name::new(MAIN_NAME).unwrap_or_default(),
+        parent: None,
+    }
+}
+
+/// In the parent, just before a fork: records who the child will be. A
+/// child of [`fork`] keeps its parent's name (as with `os.fork`).
+fn prepare_lineage(child_name: Option<&Name>) {
+    let me = sysproc::getpid();
+    let own = identity();
+    if LINEAGE.own.pid.load(Ordering::Relaxed) != me {
+        let parent = own.parent.as_ref().map(|(pid, name)| (pid.as_raw(), name));
+        LINEAGE.own.store(me, &own.name, parent);
+    }
     LINEAGE
-        .current
-        .load()
-        .unwrap_or_else(|| Name::new(MAIN_NAME).unwrap_or_default())
+        .next
+        .store(me, child_name.unwrap_or(&own.name), Some((me, &own.name)));
+}
+
+fn current_name() -> Name {
+    identity().name
 }
 
 /// The name and pid of a process.
@@ -308,11 +380,7 @@ pub fn current_process() -> ProcessInfo {
 /// main process. Python's `multiprocessing.parent_process()`.
 #[doc(alias = "multiprocessing.parent_process")]
 pub fn parent_process() -> Option<ParentProcess> {
-    let pid = Pid::from_raw(LINEAGE.parent_pid.load(Ordering::Acquire))?;
-    let name = LINEAGE
-        .parent
-        .load()
-        .unwrap_or_else(|| Name::new(MAIN_NAME).unwrap_or_default());
+    let (pid, name) = identity().parent?;
     Some(ParentProcess {
         info: ProcessInfo { pid, name },
     })
@@ -403,11 +471,11 @@ pub unsafe fn fork_with_threads() -> Result<Fork> {
 
 fn fork_permitted(permit: ForkPermit) -> Result<Fork> {
     flush_stdio();
-    let parent = sysproc::getpid();
+    prepare_lineage(None);
     match sysproc::fork(permit) {
         Ok(sysproc::RawFork::Parent(child)) => Ok(Fork::Parent(Pid::from_kernel(child))),
         Ok(sysproc::RawFork::Child) => {
-            after_fork_in_child(parent, None);
+            after_fork_in_child();
             Ok(Fork::Child(getpid()))
         }
         Err(e) => Err(Error::os("fork", Resource::CurrentProcess, e)),
@@ -422,21 +490,14 @@ fn flush_stdio() {
 }
 
 /// The runtime's part of a new child, before anything else runs in it.
-fn after_fork_in_child(parent: i32, name: Option<&Name>) {
+fn after_fork_in_child() {
     registry::clear_in_child();
-    if let Err(e) = sys::signal::reset_claimed_in_child() {
+    if sys::signal::reset_claimed_in_child().is_err() {
         // Cannot happen for valid signals; say so and stop rather than run
         // with handlers meant for the parent.
-        let _ = e;
         sysproc::write_stderr_raw(b"mproc: could not reset signal handlers in a forked child\n");
         sysproc::exit_now(1);
     }
-    LINEAGE.parent.store(Some(&current_name()));
-    LINEAGE.parent_pid.store(parent, Ordering::Release);
-    if let Some(name) = name {
-        LINEAGE.current.store(Some(name));
-    }
-    LINEAGE.counter.store(0, Ordering::Relaxed);
 }
 
 /// Turns a raw wait status into Python's exit code: the exit status, or
@@ -707,6 +768,7 @@ impl<F: FnOnce()> Process<F> {
             }
         };
         flush_stdio();
+        prepare_lineage(Some(&self.name));
         let parent = sysproc::getpid();
         match sysproc::fork(permit) {
             Err(e) => {
@@ -721,7 +783,7 @@ impl<F: FnOnce()> Process<F> {
                     drop(read);
                     std::mem::forget(write);
                 }
-                run_child(parent, &self.name, self.daemon, target)
+                run_child(parent, self.daemon, target)
             }
             Ok(sysproc::RawFork::Parent(raw)) => {
                 registry::assign(slot, raw);
@@ -757,8 +819,8 @@ impl<F: FnOnce()> Process<F> {
 }
 
 /// The child side of [`Process::start`]: never returns.
-fn run_child<F: FnOnce()>(parent: i32, name: &Name, daemon: bool, target: F) -> ! {
-    after_fork_in_child(parent, Some(name));
+fn run_child<F: FnOnce()>(parent: i32, daemon: bool, target: F) -> ! {
+    after_fork_in_child();
     if daemon {
         let armed = sysproc::set_parent_death_signal(Signal::KILL.as_raw()).is_ok();
         // The parent may have died between fork and prctl; then no signal
