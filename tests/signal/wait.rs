@@ -132,11 +132,8 @@ fn signalfd_receives_signals_with_their_sender_and_is_pollable() {
             revents: 0,
         };
         // SAFETY: one valid pollfd.
-        assert_eq!(
-            unsafe { libc::poll(&mut pfd, 1, 20_000) },
-            1,
-            "not readable"
-        );
+        let ready = unsafe { libc::poll(&mut pfd, 1, 20_000) };
+        assert_eq!(ready, 1, "not readable");
         let info = fd.recv().unwrap();
         assert_eq!(info.signal, Signal::USR1);
         assert_eq!(info.sender, Some(child_pid));
