@@ -1,0 +1,67 @@
+//! The tour: every scenario implemented so far, end to end, in a few
+//! seconds. Each is also its own example (`cargo run --example <name>`).
+
+use std::time::Instant;
+
+#[path = "alarm_pause.rs"]
+mod alarm_pause;
+#[path = "daemon_child.rs"]
+mod daemon_child;
+#[path = "five_processes.rs"]
+mod five_processes;
+#[path = "fork_pids.rs"]
+mod fork_pids;
+#[path = "kill_between.rs"]
+mod kill_between;
+#[path = "terminate.rs"]
+mod terminate;
+#[path = "write_files.rs"]
+mod write_files;
+
+type Scenario = fn() -> Result<(), Box<dyn std::error::Error>>;
+
+const SCENARIOS: &[(&str, &str, Scenario)] = &[
+    (
+        "fork_pids",
+        "os.fork: parent and child pids",
+        fork_pids::run,
+    ),
+    (
+        "five_processes",
+        "5 processes started, then joined",
+        five_processes::run,
+    ),
+    (
+        "write_files",
+        "5 processes each write a file of 100 lines",
+        write_files::run,
+    ),
+    (
+        "daemon_child",
+        "a daemon child dies with its parent",
+        daemon_child::run,
+    ),
+    ("terminate", "terminate + is_alive", terminate::run),
+    ("alarm_pause", "alarm, then pause", alarm_pause::run),
+    (
+        "kill_between",
+        "kill between two processes",
+        kill_between::run,
+    ),
+];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let start = Instant::now();
+    for (example, title, run) in SCENARIOS {
+        println!("\n== {title} (examples/{example}.rs) ==");
+        let t = Instant::now();
+        run()?;
+        println!("-- {example}: ok in {:.2?}", t.elapsed());
+    }
+    println!(
+        "\ntour: {} scenarios ran in {:.2?}",
+        SCENARIOS.len(),
+        start.elapsed()
+    );
+    Ok(())
+}
