@@ -20,8 +20,6 @@ pub enum Resource {
     Pid(Pid),
     /// A process group, by its leader's pid.
     ProcessGroup(Pid),
-    /// A pid as the caller gave it, when it is not a valid pid.
-    RawPid(i64),
     /// A [`Process`](crate::process::Process) that has not been started.
     UnstartedProcess,
     /// A signal number as the caller gave it (it may be invalid).
@@ -50,7 +48,6 @@ impl fmt::Display for Resource {
             Resource::CurrentProcess => f.write_str("the calling process"),
             Resource::Pid(pid) => write!(f, "pid {pid}"),
             Resource::ProcessGroup(pid) => write!(f, "process group {pid}"),
-            Resource::RawPid(pid) => write!(f, "pid {pid}"),
             Resource::UnstartedProcess => f.write_str("a process that was never started"),
             Resource::Signal(sig) => match crate::signal::Signal::from_raw(*sig) {
                 Ok(s) => write!(f, "signal {s} ({sig})"),

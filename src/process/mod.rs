@@ -679,17 +679,28 @@ impl<F: FnOnce()> Process<F> {
         }
     }
 
-    /// Names the process (Python's `name=`).
+    /// Names the process (Python's `name=`), builder style.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::CapacityExceeded`] when `name` is longer than
-    /// `MPROC_NAME_LEN` bytes; the process is handed back unchanged inside
-    /// the error's `Err` only as far as the caller keeps it — build the name
-    /// with [`Name::new`] first to keep the process on failure.
+    /// `MPROC_NAME_LEN` bytes. The process is consumed either way; to keep
+    /// it on failure, use [`Process::set_name`].
     pub fn with_name(mut self, name: &str) -> Result<Process<F>> {
-        self.name = Name::new(name)?;
+        self.set_name(name)?;
         Ok(self)
+    }
+
+    /// Renames the process (Python's `p.name = ...`); allowed after the
+    /// start too, as in Python, where it changes only this handle's name.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::CapacityExceeded`] when `name` is longer than
+    /// `MPROC_NAME_LEN` bytes; the old name stays.
+    pub fn set_name(&mut self, name: &str) -> Result<()> {
+        self.name = Name::new(name)?;
+        Ok(())
     }
 
     /// Marks the process as a daemon (Python's `daemon=True`): it is killed

@@ -240,6 +240,9 @@ fn names_default_to_process_n_and_are_bounded() {
                 len: long.len()
             }
         );
+        let mut kept = Process::new(|| ()).with_name("kept").unwrap();
+        assert!(kept.set_name(&long).is_err());
+        assert_eq!(kept.name(), "kept", "a refused name loses nothing");
         let fits = "y".repeat(mproc::config::NAME_LEN);
         assert!(Process::new(|| ()).with_name(&fits).is_ok());
     });
