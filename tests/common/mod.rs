@@ -213,3 +213,26 @@ pub fn reexec(name: &str) -> Option<std::process::Output> {
         .expect("re-exec the test binary");
     Some(out)
 }
+
+/// A one-shot gate between processes: a child waits on it, the parent opens
+/// it by writing one byte to the paired writer. (End-of-file cannot serve:
+/// the child inherits the write end too.)
+pub struct Gate(std::io::PipeReader);
+
+impl Gate {
+    /// Waits until the gate is opened.
+    pub fn wait(mut self) {
+        self.0.read_exact(&mut [0u8; 1]).expect("gate");
+    }
+
+    /// Another waiter on the same pipe (each opening lets one through).
+    pub fn try_clone(&self) -> Gate {
+        Gate(self.0.try_clone().expect("dup"))
+    }
+}
+
+/// A closed gate and the writer that opens it.
+pub fn gate() -> (Gate, std::io::PipeWriter) {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    (Gate(reader), writer)
+}

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use mproc::process::{self, Process};
 use mproc::{ErrorKind, Resource, Signal};
 
-use crate::common::{in_reexec, isolated, orphan_exit, redirect, reexec};
+use crate::common::{gate, in_reexec, isolated, orphan_exit, redirect, reexec};
 
 #[test]
 fn join_returns_the_targets_exit_code() {
@@ -93,14 +93,8 @@ fn kill_gives_exitcode_minus_9_and_terminate_minus_15() {
 #[test]
 fn join_with_timeout_returns_while_the_child_still_runs() {
     isolated(|| {
-        let (rx, mut tx) = std::io::pipe().unwrap();
-        let mut rx = Some(rx);
-        let mut p = Process::new(move || {
-            // Wait for one byte: end-of-file would never come, because the
-            // child inherited the write end too.
-            let mut byte = [0u8; 1];
-            rx.take().unwrap().read_exact(&mut byte).unwrap();
-        });
+        let (gate, mut tx) = gate();
+        let mut p = Process::new(move || gate.wait());
         p.start().unwrap();
         let t = Instant::now();
         assert_eq!(p.join_timeout(Duration::from_millis(100)).unwrap(), None);
@@ -119,14 +113,8 @@ fn join_with_timeout_returns_while_the_child_still_runs() {
 fn sentinel_becomes_readable_when_the_child_ends() {
     isolated(|| {
         use std::os::fd::AsRawFd as _;
-        let (rx, mut tx) = std::io::pipe().unwrap();
-        let mut rx = Some(rx);
-        let mut p = Process::new(move || {
-            // Wait for one byte: end-of-file would never come, because the
-            // child inherited the write end too.
-            let mut byte = [0u8; 1];
-            rx.take().unwrap().read_exact(&mut byte).unwrap();
-        });
+        let (gate, mut tx) = gate();
+        let mut p = Process::new(move || gate.wait());
         p.start().unwrap();
         let fd = p.sentinel().unwrap().as_raw_fd();
         let poll = |ms| {

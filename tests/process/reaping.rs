@@ -1,13 +1,13 @@
 //! No zombies: join, is_alive, active_children and drop all reap; the child
 //! table's capacity.
 
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::time::Duration;
 
 use mproc::process::{self, Process};
 use mproc::{ErrorKind, Resource};
 
-use crate::common::{eventually, isolated, proc_state};
+use crate::common::{eventually, gate, isolated, proc_state};
 
 #[test]
 fn no_zombie_after_join() {
@@ -56,14 +56,8 @@ fn dropping_the_handle_of_an_ended_child_reaps_it() {
 #[test]
 fn a_dropped_running_child_runs_on_and_active_children_reaps_it() {
     isolated(|| {
-        let (rx, mut tx) = std::io::pipe().unwrap();
-        let mut rx = Some(rx);
-        let mut p = Process::new(move || {
-            // Wait for one byte: end-of-file would never come, because the
-            // child inherited the write end too.
-            let mut byte = [0u8; 1];
-            rx.take().unwrap().read_exact(&mut byte).unwrap();
-        });
+        let (gate, mut tx) = gate();
+        let mut p = Process::new(move || gate.wait());
         p.start().unwrap();
         let pid = p.pid().unwrap();
         drop(p);
@@ -88,14 +82,8 @@ fn a_dropped_running_child_runs_on_and_active_children_reaps_it() {
 fn active_children_lists_running_children_only() {
     isolated(|| {
         assert!(process::active_children().is_empty());
-        let (rx, mut tx) = std::io::pipe().unwrap();
-        let mut rx = Some(rx);
-        let mut waiting = Process::new(move || {
-            // Wait for one byte: end-of-file would never come, because the
-            // child inherited the write end too.
-            let mut byte = [0u8; 1];
-            rx.take().unwrap().read_exact(&mut byte).unwrap();
-        });
+        let (gate, mut tx) = gate();
+        let mut waiting = Process::new(move || gate.wait());
         let mut quick = Process::new(|| ());
         waiting.start().unwrap();
         quick.start().unwrap();
@@ -116,15 +104,12 @@ fn active_children_lists_running_children_only() {
 #[test]
 fn more_children_than_the_table_holds_is_a_typed_error_and_loses_nothing() {
     isolated(|| {
-        let (rx, mut tx) = std::io::pipe().unwrap();
+        let (gate, mut tx) = gate();
         let limit = mproc::config::MAX_CHILDREN;
         let mut children = Vec::new();
         for _ in 0..limit {
-            let mut rx = Some(rx.try_clone().unwrap());
-            let mut p = Process::new(move || {
-                let mut byte = [0u8; 1];
-                rx.take().unwrap().read_exact(&mut byte).unwrap();
-            });
+            let gate = gate.try_clone();
+            let mut p = Process::new(move || gate.wait());
             p.start().unwrap();
             children.push(p);
         }
