@@ -28,24 +28,32 @@ const SCENARIOS: &[(&str, &str, Scenario)] = &[
     ),
     (
         "five_processes",
-        "5 processes started, then joined",
+        "multiprocessing: 5 processes started, then joined",
         five_processes::run,
     ),
     (
         "write_files",
-        "5 processes each write a file of 100 lines",
+        "multiprocessing: 5 processes each write a file of 100 lines",
         write_files::run,
     ),
     (
         "daemon_child",
-        "a daemon child dies with its parent",
+        "daemon=True: a daemon child dies with its SIGKILLed parent",
         daemon_child::run,
     ),
-    ("terminate", "terminate + is_alive", terminate::run),
-    ("alarm_pause", "alarm, then pause", alarm_pause::run),
+    (
+        "terminate",
+        "Process.terminate and is_alive",
+        terminate::run,
+    ),
+    (
+        "alarm_pause",
+        "signal.alarm, then signal.pause",
+        alarm_pause::run,
+    ),
     (
         "kill_between",
-        "kill between two processes",
+        "os.kill between two processes",
         kill_between::run,
     ),
 ];
@@ -53,10 +61,10 @@ const SCENARIOS: &[(&str, &str, Scenario)] = &[
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
     for (example, title, run) in SCENARIOS {
-        println!("\n== {title} (examples/{example}.rs) ==");
+        println!("\n== {title} ==");
         let t = Instant::now();
         run()?;
-        println!("-- {example}: ok in {:.2?}", t.elapsed());
+        println!("-- ok in {:.2?} (examples/{example}.rs)", t.elapsed());
     }
     println!(
         "\ntour: {} scenarios ran in {:.2?}",

@@ -426,8 +426,8 @@ fn check_catchable(op: &'static str, sig: Signal) -> Result<()> {
 
 /// A flag that a signal handler sets; see [`flag`].
 ///
-/// Dropping it removes the registration (the signal then does only what the
-/// handler installed before it did; see [`register`]).
+/// Dropping it removes the registration, with the caveat of
+/// [`Registration`]: the signal does not get its default action back.
 #[derive(Debug)]
 pub struct SignalFlag {
     signal: Signal,
@@ -484,8 +484,15 @@ pub fn flag(sig: Signal) -> Result<SignalFlag> {
 }
 
 /// A handler registration made by [`register`]; dropping it removes the
-/// action (signal-hook leaves its handler installed, calling only what was
-/// installed before it).
+/// action.
+///
+/// signal-hook never uninstalls its own handler, so afterwards the signal
+/// runs only the handler the host had installed before, if any. **Where the
+/// disposition before was the default action, the signal is now ignored, not
+/// acted on by default** (a later `SIGALRM` or `SIGTERM` does not end the
+/// process). Keep a registration for as long as the program needs the
+/// signal, or block the signal after dropping it. Children forked by this
+/// crate start with the default action either way.
 #[derive(Debug)]
 #[must_use = "dropping the registration removes the handler at once"]
 pub struct Registration {

@@ -331,7 +331,8 @@ fn claimed(sig: i32) -> Result<(), Errno> {
 
 /// Removes a registration made by [`register`]. The handler itself stays
 /// installed (signal-hook never uninstalls), so the signal now only runs what
-/// was installed before.
+/// was installed before; a default action before is not restored (the
+/// signal is then ignored).
 pub(crate) fn unregister(id: SigId) -> bool {
     signal_hook::low_level::unregister(id)
 }
