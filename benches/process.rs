@@ -63,7 +63,7 @@ impl Plan {
             }
         } else {
             Plan {
-                rounds: 9,
+                rounds: 15,
                 spawn: 300,
                 signal: 2000,
                 py_spawn: 100,
@@ -108,7 +108,7 @@ fn run() -> Result<()> {
     let _ = writeln!(
         out,
         "- method: {} rounds after a warm-up round; in each round raw → mproc → Python \
-         run in turn; median of the per-round µs/op. Ops per round: spawn {} (Python {}), \
+         run in turn; µs/op: median over the rounds; ratios: median of the per-round ratios. Ops per round: spawn {} (Python {}), \
          signal {} (Python {}). {}.{}\n",
         plan.rounds,
         plan.spawn,
@@ -581,10 +581,6 @@ fn cell(v: Option<f64>) -> String {
     }
 }
 
-fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
-    Some(a? / b?)
-}
-
 fn ratio_cell(r: Option<f64>) -> String {
     r.map_or_else(|| "n/a".into(), |r| format!("{r:.2}"))
 }
@@ -621,7 +617,13 @@ fn verdict(checks: &[(String, Option<bool>)]) -> String {
 
 fn row(out: &mut String, name: &str, s: &Samples, python_target: bool, raw_limit: f64) {
     let (m, r, p) = (median(&s.mproc), median(&s.raw), median(&s.python));
-    let (mr, pm) = (ratio(m, r), ratio(p, m));
+    // Contenders of one round run back to back, so a round's ratio is free
+    // of the drift between rounds: the ratio shown is the median of the
+    // per-round ratios (paired), not the ratio of the medians.
+    let (mr, pm) = (
+        paired_ratio(&s.mproc, &s.raw),
+        paired_ratio(&s.python, &s.mproc),
+    );
     let mut checks = vec![check("mproc/raw", mr, true, raw_limit)];
     if python_target {
         checks.push(check("Python/mproc", pm, false, 10.0));
@@ -638,6 +640,13 @@ fn row(out: &mut String, name: &str, s: &Samples, python_target: bool, raw_limit
         target.join(", "),
         verdict(&checks),
     );
+}
+
+/// The median over the rounds of `num[i] / den[i]`; `None` without samples
+/// (a missing Python).
+fn paired_ratio(num: &[f64], den: &[f64]) -> Option<f64> {
+    let ratios: Vec<f64> = num.iter().zip(den).map(|(n, d)| n / d).collect();
+    median(&ratios)
 }
 
 fn spread(s: &[f64]) -> String {

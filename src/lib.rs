@@ -45,13 +45,16 @@
 //!
 //! ## The fork contract
 //!
-//! [`Process::start`] and [`process::fork`] fork the calling process. Around
-//! the `fork` every signal is blocked, so no signal can reach the child
-//! before it is set up. The child then, before anything else:
+//! [`Process::start`] and [`process::fork`] fork the calling process. When a
+//! handler has been registered through [`signal`], every signal is blocked
+//! around the `fork`, so no signal can run that handler in the child before
+//! it is set up (otherwise the mask is left alone: nothing to protect). The
+//! child then, before anything else:
 //!
 //! 1. sets every signal that had a handler registered through
 //!    [`signal`] back to its default action, then empties its signal mask
-//!    (so `terminate()` ends a child even when the parent catches `SIGTERM`);
+//!    if it is not empty (so `terminate()` ends a child even when the parent
+//!    catches `SIGTERM`, and a child never inherits a blocked set);
 //! 2. forgets its parent's children (it can only wait for its own) and
 //!    records its parent for [`process::parent_process`];
 //! 3. for a [`Process`]: takes its name, arms `PR_SET_PDEATHSIG` if it is a

@@ -474,25 +474,27 @@ fn fork_permitted(permit: ForkPermit) -> Result<Fork> {
     prepare_lineage(None);
     match sysproc::fork(permit) {
         Ok(sysproc::RawFork::Parent(child)) => Ok(Fork::Parent(Pid::from_kernel(child))),
-        Ok(sysproc::RawFork::Child) => {
-            after_fork_in_child();
+        Ok(sysproc::RawFork::Child { masked }) => {
+            after_fork_in_child(masked);
             Ok(Fork::Child(getpid()))
         }
         Err(e) => Err(Error::os("fork", Resource::CurrentProcess, e)),
     }
 }
 
-/// Flushes Rust's stdout and stderr so that buffered output is not written
-/// twice, once by each side of a fork (as Python flushes before it forks).
+/// Flushes Rust's stdout (its stderr has no buffer) so that buffered output
+/// is not written twice, once by each side of a fork (as Python flushes
+/// before it forks).
 fn flush_stdio() {
+    // Only stdout: std's stderr is unbuffered, and locking it to flush
+    // nothing would write its lock word, a copy-on-write fault per fork.
     let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
 }
 
 /// The runtime's part of a new child, before anything else runs in it.
-fn after_fork_in_child() {
+fn after_fork_in_child(masked: bool) {
     registry::clear_in_child();
-    if sys::signal::reset_claimed_in_child().is_err() {
+    if sys::signal::reset_claimed_in_child(masked).is_err() {
         // Cannot happen for valid signals; say so and stop rather than run
         // with handlers meant for the parent.
         sysproc::write_stderr_raw(b"mproc: could not reset signal handlers in a forked child\n");
@@ -787,14 +789,14 @@ impl<F: FnOnce()> Process<F> {
                 self.target = Some(target);
                 Err(Error::os("fork", Resource::CurrentProcess, e))
             }
-            Ok(sysproc::RawFork::Child) => {
+            Ok(sysproc::RawFork::Child { masked }) => {
                 // Keep the pipe's write end open until _exit: its closing is
                 // what the parent's sentinel sees.
                 if let Some((read, write)) = pipe {
                     drop(read);
                     std::mem::forget(write);
                 }
-                run_child(parent, self.daemon, target)
+                run_child(parent, self.daemon, masked, target)
             }
             Ok(sysproc::RawFork::Parent(raw)) => {
                 registry::assign(slot, raw);
@@ -830,8 +832,8 @@ impl<F: FnOnce()> Process<F> {
 }
 
 /// The child side of [`Process::start`]: never returns.
-fn run_child<F: FnOnce()>(parent: i32, daemon: bool, target: F) -> ! {
-    after_fork_in_child();
+fn run_child<F: FnOnce()>(parent: i32, daemon: bool, masked: bool, target: F) -> ! {
+    after_fork_in_child(masked);
     if daemon {
         let armed = sysproc::set_parent_death_signal(Signal::KILL.as_raw()).is_ok();
         // The parent may have died between fork and prctl; then no signal

@@ -22,30 +22,70 @@
 //! freed by the first reap that sees it ended ([`active_children`] or the
 //! next [`reserve`]).
 
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use crate::config::MAX_CHILDREN;
+use crate::sys::mem::WipeOnFork;
 use crate::sys::{Errno, process as sys};
 
 const RESERVED: i32 = -1;
 const RUNNING: i32 = -1;
 const LOST: i32 = -2;
 
-struct Slot {
-    pid: AtomicI32,
-    status: AtomicI32,
-    detached: AtomicBool,
+/// The table is a flat run of atomic words, all zero when empty: the lock,
+/// the owner (the process the table belongs to, 0 before first use), the
+/// number of detached slots (so `reserve` scans for them only when there are
+/// some), then three words per slot.
+const HEADER: usize = 3;
+const WORDS: usize = HEADER + 3 * MAX_CHILDREN;
+
+/// Where the table lives: a mapping that a forked child sees zero-filled
+/// (see [`WipeOnFork`]), so the parent's store of a new
+/// child's pid right after each fork costs no copy-on-write fault.
+static MAPPED: WipeOnFork = WipeOnFork::new();
+/// The table if that mapping cannot be made.
+static FALLBACK: [AtomicI32; WORDS] = [const { AtomicI32::new(0) }; WORDS];
+
+fn words() -> &'static [AtomicI32] {
+    MAPPED.words(WORDS).unwrap_or(&FALLBACK)
 }
 
-#[allow(clippy::declare_interior_mutable_const)] // used only to initialise the array
-const FREE: Slot = Slot {
-    pid: AtomicI32::new(0),
-    status: AtomicI32::new(RUNNING),
-    detached: AtomicBool::new(false),
-};
+fn lock_word() -> &'static AtomicI32 {
+    &words()[0]
+}
 
-static SLOTS: [Slot; MAX_CHILDREN] = [FREE; MAX_CHILDREN];
-static LOCK: AtomicBool = AtomicBool::new(false);
+fn owner() -> &'static AtomicI32 {
+    &words()[1]
+}
+
+fn detached_count() -> &'static AtomicI32 {
+    &words()[2]
+}
+
+/// One slot's three words: `pid`, `status`, `detached` (0 or 1).
+#[derive(Clone, Copy)]
+struct Slot(&'static [AtomicI32]);
+
+impl Slot {
+    fn pid(self) -> &'static AtomicI32 {
+        &self.0[0]
+    }
+    fn status(self) -> &'static AtomicI32 {
+        &self.0[1]
+    }
+    fn detached(self) -> &'static AtomicI32 {
+        &self.0[2]
+    }
+}
+
+fn slot(index: usize) -> Slot {
+    let at = HEADER + 3 * index;
+    Slot(&words()[at..at + 3])
+}
+
+fn slots() -> impl Iterator<Item = Slot> {
+    words()[HEADER..].chunks_exact(3).map(Slot)
+}
 
 /// Holds the table's spin lock.
 struct Locked;
@@ -53,8 +93,8 @@ struct Locked;
 fn lock() -> Locked {
     let mut spins = 0u32;
     // SYNC POINT: Acquire pairs with the Release in `Locked::drop`.
-    while LOCK
-        .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+    while lock_word()
+        .compare_exchange_weak(0, 1, Ordering::Acquire, Ordering::Relaxed)
         .is_err()
     {
         spins += 1;
@@ -71,7 +111,7 @@ fn lock() -> Locked {
 impl Drop for Locked {
     fn drop(&mut self) {
         // SYNC POINT: Release pairs with the Acquire in `lock`.
-        LOCK.store(false, Ordering::Release);
+        lock_word().store(0, Ordering::Release);
     }
 }
 
@@ -98,74 +138,70 @@ fn decode(status: i32) -> Status {
 /// of detached children that have ended. `None` when the table is full.
 pub(crate) fn reserve() -> Option<usize> {
     let _guard = lock();
-    if DETACHED.load(Ordering::Relaxed) > 0 {
-        for slot in &SLOTS {
-            let pid = slot.pid.load(Ordering::Relaxed);
+    if detached_count().load(Ordering::Relaxed) > 0 {
+        for slot in slots() {
+            let pid = slot.pid().load(Ordering::Relaxed);
             if pid > 0 {
                 poll_locked(slot, pid);
                 free_if_detached_and_ended(slot);
             }
         }
     }
-    let index = SLOTS
-        .iter()
-        .position(|s| s.pid.load(Ordering::Relaxed) == 0)?;
-    let slot = &SLOTS[index];
-    slot.pid.store(RESERVED, Ordering::Relaxed);
-    slot.status.store(RUNNING, Ordering::Relaxed);
-    slot.detached.store(false, Ordering::Relaxed);
+    let index = slots().position(|s| s.pid().load(Ordering::Relaxed) == 0)?;
+    let slot = slot(index);
+    slot.pid().store(RESERVED, Ordering::Relaxed);
+    slot.status().store(RUNNING, Ordering::Relaxed);
+    slot.detached().store(0, Ordering::Relaxed);
     Some(index)
 }
 
-/// Number of detached slots, kept so `reserve` scans for them only when
-/// there are some.
-static DETACHED: AtomicI32 = AtomicI32::new(0);
-
 /// Frees a detached slot whose child has been reaped. Call with the lock held.
-fn free_if_detached_and_ended(slot: &Slot) {
-    if slot.detached.load(Ordering::Relaxed) && slot.status.load(Ordering::Relaxed) != RUNNING {
-        slot.detached.store(false, Ordering::Relaxed);
-        DETACHED.fetch_sub(1, Ordering::Relaxed);
-        slot.pid.store(0, Ordering::Relaxed);
+fn free_if_detached_and_ended(slot: Slot) {
+    if slot.detached().load(Ordering::Relaxed) != 0
+        && slot.status().load(Ordering::Relaxed) != RUNNING
+    {
+        slot.detached().store(0, Ordering::Relaxed);
+        detached_count().fetch_sub(1, Ordering::Relaxed);
+        slot.pid().store(0, Ordering::Relaxed);
     }
 }
 
 /// Records the pid of a reserved slot after a successful fork.
 pub(crate) fn assign(index: usize, pid: i32) {
     let _guard = lock();
-    SLOTS[index].pid.store(pid, Ordering::Relaxed);
+    slot(index).pid().store(pid, Ordering::Relaxed);
 }
 
 /// Gives back a reserved slot whose fork failed.
 pub(crate) fn unreserve(index: usize) {
     let _guard = lock();
-    SLOTS[index].pid.store(0, Ordering::Relaxed);
+    slot(index).pid().store(0, Ordering::Relaxed);
 }
 
 /// `waitpid(WNOHANG)` for a slot whose status is still RUNNING; stores what
 /// it learns. Call with the lock held.
-fn poll_locked(slot: &Slot, pid: i32) {
-    if slot.status.load(Ordering::Relaxed) != RUNNING {
+fn poll_locked(slot: Slot, pid: i32) {
+    if slot.status().load(Ordering::Relaxed) != RUNNING {
         return;
     }
     match sys::waitpid(pid, false) {
-        Ok(Some(raw)) => slot.status.store(raw, Ordering::Relaxed),
+        Ok(Some(raw)) => slot.status().store(raw, Ordering::Relaxed),
         Ok(None) => {}
-        Err(_) => slot.status.store(LOST, Ordering::Relaxed),
+        Err(_) => slot.status().store(LOST, Ordering::Relaxed),
     }
 }
 
 /// The status of the child in slot `index`, reaping it if it has ended;
 /// with `block`, waits until it ends.
 pub(crate) fn reap(index: usize, pid: i32, block: bool) -> Result<Status, Errno> {
-    let slot = &SLOTS[index];
+    let slot = slot(index);
     {
         let _guard = lock();
         // A blocking reap goes straight to the blocking wait: one syscall.
         if !block {
             poll_locked(slot, pid);
         }
-        let status = decode(slot.status.load(Ordering::Relaxed));
+        let status = decode(slot.status().load(Ordering::Relaxed));
         if status != Status::Running || !block {
             return Ok(status);
         }
@@ -176,29 +212,29 @@ pub(crate) fn reap(index: usize, pid: i32, block: bool) -> Result<Status, Errno>
     let result = sys::waitpid(pid, true);
     let _guard = lock();
     match result {
-        Ok(Some(raw)) => slot.status.store(raw, Ordering::Relaxed),
+        Ok(Some(raw)) => slot.status().store(raw, Ordering::Relaxed),
         Ok(None) => {}
         Err(Errno::ECHILD) => {
-            if slot.status.load(Ordering::Relaxed) == RUNNING {
-                slot.status.store(LOST, Ordering::Relaxed);
+            if slot.status().load(Ordering::Relaxed) == RUNNING {
+                slot.status().store(LOST, Ordering::Relaxed);
             }
         }
         Err(e) => return Err(e),
     }
-    Ok(decode(slot.status.load(Ordering::Relaxed)))
+    Ok(decode(slot.status().load(Ordering::Relaxed)))
 }
 
 /// The handle of slot `index` is gone: free the slot if its child has been
 /// reaped (or can be now), otherwise leave it detached for a later reap.
 pub(crate) fn release(index: usize, pid: i32) {
     let _guard = lock();
-    let slot = &SLOTS[index];
+    let slot = slot(index);
     poll_locked(slot, pid);
-    if slot.status.load(Ordering::Relaxed) == RUNNING {
-        slot.detached.store(true, Ordering::Relaxed);
-        DETACHED.fetch_add(1, Ordering::Relaxed);
+    if slot.status().load(Ordering::Relaxed) == RUNNING {
+        slot.detached().store(1, Ordering::Relaxed);
+        detached_count().fetch_add(1, Ordering::Relaxed);
     } else {
-        slot.pid.store(0, Ordering::Relaxed);
+        slot.pid().store(0, Ordering::Relaxed);
     }
 }
 
@@ -206,13 +242,13 @@ pub(crate) fn release(index: usize, pid: i32) {
 /// calls `alive` with the pid of each child still running.
 pub(crate) fn active_children(mut alive: impl FnMut(i32)) {
     let _guard = lock();
-    for slot in &SLOTS {
-        let pid = slot.pid.load(Ordering::Relaxed);
+    for slot in slots() {
+        let pid = slot.pid().load(Ordering::Relaxed);
         if pid <= 0 {
             continue;
         }
         poll_locked(slot, pid);
-        if slot.status.load(Ordering::Relaxed) == RUNNING {
+        if slot.status().load(Ordering::Relaxed) == RUNNING {
             alive(pid);
         } else {
             free_if_detached_and_ended(slot);
@@ -226,27 +262,31 @@ pub(crate) fn active_children(mut alive: impl FnMut(i32)) {
 /// never starts children of its own never writes, and so never copies, its
 /// pages.
 pub(crate) fn clear_in_child() {
-    if LOCK.load(Ordering::Relaxed) {
-        LOCK.store(false, Ordering::Release);
+    if MAPPED.wiped() {
+        // The kernel gave the child a zero-filled table: nothing to release,
+        // and reading it would only fault a page in.
+        return;
+    }
+    let lock = lock_word();
+    if lock.load(Ordering::Relaxed) != 0 {
+        lock.store(0, Ordering::Release);
     }
 }
-
-/// The process the table belongs to (0: not used yet).
-static OWNER: AtomicI32 = AtomicI32::new(0);
 
 /// Clears a table inherited through fork. Call with the lock held.
 fn clear_if_inherited() {
     let me = sys::getpid();
-    if OWNER.load(Ordering::Relaxed) == me {
+    let owner = owner();
+    if owner.load(Ordering::Relaxed) == me {
         return;
     }
-    if OWNER.load(Ordering::Relaxed) != 0 {
-        for slot in &SLOTS {
-            slot.pid.store(0, Ordering::Relaxed);
-            slot.status.store(RUNNING, Ordering::Relaxed);
-            slot.detached.store(false, Ordering::Relaxed);
+    if owner.load(Ordering::Relaxed) != 0 {
+        for slot in slots() {
+            slot.pid().store(0, Ordering::Relaxed);
+            slot.status().store(RUNNING, Ordering::Relaxed);
+            slot.detached().store(0, Ordering::Relaxed);
         }
-        DETACHED.store(0, Ordering::Relaxed);
+        detached_count().store(0, Ordering::Relaxed);
     }
-    OWNER.store(me, Ordering::Relaxed);
+    owner.store(me, Ordering::Relaxed);
 }

@@ -3,12 +3,20 @@
 use std::io::Read as _;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
+use std::sync::atomic::Ordering;
+
+use super::mem::WipeOnFork;
 use super::{Errno, cvt, cvt_long, retry_on_intr};
 
 /// Which side of a `fork(2)` the caller is on.
 pub(crate) enum RawFork {
-    /// The new process.
-    Child,
+    /// The new process. `masked`: its signal mask is not empty (the fork
+    /// blocked every signal, or the parent had some blocked); pass it to
+    /// [`super::signal::reset_claimed_in_child`].
+    Child {
+        /// Whether the child's mask still has to be emptied.
+        masked: bool,
+    },
     /// The calling process; the new child's pid.
     Parent(i32),
 }
@@ -88,23 +96,34 @@ fn libc_single_threaded() -> bool {
 
 /// `fork(2)`, with every signal blocked across it.
 ///
-/// The parent's mask is restored before this returns in the parent. The
-/// child returns with **every signal blocked**, so that no signal sent to it
-/// early can run a handler it inherited before it has reset them; the caller
-/// must call [`super::signal::reset_claimed_in_child`], which unblocks.
+/// When this crate has registered a signal handler, every signal is blocked
+/// across the fork: the parent's mask is restored before this returns in
+/// the parent, and the child returns with **every signal blocked**, so that
+/// no signal sent to it early can run a handler it inherited before it has
+/// reset them. Otherwise the mask is left alone (two syscalls and the
+/// child's trip through the C library's signal code saved) and only read.
+/// Either way the caller must, in the child, call
+/// [`super::signal::reset_claimed_in_child`] with the returned `masked`.
 pub(crate) fn fork(_permit: ForkPermit) -> Result<RawFork, Errno> {
-    use super::signal::{How, sigmask};
-    let old = sigmask(How::SetMask, u64::MAX)?;
+    use super::signal::{How, any_claimed, sigmask};
+    let guard = any_claimed();
+    let old = if guard {
+        sigmask(How::SetMask, u64::MAX)?
+    } else {
+        sigmask(How::Block, 0)?
+    };
     // SAFETY: the permit proves the process is single-threaded, or that the
     // caller promised the child takes no lock another thread may hold; fork
     // itself has no memory-safety preconditions.
     let pid = cvt(unsafe { libc::fork() });
-    if pid != Ok(0) {
+    if guard && pid != Ok(0) {
         // Restoring a mask that was in force a moment ago cannot fail.
         let _ = sigmask(How::SetMask, old);
     }
     Ok(match pid? {
-        0 => RawFork::Child,
+        0 => RawFork::Child {
+            masked: guard || old != 0,
+        },
         child => RawFork::Parent(child),
     })
 }
@@ -118,8 +137,32 @@ pub(crate) fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// `getpid(2)`. Always succeeds.
+/// Where [`getpid`] caches the pid: a word that every forked child sees as
+/// 0 again ("not known yet"), so the cache never outlives a fork.
+static PID_CACHE: WipeOnFork = WipeOnFork::new();
+
+/// `getpid(2)`, cached: one load instead of a syscall (the lock word of a
+/// process-shared lock holds the owner's pid, so this is on hot paths).
+/// The cache lives in `MADV_WIPEONFORK` memory, which the kernel zeroes in a
+/// child made by `fork` or by a `clone` without `CLONE_VM`; where that advice
+/// is not available (qemu-user), every call is a syscall. A child of a raw
+/// `clone(CLONE_VM)` that calls into this crate is not supported.
 pub(crate) fn getpid() -> i32 {
+    match PID_CACHE.words(1) {
+        Some(words) if PID_CACHE.wiped() => {
+            let cached = words[0].load(Ordering::Relaxed);
+            if cached != 0 {
+                return cached;
+            }
+            let pid = getpid_uncached();
+            words[0].store(pid, Ordering::Relaxed);
+            pid
+        }
+        _ => getpid_uncached(),
+    }
+}
+
+fn getpid_uncached() -> i32 {
     // SAFETY: getpid has no preconditions and cannot fail.
     unsafe { libc::getpid() }
 }

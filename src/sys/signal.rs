@@ -40,7 +40,11 @@ fn to_sigset(mask: u64) -> libc::sigset_t {
     let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
     // SAFETY: `set` is valid storage for a sigset_t.
     unsafe { libc::sigemptyset(&mut set) };
-    for sig in 1..=MAX_SIGNAL {
+    // The C library keeps the signals between 31 and SIGRTMIN for itself:
+    // sigaddset refuses them and writes errno, a store that would cost a
+    // copy-on-write fault on every fork (the mask is set around each one).
+    let first_rt = libc::SIGRTMIN();
+    for sig in (1..=MAX_SIGNAL).filter(|&s| s <= 31 || s >= first_rt) {
         if mask & (1 << (sig - 1)) != 0 {
             // SAFETY: `set` is an initialised sigset_t and `sig` is in 1..=64.
             unsafe { libc::sigaddset(&mut set, sig) };
@@ -355,13 +359,20 @@ fn restore_after_child_reset(sig: i32) -> Result<(), Errno> {
     cvt(unsafe { libc::sigaction(sig, &action, std::ptr::null_mut()) }).map(drop)
 }
 
+/// Whether this crate has registered a handler for any signal (then a
+/// fork must block signals until the child has reset them).
+pub(crate) fn any_claimed() -> bool {
+    CLAIMED.load(Ordering::Relaxed) != 0
+}
+
 /// In a forked child, before it runs anything else: sets every signal that
 /// had a handler registered through this crate back to its default action,
-/// then empties the signal mask (the fork blocked everything), remembering the handler so that a later
-/// registration in the child reinstalls it.
+/// remembering the handler so that a later registration in the child
+/// reinstalls it; then, if `masked` (see [`super::process::RawFork`]),
+/// empties the signal mask.
 ///
 /// Only call this in the single thread of a freshly forked child.
-pub(crate) fn reset_claimed_in_child() -> Result<(), Errno> {
+pub(crate) fn reset_claimed_in_child(masked: bool) -> Result<(), Errno> {
     // Read before writing: a child that has nothing to reset writes nothing
     // (and so copies no page of this module's statics).
     let claimed = CLAIMED.load(Ordering::Relaxed);
@@ -389,7 +400,9 @@ pub(crate) fn reset_claimed_in_child() -> Result<(), Errno> {
     }
     // Last: a signal that arrived since the fork (blocked until now) meets
     // the default action, not a handler meant for the parent.
-    sigmask(How::SetMask, 0)?;
+    if masked {
+        sigmask(How::SetMask, 0)?;
+    }
     Ok(())
 }
 

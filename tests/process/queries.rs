@@ -17,6 +17,46 @@ fn pids_match_the_kernels() {
 }
 
 #[test]
+fn getpid_is_right_in_children_of_any_fork() {
+    // process::getpid caches the pid; a child made by a fork this crate did
+    // not make (libc::fork directly) must not see its parent's pid.
+    isolated(|| {
+        let me = process::getpid();
+        // SAFETY: the isolated test process is single-threaded; the child
+        // only makes syscalls and _exits.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: getpid cannot fail.
+            let kernel = unsafe { libc::getpid() };
+            let ours = process::getpid().as_raw();
+            // And a grandchild through the crate's own fork.
+            let nested = match process::fork().unwrap() {
+                process::Fork::Child(own) => {
+                    // SAFETY: getpid cannot fail.
+                    let ok = own.as_raw() == unsafe { libc::getpid() } && process::getpid() == own;
+                    process::exit(i32::from(!ok))
+                }
+                process::Fork::Parent(child) => process::waitpid(child).unwrap(),
+            };
+            let code = i32::from(ours != kernel || ours == me.as_raw()) + 2 * nested;
+            // SAFETY: _exit ends the child at once.
+            unsafe { libc::_exit(code) };
+        }
+        assert!(pid > 0);
+        let mut status = 0;
+        // SAFETY: `status` is a live c_int.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(libc::WIFEXITED(status));
+        assert_eq!(
+            libc::WEXITSTATUS(status),
+            0,
+            "1: the child saw a stale pid, 2: the grandchild did"
+        );
+        assert_eq!(process::getpid(), me);
+    });
+}
+
+#[test]
 fn cpu_count_is_what_the_system_reports() {
     // SAFETY: sysconf takes a plain integer.
     let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };

@@ -152,6 +152,31 @@ fn a_child_starts_with_an_empty_mask_and_default_dispositions() {
 }
 
 #[test]
+fn a_child_starts_with_an_empty_mask_when_nothing_was_registered() {
+    // Without a registered handler the fork does not block signals itself:
+    // the child must still start with the parent's blocked set cleared.
+    isolated(|| {
+        let _blocked = SigSet::from_signals(&[Signal::USR1, Signal::rtmin()])
+            .block()
+            .unwrap();
+        let mut p = Process::new(|| {
+            let clean = SigSet::blocked().unwrap().is_empty();
+            process::exit(i32::from(!clean));
+        });
+        p.start().unwrap();
+        assert_eq!(p.join().unwrap(), 0, "the child kept the parent's mask");
+        assert!(SigSet::blocked().unwrap().contains(Signal::USR1));
+        // And with an empty parent mask the child's stays empty.
+        drop(_blocked);
+        let mut q = Process::new(|| {
+            process::exit(i32::from(!SigSet::blocked().unwrap().is_empty()));
+        });
+        q.start().unwrap();
+        assert_eq!(q.join().unwrap(), 0);
+    });
+}
+
+#[test]
 fn a_child_can_register_again_what_was_reset() {
     isolated(|| {
         let _parent_flag = signal::flag(Signal::USR1).unwrap();
