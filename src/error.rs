@@ -40,6 +40,19 @@ pub enum Resource {
     Capacity(&'static str),
     /// A file or kernel interface, by path.
     Path(&'static str),
+    /// An anonymous shared-memory segment of this many bytes.
+    AnonymousSegment {
+        /// Its size.
+        bytes: usize,
+    },
+    /// A fixed-capacity container of shared memory (`Array`, `FixedStr`…),
+    /// by its type name and capacity.
+    Container {
+        /// The type, e.g. `"Array"`.
+        what: &'static str,
+        /// Its capacity.
+        capacity: usize,
+    },
 }
 
 impl fmt::Display for Resource {
@@ -58,6 +71,10 @@ impl fmt::Display for Resource {
             Resource::Text { what, len } => write!(f, "{what} of {len} bytes"),
             Resource::Capacity(setting) => write!(f, "capacity {setting}"),
             Resource::Path(path) => f.write_str(path),
+            Resource::AnonymousSegment { bytes } => {
+                write!(f, "an anonymous shared segment of {bytes} bytes")
+            }
+            Resource::Container { what, capacity } => write!(f, "{what} of capacity {capacity}"),
         }
     }
 }
@@ -100,6 +117,13 @@ pub enum ErrorKind {
     ChildLost,
     /// A wait ran out of time.
     Timeout,
+    /// An index past the end of a fixed-capacity container.
+    IndexOutOfRange {
+        /// The index asked for.
+        index: usize,
+        /// The container's length.
+        len: usize,
+    },
 }
 
 impl fmt::Display for ErrorKind {
@@ -126,6 +150,9 @@ impl fmt::Display for ErrorKind {
                  its exit status is lost",
             ),
             ErrorKind::Timeout => f.write_str("timed out"),
+            ErrorKind::IndexOutOfRange { index, len } => {
+                write!(f, "index {index} out of range for length {len}")
+            }
         }
     }
 }
@@ -214,7 +241,8 @@ impl From<Error> for std::io::Error {
             ErrorKind::Timeout => std::io::ErrorKind::TimedOut,
             ErrorKind::InvalidSignal
             | ErrorKind::UncatchableSignal
-            | ErrorKind::InvalidArgument(_) => std::io::ErrorKind::InvalidInput,
+            | ErrorKind::InvalidArgument(_)
+            | ErrorKind::IndexOutOfRange { .. } => std::io::ErrorKind::InvalidInput,
             _ if e.errno != 0 => std::io::Error::from_raw_os_error(e.errno).kind(),
             _ => std::io::ErrorKind::Other,
         };

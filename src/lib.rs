@@ -126,7 +126,9 @@ compile_error!(
 pub mod config;
 pub mod error;
 pub mod process;
+pub mod shm;
 pub mod signal;
+pub mod sync;
 mod sys;
 
 pub use error::{Error, ErrorKind, Resource, Result};

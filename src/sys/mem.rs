@@ -143,3 +143,233 @@ fn vm_flag(addr: usize, flag: [u8; 2]) -> bool {
         }
     }
 }
+
+/// Plain data that may live in memory shared between processes. Re-exported
+/// and documented as [`crate::shm::Shareable`].
+///
+/// # Safety
+///
+/// The implementing type must be `#[repr(C)]` (or `#[repr(transparent)]`, or
+/// a primitive, or an array of such), built only from fixed-width fields
+/// (`u32`/`u64`…, never `usize`, `bool` or `char`), with no pointers,
+/// references, file descriptors or heap data, no `Drop` and no drop glue,
+/// every bit pattern a valid value (the all-zero one included), and any
+/// mutation through `&self` done with atomics or under a protocol the type
+/// itself enforces. Memory of another process is read as this type without
+/// any check.
+pub unsafe trait Shareable: Sync + Send + Sized + 'static {
+    /// The name two builds of this type agree on, hashed into the layout
+    /// fingerprint of named segments. Defaults to the type's path
+    /// ([`core::any::type_name`]); override it to keep segments compatible
+    /// across a rename or a compiler whose `type_name` differs.
+    fn type_identity() -> &'static str {
+        core::any::type_name::<Self>()
+    }
+}
+
+/// An anonymous `MAP_SHARED` mapping holding one `T`: every process forked
+/// after it was made sees the same memory. Unmapped on drop (in each
+/// process that drops its copy).
+pub(crate) struct SharedRegion<T: Shareable> {
+    ptr: std::ptr::NonNull<T>,
+}
+
+// SAFETY: the region is plain memory holding a `T: Sync`; sharing `&T`
+// between threads is what `Sync` allows, and moving the owner to another
+// thread moves only the address.
+unsafe impl<T: Shareable> Send for SharedRegion<T> {}
+// SAFETY: as above: only `&T` is ever handed out, and `T: Sync`.
+unsafe impl<T: Shareable> Sync for SharedRegion<T> {}
+
+impl<T: Shareable> SharedRegion<T> {
+    /// A zero-filled region (`mmap` of anonymous memory is zero-filled, and
+    /// all-zero is a valid `T` by the `Shareable` contract).
+    pub(crate) fn zeroed() -> Result<SharedRegion<T>, Errno> {
+        const {
+            assert!(
+                std::mem::align_of::<T>() <= 4096,
+                "a shared type may not be aligned beyond a page"
+            )
+        };
+        // mmap refuses a zero length; a zero-sized T still gets a page.
+        let len = std::mem::size_of::<T>().max(1);
+        // SAFETY: a fresh anonymous shared mapping; no existing memory is
+        // affected.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(Errno::last());
+        }
+        match std::ptr::NonNull::new(ptr.cast::<T>()) {
+            Some(ptr) => Ok(SharedRegion { ptr }),
+            None => Err(Errno::ENOMEM),
+        }
+    }
+
+    /// A region holding `value`.
+    pub(crate) fn new(value: T) -> Result<SharedRegion<T>, Errno> {
+        let region = SharedRegion::<T>::zeroed()?;
+        // SAFETY: the mapping is fresh, page-aligned (so aligned for T),
+        // large enough for a T, and not yet visible to any other process or
+        // thread; writing does not drop the zeroed T (no drop glue anyway).
+        unsafe { region.ptr.as_ptr().write(value) };
+        Ok(region)
+    }
+
+    /// The shared value.
+    pub(crate) fn get(&self) -> &T {
+        // SAFETY: the mapping lives as long as `self`, holds an initialised
+        // T (zeroed is valid by the Shareable contract), and only shared
+        // references are handed out.
+        unsafe { self.ptr.as_ref() }
+    }
+}
+
+impl<T: Shareable> Drop for SharedRegion<T> {
+    fn drop(&mut self) {
+        let len = std::mem::size_of::<T>().max(1);
+        // SAFETY: the mapping was made by `zeroed` with this length and is
+        // unmapped once, here; no reference into it outlives `self`. T has no
+        // drop glue to run (Shareable contract).
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), len) };
+    }
+}
+
+/// A value in shared memory that processes read and write without a lock:
+/// volatile loads and stores, so the compiler never caches, merges or
+/// invents accesses to memory that other processes change behind its back.
+/// A value wider than the machine's atomic word may be read torn (half old,
+/// half new); `Shareable` makes every such mix a valid value.
+#[repr(transparent)]
+pub(crate) struct SharedCell<T>(std::cell::UnsafeCell<T>);
+
+// SAFETY: all access is by volatile copy of a `Shareable + Copy` value (any
+// interleaving yields a valid T) or through `get_mut`, whose callers hold a
+// lock that excludes every other access.
+unsafe impl<T: Shareable + Copy> Sync for SharedCell<T> {}
+// SAFETY: repr(transparent) over T, which is Shareable.
+unsafe impl<T: Shareable + Copy> Shareable for SharedCell<T> {
+    fn type_identity() -> &'static str {
+        T::type_identity()
+    }
+}
+
+impl<T: Shareable + Copy> SharedCell<T> {
+    /// A cell holding `value`.
+    pub(crate) const fn new(value: T) -> SharedCell<T> {
+        SharedCell(std::cell::UnsafeCell::new(value))
+    }
+
+    /// A volatile read.
+    pub(crate) fn load(&self) -> T {
+        // SAFETY: the pointer is valid and aligned for T for as long as
+        // `self`; every bit pattern (also a torn one) is a valid T.
+        unsafe { self.0.get().read_volatile() }
+    }
+
+    /// A volatile write.
+    pub(crate) fn store(&self, value: T) {
+        // SAFETY: as for `load`; T has no drop glue to skip.
+        unsafe { self.0.get().write_volatile(value) }
+    }
+
+    /// The value, by reference.
+    ///
+    /// # Safety
+    ///
+    /// The caller must hold a lock that every write to this cell, in every
+    /// process, also takes, for as long as the reference lives.
+    pub(crate) unsafe fn get_ref(&self) -> &T {
+        // SAFETY: no writer while the caller's lock is held; the pointer is
+        // valid and aligned for as long as `self`.
+        unsafe { &*self.0.get() }
+    }
+
+    /// The value, mutably.
+    ///
+    /// # Safety
+    ///
+    /// The caller must hold a lock that every other access to this cell, in
+    /// every process, also takes, for as long as the reference lives.
+    #[allow(clippy::mut_from_ref)] // exclusivity comes from the caller's lock
+    pub(crate) unsafe fn get_mut(&self) -> &mut T {
+        // SAFETY: exclusivity is the caller's obligation; the pointer is
+        // valid and aligned for as long as `self`.
+        unsafe { &mut *self.0.get() }
+    }
+}
+
+/// `Shareable` for the fixed-width primitives and their atomics.
+macro_rules! shareable_primitives {
+    ($($t:ty),* $(,)?) => {
+        $(
+            // SAFETY: a fixed-width primitive (or its atomic, which has the
+            // same size and alignment): no pointers, no drop glue, every bit
+            // pattern valid, shared mutation only through atomic operations.
+            unsafe impl Shareable for $t {}
+        )*
+    };
+}
+
+shareable_primitives!(
+    u8,
+    u16,
+    u32,
+    u64,
+    i8,
+    i16,
+    i32,
+    i64,
+    f32,
+    f64,
+    std::sync::atomic::AtomicU8,
+    std::sync::atomic::AtomicU16,
+    std::sync::atomic::AtomicU32,
+    std::sync::atomic::AtomicU64,
+    std::sync::atomic::AtomicI8,
+    std::sync::atomic::AtomicI16,
+    std::sync::atomic::AtomicI32,
+    std::sync::atomic::AtomicI64,
+);
+
+// SAFETY: an array of Shareable elements has their layout repeated with no
+// padding between them, no pointers and no drop glue; every bit pattern of
+// each element is valid, so of the whole.
+unsafe impl<T: Shareable, const N: usize> Shareable for [T; N] {}
+
+/// The values of an array of cells, by reference.
+///
+/// # Safety
+///
+/// As [`SharedCell::get_ref`], for every cell of the array.
+pub(crate) unsafe fn cells_get_ref<T: Shareable + Copy, const N: usize>(
+    cells: &[SharedCell<T>; N],
+) -> &[T; N] {
+    // SAFETY: same layout as [T; N] (see `cells_get_mut`); no writer while
+    // the caller's lock is held.
+    unsafe { &*cells.as_ptr().cast::<[T; N]>() }
+}
+
+/// The values of an array of cells, mutably.
+///
+/// # Safety
+///
+/// As [`SharedCell::get_mut`], for every cell of the array.
+#[allow(clippy::mut_from_ref)] // exclusivity comes from the caller's lock
+pub(crate) unsafe fn cells_get_mut<T: Shareable + Copy, const N: usize>(
+    cells: &[SharedCell<T>; N],
+) -> &mut [T; N] {
+    // SAFETY: SharedCell<T> is repr(transparent) over UnsafeCell<T>, itself
+    // repr(transparent) over T, so the array has the layout of [T; N]; the
+    // UnsafeCell permits the mutation; exclusivity is the caller's
+    // obligation.
+    unsafe { &mut *cells.as_ptr().cast::<T>().cast_mut().cast::<[T; N]>() }
+}

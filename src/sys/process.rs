@@ -337,6 +337,60 @@ pub(crate) fn write_stderr_raw(mut bytes: &[u8]) {
     }
 }
 
+/// Whether `pid` names no live process: it does not exist, or it has ended
+/// and waits to be reaped (a zombie, which `kill(pid, 0)` still accepts).
+/// The owner checks of the process-shared locks rest on this.
+///
+/// Allocation-free: `kill(2)`, then `/proc/<pid>/stat` read into a stack
+/// buffer. A pid that exists but cannot be inspected counts as alive.
+pub(crate) fn is_dead(pid: i32) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    if kill(pid, 0) == Err(Errno::ESRCH) {
+        return true;
+    }
+    let mut path = [0u8; 32];
+    let prefix = b"/proc/";
+    path[..prefix.len()].copy_from_slice(prefix);
+    let mut n = prefix.len();
+    let mut digits = [0u8; 10];
+    let mut d = 0;
+    let mut v = pid.unsigned_abs();
+    loop {
+        digits[d] = b'0' + (v % 10) as u8;
+        d += 1;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for i in (0..d).rev() {
+        path[n] = digits[i];
+        n += 1;
+    }
+    let suffix = b"/stat";
+    path[n..n + suffix.len()].copy_from_slice(suffix);
+    n += suffix.len();
+    let Ok(path) = std::str::from_utf8(&path[..n]) else {
+        return false;
+    };
+    let Ok(mut file) = std::fs::File::open(path) else {
+        // Gone between the two looks, or /proc is not mounted.
+        return kill(pid, 0) == Err(Errno::ESRCH);
+    };
+    let mut buf = [0u8; 512];
+    let Ok(len) = file.read(&mut buf) else {
+        return false;
+    };
+    // "pid (comm) S ...": the state follows the last ')'.
+    let stat = &buf[..len];
+    match stat.iter().rposition(|&b| b == b')') {
+        Some(close) => matches!(stat.get(close + 2), Some(b'Z' | b'X' | b'x')),
+        None => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_stat_threads;

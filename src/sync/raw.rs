@@ -1,0 +1,196 @@
+//! The owner-tracked futex word under [`Lock`](super::Lock),
+//! [`RLock`](super::RLock) and the lock of a [`Value`](crate::shm::Value).
+//!
+//! # The lock word (`AtomicU32`)
+//!
+//! | value                 | meaning                                          |
+//! |-----------------------|--------------------------------------------------|
+//! | `0`                   | free                                             |
+//! | `pid`                 | held by process `pid`, nobody parked             |
+//! | `pid \| WAITERS`      | held by `pid`, someone may be parked on the word |
+//!
+//! Pids fit in 30 bits (`pid_max` is at most 2²²). A waiter that has parked
+//! for a while without the word changing checks whether the holder still
+//! lives ([`sys::is_dead`]: gone, or a zombie) and, if not, takes the word
+//! over with one compare-exchange from exactly the value it saw — so of
+//! several waiters that notice, one wins — and reports [`Taken::OwnerDied`].
+//! This needs no kernel robust-futex list (which qemu-user lacks), at the
+//! price of a detection delay of at most [`MAX_CHECK`].
+//!
+//! # Spinning, then parking
+//!
+//! A waiter first spins a few times with exponential back-off (a hand-off
+//! between processes on other cores takes a fraction of a microsecond, a
+//! futex wake-up tens), then yields the CPU a few times (so an
+//! oversubscribed machine lets the holder run), then parks on the futex.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::sys::futex::{self, Woke};
+use crate::sys::process as sys;
+
+/// Set while some process may be parked on the word.
+pub(crate) const WAITERS: u32 = 1 << 31;
+/// The holder's pid.
+pub(crate) const PID_MASK: u32 = (1 << 30) - 1;
+
+/// Park this long before the first look at the holder.
+const FIRST_CHECK: Duration = Duration::from_millis(5);
+/// The longest park between two looks at the holder.
+pub(crate) const MAX_CHECK: Duration = Duration::from_millis(100);
+
+/// How an acquisition went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Taken {
+    /// Acquired normally.
+    Clean,
+    /// Acquired from a holder that died holding it (its pid).
+    OwnerDied(u32),
+    /// Not acquired: the caller did not want to wait, or the time ran out.
+    No,
+}
+
+/// The calling process's id in the form the word stores.
+pub(crate) fn me() -> u32 {
+    sys::getpid().unsigned_abs() & PID_MASK
+}
+
+/// Back-off for contended waits: spins, then yields, then says "park".
+pub(crate) struct Backoff {
+    step: u32,
+}
+
+impl Backoff {
+    const SPIN_STEPS: u32 = 6;
+    const YIELD_STEPS: u32 = 10;
+
+    pub(crate) const fn new() -> Backoff {
+        Backoff { step: 0 }
+    }
+
+    /// Waits a little; `false` once it is time to park instead.
+    pub(crate) fn snooze(&mut self) -> bool {
+        if self.step < Self::SPIN_STEPS {
+            for _ in 0..(1u32 << self.step) {
+                std::hint::spin_loop();
+            }
+        } else if self.step < Self::YIELD_STEPS {
+            std::thread::yield_now();
+        } else {
+            return false;
+        }
+        self.step += 1;
+        true
+    }
+}
+
+/// Tries once to take a free word.
+pub(crate) fn try_take(word: &AtomicU32, me: u32) -> bool {
+    // SYNC POINT: Acquire pairs with the Release in `release`.
+    word.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
+        .is_ok()
+}
+
+/// Takes the word for `me`, waiting until `deadline` (`None`: no limit).
+/// With `wait == false`, never waits, but still takes over from a holder
+/// that no longer exists.
+pub(crate) fn acquire(word: &AtomicU32, me: u32, wait: bool, deadline: Option<Instant>) -> Taken {
+    if try_take(word, me) {
+        return Taken::Clean;
+    }
+    if !wait {
+        // Only the cheap look (the holder's pid no longer exists): a zombie
+        // holder is found by the waiting forms.
+        let seen = word.load(Ordering::Relaxed);
+        return match take_from_dead(word, seen, me, false) {
+            Some(t) => t,
+            None => Taken::No,
+        };
+    }
+    let mut backoff = Backoff::new();
+    while backoff.snooze() {
+        if word.load(Ordering::Relaxed) == 0 && try_take(word, me) {
+            return Taken::Clean;
+        }
+    }
+    let mut check = FIRST_CHECK;
+    loop {
+        let seen = word.load(Ordering::Relaxed);
+        if seen == 0 {
+            // Someone else may be parked too: keep WAITERS set so that our
+            // release wakes them.
+            // SYNC POINT: Acquire pairs with the Release in `release`.
+            if word
+                .compare_exchange(0, me | WAITERS, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                return Taken::Clean;
+            }
+            continue;
+        }
+        if seen & WAITERS == 0
+            && word
+                .compare_exchange(seen, seen | WAITERS, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            continue;
+        }
+        let parked = seen | WAITERS;
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if left.is_some_and(|l| l.is_zero()) {
+            return Taken::No;
+        }
+        let nap = left.map_or(check, |l| l.min(check));
+        if futex::wait(word, parked, Some(nap)) == Woke::TimedOut {
+            if let Some(t) = take_from_dead(word, parked, me, true) {
+                return t;
+            }
+            check = (check * 2).min(MAX_CHECK);
+        }
+    }
+}
+
+/// If the word still reads `seen` and its holder is dead, takes it over.
+/// `thorough`: also count a zombie holder as dead (reads `/proc`).
+fn take_from_dead(word: &AtomicU32, seen: u32, me: u32, thorough: bool) -> Option<Taken> {
+    let holder = seen & PID_MASK;
+    if holder == 0 || holder == me {
+        return None;
+    }
+    let dead = if thorough {
+        sys::is_dead(holder as i32)
+    } else {
+        sys::kill(holder as i32, 0) == Err(crate::sys::Errno::ESRCH)
+    };
+    if !dead {
+        return None;
+    }
+    // Keep WAITERS: others may be parked on the dead holder too.
+    // SYNC POINT: Acquire pairs with the dead holder's last Release, if any.
+    word.compare_exchange(seen, me | WAITERS, Ordering::Acquire, Ordering::Relaxed)
+        .ok()
+        .map(|_| Taken::OwnerDied(holder))
+}
+
+/// Frees the word and wakes one parked waiter if there may be one.
+pub(crate) fn release(word: &AtomicU32) {
+    // SYNC POINT: Release pairs with the Acquire in `try_take`/`acquire`.
+    let old = word.swap(0, Ordering::Release);
+    if old & WAITERS != 0 {
+        futex::wake(word, 1);
+    }
+}
+
+/// The pid holding the word, if any.
+pub(crate) fn holder(word: &AtomicU32) -> Option<u32> {
+    match word.load(Ordering::Relaxed) & PID_MASK {
+        0 => None,
+        pid => Some(pid),
+    }
+}
+
+/// A deadline `timeout` from now (`None` if it overflows: no limit).
+pub(crate) fn deadline(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}
