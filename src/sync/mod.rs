@@ -40,10 +40,16 @@
 //! holder's pid reused by a new process before anyone looked delays the
 //! detection until that process ends.
 
+mod event;
 mod lock;
 pub(crate) mod raw;
+mod rlock;
+mod semaphore;
 
+pub use event::Event;
 pub use lock::{Lock, LockGuard};
+pub use rlock::{RLock, RLockGuard};
+pub use semaphore::{BoundedSemaphore, BoundedSemaphoreGuard, Semaphore, SemaphoreGuard};
 
 use crate::process::Pid;
 

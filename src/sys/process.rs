@@ -391,6 +391,28 @@ pub(crate) fn is_dead(pid: i32) -> bool {
     }
 }
 
+std::thread_local! {
+    /// This thread's id and the process it was read in (0, 0: not yet).
+    static TID: std::cell::Cell<(i32, i32)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+/// `gettid(2)`, cached per thread. The cache is keyed on [`getpid`]: a
+/// forked child's only thread inherits its parent's thread-local copy, and
+/// sees the pid change.
+pub(crate) fn gettid() -> i32 {
+    let pid = getpid();
+    TID.with(|cell| {
+        let (cached_pid, tid) = cell.get();
+        if cached_pid == pid && tid != 0 {
+            return tid;
+        }
+        // SAFETY: gettid takes no arguments and cannot fail.
+        let tid = unsafe { libc::syscall(libc::SYS_gettid) } as i32;
+        cell.set((pid, tid));
+        tid
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_stat_threads;
