@@ -40,12 +40,16 @@
 //! holder's pid reused by a new process before anyone looked delays the
 //! detection until that process ends.
 
+mod barrier;
+mod condition;
 mod event;
 mod lock;
 pub(crate) mod raw;
 mod rlock;
 mod semaphore;
 
+pub use barrier::{Barrier, BarrierError};
+pub use condition::{Condition, ConditionGuard, WaitTimeoutResult};
 pub use event::Event;
 pub use lock::{Lock, LockGuard};
 pub use rlock::{RLock, RLockGuard};
