@@ -32,15 +32,15 @@
 //! |---|---|---|
 //! | [`process`] | [`fork`](process::fork), [`Process`], `waitpid`, `current_process`, `parent_process`, `active_children`, `cpu_count` | `os.fork`, `multiprocessing.Process`, … |
 //! | [`signal`] | [`Signal`], `kill`, `killpg`, `alarm`, `set_alarm`, `pause`, masks, `sigwait`, [`SignalFd`](signal::SignalFd), handlers through `signal-hook` | `os.kill`, `signal.*` |
+//! | [`shm`] | [`Shareable`](shm::Shareable) (what may live in shared memory), [`Shared`](shm::Shared) anonymous segments, [`Value`](shm::Value), [`Array`](shm::Array), [`RawValue`](shm::RawValue), [`RawArray`](shm::RawArray), [`FixedStr`](shm::FixedStr), layout [`Fingerprint`](shm::Fingerprint) | `multiprocessing.Value`, `Array`, `sharedctypes` |
+//! | [`sync`] | futex-based, process-shared [`Lock`](sync::Lock), [`RLock`](sync::RLock), [`Semaphore`](sync::Semaphore), [`BoundedSemaphore`](sync::BoundedSemaphore), [`Event`](sync::Event), [`Condition`](sync::Condition), [`Barrier`](sync::Barrier); a dead holder is reported once ([`OwnerDied`](sync::OwnerDied)) | `multiprocessing.Lock`, … |
 //! | [`error`] | the one [`Error`] type: operation, resource, [`ErrorKind`], errno | exceptions |
 //! | [`config`] | capacities fixed at build time from `MPROC_*` variables | — |
 //! | `sys` (private) | every raw libc/nix/signal-hook call, each `unsafe` block with its `SAFETY` note | — |
 //!
-//! Planned, in this order: `shm` (anonymous and named segments, `Value`,
-//! `Array`), `sync` (futex-based `Lock`, `RLock`, `Semaphore`, `Event`,
-//! `Condition`, `Barrier` that survive a dead holder), `ipc` (`Pipe`, POSIX
-//! `MessageQueue`, `Queue`, `wait`), `pool` (the static worker pool) and
-//! `manager`. Layers depend downwards only: `pool`/`manager` on the
+//! Planned, in this order: named shared-memory segments (in `shm`), `ipc`
+//! (`Pipe`, POSIX `MessageQueue`, `Queue`, `wait`), `pool` (the static worker
+//! pool) and `manager`. Layers depend downwards only: `pool`/`manager` on the
 //! primitives, the primitives on `sys`.
 //!
 //! ## The fork contract
@@ -88,11 +88,17 @@
 //!
 //! ## Safety model
 //!
-//! `unsafe` is denied at the crate root; only the private `sys` module opts
-//! back in, and each of its `unsafe` blocks states why it is sound. Three
-//! public functions are `unsafe` because they take a promise the compiler
-//! cannot check: forking with threads running (two of them) and running an
-//! arbitrary closure inside a signal handler ([`signal::register`]).
+//! `unsafe` is denied at the crate root; the private `sys` module opts back
+//! in for every FFI call, mapping and pointer, and each `unsafe` block states
+//! why it is sound. Outside `sys` the only `unsafe` items, each allowed one
+//! by one with its reason, are the `unsafe impl Shareable` declarations of
+//! the crate's own shared types (a promise about their layout) and the
+//! `Deref` of the [`Value`](shm::Value)/[`Array`](shm::Array) guards (the
+//! lock they hold is what makes the reference exclusive). Four public items
+//! are `unsafe` because they take a promise the compiler cannot check:
+//! forking with threads running (two functions), running an arbitrary
+//! closure inside a signal handler ([`signal::register`]), and implementing
+//! [`Shareable`](shm::Shareable) for a type of your own.
 //!
 //! ## Errors
 //!
@@ -108,7 +114,9 @@
 //! Names are stored inline (`MPROC_NAME_LEN`), the child table is a static
 //! array (`MPROC_MAX_CHILDREN`), [`process::active_children`] returns a
 //! `heapless::Vec`. Starting, joining, signalling and waiting allocate
-//! nothing; registering a [`signal::flag`] allocates once.
+//! nothing; registering a [`signal::flag`] allocates once. Shared values and
+//! primitives live in `mmap`ed segments, made once; locking, waiting,
+//! notifying and reading or writing a `Value` allocate nothing.
 //!
 //! ## Limitations and non-goals
 //!

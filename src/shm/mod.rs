@@ -22,7 +22,7 @@
 //!
 //! // Python: num = Value('d', 0.0); arr = Array('i', range(10))
 //! let num = Value::new(0.0f64)?;
-//! let arr = Array::from_fn(|i| i as i32)?;
+//! let arr = Array::<i32, 10>::from_fn(|i| i as i32)?;
 //! let mut p = Process::new(|| {
 //!     num.set(3.1415927);
 //!     let mut a = arr.lock().unwrap_or_else(|died| died.into_guard());
