@@ -5,6 +5,8 @@ use std::time::Instant;
 
 #[path = "alarm_pause.rs"]
 mod alarm_pause;
+#[path = "counter.rs"]
+mod counter;
 #[path = "daemon_child.rs"]
 mod daemon_child;
 #[path = "five_processes.rs"]
@@ -15,6 +17,10 @@ mod fork_pids;
 mod kill_between;
 #[path = "terminate.rs"]
 mod terminate;
+#[path = "tickets.rs"]
+mod tickets;
+#[path = "value_array.rs"]
+mod value_array;
 #[path = "write_files.rs"]
 mod write_files;
 
@@ -55,6 +61,21 @@ const SCENARIOS: &[(&str, &str, Scenario)] = &[
         "kill_between",
         "os.kill between two processes",
         kill_between::run,
+    ),
+    (
+        "value_array",
+        "Value('d') and Array('i') changed by a child, run twice; Value(c_char_p)",
+        value_array::run,
+    ),
+    (
+        "counter",
+        "a Counter of Value('i') + Lock: 10 processes x 50 increments",
+        counter::run,
+    ),
+    (
+        "tickets",
+        "100 processes grab 3 tickets from a file, without and with a Lock",
+        tickets::run,
     ),
 ];
 

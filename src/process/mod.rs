@@ -580,6 +580,11 @@ fn unreachable_wait(pid: Pid) -> Result<i32> {
 /// handlers run. In a [`Process`] target this is Python's `sys.exit(code)`
 /// (a target that returns normally exits with 0); elsewhere it is
 /// `os._exit(code)` with a flush. Only the low 8 bits reach the parent.
+///
+/// No destructor runs, so a lock guard still in scope is **not** released
+/// (Python's `sys.exit` inside `with lock:` would release it): the next
+/// process to take that lock gets [`OwnerDied`](crate::sync::OwnerDied).
+/// Drop guards before calling this.
 #[doc(alias = "sys.exit", alias = "os._exit", alias = "_exit")]
 pub fn exit(code: i32) -> ! {
     flush_stdio();

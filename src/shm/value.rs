@@ -80,6 +80,11 @@ impl<T: Shareable + Copy> Value<T> {
     }
 
     /// The lock (Python's `get_lock()`).
+    ///
+    /// **Not re-entrant**, unlike Python's default `RLock`: [`Value::get`]
+    /// and [`Value::set`] take this same lock, so calling them while you
+    /// hold it waits forever. Python's `with v.get_lock(): v.value += 1` is
+    /// `*v.lock()? += 1` here (the guard gives the value).
     pub fn get_lock(&self) -> &Lock {
         &self.region.get().lock
     }
@@ -190,7 +195,9 @@ impl<T: Shareable + Copy, const N: usize> Array<T, N> {
         &self.region.get().data
     }
 
-    /// The lock (Python's `get_lock()`).
+    /// The lock (Python's `get_lock()`). **Not re-entrant**: see
+    /// [`Value::get_lock`]; hold [`Array::lock`] instead to work on the
+    /// elements.
     pub fn get_lock(&self) -> &Lock {
         &self.region.get().lock
     }
