@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
-# Runs the process benchmarks (benches/process.rs) in release mode and prints
-# a Markdown table: mproc against raw libc and Python's multiprocessing.
+# Runs the benchmarks in release mode, one after the other, each printing a
+# Markdown table: benches/process.rs (spawn+join, signal round trip: mproc
+# against raw libc and Python's multiprocessing) and benches/sync.rs (locked
+# counter, contended lock, Event ping-pong: mproc against a bare atomic, a
+# raw futex, a raw spin and Python's multiprocessing).
 #
-#   scripts/bench.sh                       full run (a few seconds after the build)
+#   scripts/bench.sh                       full run (well under a minute after the build)
 #   MPROC_BENCH_QUICK=1 scripts/bench.sh   smoke run with small counts
 #   MPROC_BENCH_PYTHON=python3.12 scripts/bench.sh   another interpreter
 #   MPROC_BENCH_CPU=none scripts/bench.sh  unpinned (default: all processes
-#                                          pinned to the CPU the bench starts on)
+#                                          pinned to the CPU the bench starts on;
+#                                          sync's contended lock and unpinned
+#                                          ping-pong use every CPU regardless,
+#                                          and its pinned ping-pongs are left out)
 #
-# Extra arguments go to `cargo bench` (e.g. --features …). The environment is
-# passed through unchanged. Python (standard library only) is optional: its
-# cells read "n/a" without it.
+# Extra arguments go to both `cargo bench` calls (e.g. --features …). The
+# environment is passed through unchanged. Python (standard library only) is
+# optional: its cells read "n/a" without it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-exec cargo bench --bench process "$@"
+cargo bench --bench process "$@"
+exec cargo bench --bench sync "$@"

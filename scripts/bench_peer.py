@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Python side of `cargo bench --bench process` (benches/process.rs).
+"""Python side of `cargo bench --bench process` (benches/process.rs) and
+`cargo bench --bench sync` (benches/sync.rs).
 
-Runs the Python contenders of the process benchmarks and reports their
+Runs the Python contenders of those benchmarks and reports their
 timings. Standard library only. The bench starts this script once and talks
 to it over stdin/stdout, one command per line, one answer per line:
 
@@ -15,7 +16,24 @@ to it over stdin/stdout, one command per line, one answer per line:
                         SIGUSR1 it takes with signal.sigwait by os.kill(parent,
                         SIGUSR2). Both signals are blocked with
                         signal.pthread_sigmask before the fork.
+    counter P M      -> "<ns> <count>": P processes (forked first, then
+                        released together by an Event) each do M times
+                        `with v.get_lock(): v.value += 1` on one
+                        ctx.Value('Q', 0); ns from the release to the last
+                        process done (each stamps its end in a RawArray),
+                        and the final v.value
+    pingpong N [CPUS]
+                     -> total nanoseconds for N round trips between this
+                        process (A: ping.set(); pong.wait(); pong.clear())
+                        and a child forked for the command (B: ping.wait();
+                        ping.clear(); pong.set()), with two ctx.Event()s;
+                        one untimed round trip first. With CPUS ("1"), B
+                        first moves itself there (as "affinity" does)
+    affinity CPUS    -> "ok": os.sched_setaffinity(0, CPUS), CPUS as "0,1";
+                        children forked later inherit it
     quit (or EOF)    -> stops the signal child and exits
+
+An answer starting with "error" reports a failure.
 
 Every answer is flushed before the next fork, so a forked child never holds
 (and flushes again) a half-written answer.
@@ -67,6 +85,93 @@ def bench_spawn(n):
     return time.perf_counter_ns() - start
 
 
+def count(v, m, ready, go, ends, i):
+    """A counter benchmark child: M locked increments once released."""
+    die_with_parent()
+    ready.release()
+    go.wait()
+    for _ in range(m):
+        with v.get_lock():
+            v.value += 1
+    ends[i] = time.perf_counter_ns()
+
+
+def bench_counter(procs, m):
+    v = CTX.Value("Q", 0)
+    ready, go = CTX.Semaphore(0), CTX.Event()
+    ends = CTX.RawArray("q", procs)
+    children = [
+        CTX.Process(target=count, args=(v, m, ready, go, ends, i), daemon=True)
+        for i in range(procs)
+    ]
+    try:
+        for c in children:
+            c.start()
+        for _ in children:
+            if not ready.acquire(timeout=60):
+                return "error: counter children never got ready"
+        # perf_counter_ns is CLOCK_MONOTONIC: one clock for every process.
+        start = time.perf_counter_ns()
+        go.set()
+        for c in children:
+            c.join()
+        if any(c.exitcode != 0 for c in children):
+            return f"error: counter child exit codes {[c.exitcode for c in children]}"
+        return f"{max(ends) - start} {v.value}"
+    finally:
+        for c in children:
+            if c.is_alive():
+                c.kill()
+                c.join()
+
+
+def pong_side(ping, pong, n, cpus):
+    """B of the ping-pong benchmark."""
+    die_with_parent()
+    if cpus is not None:
+        set_affinity(cpus)
+    for _ in range(n):
+        ping.wait()
+        ping.clear()
+        pong.set()
+
+
+def bench_pingpong(n, cpus=None):
+    ping, pong = CTX.Event(), CTX.Event()
+    child = CTX.Process(target=pong_side, args=(ping, pong, n + 1, cpus), daemon=True)
+    child.start()
+    try:
+        ping.set()
+        pong.wait()
+        pong.clear()
+        start = time.perf_counter_ns()
+        for _ in range(n):
+            ping.set()
+            pong.wait()
+            pong.clear()
+        elapsed = time.perf_counter_ns() - start
+        child.join()
+        if child.exitcode != 0:
+            return f"error: ping-pong child exit code {child.exitcode}"
+        return str(elapsed)
+    finally:
+        if child.is_alive():
+            child.kill()
+            child.join()
+
+
+def set_affinity(cpus):
+    os.sched_setaffinity(0, {int(c) for c in cpus.split(",")})
+    return "ok"
+
+
+SYNC_COMMANDS = {
+    "counter": lambda procs, m: bench_counter(int(procs), int(m)),
+    "pingpong": lambda n, cpus=None: bench_pingpong(int(n), cpus),
+    "affinity": set_affinity,
+}
+
+
 class Echo:
     """The long-lived child of the signal benchmark."""
 
@@ -110,6 +215,11 @@ def main():
                 answer = str(bench_spawn(int(words[1])))
             elif cmd == "signal":
                 answer = str(echo_child.bench(int(words[1])))
+            elif cmd in SYNC_COMMANDS:
+                try:
+                    answer = SYNC_COMMANDS[cmd](*words[1:])
+                except Exception as e:  # reported to the bench, which drops Python
+                    answer = f"error: {cmd}: {e!r}"
             elif cmd == "quit":
                 break
             else:
