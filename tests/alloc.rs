@@ -1,16 +1,20 @@
 //! Steady state allocates nothing: starting, joining, signalling and waiting,
-//! counted with a global allocator that counts every allocation.
+//! locking and unlocking, and shared values, counted with a global allocator
+//! that counts every allocation.
 #![allow(unsafe_code)]
 
 #[path = "common/mod.rs"]
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::io::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use mproc::process::{self, Process};
+use mproc::shm::{Array, FixedStr, RawArray, RawValue, Shared, Value};
 use mproc::signal::{self, SigSet, Signal};
+use mproc::sync::{Lock, OwnerDied, TryLockError};
 
 struct Counting;
 
@@ -78,5 +82,98 @@ fn process_and_signal_operations_allocate_nothing_in_steady_state() {
             allocated, 0,
             "{allocated} allocations in 10 steady-state rounds"
         );
+    });
+}
+
+/// The shared values and the lock, in one process.
+struct Shm {
+    lock: Shared<Lock>,
+    value: Value<u64>,
+    text: Value<FixedStr<32>>,
+    array: Array<i32, 10>,
+    raw: RawValue<f64>,
+    raw_array: RawArray<u16, 8>,
+}
+
+/// One round of lock and shared-value operations, uncontended and with a
+/// holder in another process, alive and then killed.
+fn shm_round(shm: &Shm, hello: FixedStr<32>) {
+    // Uncontended: lock/unlock in every form.
+    drop(shm.lock.lock().unwrap());
+    drop(shm.lock.try_lock().unwrap());
+    drop(shm.lock.lock_timeout(Duration::from_millis(10)).unwrap());
+    assert!(!shm.lock.is_locked());
+    // Value, Array, Raw*: get, set, lock.
+    shm.value.set(shm.value.get() + 1);
+    *shm.value.lock().unwrap() += 1;
+    shm.text.set(hello);
+    assert_eq!(shm.text.get(), "hello");
+    shm.array.set(3, shm.array.get(3).unwrap() + 1).unwrap();
+    assert!(shm.array.set(10, 0).is_err());
+    shm.array.lock().unwrap()[0] += 1;
+    let _ = std::hint::black_box(shm.array.to_array());
+    shm.raw.set(shm.raw.get() + 0.5);
+    shm.raw_array
+        .set(7, shm.raw_array.get(7).unwrap() + 1)
+        .unwrap();
+    let _ = std::hint::black_box(shm.raw_array.to_array());
+    // Making and dropping a segment is mmap and munmap only.
+    drop(std::hint::black_box(Value::new(1u8).unwrap()));
+    drop(std::hint::black_box(Shared::new(Lock::new()).unwrap()));
+    // Held by a live child: would block, times out; killed: taken over.
+    let (mut ready, tx) = std::io::pipe().unwrap();
+    let lock: &Lock = &shm.lock;
+    let mut holder = Process::new(move || {
+        let _held = lock.lock().unwrap_or_else(OwnerDied::into_guard);
+        let mut tx = tx;
+        tx.write_all(b"x").unwrap();
+        loop {
+            signal::pause();
+        }
+    });
+    holder.start().unwrap();
+    std::io::Read::read_exact(&mut ready, &mut [0u8; 1]).unwrap();
+    assert!(matches!(shm.lock.try_lock(), Err(TryLockError::WouldBlock)));
+    assert!(matches!(
+        shm.lock.lock_timeout(Duration::from_millis(1)),
+        Err(TryLockError::TimedOut)
+    ));
+    holder.kill().unwrap();
+    // Not reaped yet: the take-over reads /proc for the zombie.
+    let died = shm.lock.lock().unwrap_err();
+    assert_eq!(died.pid(), holder.pid());
+    died.guard().mark_consistent();
+    drop(died);
+    assert_eq!(holder.join().unwrap(), -9);
+}
+
+#[test]
+fn lock_and_shared_value_operations_allocate_nothing_in_steady_state() {
+    common::isolated(|| {
+        let shm = Shm {
+            lock: Shared::new(Lock::new()).unwrap(),
+            value: Value::new(0).unwrap(),
+            text: Value::new(FixedStr::new()).unwrap(),
+            array: Array::from_fn(|i| i as i32).unwrap(),
+            raw: RawValue::new(0.0).unwrap(),
+            raw_array: RawArray::from_fn(|i| i as u16).unwrap(),
+        };
+        let hello: FixedStr<32> = "hello".parse().unwrap();
+        shm_round(&shm, hello); // warm-up
+        let probe_before = ALLOCATIONS.load(Ordering::Relaxed);
+        drop(std::hint::black_box(Box::new(1u64)));
+        assert_eq!(ALLOCATIONS.load(Ordering::Relaxed), probe_before + 1);
+        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        for _ in 0..10 {
+            shm_round(&shm, hello);
+        }
+        let allocated = ALLOCATIONS.load(Ordering::Relaxed) - before;
+        assert_eq!(
+            allocated, 0,
+            "{allocated} allocations in 10 steady-state rounds"
+        );
+        assert_eq!(shm.value.get(), 22);
+        assert_eq!(shm.array.to_array()[..4], [11, 1, 2, 14]);
+        assert_eq!(shm.raw.get(), 5.5);
     });
 }

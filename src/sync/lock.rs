@@ -56,11 +56,17 @@ impl Lock {
 
     fn guard(&self, taken: Taken) -> Result<LockGuard<'_>, TryLockError<LockGuard<'_>>> {
         match taken {
-            Taken::Clean => Ok(LockGuard { lock: self }),
+            Taken::Clean => Ok(LockGuard {
+                lock: self,
+                pid: raw::me(),
+            }),
             Taken::OwnerDied(pid) => {
                 self.state.store(INCONSISTENT, Ordering::Relaxed);
                 Err(TryLockError::OwnerDied(OwnerDied::new(
-                    LockGuard { lock: self },
+                    LockGuard {
+                        lock: self,
+                        pid: raw::me(),
+                    },
                     pid,
                 )))
             }
@@ -144,6 +150,8 @@ impl std::fmt::Debug for Lock {
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct LockGuard<'a> {
     lock: &'a Lock,
+    /// The process that acquired: only there does dropping release.
+    pid: u32,
 }
 
 impl LockGuard<'_> {
@@ -160,9 +168,10 @@ impl LockGuard<'_> {
 
 impl Drop for LockGuard<'_> {
     fn drop(&mut self) {
-        // A copy of the guard in a forked child (moved into a target) does
-        // not own the lock: only the holder's process releases it.
-        if raw::holder(&self.lock.word) == Some(raw::me()) {
+        // A copy of the guard in a forked child (inherited, or moved into a
+        // target) does not own the lock, even if that child has since taken
+        // the lock itself: only the acquiring process releases.
+        if self.pid == raw::me() && raw::holder(&self.lock.word) == Some(self.pid) {
             raw::release(&self.lock.word);
         }
     }

@@ -139,7 +139,9 @@ pub(crate) fn acquire(word: &AtomicU32, me: u32, wait: bool, deadline: Option<In
         let parked = seen | WAITERS;
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         if left.is_some_and(|l| l.is_zero()) {
-            return Taken::No;
+            // One look at the holder before giving up, so that even a zero
+            // timeout finds a dead one.
+            return take_from_dead(word, parked, me, true).unwrap_or(Taken::No);
         }
         let nap = left.map_or(check, |l| l.min(check));
         if futex::wait(word, parked, Some(nap)) == Woke::TimedOut {

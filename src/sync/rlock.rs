@@ -76,6 +76,7 @@ impl RLock {
             self.count.store(depth + 1, Ordering::Relaxed);
             return Ok(RLockGuard {
                 lock: self,
+                pid: raw::me(),
                 _thread_bound: std::marker::PhantomData,
             });
         }
@@ -86,6 +87,7 @@ impl RLock {
                 self.count.store(1, Ordering::Relaxed);
                 Ok(RLockGuard {
                     lock: self,
+                    pid: raw::me(),
                     _thread_bound: std::marker::PhantomData,
                 })
             }
@@ -96,6 +98,7 @@ impl RLock {
                 Err(TryLockError::OwnerDied(OwnerDied::new(
                     RLockGuard {
                         lock: self,
+                        pid: raw::me(),
                         _thread_bound: std::marker::PhantomData,
                     },
                     pid,
@@ -181,6 +184,8 @@ impl std::fmt::Debug for RLock {
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct RLockGuard<'a> {
     lock: &'a RLock,
+    /// The process that acquired: a copy in a forked child never releases.
+    pid: u32,
     /// Not `Send`: the owner is the acquiring thread, only it may release.
     _thread_bound: std::marker::PhantomData<*const ()>,
 }
@@ -196,7 +201,7 @@ impl Drop for RLockGuard<'_> {
     fn drop(&mut self) {
         let lock = self.lock;
         // A copy in a forked child, or a guard on another thread: not ours.
-        if !lock.held_by_me(raw::me(), my_tid()) {
+        if self.pid != raw::me() || !lock.held_by_me(self.pid, my_tid()) {
             return;
         }
         let depth = lock.count.load(Ordering::Relaxed);

@@ -114,21 +114,28 @@ macro_rules! semaphore_common {
             /// without a matching release).
             pub fn acquire(&self) -> $guard<'_> {
                 while !self.counter.down(None) {}
-                $guard { sem: self }
+                $guard {
+                    sem: self,
+                    pid: raw::me(),
+                }
             }
 
             /// Takes one unit if one is free now (Python's
             /// `acquire(block=False)`).
             pub fn try_acquire(&self) -> Option<$guard<'_>> {
-                self.counter.try_down().then_some($guard { sem: self })
+                self.counter.try_down().then_some($guard {
+                    sem: self,
+                    pid: raw::me(),
+                })
             }
 
             /// Takes one unit, waiting at most `timeout` (Python's
             /// `acquire(timeout=…)`); `None` when the time ran out.
             pub fn acquire_timeout(&self, timeout: Duration) -> Option<$guard<'_>> {
-                self.counter
-                    .down(raw::deadline(timeout))
-                    .then_some($guard { sem: self })
+                self.counter.down(raw::deadline(timeout)).then_some($guard {
+                    sem: self,
+                    pid: raw::me(),
+                })
             }
 
             /// The units free right now (Python's `get_value()`).
@@ -149,6 +156,9 @@ macro_rules! semaphore_common {
         #[must_use = "the unit is given back as soon as the guard is dropped"]
         pub struct $guard<'a> {
             sem: &'a $name,
+            /// The process that acquired: a copy in a forked child never
+            /// gives the unit back a second time.
+            pid: u32,
         }
 
         impl $guard<'_> {
@@ -162,7 +172,9 @@ macro_rules! semaphore_common {
         impl Drop for $guard<'_> {
             fn drop(&mut self) {
                 // Cannot exceed the bound: this unit was taken.
-                let _ = self.sem.release();
+                if self.pid == raw::me() {
+                    let _ = self.sem.release();
+                }
             }
         }
 

@@ -25,10 +25,19 @@ pub const WATCHDOG: Duration = Duration::from_secs(60);
 /// Runs `body` in a fresh, single-threaded, forked process and panics here
 /// if it panics, fails, hangs, or leaves a process behind.
 pub fn isolated(body: impl FnOnce()) {
+    // Hold std's stdout and stderr locks across the fork: another thread of
+    // the harness (libtest's main thread printing results) may hold them at
+    // the instant of the fork, and the child would inherit them locked
+    // forever (mproc flushes stdout before each fork and exit). Held by this
+    // thread, they are re-entrant for the child's only thread, and released
+    // in both processes right after.
+    let out = std::io::stdout().lock();
+    let err = std::io::stderr().lock();
     // SAFETY: the child only runs `body` (test code that takes no lock held
     // by libtest's other threads: its output goes through the child's own
     // copy of this thread's capture buffer) and then `_exit`s.
     let pid = unsafe { libc::fork() };
+    drop((out, err));
     assert!(pid >= 0, "fork failed: {}", std::io::Error::last_os_error());
     if pid == 0 {
         run_isolated_child(body);

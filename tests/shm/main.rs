@@ -1,0 +1,14 @@
+//! Integration tests of `mproc::shm`: anonymous segments (`Shared`), the
+//! shared values (`Value`, `Array`, `RawValue`, `RawArray`), `FixedStr`,
+//! and the layout fingerprint. Each body that forks runs isolated in its own
+//! forked process (see tests/common/mod.rs).
+#![allow(unsafe_code)]
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod array;
+mod layout;
+mod segment;
+mod string;
+mod value;

@@ -1,0 +1,28 @@
+//! Integration tests of `mproc::sync::Lock` and the locks of `Value` and
+//! `Array` between processes: exclusion, exact counts under contention,
+//! the non-blocking and timed forms, and a holder that dies (`OwnerDied`).
+//! Each body that forks runs isolated in its own forked process (see
+//! tests/common/mod.rs).
+#![allow(unsafe_code)]
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod contention;
+mod lock;
+mod owner_died;
+
+use std::io::Write as _;
+
+use mproc::signal;
+use mproc::sync::{Lock, OwnerDied};
+
+/// A child's body: takes `lock`, says so through `ready`, and holds it
+/// until a signal kills the process.
+pub fn hold_until_killed(lock: &Lock, mut ready: std::io::PipeWriter) -> ! {
+    let _held = lock.lock().unwrap_or_else(OwnerDied::into_guard);
+    ready.write_all(b"x").expect("ready");
+    loop {
+        signal::pause();
+    }
+}
