@@ -51,13 +51,17 @@
 
 #![allow(unsafe_code)] // The raw contenders and the measurements call libc directly.
 
-use std::fmt::Write as _;
-use std::io::{BufRead as _, BufReader, Write as _};
-use std::process::{Child, ChildStdin, ChildStdout, Command, ExitCode, Stdio};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+#[path = "common/mod.rs"]
+mod common;
 
-use mproc::process::{self, Process};
+use std::fmt::Write as _;
+
+use common::*;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use mproc::process::Process;
 use mproc::shm::{Shared, Value};
 use mproc::sync::Event;
 
@@ -109,9 +113,6 @@ const MAX_PROCS: usize = MANY;
 /// How long a child may take before the bench gives up on it.
 const PATIENCE: Duration = Duration::from_secs(60);
 
-type Error = Box<dyn std::error::Error>;
-type Result<T> = std::result::Result<T, Error>;
-
 fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
@@ -128,7 +129,7 @@ fn run() -> Result<()> {
     let cpus = Cpus::new()?;
     // Before the Python peer starts, so that it inherits the affinity too.
     cpus.pin(&mut None)?;
-    let mut python = Peer::start();
+    let mut python = Peer::start("sync");
     let python_version = python.as_mut().and_then(|p| p.version().ok());
     if python.is_some() && python_version.is_none() {
         python = None;
@@ -142,7 +143,7 @@ fn run() -> Result<()> {
     let (counter, contended, pings) = result?;
 
     let mut out = String::new();
-    machine(&mut out, python_version.as_deref());
+    machine(&mut out, "sync", python_version.as_deref());
     let _ = writeln!(
         out,
         "- method: {} rounds after a warm-up round; in each round the contenders of a benchmark \
@@ -218,32 +219,6 @@ fn benches(plan: &Plan, cpus: &Cpus, python: &mut Option<Peer>) -> Result<Measur
 }
 
 // ------------------------------------------------------------- machinery
-
-fn median(samples: &[f64]) -> Option<f64> {
-    if samples.is_empty() {
-        return None;
-    }
-    let mut v = samples.to_vec();
-    v.sort_by(f64::total_cmp);
-    let mid = v.len() / 2;
-    Some(if v.len() % 2 == 1 {
-        v[mid]
-    } else {
-        f64::midpoint(v[mid - 1], v[mid])
-    })
-}
-
-/// The median over the rounds of `num[i] / den[i]`; `None` without samples
-/// (a missing Python).
-fn paired_ratio(num: &[f64], den: &[f64]) -> Option<f64> {
-    let ratios: Vec<f64> = num.iter().zip(den).map(|(n, d)| n / d).collect();
-    median(&ratios)
-}
-
-/// The errno of the last failed libc call, as an error.
-fn os_error(what: &str) -> Error {
-    format!("{what}: {}", std::io::Error::last_os_error()).into()
-}
 
 /// Runs `round` once as a warm-up (`true`, not recorded), then once per
 /// measured round (`false`).
@@ -766,10 +741,6 @@ fn bench_ping(plan: &Plan, python: &mut Option<Peer>, place: Placement) -> Resul
     Ok(s)
 }
 
-fn per_op_us(elapsed: Duration, ops: u32) -> f64 {
-    elapsed.as_secs_f64() * 1e6 / f64::from(ops)
-}
-
 /// One ping-pong run.
 struct PingRun {
     /// The `n` timed round trips.
@@ -929,62 +900,6 @@ fn spin_ping(n: u32, b_set: Option<&libc::cpu_set_t>) -> Result<PingRun> {
 
 // ----------------------------------------------------------------- Python
 
-/// `scripts/bench_peer.py`, running in one `python3` process.
-struct Peer {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl Peer {
-    /// Starts the peer; `None` (after a note on stderr) when there is no
-    /// Python to run it.
-    fn start() -> Option<Peer> {
-        let python = std::env::var("MPROC_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench_peer.py");
-        let spawned = Command::new(&python)
-            .arg(script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn();
-        let mut child = match spawned {
-            Ok(child) => child,
-            Err(e) => {
-                eprintln!("bench sync: no Python contender ({python}: {e})");
-                return None;
-            }
-        };
-        let stdin = child.stdin.take()?;
-        let stdout = BufReader::new(child.stdout.take()?);
-        Some(Peer {
-            child,
-            stdin,
-            stdout,
-        })
-    }
-
-    fn ask(&mut self, line: &str) -> Result<String> {
-        writeln!(self.stdin, "{line}")?;
-        self.stdin.flush()?;
-        let mut answer = String::new();
-        if self.stdout.read_line(&mut answer)? == 0 {
-            return Err("the Python peer closed its output".into());
-        }
-        Ok(answer.trim().to_owned())
-    }
-
-    fn version(&mut self) -> Result<String> {
-        self.ask("version")
-    }
-
-    fn quit(mut self) {
-        let _ = writeln!(self.stdin, "quit");
-        drop(self.stdin);
-        let _ = self.child.wait();
-    }
-}
-
 /// Asks the peer; `None` if there is no (working) peer. A failing peer is
 /// dropped for the rest of the run.
 fn python_ask(python: &mut Option<Peer>, line: &str) -> Option<String> {
@@ -1004,9 +919,8 @@ fn python_ask(python: &mut Option<Peer>, line: &str) -> Option<String> {
 
 fn drop_peer(python: &mut Option<Peer>, why: &str) {
     eprintln!("bench sync: Python contender dropped: {why}");
-    if let Some(mut peer) = python.take() {
-        let _ = peer.child.kill();
-        let _ = peer.child.wait();
+    if let Some(peer) = python.take() {
+        peer.kill();
     }
 }
 
@@ -1021,95 +935,11 @@ fn peer_affinity(python: &mut Option<Peer>, set: &libc::cpu_set_t) {
 
 // ----------------------------------------------------------------- report
 
-fn machine(out: &mut String, python: Option<&str>) {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let cpu = cpuinfo
-        .lines()
-        .find_map(|l| {
-            let (key, value) = l.split_once(':')?;
-            matches!(key.trim(), "model name" | "Hardware" | "cpu model").then(|| value.trim())
-        })
-        .unwrap_or("unknown");
-    let cores = process::cpu_count().map_or_else(|_| "?".into(), |n| n.to_string());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map_or_else(|_| "unknown".into(), |s| s.trim().to_owned());
-    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let rustc = Command::new(rustc)
-        .arg("--version")
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map_or_else(
-            || "unknown".into(),
-            |o| String::from_utf8_lossy(&o.stdout).trim().to_owned(),
-        );
-    let _ = writeln!(out, "## mproc sync benchmarks\n");
-    let _ = writeln!(out, "- CPU: {cpu}, {cores} cores online");
-    let _ = writeln!(out, "- kernel: Linux {kernel}");
-    let _ = writeln!(out, "- {rustc}");
-    let _ = writeln!(out, "- Python: {}", python.unwrap_or("n/a"));
-    let _ = writeln!(out, "- date: {}", utc_now());
-}
-
-/// Now as `YYYY-MM-DD HH:MM UTC`.
-fn utc_now() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let rem = secs % 86_400;
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60
-    )
-}
-
-fn cell(v: Option<f64>) -> String {
-    match v {
-        None => "n/a".into(),
-        Some(v) if v >= 100.0 => format!("{v:.0}"),
-        Some(v) if v >= 10.0 => format!("{v:.1}"),
-        Some(v) => format!("{v:.2}"),
-    }
-}
-
-fn ratio_cell(r: Option<f64>) -> String {
-    r.map_or_else(|| "n/a".into(), |r| format!("{r:.2}"))
-}
-
-/// A target `ratio ≤ limit` or `ratio ≥ limit`: its text and whether it is
-/// met (`None`: cannot tell).
-fn check(name: &str, r: Option<f64>, at_most: bool, limit: f64) -> (String, Option<bool>) {
-    let op = if at_most { "≤" } else { "≥" };
-    let met = r.map(|r| if at_most { r <= limit } else { r >= limit });
-    (format!("{name} {op} {limit}"), met)
-}
-
 fn verdict(c: &(String, Option<bool>)) -> String {
     match c.1 {
         Some(true) => "**met**".to_owned(),
         Some(false) => "**not met**".to_owned(),
         None => "n/a".to_owned(),
-    }
-}
-
-fn spread(s: &[f64]) -> String {
-    let lo = s.iter().copied().reduce(f64::min);
-    let hi = s.iter().copied().reduce(f64::max);
-    match (lo, hi) {
-        (Some(lo), Some(hi)) => format!("{}–{}", cell(Some(lo)), cell(Some(hi))),
-        _ => "n/a".into(),
     }
 }
 

@@ -25,10 +25,7 @@ fn lock_result<'a, G>(
 ) -> LockResult<G> {
     match taken {
         Ok(guard) => Ok(wrap(guard)),
-        Err(died) => {
-            let pid = died.pid().map_or(0, |p| p.as_raw().unsigned_abs());
-            Err(OwnerDied::new(wrap(died.into_guard()), pid))
-        }
+        Err(died) => Err(died.map(wrap)),
     }
 }
 

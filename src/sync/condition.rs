@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use super::raw;
-use super::{Lock, LockGuard, LockResult, OwnerDied};
+use super::{Lock, LockGuard, LockResult};
 use crate::shm::Shareable;
 use crate::sys::futex::{self, Woke};
 
@@ -65,19 +65,8 @@ impl Condition {
     }
 
     fn wrap<'a>(&'a self, taken: LockResult<LockGuard<'a>>) -> LockResult<ConditionGuard<'a>> {
-        match taken {
-            Ok(guard) => Ok(ConditionGuard { cond: self, guard }),
-            Err(died) => {
-                let pid = died.pid().map_or(0, |p| p.as_raw().unsigned_abs());
-                Err(OwnerDied::new(
-                    ConditionGuard {
-                        cond: self,
-                        guard: died.into_guard(),
-                    },
-                    pid,
-                ))
-            }
-        }
+        let wrap = |guard| ConditionGuard { cond: self, guard };
+        taken.map(wrap).map_err(|died| died.map(wrap))
     }
 
     /// Takes the lock (Python's `acquire()` / `with cond:`).
@@ -139,13 +128,9 @@ impl<'a> ConditionGuard<'a> {
     ///
     /// [`OwnerDied`] when retaking the lock found its holder dead.
     pub fn wait(self) -> LockResult<ConditionGuard<'a>> {
-        match self.wait_until(None) {
-            Ok((guard, _)) => Ok(guard),
-            Err(died) => {
-                let pid = died.pid().map_or(0, |p| p.as_raw().unsigned_abs());
-                Err(OwnerDied::new(died.into_guard().0, pid))
-            }
-        }
+        self.wait_until(None)
+            .map(|(guard, _)| guard)
+            .map_err(|died| died.map(|(guard, _)| guard))
     }
 
     /// As [`wait`](ConditionGuard::wait), for at most `timeout`; the flag
@@ -182,12 +167,7 @@ impl<'a> ConditionGuard<'a> {
             }
             guard = match guard.wait_until(deadline) {
                 Ok((g, _)) => g,
-                Err(died) => {
-                    let pid = died.pid().map_or(0, |p| p.as_raw().unsigned_abs());
-                    let (g, _) = died.into_guard();
-                    let ok = predicate();
-                    return Err(OwnerDied::new((g, ok), pid));
-                }
+                Err(died) => return Err(died.map(|(g, _)| (g, predicate()))),
             };
         }
     }
@@ -214,14 +194,7 @@ impl<'a> ConditionGuard<'a> {
                 break;
             }
         }
-        let retaken = cond.lock.lock();
-        let (guard, died) = match retaken {
-            Ok(guard) => (guard, None),
-            Err(died) => {
-                let pid = died.pid().map_or(0, |p| p.as_raw().unsigned_abs());
-                (died.into_guard(), Some(pid))
-            }
-        };
+        let retaken = cond.wrap(cond.lock.lock());
         if !notified {
             // Under the lock: a notification that came after the time ran
             // out is ours to take; otherwise leave the count of waiters.
@@ -231,11 +204,9 @@ impl<'a> ConditionGuard<'a> {
                 cond.waiting.fetch_sub(1, Ordering::Relaxed);
             }
         }
-        let guard = ConditionGuard { cond, guard };
-        match died {
-            None => Ok((guard, notified)),
-            Some(pid) => Err(OwnerDied::new((guard, notified), pid)),
-        }
+        retaken
+            .map(|guard| (guard, notified))
+            .map_err(|died| died.map(|guard| (guard, notified)))
     }
 
     /// Wakes at most `n` waiters (Python's `notify(n)`); how many were

@@ -72,6 +72,15 @@ impl<G> OwnerDied<G> {
         }
     }
 
+    /// The same report around another guard (e.g. one that wraps this
+    /// one).
+    pub fn map<H>(self, f: impl FnOnce(G) -> H) -> OwnerDied<H> {
+        OwnerDied {
+            guard: f(self.guard),
+            pid: self.pid,
+        }
+    }
+
     /// The guard: the lock is held.
     pub fn into_guard(self) -> G {
         self.guard
