@@ -29,12 +29,14 @@ mod registry;
 use core::fmt;
 use std::io::Write as _;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicI32, AtomicU8, AtomicU32, AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::config::{MAX_CHILDREN, NAME_LEN};
 use crate::error::{Error, ErrorKind, Resource, Result};
 use crate::signal::Signal;
+use crate::sys::mem::ProcessShared;
 use crate::sys::process::{self as sysproc, ForkPermit};
 use crate::sys::{self, Errno};
 
@@ -185,14 +187,6 @@ impl Name {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    /// `prefix` followed by `n`, cut to fit.
-    fn numbered(prefix: &str, n: u32) -> Name {
-        let mut name = Name::default();
-        let _ = name.0.push_str(prefix);
-        let _ = fmt::Write::write_fmt(&mut name.0, format_args!("{n}"));
-        name
-    }
 }
 
 impl core::ops::Deref for Name {
@@ -214,53 +208,60 @@ impl fmt::Debug for Name {
     }
 }
 
+/// Words per stored name: a length word (`u32::MAX`: unset), then the
+/// bytes, four to a word.
+const NAME_WORDS: usize = 1 + NAME_LEN.div_ceil(4);
+
+/// Stores `name` in `cells` (`NAME_WORDS` words); `None` unsets it.
+fn store_name(cells: &[AtomicI32], name: Option<&str>) {
+    let Some(name) = name else {
+        cells[0].store(-1, Ordering::Release);
+        return;
+    };
+    for (cell, chunk) in cells[1..].iter().zip(name.as_bytes().chunks(4)) {
+        let mut word = [0u8; 4];
+        word[..chunk.len()].copy_from_slice(chunk);
+        cell.store(i32::from_le_bytes(word), Ordering::Relaxed);
+    }
+    // SYNC POINT: Release publishes the bytes to a reader's Acquire load of
+    // the length.
+    cells[0].store(name.len() as i32, Ordering::Release);
+}
+
+/// The name in `cells`, if set and valid (a torn or foreign value reads as
+/// unset rather than as a wrong length).
+fn load_name(cells: &[AtomicI32]) -> Option<Name> {
+    let len = usize::try_from(cells[0].load(Ordering::Acquire)).ok()?;
+    if len > NAME_LEN {
+        return None;
+    }
+    let mut buf = [0u8; NAME_LEN];
+    for (chunk, cell) in buf.chunks_mut(4).zip(&cells[1..]) {
+        let word = cell.load(Ordering::Relaxed).to_le_bytes();
+        chunk.copy_from_slice(&word[..chunk.len()]);
+    }
+    Name::new(core::str::from_utf8(&buf[..len]).ok()?).ok()
+}
+
 /// A name kept in atomics, so a forked child (which is single-threaded at
 /// that moment) can set it and any thread can read it without a lock.
-struct NameCell {
-    /// `usize::MAX`: unset.
-    len: AtomicUsize,
-    bytes: [AtomicU8; NAME_LEN],
-}
+struct NameCell([AtomicI32; NAME_WORDS]);
 
 impl NameCell {
     const fn new() -> NameCell {
-        NameCell {
-            len: AtomicUsize::new(usize::MAX),
-            bytes: [const { AtomicU8::new(0) }; NAME_LEN],
-        }
-    }
-
-    fn store(&self, name: Option<&Name>) {
-        let Some(name) = name else {
-            self.len.store(usize::MAX, Ordering::Release);
-            return;
-        };
-        for (cell, &b) in self.bytes.iter().zip(name.as_bytes()) {
-            cell.store(b, Ordering::Relaxed);
-        }
-        self.len.store(name.len(), Ordering::Release);
-    }
-
-    fn load(&self) -> Option<Name> {
-        let len = self.len.load(Ordering::Acquire);
-        if len == usize::MAX {
-            return None;
-        }
-        let mut buf = [0u8; NAME_LEN];
-        for (b, cell) in buf.iter_mut().zip(&self.bytes).take(len) {
-            *b = cell.load(Ordering::Relaxed);
-        }
-        let text = core::str::from_utf8(&buf[..len.min(NAME_LEN)]).ok()?;
-        Name::new(text).ok()
+        // Length -1: unset.
+        let mut cells = [const { AtomicI32::new(0) }; NAME_WORDS];
+        cells[0] = AtomicI32::new(-1);
+        NameCell(cells)
     }
 }
 
-/// Who a process is: its name and its parent, as this crate knows them.
+/// Who a process is: its name, its number path and its parent.
 struct Record {
-    /// Whose record this is (0: unused). For [`Lineage::next`], the pid of
-    /// the process that forked.
+    /// Whose record this is (0: unused).
     pid: AtomicI32,
     name: NameCell,
+    path: NameCell,
     /// 0 for no parent (the main process).
     parent_pid: AtomicI32,
     parent_name: NameCell,
@@ -271,86 +272,221 @@ impl Record {
         Record {
             pid: AtomicI32::new(0),
             name: NameCell::new(),
+            path: NameCell::new(),
             parent_pid: AtomicI32::new(0),
             parent_name: NameCell::new(),
         }
     }
 
-    fn store(&self, pid: i32, name: &Name, parent: Option<(i32, &Name)>) {
-        self.name.store(Some(name));
-        self.parent_pid
-            .store(parent.map_or(0, |p| p.0), Ordering::Relaxed);
-        self.parent_name.store(parent.map(|p| p.1));
+    fn store(&self, pid: i32, id: &Identity) {
+        store_name(&self.name.0, Some(&id.name));
+        store_name(&self.path.0, Some(&id.path));
+        self.parent_pid.store(
+            id.parent.as_ref().map_or(0, |p| p.0.as_raw()),
+            Ordering::Relaxed,
+        );
+        store_name(
+            &self.parent_name.0,
+            id.parent.as_ref().map(|p| p.1.as_str()),
+        );
         self.pid.store(pid, Ordering::Release);
     }
 
     fn load(&self) -> Identity {
-        let main = || Name::new(MAIN_NAME).unwrap_or_default();
-        let parent = Pid::from_raw(self.parent_pid.load(Ordering::Relaxed))
-            .map(|pid| (pid, self.parent_name.load().unwrap_or_else(main)));
+        let parent = Pid::from_raw(self.parent_pid.load(Ordering::Relaxed)).map(|pid| {
+            (
+                pid,
+                load_name(&self.parent_name.0).unwrap_or_else(main_name),
+            )
+        });
         Identity {
-            name: self.name.load().unwrap_or_else(main),
+            name: load_name(&self.name.0).unwrap_or_else(main_name),
+            path: load_name(&self.path.0).unwrap_or_default(),
             parent,
         }
     }
 }
 
-/// A process's name and parent.
+/// A process's name, number path and parent.
 struct Identity {
     name: Name,
+    /// Python's `_identity` joined with `:`: `3` for the third child of the
+    /// main process, `3:1` for that child's first; empty for the main
+    /// process. Default names are `Process-` and the path.
+    path: Name,
     parent: Option<(Pid, Name)>,
 }
 
-/// The lineage of this process, written by the *parent* before each fork so
-/// that a child writes nothing to learn who it is (a write in the child
-/// would copy the page: measurable on every `Process::start`).
+fn main_name() -> Name {
+    Name::new(MAIN_NAME).unwrap_or_default()
+}
+
+/// The lineage of this process as its own memory holds it.
 ///
-/// A process reads `own` if it is its own; otherwise, if `next` was written
-/// by another process (its parent, just before forking it), `next`
-/// describes it; otherwise it is the main process. Before forking, a process
-/// first makes `own` its own, then writes `next` for the child.
+/// A process reads `own` if it is its own. Otherwise it was forked by
+/// `forker` (unless that is 0 or itself: then it is the main process),
+/// `own` is the forker's record, and `slot` says where the forker put the
+/// child's name: in its [`CHILD_NAMES`] table, or nowhere (a plain
+/// [`fork`]: the forker's own name), or in `fallback`.
+///
+/// Before forking, a process makes `own` its own (once) and writes
+/// `forker` and `slot` only when they differ from what they hold, so that
+/// repeated starts write nothing to this copy-on-write memory: each page
+/// the parent writes between forks costs a copy-on-write fault per fork.
 struct Lineage {
     own: Record,
-    next: Record,
-    /// Counter behind the default names `Process-1`, `Process-2`, ….
-    counter: AtomicU32,
+    forker: AtomicI32,
+    slot: AtomicI32,
+    /// The child's name and path when [`CHILD_NAMES`] cannot be mapped.
+    fallback: Record,
+    /// Numbering when [`CHILD_NAMES`] cannot be mapped.
+    counter: AtomicI32,
 }
+
+/// [`Lineage::slot`] for a child of a plain [`fork`].
+const SLOT_SAME: i32 = -1;
+/// [`Lineage::slot`] when the name is in [`Lineage::fallback`].
+const SLOT_FALLBACK: i32 = -2;
 
 static LINEAGE: Lineage = Lineage {
     own: Record::new(),
-    next: Record::new(),
-    counter: AtomicU32::new(0),
+    forker: AtomicI32::new(0),
+    slot: AtomicI32::new(0),
+    fallback: Record::new(),
+    counter: AtomicI32::new(0),
 };
+
+/// Each process's own table, in shared memory (so the parent's writes cost
+/// no copy-on-write fault): word 0 counts the `Process` objects made (for
+/// default names), then a name and a path per registry slot, written just
+/// before the child in that slot is forked. A child reads its entry from
+/// its parent's table, which it inherits; the slot is not reused before the
+/// child is reaped.
+static CHILD_NAMES: ProcessShared = ProcessShared::new();
+const ENTRY_WORDS: usize = 2 * NAME_WORDS;
+const TABLE_WORDS: usize = 1 + MAX_CHILDREN * ENTRY_WORDS;
+
+fn entry(table: &[AtomicI32], slot: usize) -> Option<(&[AtomicI32], &[AtomicI32])> {
+    let at = 1 + slot.checked_mul(ENTRY_WORDS)?;
+    let entry = table.get(at..at + ENTRY_WORDS)?;
+    Some(entry.split_at(NAME_WORDS))
+}
 
 const MAIN_NAME: &str = "MainProcess";
 
 fn identity() -> Identity {
     let me = sysproc::getpid();
-    if LINEAGE.own.pid.load(Ordering::Acquire) == me {
-        return LINEAGE.own.load();
+    let lineage = &LINEAGE;
+    if lineage.own.pid.load(Ordering::Acquire) == me {
+        return lineage.own.load();
     }
-    let forker = LINEAGE.next.pid.load(Ordering::Acquire);
-    if forker != 0 && forker != me {
-        return LINEAGE.next.load();
+    let forker = lineage.forker.load(Ordering::Acquire);
+    if forker == 0 || forker == me {
+        return Identity {
+            name: main_name(),
+            path: Name::default(),
+            parent: None,
+        };
     }
+    // A child of `forker`, whose own record `own` is.
+    let parent = lineage.own.load();
+    let (name, path) = match lineage.slot.load(Ordering::Relaxed) {
+        SLOT_SAME => (parent.name.clone(), parent.path.clone()),
+        SLOT_FALLBACK => {
+            let named = lineage.fallback.load();
+            (named.name, named.path)
+        }
+        slot => CHILD_NAMES
+            .inherited(TABLE_WORDS)
+            .filter(|&(owner, _)| owner == forker)
+            .and_then(|(_, table)| entry(table, usize::try_from(slot).ok()?))
+            .and_then(|(name, path)| Some((load_name(name)?, load_name(path)?)))
+            .unwrap_or_else(|| (parent.name.clone(), parent.path.clone())),
+    };
     Identity {
-        name: Name::new(MAIN_NAME).unwrap_or_default(),
-        parent: None,
+        name,
+        path,
+        parent: Some((Pid::from_kernel(forker), parent.name)),
     }
 }
 
-/// In the parent, just before a fork: records who the child will be. A
-/// child of [`fork`] keeps its parent's name (as with `os.fork`).
-fn prepare_lineage(child_name: Option<&Name>) {
+/// Makes [`Lineage::own`] this process's record (a write once per process)
+/// and returns the pid. Called before anything replaces what a forked
+/// child learns its identity from: its parent's [`CHILD_NAMES`] (by
+/// mapping its own) or [`Lineage::forker`].
+fn own_record() -> i32 {
     let me = sysproc::getpid();
-    let own = identity();
     if LINEAGE.own.pid.load(Ordering::Relaxed) != me {
-        let parent = own.parent.as_ref().map(|(pid, name)| (pid.as_raw(), name));
-        LINEAGE.own.store(me, &own.name, parent);
+        LINEAGE.own.store(me, &identity());
     }
-    LINEAGE
-        .next
-        .store(me, child_name.unwrap_or(&own.name), Some((me, &own.name)));
+    me
+}
+
+/// In the parent, just before a fork: records who the child will be
+/// (`Some((registry slot, name, path))`), or that it is a plain [`fork`]
+/// keeping the parent's name (`None`).
+fn prepare_lineage(child: Option<(usize, &Name, &Name)>) {
+    let me = own_record();
+    let lineage = &LINEAGE;
+    let slot = match child {
+        None => SLOT_SAME,
+        Some((slot, name, path)) => match CHILD_NAMES
+            .own(TABLE_WORDS)
+            .and_then(|table| entry(table, slot))
+            .zip(i32::try_from(slot).ok())
+        {
+            Some(((name_cells, path_cells), slot)) => {
+                store_name(name_cells, Some(name));
+                store_name(path_cells, Some(path));
+                slot
+            }
+            None => {
+                lineage.fallback.store(
+                    me,
+                    &Identity {
+                        name: name.clone(),
+                        path: path.clone(),
+                        parent: None,
+                    },
+                );
+                SLOT_FALLBACK
+            }
+        },
+    };
+    if lineage.forker.load(Ordering::Relaxed) != me {
+        lineage.forker.store(me, Ordering::Relaxed);
+    }
+    if lineage.slot.load(Ordering::Relaxed) != slot {
+        lineage.slot.store(slot, Ordering::Relaxed);
+    }
+}
+
+/// The number and default name of the next [`Process`] made in this
+/// process: Python's `Process-N`, or `Process-3:N` in the child
+/// `Process-3` (the number path joined with `:`, counted per process).
+fn next_default_name() -> (Name, Name) {
+    own_record();
+    let mine = LINEAGE.own.load().path;
+    let n = match CHILD_NAMES.own(TABLE_WORDS) {
+        Some(table) => table[0].fetch_add(1, Ordering::Relaxed),
+        None => LINEAGE.counter.fetch_add(1, Ordering::Relaxed),
+    }
+    .wrapping_add(1) as u32;
+    let mut path = Name::default();
+    if mine.is_empty() {
+        let _ = fmt::Write::write_fmt(&mut path.0, format_args!("{n}"));
+    } else {
+        let _ = fmt::Write::write_fmt(&mut path.0, format_args!("{mine}:{n}"));
+    }
+    let mut name = Name::default();
+    // Cut to fit: a deep tree's names lose their tail, not their start.
+    let _ = name.0.push_str("Process-");
+    for c in path.chars() {
+        if name.0.push(c).is_err() {
+            break;
+        }
+    }
+    (name, path)
 }
 
 fn current_name() -> Name {
@@ -612,11 +748,14 @@ struct Child {
     pid: Pid,
     /// Its slot in the registry.
     slot: usize,
-    /// Readable once the child has ended: a pidfd, or on kernels before 5.3
-    /// the read end of a pipe whose write end only the child holds.
-    sentinel: OwnedFd,
-    /// Whether `sentinel` is a pidfd (it can then also send signals).
-    pidfd: bool,
+    /// Readable once the child has ended, and whether it is a pidfd (which
+    /// can also send signals). On kernels before 5.3, the read end of a pipe
+    /// whose write end only the child holds, made before the fork.
+    /// Otherwise made on first use ([`Process::sentinel`],
+    /// [`Process::join_timeout`]): a pidfd while the child is unreaped, else
+    /// a pipe with no writer (readable at once). Not at start: `pidfd_open`
+    /// and its `close` cost about a tenth of a bare fork+wait.
+    sentinel: OnceLock<(OwnedFd, bool)>,
     /// The process that started it: only that one may wait for it.
     owner: i32,
 }
@@ -658,6 +797,8 @@ struct Child {
 pub struct Process<F> {
     target: Option<F>,
     name: Name,
+    /// The number path behind a default name (see [`Identity::path`]).
+    path: Name,
     daemon: bool,
     child: Option<Child>,
 }
@@ -677,10 +818,11 @@ impl<F: FnOnce()> Process<F> {
     /// not a daemon. Python's `Process(target=f)`; arguments are whatever the
     /// closure captures.
     pub fn new(target: F) -> Process<F> {
-        let n = LINEAGE.counter.fetch_add(1, Ordering::Relaxed) + 1;
+        let (name, path) = next_default_name();
         Process {
             target: Some(target),
-            name: Name::numbered("Process-", n),
+            name,
+            path,
             daemon: false,
             child: None,
         }
@@ -786,7 +928,7 @@ impl<F: FnOnce()> Process<F> {
             }
         };
         flush_stdio();
-        prepare_lineage(Some(&self.name));
+        prepare_lineage(Some((slot, &self.name, &self.path)));
         let parent = sysproc::getpid();
         match sysproc::fork(permit) {
             Err(e) => {
@@ -806,28 +948,15 @@ impl<F: FnOnce()> Process<F> {
             Ok(sysproc::RawFork::Parent(raw)) => {
                 registry::assign(slot, raw);
                 let pid = Pid::from_kernel(raw);
-                let (sentinel, pidfd) = match pipe {
-                    Some((read, write)) => {
-                        drop(write);
-                        (read, false)
-                    }
-                    None => match sysproc::pidfd_open(raw) {
-                        Ok(fd) => (fd, true),
-                        Err(e) => {
-                            // The child exists but cannot be watched: stop it
-                            // rather than leave it untracked.
-                            let _ = sysproc::kill(raw, Signal::KILL.as_raw());
-                            let _ = registry::reap(slot, raw, true);
-                            registry::release(slot, raw);
-                            return Err(Error::os("pidfd_open", Resource::Pid(pid), e));
-                        }
-                    },
-                };
+                let sentinel = OnceLock::new();
+                if let Some((read, write)) = pipe {
+                    drop(write);
+                    let _ = sentinel.set((read, false));
+                }
                 self.child = Some(Child {
                     pid,
                     slot,
                     sentinel,
-                    pidfd,
                     owner: parent,
                 });
                 Ok(())
@@ -947,9 +1076,10 @@ impl<F> Process<F> {
             if left.is_zero() {
                 return Ok(None);
             }
-            sys::poll_readable(child.sentinel.as_fd(), Some(left))
+            let (sentinel, pidfd) = self.sentinel_of(child, op)?;
+            sys::poll_readable(sentinel, Some(left))
                 .map_err(|e| Error::os(op, Resource::Pid(child.pid), e))?;
-            if !child.pidfd && self.status(child, false, op)?.is_none() {
+            if !pidfd && self.status(child, false, op)?.is_none() {
                 // The pipe closed but the child has not ended (it exec'd or
                 // closed the descriptor): fall back to waiting out the time.
                 let left = deadline.saturating_duration_since(Instant::now());
@@ -996,9 +1126,15 @@ impl<F> Process<F> {
         self.send_signal(Signal::KILL)
     }
 
-    /// Sends `sig` to the child, through its pidfd where the kernel has one
-    /// (so it can never reach another process that reused the pid). Does
-    /// nothing if the child has already ended.
+    /// Sends `sig` to the child. Does nothing if the child has already
+    /// ended.
+    ///
+    /// The signal cannot reach another process that reused the pid: it goes
+    /// through the child's pidfd when one is open, and otherwise by `kill(2)`
+    /// right after checking that the child is not reaped yet (a pid is not
+    /// reused before its process is reaped, and this crate reaps its
+    /// children only through their handles and [`active_children`]; a
+    /// program that reaps them elsewhere gets [`ErrorKind::ChildLost`]).
     ///
     /// # Errors
     ///
@@ -1009,10 +1145,9 @@ impl<F> Process<F> {
         if self.status(child, false, op)?.is_some() {
             return Ok(());
         }
-        let sent = if child.pidfd {
-            sysproc::pidfd_send_signal(child.sentinel.as_fd(), sig.as_raw())
-        } else {
-            sysproc::kill(child.pid.as_raw(), sig.as_raw())
+        let sent = match child.sentinel.get() {
+            Some((fd, true)) => sysproc::pidfd_send_signal(fd.as_fd(), sig.as_raw()),
+            _ => sysproc::kill(child.pid.as_raw(), sig.as_raw()),
         };
         match sent {
             Ok(()) | Err(Errno::ESRCH) => Ok(()),
@@ -1022,15 +1157,47 @@ impl<F> Process<F> {
 
     /// A descriptor that becomes readable when the child ends (Python's
     /// `sentinel`): a pidfd, or on kernels before 5.3 a pipe. Poll it with
-    /// other descriptors; it stays readable after the child is reaped.
+    /// other descriptors; it stays readable after the child is reaped. Made
+    /// on the first call (then a pipe with no writer if the child was
+    /// already reaped) and kept for the handle's life.
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::NotStarted`] before [`Process::start`].
+    /// [`ErrorKind::NotStarted`] before [`Process::start`]; `EMFILE` and the
+    /// like when no descriptor can be made.
     pub fn sentinel(&self) -> Result<BorrowedFd<'_>> {
-        match &self.child {
-            Some(child) => Ok(child.sentinel.as_fd()),
-            None => Err(self.error("Process::sentinel", ErrorKind::NotStarted)),
+        let op = "Process::sentinel";
+        let child = self.child(op)?;
+        Ok(self.sentinel_of(child, op)?.0)
+    }
+
+    /// The child's sentinel and whether it is a pidfd, made on first use.
+    fn sentinel_of<'a>(
+        &self,
+        child: &'a Child,
+        op: &'static str,
+    ) -> Result<(BorrowedFd<'a>, bool)> {
+        if child.sentinel.get().is_none() {
+            let made = match self.status(child, false, op) {
+                // Not reaped, so the pid is still the child's.
+                Ok(None) => sysproc::pidfd_open(child.pid.as_raw()).map(|fd| (fd, true)),
+                Ok(Some(_)) => sysproc::pipe().map(|(read, _write)| (read, false)),
+                Err(e) if e.kind() == ErrorKind::ChildLost => {
+                    sysproc::pipe().map(|(read, _write)| (read, false))
+                }
+                Err(e) => return Err(e),
+            }
+            .map_err(|e| Error::os(op, Resource::Pid(child.pid), e))?;
+            // Another thread may have made one meanwhile: keep the first.
+            let _ = child.sentinel.set(made);
+        }
+        match child.sentinel.get() {
+            Some((fd, pidfd)) => Ok((fd.as_fd(), *pidfd)),
+            None => Err(Error::new(
+                op,
+                Resource::Pid(child.pid),
+                ErrorKind::NotStarted,
+            )),
         }
     }
 }

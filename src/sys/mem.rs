@@ -64,12 +64,133 @@ impl WipeOnFork {
     }
 }
 
+/// A lazily made, never unmapped, zero-filled run of atomic words in an
+/// anonymous `MAP_SHARED` mapping, one per process: a forked child sees the
+/// mapping its parent made (the same memory, live) until it asks for its
+/// own with [`ProcessShared::own`].
+///
+/// The point, again, is the parent's side: a shared mapping is not
+/// write-protected by `fork`, so the parent's stores into it cost no
+/// copy-on-write fault however many children it forks, and a child reads
+/// it without copying a page.
+pub(crate) struct ProcessShared {
+    ptr: AtomicPtr<AtomicI32>,
+    /// The pid of the process that mapped `ptr`; its negation while that
+    /// process is mapping; 0 before anyone did.
+    owner: AtomicI32,
+}
+
+impl ProcessShared {
+    /// Nothing mapped yet.
+    pub(crate) const fn new() -> ProcessShared {
+        ProcessShared {
+            ptr: AtomicPtr::new(std::ptr::null_mut()),
+            owner: AtomicI32::new(0),
+        }
+    }
+
+    /// The calling process's own words, mapped on its first call in each
+    /// process (a forked child's first call maps new words and leaves the
+    /// inherited ones to [`ProcessShared::inherited`] readers that kept
+    /// them). Call with the same `len` each time. `None` if the mapping
+    /// cannot be made (out of memory).
+    pub(crate) fn own(&'static self, len: usize) -> Option<&'static [AtomicI32]> {
+        let me = super::process::getpid();
+        loop {
+            let owner = self.owner.load(Ordering::Acquire);
+            if owner == me {
+                // SAFETY: published by this process below, with this `len`.
+                return Some(unsafe { words_at(self.ptr.load(Ordering::Acquire), len) });
+            }
+            if owner == -me {
+                // Another thread of this process is mapping: wait for it.
+                std::thread::yield_now();
+                continue;
+            }
+            // SYNC POINT: claiming the mapping for this process; the loser of
+            // a race between threads waits above for the winner's Release.
+            if self
+                .owner
+                .compare_exchange(owner, -me, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+            {
+                continue;
+            }
+            let Ok(fresh) = map_shared(len) else {
+                self.owner.store(owner, Ordering::Release);
+                return None;
+            };
+            self.ptr.store(fresh, Ordering::Release);
+            self.owner.store(me, Ordering::Release);
+            // SAFETY: `fresh` was just mapped with `len` words.
+            return Some(unsafe { words_at(fresh, len) });
+        }
+    }
+
+    /// The words this process sees now, its own or (in a forked child that
+    /// has not called [`ProcessShared::own`]) those of the process that
+    /// mapped them, with that process's pid. `None` if nobody mapped any
+    /// or a mapping is being made right now.
+    pub(crate) fn inherited(&'static self, len: usize) -> Option<(i32, &'static [AtomicI32])> {
+        let owner = self.owner.load(Ordering::Acquire);
+        if owner <= 0 {
+            return None;
+        }
+        // SAFETY: a positive owner is stored only after `ptr` was published,
+        // mapped with `len` words by whichever process `owner` is.
+        Some((owner, unsafe {
+            words_at(self.ptr.load(Ordering::Acquire), len)
+        }))
+    }
+}
+
+/// The `len` words at `ptr`.
+///
+/// # Safety
+///
+/// `ptr` must come from [`map_shared`]`(len)`: mappings that are never
+/// unmapped.
+unsafe fn words_at(ptr: *mut AtomicI32, len: usize) -> &'static [AtomicI32] {
+    // SAFETY: the caller's contract: a live, never unmapped, page-aligned
+    // mapping of `len` zero-initialised AtomicI32s, accessed only through
+    // atomics (any bit pattern is a valid AtomicI32).
+    unsafe { std::slice::from_raw_parts(ptr, len) }
+}
+
+/// A fresh shared anonymous mapping of `len` words.
+#[cold]
+#[inline(never)]
+fn map_shared(len: usize) -> Result<*mut AtomicI32, Errno> {
+    // SAFETY: a fresh anonymous shared mapping; no existing memory is
+    // affected.
+    let ptr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            bytes(len),
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if ptr == libc::MAP_FAILED {
+        return Err(Errno::last());
+    }
+    Ok(ptr.cast())
+}
+
 fn bytes(len: usize) -> usize {
     len * std::mem::size_of::<AtomicI32>()
 }
 
 /// A fresh private anonymous mapping of `len` words, and whether
 /// `MADV_WIPEONFORK` was accepted for it.
+///
+/// Never inlined: its 4 KiB smaps buffer would otherwise sit in the frame of
+/// [`WipeOnFork::words`], whose stack probe then touches an extra page on
+/// every call (a copy-on-write fault per call after a fork).
+#[cold]
+#[inline(never)]
 fn map_wiped(len: usize) -> Result<(*mut AtomicI32, bool), Errno> {
     // SAFETY: a fresh anonymous private mapping; no existing memory is
     // affected.

@@ -372,10 +372,22 @@ pub(crate) fn any_claimed() -> bool {
 /// empties the signal mask.
 ///
 /// Only call this in the single thread of a freshly forked child.
+#[inline]
 pub(crate) fn reset_claimed_in_child(masked: bool) -> Result<(), Errno> {
     // Read before writing: a child that has nothing to reset writes nothing
-    // (and so copies no page of this module's statics).
+    // (and so copies no page of this module's statics), and, this part
+    // being inlined, runs no code on another page either (each code page a
+    // child first runs is a page fault of its own).
     let claimed = CLAIMED.load(Ordering::Relaxed);
+    if claimed == 0 && !masked {
+        return Ok(());
+    }
+    reset_claimed_slow(claimed, masked)
+}
+
+#[cold]
+#[inline(never)]
+fn reset_claimed_slow(claimed: u64, masked: bool) -> Result<(), Errno> {
     if claimed != 0 {
         CLAIMED.store(0, Ordering::Relaxed);
     }

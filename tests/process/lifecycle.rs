@@ -135,6 +135,25 @@ fn sentinel_becomes_readable_when_the_child_ends() {
 }
 
 #[test]
+fn a_sentinel_first_asked_for_after_the_reap_is_readable_at_once() {
+    isolated(|| {
+        use std::os::fd::AsRawFd as _;
+        let mut p = Process::new(|| ());
+        p.start().unwrap();
+        assert_eq!(p.join().unwrap(), 0);
+        let mut pfd = libc::pollfd {
+            fd: p.sentinel().unwrap().as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        assert_eq!(unsafe { libc::poll(&mut pfd, 1, 0) }, 1);
+        // The same descriptor every time.
+        assert_eq!(p.sentinel().unwrap().as_raw_fd(), pfd.fd);
+    });
+}
+
+#[test]
 fn a_panicking_target_exits_1_with_the_message_on_stderr() {
     const NAME: &str = "lifecycle::a_panicking_target_exits_1_with_the_message_on_stderr";
     // libtest captures what a test thread prints, panic messages included,
@@ -233,6 +252,69 @@ fn names_default_to_process_n_and_are_bounded() {
         assert_eq!(kept.name(), "kept", "a refused name loses nothing");
         let fits = "y".repeat(mproc::config::NAME_LEN);
         assert!(Process::new(|| ()).with_name(&fits).is_ok());
+    });
+}
+
+#[test]
+fn default_names_number_like_python_and_nest_in_children() {
+    isolated(|| {
+        // A fresh process (this test body) counts from 1, as Python does.
+        let a = Process::new(|| ());
+        let b = Process::new(|| ());
+        assert_eq!((a.name(), b.name()), ("Process-1", "Process-2"));
+        let mut c = Process::new(|| {
+            let me = process::current_process().name;
+            // A child counts its own children from 1 under its own number.
+            let g1 = Process::new(|| ());
+            let g2 = Process::new(|| ());
+            let mut g3 = Process::new(|| {
+                let ok = process::current_process().name.as_str() == "Process-3:3"
+                    && process::parent_process().unwrap().name() == "Process-3";
+                process::exit(i32::from(!ok))
+            });
+            let ok = me.as_str() == "Process-3"
+                && g1.name() == "Process-3:1"
+                && g2.name() == "Process-3:2"
+                && g3.name() == "Process-3:3";
+            g3.start().unwrap();
+            let g_ok = g3.join().unwrap() == 0;
+            process::exit(i32::from(!(ok && g_ok)))
+        });
+        assert_eq!(c.name(), "Process-3");
+        c.start().unwrap();
+        assert_eq!(c.join().unwrap(), 0);
+        assert_eq!(Process::new(|| ()).name(), "Process-4");
+    });
+}
+
+#[test]
+fn children_running_at_once_each_see_their_own_name() {
+    isolated(|| {
+        // Several live children (distinct registry slots), then a second
+        // round reusing the slots with other names: each child reads the
+        // name it was started with, not a sibling's or a predecessor's.
+        for round in 0..2 {
+            let mut kids: Vec<_> = (0..5)
+                .map(|i| {
+                    let want = format!("r{round}-kid{i}");
+                    let expect = want.clone();
+                    Process::new(move || {
+                        // Let the parent start the others first.
+                        std::thread::sleep(Duration::from_millis(20));
+                        let ok = process::current_process().name.as_str() == expect;
+                        process::exit(i32::from(!ok))
+                    })
+                    .with_name(&want)
+                    .unwrap()
+                })
+                .collect();
+            for k in &mut kids {
+                k.start().unwrap();
+            }
+            for k in &kids {
+                assert_eq!(k.join().unwrap(), 0, "{} saw another name", k.name());
+            }
+        }
     });
 }
 
