@@ -53,6 +53,65 @@ pub enum Resource {
         /// Its capacity.
         capacity: usize,
     },
+    /// A named shared-memory segment (`/dev/shm/<name>`), by name.
+    NamedSegment(SegmentName),
+}
+
+/// The name of a named segment as an [`Error`] carries it: inline (errors
+/// stay allocation-free and `Copy`), its first [`SegmentName::CAPACITY`]
+/// bytes, marked with `…` when cut.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct SegmentName {
+    bytes: [u8; SegmentName::CAPACITY],
+    len: u8,
+    cut: bool,
+}
+
+impl SegmentName {
+    /// How many bytes of a name are kept.
+    pub const CAPACITY: usize = 40;
+
+    /// The first [`SegmentName::CAPACITY`] bytes of `name` (cut at a
+    /// character boundary).
+    pub fn new(name: &str) -> SegmentName {
+        let mut end = name.len().min(Self::CAPACITY);
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut bytes = [0u8; Self::CAPACITY];
+        bytes[..end].copy_from_slice(&name.as_bytes()[..end]);
+        SegmentName {
+            bytes,
+            len: end as u8,
+            cut: end < name.len(),
+        }
+    }
+
+    /// The kept part of the name.
+    pub fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("")
+    }
+
+    /// Whether the name was longer than what is kept.
+    pub fn is_cut(&self) -> bool {
+        self.cut
+    }
+}
+
+impl fmt::Display for SegmentName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())?;
+        if self.cut {
+            f.write_str("…")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for SegmentName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "\"{self}\"")
+    }
 }
 
 impl fmt::Display for Resource {
@@ -75,6 +134,7 @@ impl fmt::Display for Resource {
                 write!(f, "an anonymous shared segment of {bytes} bytes")
             }
             Resource::Container { what, capacity } => write!(f, "{what} of capacity {capacity}"),
+            Resource::NamedSegment(name) => write!(f, "named segment {name}"),
         }
     }
 }
@@ -124,6 +184,31 @@ pub enum ErrorKind {
         /// The container's length.
         len: usize,
     },
+    /// A name that exists already (`EEXIST`), and whose owner is alive.
+    AlreadyExists,
+    /// No such name (`ENOENT`).
+    NotFound,
+    /// A named segment left behind by an owner that died without removing
+    /// it: not opened or replaced until it is reclaimed explicitly.
+    StaleSegment {
+        /// The pid its owner had.
+        owner: i32,
+    },
+    /// A named segment whose creator has not finished setting it up (or
+    /// died while doing so: then its owner is dead and reclaiming it is
+    /// the remedy).
+    NotReady,
+    /// A named segment's header does not match what the opener expects:
+    /// `field` says which part differs.
+    LayoutMismatch {
+        /// `"magic"`, `"format version"`, `"file size"`, `"payload offset"`,
+        /// `"payload size"`, `"payload alignment"` or `"type identity"`.
+        field: &'static str,
+        /// What this build expects.
+        expected: u64,
+        /// What the segment holds.
+        found: u64,
+    },
 }
 
 impl fmt::Display for ErrorKind {
@@ -153,6 +238,22 @@ impl fmt::Display for ErrorKind {
             ErrorKind::IndexOutOfRange { index, len } => {
                 write!(f, "index {index} out of range for length {len}")
             }
+            ErrorKind::AlreadyExists => f.write_str("the name exists already"),
+            ErrorKind::NotFound => f.write_str("no such name"),
+            ErrorKind::StaleSegment { owner } => write!(
+                f,
+                "left behind by its owner, pid {owner}, which is no longer alive \
+                 (reclaim it to remove it)"
+            ),
+            ErrorKind::NotReady => f.write_str("its creator has not finished setting it up"),
+            ErrorKind::LayoutMismatch {
+                field,
+                expected,
+                found,
+            } => write!(
+                f,
+                "layout mismatch in the {field}: expected {expected:#x}, found {found:#x}"
+            ),
         }
     }
 }
@@ -189,6 +290,8 @@ impl Error {
         let kind = match errno {
             sys::Errno::ESRCH => ErrorKind::NoSuchProcess,
             sys::Errno::EPERM | sys::Errno::EACCES => ErrorKind::PermissionDenied,
+            sys::Errno::EEXIST => ErrorKind::AlreadyExists,
+            sys::Errno::ENOENT => ErrorKind::NotFound,
             _ => ErrorKind::Os,
         };
         Error {
@@ -239,6 +342,9 @@ impl From<Error> for std::io::Error {
             ErrorKind::NoSuchProcess => std::io::ErrorKind::NotFound,
             ErrorKind::PermissionDenied => std::io::ErrorKind::PermissionDenied,
             ErrorKind::Timeout => std::io::ErrorKind::TimedOut,
+            ErrorKind::AlreadyExists => std::io::ErrorKind::AlreadyExists,
+            ErrorKind::NotFound => std::io::ErrorKind::NotFound,
+            ErrorKind::LayoutMismatch { .. } => std::io::ErrorKind::InvalidData,
             ErrorKind::InvalidSignal
             | ErrorKind::UncatchableSignal
             | ErrorKind::InvalidArgument(_)

@@ -32,13 +32,13 @@
 //! |---|---|---|
 //! | [`process`] | [`fork`](process::fork), [`Process`], `waitpid`, `current_process`, `parent_process`, `active_children`, `cpu_count` | `os.fork`, `multiprocessing.Process`, … |
 //! | [`signal`] | [`Signal`], `kill`, `killpg`, `alarm`, `set_alarm`, `pause`, masks, `sigwait`, [`SignalFd`](signal::SignalFd), handlers through `signal-hook` | `os.kill`, `signal.*` |
-//! | [`shm`] | [`Shareable`](shm::Shareable) (what may live in shared memory), [`Shared`](shm::Shared) anonymous segments, [`Value`](shm::Value), [`Array`](shm::Array), [`RawValue`](shm::RawValue), [`RawArray`](shm::RawArray), [`FixedStr`](shm::FixedStr), layout [`Fingerprint`](shm::Fingerprint) | `multiprocessing.Value`, `Array`, `sharedctypes` |
+//! | [`shm`] | [`Shareable`](shm::Shareable) (what may live in shared memory), [`Shared`](shm::Shared) anonymous segments, [`Value`](shm::Value), [`Array`](shm::Array), [`RawValue`](shm::RawValue), [`RawArray`](shm::RawArray), [`FixedStr`](shm::FixedStr), named segments [`SharedMemory`](shm::SharedMemory) (checked header, owner, stale-leftover reclaiming), layout [`Fingerprint`](shm::Fingerprint) | `multiprocessing.Value`, `Array`, `sharedctypes`, `shared_memory.SharedMemory` |
 //! | [`sync`] | futex-based, process-shared [`Lock`](sync::Lock), [`RLock`](sync::RLock), [`Semaphore`](sync::Semaphore), [`BoundedSemaphore`](sync::BoundedSemaphore), [`Event`](sync::Event), [`Condition`](sync::Condition), [`Barrier`](sync::Barrier); a dead holder is reported once ([`OwnerDied`](sync::OwnerDied)) | `multiprocessing.Lock`, … |
 //! | [`error`] | the one [`Error`] type: operation, resource, [`ErrorKind`], errno | exceptions |
 //! | [`config`] | capacities fixed at build time from `MPROC_*` variables | — |
 //! | `sys` (private) | every raw libc/nix/signal-hook call, each `unsafe` block with its `SAFETY` note | — |
 //!
-//! Planned, in this order: named shared-memory segments (in `shm`), `ipc`
+//! Planned, in this order: `ipc`
 //! (`Pipe`, POSIX `MessageQueue`, `Queue`, `wait`), `pool` (the static worker
 //! pool) and `manager`. Layers depend downwards only: `pool`/`manager` on the
 //! primitives, the primitives on `sys`.

@@ -1178,14 +1178,18 @@ impl<F> Process<F> {
         op: &'static str,
     ) -> Result<(BorrowedFd<'a>, bool)> {
         if child.sentinel.get().is_none() {
-            let made = match self.status(child, false, op) {
-                // Not reaped, so the pid is still the child's.
-                Ok(None) => sysproc::pidfd_open(child.pid.as_raw()).map(|fd| (fd, true)),
-                Ok(Some(_)) => sysproc::pipe().map(|(read, _write)| (read, false)),
-                Err(e) if e.kind() == ErrorKind::ChildLost => {
+            // Not reaped (a zombie included), the pid is still the child's: a
+            // pidfd. Reaped: a pipe with no writer, readable at once. Reaps
+            // nothing, as Python's sentinel does not.
+            let made = match registry::with_unreaped(child.slot, child.pid.as_raw(), || {
+                sysproc::pidfd_open(child.pid.as_raw())
+            }) {
+                Some(Ok(fd)) => Ok((fd, true)),
+                // ESRCH: reaped elsewhere (ChildLost), so it has ended too.
+                None | Some(Err(Errno::ESRCH)) => {
                     sysproc::pipe().map(|(read, _write)| (read, false))
                 }
-                Err(e) => return Err(e),
+                Some(Err(e)) => Err(e),
             }
             .map_err(|e| Error::os(op, Resource::Pid(child.pid), e))?;
             // Another thread may have made one meanwhile: keep the first.

@@ -224,6 +224,18 @@ pub(crate) fn reap(index: usize, pid: i32, block: bool) -> Result<Status, Errno>
     Ok(decode(slot.status().load(Ordering::Relaxed)))
 }
 
+/// Runs `f` while the child in slot `index` is not reaped, under the table
+/// lock so that no thread of this process reaps it meanwhile (its pid
+/// cannot be reused before that); `None` when it has been reaped. Reaps
+/// nothing itself.
+pub(crate) fn with_unreaped<R>(index: usize, pid: i32, f: impl FnOnce() -> R) -> Option<R> {
+    let _guard = lock();
+    let slot = slot(index);
+    let unreaped = slot.pid().load(Ordering::Relaxed) == pid
+        && slot.status().load(Ordering::Relaxed) == RUNNING;
+    unreaped.then(f)
+}
+
 /// The handle of slot `index` is gone: free the slot if its child has been
 /// reaped (or can be now), otherwise leave it detached for a later reap.
 pub(crate) fn release(index: usize, pid: i32) {

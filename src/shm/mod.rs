@@ -1,4 +1,5 @@
-//! Shared memory: segments inherited by fork, fixed-layout shared values
+//! Shared memory: segments inherited by fork, named segments, fixed-layout
+//! shared values
 //! (Python's `multiprocessing.Value`, `Array`, `RawValue`, `RawArray`) and
 //! a fixed-capacity string for them.
 //!
@@ -15,6 +16,15 @@
 //! [`Array`], [`RawValue`], [`RawArray`]) are `mmap(MAP_SHARED |
 //! MAP_ANONYMOUS)`: made before a fork, the same memory in every process
 //! forked after. Python makes its shared values the same way.
+//!
+//! **Named segments** ([`SharedMemory`]) are `shm_open` files under
+//! `/dev/shm` that unrelated processes open by name (Python's
+//! `multiprocessing.shared_memory.SharedMemory`, typed). Each starts with a
+//! header (magic, format version, payload offset, size, alignment and type
+//! identity, owner pid and start time) that `open` checks field by field;
+//! the creator owns the name and removes it on drop unless it persists it,
+//! and a leftover of an owner that died is refused until
+//! [`SharedMemory::reclaim`] removes it.
 //!
 //! ```no_run
 //! use mproc::process::Process;
@@ -37,10 +47,12 @@
 //! # Ok::<(), mproc::Error>(())
 //! ```
 
+mod named;
 mod string;
 mod value;
 
 pub use crate::sys::mem::Shareable;
+pub use named::SharedMemory;
 pub use string::FixedStr;
 pub use value::{Array, ArrayGuard, RawArray, RawValue, Value, ValueGuard};
 

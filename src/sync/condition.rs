@@ -73,7 +73,7 @@ impl Condition {
     ///
     /// # Errors
     ///
-    /// [`OwnerDied`] (holding the guard) when the lock was taken over from a
+    /// [`OwnerDied`](super::OwnerDied) (holding the guard) when the lock was taken over from a
     /// process that died holding it.
     pub fn acquire(&self) -> LockResult<ConditionGuard<'_>> {
         self.wrap(self.lock.lock())
@@ -126,7 +126,7 @@ impl<'a> ConditionGuard<'a> {
     ///
     /// # Errors
     ///
-    /// [`OwnerDied`] when retaking the lock found its holder dead.
+    /// [`OwnerDied`](super::OwnerDied) when retaking the lock found its holder dead.
     pub fn wait(self) -> LockResult<ConditionGuard<'a>> {
         self.wait_until(None)
             .map(|(guard, _)| guard)
@@ -229,7 +229,7 @@ impl<'a> ConditionGuard<'a> {
         self.notify(u32::MAX)
     }
 
-    /// Declares the protected state repaired after an [`OwnerDied`].
+    /// Declares the protected state repaired after an [`OwnerDied`](super::OwnerDied).
     pub fn mark_consistent(&self) {
         self.guard.mark_consistent();
     }

@@ -9,6 +9,7 @@
 pub(crate) mod futex;
 pub(crate) mod mem;
 pub(crate) mod process;
+pub(crate) mod shm;
 pub(crate) mod signal;
 
 pub(crate) use nix::errno::Errno;

@@ -350,6 +350,30 @@ pub(crate) fn is_dead(pid: i32) -> bool {
     if kill(pid, 0) == Err(Errno::ESRCH) {
         return true;
     }
+    let mut buf = [0u8; 512];
+    match read_stat(pid, &mut buf) {
+        // "pid (comm) S ...": the state follows the last ')'.
+        Some(fields) => matches!(fields.first(), Some(b'Z' | b'X' | b'x')),
+        // Gone between the two looks, or /proc is not mounted.
+        None => kill(pid, 0) == Err(Errno::ESRCH),
+    }
+}
+
+/// When `pid` started, in clock ticks since boot (`/proc/<pid>/stat` field
+/// 22): with the pid, it names a process even after the pid is reused.
+/// `None` when it cannot be read; 0 where procfs hides it (qemu-user).
+/// Allocation-free.
+pub(crate) fn start_time(pid: i32) -> Option<u64> {
+    let mut buf = [0u8; 512];
+    let fields = read_stat(pid, &mut buf)?;
+    // Fields after the command: state is field 3, start time field 22.
+    let field = fields.split(|&b| b == b' ').nth(22 - 3)?;
+    std::str::from_utf8(field).ok()?.parse().ok()
+}
+
+/// `/proc/<pid>/stat` read into `buf`, from the field after the command
+/// (`pid (comm) ` skipped: a command may hold spaces and parentheses).
+fn read_stat(pid: i32, buf: &mut [u8]) -> Option<&[u8]> {
     let mut path = [0u8; 32];
     let prefix = b"/proc/";
     path[..prefix.len()].copy_from_slice(prefix);
@@ -372,23 +396,12 @@ pub(crate) fn is_dead(pid: i32) -> bool {
     let suffix = b"/stat";
     path[n..n + suffix.len()].copy_from_slice(suffix);
     n += suffix.len();
-    let Ok(path) = std::str::from_utf8(&path[..n]) else {
-        return false;
-    };
-    let Ok(mut file) = std::fs::File::open(path) else {
-        // Gone between the two looks, or /proc is not mounted.
-        return kill(pid, 0) == Err(Errno::ESRCH);
-    };
-    let mut buf = [0u8; 512];
-    let Ok(len) = file.read(&mut buf) else {
-        return false;
-    };
-    // "pid (comm) S ...": the state follows the last ')'.
+    let path = std::str::from_utf8(&path[..n]).ok()?;
+    let mut file = std::fs::File::open(path).ok()?;
+    let len = file.read(buf).ok()?;
     let stat = &buf[..len];
-    match stat.iter().rposition(|&b| b == b')') {
-        Some(close) => matches!(stat.get(close + 2), Some(b'Z' | b'X' | b'x')),
-        None => false,
-    }
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    stat.get(close + 2..)
 }
 
 std::thread_local! {

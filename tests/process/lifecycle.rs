@@ -135,6 +135,34 @@ fn sentinel_becomes_readable_when_the_child_ends() {
 }
 
 #[test]
+fn a_sentinel_first_asked_for_after_the_end_is_readable_and_reaps_nothing() {
+    isolated(|| {
+        use std::os::fd::AsRawFd as _;
+        let mut p = Process::new(|| ());
+        p.start().unwrap();
+        let pid = p.pid().unwrap().as_raw();
+        assert!(
+            crate::common::eventually(Duration::from_secs(20), || crate::common::proc_state(pid)
+                == Some('Z')),
+            "the child did not end"
+        );
+        let mut pfd = libc::pollfd {
+            fd: p.sentinel().unwrap().as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        assert_eq!(unsafe { libc::poll(&mut pfd, 1, 0) }, 1);
+        assert_eq!(
+            crate::common::proc_state(pid),
+            Some('Z'),
+            "sentinel() reaped the child"
+        );
+        assert_eq!(p.join().unwrap(), 0);
+    });
+}
+
+#[test]
 fn a_sentinel_first_asked_for_after_the_reap_is_readable_at_once() {
     isolated(|| {
         use std::os::fd::AsRawFd as _;

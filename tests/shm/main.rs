@@ -1,6 +1,6 @@
 //! Integration tests of `mproc::shm`: anonymous segments (`Shared`), the
 //! shared values (`Value`, `Array`, `RawValue`, `RawArray`), `FixedStr`,
-//! and the layout fingerprint. Each body that forks runs isolated in its own
+//! the layout fingerprint, and named segments (`SharedMemory`). Each body that forks runs isolated in its own
 //! forked process (see tests/common/mod.rs).
 #![allow(unsafe_code)]
 
@@ -9,6 +9,7 @@ mod common;
 
 mod array;
 mod layout;
+mod named;
 mod segment;
 mod string;
 mod value;

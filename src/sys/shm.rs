@@ -1,0 +1,213 @@
+//! Named shared memory: `shm_open(3)`, `shm_unlink(3)`, `fallocate(2)`,
+//! `fstat(2)`, `fchmod(2)`, and a mapping of the file that hands out
+//! references only to [`Shareable`] types, in bounds and aligned.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::ptr::NonNull;
+
+use super::mem::Shareable;
+use super::{Errno, cvt};
+
+/// The longest name `shm_open` takes: a `/` and `NAME_MAX` (255) bytes.
+pub(crate) const MAX_NAME: usize = 1 + 255;
+
+/// `name` with a NUL after it, on the stack (allocation-free). The caller
+/// has checked it: no NUL inside, at most [`MAX_NAME`] bytes.
+fn with_nul(name: &str) -> Result<[u8; MAX_NAME + 1], Errno> {
+    let bytes = name.as_bytes();
+    if bytes.len() > MAX_NAME || bytes.contains(&0) {
+        return Err(Errno::EINVAL);
+    }
+    let mut buf = [0u8; MAX_NAME + 1];
+    buf[..bytes.len()].copy_from_slice(bytes);
+    Ok(buf)
+}
+
+/// How to open a segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OpenMode {
+    /// Create it; fail with `EEXIST` if the name is taken.
+    CreateExclusive {
+        /// Permission bits for the new file.
+        mode: u32,
+    },
+    /// Open an existing one for reading and writing.
+    Existing,
+}
+
+/// `shm_open(name, O_RDWR | O_CLOEXEC [| O_CREAT | O_EXCL], mode)`.
+pub(crate) fn open(name: &str, how: OpenMode) -> Result<OwnedFd, Errno> {
+    let cname = with_nul(name)?;
+    let (flags, mode) = match how {
+        OpenMode::CreateExclusive { mode } => (libc::O_CREAT | libc::O_EXCL, mode),
+        OpenMode::Existing => (0, 0),
+    };
+    let flags = flags | libc::O_RDWR | libc::O_CLOEXEC | libc::O_NOFOLLOW;
+    let fd = super::retry_on_intr(|| {
+        // SAFETY: `cname` is NUL-terminated and outlives the call; the mode
+        // is a plain integer.
+        cvt(unsafe { libc::shm_open(cname.as_ptr().cast(), flags, mode as libc::mode_t) })
+    })?;
+    // SAFETY: shm_open just returned this descriptor; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `shm_unlink(name)`.
+pub(crate) fn unlink(name: &str) -> Result<(), Errno> {
+    let cname = with_nul(name)?;
+    // SAFETY: `cname` is NUL-terminated and outlives the call.
+    cvt(unsafe { libc::shm_unlink(cname.as_ptr().cast()) }).map(drop)
+}
+
+/// Reserves `len` bytes of backing for the file and sets its size to
+/// `len` (`fallocate(2)` mode 0): a full `/dev/shm` fails here with
+/// `ENOSPC` instead of a `SIGBUS` at first touch.
+pub(crate) fn reserve(fd: &OwnedFd, len: usize) -> Result<(), Errno> {
+    let len = libc::off_t::try_from(len).map_err(|_| Errno::EFBIG)?;
+    super::retry_on_intr(|| {
+        // SAFETY: plain integer arguments on a descriptor we own.
+        cvt(unsafe { libc::fallocate(fd.as_raw_fd(), 0, 0, len) })
+    })
+    .map(drop)
+}
+
+/// The file's size, by `fstat(2)`.
+pub(crate) fn size(fd: &OwnedFd) -> Result<u64, Errno> {
+    // SAFETY: zeroed storage for the struct the kernel fills in.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is live and writable; the descriptor is ours.
+    cvt(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
+    Ok(u64::try_from(st.st_size).unwrap_or(0))
+}
+
+/// `fchmod(2)`.
+pub(crate) fn chmod(fd: &OwnedFd, mode: u32) -> Result<(), Errno> {
+    // SAFETY: plain integer arguments on a descriptor we own.
+    cvt(unsafe { libc::fchmod(fd.as_raw_fd(), mode as libc::mode_t) }).map(drop)
+}
+
+/// A `MAP_SHARED` mapping of the first `len` bytes of a file, unmapped on
+/// drop. Hands out `&U` for [`Shareable`] `U` only (any bit pattern is a
+/// valid `U`, so whatever another process wrote there is safe to read), and
+/// only in bounds and aligned.
+pub(crate) struct FileMapping {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain memory; only `&U` with `U: Sync` is handed
+// out, and `init` needs `&mut self`.
+unsafe impl Send for FileMapping {}
+// SAFETY: as above.
+unsafe impl Sync for FileMapping {}
+
+impl FileMapping {
+    /// Maps `len` bytes of `fd` from offset 0, readable and writable.
+    pub(crate) fn new(fd: &OwnedFd, len: usize) -> Result<FileMapping, Errno> {
+        if len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        // SAFETY: a fresh shared mapping of a descriptor we own; no existing
+        // memory is affected.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(Errno::last());
+        }
+        match NonNull::new(ptr.cast::<u8>()) {
+            Some(ptr) => Ok(FileMapping { ptr, len }),
+            None => Err(Errno::ENOMEM),
+        }
+    }
+
+    /// Whether a `U` fits at `offset`, in bounds and aligned.
+    fn fits<U>(&self, offset: usize) -> bool {
+        let Some(end) = offset.checked_add(std::mem::size_of::<U>()) else {
+            return false;
+        };
+        // The mapping is page-aligned, so an aligned offset is an aligned
+        // address (no Shareable type is aligned beyond a page).
+        end <= self.len && offset.is_multiple_of(std::mem::align_of::<U>())
+    }
+
+    /// The `U` at `offset`, or `None` when it would not be in bounds and
+    /// aligned.
+    pub(crate) fn get<U: Shareable>(&self, offset: usize) -> Option<&U> {
+        if !self.fits::<U>(offset) {
+            return None;
+        }
+        // SAFETY: in bounds and aligned (checked above); the mapping lives as
+        // long as `self`; every bit pattern is a valid U and U is Sync
+        // (Shareable), so a shared reference to memory other processes write
+        // is sound as long as they follow U's own protocol.
+        Some(unsafe { &*self.ptr.as_ptr().add(offset).cast::<U>() })
+    }
+
+    /// Writes `value` at `offset` before anyone in this process holds a
+    /// reference into the mapping (`&mut self`). Returns `false` when it
+    /// would not be in bounds and aligned.
+    pub(crate) fn init<U: Shareable>(&mut self, offset: usize, value: U) -> bool {
+        if !self.fits::<U>(offset) {
+            return false;
+        }
+        // SAFETY: in bounds and aligned (checked above); `&mut self` means no
+        // reference into the mapping is alive in this process, and other
+        // processes do not read the payload before the creator publishes the
+        // header's version (the segment protocol). U has no drop glue, so
+        // overwriting the old bytes drops nothing.
+        unsafe { self.ptr.as_ptr().add(offset).cast::<U>().write(value) };
+        true
+    }
+}
+
+impl Drop for FileMapping {
+    fn drop(&mut self) {
+        // SAFETY: mapped in `new` with this length, unmapped once, here; no
+        // reference handed out outlives `self`.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+    }
+}
+
+/// A mapping whose bytes at `offset` hold a `T`: checked once when made,
+/// so [`Payload::get`] needs no check.
+pub(crate) struct Payload<T> {
+    map: FileMapping,
+    offset: usize,
+    _t: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: Shareable> Payload<T> {
+    /// `map` with a `T` at `offset`; the mapping back when a `T` would not
+    /// be in bounds and aligned there.
+    pub(crate) fn new(map: FileMapping, offset: usize) -> Result<Payload<T>, FileMapping> {
+        if map.fits::<T>(offset) {
+            Ok(Payload {
+                map,
+                offset,
+                _t: std::marker::PhantomData,
+            })
+        } else {
+            Err(map)
+        }
+    }
+
+    /// The `T`.
+    pub(crate) fn get(&self) -> &T {
+        // SAFETY: `new` checked that a T at `offset` is in bounds and
+        // aligned; the rest is as in `FileMapping::get`.
+        unsafe { &*self.map.ptr.as_ptr().add(self.offset).cast::<T>() }
+    }
+
+    /// The whole mapping, for its other parts (a header).
+    pub(crate) fn mapping(&self) -> &FileMapping {
+        &self.map
+    }
+}
