@@ -161,14 +161,19 @@ unsafe fn words_at(ptr: *mut AtomicI32, len: usize) -> &'static [AtomicI32] {
 #[cold]
 #[inline(never)]
 fn map_shared(len: usize) -> Result<*mut AtomicI32, Errno> {
-    // SAFETY: a fresh anonymous shared mapping; no existing memory is
-    // affected.
+    map_anonymous(len, libc::MAP_SHARED)
+}
+
+/// A fresh anonymous mapping of `len` zero-filled words, `MAP_SHARED` or
+/// `MAP_PRIVATE` as `sharing` says.
+fn map_anonymous(len: usize, sharing: libc::c_int) -> Result<*mut AtomicI32, Errno> {
+    // SAFETY: a fresh anonymous mapping; no existing memory is affected.
     let ptr = unsafe {
         libc::mmap(
             std::ptr::null_mut(),
             bytes(len),
             libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            sharing | libc::MAP_ANONYMOUS,
             -1,
             0,
         )
@@ -192,27 +197,13 @@ fn bytes(len: usize) -> usize {
 #[cold]
 #[inline(never)]
 fn map_wiped(len: usize) -> Result<(*mut AtomicI32, bool), Errno> {
-    // SAFETY: a fresh anonymous private mapping; no existing memory is
-    // affected.
-    let ptr = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            bytes(len),
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    if ptr == libc::MAP_FAILED {
-        return Err(Errno::last());
-    }
+    let ptr = map_anonymous(len, libc::MAP_PRIVATE)?;
     // SAFETY: `ptr` is the start of the mapping just made, `bytes(len)` long.
-    let advised = unsafe { libc::madvise(ptr, bytes(len), libc::MADV_WIPEONFORK) } == 0;
+    let advised = unsafe { libc::madvise(ptr.cast(), bytes(len), libc::MADV_WIPEONFORK) } == 0;
     // qemu-user answers 0 and ignores the advice: believe the kernel's own
     // account of the mapping instead ("wf" among its VmFlags).
     let wiped = advised && vm_flag(ptr as usize, *b"wf");
-    Ok((ptr.cast(), wiped))
+    Ok((ptr, wiped))
 }
 
 /// Whether the mapping that starts at `addr` lists `flag` among its
