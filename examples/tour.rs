@@ -5,16 +5,22 @@ use std::time::Instant;
 
 #[path = "alarm_pause.rs"]
 mod alarm_pause;
+#[path = "condition.rs"]
+mod condition;
 #[path = "counter.rs"]
 mod counter;
 #[path = "daemon_child.rs"]
 mod daemon_child;
+#[path = "event.rs"]
+mod event;
 #[path = "five_processes.rs"]
 mod five_processes;
 #[path = "fork_pids.rs"]
 mod fork_pids;
 #[path = "kill_between.rs"]
 mod kill_between;
+#[path = "semaphore.rs"]
+mod semaphore;
 #[path = "terminate.rs"]
 mod terminate;
 #[path = "tickets.rs"]
@@ -76,6 +82,21 @@ const SCENARIOS: &[(&str, &str, Scenario)] = &[
         "tickets",
         "100 processes grab 3 tickets from a file, without and with a Lock",
         tickets::run,
+    ),
+    (
+        "semaphore",
+        "Semaphore(3): 5 processes, at most 3 inside at a time",
+        semaphore::run,
+    ),
+    (
+        "event",
+        "Event: one process wait()s, one wait(t)s, sees it clear and set()s it",
+        event::run,
+    ),
+    (
+        "condition",
+        "Condition: 2 stage-2 processes wait until stage 1 notify_all()s",
+        condition::run,
     ),
 ];
 
