@@ -373,9 +373,15 @@ pub(crate) fn start_time(pid: i32) -> Option<u64> {
 
 /// `/proc/<pid>/stat` read into `buf`, from the field after the command
 /// (`pid (comm) ` skipped: a command may hold spaces and parentheses).
+///
+/// The path is spelt `/proc//<pid>/stat`: the kernel reads it as
+/// `/proc/<pid>/stat`, while qemu-user, which answers a process's reads of
+/// its own `/proc/<pid>/stat` with made-up values (its own start time among
+/// them), does not recognise it; so a process and the others agree on what
+/// the file says about it.
 fn read_stat(pid: i32, buf: &mut [u8]) -> Option<&[u8]> {
     let mut path = [0u8; 32];
-    let prefix = b"/proc/";
+    let prefix = b"/proc//";
     path[..prefix.len()].copy_from_slice(prefix);
     let mut n = prefix.len();
     let mut digits = [0u8; 10];
