@@ -15,9 +15,25 @@ use mproc::{ErrorKind, Resource};
 
 use crate::common::isolated;
 
-/// A name no other test (or test run) uses.
-fn unique(tag: &str) -> String {
-    format!("/mproc-test-{}-{tag}", std::process::id())
+/// A name no other test (or test run) uses, removed from /dev/shm when
+/// dropped if still there: a failing test leaves nothing behind either.
+struct Unique(String);
+
+impl std::ops::Deref for Unique {
+    type Target = String;
+    fn deref(&self) -> &String {
+        &self.0
+    }
+}
+
+impl Drop for Unique {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(path(&self.0));
+    }
+}
+
+fn unique(tag: &str) -> Unique {
+    Unique(format!("/mproc-test-{}-{tag}", std::process::id()))
 }
 
 fn path(name: &str) -> String {
@@ -56,7 +72,7 @@ fn other_processes_open_it_by_name_and_share_the_memory() {
         )
         .unwrap();
         assert!(tally.owns());
-        assert_eq!(tally.name(), name);
+        assert_eq!(tally.name(), name.as_str());
         assert_eq!(tally.owner(), Some(process::getpid()));
         // Each child opens the name itself (not the handle it inherited) and
         // counts under the shared lock: an exact total.
@@ -184,7 +200,7 @@ fn a_taken_name_is_refused_and_loses_nothing() {
             err.resource(),
             Resource::NamedSegment(SegmentName::new(&name))
         );
-        assert!(err.to_string().contains(&name), "{err}");
+        assert!(err.to_string().contains(name.as_str()), "{err}");
         assert_eq!(first.load(Ordering::Relaxed), 5);
         assert!(exists(&name));
         drop(first);
@@ -445,11 +461,13 @@ fn bad_names_are_refused_before_anything_is_made() {
     isolated(|| {
         let bare = unique("bare");
         let seg = SharedMemory::create(&bare[1..], 0u32).unwrap();
-        assert_eq!(seg.name(), bare);
+        assert_eq!(seg.name(), bare.as_str());
         assert!(exists(&bare));
         drop(seg);
-        let longest = format!("{}{}", unique("long"), "y".repeat(300));
-        let longest = &longest[..256];
+        let mut longest = unique("long");
+        longest.0.push_str(&"y".repeat(300));
+        longest.0.truncate(256);
+        let longest = &longest;
         let seg = SharedMemory::create(longest, 0u32).unwrap();
         drop(seg);
         assert!(!exists(longest));
