@@ -14,7 +14,9 @@ use std::time::Duration;
 use mproc::process::{self, Process};
 use mproc::shm::{Array, FixedStr, RawArray, RawValue, Shared, Value};
 use mproc::signal::{self, SigSet, Signal};
-use mproc::sync::{Lock, OwnerDied, TryLockError};
+use mproc::sync::{
+    Barrier, BoundedSemaphore, Condition, Event, Lock, OwnerDied, RLock, Semaphore, TryLockError,
+};
 
 struct Counting;
 
@@ -175,5 +177,90 @@ fn lock_and_shared_value_operations_allocate_nothing_in_steady_state() {
         assert_eq!(shm.value.get(), 22);
         assert_eq!(shm.array.to_array()[..4], [11, 1, 2, 14]);
         assert_eq!(shm.raw.get(), 5.5);
+    });
+}
+
+/// The other primitives, in one process.
+struct Prims {
+    event: Shared<Event>,
+    sem: Shared<Semaphore>,
+    bounded: Shared<BoundedSemaphore>,
+    rlock: Shared<RLock>,
+    cond: Shared<Condition>,
+    barrier: Shared<Barrier>,
+}
+
+/// One round of Event, Semaphore, RLock, Condition and Barrier operations,
+/// the Event also set by another process while this one waits parked.
+fn prims_round(p: &Prims) {
+    // Event: set, wait (at once), a timed wait while clear, clear.
+    p.event.set();
+    assert!(p.event.is_set());
+    p.event.wait();
+    p.event.clear();
+    assert!(!p.event.wait_timeout(Duration::from_millis(1)));
+    // Set by a child while this process waits (the parking path).
+    let event: &Event = &p.event;
+    let mut setter = Process::new(move || {
+        std::thread::sleep(Duration::from_millis(5));
+        event.set();
+    });
+    setter.start().unwrap();
+    p.event.wait();
+    assert_eq!(setter.join().unwrap(), 0);
+    p.event.clear();
+    // Semaphore: every form, and release.
+    drop(p.sem.acquire());
+    drop(p.sem.try_acquire().unwrap());
+    let unit = p.sem.acquire_timeout(Duration::from_millis(1)).unwrap();
+    assert!(p.sem.try_acquire().is_none());
+    assert!(p.sem.acquire_timeout(Duration::from_millis(1)).is_none());
+    unit.forget();
+    p.sem.release().unwrap();
+    p.sem.release_n(1).unwrap();
+    p.sem.acquire().forget();
+    // BoundedSemaphore: the over-release error is built without allocating.
+    assert!(p.bounded.release().is_err());
+    drop(p.bounded.acquire());
+    // RLock, nested.
+    let a = p.rlock.lock().unwrap();
+    let b = p.rlock.try_lock().unwrap();
+    drop((b, a));
+    // Condition: notify nobody, a timed wait.
+    let g = p.cond.acquire().unwrap();
+    assert_eq!(g.notify_all(), 0);
+    let (g, notified) = g.wait_timeout(Duration::from_millis(1)).unwrap();
+    assert!(!notified);
+    drop(g);
+    // Barrier of one: passes at once.
+    assert_eq!(p.barrier.wait().unwrap(), 0);
+}
+
+#[test]
+fn event_semaphore_rlock_condition_barrier_allocate_nothing_in_steady_state() {
+    common::isolated(|| {
+        let p = Prims {
+            event: Shared::new(Event::new()).unwrap(),
+            sem: Shared::new(Semaphore::new(1)).unwrap(),
+            bounded: Shared::new(BoundedSemaphore::new(1)).unwrap(),
+            rlock: Shared::new(RLock::new()).unwrap(),
+            cond: Shared::new(Condition::new()).unwrap(),
+            barrier: Shared::new(Barrier::new(1)).unwrap(),
+        };
+        prims_round(&p); // warm-up
+        let probe_before = ALLOCATIONS.load(Ordering::Relaxed);
+        drop(std::hint::black_box(Box::new(1u64)));
+        assert_eq!(ALLOCATIONS.load(Ordering::Relaxed), probe_before + 1);
+        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        for _ in 0..10 {
+            prims_round(&p);
+        }
+        let allocated = ALLOCATIONS.load(Ordering::Relaxed) - before;
+        assert_eq!(
+            allocated, 0,
+            "{allocated} allocations in 10 steady-state rounds"
+        );
+        assert_eq!(p.sem.get_value(), 1);
+        assert_eq!(p.bounded.get_value(), 1);
     });
 }

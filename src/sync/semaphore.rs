@@ -123,7 +123,9 @@ macro_rules! semaphore_common {
             /// Takes one unit if one is free now (Python's
             /// `acquire(block=False)`).
             pub fn try_acquire(&self) -> Option<$guard<'_>> {
-                self.counter.try_down().then_some($guard {
+                // `then`, not `then_some`: a guard built eagerly and dropped
+                // on failure would give back a unit never taken.
+                self.counter.try_down().then(|| $guard {
                     sem: self,
                     pid: raw::me(),
                 })
@@ -132,7 +134,7 @@ macro_rules! semaphore_common {
             /// Takes one unit, waiting at most `timeout` (Python's
             /// `acquire(timeout=…)`); `None` when the time ran out.
             pub fn acquire_timeout(&self, timeout: Duration) -> Option<$guard<'_>> {
-                self.counter.down(raw::deadline(timeout)).then_some($guard {
+                self.counter.down(raw::deadline(timeout)).then(|| $guard {
                     sem: self,
                     pid: raw::me(),
                 })

@@ -1,6 +1,8 @@
-//! Integration tests of `mproc::sync::Lock` and the locks of `Value` and
-//! `Array` between processes: exclusion, exact counts under contention,
-//! the non-blocking and timed forms, and a holder that dies (`OwnerDied`).
+//! Integration tests of `mproc::sync` between processes: `Lock` and the
+//! locks of `Value` and `Array` (exclusion, exact counts under contention,
+//! the non-blocking and timed forms, a holder that dies: `OwnerDied`), and
+//! RLock, Semaphore, BoundedSemaphore, Event, Condition and Barrier
+//! (primitives.rs).
 //! Each body that forks runs isolated in its own forked process (see
 //! tests/common/mod.rs).
 #![allow(unsafe_code)]
@@ -11,6 +13,7 @@ mod common;
 mod contention;
 mod lock;
 mod owner_died;
+mod primitives;
 
 use std::io::Write as _;
 
