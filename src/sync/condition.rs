@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use super::raw;
-use super::{Lock, LockGuard, LockResult};
+use super::{Lock, LockGuard, LockResult, TryLockError, TryLockResult};
 use crate::shm::Shareable;
 use crate::sys::futex::{self, Woke};
 
@@ -77,6 +77,39 @@ impl Condition {
     /// process that died holding it.
     pub fn acquire(&self) -> LockResult<ConditionGuard<'_>> {
         self.wrap(self.lock.lock())
+    }
+
+    /// Takes the lock if it is free now (Python's `acquire(False)`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Lock::try_lock`].
+    pub fn try_acquire(&self) -> TryLockResult<ConditionGuard<'_>> {
+        self.wrap_try(self.lock.try_lock())
+    }
+
+    /// Takes the lock, waiting at most `timeout` (Python's
+    /// `acquire(timeout=…)`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Lock::lock_timeout`].
+    pub fn acquire_timeout(&self, timeout: Duration) -> TryLockResult<ConditionGuard<'_>> {
+        self.wrap_try(self.lock.lock_timeout(timeout))
+    }
+
+    fn wrap_try<'a>(
+        &'a self,
+        taken: TryLockResult<LockGuard<'a>>,
+    ) -> TryLockResult<ConditionGuard<'a>> {
+        match taken {
+            Ok(guard) => Ok(ConditionGuard { cond: self, guard }),
+            Err(TryLockError::OwnerDied(died)) => Err(TryLockError::OwnerDied(
+                died.map(|guard| ConditionGuard { cond: self, guard }),
+            )),
+            Err(TryLockError::WouldBlock) => Err(TryLockError::WouldBlock),
+            Err(TryLockError::TimedOut) => Err(TryLockError::TimedOut),
+        }
     }
 
     /// The lock (e.g. to check [`Lock::is_consistent`]).

@@ -429,6 +429,12 @@ fn condition_lock_held_by_a_killed_process_is_taken_over_once() {
         holder.start().unwrap();
         ready.wait();
         let dead = holder.pid().unwrap();
+        // Held: the try and timed forms of acquire give up.
+        assert!(matches!(cond.try_acquire(), Err(TryLockError::WouldBlock)));
+        assert!(matches!(
+            cond.acquire_timeout(Duration::from_millis(50)),
+            Err(TryLockError::TimedOut)
+        ));
         holder.kill().unwrap();
         assert_eq!(holder.join().unwrap(), -9);
         let died: OwnerDied<_> = cond.acquire().expect_err("the holder died holding it");
