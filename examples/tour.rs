@@ -19,6 +19,8 @@ mod five_processes;
 mod fork_pids;
 #[path = "kill_between.rs"]
 mod kill_between;
+#[path = "pipe.rs"]
+mod pipe;
 #[path = "semaphore.rs"]
 mod semaphore;
 #[path = "terminate.rs"]
@@ -97,6 +99,11 @@ const SCENARIOS: &[(&str, &str, Scenario)] = &[
         "condition",
         "Condition: 2 stage-2 processes wait until stage 1 notify_all()s",
         condition::run,
+    ),
+    (
+        "pipe",
+        "Pipe: two processes talk, each logs what it hears to one file under a Lock",
+        pipe::run,
     ),
 ];
 

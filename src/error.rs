@@ -55,6 +55,11 @@ pub enum Resource {
     },
     /// A named shared-memory segment (`/dev/shm/<name>`), by name.
     NamedSegment(SegmentName),
+    /// One end of a [`Pipe`](crate::ipc::Pipe), by its descriptor.
+    Connection {
+        /// The end's file descriptor in this process.
+        fd: i32,
+    },
 }
 
 /// The name of a named segment as an [`Error`] carries it: inline (errors
@@ -135,6 +140,7 @@ impl fmt::Display for Resource {
             }
             Resource::Container { what, capacity } => write!(f, "{what} of capacity {capacity}"),
             Resource::NamedSegment(name) => write!(f, "named segment {name}"),
+            Resource::Connection { fd } => write!(f, "pipe end (fd {fd})"),
         }
     }
 }
@@ -198,6 +204,24 @@ pub enum ErrorKind {
     /// died while doing so: then its owner is dead and reclaiming it is
     /// the remedy).
     NotReady,
+    /// The other end of a connection is closed: nothing can be sent
+    /// (Python's `BrokenPipeError`).
+    BrokenPipe,
+    /// The other end of a connection is closed and every message it sent
+    /// has been received (Python's `EOFError`).
+    EndOfStream,
+    /// A message does not fit: the receiver's buffer, the expected size of
+    /// a typed message, or the most a connection carries.
+    MessageSize {
+        /// The message's length in bytes.
+        size: usize,
+        /// The room there was for it (for a typed receive: the exact size
+        /// expected).
+        capacity: usize,
+    },
+    /// A non-blocking call found nothing to do now (the receiving end empty,
+    /// or the sending end's buffer full).
+    WouldBlock,
     /// A named segment's header does not match what the opener expects:
     /// `field` says which part differs.
     LayoutMismatch {
@@ -246,6 +270,15 @@ impl fmt::Display for ErrorKind {
                  (reclaim it to remove it)"
             ),
             ErrorKind::NotReady => f.write_str("its creator has not finished setting it up"),
+            ErrorKind::BrokenPipe => f.write_str("the other end is closed"),
+            ErrorKind::EndOfStream => {
+                f.write_str("the other end is closed and everything it sent was received")
+            }
+            ErrorKind::MessageSize { size, capacity } => write!(
+                f,
+                "a message of {size} bytes does not fit in {capacity} bytes (nothing was lost)"
+            ),
+            ErrorKind::WouldBlock => f.write_str("nothing can be done without waiting"),
             ErrorKind::LayoutMismatch {
                 field,
                 expected,
@@ -343,6 +376,9 @@ impl From<Error> for std::io::Error {
             ErrorKind::PermissionDenied => std::io::ErrorKind::PermissionDenied,
             ErrorKind::Timeout => std::io::ErrorKind::TimedOut,
             ErrorKind::AlreadyExists => std::io::ErrorKind::AlreadyExists,
+            ErrorKind::BrokenPipe => std::io::ErrorKind::BrokenPipe,
+            ErrorKind::EndOfStream => std::io::ErrorKind::UnexpectedEof,
+            ErrorKind::WouldBlock => std::io::ErrorKind::WouldBlock,
             ErrorKind::NotFound => std::io::ErrorKind::NotFound,
             ErrorKind::LayoutMismatch { .. } => std::io::ErrorKind::InvalidData,
             ErrorKind::InvalidSignal

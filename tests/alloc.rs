@@ -11,6 +11,7 @@ use std::io::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use mproc::ipc::Pipe;
 use mproc::process::{self, Process};
 use mproc::shm::{Array, FixedStr, RawArray, RawValue, Shared, Value};
 use mproc::signal::{self, SigSet, Signal};
@@ -262,5 +263,54 @@ fn event_semaphore_rlock_condition_barrier_allocate_nothing_in_steady_state() {
         );
         assert_eq!(p.sem.get_value(), 1);
         assert_eq!(p.bounded.get_value(), 1);
+    });
+}
+
+#[test]
+fn pipe_send_and_recv_allocate_nothing_in_steady_state() {
+    common::isolated(|| {
+        let (here, there) = Pipe::duplex().unwrap();
+        // An echo process: every message straight back, until "q" (it
+        // holds a copy of `here` too, so it would never read the end).
+        let mut echo = Process::new(move || {
+            let mut buf = [0u8; 256];
+            loop {
+                let n = there.recv_bytes(&mut buf).unwrap();
+                if buf[..n] == *b"q" {
+                    break;
+                }
+                there.send_bytes(&buf[..n]).unwrap();
+            }
+        });
+        echo.start().unwrap();
+        let round = || {
+            let mut buf = [0u8; 256];
+            here.send_bytes(&[7u8; 64]).unwrap();
+            assert_eq!(here.recv_bytes(&mut buf).unwrap(), 64);
+            here.send(&[1u64; 4]).unwrap();
+            assert_eq!(here.recv::<[u64; 4]>().unwrap(), [1; 4]);
+            assert_eq!(here.try_recv_bytes(&mut buf).unwrap(), None);
+            here.send(&2u32).unwrap();
+            assert_eq!(
+                here.recv_timeout::<u32>(Duration::from_secs(20)).unwrap(),
+                Some(2)
+            );
+            // Errors are built without allocating too.
+            here.send(&3u16).unwrap();
+            assert!(here.recv::<u32>().is_err());
+            assert_eq!(here.recv::<u16>().unwrap(), 3);
+        };
+        round(); // warm-up
+        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        for _ in 0..10 {
+            round();
+        }
+        let allocated = ALLOCATIONS.load(Ordering::Relaxed) - before;
+        assert_eq!(
+            allocated, 0,
+            "{allocated} allocations in 10 steady-state rounds"
+        );
+        here.send_bytes(b"q").unwrap();
+        assert_eq!(echo.join().unwrap(), 0);
     });
 }

@@ -11,6 +11,7 @@ pub(crate) mod mem;
 pub(crate) mod process;
 pub(crate) mod shm;
 pub(crate) mod signal;
+pub(crate) mod socket;
 
 pub(crate) use nix::errno::Errno;
 

@@ -1,0 +1,35 @@
+//! Message passing between processes: [`Pipe`] (Python's
+//! `multiprocessing.Pipe`), with raw POSIX message queues, shared-memory
+//! queues and `wait()` to follow.
+//!
+//! A [`Pipe`] is two [`Connection`] ends made before a fork, one for each
+//! side. Messages keep their boundaries (one send is one receive) and
+//! arrive in order; they are bytes ([`Connection::send_bytes`],
+//! [`Connection::recv_bytes`] into a caller's buffer) or fixed-size
+//! [`Shareable`](crate::shm::Shareable) values ([`Connection::send`],
+//! [`Connection::recv`]), copied as they are: nothing is pickled or
+//! allocated. A closed peer is an error ([`ErrorKind::BrokenPipe`] when
+//! sending, [`ErrorKind::EndOfStream`] once everything it sent has been
+//! received), never a `SIGPIPE`.
+//!
+//! ```no_run
+//! use mproc::ipc::Pipe;
+//! use mproc::process::Process;
+//!
+//! // Python: parent_conn, child_conn = Pipe(); child_conn.send([42, None])
+//! let (parent_end, child_end) = Pipe::duplex()?;
+//! let mut p = Process::new(move || {
+//!     child_end.send(&[42u32, 0]).unwrap();
+//! });
+//! p.start()?;
+//! assert_eq!(parent_end.recv::<[u32; 2]>()?, [42, 0]);
+//! p.join()?;
+//! # Ok::<(), mproc::Error>(())
+//! ```
+//!
+//! [`ErrorKind::BrokenPipe`]: crate::ErrorKind::BrokenPipe
+//! [`ErrorKind::EndOfStream`]: crate::ErrorKind::EndOfStream
+
+mod pipe;
+
+pub use pipe::{Connection, Pipe};
