@@ -19,6 +19,8 @@ mod five_processes;
 mod fork_pids;
 #[path = "kill_between.rs"]
 mod kill_between;
+#[path = "message_queue.rs"]
+mod message_queue;
 #[path = "pipe.rs"]
 mod pipe;
 #[path = "semaphore.rs"]
@@ -104,6 +106,11 @@ const SCENARIOS: &[(&str, &str, Scenario)] = &[
         "pipe",
         "Pipe: two processes talk, each logs what it hears to one file under a Lock",
         pipe::run,
+    ),
+    (
+        "message_queue",
+        "POSIX message queue: a producer's urgent jobs overtake its routine ones",
+        message_queue::run,
     ),
 ];
 

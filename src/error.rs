@@ -55,6 +55,8 @@ pub enum Resource {
     },
     /// A named shared-memory segment (`/dev/shm/<name>`), by name.
     NamedSegment(SegmentName),
+    /// A POSIX message queue, by name.
+    MessageQueue(SegmentName),
     /// One end of a [`Pipe`](crate::ipc::Pipe), by its descriptor.
     Connection {
         /// The end's file descriptor in this process.
@@ -62,7 +64,7 @@ pub enum Resource {
     },
 }
 
-/// The name of a named segment as an [`Error`] carries it: inline (errors
+/// The name of a named segment or message queue as an [`Error`] carries it: inline (errors
 /// stay allocation-free and `Copy`), its first [`SegmentName::CAPACITY`]
 /// bytes, marked with `…` when cut.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -141,6 +143,7 @@ impl fmt::Display for Resource {
             Resource::Container { what, capacity } => write!(f, "{what} of capacity {capacity}"),
             Resource::NamedSegment(name) => write!(f, "named segment {name}"),
             Resource::Connection { fd } => write!(f, "pipe end (fd {fd})"),
+            Resource::MessageQueue(name) => write!(f, "message queue {name}"),
         }
     }
 }
@@ -222,6 +225,20 @@ pub enum ErrorKind {
     /// A non-blocking call found nothing to do now (the receiving end empty,
     /// or the sending end's buffer full).
     WouldBlock,
+    /// A queue is full: nothing was added (Python's `queue.Full`).
+    Full,
+    /// A queue is empty: nothing was taken (Python's `queue.Empty`).
+    Empty,
+    /// A kernel limit refused the request.
+    KernelLimit {
+        /// The limit, e.g. `/proc/sys/fs/mqueue/msg_max` or
+        /// `RLIMIT_MSGQUEUE`.
+        limit: &'static str,
+        /// Its value when the call failed (0 if it could not be read).
+        value: u64,
+        /// What to change.
+        fix: &'static str,
+    },
     /// A named segment's header does not match what the opener expects:
     /// `field` says which part differs.
     LayoutMismatch {
@@ -279,6 +296,14 @@ impl fmt::Display for ErrorKind {
                 "a message of {size} bytes does not fit in {capacity} bytes (nothing was lost)"
             ),
             ErrorKind::WouldBlock => f.write_str("nothing can be done without waiting"),
+            ErrorKind::Full => f.write_str("the queue is full"),
+            ErrorKind::Empty => f.write_str("the queue is empty"),
+            ErrorKind::KernelLimit { limit, value, fix } => {
+                write!(
+                    f,
+                    "refused by the kernel limit {limit} (now {value}): {fix}"
+                )
+            }
             ErrorKind::LayoutMismatch {
                 field,
                 expected,

@@ -1,6 +1,6 @@
 //! Message passing between processes: [`Pipe`] (Python's
-//! `multiprocessing.Pipe`), with raw POSIX message queues, shared-memory
-//! queues and `wait()` to follow.
+//! `multiprocessing.Pipe`) and raw POSIX message queues
+//! ([`MessageQueue`]), with shared-memory queues and `wait()` to follow.
 //!
 //! A [`Pipe`] is two [`Connection`] ends made before a fork, one for each
 //! side. Messages keep their boundaries (one send is one receive) and
@@ -30,6 +30,8 @@
 //! [`ErrorKind::BrokenPipe`]: crate::ErrorKind::BrokenPipe
 //! [`ErrorKind::EndOfStream`]: crate::ErrorKind::EndOfStream
 
+mod mq;
 mod pipe;
 
+pub use mq::{Attributes, MessageQueue, PRIORITY_LIMIT};
 pub use pipe::{Connection, Pipe};

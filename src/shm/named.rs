@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 
 use super::{Fingerprint, Shareable};
 use crate::error::{Error, ErrorKind, Resource, Result, SegmentName};
+use crate::name::KernelName;
 use crate::process::Pid;
 use crate::sys::Errno;
 use crate::sys::process as sysproc;
@@ -80,37 +81,11 @@ const fn total_len<T>() -> usize {
     payload_offset::<T>() + size_of::<T>()
 }
 
-/// A name as `shm_open` takes it: a `/` and 1 to 255 bytes without `/`.
-type ShmName = heapless::String<{ sys::MAX_NAME }>;
+/// A name as `shm_open` takes it.
+type ShmName = KernelName;
 
-/// Checks `name` (`"name"` or `"/name"`) and returns it with its `/`.
 fn normalize(op: &'static str, name: &str) -> Result<ShmName> {
-    let bare = name.strip_prefix('/').unwrap_or(name);
-    let bad = |rule| {
-        Error::new(
-            op,
-            Resource::Text {
-                what: "segment name",
-                len: name.len(),
-            },
-            ErrorKind::InvalidArgument(rule),
-        )
-    };
-    if bare.is_empty() || bare.len() > sys::MAX_NAME - 1 {
-        return Err(bad(
-            "a segment name is 1 to 255 bytes after its optional leading '/'",
-        ));
-    }
-    if bare.contains(['/', '\0']) || bare == "." || bare == ".." {
-        return Err(bad(
-            "a segment name holds no '/' or NUL after its leading '/', and is not . or ..",
-        ));
-    }
-    let mut out = ShmName::new();
-    // Both fit: 1 + at most MAX_NAME - 1 bytes.
-    let _ = out.push('/');
-    let _ = out.push_str(bare);
-    Ok(out)
+    crate::name::normalize(op, "segment name", name)
 }
 
 /// A value of type `T` in a named shared-memory segment

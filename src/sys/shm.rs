@@ -9,7 +9,7 @@ use super::mem::Shareable;
 use super::{Errno, cvt};
 
 /// The longest name `shm_open` takes: a `/` and `NAME_MAX` (255) bytes.
-pub(crate) const MAX_NAME: usize = 1 + 255;
+const MAX_NAME: usize = 1 + 255;
 
 /// `name` with a NUL after it, on the stack (allocation-free). The caller
 /// has checked it: no NUL inside, at most [`MAX_NAME`] bytes.

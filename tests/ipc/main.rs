@@ -1,4 +1,5 @@
-//! Integration tests of `mproc::ipc`: `Pipe` and its `Connection` ends
+//! Integration tests of `mproc::ipc`: `Pipe` and its `Connection` ends, and
+//! `MessageQueue`,
 //! between processes. Each body that forks runs isolated in its own forked
 //! process (see tests/common/mod.rs).
 #![allow(unsafe_code)]
@@ -6,4 +7,5 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod mq;
 mod pipe;
