@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use super::raw;
 use super::{Lock, LockGuard, LockResult, TryLockError, TryLockResult};
 use crate::shm::Shareable;
-use crate::sys::futex::{self, Woke};
+use crate::sys::futex;
 
 /// A process-shared condition variable with its own lock (Python's
 /// `multiprocessing.Condition`). Lives in shared memory (see the
@@ -17,30 +17,43 @@ use crate::sys::futex::{self, Woke};
 /// they can only be called with the lock held, which Python checks at run
 /// time).
 ///
-/// `notify(n)` wakes at most `n` waiters, exactly as Python's does: a
-/// waiter counts itself in `waiting` (under the lock) before it releases the
-/// lock; `notify` moves up to `n` of those to `tokens` (under the lock) and
-/// wakes as many; a woken waiter consumes one token. A waiter whose time
-/// runs out takes a token if one is there (it was notified in the
-/// meantime) and otherwise leaves `waiting`, so the counts stay exact.
+/// `notify(n)` wakes the `n` longest-waiting waiters (all if fewer wait),
+/// and only waiters that were waiting when it was called: a waiter takes a
+/// ticket from `next` (under the lock) before it releases the lock, and
+/// waits until `released` has passed its ticket; `notify` moves `released`
+/// past the next `n` tickets of waiters still waiting (under the lock). So
+/// a process that notifies and then waits itself cannot take the
+/// notification it just gave, and a notification spent on a waiter that
+/// was killed is never taken by a later one.
+///
+/// A waiter whose time runs out leaves its ticket behind, marked in
+/// `left` (one bit per ticket from `released` on), and `notify` skips
+/// marked tickets, so the count stays exact; with more than 64 waiters
+/// ahead of it, a leaving waiter's ticket may be counted by one later
+/// notification.
 ///
 /// Differences from Python: the lock is a non-recursive [`Lock`] (Python's
-/// default is an `RLock`). A waiter killed while waiting stays counted, so
-/// one later notification may be spent on it; wait with a timeout where
+/// default is an `RLock`). A waiter killed while waiting keeps its ticket,
+/// so one later notification may be spent on it; wait with a timeout where
 /// that matters.
 ///
-/// Layout: the lock (8 bytes) and two `u32` (16 bytes, alignment 4) on
+/// Layout: the lock (8 bytes) and four `u32` (24 bytes, alignment 4) on
 /// every target.
 #[repr(C)]
 pub struct Condition {
     lock: Lock,
-    /// Waiters not yet notified. Changed only under the lock.
-    waiting: AtomicU32,
-    /// Notifications not yet consumed: the futex word waiters park on.
-    tokens: AtomicU32,
+    /// The next waiter's ticket. Changed only under the lock.
+    next: AtomicU32,
+    /// Tickets before this one are notified: the futex word waiters park
+    /// on. Changed only under the lock.
+    released: AtomicU32,
+    /// Bit `i` of `left_lo | left_hi << 32`: the waiter with ticket
+    /// `released + i` has left (timed out). Changed only under the lock.
+    left_lo: AtomicU32,
+    left_hi: AtomicU32,
 }
 
-static_assertions::assert_eq_size!(Condition, [u32; 4]);
+static_assertions::assert_eq_size!(Condition, [u32; 6]);
 static_assertions::assert_eq_align!(Condition, u32);
 
 #[allow(unsafe_code)]
@@ -59,8 +72,10 @@ impl Condition {
     pub const fn new() -> Condition {
         Condition {
             lock: Lock::new(),
-            waiting: AtomicU32::new(0),
-            tokens: AtomicU32::new(0),
+            next: AtomicU32::new(0),
+            released: AtomicU32::new(0),
+            left_lo: AtomicU32::new(0),
+            left_hi: AtomicU32::new(0),
         }
     }
 
@@ -117,19 +132,30 @@ impl Condition {
         &self.lock
     }
 
-    fn try_consume(&self) -> bool {
-        let mut t = self.tokens.load(Ordering::Relaxed);
-        while t > 0 {
-            // SYNC POINT: Acquire pairs with the Release in `notify`.
-            match self
-                .tokens
-                .compare_exchange_weak(t, t - 1, Ordering::Acquire, Ordering::Relaxed)
-            {
-                Ok(_) => return true,
-                Err(now) => t = now,
-            }
-        }
-        false
+    fn left_mask(&self) -> u64 {
+        u64::from(self.left_lo.load(Ordering::Relaxed))
+            | u64::from(self.left_hi.load(Ordering::Relaxed)) << 32
+    }
+
+    fn set_left_mask(&self, mask: u64) {
+        self.left_lo.store(mask as u32, Ordering::Relaxed);
+        self.left_hi.store((mask >> 32) as u32, Ordering::Relaxed);
+    }
+
+    /// Waiters that have a ticket, have not been notified and have not
+    /// left (the killed among them included). Call under the lock.
+    fn waiting(&self) -> u32 {
+        let pending = self
+            .next
+            .load(Ordering::Relaxed)
+            .wrapping_sub(self.released.load(Ordering::Relaxed));
+        pending.saturating_sub(self.left_mask().count_ones())
+    }
+
+    /// Whether `ticket` has been notified, given `released`.
+    fn is_released(ticket: u32, released: u32) -> bool {
+        // Tickets wrap: compare distances (fewer than 2^31 waiters at once).
+        (released.wrapping_sub(ticket) as i32) > 0
     }
 }
 
@@ -137,7 +163,7 @@ impl std::fmt::Debug for Condition {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Condition")
             .field("lock", &self.lock)
-            .field("waiting", &self.waiting.load(Ordering::Relaxed))
+            .field("waiting", &self.waiting())
             .finish()
     }
 }
@@ -207,34 +233,37 @@ impl<'a> ConditionGuard<'a> {
 
     fn wait_until(self, deadline: Option<Instant>) -> WaitTimeoutResult<'a> {
         let cond = self.cond;
-        cond.waiting.fetch_add(1, Ordering::Relaxed);
-        // Release the lock (drop the guard), then park on the tokens.
+        // Under the lock: take a ticket.
+        let ticket = cond.next.load(Ordering::Relaxed);
+        cond.next.store(ticket.wrapping_add(1), Ordering::Relaxed);
         drop(self.guard);
-        let mut notified = false;
+        let mut backoff = raw::Backoff::new();
         loop {
-            if cond.try_consume() {
-                notified = true;
+            // SYNC POINT: Acquire pairs with notify's Release store.
+            let released = cond.released.load(Ordering::Acquire);
+            if Condition::is_released(ticket, released) {
                 break;
             }
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             if left.is_some_and(|l| l.is_zero()) {
                 break;
             }
-            if futex::wait(&cond.tokens, 0, left) == Woke::TimedOut
-                && deadline.is_some_and(|d| Instant::now() >= d)
-            {
-                notified = cond.try_consume();
-                break;
+            if backoff.snooze() {
+                continue;
             }
+            futex::wait(&cond.released, released, left);
         }
         let retaken = cond.wrap(cond.lock.lock());
+        // Under the lock again: notified, or leaving with the ticket marked.
+        let released = cond.released.load(Ordering::Relaxed);
+        let notified = Condition::is_released(ticket, released);
         if !notified {
-            // Under the lock: a notification that came after the time ran
-            // out is ours to take; otherwise leave the count of waiters.
-            if cond.try_consume() {
-                notified = true;
-            } else {
-                cond.waiting.fetch_sub(1, Ordering::Relaxed);
+            let ahead = ticket.wrapping_sub(released);
+            if ticket.wrapping_add(1) == cond.next.load(Ordering::Relaxed) {
+                // The newest ticket: hand it back.
+                cond.next.store(ticket, Ordering::Relaxed);
+            } else if ahead < 64 {
+                cond.set_left_mask(cond.left_mask() | 1 << ahead);
             }
         }
         retaken
@@ -246,15 +275,32 @@ impl<'a> ConditionGuard<'a> {
     /// notified.
     pub fn notify(&self, n: u32) -> u32 {
         let cond = self.cond;
-        let k = cond.waiting.load(Ordering::Relaxed).min(n);
-        if k == 0 {
-            return 0;
+        let next = cond.next.load(Ordering::Relaxed);
+        let old = cond.released.load(Ordering::Relaxed);
+        let mut released = old;
+        let mut left = cond.left_mask();
+        let mut woken = 0;
+        while woken < n && released != next {
+            if left & 1 == 0 {
+                woken += 1;
+            }
+            released = released.wrapping_add(1);
+            left >>= 1;
         }
-        cond.waiting.fetch_sub(k, Ordering::Relaxed);
-        // SYNC POINT: Release pairs with the Acquire in `try_consume`.
-        cond.tokens.fetch_add(k, Ordering::Release);
-        futex::wake(&cond.tokens, k);
-        k
+        // Marks past the last ticket (a newest ticket was handed back) go.
+        if released == next {
+            left = 0;
+        }
+        cond.set_left_mask(left);
+        if released != old {
+            // SYNC POINT: Release publishes what the notifier did under the
+            // lock to the waiters' Acquire load.
+            cond.released.store(released, Ordering::Release);
+            // Waiters park on one word: wake them all; those not released
+            // park again.
+            futex::wake(&cond.released, u32::MAX);
+        }
+        woken
     }
 
     /// Wakes every waiter (Python's `notify_all()`); how many.

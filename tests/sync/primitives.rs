@@ -368,6 +368,40 @@ fn condition_notify_n_wakes_exactly_n_then_notify_all_the_rest() {
 }
 
 #[test]
+fn condition_notify_skips_a_waiter_that_timed_out() {
+    isolated(|| {
+        let stage = Stage::new();
+        let s: &Stage = &stage;
+        // The oldest waiter gives up; two others wait on.
+        let mut timed = Process::new(move || {
+            let g = s.cond.acquire().unwrap();
+            s.entered.fetch_add(1, Ordering::SeqCst);
+            let (_g, notified) = g.wait_timeout(Duration::from_millis(300)).unwrap();
+            assert!(!notified);
+        });
+        timed.start().unwrap();
+        assert!(stage.all_waiting(1));
+        let mut waiters: Vec<_> = (0..2).map(|_| Process::new(move || s.wait())).collect();
+        for w in &mut waiters {
+            w.start().unwrap();
+        }
+        assert!(stage.all_waiting(3));
+        assert_eq!(timed.join().unwrap(), 0);
+        // notify(1) goes to a live waiter, not to the one that left.
+        assert_eq!(stage.cond.acquire().unwrap().notify(1), 1);
+        assert!(eventually(MUST, || stage.woke.load(Ordering::SeqCst) == 1));
+        std::thread::sleep(MUST_NOT);
+        assert_eq!(stage.woke.load(Ordering::SeqCst), 1);
+        assert_eq!(stage.cond.acquire().unwrap().notify(1), 1);
+        for w in &waiters {
+            assert_eq!(w.join().unwrap(), 0);
+        }
+        assert_eq!(stage.woke.load(Ordering::SeqCst), 2);
+        assert_eq!(stage.cond.acquire().unwrap().notify_all(), 0);
+    });
+}
+
+#[test]
 fn condition_wait_for_and_timeouts() {
     isolated(|| {
         let cond = Shared::new(Condition::new()).unwrap();
