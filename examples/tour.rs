@@ -31,6 +31,8 @@ mod terminate;
 mod tickets;
 #[path = "value_array.rs"]
 mod value_array;
+#[path = "wait_server.rs"]
+mod wait_server;
 #[path = "write_files.rs"]
 mod write_files;
 
@@ -111,6 +113,11 @@ const SCENARIOS: &[(&str, &str, Scenario)] = &[
         "message_queue",
         "POSIX message queue: a producer's urgent jobs overtake its routine ones",
         message_queue::run,
+    ),
+    (
+        "wait_server",
+        "connection.wait: one loop serves 3 clients cooperatively, no threads",
+        wait_server::run,
     ),
 ];
 

@@ -1,6 +1,7 @@
 //! Message passing between processes: [`Pipe`] (Python's
 //! `multiprocessing.Pipe`) and raw POSIX message queues
-//! ([`MessageQueue`]), with shared-memory queues and `wait()` to follow.
+//! ([`MessageQueue`]), and [`wait`] over any mix of them, process
+//! sentinels and signal descriptors; shared-memory queues are to follow.
 //!
 //! A [`Pipe`] is two [`Connection`] ends made before a fork, one for each
 //! side. Messages keep their boundaries (one send is one receive) and
@@ -32,6 +33,8 @@
 
 mod mq;
 mod pipe;
+mod wait;
 
 pub use mq::{Attributes, MessageQueue, PRIORITY_LIMIT};
 pub use pipe::{Connection, Pipe};
+pub use wait::{Ready, WAIT_MAX, wait};

@@ -97,3 +97,55 @@ pub(crate) fn poll_readable(
         }
     }
 }
+
+/// The most descriptors [`poll_many`] takes.
+pub(crate) const POLL_MAX: usize = 64;
+
+/// `poll(2)` for readability on up to [`POLL_MAX`] descriptors: a bit per
+/// descriptor that is readable (or hung up, or in error), 0 when the time
+/// ran out. `EINTR` restarts the wait with the time that is left.
+pub(crate) fn poll_many(
+    fds: &[std::os::fd::BorrowedFd<'_>],
+    timeout: Option<std::time::Duration>,
+) -> Result<u64, Errno> {
+    use std::os::fd::AsRawFd;
+    if fds.len() > POLL_MAX {
+        return Err(Errno::EINVAL);
+    }
+    let mut pfds = [libc::pollfd {
+        fd: -1,
+        events: 0,
+        revents: 0,
+    }; POLL_MAX];
+    for (p, fd) in pfds.iter_mut().zip(fds) {
+        p.fd = fd.as_raw_fd();
+        p.events = libc::POLLIN;
+    }
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    loop {
+        // SAFETY: `pfds` holds `fds.len()` initialised pollfds (at most
+        // POLL_MAX, its length).
+        let ret = unsafe {
+            libc::poll(
+                pfds.as_mut_ptr(),
+                fds.len() as libc::nfds_t,
+                poll_millis(remaining(deadline)),
+            )
+        };
+        match cvt(ret) {
+            Ok(0) if remaining(deadline).is_some_and(|r| r.is_zero()) => return Ok(0),
+            Ok(0) => continue,
+            Ok(_) => {
+                let mut ready = 0u64;
+                for (i, p) in pfds.iter().take(fds.len()).enumerate() {
+                    if p.revents != 0 {
+                        ready |= 1 << i;
+                    }
+                }
+                return Ok(ready);
+            }
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}

@@ -9,3 +9,4 @@ mod common;
 
 mod mq;
 mod pipe;
+mod wait;
