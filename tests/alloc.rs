@@ -314,3 +314,176 @@ fn pipe_send_and_recv_allocate_nothing_in_steady_state() {
         assert_eq!(echo.join().unwrap(), 0);
     });
 }
+
+/// The primitives again, each on the path where another process is
+/// involved: this process parked until a child releases, sets, notifies or
+/// arrives, and a child killed while it holds an RLock or a Condition's
+/// lock (the take-over).
+struct Contended {
+    sem: Shared<Semaphore>,
+    event: Shared<Event>,
+    rlock: Shared<RLock>,
+    cond: Shared<Condition>,
+    /// Set under `cond`'s lock by this process just before it waits.
+    waiting: Shared<std::sync::atomic::AtomicU32>,
+    barrier: Shared<Barrier>,
+}
+
+/// In a child: waits until process `pid` sleeps (parked on a futex). What
+/// the child allocates is its own, not counted here.
+fn until_parked(pid: mproc::Pid) {
+    let parked = common::eventually(Duration::from_secs(20), || {
+        common::proc_state(pid.as_raw()) == Some('S')
+    });
+    assert!(parked, "the parent never parked");
+}
+
+/// Starts `target` in a child and returns its handle.
+fn spawn<F: FnOnce()>(target: F) -> Process<F> {
+    let mut p = Process::new(target);
+    p.start().unwrap();
+    p
+}
+
+fn contended_round(c: &Contended) {
+    let me = process::getpid();
+    let must = Duration::from_secs(20);
+    // Semaphore: parked in acquire, then in a timed acquire, until a child
+    // releases.
+    let sem: &Semaphore = &c.sem;
+    let releaser = spawn(move || {
+        until_parked(me);
+        sem.release().unwrap();
+    });
+    c.sem.acquire().forget();
+    assert_eq!(releaser.join().unwrap(), 0);
+    let releaser = spawn(move || {
+        until_parked(me);
+        sem.release_n(1).unwrap();
+    });
+    drop(c.sem.acquire_timeout(must).unwrap());
+    assert_eq!(releaser.join().unwrap(), 0);
+    c.sem.acquire().forget();
+    // Event: parked in wait, then in a timed wait, until a child sets.
+    let event: &Event = &c.event;
+    let setter = spawn(move || {
+        until_parked(me);
+        event.set();
+    });
+    c.event.wait();
+    assert_eq!(setter.join().unwrap(), 0);
+    c.event.clear();
+    let setter = spawn(move || {
+        until_parked(me);
+        event.set();
+    });
+    assert!(c.event.wait_timeout(must));
+    assert_eq!(setter.join().unwrap(), 0);
+    c.event.clear();
+    // Condition: parked in wait until a child notifies.
+    let (cond, waiting): (&Condition, &std::sync::atomic::AtomicU32) = (&c.cond, &c.waiting);
+    let g = c.cond.acquire().unwrap();
+    c.waiting.store(1, Ordering::Relaxed);
+    let notifier = spawn(move || {
+        loop {
+            let g = cond.acquire().unwrap();
+            if waiting.load(Ordering::Relaxed) == 1 {
+                waiting.store(0, Ordering::Relaxed);
+                assert_eq!(g.notify(1), 1);
+                break;
+            }
+            drop(g);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+    let (g, notified) = g.wait_timeout(must).unwrap();
+    assert!(notified);
+    drop(g);
+    assert_eq!(notifier.join().unwrap(), 0);
+    // Barrier of two: parked until a child arrives; a lone timed wait
+    // breaks it; reset mends it.
+    let barrier: &Barrier = &c.barrier;
+    let party = spawn(move || {
+        until_parked(me);
+        barrier.wait().unwrap();
+    });
+    assert!(c.barrier.wait().is_ok());
+    assert_eq!(party.join().unwrap(), 0);
+    assert_eq!(
+        c.barrier.wait_timeout(Duration::from_millis(1)),
+        Err(mproc::sync::BarrierError::TimedOut)
+    );
+    assert_eq!(c.barrier.wait(), Err(mproc::sync::BarrierError::Broken));
+    c.barrier.reset();
+    // RLock and the Condition's lock, held by a child: would block, times
+    // out; the child killed: taken over (the zombie look reads /proc).
+    let rlock: &RLock = &c.rlock;
+    let (mut ready, tx) = std::io::pipe().unwrap();
+    let holder = spawn(move || {
+        let _a = rlock.lock().unwrap_or_else(OwnerDied::into_guard);
+        let _b = rlock.lock().unwrap();
+        let _c = cond.acquire().unwrap_or_else(OwnerDied::into_guard);
+        let mut tx = tx;
+        tx.write_all(b"x").unwrap();
+        loop {
+            signal::pause();
+        }
+    });
+    std::io::Read::read_exact(&mut ready, &mut [0u8; 1]).unwrap();
+    assert!(matches!(c.rlock.try_lock(), Err(TryLockError::WouldBlock)));
+    assert!(matches!(
+        c.rlock.lock_timeout(Duration::from_millis(1)),
+        Err(TryLockError::TimedOut)
+    ));
+    assert!(matches!(
+        c.cond.try_acquire(),
+        Err(TryLockError::WouldBlock)
+    ));
+    assert!(matches!(
+        c.cond.acquire_timeout(Duration::from_millis(1)),
+        Err(TryLockError::TimedOut)
+    ));
+    holder.kill().unwrap();
+    let died = c.rlock.lock().unwrap_err();
+    assert_eq!(died.pid(), holder.pid());
+    let outer = died.into_guard();
+    let inner = c.rlock.lock().unwrap();
+    inner.mark_consistent();
+    drop((inner, outer));
+    let died = c.cond.acquire().unwrap_err();
+    assert_eq!(died.pid(), holder.pid());
+    died.guard().mark_consistent();
+    drop(died);
+    assert_eq!(holder.join().unwrap(), -9);
+}
+
+#[test]
+fn primitives_waiting_on_other_processes_and_taking_over_from_dead_ones_allocate_nothing() {
+    common::isolated(|| {
+        let c = Contended {
+            sem: Shared::new(Semaphore::new(0)).unwrap(),
+            event: Shared::new(Event::new()).unwrap(),
+            rlock: Shared::new(RLock::new()).unwrap(),
+            cond: Shared::new(Condition::new()).unwrap(),
+            waiting: Shared::new(std::sync::atomic::AtomicU32::new(0)).unwrap(),
+            barrier: Shared::new(Barrier::new(2)).unwrap(),
+        };
+        contended_round(&c); // warm-up
+        let probe_before = ALLOCATIONS.load(Ordering::Relaxed);
+        drop(std::hint::black_box(Box::new(1u64)));
+        assert_eq!(ALLOCATIONS.load(Ordering::Relaxed), probe_before + 1);
+        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        for _ in 0..5 {
+            contended_round(&c);
+        }
+        let allocated = ALLOCATIONS.load(Ordering::Relaxed) - before;
+        assert_eq!(
+            allocated, 0,
+            "{allocated} allocations in 5 steady-state rounds"
+        );
+        assert_eq!(c.sem.get_value(), 0);
+        assert!(!c.event.is_set());
+        assert!(c.rlock.is_consistent() && c.cond.get_lock().is_consistent());
+        assert!(!c.barrier.is_broken());
+    });
+}

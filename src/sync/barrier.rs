@@ -38,7 +38,11 @@ impl std::error::Error for BarrierError {}
 /// waiter that times out breaks the barrier (as in Python): every waiter
 /// then gets [`BarrierError::Broken`] until [`reset`](Barrier::reset). A
 /// party that dies before arriving leaves the others waiting: give the
-/// waits a timeout where that can happen.
+/// waits a timeout where that can happen. A party that dies after
+/// arriving stays counted: its arrival stands, and the others pass when
+/// the rest arrive. A party killed inside `wait`'s short critical section
+/// leaves the internal lock to the next caller, which takes it over (the
+/// state it guards is a few counters, always left consistent).
 ///
 /// State (`count`, `broken`, `broken_generation`) changes under an
 /// internal [`Lock`]; waiters park on `generation`, which each passage

@@ -11,6 +11,8 @@ use crate::sys::futex::{self, Woke};
 const SET: u32 = 1;
 /// Someone may be parked on the word.
 const WAITERS: u32 = 2;
+/// One `set`, counted in the bits above the two flags.
+const GENERATION: u32 = 4;
 
 /// A process-shared flag that processes wait for (Python's
 /// `multiprocessing.Event`): [`set`](Event::set) wakes every waiter,
@@ -18,7 +20,10 @@ const WAITERS: u32 = 2;
 /// [module docs](super)).
 ///
 /// The word: bit 0 the flag, bit 1 "a waiter may be parked" (`set` wakes
-/// only then, so a set without waiters is one atomic swap).
+/// only then, so a set without waiters is one atomic operation), and above
+/// them a count of the `set`s. A waiter returns once that count moves,
+/// even if the flag was cleared again before it ran (as Python's `wait`
+/// returns after a `set`, with the flag as it then is).
 ///
 /// Layout: one `u32` (4 bytes, alignment 4) on every target.
 #[repr(C)]
@@ -57,7 +62,19 @@ impl Event {
     /// Sets the flag and wakes every waiter (Python's `set()`).
     pub fn set(&self) {
         // SYNC POINT: Release pairs with the Acquire in `is_set`/`wait`.
-        let old = self.word.swap(SET, Ordering::Release);
+        let mut old = self.word.load(Ordering::Relaxed);
+        loop {
+            // Count this set (a waiter returns on seeing the count move) and
+            // drop the waiters bit (they are all woken below).
+            let new = (old & !(SET | WAITERS)).wrapping_add(GENERATION) | SET;
+            match self
+                .word
+                .compare_exchange_weak(old, new, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => break,
+                Err(now) => old = now,
+            }
+        }
         if old & WAITERS != 0 {
             futex::wake(&self.word, u32::MAX);
         }
@@ -80,16 +97,30 @@ impl Event {
     }
 
     fn wait_until(&self, deadline: Option<Instant>) -> bool {
+        // SYNC POINT: Acquire pairs with the Release in `set`.
+        let first = self.word.load(Ordering::Acquire);
+        if first & SET != 0 {
+            return true;
+        }
+        let start = first & !(SET | WAITERS);
         let mut backoff = Backoff::new();
         while backoff.snooze() {
-            if self.is_set() {
+            let now = self.word.load(Ordering::Acquire);
+            if now & SET != 0 {
                 return true;
+            }
+            if now & !(SET | WAITERS) != start {
+                return false;
             }
         }
         loop {
             let seen = self.word.load(Ordering::Acquire);
             if seen & SET != 0 {
                 return true;
+            }
+            if seen & !(SET | WAITERS) != start {
+                // A set came and went while this waiter was parked.
+                return false;
             }
             if seen & WAITERS == 0
                 && self

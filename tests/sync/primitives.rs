@@ -17,11 +17,7 @@ use mproc::sync::{
 use mproc::{ErrorKind, Resource};
 
 use crate::common::{eventually, gate, isolated};
-
-/// Long enough for anything that must happen, also under qemu.
-const MUST: Duration = Duration::from_secs(20);
-/// How long something that must not happen is given to happen anyway.
-const MUST_NOT: Duration = Duration::from_millis(300);
+use crate::{MUST, MUST_NOT};
 
 /// Starts every process, then joins each and checks it exited with 0.
 fn run_all<F: FnOnce()>(mut kids: Vec<Process<F>>) {

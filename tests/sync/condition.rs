@@ -1,0 +1,828 @@
+//! `Condition` between processes: `notify(n)` wakes exactly `n` of the
+//! parked waiters, `notify_all` all of them, `wait_for` over shared state,
+//! the timed forms, exact counts with producers and consumers, and a
+//! process that dies holding the condition's lock (`OwnerDied`, through the
+//! lock) or while waiting.
+//!
+//! Waiters are known to be parked without guessing: each counts itself in
+//! a shared counter *while holding the lock*, and `wait` counts the waiter
+//! in before it lets the lock go, so a notifier that holds the lock and
+//! sees the counter at `n` knows all `n` are waiting.
+
+use std::io::Write as _;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use mproc::process::{self, Process};
+use mproc::shm::Shared;
+use mproc::sync::{Condition, ConditionGuard, TryLockError};
+use mproc::{Pid, Signal};
+
+use crate::common::{eventually, gate, isolated, proc_state};
+use crate::{MUST, MUST_NOT, join};
+
+/// A condition and the shared counters its tests watch.
+#[repr(C)]
+struct Stage {
+    cond: Condition,
+    /// Waiters counted in, under the lock, just before they wait.
+    entered: AtomicU32,
+    /// Waiters that came back from their wait.
+    woke: AtomicU32,
+    /// Waiters that came back holding the lock (checked on their return).
+    held_on_return: AtomicU32,
+}
+
+// SAFETY: repr(C) of a Condition (itself Shareable) and atomics: no
+// pointers, no drop glue, every bit pattern valid, mutated only atomically.
+unsafe impl mproc::shm::Shareable for Stage {}
+
+impl Stage {
+    fn new() -> Shared<Stage> {
+        Shared::new(Stage {
+            cond: Condition::new(),
+            entered: AtomicU32::new(0),
+            woke: AtomicU32::new(0),
+            held_on_return: AtomicU32::new(0),
+        })
+        .unwrap()
+    }
+
+    /// A waiter's body: count in under the lock, wait, count the wake-up.
+    fn wait(&self) {
+        let g = self.cond.acquire().unwrap();
+        self.entered.fetch_add(1, Ordering::SeqCst);
+        let g = g.wait().unwrap();
+        if self.cond.get_lock().holder() == Some(process::getpid()) {
+            self.held_on_return.fetch_add(1, Ordering::SeqCst);
+        }
+        self.woke.fetch_add(1, Ordering::SeqCst);
+        drop(g);
+    }
+
+    /// The lock, held, once all `n` waiters wait on it.
+    fn when_waiting(&self, n: u32) -> ConditionGuard<'_> {
+        let deadline = Instant::now() + MUST;
+        loop {
+            let g = self.cond.acquire().unwrap();
+            if self.entered.load(Ordering::SeqCst) == n {
+                return g;
+            }
+            drop(g);
+            assert!(Instant::now() < deadline, "the waiters never all waited");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    fn woke(&self) -> u32 {
+        self.woke.load(Ordering::SeqCst)
+    }
+}
+
+#[test]
+fn notify_n_wakes_exactly_n_of_the_parked_waiters() {
+    isolated(|| {
+        let stage = Stage::new();
+        let s: &Stage = &stage;
+        let mut waiters: Vec<_> = (0..5).map(|_| Process::new(move || s.wait())).collect();
+        for w in &mut waiters {
+            w.start().unwrap();
+        }
+        let g = stage.when_waiting(5);
+        assert_eq!(g.notify(2), 2);
+        drop(g);
+        assert!(
+            eventually(MUST, || stage.woke() == 2),
+            "notify(2) woke fewer"
+        );
+        std::thread::sleep(MUST_NOT);
+        assert_eq!(stage.woke(), 2, "notify(2) woke more than 2");
+
+        assert_eq!(stage.cond.acquire().unwrap().notify(1), 1);
+        assert!(
+            eventually(MUST, || stage.woke() == 3),
+            "notify(1) woke none"
+        );
+        std::thread::sleep(MUST_NOT);
+        assert_eq!(stage.woke(), 3, "notify(1) woke more than 1");
+
+        // More asked for than wait: only those that wait are counted.
+        assert_eq!(stage.cond.acquire().unwrap().notify(10), 2);
+        for w in &waiters {
+            assert_eq!(join(w), 0);
+        }
+        assert_eq!(stage.woke(), 5);
+        assert_eq!(
+            stage.held_on_return.load(Ordering::SeqCst),
+            5,
+            "a waiter came back without the lock"
+        );
+        assert!(!stage.cond.get_lock().is_locked());
+        // notify(0) wakes nobody, and there is nobody left anyway.
+        assert_eq!(stage.cond.acquire().unwrap().notify(0), 0);
+    });
+}
+
+#[test]
+fn notify_all_wakes_every_parked_waiter() {
+    isolated(|| {
+        const WAITERS: u32 = 6;
+        let stage = Stage::new();
+        let s: &Stage = &stage;
+        let mut waiters: Vec<_> = (0..WAITERS)
+            .map(|_| Process::new(move || s.wait()))
+            .collect();
+        for w in &mut waiters {
+            w.start().unwrap();
+        }
+        let g = stage.when_waiting(WAITERS);
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(stage.woke(), 0, "a waiter woke without a notification");
+        assert_eq!(g.notify_all(), WAITERS);
+        drop(g);
+        for w in &waiters {
+            assert_eq!(join(w), 0);
+        }
+        assert_eq!(stage.woke(), WAITERS);
+        assert_eq!(stage.held_on_return.load(Ordering::SeqCst), WAITERS);
+        assert_eq!(stage.cond.acquire().unwrap().notify_all(), 0);
+    });
+}
+
+#[test]
+fn a_notification_with_nobody_waiting_is_not_saved_up() {
+    isolated(|| {
+        let cond = Shared::new(Condition::new()).unwrap();
+        let g = cond.acquire().unwrap();
+        assert_eq!(g.notify(3), 0);
+        assert_eq!(g.notify_all(), 0);
+        drop(g);
+        // A waiter that comes later is not woken by them.
+        let c: &Condition = &cond;
+        let mut late = Process::new(move || {
+            let start = Instant::now();
+            let (g, notified) = c
+                .acquire()
+                .unwrap()
+                .wait_timeout(Duration::from_millis(150))
+                .unwrap();
+            assert!(!notified, "woken by a notification made before it waited");
+            assert!(start.elapsed() >= Duration::from_millis(150));
+            drop(g);
+        });
+        late.start().unwrap();
+        assert_eq!(join(&late), 0);
+    });
+}
+
+#[test]
+fn wait_timeout_without_notification_returns_after_the_time_holding_the_lock() {
+    isolated(|| {
+        let cond = Shared::new(Condition::new()).unwrap();
+        let me = process::getpid();
+        for timeout in [Duration::from_millis(50), Duration::from_millis(200)] {
+            let start = Instant::now();
+            let (g, notified) = cond.acquire().unwrap().wait_timeout(timeout).unwrap();
+            let waited = start.elapsed();
+            assert!(!notified);
+            assert!(waited >= timeout, "gave up early: {waited:?} < {timeout:?}");
+            assert!(waited < MUST, "took {waited:?}");
+            assert_eq!(
+                cond.get_lock().holder(),
+                Some(me),
+                "returned without the lock"
+            );
+            drop(g);
+        }
+        let (g, notified) = cond
+            .acquire()
+            .unwrap()
+            .wait_timeout(Duration::ZERO)
+            .unwrap();
+        assert!(!notified);
+        drop(g);
+        assert!(!cond.get_lock().is_locked());
+
+        // The lock is free for others while this process waits.
+        let c: &Condition = &cond;
+        let (waiting, mut waiting_tx) = gate();
+        let mut waiter = Process::new(move || {
+            let g = c.acquire().unwrap();
+            waiting_tx.write_all(b"x").unwrap();
+            let (g, notified) = g.wait_timeout(Duration::from_millis(400)).unwrap();
+            assert!(!notified);
+            drop(g);
+        });
+        waiter.start().unwrap();
+        waiting.wait();
+        let g = cond
+            .acquire_timeout(MUST)
+            .expect("the lock is released while its holder waits");
+        drop(g);
+        assert_eq!(join(&waiter), 0);
+    });
+}
+
+#[test]
+fn wait_timeout_notified_in_time_returns_notified_early() {
+    isolated(|| {
+        let stage = Stage::new();
+        let s: &Stage = &stage;
+        let mut waiter = Process::new(move || {
+            let g = s.cond.acquire().unwrap();
+            s.entered.fetch_add(1, Ordering::SeqCst);
+            let start = Instant::now();
+            let (g, notified) = g.wait_timeout(MUST).unwrap();
+            assert!(notified, "not notified");
+            assert!(start.elapsed() < MUST);
+            assert_eq!(s.cond.get_lock().holder(), Some(process::getpid()));
+            drop(g);
+        });
+        waiter.start().unwrap();
+        let g = stage.when_waiting(1);
+        assert_eq!(g.notify(1), 1);
+        drop(g);
+        assert_eq!(join(&waiter), 0);
+    });
+}
+
+#[test]
+fn wait_for_a_predicate_over_state_another_process_changes() {
+    isolated(|| {
+        #[repr(C)]
+        struct State {
+            cond: Condition,
+            items: AtomicU32,
+            seen: AtomicU32,
+        }
+        // SAFETY: repr(C) of a Condition and atomics: no pointers, no drop
+        // glue, every bit pattern valid, mutated only atomically.
+        unsafe impl mproc::shm::Shareable for State {}
+        let state = Shared::new(State {
+            cond: Condition::new(),
+            items: AtomicU32::new(0),
+            seen: AtomicU32::new(0),
+        })
+        .unwrap();
+        let st: &State = &state;
+        let mut consumer = Process::new(move || {
+            let g = st.cond.acquire().unwrap();
+            let (g, ok) = g
+                .wait_for(|| st.items.load(Ordering::Relaxed) >= 3, Some(MUST))
+                .unwrap();
+            assert!(ok, "the predicate never held");
+            // The predicate ran under the lock and the lock is held still:
+            // nobody changed the state between its check and here.
+            st.seen
+                .store(st.items.load(Ordering::Relaxed), Ordering::SeqCst);
+            drop(g);
+        });
+        consumer.start().unwrap();
+        for _ in 0..5 {
+            std::thread::sleep(Duration::from_millis(10));
+            let g = st.cond.acquire().unwrap();
+            if st.items.load(Ordering::Relaxed) < 3 {
+                st.items.fetch_add(1, Ordering::Relaxed);
+            }
+            g.notify_all();
+        }
+        assert_eq!(join(&consumer), 0);
+        assert_eq!(state.seen.load(Ordering::SeqCst), 3);
+
+        // A predicate that holds already returns at once, without waiting.
+        let start = Instant::now();
+        let (g, ok) = st.cond.acquire().unwrap().wait_for(|| true, None).unwrap();
+        assert!(ok);
+        assert!(start.elapsed() < MUST);
+        drop(g);
+    });
+}
+
+#[test]
+fn wait_for_times_out_with_the_predicate_false() {
+    isolated(|| {
+        let cond = Shared::new(Condition::new()).unwrap();
+        let calls = Shared::new(AtomicU32::new(0)).unwrap();
+        let (c, n): (&Condition, &AtomicU32) = (&cond, &calls);
+        // Notified now and then by another process, never satisfied.
+        let (stop, mut stop_tx) = gate();
+        let mut nagger = Process::new(move || {
+            for _ in 0..5 {
+                std::thread::sleep(Duration::from_millis(20));
+                c.acquire().unwrap().notify_all();
+            }
+            stop.wait();
+        });
+        nagger.start().unwrap();
+        let start = Instant::now();
+        let (g, ok) = cond
+            .acquire()
+            .unwrap()
+            .wait_for(
+                || {
+                    n.fetch_add(1, Ordering::Relaxed);
+                    false
+                },
+                Some(Duration::from_millis(250)),
+            )
+            .unwrap();
+        let waited = start.elapsed();
+        assert!(!ok);
+        assert!(
+            waited >= Duration::from_millis(250),
+            "gave up early: {waited:?}"
+        );
+        assert!(waited < MUST, "took {waited:?}");
+        assert!(calls.load(Ordering::Relaxed) >= 1);
+        assert_eq!(cond.get_lock().holder(), Some(process::getpid()));
+        drop(g);
+        stop_tx.write_all(b"x").unwrap();
+        assert_eq!(join(&nagger), 0);
+    });
+}
+
+#[test]
+fn producers_and_consumers_count_exactly() {
+    isolated(|| {
+        const PRODUCERS: u64 = 3;
+        const CONSUMERS: u64 = 3;
+        const ITEMS: u64 = 400;
+        const TOTAL: u64 = PRODUCERS * ITEMS;
+        #[repr(C)]
+        struct Queue {
+            cond: Condition,
+            /// Items available; read and written only under the lock, and
+            /// with plain load/store so that a lost update would show.
+            items: AtomicU64,
+            produced: AtomicU64,
+            consumed: AtomicU64,
+        }
+        // SAFETY: repr(C) of a Condition and atomics: no pointers, no drop
+        // glue, every bit pattern valid, mutated only atomically.
+        unsafe impl mproc::shm::Shareable for Queue {}
+        let queue = Shared::new(Queue {
+            cond: Condition::new(),
+            items: AtomicU64::new(0),
+            produced: AtomicU64::new(0),
+            consumed: AtomicU64::new(0),
+        })
+        .unwrap();
+        let q: &Queue = &queue;
+        // Producers never wait, consumers wait for an item or the end.
+        let mut kids: Vec<_> = (0..PRODUCERS + CONSUMERS)
+            .map(|i| {
+                Process::new(move || {
+                    if i < PRODUCERS {
+                        for k in 0..ITEMS {
+                            let g = q.cond.acquire().unwrap();
+                            let n = q.items.load(Ordering::Relaxed);
+                            q.items.store(n + 1, Ordering::Relaxed);
+                            let p = q.produced.load(Ordering::Relaxed);
+                            q.produced.store(p + 1, Ordering::Relaxed);
+                            if k % 2 == 0 {
+                                g.notify(1);
+                            } else {
+                                g.notify_all();
+                            }
+                        }
+                        return;
+                    }
+                    loop {
+                        let g = q.cond.acquire().unwrap();
+                        let (g, ok) = g
+                            .wait_for(
+                                || {
+                                    q.items.load(Ordering::Relaxed) > 0
+                                        || q.consumed.load(Ordering::Relaxed) == TOTAL
+                                },
+                                Some(MUST),
+                            )
+                            .unwrap();
+                        assert!(ok, "a consumer waited in vain");
+                        let n = q.items.load(Ordering::Relaxed);
+                        if n == 0 {
+                            return; // all consumed
+                        }
+                        q.items.store(n - 1, Ordering::Relaxed);
+                        let c = q.consumed.load(Ordering::Relaxed) + 1;
+                        q.consumed.store(c, Ordering::Relaxed);
+                        if c == TOTAL {
+                            g.notify_all();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for k in &mut kids {
+            k.start().unwrap();
+        }
+        for (i, k) in kids.iter().enumerate() {
+            assert_eq!(join(k), 0, "child {i}");
+        }
+        let g = queue.cond.acquire().unwrap();
+        assert_eq!(queue.produced.load(Ordering::Relaxed), TOTAL);
+        assert_eq!(queue.consumed.load(Ordering::Relaxed), TOTAL);
+        assert_eq!(queue.items.load(Ordering::Relaxed), 0);
+        assert!(queue.cond.get_lock().is_consistent());
+        drop(g);
+    });
+}
+
+#[test]
+fn try_and_timed_acquire_are_refused_while_another_process_holds_the_lock() {
+    isolated(|| {
+        let cond = Shared::new(Condition::new()).unwrap();
+        let c: &Condition = &cond;
+        let (ready, mut ready_tx) = gate();
+        let (release, mut release_tx) = gate();
+        let mut holder = Process::new(move || {
+            let g = c.acquire().unwrap();
+            ready_tx.write_all(b"x").unwrap();
+            release.wait();
+            drop(g);
+        });
+        holder.start().unwrap();
+        ready.wait();
+        assert!(matches!(cond.try_acquire(), Err(TryLockError::WouldBlock)));
+        let start = Instant::now();
+        assert!(matches!(
+            cond.acquire_timeout(Duration::from_millis(150)),
+            Err(TryLockError::TimedOut)
+        ));
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_millis(150),
+            "gave up early: {waited:?}"
+        );
+        assert!(waited < MUST);
+        assert_eq!(cond.get_lock().holder(), holder.pid());
+        release_tx.write_all(b"x").unwrap();
+        let g = cond.acquire_timeout(MUST).expect("released by its holder");
+        assert_eq!(g.notify_all(), 0);
+        drop(g);
+        assert_eq!(join(&holder), 0);
+        drop(cond.try_acquire().expect("free"));
+    });
+}
+
+/// A child's body: takes the condition's lock, leaves the state
+/// half-updated (`a` moved, `b` not), says so, and holds on until killed.
+fn die_mid_update(c: &Condition, a: &AtomicU32, mut ready: std::io::PipeWriter) -> ! {
+    let _g = c.acquire().unwrap();
+    a.fetch_add(1, Ordering::Relaxed);
+    ready.write_all(b"x").unwrap();
+    loop {
+        mproc::signal::pause();
+    }
+}
+
+#[test]
+fn a_holder_killed_mid_update_is_reported_once_to_the_next_acquirer() {
+    isolated(|| {
+        let cond = Shared::new(Condition::new()).unwrap();
+        let pair = Shared::new([AtomicU32::new(0), AtomicU32::new(0)]).unwrap();
+        let (c, ab): (&Condition, &[AtomicU32; 2]) = (&cond, &pair);
+        let (ready, tx) = gate();
+        let mut holder = Process::new(move || die_mid_update(c, &ab[0], tx));
+        holder.start().unwrap();
+        ready.wait();
+        let dead = holder.pid().unwrap();
+        assert_eq!(cond.get_lock().holder(), Some(dead));
+        holder.kill().unwrap();
+        assert_eq!(holder.join().unwrap(), -9);
+
+        // Another process is told; it repairs and marks the state.
+        let mut repairer = Process::new(move || {
+            let died = c.acquire().expect_err("its holder died holding it");
+            assert_eq!(died.pid(), Some(dead));
+            let g = died.into_guard();
+            assert_eq!(c.get_lock().holder(), Some(process::getpid()));
+            assert!(!c.get_lock().is_consistent());
+            ab[1].store(ab[0].load(Ordering::Relaxed), Ordering::Relaxed);
+            g.mark_consistent();
+            assert!(c.get_lock().is_consistent());
+            drop(g);
+        });
+        repairer.start().unwrap();
+        assert_eq!(join(&repairer), 0);
+        // Told once: the next acquisition is clean and sees the repair.
+        let g = cond.acquire().expect("reported only once");
+        assert!(cond.get_lock().is_consistent());
+        assert_eq!(pair[0].load(Ordering::Relaxed), 1);
+        assert_eq!(pair[1].load(Ordering::Relaxed), 1);
+        drop(g);
+
+        // And the condition still works between live processes.
+        let stage = Stage::new();
+        let s: &Stage = &stage;
+        let mut waiter = Process::new(move || s.wait());
+        waiter.start().unwrap();
+        assert_eq!(stage.when_waiting(1).notify(1), 1);
+        assert_eq!(join(&waiter), 0);
+    });
+}
+
+#[test]
+fn try_and_timed_acquire_report_a_killed_holder() {
+    isolated(|| {
+        for timed in [false, true] {
+            let cond = Shared::new(Condition::new()).unwrap();
+            let a = Shared::new(AtomicU32::new(0)).unwrap();
+            let (c, a_ref): (&Condition, &AtomicU32) = (&cond, &a);
+            let (ready, tx) = gate();
+            let mut holder = Process::new(move || die_mid_update(c, a_ref, tx));
+            holder.start().unwrap();
+            ready.wait();
+            let dead = holder.pid().unwrap();
+            holder.kill().unwrap();
+            assert_eq!(holder.join().unwrap(), -9);
+            let got = if timed {
+                cond.acquire_timeout(MUST)
+            } else {
+                cond.try_acquire()
+            };
+            match got {
+                Err(TryLockError::OwnerDied(died)) => {
+                    assert_eq!(died.pid(), Some(dead));
+                    assert!(!cond.get_lock().is_consistent());
+                    died.guard().mark_consistent();
+                }
+                other => panic!("expected OwnerDied (timed: {timed}), got {other:?}"),
+            }
+            assert!(cond.get_lock().is_consistent());
+            assert!(!cond.get_lock().is_locked());
+        }
+    });
+}
+
+#[test]
+fn a_waiter_retaking_the_lock_from_a_killed_notifier_is_told_owner_died() {
+    isolated(|| {
+        let stage = Stage::new();
+        let s: &Stage = &stage;
+        let notifier_pid = Shared::new(AtomicU32::new(0)).unwrap();
+        let np: &AtomicU32 = &notifier_pid;
+        let mut waiter = Process::new(move || {
+            let g = s.cond.acquire().unwrap();
+            s.entered.fetch_add(1, Ordering::SeqCst);
+            let died = g.wait().expect_err("the notifier died holding the lock");
+            let dead = np.load(Ordering::SeqCst) as i32;
+            assert_eq!(died.pid(), Pid::from_raw(dead));
+            let g = died.into_guard();
+            assert_eq!(s.cond.get_lock().holder(), Some(process::getpid()));
+            assert!(!s.cond.get_lock().is_consistent());
+            g.mark_consistent();
+            drop(g);
+        });
+        waiter.start().unwrap();
+        // Wait until the waiter waits, then notify from a process that
+        // dies before it releases the lock.
+        drop(stage.when_waiting(1));
+        let (ready, mut ready_tx) = gate();
+        let mut notifier = Process::new(move || {
+            let g = s.cond.acquire().unwrap();
+            np.store(process::getpid().as_raw() as u32, Ordering::SeqCst);
+            assert_eq!(g.notify(1), 1);
+            ready_tx.write_all(b"x").unwrap();
+            loop {
+                mproc::signal::pause();
+            }
+        });
+        notifier.start().unwrap();
+        ready.wait();
+        // The waiter is woken but cannot have the lock while it lives.
+        assert_eq!(waiter.join_timeout(MUST_NOT).unwrap(), None);
+        notifier.kill().unwrap();
+        assert_eq!(notifier.join().unwrap(), -9);
+        assert_eq!(join(&waiter), 0);
+        let g = stage.cond.acquire().expect("reported only once");
+        assert!(stage.cond.get_lock().is_consistent());
+        drop(g);
+    });
+}
+
+#[test]
+fn waiters_killed_while_waiting_do_not_stop_the_others() {
+    isolated(|| {
+        // Documented: a killed waiter stays counted (a notification may be
+        // spent on it). What must hold: the live waiters are still woken by
+        // notify_all, and timed waiters return.
+        let stage = Stage::new();
+        let s: &Stage = &stage;
+        let mut victim = Process::new(move || s.wait());
+        victim.start().unwrap();
+        drop(stage.when_waiting(1));
+        victim.kill().unwrap();
+        assert_eq!(victim.join().unwrap(), -9);
+
+        let mut live: Vec<_> = (0..3).map(|_| Process::new(move || s.wait())).collect();
+        for w in &mut live {
+            w.start().unwrap();
+        }
+        let mut timed = Process::new(move || {
+            let g = s.cond.acquire().unwrap();
+            let start = Instant::now();
+            let (g, notified) = g.wait_timeout(Duration::from_millis(200)).unwrap();
+            assert!(!notified);
+            assert!(start.elapsed() >= Duration::from_millis(200));
+            drop(g);
+        });
+        timed.start().unwrap();
+        assert_eq!(join(&timed), 0);
+        let g = stage.when_waiting(4);
+        assert!(g.notify_all() >= 3);
+        drop(g);
+        for w in &live {
+            assert_eq!(join(w), 0);
+        }
+        assert_eq!(stage.woke(), 3);
+        assert!(!stage.cond.get_lock().is_locked());
+        assert!(stage.cond.get_lock().is_consistent());
+    });
+}
+
+#[test]
+fn notify_wakes_the_longest_waiting_first_and_skips_those_that_left() {
+    isolated(|| {
+        // Documented: notify(n) wakes the n longest-waiting waiters, and a
+        // waiter whose time ran out is skipped. Five waiters take their
+        // turn in order; the 2nd, 4th and 5th give up (the 5th is the
+        // newest when it leaves, the others are not).
+        const WAITERS: u32 = 5;
+        let stage = Stage::new();
+        let order = Shared::new([const { AtomicU32::new(u32::MAX) }; WAITERS as usize]).unwrap();
+        let (s, o): (&Stage, &[AtomicU32; WAITERS as usize]) = (&stage, &order);
+        let gives_up = |i: u32| i == 1 || i == 3 || i == 4;
+        let mut waiters = Vec::new();
+        for i in 0..WAITERS {
+            let mut w = Process::new(move || {
+                let g = s.cond.acquire().unwrap();
+                s.entered.fetch_add(1, Ordering::SeqCst);
+                let timeout = if gives_up(i) {
+                    Duration::from_millis(200)
+                } else {
+                    MUST
+                };
+                let (g, notified) = g.wait_timeout(timeout).unwrap();
+                assert_eq!(notified, !gives_up(i), "waiter {i}");
+                if notified {
+                    let k = s.woke.fetch_add(1, Ordering::SeqCst);
+                    o[k as usize].store(i, Ordering::SeqCst);
+                }
+                drop(g);
+            });
+            w.start().unwrap();
+            // In turn: the next one starts once this one waits.
+            drop(stage.when_waiting(i + 1));
+            waiters.push(w);
+        }
+        for (i, w) in waiters.iter().enumerate() {
+            if gives_up(i as u32) {
+                assert_eq!(join(w), 0, "waiter {i}");
+            }
+        }
+        assert_eq!(stage.woke(), 0);
+        assert_eq!(stage.cond.acquire().unwrap().notify(1), 1);
+        assert!(eventually(MUST, || stage.woke() == 1));
+        assert_eq!(
+            order[0].load(Ordering::SeqCst),
+            0,
+            "not the longest-waiting"
+        );
+        assert_eq!(stage.cond.acquire().unwrap().notify(1), 1);
+        assert!(eventually(MUST, || stage.woke() == 2));
+        assert_eq!(
+            order[1].load(Ordering::SeqCst),
+            2,
+            "a waiter that left was counted"
+        );
+        assert_eq!(
+            stage.cond.acquire().unwrap().notify_all(),
+            0,
+            "nobody is left"
+        );
+        for w in &waiters {
+            assert_eq!(join(w), 0);
+        }
+    });
+}
+
+// ------------------------------------------- regressions (fixed in 7547b83)
+
+#[test]
+fn a_notification_goes_to_a_process_that_was_waiting_not_to_a_later_waiter() {
+    isolated(|| {
+        // Python: notify(1) wakes one of the threads waiting *at the time*;
+        // a thread that starts waiting afterwards is not woken by it.
+        let stage = Stage::new();
+        let s: &Stage = &stage;
+        let mut waiter = Process::new(move || s.wait());
+        waiter.start().unwrap();
+        let w = waiter.pid().unwrap();
+        drop(stage.when_waiting(1));
+        // Stop the parked waiter so that the outcome does not depend on
+        // who is scheduled first (a stopped process that was notified goes
+        // on once continued).
+        assert!(eventually(MUST, || proc_state(w.as_raw()) == Some('S')));
+        waiter.send_signal(Signal::STOP).unwrap();
+        assert!(eventually(MUST, || proc_state(w.as_raw()) == Some('T')));
+        let g = stage.cond.acquire().unwrap();
+        assert_eq!(g.notify(1), 1, "the waiter is counted");
+        // This process now waits itself: nobody notifies it.
+        let (g, notified) = g.wait_timeout(Duration::from_millis(200)).unwrap();
+        drop(g);
+        waiter.send_signal(Signal::CONT).unwrap();
+        let woke = waiter.join_timeout(Duration::from_secs(5)).unwrap();
+        if woke.is_none() {
+            waiter.kill().unwrap();
+            waiter.join().unwrap();
+        }
+        assert!(
+            !notified,
+            "a wait begun after notify(1) took its notification"
+        );
+        assert_eq!(woke, Some(0), "the notified waiter was never woken");
+    });
+}
+
+#[test]
+fn two_processes_taking_turns_on_one_condition_do_not_stall() {
+    isolated(|| {
+        // The textbook ping-pong: wait for my turn, take it, hand the turn
+        // over, notify. Each round must complete without any timeout.
+        const ROUNDS: u32 = 200;
+        #[repr(C)]
+        struct Turns {
+            cond: Condition,
+            turn: AtomicU32,
+        }
+        // SAFETY: repr(C) of a Condition and an atomic: no pointers, no
+        // drop glue, every bit pattern valid, mutated only atomically.
+        unsafe impl mproc::shm::Shareable for Turns {}
+        let turns = Shared::new(Turns {
+            cond: Condition::new(),
+            turn: AtomicU32::new(0),
+        })
+        .unwrap();
+        let t: &Turns = &turns;
+        let mut players: Vec<_> = (0..2u32)
+            .map(|me| {
+                Process::new(move || {
+                    for _ in 0..ROUNDS {
+                        let g = t.cond.acquire().unwrap();
+                        let (g, ok) = g
+                            .wait_for(|| t.turn.load(Ordering::Relaxed) % 2 == me, None)
+                            .unwrap();
+                        assert!(ok);
+                        t.turn.fetch_add(1, Ordering::Relaxed);
+                        g.notify(1);
+                    }
+                })
+            })
+            .collect();
+        for p in &mut players {
+            p.start().unwrap();
+        }
+        let done = eventually(MUST, || turns.turn.load(Ordering::Relaxed) == 2 * ROUNDS);
+        let reached = turns.turn.load(Ordering::Relaxed);
+        if !done {
+            for p in &players {
+                p.kill().unwrap();
+                p.join().unwrap();
+            }
+            panic!("stalled after {reached} of {} turns", 2 * ROUNDS);
+        }
+        for p in &players {
+            assert_eq!(join(p), 0);
+        }
+    });
+}
+
+#[test]
+fn a_notification_spent_on_a_killed_waiter_does_not_wake_a_later_waiter() {
+    isolated(|| {
+        // Documented: a waiter killed while waiting stays counted, so a
+        // notification may be spent on it. Spent, it must not come back
+        // as a wake-up of a process that begins waiting afterwards.
+        let stage = Stage::new();
+        let s: &Stage = &stage;
+        let mut victim = Process::new(move || s.wait());
+        victim.start().unwrap();
+        drop(stage.when_waiting(1));
+        victim.kill().unwrap();
+        assert_eq!(victim.join().unwrap(), -9);
+        let g = stage.cond.acquire().unwrap();
+        assert_eq!(g.notify(1), 1, "spent on the dead waiter, as documented");
+        drop(g);
+        let start = Instant::now();
+        let (g, notified) = stage
+            .cond
+            .acquire()
+            .unwrap()
+            .wait_timeout(Duration::from_millis(150))
+            .unwrap();
+        drop(g);
+        assert!(!notified, "woken by the dead waiter's notification");
+        assert!(start.elapsed() >= Duration::from_millis(150));
+    });
+}
