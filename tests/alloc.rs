@@ -11,7 +11,7 @@ use std::io::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use mproc::ipc::Pipe;
+use mproc::ipc::{Pipe, Queue};
 use mproc::process::{self, Process};
 use mproc::shm::{Array, FixedStr, RawArray, RawValue, Shared, Value};
 use mproc::signal::{self, SigSet, Signal};
@@ -485,5 +485,40 @@ fn primitives_waiting_on_other_processes_and_taking_over_from_dead_ones_allocate
         assert!(!c.event.is_set());
         assert!(c.rlock.is_consistent() && c.cond.get_lock().is_consistent());
         assert!(!c.barrier.is_broken());
+    });
+}
+
+#[test]
+fn queue_put_and_get_allocate_nothing_in_steady_state() {
+    common::isolated(|| {
+        let q = Queue::<u64, 4>::new().unwrap();
+        let q_ref: &Queue<u64, 4> = &q;
+        let round = || {
+            q.put(1).unwrap();
+            q.put_nowait(2).unwrap();
+            q.put_timeout(3, Duration::from_millis(1)).unwrap();
+            assert_eq!(q.get().unwrap(), 1);
+            assert_eq!(q.get_nowait().unwrap(), 2);
+            assert_eq!(q.get_timeout(Duration::from_millis(1)).unwrap(), 3);
+            assert!(q.get_nowait().is_err());
+            // Parked until a child puts.
+            let mut putter = Process::new(move || {
+                std::thread::sleep(Duration::from_millis(5));
+                q_ref.put(4).unwrap();
+            });
+            putter.start().unwrap();
+            assert_eq!(q.get().unwrap(), 4);
+            assert_eq!(putter.join().unwrap(), 0);
+        };
+        round(); // warm-up
+        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        for _ in 0..10 {
+            round();
+        }
+        let allocated = ALLOCATIONS.load(Ordering::Relaxed) - before;
+        assert_eq!(
+            allocated, 0,
+            "{allocated} allocations in 10 steady-state rounds"
+        );
     });
 }

@@ -1,7 +1,8 @@
 //! Message passing between processes: [`Pipe`] (Python's
 //! `multiprocessing.Pipe`) and raw POSIX message queues
-//! ([`MessageQueue`]), and [`wait`] over any mix of them, process
-//! sentinels and signal descriptors; shared-memory queues are to follow.
+//! ([`MessageQueue`]), a bounded shared-memory [`Queue`], and [`wait`]
+//! over pipe ends, message queues, process sentinels and signal
+//! descriptors.
 //!
 //! A [`Pipe`] is two [`Connection`] ends made before a fork, one for each
 //! side. Messages keep their boundaries (one send is one receive) and
@@ -33,8 +34,10 @@
 
 mod mq;
 mod pipe;
+mod queue;
 mod wait;
 
 pub use mq::{Attributes, MessageQueue, PRIORITY_LIMIT};
 pub use pipe::{Connection, Pipe};
+pub use queue::Queue;
 pub use wait::{Ready, WAIT_MAX, wait};

@@ -9,4 +9,5 @@ mod common;
 
 mod mq;
 mod pipe;
+mod queue;
 mod wait;
