@@ -39,5 +39,5 @@ mod wait;
 
 pub use mq::{Attributes, MessageQueue, PRIORITY_LIMIT};
 pub use pipe::{Connection, Pipe};
-pub use queue::Queue;
+pub use queue::{JoinableQueue, Queue};
 pub use wait::{Ready, WAIT_MAX, wait};

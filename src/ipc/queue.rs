@@ -1,7 +1,7 @@
 //! [`Queue`]: a bounded multi-producer multi-consumer queue in shared
 //! memory (Python's `multiprocessing.Queue(maxsize)`).
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind, Resource, Result};
@@ -35,8 +35,9 @@ use crate::sys::mem::SharedCell;
 /// # How it works, and what a killed process costs
 ///
 /// A ring of `N` slots under a process-shared [`Lock`]; the ring's whole
-/// state (first item, item count) is one word, changed by one store at the
-/// end of each `put` and `get`. Waiters spin briefly, then park on a futex
+/// state (first item, item count, and the unfinished tasks a
+/// [`JoinableQueue`] counts) is one 64-bit word, changed by one store at the
+/// end of each `put`, `get` and `task_done`. Waiters spin briefly, then park on a futex
 /// word that each `put` (for getters) or `get` (for putters) moves.
 ///
 /// A process killed at any instant leaves the queue usable: the next
@@ -49,8 +50,9 @@ use crate::sys::mem::SharedCell;
 #[repr(C)]
 pub struct Queue<T: Shareable + Copy, const N: usize> {
     lock: Lock,
-    /// `head | count << 16`: the first item's slot and the number of items.
-    state: AtomicU32,
+    /// `head | count << 16 | unfinished << 32`: the first item's slot, the
+    /// number of items, and the puts not yet matched by a `task_done`.
+    state: AtomicU64,
     /// 1 once [`Queue::close`]d.
     closed: AtomicU32,
     /// Moved by every `put` while a getter may be parked: getters park on it.
@@ -60,6 +62,8 @@ pub struct Queue<T: Shareable + Copy, const N: usize> {
     /// Getters and putters parked (or about to park).
     getters: AtomicU32,
     putters: AtomicU32,
+    /// Moved each time the unfinished tasks reach zero: joiners park on it.
+    finished: AtomicU32,
     slots: [SharedCell<T>; N],
 }
 
@@ -101,18 +105,19 @@ impl<T: Shareable + Copy, const N: usize> Queue<T, N> {
         }
     }
 
-    /// The ring's state under the lock: (head, count), bounded by `N`.
-    fn load(&self) -> (usize, usize) {
+    /// The ring's state under the lock: (head, count, unfinished), head
+    /// and count bounded by `N`.
+    fn load(&self) -> (usize, usize, u32) {
         let word = self.state.load(Ordering::Relaxed);
         let head = (word & 0xffff) as usize % N;
-        let count = ((word >> COUNT_SHIFT) as usize).min(N);
-        (head, count)
+        let count = (((word >> COUNT_SHIFT) & 0xffff) as usize).min(N);
+        (head, count, (word >> 32) as u32)
     }
 
-    fn store(&self, head: usize, count: usize) {
+    fn store(&self, head: usize, count: usize, unfinished: u32) {
         // The commit: one store.
         self.state.store(
-            (head as u32) | (count as u32) << COUNT_SHIFT,
+            (head as u64) | (count as u64) << COUNT_SHIFT | u64::from(unfinished) << 32,
             Ordering::Release,
         );
     }
@@ -151,10 +156,10 @@ impl<T: Shareable + Copy, const N: usize> Queue<T, N> {
             if self.closed.load(Ordering::Relaxed) != 0 {
                 return Err(Error::new(op, Self::resource(), ErrorKind::BrokenPipe));
             }
-            let (head, count) = self.load();
+            let (head, count, unfinished) = self.load();
             if count < N {
                 self.slots[(head + count) % N].store(item);
-                self.store(head, count + 1);
+                self.store(head, count + 1, unfinished.saturating_add(1));
                 drop(guard);
                 if self.getters.load(Ordering::SeqCst) > 0 {
                     self.puts.fetch_add(1, Ordering::SeqCst);
@@ -176,10 +181,10 @@ impl<T: Shareable + Copy, const N: usize> Queue<T, N> {
     fn get_until(&self, op: &'static str, deadline: Option<Instant>) -> Result<T> {
         loop {
             let guard = self.locked();
-            let (head, count) = self.load();
+            let (head, count, unfinished) = self.load();
             if count > 0 {
                 let item = self.slots[head].load();
-                self.store((head + 1) % N, count - 1);
+                self.store((head + 1) % N, count - 1, unfinished);
                 drop(guard);
                 if self.putters.load(Ordering::SeqCst) > 0 {
                     self.gets.fetch_add(1, Ordering::SeqCst);
@@ -312,6 +317,112 @@ impl<T: Shareable + Copy, const N: usize> std::fmt::Debug for Queue<T, N> {
             .field("qsize", &self.qsize())
             .field("maxsize", &N)
             .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+/// A [`Queue`] that counts unfinished tasks (Python's
+/// `multiprocessing.JoinableQueue`): every `put` adds one, every
+/// [`task_done`](JoinableQueue::task_done) takes one away, and
+/// [`join`](JoinableQueue::join) waits until none is left. Everything else
+/// is the [`Queue`]'s (through `Deref`).
+///
+/// A consumer killed between its `get` and its `task_done` leaves that task
+/// unfinished for ever: join with a timeout where that can happen.
+#[repr(transparent)]
+pub struct JoinableQueue<T: Shareable + Copy, const N: usize>(Queue<T, N>);
+
+#[allow(unsafe_code)]
+// SAFETY: repr(transparent) over a Queue, which is Shareable.
+unsafe impl<T: Shareable + Copy, const N: usize> Shareable for JoinableQueue<T, N> {
+    fn type_identity() -> &'static str {
+        core::any::type_name::<Self>()
+    }
+}
+
+impl<T: Shareable + Copy, const N: usize> JoinableQueue<T, N> {
+    /// An empty queue in a fresh anonymous shared segment (Python's
+    /// `JoinableQueue(maxsize=N)`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Queue::new`].
+    pub fn new() -> Result<Shared<JoinableQueue<T, N>>> {
+        let () = Queue::<T, N>::CAPACITY_OK;
+        Shared::zeroed()
+    }
+
+    /// Marks one task taken with `get` as done (Python's `task_done()`).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidArgument`] when there is no unfinished task
+    /// (Python's `ValueError: task_done() called too many times`); nothing
+    /// changes then.
+    pub fn task_done(&self) -> Result<()> {
+        let q = &self.0;
+        let guard = q.locked();
+        let (head, count, unfinished) = q.load();
+        if unfinished == 0 {
+            return Err(Error::new(
+                "JoinableQueue::task_done",
+                Queue::<T, N>::resource(),
+                ErrorKind::InvalidArgument("task_done() called more times than items were put"),
+            ));
+        }
+        q.store(head, count, unfinished - 1);
+        if unfinished == 1 {
+            q.finished.fetch_add(1, Ordering::SeqCst);
+            drop(guard);
+            futex::wake(&q.finished, u32::MAX);
+        }
+        Ok(())
+    }
+
+    /// The tasks put and not yet marked done.
+    pub fn unfinished(&self) -> u32 {
+        self.0.load().2
+    }
+
+    /// Waits until every task put has been marked done (Python's `join()`).
+    pub fn join(&self) {
+        self.join_until(None);
+    }
+
+    /// [`join`](JoinableQueue::join) for at most `timeout`: whether every
+    /// task was done.
+    pub fn join_timeout(&self, timeout: Duration) -> bool {
+        self.join_until(Instant::now().checked_add(timeout))
+    }
+
+    fn join_until(&self, deadline: Option<Instant>) -> bool {
+        loop {
+            // SYNC POINT: read the count of zero-crossings before the count,
+            // so a crossing in between moves the word we park on.
+            let seen = self.0.finished.load(Ordering::SeqCst);
+            if self.unfinished() == 0 {
+                return true;
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return false;
+            }
+            Queue::<T, N>::park(&self.0.finished, seen, deadline);
+        }
+    }
+}
+
+impl<T: Shareable + Copy, const N: usize> std::ops::Deref for JoinableQueue<T, N> {
+    type Target = Queue<T, N>;
+    fn deref(&self) -> &Queue<T, N> {
+        &self.0
+    }
+}
+
+impl<T: Shareable + Copy, const N: usize> std::fmt::Debug for JoinableQueue<T, N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JoinableQueue")
+            .field("queue", &self.0)
+            .field("unfinished", &self.unfinished())
             .finish()
     }
 }

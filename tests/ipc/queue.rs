@@ -215,3 +215,55 @@ fn processes_killed_while_using_it_lose_at_most_their_own_item() {
         assert!(!q.full() && q.empty());
     });
 }
+
+#[test]
+fn joinable_join_waits_for_every_task_done_and_too_many_is_an_error() {
+    isolated(|| {
+        use mproc::ipc::JoinableQueue;
+        let q = JoinableQueue::<u32, 4>::new().unwrap();
+        let err = q.task_done().unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::InvalidArgument(_)), "{err}");
+        assert_eq!(q.unfinished(), 0);
+        assert!(q.join_timeout(Duration::ZERO), "nothing put: joined");
+        let done = Shared::new(AtomicU32::new(0)).unwrap();
+        let (q_ref, done_ref): (&JoinableQueue<u32, 4>, &AtomicU32) = (&q, &done);
+        // Two daemon consumers, as in Python's example: get, work, done.
+        let mut consumers: Vec<_> = (0..2)
+            .map(|_| {
+                Process::new(move || {
+                    loop {
+                        let _task = q_ref.get().unwrap();
+                        std::thread::sleep(Duration::from_millis(2));
+                        done_ref.fetch_add(1, Ordering::SeqCst);
+                        q_ref.task_done().unwrap();
+                    }
+                })
+                .daemon(true)
+            })
+            .collect();
+        for c in &mut consumers {
+            c.start().unwrap();
+        }
+        for i in 0..20 {
+            q.put(i).unwrap();
+        }
+        q.join();
+        assert_eq!(done.load(Ordering::SeqCst), 20, "join returned early");
+        assert_eq!(q.unfinished(), 0);
+        // One more, finished by the consumers too.
+        q.put(99).unwrap();
+        assert!(eventually(MUST, || q.empty()));
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(q.join_timeout(MUST), "the consumers finish it");
+        for c in &consumers {
+            c.kill().unwrap();
+            c.join().unwrap();
+        }
+        // A task nobody finishes now: join times out.
+        q.put(100).unwrap();
+        let start = Instant::now();
+        assert!(!q.join_timeout(Duration::from_millis(100)));
+        assert!(start.elapsed() >= Duration::from_millis(100));
+        assert_eq!(q.unfinished(), 1);
+    });
+}
