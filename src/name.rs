@@ -3,8 +3,7 @@
 
 use crate::error::{Error, ErrorKind, Resource, Result};
 
-/// The longest such name: a `/` and `NAME_MAX` (255) bytes.
-pub(crate) const MAX_NAME: usize = 1 + 255;
+use crate::sys::MAX_NAME;
 
 /// A checked name, with its leading `/`.
 pub(crate) type KernelName = heapless::String<MAX_NAME>;

@@ -66,25 +66,31 @@ fn round(usr1: SigSet) {
     let _ = signal::alarm(0);
 }
 
+/// Runs `round` once to warm up (lazy statics of std and the crate), checks
+/// that the counter is live (a Box counts), then runs it `rounds` more
+/// times and asserts that those allocated nothing.
+fn assert_steady_state_allocates_nothing(rounds: usize, mut round: impl FnMut()) {
+    round();
+    let probe_before = ALLOCATIONS.load(Ordering::Relaxed);
+    drop(std::hint::black_box(Box::new(1u64)));
+    assert_eq!(ALLOCATIONS.load(Ordering::Relaxed), probe_before + 1);
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for _ in 0..rounds {
+        round();
+    }
+    let allocated = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    assert_eq!(
+        allocated, 0,
+        "{allocated} allocations in {rounds} steady-state rounds"
+    );
+}
+
 #[test]
 fn process_and_signal_operations_allocate_nothing_in_steady_state() {
     common::isolated(|| {
         let usr1 = SigSet::from(Signal::USR1);
         let _blocked = usr1.block().unwrap();
-        round(usr1); // warm-up: lazy statics of std and the crate
-        // The counter is live: a Box counts.
-        let probe_before = ALLOCATIONS.load(Ordering::Relaxed);
-        drop(std::hint::black_box(Box::new(1u64)));
-        assert_eq!(ALLOCATIONS.load(Ordering::Relaxed), probe_before + 1);
-        let before = ALLOCATIONS.load(Ordering::Relaxed);
-        for _ in 0..10 {
-            round(usr1);
-        }
-        let allocated = ALLOCATIONS.load(Ordering::Relaxed) - before;
-        assert_eq!(
-            allocated, 0,
-            "{allocated} allocations in 10 steady-state rounds"
-        );
+        assert_steady_state_allocates_nothing(10, || round(usr1));
     });
 }
 
@@ -162,19 +168,7 @@ fn lock_and_shared_value_operations_allocate_nothing_in_steady_state() {
             raw_array: RawArray::from_fn(|i| i as u16).unwrap(),
         };
         let hello: FixedStr<32> = "hello".parse().unwrap();
-        shm_round(&shm, hello); // warm-up
-        let probe_before = ALLOCATIONS.load(Ordering::Relaxed);
-        drop(std::hint::black_box(Box::new(1u64)));
-        assert_eq!(ALLOCATIONS.load(Ordering::Relaxed), probe_before + 1);
-        let before = ALLOCATIONS.load(Ordering::Relaxed);
-        for _ in 0..10 {
-            shm_round(&shm, hello);
-        }
-        let allocated = ALLOCATIONS.load(Ordering::Relaxed) - before;
-        assert_eq!(
-            allocated, 0,
-            "{allocated} allocations in 10 steady-state rounds"
-        );
+        assert_steady_state_allocates_nothing(10, || shm_round(&shm, hello));
         assert_eq!(shm.value.get(), 22);
         assert_eq!(shm.array.to_array()[..4], [11, 1, 2, 14]);
         assert_eq!(shm.raw.get(), 5.5);
@@ -248,19 +242,7 @@ fn event_semaphore_rlock_condition_barrier_allocate_nothing_in_steady_state() {
             cond: Shared::new(Condition::new()).unwrap(),
             barrier: Shared::new(Barrier::new(1)).unwrap(),
         };
-        prims_round(&p); // warm-up
-        let probe_before = ALLOCATIONS.load(Ordering::Relaxed);
-        drop(std::hint::black_box(Box::new(1u64)));
-        assert_eq!(ALLOCATIONS.load(Ordering::Relaxed), probe_before + 1);
-        let before = ALLOCATIONS.load(Ordering::Relaxed);
-        for _ in 0..10 {
-            prims_round(&p);
-        }
-        let allocated = ALLOCATIONS.load(Ordering::Relaxed) - before;
-        assert_eq!(
-            allocated, 0,
-            "{allocated} allocations in 10 steady-state rounds"
-        );
+        assert_steady_state_allocates_nothing(10, || prims_round(&p));
         assert_eq!(p.sem.get_value(), 1);
         assert_eq!(p.bounded.get_value(), 1);
     });
@@ -300,16 +282,7 @@ fn pipe_send_and_recv_allocate_nothing_in_steady_state() {
             assert!(here.recv::<u32>().is_err());
             assert_eq!(here.recv::<u16>().unwrap(), 3);
         };
-        round(); // warm-up
-        let before = ALLOCATIONS.load(Ordering::Relaxed);
-        for _ in 0..10 {
-            round();
-        }
-        let allocated = ALLOCATIONS.load(Ordering::Relaxed) - before;
-        assert_eq!(
-            allocated, 0,
-            "{allocated} allocations in 10 steady-state rounds"
-        );
+        assert_steady_state_allocates_nothing(10, round);
         here.send_bytes(b"q").unwrap();
         assert_eq!(echo.join().unwrap(), 0);
     });
@@ -468,19 +441,7 @@ fn primitives_waiting_on_other_processes_and_taking_over_from_dead_ones_allocate
             waiting: Shared::new(std::sync::atomic::AtomicU32::new(0)).unwrap(),
             barrier: Shared::new(Barrier::new(2)).unwrap(),
         };
-        contended_round(&c); // warm-up
-        let probe_before = ALLOCATIONS.load(Ordering::Relaxed);
-        drop(std::hint::black_box(Box::new(1u64)));
-        assert_eq!(ALLOCATIONS.load(Ordering::Relaxed), probe_before + 1);
-        let before = ALLOCATIONS.load(Ordering::Relaxed);
-        for _ in 0..5 {
-            contended_round(&c);
-        }
-        let allocated = ALLOCATIONS.load(Ordering::Relaxed) - before;
-        assert_eq!(
-            allocated, 0,
-            "{allocated} allocations in 5 steady-state rounds"
-        );
+        assert_steady_state_allocates_nothing(5, || contended_round(&c));
         assert_eq!(c.sem.get_value(), 0);
         assert!(!c.event.is_set());
         assert!(c.rlock.is_consistent() && c.cond.get_lock().is_consistent());
@@ -510,15 +471,6 @@ fn queue_put_and_get_allocate_nothing_in_steady_state() {
             assert_eq!(q.get().unwrap(), 4);
             assert_eq!(putter.join().unwrap(), 0);
         };
-        round(); // warm-up
-        let before = ALLOCATIONS.load(Ordering::Relaxed);
-        for _ in 0..10 {
-            round();
-        }
-        let allocated = ALLOCATIONS.load(Ordering::Relaxed) - before;
-        assert_eq!(
-            allocated, 0,
-            "{allocated} allocations in 10 steady-state rounds"
-        );
+        assert_steady_state_allocates_nothing(10, round);
     });
 }

@@ -760,6 +760,38 @@ struct Child {
     owner: i32,
 }
 
+impl Child {
+    /// The child's sentinel and whether it is a pidfd, made on first use.
+    fn sentinel(&self, op: &'static str) -> Result<(BorrowedFd<'_>, bool)> {
+        if self.sentinel.get().is_none() {
+            // Not reaped (a zombie included), the pid is still the child's: a
+            // pidfd. Reaped: a pipe with no writer, readable at once. Reaps
+            // nothing, as Python's sentinel does not.
+            let made = match registry::with_unreaped(self.slot, self.pid.as_raw(), || {
+                sysproc::pidfd_open(self.pid.as_raw())
+            }) {
+                Some(Ok(fd)) => Ok((fd, true)),
+                // ESRCH: reaped elsewhere (ChildLost), so it has ended too.
+                None | Some(Err(Errno::ESRCH)) => {
+                    sysproc::pipe().map(|(read, _write)| (read, false))
+                }
+                Some(Err(e)) => Err(e),
+            }
+            .map_err(|e| Error::os(op, Resource::Pid(self.pid), e))?;
+            // Another thread may have made one meanwhile: keep the first.
+            let _ = self.sentinel.set(made);
+        }
+        match self.sentinel.get() {
+            Some((fd, pidfd)) => Ok((fd.as_fd(), *pidfd)),
+            None => Err(Error::new(
+                op,
+                Resource::Pid(self.pid),
+                ErrorKind::NotStarted,
+            )),
+        }
+    }
+}
+
 /// A child process that runs a closure: Python's `multiprocessing.Process`
 /// with the fork start method.
 ///
@@ -1076,7 +1108,7 @@ impl<F> Process<F> {
             if left.is_zero() {
                 return Ok(None);
             }
-            let (sentinel, pidfd) = self.sentinel_of(child, op)?;
+            let (sentinel, pidfd) = child.sentinel(op)?;
             sys::poll_readable(sentinel, Some(left))
                 .map_err(|e| Error::os(op, Resource::Pid(child.pid), e))?;
             if !pidfd && self.status(child, false, op)?.is_none() {
@@ -1168,41 +1200,7 @@ impl<F> Process<F> {
     pub fn sentinel(&self) -> Result<BorrowedFd<'_>> {
         let op = "Process::sentinel";
         let child = self.child(op)?;
-        Ok(self.sentinel_of(child, op)?.0)
-    }
-
-    /// The child's sentinel and whether it is a pidfd, made on first use.
-    fn sentinel_of<'a>(
-        &self,
-        child: &'a Child,
-        op: &'static str,
-    ) -> Result<(BorrowedFd<'a>, bool)> {
-        if child.sentinel.get().is_none() {
-            // Not reaped (a zombie included), the pid is still the child's: a
-            // pidfd. Reaped: a pipe with no writer, readable at once. Reaps
-            // nothing, as Python's sentinel does not.
-            let made = match registry::with_unreaped(child.slot, child.pid.as_raw(), || {
-                sysproc::pidfd_open(child.pid.as_raw())
-            }) {
-                Some(Ok(fd)) => Ok((fd, true)),
-                // ESRCH: reaped elsewhere (ChildLost), so it has ended too.
-                None | Some(Err(Errno::ESRCH)) => {
-                    sysproc::pipe().map(|(read, _write)| (read, false))
-                }
-                Some(Err(e)) => Err(e),
-            }
-            .map_err(|e| Error::os(op, Resource::Pid(child.pid), e))?;
-            // Another thread may have made one meanwhile: keep the first.
-            let _ = child.sentinel.set(made);
-        }
-        match child.sentinel.get() {
-            Some((fd, pidfd)) => Ok((fd.as_fd(), *pidfd)),
-            None => Err(Error::new(
-                op,
-                Resource::Pid(child.pid),
-                ErrorKind::NotStarted,
-            )),
-        }
+        Ok(child.sentinel(op)?.0)
     }
 }
 

@@ -216,17 +216,11 @@ impl<T: Shareable> SharedMemory<T> {
         let resource = Resource::NamedSegment(SegmentName::new(&name));
         let os = |e| Error::os(OP, resource, e);
         let fd = sys::open(&name, OpenMode::Existing).map_err(os)?;
-        let size = sys::size(&fd).map_err(os)?;
-        if size < HEADER_SIZE as u64 {
-            // The creator has not reserved the file yet (or died first).
-            return Err(Error::new(OP, resource, ErrorKind::NotReady));
-        }
-        {
-            let head = FileMapping::new(&fd, HEADER_SIZE).map_err(os)?;
-            let header =
-                header_of(&head).ok_or_else(|| Error::new(OP, resource, ErrorKind::NotReady))?;
-            check::<T>(header, size).map_err(|kind| Error::new(OP, resource, kind))?;
-        }
+        let not_ready = || Error::new(OP, resource, ErrorKind::NotReady);
+        let (size, head) = map_header(&fd).map_err(os)?.ok_or_else(not_ready)?;
+        let header = header_of(&head).ok_or_else(not_ready)?;
+        check::<T>(header, size).map_err(|kind| Error::new(OP, resource, kind))?;
+        drop(head);
         let map = FileMapping::new(&fd, total_len::<T>()).map_err(os)?;
         let payload = Payload::new(map, payload_offset::<T>())
             .map_err(|_| Error::os(OP, resource, Errno::EINVAL))?;
@@ -261,19 +255,14 @@ impl<T: Shareable> SharedMemory<T> {
             Err(Errno::ENOENT) => return Ok(false),
             Err(e) => return Err(os(e)),
         };
-        let size = sys::size(&fd).map_err(os)?;
-        let stale = if size < HEADER_SIZE as u64 {
-            true
-        } else {
-            let head = FileMapping::new(&fd, HEADER_SIZE).map_err(os)?;
-            match header_of(&head) {
-                Some(header) => {
-                    dead_owner(header).is_some()
-                        || (header.owner_pid.load(Ordering::Acquire) == 0
-                            && header.version.load(Ordering::Acquire) == 0)
-                }
-                None => true,
-            }
+        let stale = match map_header(&fd).map_err(os)? {
+            // Its creator died before reserving the file.
+            None => true,
+            Some((_, head)) => header_of(&head).is_none_or(|header| {
+                dead_owner(header).is_some()
+                    || (header.owner_pid.load(Ordering::Acquire) == 0
+                        && header.version.load(Ordering::Acquire) == 0)
+            }),
         };
         if !stale {
             return Ok(false);
@@ -291,12 +280,14 @@ impl<T: Shareable> SharedMemory<T> {
     /// some process calls [`unlink`](SharedMemory::unlink) (or the machine
     /// restarts). Does nothing on a handle that does not own the name.
     pub fn persist(&mut self) {
-        if self.owns() {
-            let header = self.header();
+        if !self.owns() {
+            return;
+        }
+        if let Some(header) = self.header() {
             header.owner_start.store(0, Ordering::Relaxed);
             header.owner_pid.store(0, Ordering::Release);
-            self.owner = 0;
         }
+        self.owner = 0;
     }
 
     /// Removes the name now (Python's `unlink()`), from any handle: later
@@ -330,36 +321,31 @@ impl<T: Shareable> SharedMemory<T> {
     /// The pid of the process that owns the name, as the header says;
     /// `None` once persisted.
     pub fn owner(&self) -> Option<Pid> {
-        Pid::from_raw(self.header().owner_pid.load(Ordering::Acquire))
+        Pid::from_raw(self.header()?.owner_pid.load(Ordering::Acquire))
     }
 
-    fn header(&self) -> &Header {
-        // The payload mapping starts with the header: created or checked so.
-        header_of(self.payload.mapping()).unwrap_or_else(|| unreachable_header())
+    /// The header: always there (the payload mapping starts with it, as
+    /// created or checked).
+    fn header(&self) -> Option<&Header> {
+        header_of(self.payload.mapping())
     }
-}
-
-/// Never called: every mapping of a `SharedMemory` is at least a header
-/// long. Kept out of line so `header` stays small.
-#[cold]
-fn unreachable_header() -> &'static Header {
-    static ZERO: Header = Header {
-        magic: AtomicU64::new(0),
-        version: AtomicU32::new(0),
-        header_size: AtomicU32::new(0),
-        payload_offset: AtomicU64::new(0),
-        payload_size: AtomicU64::new(0),
-        payload_align: AtomicU64::new(0),
-        type_identity: AtomicU64::new(0),
-        owner_pid: AtomicI32::new(0),
-        reserved: AtomicU32::new(0),
-        owner_start: AtomicU64::new(0),
-    };
-    &ZERO
 }
 
 fn header_of(map: &FileMapping) -> Option<&Header> {
     map.get::<Header>(0)
+}
+
+/// The segment file's size and its header mapped; `None` while the file is
+/// shorter than a header (its creator has not reserved it yet, or died
+/// first).
+fn map_header(
+    fd: &std::os::fd::OwnedFd,
+) -> core::result::Result<Option<(u64, FileMapping)>, Errno> {
+    let size = sys::size(fd)?;
+    if size < HEADER_SIZE as u64 {
+        return Ok(None);
+    }
+    FileMapping::new(fd, HEADER_SIZE).map(|head| Some((size, head)))
 }
 
 /// Reserves, maps and fills a segment just created with `O_EXCL`; the
@@ -480,11 +466,7 @@ fn dead_owner(header: &Header) -> Option<i32> {
 /// The error for a name `create` found taken: stale or alive.
 fn taken_error(op: &'static str, name: &str, resource: Resource) -> Error {
     let stale = sys::open(name, OpenMode::Existing).ok().and_then(|fd| {
-        let size = sys::size(&fd).ok()?;
-        if size < HEADER_SIZE as u64 {
-            return None;
-        }
-        let head = FileMapping::new(&fd, HEADER_SIZE).ok()?;
+        let (_, head) = map_header(&fd).ok()??;
         dead_owner(header_of(&head)?)
     });
     match stale {

@@ -16,6 +16,23 @@ pub(crate) mod socket;
 
 pub(crate) use nix::errno::Errno;
 
+/// The longest name of a kernel object in a flat namespace (`shm_open`,
+/// `mq_open`): a `/` and `NAME_MAX` (255) bytes.
+pub(crate) const MAX_NAME: usize = 1 + 255;
+
+/// `name` with a NUL after it, on the stack (allocation-free); `EINVAL` for
+/// a name longer than [`MAX_NAME`] or with a NUL inside (callers check
+/// names before, so this only guards the FFI).
+fn with_nul(name: &str) -> Result<[u8; MAX_NAME + 1], Errno> {
+    let bytes = name.as_bytes();
+    if bytes.len() > MAX_NAME || bytes.contains(&0) {
+        return Err(Errno::EINVAL);
+    }
+    let mut buf = [0u8; MAX_NAME + 1];
+    buf[..bytes.len()].copy_from_slice(bytes);
+    Ok(buf)
+}
+
 /// Converts a C return value (`-1` and `errno` on failure) into a `Result`.
 fn cvt(ret: libc::c_int) -> Result<libc::c_int, Errno> {
     if ret == -1 {

@@ -5,20 +5,7 @@
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
-use super::{Errno, cvt, retry_on_intr};
-
-/// The longest queue name: a `/` and `NAME_MAX` (255) bytes.
-pub(crate) const MAX_NAME: usize = 1 + 255;
-
-fn with_nul(name: &str) -> Result<[u8; MAX_NAME + 1], Errno> {
-    let bytes = name.as_bytes();
-    if bytes.len() > MAX_NAME || bytes.contains(&0) {
-        return Err(Errno::EINVAL);
-    }
-    let mut buf = [0u8; MAX_NAME + 1];
-    buf[..bytes.len()].copy_from_slice(bytes);
-    Ok(buf)
-}
+use super::{Errno, cvt, retry_on_intr, with_nul};
 
 /// A queue's attributes as the kernel reports them.
 #[derive(Clone, Copy, Debug)]

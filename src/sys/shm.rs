@@ -6,22 +6,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
 
 use super::mem::Shareable;
-use super::{Errno, cvt};
-
-/// The longest name `shm_open` takes: a `/` and `NAME_MAX` (255) bytes.
-const MAX_NAME: usize = 1 + 255;
-
-/// `name` with a NUL after it, on the stack (allocation-free). The caller
-/// has checked it: no NUL inside, at most [`MAX_NAME`] bytes.
-fn with_nul(name: &str) -> Result<[u8; MAX_NAME + 1], Errno> {
-    let bytes = name.as_bytes();
-    if bytes.len() > MAX_NAME || bytes.contains(&0) {
-        return Err(Errno::EINVAL);
-    }
-    let mut buf = [0u8; MAX_NAME + 1];
-    buf[..bytes.len()].copy_from_slice(bytes);
-    Ok(buf)
-}
+use super::{Errno, cvt, with_nul};
 
 /// How to open a segment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
