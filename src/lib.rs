@@ -34,15 +34,14 @@
 //! | [`signal`] | [`Signal`], `kill`, `killpg`, `alarm`, `set_alarm`, `pause`, masks, `sigwait`, [`SignalFd`](signal::SignalFd), handlers through `signal-hook` | `os.kill`, `signal.*` |
 //! | [`shm`] | [`Shareable`](shm::Shareable) (what may live in shared memory), [`Shared`](shm::Shared) anonymous segments, [`Value`](shm::Value), [`Array`](shm::Array), [`RawValue`](shm::RawValue), [`RawArray`](shm::RawArray), [`FixedStr`](shm::FixedStr), named segments [`SharedMemory`](shm::SharedMemory) (checked header, owner, stale-leftover reclaiming), layout [`Fingerprint`](shm::Fingerprint) | `multiprocessing.Value`, `Array`, `sharedctypes`, `shared_memory.SharedMemory` |
 //! | [`sync`] | futex-based, process-shared [`Lock`](sync::Lock), [`RLock`](sync::RLock), [`Semaphore`](sync::Semaphore), [`BoundedSemaphore`](sync::BoundedSemaphore), [`Event`](sync::Event), [`Condition`](sync::Condition), [`Barrier`](sync::Barrier); a dead holder is reported once ([`OwnerDied`](sync::OwnerDied)) | `multiprocessing.Lock`, … |
-//! | [`ipc`] | [`Pipe`](ipc::Pipe) and its [`Connection`](ipc::Connection) ends: message boundaries kept, bytes or fixed-size values, try and timed forms, closed peers as errors (never `SIGPIPE`); raw POSIX [`MessageQueue`](ipc::MessageQueue) with priorities, `mq_notify` and kernel limits named; the shared-memory [`Queue`](ipc::Queue) and [`JoinableQueue`](ipc::JoinableQueue); [`wait`](ipc::wait) over any mix of them, process sentinels and signal descriptors | `multiprocessing.Pipe`, `Connection`, `Queue`, `connection.wait`; `posix_ipc.MessageQueue` |
+//! | [`ipc`] | [`Pipe`](ipc::Pipe) and its [`Connection`](ipc::Connection) ends: message boundaries kept, bytes or fixed-size values, try and timed forms, closed peers as errors (never `SIGPIPE`); raw POSIX [`MessageQueue`](ipc::MessageQueue) with priorities, `mq_notify` and kernel limits named; the shared-memory [`Queue`](ipc::Queue), [`SimpleQueue`](ipc::SimpleQueue) and [`JoinableQueue`](ipc::JoinableQueue); [`wait`](ipc::wait) over any mix of them (queues through [`Watch`](ipc::Watch)), process sentinels and signal descriptors | `multiprocessing.Pipe`, `Connection`, `Queue`, `SimpleQueue`, `JoinableQueue`, `connection.wait`; `posix_ipc.MessageQueue` |
 //! | [`error`] | the one [`Error`] type: operation, resource, [`ErrorKind`], errno | exceptions |
 //! | [`config`] | capacities fixed at build time from `MPROC_*` variables | — |
 //! | `sys` (private) | every raw libc/nix/signal-hook call, each `unsafe` block with its `SAFETY` note | — |
 //!
-//! Planned, in this order: the rest of `ipc`
-//! (`SimpleQueue`, queues in `wait`), `pool` (the static worker
-//! pool) and `manager`. Layers depend downwards only: `pool`/`manager` on the
-//! primitives, the primitives on `sys`.
+//! Planned, in this order: `pool` (the static worker pool) and `manager`.
+//! Layers depend downwards only: `pool`/`manager` on the primitives, the
+//! primitives on `sys`.
 //!
 //! ## The fork contract
 //!

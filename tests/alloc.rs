@@ -8,10 +8,11 @@ mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Write as _;
+use std::os::fd::AsFd as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use mproc::ipc::{Pipe, Queue};
+use mproc::ipc::{Pipe, Queue, wait};
 use mproc::process::{self, Process};
 use mproc::shm::{Array, FixedStr, RawArray, RawValue, Shared, Value};
 use mproc::signal::{self, SigSet, Signal};
@@ -454,6 +455,8 @@ fn queue_put_and_get_allocate_nothing_in_steady_state() {
     common::isolated(|| {
         let q = Queue::<u64, 4>::new().unwrap();
         let q_ref: &Queue<u64, 4> = &q;
+        // Watched, so the puts and gets also raise and lower the eventfd.
+        let watch = q.watch().unwrap();
         let round = || {
             q.put(1).unwrap();
             q.put_nowait(2).unwrap();
@@ -470,6 +473,9 @@ fn queue_put_and_get_allocate_nothing_in_steady_state() {
             putter.start().unwrap();
             assert_eq!(q.get().unwrap(), 4);
             assert_eq!(putter.join().unwrap(), 0);
+            q.put(5).unwrap();
+            assert!(wait(&[watch.as_fd()], None).unwrap().contains(0));
+            assert_eq!(q.get_nowait().unwrap(), 5);
         };
         assert_steady_state_allocates_nothing(10, round);
     });

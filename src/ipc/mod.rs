@@ -1,8 +1,9 @@
 //! Message passing between processes: [`Pipe`] (Python's
 //! `multiprocessing.Pipe`) and raw POSIX message queues
-//! ([`MessageQueue`]), a bounded shared-memory [`Queue`], and [`wait`]
-//! over pipe ends, message queues, process sentinels and signal
-//! descriptors.
+//! ([`MessageQueue`]), bounded shared-memory queues ([`Queue`],
+//! [`SimpleQueue`], [`JoinableQueue`]), and [`wait`] over pipe ends,
+//! message queues, watched queues ([`Watch`]), process sentinels and
+//! signal descriptors.
 //!
 //! A [`Pipe`] is two [`Connection`] ends made before a fork, one for each
 //! side. Messages keep their boundaries (one send is one receive) and
@@ -39,5 +40,5 @@ mod wait;
 
 pub use mq::{Attributes, MessageQueue, PRIORITY_LIMIT};
 pub use pipe::{Connection, Pipe};
-pub use queue::{JoinableQueue, Queue};
+pub use queue::{JoinableQueue, Queue, SimpleQueue, Watch};
 pub use wait::{Ready, WAIT_MAX, wait};

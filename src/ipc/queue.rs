@@ -1,20 +1,21 @@
 //! [`Queue`]: a bounded multi-producer multi-consumer queue in shared
 //! memory (Python's `multiprocessing.Queue(maxsize)`).
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind, Resource, Result};
 use crate::shm::{Shareable, Shared};
 use crate::sync::{Lock, LockGuard};
-use crate::sys::futex;
 use crate::sys::mem::SharedCell;
+use crate::sys::{event, futex};
 
 /// A bounded queue of `N` items of type `T` (a fixed-size [`Shareable`]
 /// value, copied in and out), shared by every process forked after it was
 /// made: Python's `multiprocessing.Queue(maxsize=N)`, without pickling or a
 /// feeder thread. Make it with [`Queue::new`], which places it in shared
-/// memory.
+/// memory with an eventfd for [`Queue::watch`].
 ///
 /// ```no_run
 /// use mproc::ipc::Queue;
@@ -37,8 +38,15 @@ use crate::sys::mem::SharedCell;
 /// A ring of `N` slots under a process-shared [`Lock`]; the ring's whole
 /// state (first item, item count, and the unfinished tasks a
 /// [`JoinableQueue`] counts) is one 64-bit word, changed by one store at the
-/// end of each `put`, `get` and `task_done`. Waiters spin briefly, then park on a futex
-/// word that each `put` (for getters) or `get` (for putters) moves.
+/// end of each `put`, `get` and `task_done`. A `put` on a full queue or
+/// a `get` on an empty one watches the state word for up to 20 µs
+/// (spinning for the first 2 µs, then yielding its CPU between looks: the
+/// other side is most likely running and about to answer, and a blocking
+/// wake-up costs tens of microseconds), then parks on a futex word that
+/// the other side moves only when someone is parked. So a hand-off
+/// between two busy processes costs no system call.
+///
+/// [`Queue::watch`] makes the queue a source for [`wait`](super::wait).
 ///
 /// A process killed at any instant leaves the queue usable: the next
 /// process to take the lock takes it over (the state word is always
@@ -64,8 +72,19 @@ pub struct Queue<T: Shareable + Copy, const N: usize> {
     putters: AtomicU32,
     /// Moved each time the unfinished tasks reach zero: joiners park on it.
     finished: AtomicU32,
-    slots: [SharedCell<T>; N],
+    /// The eventfd made with the queue, plus one (0: none): readable while
+    /// the queue holds an item or is closed, kept so only while
+    /// `watchers > 0` (every change is made under the lock).
+    waker: AtomicI32,
+    /// Live [`Watch`]es.
+    watchers: AtomicU32,
+    /// On a cache line of its own, away from the words waiters spin on.
+    slots: Slots<T, N>,
 }
+
+/// The ring's slots, starting on a fresh cache line.
+#[repr(C, align(64))]
+struct Slots<T: Shareable + Copy, const N: usize>([SharedCell<T>; N]);
 
 #[allow(unsafe_code)]
 // SAFETY: repr(C) of a Lock, AtomicU32s and SharedCells of a Shareable T:
@@ -80,6 +99,11 @@ unsafe impl<T: Shareable + Copy, const N: usize> Shareable for Queue<T, N> {
 
 const COUNT_SHIFT: u32 = 16;
 
+/// How long a waiter spins before it parks.
+const SPIN_FOR: Duration = Duration::from_micros(20);
+/// After this long spinning, a waiter yields its CPU between looks.
+const YIELD_AFTER: Duration = Duration::from_micros(2);
+
 impl<T: Shareable + Copy, const N: usize> Queue<T, N> {
     const CAPACITY_OK: () = assert!(
         N > 0 && N < (1 << COUNT_SHIFT),
@@ -89,13 +113,27 @@ impl<T: Shareable + Copy, const N: usize> Queue<T, N> {
     /// An empty queue in a fresh anonymous shared segment: share it with the
     /// processes forked after this call (Python's `Queue(maxsize=N)`).
     ///
+    /// The queue can be [watched](Queue::watch) in [`wait`](super::wait):
+    /// it comes with an eventfd, closed when the returned handle is dropped.
+    ///
     /// # Errors
     ///
-    /// The kernel's refusal of the mapping (`ENOMEM`).
+    /// The kernel's refusal of the mapping (`ENOMEM`) or of the eventfd
+    /// (`EMFILE`).
     pub fn new() -> Result<Shared<Queue<T, N>>> {
+        Self::made(|q| q)
+    }
+
+    /// A zeroed `Q` (all zero: unlocked, empty, open) in a fresh segment,
+    /// its queue given an eventfd.
+    fn made<Q: Shareable>(queue: impl Fn(&Q) -> &Queue<T, N>) -> Result<Shared<Q>> {
         let () = Self::CAPACITY_OK;
-        // All zero: unlocked, empty, open.
-        Shared::zeroed()
+        let fd = event::eventfd().map_err(|e| Error::os("eventfd", Self::resource(), e))?;
+        let shared = Shared::<Q>::zeroed()?;
+        queue(&shared)
+            .waker
+            .store(fd.as_raw_fd() + 1, Ordering::Relaxed);
+        Ok(shared.with_companion(fd))
     }
 
     fn resource() -> Resource {
@@ -118,7 +156,7 @@ impl<T: Shareable + Copy, const N: usize> Queue<T, N> {
         // The commit: one store.
         self.state.store(
             (head as u64) | (count as u64) << COUNT_SHIFT | u64::from(unfinished) << 32,
-            Ordering::Release,
+            Ordering::SeqCst,
         );
     }
 
@@ -130,9 +168,120 @@ impl<T: Shareable + Copy, const N: usize> Queue<T, N> {
             Err(died) => {
                 let guard = died.into_guard();
                 guard.mark_consistent();
+                // The dead holder may have committed without raising or
+                // lowering the eventfd.
+                self.sync_waker();
                 guard
             }
         }
+    }
+
+    /// The eventfd, if the queue has one. Valid in this process: the
+    /// `Shared` handle that owns it is alive wherever `&self` is (a queue
+    /// is reached only through the handle that maps it, and a forked child
+    /// inherits both).
+    fn waker(&self) -> Option<BorrowedFd<'_>> {
+        match self.waker.load(Ordering::Relaxed) {
+            0 => None,
+            plus_one => {
+                #[allow(unsafe_code)]
+                // SAFETY: see above: the descriptor is open while `self` is
+                // reachable, and the borrow does not outlive `self`.
+                Some(unsafe { event::borrow(plus_one - 1) })
+            }
+        }
+    }
+
+    /// Under the lock, when watched: raises the eventfd (the queue just
+    /// got its first item, or was closed).
+    fn raise_if_watched(&self) {
+        if self.watchers.load(Ordering::Relaxed) > 0
+            && let Some(fd) = self.waker()
+        {
+            event::raise(fd);
+        }
+    }
+
+    /// Under the lock, when watched: lowers the eventfd (the queue was
+    /// just emptied and is open).
+    fn lower_if_watched(&self) {
+        if self.watchers.load(Ordering::Relaxed) > 0
+            && self.closed.load(Ordering::Relaxed) == 0
+            && let Some(fd) = self.waker()
+        {
+            event::lower(fd);
+        }
+    }
+
+    /// Under the lock: makes the eventfd readable exactly when the queue
+    /// holds an item or is closed.
+    fn sync_waker(&self) {
+        if let Some(fd) = self.waker() {
+            event::lower(fd);
+            if self.load().1 > 0 || self.closed.load(Ordering::Relaxed) != 0 {
+                event::raise(fd);
+            }
+        }
+    }
+
+    /// Waits until `ready` holds, may hold, or `deadline` passes: spins
+    /// on the state word first (no one needs to wake a spinner), then
+    /// registers in `parked` and sleeps on `word`, which the other side
+    /// moves after its commit when it sees someone registered.
+    fn wait_until(
+        &self,
+        ready: impl Fn(&Self) -> bool,
+        word: &AtomicU32,
+        parked: &AtomicU32,
+        deadline: Option<Instant>,
+    ) {
+        // Spin while the other side is likely running on another CPU, then
+        // yield (it may be waiting for ours), then park.
+        let start = Instant::now();
+        let mut spins = 0u32;
+        loop {
+            if ready(self) {
+                return;
+            }
+            spins += 1;
+            if spins.is_multiple_of(64) {
+                let spent = start.elapsed();
+                if spent > SPIN_FOR {
+                    break;
+                }
+                if spent > YIELD_AFTER {
+                    std::thread::yield_now();
+                }
+            }
+            std::hint::spin_loop();
+        }
+        parked.fetch_add(1, Ordering::SeqCst);
+        // SYNC POINT: register, then read the word, then look again: the
+        // other side commits (SeqCst store of the state) and then reads
+        // `parked` (SeqCst), so either it sees us and moves `word` (after
+        // our read: the futex wait returns at once), or we see its commit.
+        let seen = word.load(Ordering::SeqCst);
+        if !ready(self) {
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if !left.is_some_and(|l| l.is_zero()) {
+                futex::wait(word, seen, left);
+            }
+        }
+        parked.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Whether a `get` could go on now: an item, or the queue closed.
+    fn gettable(&self) -> bool {
+        self.count_now() > 0 || self.closed.load(Ordering::SeqCst) != 0
+    }
+
+    /// Whether a `put` could go on now: room, or the queue closed.
+    fn puttable(&self) -> bool {
+        self.count_now() < N || self.closed.load(Ordering::SeqCst) != 0
+    }
+
+    fn count_now(&self) -> usize {
+        ((self.state.load(Ordering::SeqCst) >> COUNT_SHIFT) & 0xffff) as usize
     }
 
     /// Waits on `word` (still at `seen`) until it moves or `deadline`.
@@ -158,8 +307,11 @@ impl<T: Shareable + Copy, const N: usize> Queue<T, N> {
             }
             let (head, count, unfinished) = self.load();
             if count < N {
-                self.slots[(head + count) % N].store(item);
+                self.slots.0[(head + count) % N].store(item);
                 self.store(head, count + 1, unfinished.saturating_add(1));
+                if count == 0 {
+                    self.raise_if_watched();
+                }
                 drop(guard);
                 if self.getters.load(Ordering::SeqCst) > 0 {
                     self.puts.fetch_add(1, Ordering::SeqCst);
@@ -170,11 +322,8 @@ impl<T: Shareable + Copy, const N: usize> Queue<T, N> {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(Error::new(op, Self::resource(), ErrorKind::Full));
             }
-            let seen = self.gets.load(Ordering::SeqCst);
-            self.putters.fetch_add(1, Ordering::SeqCst);
             drop(guard);
-            Self::park(&self.gets, seen, deadline);
-            self.putters.fetch_sub(1, Ordering::SeqCst);
+            self.wait_until(Self::puttable, &self.gets, &self.putters, deadline);
         }
     }
 
@@ -183,8 +332,11 @@ impl<T: Shareable + Copy, const N: usize> Queue<T, N> {
             let guard = self.locked();
             let (head, count, unfinished) = self.load();
             if count > 0 {
-                let item = self.slots[head].load();
+                let item = self.slots.0[head].load();
                 self.store((head + 1) % N, count - 1, unfinished);
+                if count == 1 {
+                    self.lower_if_watched();
+                }
                 drop(guard);
                 if self.putters.load(Ordering::SeqCst) > 0 {
                     self.gets.fetch_add(1, Ordering::SeqCst);
@@ -198,11 +350,8 @@ impl<T: Shareable + Copy, const N: usize> Queue<T, N> {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(Error::new(op, Self::resource(), ErrorKind::Empty));
             }
-            let seen = self.puts.load(Ordering::SeqCst);
-            self.getters.fetch_add(1, Ordering::SeqCst);
             drop(guard);
-            Self::park(&self.puts, seen, deadline);
-            self.getters.fetch_sub(1, Ordering::SeqCst);
+            self.wait_until(Self::gettable, &self.puts, &self.getters, deadline);
         }
     }
 
@@ -298,6 +447,7 @@ impl<T: Shareable + Copy, const N: usize> Queue<T, N> {
     pub fn close(&self) {
         let guard = self.locked();
         self.closed.store(1, Ordering::Relaxed);
+        self.raise_if_watched();
         drop(guard);
         self.puts.fetch_add(1, Ordering::SeqCst);
         self.gets.fetch_add(1, Ordering::SeqCst);
@@ -308,6 +458,86 @@ impl<T: Shareable + Copy, const N: usize> Queue<T, N> {
     /// Whether [`Queue::close`] was called.
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Relaxed) != 0
+    }
+
+    /// Watches the queue for [`wait`](super::wait): the returned [`Watch`]
+    /// is a descriptor that is readable while the queue holds an item or is
+    /// closed (Python's `wait([q._reader])`). Take items with
+    /// [`get_nowait`](Queue::get_nowait) when it is: another consumer may
+    /// have been quicker.
+    ///
+    /// Keeping the descriptor current costs a system call on the puts that
+    /// make the queue non-empty and the gets that empty it, and only while
+    /// some process holds a `Watch`. A process killed while holding one
+    /// leaves that cost behind, nothing else.
+    ///
+    /// ```no_run
+    /// use std::os::fd::AsFd;
+    /// use mproc::ipc::{wait, Pipe, Queue};
+    ///
+    /// let q = Queue::<u32, 8>::new()?;
+    /// let (conn, _peer) = Pipe::duplex()?;
+    /// let watch = q.watch()?;
+    /// q.put(7)?;
+    /// let ready = wait(&[conn.as_fd(), watch.as_fd()], None)?;
+    /// assert!(ready.contains(1));
+    /// assert_eq!(q.get_nowait()?, 7);
+    /// # Ok::<(), mproc::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidArgument`] for a queue that was not made by
+    /// [`Queue::new`] (or [`JoinableQueue::new`], [`SimpleQueue::new`]),
+    /// e.g. one inside another shared value: it has no descriptor.
+    pub fn watch(&self) -> Result<Watch<'_>> {
+        let Some(fd) = self.waker() else {
+            return Err(Error::new(
+                "Queue::watch",
+                Self::resource(),
+                ErrorKind::InvalidArgument("the queue was not made by Queue::new: no descriptor"),
+            ));
+        };
+        let guard = self.locked();
+        self.watchers.fetch_add(1, Ordering::Relaxed);
+        self.sync_waker();
+        drop(guard);
+        Ok(Watch {
+            fd,
+            watchers: &self.watchers,
+            pid: crate::sync::raw::me(),
+        })
+    }
+}
+
+/// A [`Queue`] being watched for [`wait`](super::wait) (from
+/// [`Queue::watch`]): its descriptor is readable while the queue holds an
+/// item or is closed. Dropping it ends the watch.
+pub struct Watch<'a> {
+    fd: BorrowedFd<'a>,
+    watchers: &'a AtomicU32,
+    /// The process that registered: a copy inherited by a forked child
+    /// does not unregister.
+    pid: u32,
+}
+
+impl AsFd for Watch<'_> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd
+    }
+}
+
+impl Drop for Watch<'_> {
+    fn drop(&mut self) {
+        if self.pid == crate::sync::raw::me() {
+            self.watchers.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl std::fmt::Debug for Watch<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watch").field("fd", &self.fd).finish()
     }
 }
 
@@ -348,8 +578,7 @@ impl<T: Shareable + Copy, const N: usize> JoinableQueue<T, N> {
     ///
     /// As [`Queue::new`].
     pub fn new() -> Result<Shared<JoinableQueue<T, N>>> {
-        let () = Queue::<T, N>::CAPACITY_OK;
-        Shared::zeroed()
+        Queue::<T, N>::made(|q: &JoinableQueue<T, N>| &q.0)
     }
 
     /// Marks one task taken with `get` as done (Python's `task_done()`).
@@ -424,5 +653,81 @@ impl<T: Shareable + Copy, const N: usize> std::fmt::Debug for JoinableQueue<T, N
             .field("queue", &self.0)
             .field("unfinished", &self.unfinished())
             .finish()
+    }
+}
+
+/// The plain queue (Python's `multiprocessing.SimpleQueue`): `put`, `get`,
+/// `empty` and `close`, nothing else. The same ring as [`Queue`], so
+/// bounded: `put` waits while `N` items are in it (as Python's does while
+/// its pipe is full), and it has the same behaviour when a process is
+/// killed.
+#[repr(transparent)]
+pub struct SimpleQueue<T: Shareable + Copy, const N: usize>(Queue<T, N>);
+
+#[allow(unsafe_code)]
+// SAFETY: repr(transparent) over a Queue, which is Shareable.
+unsafe impl<T: Shareable + Copy, const N: usize> Shareable for SimpleQueue<T, N> {
+    fn type_identity() -> &'static str {
+        core::any::type_name::<Self>()
+    }
+}
+
+impl<T: Shareable + Copy, const N: usize> SimpleQueue<T, N> {
+    /// An empty queue in a fresh anonymous shared segment (Python's
+    /// `SimpleQueue()`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Queue::new`].
+    pub fn new() -> Result<Shared<SimpleQueue<T, N>>> {
+        Queue::<T, N>::made(|q: &SimpleQueue<T, N>| &q.0)
+    }
+
+    /// Puts `item` at the back, waiting while the queue is full.
+    ///
+    /// # Errors
+    ///
+    /// As [`Queue::put`].
+    pub fn put(&self, item: T) -> Result<()> {
+        self.0.put_until("SimpleQueue::put", item, None)
+    }
+
+    /// Takes the item at the front, waiting while the queue is empty.
+    ///
+    /// # Errors
+    ///
+    /// As [`Queue::get`].
+    pub fn get(&self) -> Result<T> {
+        self.0.get_until("SimpleQueue::get", None)
+    }
+
+    /// Whether the queue is empty now.
+    pub fn empty(&self) -> bool {
+        self.0.empty()
+    }
+
+    /// Closes the queue for every process, as [`Queue::close`].
+    pub fn close(&self) {
+        self.0.close();
+    }
+
+    /// Whether [`SimpleQueue::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.0.is_closed()
+    }
+
+    /// Watches the queue for [`wait`](super::wait), as [`Queue::watch`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Queue::watch`].
+    pub fn watch(&self) -> Result<Watch<'_>> {
+        self.0.watch()
+    }
+}
+
+impl<T: Shareable + Copy, const N: usize> std::fmt::Debug for SimpleQueue<T, N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("SimpleQueue").field(&self.0).finish()
     }
 }

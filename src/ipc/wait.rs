@@ -44,8 +44,10 @@ impl Ready {
 /// when a message or the other end's closing is there), a
 /// [`MessageQueue`] (a message waits), a process's
 /// [`sentinel`](crate::process::Process::sentinel) (it ended), a
-/// [`SignalFd`](crate::signal::SignalFd) (a signal is pending). Pass them
-/// with `as_fd()`. An empty result means the time ran out.
+/// [`SignalFd`](crate::signal::SignalFd) (a signal is pending), a
+/// shared-memory [`Queue`] through its [`watch`](super::Queue::watch) (it
+/// holds an item or is closed). Pass them with `as_fd()`. An empty result
+/// means the time ran out.
 /// Allocation-free.
 ///
 /// ```no_run
@@ -62,6 +64,7 @@ impl Ready {
 ///
 /// [`Connection`]: super::Connection
 /// [`MessageQueue`]: super::MessageQueue
+/// [`Queue`]: super::Queue
 ///
 /// # Errors
 ///

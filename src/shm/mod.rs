@@ -56,6 +56,8 @@ pub use named::SharedMemory;
 pub use string::FixedStr;
 pub use value::{Array, ArrayGuard, RawArray, RawValue, Value, ValueGuard};
 
+use std::os::fd::OwnedFd;
+
 use crate::error::{Error, Resource, Result};
 use crate::sys::mem::SharedRegion;
 
@@ -67,6 +69,12 @@ use crate::sys::mem::SharedRegion;
 /// Dropping it unmaps the segment in this process only.
 pub struct Shared<T: Shareable> {
     region: SharedRegion<T>,
+    /// A descriptor made with the segment, inherited with it by forked
+    /// children and closed with it: the eventfd a [`Queue`] raises for
+    /// [`wait`](crate::ipc::wait) (its number is in the segment).
+    ///
+    /// [`Queue`]: crate::ipc::Queue
+    _companion: Option<OwnedFd>,
 }
 
 impl<T: Shareable> Shared<T> {
@@ -77,7 +85,10 @@ impl<T: Shareable> Shared<T> {
     /// The kernel's refusal of the mapping (`ENOMEM`).
     pub fn new(value: T) -> Result<Shared<T>> {
         SharedRegion::new(value)
-            .map(|region| Shared { region })
+            .map(|region| Shared {
+                region,
+                _companion: None,
+            })
             .map_err(|e| segment_error::<T>(e))
     }
 
@@ -89,8 +100,18 @@ impl<T: Shareable> Shared<T> {
     /// As [`Shared::new`].
     pub fn zeroed() -> Result<Shared<T>> {
         SharedRegion::zeroed()
-            .map(|region| Shared { region })
+            .map(|region| Shared {
+                region,
+                _companion: None,
+            })
             .map_err(|e| segment_error::<T>(e))
+    }
+
+    /// Gives `fd` to this handle: it lives as long as the handle, in this
+    /// process and (inherited) in each process forked while it lives.
+    pub(crate) fn with_companion(mut self, fd: OwnedFd) -> Shared<T> {
+        self._companion = Some(fd);
+        self
     }
 }
 

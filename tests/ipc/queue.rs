@@ -1,11 +1,11 @@
-//! `Queue`: order, exact counts with several producers and consumers, the
+//! `Queue` and `SimpleQueue`: order, exact counts with several producers and consumers, the
 //! nowait and timed forms, close, and processes killed while using it.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use mproc::ErrorKind;
-use mproc::ipc::Queue;
+use mproc::ipc::{Queue, SimpleQueue};
 use mproc::process::Process;
 use mproc::shm::Shared;
 
@@ -265,5 +265,28 @@ fn joinable_join_waits_for_every_task_done_and_too_many_is_an_error() {
         assert!(!q.join_timeout(Duration::from_millis(100)));
         assert!(start.elapsed() >= Duration::from_millis(100));
         assert_eq!(q.unfinished(), 1);
+    });
+}
+
+#[test]
+fn simple_queue_puts_gets_and_closes_across_processes() {
+    isolated(|| {
+        let q = SimpleQueue::<u64, 4>::new().unwrap();
+        assert!(q.empty());
+        let q_ref = &*q;
+        let mut producer = Process::new(move || {
+            for i in 0..100 {
+                q_ref.put(i).unwrap();
+            }
+            q_ref.close();
+        });
+        producer.start().unwrap();
+        for i in 0..100 {
+            assert_eq!(q.get().unwrap(), i);
+        }
+        assert_eq!(q.get().unwrap_err().kind(), ErrorKind::EndOfStream);
+        assert_eq!(producer.join().unwrap(), 0);
+        assert!(q.empty() && q.is_closed());
+        assert_eq!(q.put(1).unwrap_err().kind(), ErrorKind::BrokenPipe);
     });
 }

@@ -1,11 +1,13 @@
 //! `wait`: readiness over a mix of pipe ends, a message queue, a process
-//! sentinel and a signal descriptor; the timeout; the source limit.
+//! sentinel, a signal descriptor and watched shared-memory queues; the
+//! timeout; the source limit.
 
 use std::os::fd::{AsFd as _, BorrowedFd};
 use std::time::{Duration, Instant};
 
-use mproc::ipc::{MessageQueue, Pipe, WAIT_MAX, wait};
+use mproc::ipc::{JoinableQueue, MessageQueue, Pipe, Queue, SimpleQueue, WAIT_MAX, Watch, wait};
 use mproc::process::{self, Process};
+use mproc::shm::Shared;
 use mproc::signal::{self, SigSet, Signal, SignalFd};
 use mproc::{ErrorKind, Resource};
 
@@ -113,4 +115,65 @@ fn more_sources_than_wait_takes_is_a_typed_error() {
         }
     );
     assert!(wait(&many[..WAIT_MAX], Some(Duration::ZERO)).is_ok());
+}
+
+#[test]
+fn a_watched_queue_is_ready_while_it_holds_an_item_or_is_closed() {
+    isolated(|| {
+        let q = Queue::<u32, 4>::new().unwrap();
+        let (a, _a_peer) = Pipe::duplex().unwrap();
+        let watch = q.watch().unwrap();
+        let now = Some(Duration::ZERO);
+        let ready_now = |w: &Watch<'_>| wait(&[a.as_fd(), w.as_fd()], now).unwrap();
+        assert!(ready_now(&watch).is_empty());
+
+        let q_ref = &*q;
+        let mut putter = Process::new(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            q_ref.put(1).unwrap();
+            q_ref.put(2).unwrap();
+        });
+        putter.start().unwrap();
+        let ready = wait(&[a.as_fd(), watch.as_fd()], Some(MUST)).unwrap();
+        assert_eq!(ready.iter().collect::<Vec<_>>(), [1]);
+        assert_eq!(putter.join().unwrap(), 0);
+        assert_eq!(q.get_nowait().unwrap(), 1);
+        assert!(ready_now(&watch).contains(1), "one item is still in");
+        assert_eq!(q.get_nowait().unwrap(), 2);
+        assert!(ready_now(&watch).is_empty(), "emptied");
+
+        // Put while nobody watched: a new watch starts ready.
+        drop(watch);
+        q.put(3).unwrap();
+        let watch = q.watch().unwrap();
+        assert!(ready_now(&watch).contains(1));
+        assert_eq!(q.get().unwrap(), 3);
+        assert!(ready_now(&watch).is_empty());
+
+        // Closed is ready for good.
+        q.close();
+        assert!(ready_now(&watch).contains(1));
+        assert_eq!(q.get_nowait().unwrap_err().kind(), ErrorKind::EndOfStream);
+        assert!(ready_now(&watch).contains(1));
+    });
+}
+
+#[test]
+fn joinable_and_simple_queues_can_be_watched_and_a_queue_made_otherwise_cannot() {
+    let j = JoinableQueue::<u8, 2>::new().unwrap();
+    let s = SimpleQueue::<u8, 2>::new().unwrap();
+    let (jw, sw) = (j.watch().unwrap(), s.watch().unwrap());
+    j.put(1).unwrap();
+    let ready = wait(&[jw.as_fd(), sw.as_fd()], Some(MUST)).unwrap();
+    assert_eq!(ready.iter().collect::<Vec<_>>(), [0]);
+    s.put(2).unwrap();
+    let ready = wait(&[jw.as_fd(), sw.as_fd()], Some(MUST)).unwrap();
+    assert_eq!(ready.len(), 2);
+
+    // Made as a plain shared value, the queue has no descriptor.
+    let bare = Shared::<Queue<u8, 2>>::zeroed().unwrap();
+    bare.put(1).unwrap();
+    let err = bare.watch().unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::InvalidArgument(_)), "{err}");
+    assert!(err.to_string().contains("Queue"), "{err}");
 }
