@@ -245,7 +245,12 @@ impl<T: Shareable + Copy, const N: usize> Queue<T, N> {
             }
             spins += 1;
             if spins.is_multiple_of(64) {
-                let spent = start.elapsed();
+                let now = Instant::now();
+                if deadline.is_some_and(|d| now >= d) {
+                    // The caller looks once more, then gives up.
+                    return;
+                }
+                let spent = now - start;
                 if spent > SPIN_FOR {
                     break;
                 }
