@@ -5,24 +5,36 @@ use std::time::Instant;
 
 #[path = "alarm_pause.rs"]
 mod alarm_pause;
+#[path = "baozi.rs"]
+mod baozi;
 #[path = "condition.rs"]
 mod condition;
+#[path = "consumer_task.rs"]
+mod consumer_task;
 #[path = "counter.rs"]
 mod counter;
 #[path = "daemon_child.rs"]
 mod daemon_child;
 #[path = "event.rs"]
 mod event;
+#[path = "event_loop.rs"]
+mod event_loop;
 #[path = "five_processes.rs"]
 mod five_processes;
 #[path = "fork_pids.rs"]
 mod fork_pids;
+#[path = "full_queue.rs"]
+mod full_queue;
+#[path = "joinable_queue.rs"]
+mod joinable_queue;
 #[path = "kill_between.rs"]
 mod kill_between;
 #[path = "message_queue.rs"]
 mod message_queue;
 #[path = "pipe.rs"]
 mod pipe;
+#[path = "queue_writer_reader.rs"]
+mod queue_writer_reader;
 #[path = "semaphore.rs"]
 mod semaphore;
 #[path = "terminate.rs"]
@@ -118,6 +130,36 @@ const SCENARIOS: &[(&str, &str, Scenario)] = &[
         "wait_server",
         "connection.wait: one loop serves 3 clients cooperatively, no threads",
         wait_server::run,
+    ),
+    (
+        "queue_writer_reader",
+        "Queue: a writer puts A, B, C; a reader gets them until the queue is closed",
+        queue_writer_reader::run,
+    ),
+    (
+        "full_queue",
+        "Queue(maxsize=3): put_nowait raises Full, get_nowait raises Empty",
+        full_queue::run,
+    ),
+    (
+        "baozi",
+        "Queue + poison pill: 1 cook and 1 eater, then 3 cooks and 2 eaters",
+        baozi::run,
+    ),
+    (
+        "joinable_queue",
+        "JoinableQueue: daemon workers, join() until every task_done()",
+        joinable_queue::run,
+    ),
+    (
+        "consumer_task",
+        "Consumer/Task: cpu_count()*2 consumers, a task and a result queue",
+        consumer_task::run,
+    ),
+    (
+        "event_loop",
+        "a daemon's loop: one wait() over a watched Queue, SIGUSR1/SIGTERM and sentinels",
+        event_loop::run,
     ),
 ];
 

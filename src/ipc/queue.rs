@@ -87,10 +87,13 @@ pub struct Queue<T: Shareable + Copy, const N: usize> {
 struct Slots<T: Shareable + Copy, const N: usize>([SharedCell<T>; N]);
 
 #[allow(unsafe_code)]
-// SAFETY: repr(C) of a Lock, AtomicU32s and SharedCells of a Shareable T:
-// no pointers, no drop glue, every bit pattern valid (a garbage state word
-// is bounded by `N` before use); mutation is atomic, or volatile under the
-// lock.
+// SAFETY: repr(C) of a Lock, atomics and SharedCells of a Shareable T: no
+// pointers, no drop glue, every bit pattern valid (a garbage state word is
+// bounded by `N` before use); mutation is atomic, or volatile under the
+// lock. The one descriptor number (`waker`) is set only by `Queue::new` and
+// friends, whose queue lives in an anonymous segment reached only through
+// the `Shared` handle that owns the descriptor (see `Queue::waker`); any
+// other queue (all zero) has none.
 unsafe impl<T: Shareable + Copy, const N: usize> Shareable for Queue<T, N> {
     fn type_identity() -> &'static str {
         core::any::type_name::<Self>()
