@@ -14,9 +14,10 @@ use crate::sys::{self, Errno};
 /// (and may drop the other).
 ///
 /// Both kinds are an `AF_UNIX` `SOCK_SEQPACKET` socket pair: the kernel
-/// keeps message boundaries and order, tells the length of the next
-/// message before it is taken (so a message too long for the receiver's
-/// buffer is refused and stays queued), and sends with `MSG_NOSIGNAL` (a
+/// keeps message boundaries and order, tells a message's real length as it
+/// is taken (so a message too long for the receiver's buffer is reported
+/// with its size, one system call per receive), and sends with
+/// `MSG_NOSIGNAL` (a
 /// closed peer is an error, not a `SIGPIPE`). A plain pipe in packet mode
 /// (`O_DIRECT`) would cut messages at `PIPE_BUF` and silently drop the rest
 /// of one read into a short buffer.
@@ -191,7 +192,7 @@ impl Connection {
     /// once it is); `Ok(None)` when not waiting and there is none.
     fn recv_into(&self, op: &'static str, buf: &mut [u8], wait: bool) -> Result<Option<usize>> {
         self.check_recv(op)?;
-        let len = match socket::peek(&self.fd, buf, wait) {
+        let len = match socket::recv(&self.fd, buf, wait) {
             Ok(len) => len,
             Err(Errno::EAGAIN) => return Ok(None),
             Err(e) => return Err(Error::os(op, self.resource(), e)),
@@ -209,10 +210,7 @@ impl Connection {
                 },
             ));
         }
-        match socket::recv(&self.fd, buf) {
-            Ok(got) => Ok(Some(got)),
-            Err(e) => Err(Error::os(op, self.resource(), e)),
-        }
+        Ok(Some(len))
     }
 
     /// Waits for the next message and copies it into `buf`, returning its
@@ -221,14 +219,17 @@ impl Connection {
     /// # Errors
     ///
     /// [`ErrorKind::EndOfStream`] when the other end is closed and every
-    /// message it sent has been received; [`ErrorKind::MessageSize`] when
-    /// the message is longer than `buf` (it stays queued: receive it with a
-    /// bigger buffer); [`ErrorKind::InvalidArgument`] on a send-only end.
+    /// message it sent has been received; [`ErrorKind::MessageSize`] (with
+    /// the message's size) when the message is longer than `buf`: `buf`
+    /// holds its first `buf.len()` bytes and the rest of that message is
+    /// gone, as Python's `BufferTooShort` takes the message off the pipe;
+    /// the messages after it are untouched. [`ErrorKind::InvalidArgument`]
+    /// on a send-only end.
     pub fn recv_bytes(&self, buf: &mut [u8]) -> Result<usize> {
         const OP: &str = "Connection::recv_bytes";
         loop {
-            // None: another receiver took the message between the look and
-            // the take; wait for the next one.
+            // A waiting receive ends with a message or an error; `None`
+            // (EAGAIN) would only mean: wait again.
             if let Some(len) = self.recv_into(OP, buf, true)? {
                 return Ok(len);
             }
@@ -279,7 +280,7 @@ impl Connection {
     /// # Errors
     ///
     /// [`ErrorKind::MessageSize`] when the message is not exactly
-    /// `size_of::<T>()` bytes (it stays queued); otherwise as
+    /// `size_of::<T>()` bytes (it is taken, and dropped); otherwise as
     /// [`Connection::recv_bytes`].
     pub fn recv<T: Shareable>(&self) -> Result<T> {
         loop {

@@ -1,5 +1,5 @@
 //! Unix `SOCK_SEQPACKET` socket pairs: `socketpair(2)`, `send(2)` with
-//! `MSG_NOSIGNAL`, `recv(2)` with `MSG_PEEK | MSG_TRUNC`, `shutdown(2)`.
+//! `MSG_NOSIGNAL`, `recv(2)` with `MSG_TRUNC`, `shutdown(2)`.
 
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -105,47 +105,26 @@ fn recv_raw(
     })
 }
 
-/// The length of the next message, copying what fits of it into `buf`
-/// without taking it off the socket; 0 at end-of-stream (a peer that shut
-/// or closed its end; an empty message also reads 0). With `wait` false,
-/// `EAGAIN` when none is there.
-pub(crate) fn peek(fd: &OwnedFd, buf: &mut [u8], wait: bool) -> Result<usize, Errno> {
-    recv_raw(
-        fd,
-        buf.as_mut_ptr(),
-        buf.len(),
-        libc::MSG_PEEK | libc::MSG_TRUNC,
-        wait,
-    )
-}
-
-/// Takes the next message into `buf` (which the caller has checked is big
-/// enough) and returns its length.
-pub(crate) fn recv(fd: &OwnedFd, buf: &mut [u8]) -> Result<usize, Errno> {
-    recv_raw(fd, buf.as_mut_ptr(), buf.len(), 0, false)
+/// Takes the next message, copying what fits of it into `buf`, and returns
+/// its real length (`MSG_TRUNC`): longer than `buf` when the rest of it was
+/// cut off (and is gone). 0 at end-of-stream (a peer that shut or closed its
+/// end; messages are never empty). With `wait` false, `EAGAIN` when none is
+/// there.
+pub(crate) fn recv(fd: &OwnedFd, buf: &mut [u8], wait: bool) -> Result<usize, Errno> {
+    recv_raw(fd, buf.as_mut_ptr(), buf.len(), libc::MSG_TRUNC, wait)
 }
 
 /// Takes the next message as a `T` if it is exactly `size_of::<T>()` bytes
-/// long; `Err(Ok(len))` (left on the socket) when its length differs.
+/// long; `Err(Ok(len))` when its length differs (it is taken all the same).
 pub(crate) fn recv_value<T: Shareable>(
     fd: &OwnedFd,
     wait: bool,
 ) -> Result<Result<T, usize>, Errno> {
     let mut slot = MaybeUninit::<T>::uninit();
     let size = std::mem::size_of::<T>();
-    let len = recv_raw(
-        fd,
-        slot.as_mut_ptr().cast(),
-        size,
-        libc::MSG_PEEK | libc::MSG_TRUNC,
-        wait,
-    )?;
+    let len = recv_raw(fd, slot.as_mut_ptr().cast(), size, libc::MSG_TRUNC, wait)?;
     if len != size {
         return Ok(Err(len));
-    }
-    let got = recv_raw(fd, slot.as_mut_ptr().cast(), size, 0, false)?;
-    if got != size {
-        return Ok(Err(got));
     }
     // SAFETY: the kernel wrote all `size` bytes of the slot; every bit
     // pattern is a valid T (Shareable), padding included.
