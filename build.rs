@@ -44,6 +44,30 @@ pub const SETTINGS: &[Setting] = &[
         max: 255,
         what: "bytes in a process name",
     },
+    Setting {
+        var: "MPROC_POOL_MAX_WORKERS",
+        constant: "POOL_MAX_WORKERS",
+        default: 32,
+        min: 1,
+        max: 63,
+        what: "workers one Pool can run (its default count is cpu_count(), capped here)",
+    },
+    Setting {
+        var: "MPROC_POOL_SLOTS",
+        constant: "POOL_SLOTS",
+        default: 64,
+        min: 1,
+        max: 4096,
+        what: "task slots in a Pool's ring: tasks submitted and not yet collected",
+    },
+    Setting {
+        var: "MPROC_POOL_TASK_BYTES",
+        constant: "POOL_TASK_BYTES",
+        default: 512,
+        min: 8,
+        max: 1_048_576,
+        what: "bytes of one Pool task slot: its argument, then its result (a chunk of a map shares them)",
+    },
 ];
 
 /// Parses one setting's raw value (`None` when unset) into its value, or a

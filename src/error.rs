@@ -62,6 +62,14 @@ pub enum Resource {
         /// The end's file descriptor in this process.
         fd: i32,
     },
+    /// A [`Pool`](crate::pool::Pool), by its worker count.
+    Pool {
+        /// Its workers.
+        workers: usize,
+    },
+    /// A task of a [`Pool`](crate::pool::Pool), by its submission number
+    /// (0 for the pool's first task).
+    Task(u64),
 }
 
 /// The name of a named segment or message queue as an [`Error`] carries it: inline (errors
@@ -144,6 +152,8 @@ impl fmt::Display for Resource {
             Resource::NamedSegment(name) => write!(f, "named segment {name}"),
             Resource::Connection { fd } => write!(f, "pipe end (fd {fd})"),
             Resource::MessageQueue(name) => write!(f, "message queue {name}"),
+            Resource::Pool { workers } => write!(f, "a pool of {workers} workers"),
+            Resource::Task(seq) => write!(f, "pool task {seq}"),
         }
     }
 }
@@ -239,6 +249,30 @@ pub enum ErrorKind {
         /// What to change.
         fix: &'static str,
     },
+    /// A pool task panicked; its message is in the
+    /// [`TaskError`](crate::pool::TaskError). The worker lives on.
+    Panicked,
+    /// The worker running a pool task died (killed by a signal, or it
+    /// exited) before the task ended. A replacement worker was forked.
+    WorkerDied {
+        /// The worker's pid.
+        pid: i32,
+        /// Its exit code as Python reports it: minus the signal that killed
+        /// it (-9 for `SIGKILL`), or the status it exited with.
+        exitcode: i32,
+    },
+    /// The pool was terminated before the task ended.
+    Terminated,
+    /// The pool takes no new tasks: it was closed or terminated (Python's
+    /// `ValueError: Pool not running`).
+    PoolNotRunning,
+    /// The pool's initializer failed in three workers in a row (it panicked
+    /// or the worker died before its first task), so the pool stopped
+    /// forking workers and failed its pending tasks.
+    InitializerFailed {
+        /// The last such worker's exit code (as in `WorkerDied`).
+        exitcode: i32,
+    },
     /// A named segment's header does not match what the opener expects:
     /// `field` says which part differs.
     LayoutMismatch {
@@ -304,6 +338,25 @@ impl fmt::Display for ErrorKind {
                     "refused by the kernel limit {limit} (now {value}): {fix}"
                 )
             }
+            ErrorKind::Panicked => f.write_str("the task panicked"),
+            ErrorKind::WorkerDied { pid, exitcode } if *exitcode < 0 => write!(
+                f,
+                "its worker (pid {pid}) was killed by signal {} before the task ended",
+                -exitcode
+            ),
+            ErrorKind::WorkerDied { pid, exitcode } => write!(
+                f,
+                "its worker (pid {pid}) exited with {exitcode} before the task ended"
+            ),
+            ErrorKind::Terminated => f.write_str("the pool was terminated before the task ended"),
+            ErrorKind::PoolNotRunning => {
+                f.write_str("the pool is not running (closed or terminated): no new tasks")
+            }
+            ErrorKind::InitializerFailed { exitcode } => write!(
+                f,
+                "the pool's initializer failed in three workers in a row (last exit code \
+                 {exitcode}); the pool stopped"
+            ),
             ErrorKind::LayoutMismatch {
                 field,
                 expected,

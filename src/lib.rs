@@ -135,6 +135,7 @@ pub mod config;
 pub mod error;
 pub mod ipc;
 mod name;
+pub mod pool;
 pub mod process;
 pub mod shm;
 pub mod signal;

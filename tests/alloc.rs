@@ -481,3 +481,53 @@ fn queue_put_and_get_allocate_nothing_in_steady_state() {
         assert_steady_state_allocates_nothing(10, round);
     });
 }
+
+fn pool_square(x: u64) -> u64 {
+    x * x
+}
+
+fn pool_nap(ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+#[test]
+fn pool_apply_async_get_map_and_callbacks_allocate_nothing_in_steady_state() {
+    common::isolated(|| {
+        use mproc::pool::Pool;
+        let pool = Pool::new(2).unwrap();
+        let round = || {
+            // apply_async + get, spinning hand-offs and a parked wait.
+            let r = pool.apply_async(pool_square, 7).unwrap();
+            assert_eq!(r.get().unwrap(), 49);
+            assert_eq!(pool.apply(pool_nap, 3).unwrap(), 3);
+            let mut r = pool.apply_async(pool_nap, 20).unwrap();
+            assert!(r.get_timeout(Duration::from_millis(1)).is_err());
+            assert_eq!(r.get_timeout(Duration::from_secs(20)).unwrap(), 20);
+            // A failed task: the error carries its message inline.
+            let e = pool
+                .apply(|x: u64| -> u64 { panic!("no {x}") }, 1)
+                .unwrap_err();
+            assert_eq!(e.message(), "no 1");
+            // Callbacks without captures, and a dropped handle.
+            drop(
+                pool.apply_async_with(pool_square, 3, |v: &u64| assert_eq!(*v, 9), |_| {})
+                    .unwrap(),
+            );
+            // The allocation-free map forms.
+            let mut out = [0u64; 100];
+            assert_eq!(
+                pool.map_into(pool_square, 0..100u64, &mut out, 8).unwrap(),
+                100
+            );
+            assert_eq!(out[99], 99 * 99);
+            let sum: u64 = pool
+                .imap_unordered(pool_square, 0..50u64, 4)
+                .map(|r| r.unwrap())
+                .sum();
+            assert_eq!(sum, (0..50u64).map(|x| x * x).sum());
+            pool.poll().unwrap();
+        };
+        assert_steady_state_allocates_nothing(10, round);
+    });
+}

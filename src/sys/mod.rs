@@ -14,6 +14,7 @@ pub(crate) mod process;
 pub(crate) mod shm;
 pub(crate) mod signal;
 pub(crate) mod socket;
+pub(crate) mod task;
 
 pub(crate) use nix::errno::Errno;
 

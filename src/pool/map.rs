@@ -1,0 +1,637 @@
+//! The map family: [`Pool::map`], [`Pool::map_into`], [`Pool::map_async`],
+//! [`Pool::imap`], [`Pool::imap_unordered`], [`Pool::starmap`].
+//!
+//! One engine, [`Imap`], feeds chunks of items into free slots (keeping
+//! up to four chunks per worker in flight) and takes results back out;
+//! the other forms drive it.
+
+use core::marker::PhantomData;
+use std::time::Instant;
+
+use super::{Ended, Pool, TaskData, TaskError};
+use crate::error::{Error, ErrorKind, Resource};
+use crate::sys::task as erased;
+pub use crate::sys::task::Call;
+
+/// A task `F: Fn(A) -> R`, as `map` and `imap` call it.
+#[derive(Clone, Copy, Debug)]
+pub struct Direct<F>(pub(crate) F);
+
+impl<F: Fn(A) -> R + Copy + 'static, A, R> Call<A, R> for Direct<F> {
+    fn call(&self, arg: A) -> R {
+        (self.0)(arg)
+    }
+}
+
+/// A task `F` called with the fields of a tuple, as `starmap` calls it.
+#[derive(Clone, Copy, Debug)]
+pub struct Star<F>(pub(crate) F);
+
+impl<F: StarFn<Args, R>, Args, R> Call<Args, R> for Star<F> {
+    fn call(&self, args: Args) -> R {
+        self.0.call_star(args)
+    }
+}
+
+/// A function called with the fields of a tuple, for
+/// [`Pool::starmap`]: implemented for every `Fn` of two to six arguments,
+/// with `Args` the tuple of them.
+pub trait StarFn<Args, R>: Copy + 'static {
+    /// Calls `self` with the fields of `args`.
+    fn call_star(&self, args: Args) -> R;
+}
+
+macro_rules! star_fn {
+    ($(($($a:ident),+)),* $(,)?) => {
+        $(
+            impl<Func, $($a,)+ R> StarFn<($($a,)+), R> for Func
+            where
+                Func: Fn($($a),+) -> R + Copy + 'static,
+            {
+                #[allow(non_snake_case)]
+                fn call_star(&self, ($($a,)+): ($($a,)+)) -> R {
+                    self($($a),+)
+                }
+            }
+        )*
+    };
+}
+
+star_fn!(
+    (A, B),
+    (A, B, C),
+    (A, B, C, D),
+    (A, B, C, D, E),
+    (A, B, C, D, E, G),
+);
+
+/// One chunk in flight: its slot, the index of its first item, its item
+/// count, and how many of its results were handed out.
+#[derive(Clone, Copy)]
+struct Chunk {
+    slot: u16,
+    first: usize,
+    count: u8,
+    yielded: u8,
+    /// Bit `i`: result `i` handed out (unordered iteration).
+    taken: u64,
+}
+
+/// The iterator of [`Pool::imap`] and [`Pool::imap_unordered`]: each item
+/// is one task's `Result` (in input order for `imap`, as tasks end for
+/// `imap_unordered`). Tasks are submitted as the iteration goes, a few
+/// chunks ahead of what it has consumed. Allocation-free.
+///
+/// Dropping it early lets the chunks in flight run on; their slots are
+/// freed (their results dropped) as they end.
+pub struct Imap<'p, C, A, R, I, const SLOTS: usize, const BYTES: usize> {
+    pool: &'p Pool<SLOTS, BYTES>,
+    task: C,
+    items: I,
+    chunksize: usize,
+    ordered: bool,
+    inflight: heapless::Deque<Chunk, SLOTS>,
+    limit: usize,
+    next_index: usize,
+    exhausted: bool,
+    /// A submission error to hand out once.
+    error: Option<TaskError>,
+    _types: PhantomData<fn(A) -> R>,
+}
+
+impl<'p, C, A, R, I, const SLOTS: usize, const BYTES: usize> Imap<'p, C, A, R, I, SLOTS, BYTES>
+where
+    C: Call<A, R>,
+    A: TaskData,
+    R: TaskData,
+    I: Iterator<Item = A>,
+{
+    pub(crate) fn new(
+        pool: &'p Pool<SLOTS, BYTES>,
+        task: C,
+        items: I,
+        chunksize: Option<usize>,
+        ordered: bool,
+    ) -> Self {
+        let capacity = erased::chunk_capacity::<A, R>(BYTES).max(1);
+        let chunksize = match chunksize {
+            Some(n) => n,
+            None => {
+                // Python's rule: about four chunks per worker.
+                let len = items.size_hint().0;
+                len.div_ceil(pool.processes() * 4)
+            }
+        };
+        Imap {
+            pool,
+            task,
+            items,
+            chunksize: chunksize.clamp(1, capacity),
+            ordered,
+            inflight: heapless::Deque::new(),
+            limit: (pool.processes() * 4).clamp(1, SLOTS),
+            next_index: 0,
+            exhausted: false,
+            error: None,
+            _types: PhantomData,
+        }
+    }
+
+    /// Submits chunks while there is room (a free slot, fewer than the
+    /// in-flight limit) and items. Takes items off the input only when a
+    /// slot is there for them, so nothing is lost to a refusal.
+    fn fill(&mut self, op: &'static str) {
+        while !self.exhausted
+            && self.error.is_none()
+            && self.inflight.len() < self.limit
+            && !self.pool.free.borrow().is_empty()
+        {
+            if let Err(e) = self.pool.check_running(op) {
+                self.error = Some(e.into());
+                return;
+            }
+            let mut chunk = heapless::Vec::<A, { erased::CHUNK_MAX }>::new();
+            while chunk.len() < self.chunksize {
+                match self.items.next() {
+                    Some(item) => {
+                        // Cannot fail: chunksize <= CHUNK_MAX.
+                        let _ = chunk.push(item);
+                    }
+                    None => {
+                        self.exhausted = true;
+                        break;
+                    }
+                }
+            }
+            if chunk.is_empty() {
+                return;
+            }
+            let count = chunk.len();
+            match self
+                .pool
+                .submit::<C, A, R>(op, self.task, chunk.into_iter(), true, None)
+            {
+                Ok(slot) => {
+                    // Cannot fail: fewer than `limit` <= SLOTS in flight.
+                    let _ = self.inflight.push_back(Chunk {
+                        slot: slot as u16,
+                        first: self.next_index,
+                        count: count as u8,
+                        yielded: 0,
+                        taken: 0,
+                    });
+                    self.next_index += count;
+                }
+                Err(e) => {
+                    self.error = Some(e.into());
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The next result, with its input index.
+    fn next_indexed(&mut self) -> Option<(usize, Result<R, TaskError>)> {
+        let op = if self.ordered {
+            "Pool::imap"
+        } else {
+            "Pool::imap_unordered"
+        };
+        self.fill(op);
+        if self.inflight.is_empty() {
+            if let Some(e) = self.error.take() {
+                self.exhausted = true;
+                return Some((self.next_index, Err(e)));
+            }
+            if !self.exhausted && self.pool.free.borrow().is_empty() {
+                // Every slot is held by the caller's own handles.
+                self.exhausted = true;
+                return Some((
+                    self.next_index,
+                    Err(TaskError::from(Error::new(
+                        op,
+                        Resource::Capacity("MPROC_POOL_SLOTS"),
+                        ErrorKind::CapacityExceeded { limit: SLOTS },
+                    ))),
+                ));
+            }
+            return None;
+        }
+        // Which chunk to read: the front one (ordered), or any that ended.
+        let pool = self.pool;
+        let position = if self.ordered {
+            let slot = usize::from(self.inflight.front()?.slot);
+            if let Err(e) = pool.wait_until(None, |p| !matches!(p.ended(slot), Ended::Running)) {
+                return Some((self.next_index, Err(e.into())));
+            }
+            0
+        } else {
+            let inflight = &self.inflight;
+            let found = |p: &Pool<SLOTS, BYTES>| {
+                inflight
+                    .iter()
+                    .position(|c| !matches!(p.ended(usize::from(c.slot)), Ended::Running))
+            };
+            if let Err(e) = pool.wait_until(None, |p| found(p).is_some()) {
+                return Some((self.next_index, Err(e.into())));
+            }
+            found(pool)?
+        };
+        let chunk = self.inflight.iter_mut().nth(position)?;
+        let slot = usize::from(chunk.slot);
+        let index = usize::from(chunk.yielded);
+        chunk.yielded += 1;
+        chunk.taken |= 1 << index;
+        let at = chunk.first + index;
+        let finished = chunk.yielded == chunk.count;
+        let result = pool.take(op, slot, index, erased::take_result::<A, R>);
+        if finished {
+            pool.free_slot(slot);
+            self.remove(position);
+            // Room again: keep the workers fed before the caller's turn.
+            self.fill(op);
+        }
+        Some((at, result))
+    }
+
+    fn remove(&mut self, position: usize) {
+        // A deque without `remove(i)`: rotate the chunk to the front.
+        for _ in 0..position {
+            if let Some(c) = self.inflight.pop_front() {
+                let _ = self.inflight.push_back(c);
+            }
+        }
+        self.inflight.pop_front();
+        let len = self.inflight.len();
+        for _ in 0..len.saturating_sub(position) {
+            if let Some(c) = self.inflight.pop_back() {
+                let _ = self.inflight.push_front(c);
+            }
+        }
+    }
+
+    /// Sets Python's `chunksize` (items per task slot; at most 64 and
+    /// what fits the slot's bytes) for chunks not yet submitted.
+    #[must_use]
+    pub fn chunksize(mut self, n: usize) -> Self {
+        let capacity = erased::chunk_capacity::<A, R>(BYTES).max(1);
+        self.chunksize = n.clamp(1, capacity);
+        self
+    }
+}
+
+impl<C, A, R, I, const SLOTS: usize, const BYTES: usize> Iterator
+    for Imap<'_, C, A, R, I, SLOTS, BYTES>
+where
+    C: Call<A, R>,
+    A: TaskData,
+    R: TaskData,
+    I: Iterator<Item = A>,
+{
+    type Item = Result<R, TaskError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_indexed().map(|(_, r)| r)
+    }
+}
+
+impl<C, A, R, I, const SLOTS: usize, const BYTES: usize> Drop
+    for Imap<'_, C, A, R, I, SLOTS, BYTES>
+{
+    fn drop(&mut self) {
+        while let Some(c) = self.inflight.pop_front() {
+            let slot = usize::from(c.slot);
+            // Results already handed out are not dropped twice.
+            let l = &self.pool.local[slot];
+            l.untaken.set(l.untaken.get() & !c.taken);
+            self.pool.release(slot);
+        }
+    }
+}
+
+/// The handle of [`Pool::map_async`] (Python's `MapResult`): the results
+/// go into the caller's buffer. Tasks are submitted a few chunks ahead
+/// and topped up whenever the handle is waited on or asked `ready`.
+pub struct MapResult<'p, 'o, C, A, R, I, const SLOTS: usize, const BYTES: usize> {
+    imap: Imap<'p, C, A, R, I, SLOTS, BYTES>,
+    out: &'o mut [R],
+    written: usize,
+    error: Option<TaskError>,
+    done: bool,
+}
+
+impl<C, A, R, I, const SLOTS: usize, const BYTES: usize> MapResult<'_, '_, C, A, R, I, SLOTS, BYTES>
+where
+    C: Call<A, R>,
+    A: TaskData,
+    R: TaskData,
+    I: Iterator<Item = A>,
+{
+    /// Collects every result that has ended, in order, without waiting.
+    fn progress(&mut self, wait: bool, deadline: Option<Instant>) -> crate::Result<()> {
+        while !self.done {
+            self.imap.fill("Pool::map_async");
+            let Some(front) = self.imap.inflight.front() else {
+                if let Some(e) = self.imap.error.take() {
+                    self.error.get_or_insert(e);
+                }
+                self.done = true;
+                break;
+            };
+            let slot = usize::from(front.slot);
+            let pool = self.imap.pool;
+            let ended = if wait {
+                pool.wait_until(deadline, |p| !matches!(p.ended(slot), Ended::Running))?
+            } else {
+                pool.poll()?;
+                !matches!(pool.ended(slot), Ended::Running)
+            };
+            if !ended {
+                break;
+            }
+            while self
+                .imap
+                .inflight
+                .front()
+                .is_some_and(|c| usize::from(c.slot) == slot)
+            {
+                let Some((at, result)) = self.imap.next_indexed() else {
+                    break;
+                };
+                match result {
+                    Ok(r) if at < self.out.len() => {
+                        self.out[at] = r;
+                        self.written = self.written.max(at + 1);
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        if self.error.is_none() {
+                            self.error = Some(e);
+                            // Python's map fails as a whole: submit no more.
+                            self.imap.exhausted = true;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether every task has ended (Python's `ready()`); collects what
+    /// has, and submits more.
+    pub fn ready(&mut self) -> bool {
+        let _ = self.progress(false, None);
+        self.done
+    }
+
+    /// Waits for every task (Python's `wait()`).
+    ///
+    /// # Errors
+    ///
+    /// Only the kernel's refusal of `poll`.
+    pub fn wait(&mut self) -> crate::Result<()> {
+        self.progress(true, None)
+    }
+
+    /// Waits for every task and returns how many results were written to
+    /// the buffer (Python's `get()`).
+    ///
+    /// # Errors
+    ///
+    /// The first failed task's [`TaskError`] (in input order), as Python's
+    /// `map` raises it; the buffer then holds the results before it.
+    pub fn get(mut self) -> Result<usize, TaskError> {
+        self.progress(true, None).map_err(TaskError::from)?;
+        match self.error.take() {
+            Some(e) => Err(e),
+            None => Ok(self.written),
+        }
+    }
+}
+
+impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
+    /// Python's `imap(f, items, chunksize)`: the results of `f` on each
+    /// item, in input order, as an iterator that submits as it goes.
+    /// `chunksize` is Python's (`None`: 1).
+    pub fn imap<F, A, R, I>(
+        &self,
+        f: F,
+        items: I,
+        chunksize: impl Into<Option<usize>>,
+    ) -> Imap<'_, Direct<F>, A, R, I::IntoIter, SLOTS, BYTES>
+    where
+        F: Fn(A) -> R + Copy + 'static,
+        A: TaskData,
+        R: TaskData,
+        I: IntoIterator<Item = A>,
+    {
+        Imap::new(
+            self,
+            Direct(f),
+            items.into_iter(),
+            Some(chunksize.into().unwrap_or(1)),
+            true,
+        )
+    }
+
+    /// Python's `imap_unordered`: as [`Pool::imap`], results in the order
+    /// tasks end.
+    pub fn imap_unordered<F, A, R, I>(
+        &self,
+        f: F,
+        items: I,
+        chunksize: impl Into<Option<usize>>,
+    ) -> Imap<'_, Direct<F>, A, R, I::IntoIter, SLOTS, BYTES>
+    where
+        F: Fn(A) -> R + Copy + 'static,
+        A: TaskData,
+        R: TaskData,
+        I: IntoIterator<Item = A>,
+    {
+        Imap::new(
+            self,
+            Direct(f),
+            items.into_iter(),
+            Some(chunksize.into().unwrap_or(1)),
+            false,
+        )
+    }
+
+    /// Python's `map(f, items, chunksize)`, into the caller's buffer:
+    /// `out[i] = f(items[i])` for at most `out.len()` items (the rest stay
+    /// in the iterator). Returns how many were written. `chunksize`
+    /// `None` chooses as Python does (about four chunks per worker, from
+    /// the iterator's size hint). Allocation-free.
+    ///
+    /// # Errors
+    ///
+    /// The first failed task (in input order) once all submitted tasks
+    /// have ended; no more items are submitted after a failure is seen.
+    pub fn map_into<F, A, R, I>(
+        &self,
+        f: F,
+        items: I,
+        out: &mut [R],
+        chunksize: impl Into<Option<usize>>,
+    ) -> Result<usize, TaskError>
+    where
+        F: Fn(A) -> R + Copy + 'static,
+        A: TaskData,
+        R: TaskData,
+        I: IntoIterator<Item = A>,
+    {
+        self.map_async(f, items, out, chunksize).get()
+    }
+
+    /// Python's `map(f, items, chunksize)`: the results in a `Vec`
+    /// (which allocates; [`Pool::map_into`] does not).
+    ///
+    /// # Errors
+    ///
+    /// As [`Pool::map_into`].
+    pub fn map<F, A, R, I>(
+        &self,
+        f: F,
+        items: I,
+        chunksize: impl Into<Option<usize>>,
+    ) -> Result<Vec<R>, TaskError>
+    where
+        F: Fn(A) -> R + Copy + 'static,
+        A: TaskData,
+        R: TaskData,
+        I: IntoIterator<Item = A>,
+    {
+        let items = items.into_iter();
+        let mut out = Vec::with_capacity(items.size_hint().0);
+        let mut first_error = None;
+        let mut imap = Imap::<Direct<F>, A, R, _, SLOTS, BYTES>::new(
+            self,
+            Direct(f),
+            items,
+            chunksize.into(),
+            true,
+        );
+        while let Some(r) = imap.next() {
+            match r {
+                Ok(r) => out.push(r),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                    imap.exhausted = true;
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+
+    /// Python's `map_async`: submits the first chunks and returns at once;
+    /// the results go to `out` (at most `out.len()` items are taken from
+    /// `items`). Allocation-free.
+    pub fn map_async<'o, F, A, R, I>(
+        &self,
+        f: F,
+        items: I,
+        out: &'o mut [R],
+        chunksize: impl Into<Option<usize>>,
+    ) -> MapResult<'_, 'o, Direct<F>, A, R, core::iter::Take<I::IntoIter>, SLOTS, BYTES>
+    where
+        F: Fn(A) -> R + Copy + 'static,
+        A: TaskData,
+        R: TaskData,
+        I: IntoIterator<Item = A>,
+    {
+        let items = items.into_iter().take(out.len());
+        let mut imap = Imap::new(self, Direct(f), items, chunksize.into(), true);
+        imap.fill("Pool::map_async");
+        MapResult {
+            imap,
+            out,
+            written: 0,
+            error: None,
+            done: false,
+        }
+    }
+
+    /// Python's `starmap(f, [(a, b), …])`: `f(a, b)` for each tuple, in a
+    /// `Vec` (allocates; [`Pool::starmap_into`] does not).
+    ///
+    /// # Errors
+    ///
+    /// As [`Pool::map_into`].
+    pub fn starmap<F, Args, R, I>(
+        &self,
+        f: F,
+        items: I,
+        chunksize: impl Into<Option<usize>>,
+    ) -> Result<Vec<R>, TaskError>
+    where
+        F: StarFn<Args, R>,
+        Args: TaskData,
+        R: TaskData,
+        I: IntoIterator<Item = Args>,
+    {
+        let items = items.into_iter();
+        let mut out = Vec::with_capacity(items.size_hint().0);
+        let mut first_error = None;
+        let mut imap = Imap::<Star<F>, Args, R, _, SLOTS, BYTES>::new(
+            self,
+            Star(f),
+            items,
+            chunksize.into(),
+            true,
+        );
+        while let Some(r) = imap.next() {
+            match r {
+                Ok(r) => out.push(r),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                    imap.exhausted = true;
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+
+    /// [`Pool::starmap`] into the caller's buffer, as [`Pool::map_into`].
+    /// Allocation-free.
+    ///
+    /// # Errors
+    ///
+    /// As [`Pool::map_into`].
+    pub fn starmap_into<F, Args, R, I>(
+        &self,
+        f: F,
+        items: I,
+        out: &mut [R],
+        chunksize: impl Into<Option<usize>>,
+    ) -> Result<usize, TaskError>
+    where
+        F: StarFn<Args, R>,
+        Args: TaskData,
+        R: TaskData,
+        I: IntoIterator<Item = Args>,
+    {
+        let items = items.into_iter().take(out.len());
+        let mut imap = Imap::<Star<F>, Args, R, _, SLOTS, BYTES>::new(
+            self,
+            Star(f),
+            items,
+            chunksize.into(),
+            true,
+        );
+        imap.fill("Pool::starmap");
+        MapResult {
+            imap,
+            out,
+            written: 0,
+            error: None,
+            done: false,
+        }
+        .get()
+    }
+}

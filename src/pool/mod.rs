@@ -1,0 +1,1205 @@
+//! The static worker pool: Python's `multiprocessing.Pool` with the fork
+//! start method, allocation-free, and never hung by a dying worker.
+//!
+//! ```no_run
+//! use mproc::pool::Pool;
+//!
+//! fn square(x: u64) -> u64 {
+//!     x * x
+//! }
+//!
+//! // Python: with Pool(3) as p: p.apply(square, (7,)); p.map(square, range(10))
+//! let pool = Pool::new(3)?;
+//! assert_eq!(pool.apply(square, 7)?, 49);
+//! let squares = pool.map(square, 0..10u64, 1)?;
+//! assert_eq!(squares[9], 81);
+//! let r = pool.apply_async(square, 5)?;
+//! assert_eq!(r.get()?, 25);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Shape
+//!
+//! - **Workers are forked once**, when the pool is made ([`Pool::new`],
+//!   [`Pool::builder`]), and are the only processes that ever run its tasks
+//!   (Python: "Pool(3) creates three processes and uses those three from
+//!   start to end"). A worker is replaced only when it dies, or after
+//!   [`maxtasksperchild`](PoolBuilder::maxtasksperchild) tasks.
+//! - **A fixed ring of task slots** lives in one anonymous shared segment
+//!   made before the fork: `SLOTS` slots of `BYTES` bytes each (const
+//!   generics, by default the build-time `MPROC_POOL_SLOTS` = 64 and
+//!   `MPROC_POOL_TASK_BYTES` = 512). A slot carries a task's argument,
+//!   then its result (or a chunk of a `map`'s items). Handing a task to a
+//!   busy worker and its result back costs no system call: both sides
+//!   watch the slot for a few microseconds before they park.
+//!
+//! # Tasks are `fn`s, not pickled closures
+//!
+//! Python pickles the function and its arguments and sends them to a
+//! worker. Here the worker is a forked copy of the program, so a task is
+//! named by its code alone: a `fn` item or a closure that captures nothing
+//! (`|x: u64| x * x`), checked at compile time to be zero-sized. A closure
+//! that captured a reference would point into the parent's memory as it
+//! was at the fork, not as it is now, so it is refused. Arguments and
+//! results are [`TaskData`] values (numbers, arrays, tuples, `Option`,
+//! fixed-capacity strings and vectors, `#[repr(C)]` structs of those),
+//! copied by their bytes into the slot: no serialisation, no allocation.
+//!
+//! # Callbacks, and when the pool does its work
+//!
+//! There is no handler thread. The pool acts — collects results, runs
+//! callbacks, reaps dead workers and forks their replacements — whenever
+//! the parent calls into it: a wait ([`AsyncResult::get`],
+//! [`AsyncResult::wait`], [`Pool::join`], [`Pool::apply`], a `map`, an
+//! `imap` step), a submission, or [`Pool::poll`]. `callback` and
+//! `error_callback` ([`Pool::apply_async_with`]) run then, in the parent,
+//! on the parent's stack: never in a worker, never inside a signal
+//! handler. A daemon puts [`Pool::sentinel`] into its
+//! [`wait`](crate::ipc::wait) set and calls [`Pool::poll`] when it fires.
+//!
+//! # Faults
+//!
+//! - A task that panics fails with [`ErrorKind::Panicked`] and its message
+//!   (cut to 120 bytes); the worker lives on.
+//! - A worker killed mid-task (by any signal, the OOM killer included)
+//!   fails exactly that task with [`ErrorKind::WorkerDied`]; a replacement
+//!   is forked, and every other task completes. Nothing waits forever: not
+//!   `get`, not `join`, not `map` (Python's Pool hangs here).
+//! - [`AsyncResult::get_timeout`] returns [`ErrorKind::Timeout`] while the
+//!   task runs on; its result can still be fetched later.
+//!
+//! | Python | here |
+//! |---|---|
+//! | `Pool(processes, initializer, initargs, maxtasksperchild)` | [`Pool::new`], [`Pool::builder`] |
+//! | `apply(f, (x,))` | [`Pool::apply`] |
+//! | `apply_async(f, (x,), callback, error_callback)` | [`Pool::apply_async`], [`Pool::apply_async_with`] |
+//! | `AsyncResult.get/wait/ready/successful` | [`AsyncResult`] |
+//! | `map(f, xs, chunksize)`, `map_async` | [`Pool::map`], [`Pool::map_into`], [`Pool::map_async`] |
+//! | `imap`, `imap_unordered` | [`Pool::imap`], [`Pool::imap_unordered`] |
+//! | `starmap(f, [(a, b), …])` | [`Pool::starmap`], [`Pool::starmap_into`] |
+//! | `close`, `terminate`, `join`, `with Pool() as p` | [`Pool::close`], [`Pool::terminate`], [`Pool::join`], drop |
+
+// `TaskError` carries its panic message inline (about 250 bytes) so that
+// failing allocates nothing; results carrying it are that big by design.
+#![allow(clippy::result_large_err)]
+
+mod map;
+mod result;
+mod ring;
+
+pub use crate::sys::task::TaskData;
+pub use map::{Call, Direct, Imap, MapResult, Star, StarFn};
+pub use result::{AsyncResult, PanicMessage, TaskError};
+
+use std::cell::{Cell, RefCell};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crate::config::{POOL_MAX_WORKERS, POOL_SLOTS, POOL_TASK_BYTES};
+use crate::error::{Error, ErrorKind, Resource, Result};
+use crate::process::{self, Process};
+use crate::shm::Shared;
+use crate::sys::task::{self as erased, Callbacks, Outcome};
+use crate::sys::{self, event};
+use ring::Ring;
+
+/// A worker process: its target is the worker loop, boxed once per fork.
+type WorkerProcess = Process<Box<dyn FnOnce()>>;
+
+/// Drops the untaken results of a slot (typed at submission).
+type DropResults = unsafe fn(*mut u8, usize, usize, u64, u64);
+
+/// Deaths before the first task, in a row, that stop the pool.
+const INIT_FAILURES: u32 = 3;
+
+/// How long [`Pool::terminate`] lets workers end after `SIGTERM` before it
+/// sends `SIGKILL`.
+const TERMINATE_GRACE: Duration = Duration::from_millis(500);
+
+/// The parent's record of one slot (the shared state says how far the task
+/// got; this says who will collect it).
+struct Local {
+    /// Submitted and not yet freed.
+    busy: Cell<bool>,
+    /// A handle ([`AsyncResult`], a map) will collect it; otherwise the
+    /// pool frees it once it ends.
+    held: Cell<bool>,
+    seq: Cell<u64>,
+    count: Cell<usize>,
+    /// Results not taken yet (bit per item).
+    untaken: Cell<u64>,
+    /// Set when the pool failed the task itself (terminated, broken).
+    failure: Cell<Option<ErrorKind>>,
+    drop_results: Cell<Option<DropResults>>,
+    callbacks: RefCell<Option<Callbacks<TaskError>>>,
+}
+
+impl Local {
+    fn new() -> Local {
+        Local {
+            busy: Cell::new(false),
+            held: Cell::new(false),
+            seq: Cell::new(0),
+            count: Cell::new(0),
+            untaken: Cell::new(0),
+            failure: Cell::new(None),
+            drop_results: Cell::new(None),
+            callbacks: RefCell::new(None),
+        }
+    }
+}
+
+/// Whether the pool takes tasks.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Phase {
+    Running,
+    Closed,
+    Terminated,
+}
+
+/// How a slot's task ended, item by item.
+pub(crate) enum Ended {
+    /// Not yet.
+    Running,
+    /// The worker finished: bit `i` of `failed` set when item `i` panicked.
+    Done { failed: u64 },
+    /// The pool or the worker's death failed the whole chunk.
+    Failed(ErrorKind),
+}
+
+/// Python's `multiprocessing.Pool`: a fixed set of forked workers and a
+/// fixed ring of `SLOTS` task slots of `BYTES` bytes (see the
+/// [module docs](self)). Used from the process that made it; a forked
+/// child's copy refuses every call, and its drop leaves the workers alone.
+///
+/// Methods take `&self`, so results can be waited for while more tasks
+/// are submitted; the pool is not `Sync` (it belongs to one thread of one
+/// process).
+pub struct Pool<const SLOTS: usize = POOL_SLOTS, const BYTES: usize = POOL_TASK_BYTES> {
+    ring: Rc<Shared<Ring<SLOTS, BYTES>>>,
+    /// Raised by a worker that finishes a task while the parent is parked.
+    wake: OwnedFd,
+    /// Seals the entries the parent stores; only this pool's processes
+    /// know it (it is not in the shared segment).
+    key: u64,
+    owner: i32,
+    size: usize,
+    workers: RefCell<heapless::Vec<WorkerProcess, POOL_MAX_WORKERS>>,
+    /// Forks so far (names the workers `ForkPoolWorker-<n>`, as Python).
+    forked: Cell<u64>,
+    initializer: Option<Rc<dyn Fn()>>,
+    max_tasks: u64,
+    local: [Local; SLOTS],
+    free: RefCell<heapless::Vec<u16, SLOTS>>,
+    next_seq: Cell<u64>,
+    phase: Cell<Phase>,
+    /// Busy slots with callbacks or without a handle: what `service` scans.
+    unattended: Cell<usize>,
+    /// Workers in a row whose initializer failed.
+    init_failures: Cell<u32>,
+    /// Bit `w`: worker `w` is dead (reaped) and not yet replaced.
+    dead: Cell<u64>,
+    broken: Cell<Option<ErrorKind>>,
+}
+
+/// Builds a [`Pool`] with Python's optional arguments: `processes`,
+/// `initializer` with its argument, `maxtasksperchild`.
+///
+/// ```no_run
+/// use mproc::pool::Pool;
+/// fn init(tag: u32) {
+///     println!("worker {} ready ({tag})", mproc::process::getpid());
+/// }
+/// let pool = Pool::builder().processes(2).initializer(init, 7).maxtasksperchild(100).build()?;
+/// # Ok::<(), mproc::Error>(())
+/// ```
+#[must_use = "a builder does nothing until `build`"]
+pub struct PoolBuilder {
+    processes: Option<usize>,
+    initializer: Option<Rc<dyn Fn()>>,
+    max_tasks: u64,
+}
+
+impl PoolBuilder {
+    /// The number of workers (Python's `processes`); by default
+    /// [`cpu_count`](crate::process::cpu_count), capped at
+    /// `MPROC_POOL_MAX_WORKERS`.
+    pub fn processes(mut self, n: usize) -> PoolBuilder {
+        self.processes = Some(n);
+        self
+    }
+
+    /// Runs `f(arg)` once in each worker when it starts, before its first
+    /// task (Python's `initializer` and `initargs`). If it panics in three
+    /// workers in a row, the pool stops with
+    /// [`ErrorKind::InitializerFailed`] instead of forking forever.
+    pub fn initializer<A: Clone + 'static>(mut self, f: fn(A), arg: A) -> PoolBuilder {
+        self.initializer = Some(Rc::new(move || f(arg.clone())));
+        self
+    }
+
+    /// Replaces each worker after it has run `n` tasks (a map chunk counts
+    /// as one), as Python's `maxtasksperchild`; 0 (the default) never.
+    pub fn maxtasksperchild(mut self, n: u64) -> PoolBuilder {
+        self.max_tasks = n;
+        self
+    }
+
+    /// Forks the workers: a pool with the default ring.
+    ///
+    /// # Errors
+    ///
+    /// As [`PoolBuilder::build_sized`].
+    pub fn build(self) -> Result<Pool> {
+        self.build_sized()
+    }
+
+    /// Forks the workers: a pool of `SLOTS` slots of `BYTES` bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidArgument`] for 0 workers or `SLOTS` over
+    /// 65535; [`ErrorKind::CapacityExceeded`] for more workers than
+    /// `MPROC_POOL_MAX_WORKERS`; the errors of
+    /// [`Process::start`](crate::process::Process::start) (other threads
+    /// running, the kernel refusing a process) and of the mapping.
+    pub fn build_sized<const SLOTS: usize, const BYTES: usize>(self) -> Result<Pool<SLOTS, BYTES>> {
+        let op = "Pool::new";
+        let size = match self.processes {
+            Some(n) => n,
+            None => process::cpu_count()?.clamp(1, POOL_MAX_WORKERS),
+        };
+        let resource = Resource::Pool { workers: size };
+        if size == 0 {
+            return Err(Error::new(
+                op,
+                resource,
+                ErrorKind::InvalidArgument("a pool needs at least one worker"),
+            ));
+        }
+        if size > POOL_MAX_WORKERS {
+            return Err(Error::new(
+                op,
+                Resource::Capacity("MPROC_POOL_MAX_WORKERS"),
+                ErrorKind::CapacityExceeded {
+                    limit: POOL_MAX_WORKERS,
+                },
+            ));
+        }
+        if SLOTS == 0 || SLOTS > usize::from(u16::MAX) {
+            return Err(Error::new(
+                op,
+                resource,
+                ErrorKind::InvalidArgument("a pool has 1 to 65535 slots"),
+            ));
+        }
+        let wake = event::eventfd().map_err(|e| Error::os("eventfd", resource, e))?;
+        let ring = Rc::new(Shared::<Ring<SLOTS, BYTES>>::zeroed()?);
+        let mut free = heapless::Vec::new();
+        for s in (0..SLOTS).rev() {
+            // Cannot fail: SLOTS entries in a vector of capacity SLOTS.
+            let _ = free.push(s as u16);
+        }
+        let pool = Pool {
+            ring,
+            wake,
+            key: random_key(),
+            owner: sys::process::getpid(),
+            size,
+            workers: RefCell::new(heapless::Vec::new()),
+            forked: Cell::new(0),
+            initializer: self.initializer,
+            max_tasks: self.max_tasks,
+            local: core::array::from_fn(|_| Local::new()),
+            free: RefCell::new(free),
+            next_seq: Cell::new(0),
+            phase: Cell::new(Phase::Running),
+            unattended: Cell::new(0),
+            init_failures: Cell::new(0),
+            dead: Cell::new(0),
+            broken: Cell::new(None),
+        };
+        for me in 0..size {
+            let worker = pool.fork_worker(me)?;
+            // Cannot fail: at most POOL_MAX_WORKERS (checked above).
+            let _ = pool.workers.borrow_mut().push(worker);
+        }
+        Ok(pool)
+    }
+}
+
+/// A key for sealing task entries: random per pool (std's hasher keys come
+/// from the OS's random source), mixed with the pid and the time.
+fn random_key() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_i32(sys::process::getpid());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish() | 1
+}
+
+impl Pool {
+    /// A pool of `processes` workers with the default ring (Python's
+    /// `Pool(processes)`); [`Pool::builder`] for the other arguments.
+    ///
+    /// # Errors
+    ///
+    /// As [`PoolBuilder::build_sized`].
+    pub fn new(processes: usize) -> Result<Pool> {
+        Pool::builder().processes(processes).build()
+    }
+
+    /// A builder for Python's optional arguments (`initializer`,
+    /// `maxtasksperchild`, the default worker count).
+    pub fn builder() -> PoolBuilder {
+        PoolBuilder {
+            processes: None,
+            initializer: None,
+            max_tasks: 0,
+        }
+    }
+}
+
+impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
+    fn resource(&self) -> Resource {
+        Resource::Pool { workers: self.size }
+    }
+
+    /// The number of workers (Python's `pool._processes`).
+    pub fn processes(&self) -> usize {
+        self.size
+    }
+
+    /// The pids of the live workers, in worker order.
+    pub fn pids(&self) -> heapless::Vec<crate::Pid, POOL_MAX_WORKERS> {
+        self.workers
+            .borrow()
+            .iter()
+            .filter_map(|w| w.pid())
+            .collect()
+    }
+
+    /// The number of tasks submitted and not yet collected (each map chunk
+    /// counts once): at most `SLOTS`.
+    pub fn outstanding(&self) -> usize {
+        SLOTS - self.free.borrow().len()
+    }
+
+    /// The pool's eventfd, readable when a worker finished a task while
+    /// the parent was parked in a pool wait. For a daemon's
+    /// [`wait`](crate::ipc::wait) set, together with the workers'
+    /// sentinels ([`Pool::sentinels`]): when either fires, call
+    /// [`Pool::poll`].
+    pub fn sentinel(&self) -> BorrowedFd<'_> {
+        self.wake.as_fd()
+    }
+
+    fn check_owner(&self, op: &'static str) -> Result<()> {
+        if sys::process::getpid() != self.owner {
+            return Err(Error::new(
+                op,
+                self.resource(),
+                ErrorKind::InvalidArgument("a pool is used only by the process that made it"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn fork_worker(&self, me: usize) -> Result<WorkerProcess> {
+        let ring = Rc::clone(&self.ring);
+        let initializer = self.initializer.clone();
+        let (key, wake_fd, max_tasks) = (self.key, self.wake.as_raw_fd(), self.max_tasks);
+        let target: Box<dyn FnOnce()> = Box::new(move || {
+            if let Some(init) = initializer {
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| init())).is_err() {
+                    process::exit(1);
+                }
+            }
+            ring.started[me].store(1, Ordering::Release);
+            ring::work(ring::WorkerSpec {
+                ring: &ring,
+                me,
+                key,
+                wake_fd,
+                max_tasks,
+            });
+        });
+        self.ring.started[me].store(0, Ordering::Relaxed);
+        let n = self.forked.get() + 1;
+        self.forked.set(n);
+        let mut name = heapless::String::<32>::new();
+        let _ = core::fmt::Write::write_fmt(&mut name, format_args!("ForkPoolWorker-{n}"));
+        let mut p = Process::new(target).daemon(true).with_name(&name)?;
+        p.start()?;
+        // Made now, while the pid is surely the worker's (see
+        // `Process::sentinel`).
+        p.sentinel()?;
+        Ok(p)
+    }
+
+    // ------------------------------------------------------------ submitting
+
+    /// A free slot for a new task, waiting for an unattended one to end
+    /// if every slot is busy.
+    fn take_slot(&self, op: &'static str) -> Result<usize> {
+        loop {
+            self.check_running(op)?;
+            if let Some(s) = self.free.borrow_mut().pop() {
+                return Ok(usize::from(s));
+            }
+            if self.unattended.get() == 0 {
+                // Every slot waits for a handle the caller holds: waiting
+                // would never end.
+                return Err(Error::new(
+                    op,
+                    Resource::Capacity("MPROC_POOL_SLOTS"),
+                    ErrorKind::CapacityExceeded { limit: SLOTS },
+                ));
+            }
+            let before = self.free.borrow().len();
+            self.wait_until(None, |p| {
+                p.free.borrow().len() > before || p.unattended_ended()
+            })?;
+        }
+    }
+
+    fn unattended_ended(&self) -> bool {
+        self.local
+            .iter()
+            .enumerate()
+            .any(|(s, l)| l.busy.get() && !l.held.get() && !matches!(self.ended(s), Ended::Running))
+    }
+
+    fn check_running(&self, op: &'static str) -> Result<()> {
+        self.check_owner(op)?;
+        if let Some(kind) = self.broken.get() {
+            return Err(Error::new(op, self.resource(), kind));
+        }
+        if self.phase.get() != Phase::Running {
+            return Err(Error::new(op, self.resource(), ErrorKind::PoolNotRunning));
+        }
+        Ok(())
+    }
+
+    /// Puts a chunk of tasks `C` on `items` into a free slot and queues it;
+    /// returns the slot.
+    fn submit<C, A, R>(
+        &self,
+        op: &'static str,
+        task: C,
+        items: impl ExactSizeIterator<Item = A>,
+        held: bool,
+        callbacks: Option<Callbacks<TaskError>>,
+    ) -> Result<usize>
+    where
+        C: erased::Call<A, R>,
+        A: TaskData,
+        R: TaskData,
+    {
+        let count = items.len();
+        let capacity = erased::chunk_capacity::<A, R>(BYTES);
+        if capacity == 0 || count > capacity {
+            return Err(Error::new(
+                op,
+                Resource::Capacity("MPROC_POOL_TASK_BYTES"),
+                ErrorKind::CapacityExceeded { limit: BYTES },
+            ));
+        }
+        let entry = erased::entry_of::<C, A, R>(task);
+        let s = self.take_slot(op)?;
+        let ring: &Ring<SLOTS, BYTES> = &self.ring;
+        let t = self.next_seq.get();
+        // The order ring has SLOTS entries; a claimed submission whose
+        // worker died before advancing `head` is skipped here.
+        while t - ring.head.0.load(Ordering::Acquire) >= SLOTS as u64 {
+            ring.help_head();
+        }
+        let slot = &ring.slots[s];
+        // SAFETY: the slot is FREE (it came off the free list), so its
+        // payload is ours; `count` fits (checked above).
+        #[allow(unsafe_code)]
+        unsafe {
+            erased::put_args::<A, R>(slot.payload.ptr(), BYTES, items)
+        };
+        slot.entry.store(entry, Ordering::Relaxed);
+        slot.check
+            .store(ring::seal(entry, t, self.key), Ordering::Relaxed);
+        slot.count.store(count as u32, Ordering::Relaxed);
+        slot.failed.store(0, Ordering::Relaxed);
+        let l = &self.local[s];
+        l.busy.set(true);
+        l.held.set(held);
+        l.seq.set(t);
+        l.count.set(count);
+        l.untaken.set(if count >= 64 {
+            u64::MAX
+        } else {
+            (1 << count) - 1
+        });
+        l.failure.set(None);
+        l.drop_results
+            .set(Some(erased::drop_results::<A, R> as DropResults));
+        let attended = held && callbacks.is_none();
+        *l.callbacks.borrow_mut() = callbacks;
+        if !attended {
+            self.unattended.set(self.unattended.get() + 1);
+        }
+        // SYNC POINT: Release pairs with the claiming worker's Acquire CAS:
+        // the arguments, entry and count are visible to it.
+        slot.state
+            .store(ring::state(t, ring::QUEUED, 0), Ordering::Release);
+        ring.order[(t % SLOTS as u64) as usize].store(s as u32, Ordering::Release);
+        self.next_seq.set(t + 1);
+        // SYNC POINT: SeqCst, then the load of `idle` in `wake_worker`
+        // (see `Ring::park`).
+        ring.tail.0.store(t + 1, Ordering::SeqCst);
+        ring.wake_worker();
+        Ok(s)
+    }
+
+    // ----------------------------------------------------------- collecting
+
+    /// How slot `s`'s task ended.
+    pub(crate) fn ended(&self, s: usize) -> Ended {
+        let l = &self.local[s];
+        if let Some(kind) = l.failure.get() {
+            return Ended::Failed(kind);
+        }
+        let slot = &self.ring.slots[s];
+        // SYNC POINT: Acquire pairs with the worker's commit (or the
+        // parent's own DIED store): the results are visible.
+        let st = slot.state.load(Ordering::Acquire);
+        if ring::seq(st) != l.seq.get() & ((1 << 40) - 1) {
+            return Ended::Running;
+        }
+        match ring::kind(st) {
+            ring::DONE => Ended::Done {
+                failed: slot.failed.load(Ordering::Relaxed),
+            },
+            ring::DIED => Ended::Failed(ErrorKind::WorkerDied {
+                pid: slot.died_pid.load(Ordering::Relaxed),
+                exitcode: slot.died_code.load(Ordering::Relaxed),
+            }),
+            _ => Ended::Running,
+        }
+    }
+
+    /// The error of item `index` of slot `s`, which ended and failed.
+    pub(crate) fn item_error(&self, op: &'static str, s: usize, kind: ErrorKind) -> TaskError {
+        let l = &self.local[s];
+        let error = Error::new(op, Resource::Task(l.seq.get()), kind);
+        let message = if kind == ErrorKind::Panicked {
+            let slot = &self.ring.slots[s];
+            let bytes = slot.message.load();
+            let len = (slot.message_len.load(Ordering::Relaxed) as usize).min(bytes.len());
+            PanicMessage::from_bytes(&bytes[..len])
+        } else {
+            PanicMessage::default()
+        };
+        TaskError::new(error, message)
+    }
+
+    /// Item `index` of slot `s` (ended): its result, moved out, or its
+    /// error. `take` is `sys::task::take_result` for the slot's types.
+    pub(crate) fn take<R>(
+        &self,
+        op: &'static str,
+        s: usize,
+        index: usize,
+        take: unsafe fn(*mut u8, usize, usize, usize) -> R,
+    ) -> core::result::Result<R, TaskError> {
+        let l = &self.local[s];
+        match self.ended(s) {
+            Ended::Running => Err(TaskError::new(
+                Error::new(op, Resource::Task(l.seq.get()), ErrorKind::NotReady),
+                PanicMessage::default(),
+            )),
+            Ended::Failed(kind) => Err(self.item_error(op, s, kind)),
+            Ended::Done { failed } if failed & (1 << index) != 0 => {
+                Err(self.item_error(op, s, ErrorKind::Panicked))
+            }
+            Ended::Done { .. } => {
+                let bit = 1u64 << index;
+                if l.untaken.get() & bit == 0 {
+                    return Err(TaskError::new(
+                        Error::new(
+                            op,
+                            Resource::Task(l.seq.get()),
+                            ErrorKind::InvalidArgument("the result was taken already"),
+                        ),
+                        PanicMessage::default(),
+                    ));
+                }
+                l.untaken.set(l.untaken.get() & !bit);
+                // SAFETY: the slot ended DONE (Acquire in `ended`), so the
+                // payload is ours and holds the worker's results; item
+                // `index` did not fail and was not taken (its bit was set,
+                // now cleared); `take` is `take_result` for the types the
+                // slot was submitted with (the caller's handle recorded it).
+                #[allow(unsafe_code)]
+                Ok(unsafe {
+                    take(
+                        self.ring.slots[s].payload.ptr(),
+                        BYTES,
+                        l.count.get(),
+                        index,
+                    )
+                })
+            }
+        }
+    }
+
+    /// Gives slot `s` back: its untaken results are dropped.
+    pub(crate) fn free_slot(&self, s: usize) {
+        let l = &self.local[s];
+        if !l.busy.get() {
+            return;
+        }
+        if let Ended::Done { failed } = self.ended(s)
+            && let Some(drop_results) = l.drop_results.get()
+        {
+            // SAFETY: DONE, so the payload is ours and holds results of
+            // the types `drop_results` was made for; only untaken,
+            // non-failed ones are dropped.
+            #[allow(unsafe_code)]
+            unsafe {
+                drop_results(
+                    self.ring.slots[s].payload.ptr(),
+                    BYTES,
+                    l.count.get(),
+                    failed,
+                    l.untaken.get(),
+                )
+            };
+        }
+        // Counted in `unattended` (see `submit`) until now.
+        if !l.held.get() || l.callbacks.borrow().is_some() {
+            self.unattended.set(self.unattended.get().saturating_sub(1));
+        }
+        // A callback never run is dropped here.
+        drop(l.callbacks.borrow_mut().take());
+        l.busy.set(false);
+        l.held.set(false);
+        l.untaken.set(0);
+        l.drop_results.set(None);
+        self.ring.slots[s]
+            .state
+            .store(ring::state(l.seq.get(), ring::FREE, 0), Ordering::Relaxed);
+        let _ = self.free.borrow_mut().push(s as u16);
+    }
+
+    /// A handle lets go of slot `s`: freed now if it ended, else when it
+    /// does.
+    pub(crate) fn release(&self, s: usize) {
+        let l = &self.local[s];
+        if !l.busy.get() || !l.held.get() {
+            return;
+        }
+        let running = matches!(self.ended(s), Ended::Running);
+        let has_callbacks = l.callbacks.borrow().is_some();
+        if running || has_callbacks {
+            l.held.set(false);
+            if !has_callbacks {
+                self.unattended.set(self.unattended.get() + 1);
+            }
+            if !running {
+                self.service();
+            }
+        } else {
+            self.free_slot(s);
+        }
+    }
+
+    /// Runs the callbacks of ended tasks and frees ended slots nobody
+    /// holds.
+    fn service(&self) {
+        if self.unattended.get() == 0 {
+            return;
+        }
+        for s in 0..SLOTS {
+            let l = &self.local[s];
+            if !l.busy.get() || (l.held.get() && l.callbacks.borrow().is_none()) {
+                continue;
+            }
+            let ended = self.ended(s);
+            if matches!(ended, Ended::Running) {
+                continue;
+            }
+            let callbacks = l.callbacks.borrow_mut().take();
+            if let Some(callbacks) = callbacks {
+                if l.held.get() {
+                    // Attended from now on: its handle collects it.
+                    self.unattended.set(self.unattended.get().saturating_sub(1));
+                }
+                match ended {
+                    Ended::Done { failed } if failed & 1 == 0 => {
+                        // SAFETY: DONE, so the payload is ours and holds
+                        // the result the callbacks were made for (item 0:
+                        // callbacks go with single tasks), not taken yet
+                        // (a handle takes it only after the callback ran,
+                        // and this runs before any other parent code
+                        // touches the slot).
+                        #[allow(unsafe_code)]
+                        unsafe {
+                            callbacks.run(Outcome::Done {
+                                payload: self.ring.slots[s].payload.ptr(),
+                                bytes: BYTES,
+                                count: l.count.get(),
+                                index: 0,
+                            })
+                        }
+                    }
+                    Ended::Done { .. } => {
+                        let e = self.item_error("Pool::apply_async", s, ErrorKind::Panicked);
+                        // SAFETY: a failure outcome touches no payload.
+                        #[allow(unsafe_code)]
+                        unsafe {
+                            callbacks.run(Outcome::Failed(&e))
+                        }
+                    }
+                    Ended::Failed(kind) => {
+                        let e = self.item_error("Pool::apply_async", s, kind);
+                        // SAFETY: as above.
+                        #[allow(unsafe_code)]
+                        unsafe {
+                            callbacks.run(Outcome::Failed(&e))
+                        }
+                    }
+                    Ended::Running => {}
+                }
+            }
+            // The callback may have submitted, freed or released slots;
+            // look at this one afresh.
+            if l.busy.get() && !l.held.get() && l.callbacks.borrow().is_none() {
+                self.free_slot(s);
+            }
+        }
+    }
+
+    // -------------------------------------------------------------- waiting
+
+    /// Waits until `ready` holds or `deadline` passes, running the pool
+    /// meanwhile: spins briefly, then parks in `poll` on the eventfd and
+    /// the workers' sentinels, reaping dead workers and forking their
+    /// replacements. Returns whether `ready` held.
+    pub(crate) fn wait_until(
+        &self,
+        deadline: Option<Instant>,
+        ready: impl Fn(&Self) -> bool,
+    ) -> Result<bool> {
+        self.service();
+        if ready(self) {
+            return Ok(true);
+        }
+        let start = Instant::now();
+        let mut spins = 0u32;
+        loop {
+            if ready(self) {
+                self.service();
+                return Ok(true);
+            }
+            spins += 1;
+            if spins.is_multiple_of(64) {
+                let now = Instant::now();
+                if deadline.is_some_and(|d| now >= d) {
+                    self.service();
+                    return Ok(ready(self));
+                }
+                let spent = now - start;
+                if spent > ring::SPIN_FOR {
+                    break;
+                }
+                if spent > ring::YIELD_AFTER {
+                    std::thread::yield_now();
+                }
+            }
+            std::hint::spin_loop();
+        }
+        loop {
+            let done = self.park(deadline, &ready)?;
+            self.service();
+            if done || ready(self) {
+                return Ok(true);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(false);
+            }
+        }
+    }
+
+    /// One park: `poll` on the eventfd and the sentinels until something
+    /// happens or `deadline`; then reaps and replaces dead workers.
+    fn park(&self, deadline: Option<Instant>, ready: &impl Fn(&Self) -> bool) -> Result<bool> {
+        let control = &self.ring.control.0;
+        control.parent_parked.store(1, Ordering::SeqCst);
+        // SYNC POINT: flag, then look: a worker commits (SeqCst) and then
+        // reads the flag (SeqCst), so it raises the eventfd or we see its
+        // commit.
+        if ready(self) {
+            control.parent_parked.store(0, Ordering::SeqCst);
+            return Ok(true);
+        }
+        let ready_bits = {
+            let workers = self.workers.borrow();
+            let mut fds = heapless::Vec::<BorrowedFd<'_>, { POOL_MAX_WORKERS + 1 }>::new();
+            let _ = fds.push(self.wake.as_fd());
+            for (w, worker) in workers.iter().enumerate() {
+                if self.dead.get() & (1 << w) == 0
+                    && let Ok(fd) = worker.sentinel()
+                {
+                    let _ = fds.push(fd);
+                }
+            }
+            // A worker that could not be re-forked is retried every 100 ms.
+            let retry = (self.dead.get() != 0 && self.wants_workers())
+                .then_some(Duration::from_millis(100));
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let timeout = match (left, retry) {
+                (Some(l), Some(r)) => Some(l.min(r)),
+                (l, r) => l.or(r),
+            };
+            sys::poll_many(&fds, timeout).map_err(|e| Error::os("poll", self.resource(), e))?
+        };
+        control.parent_parked.store(0, Ordering::SeqCst);
+        if ready_bits & 1 != 0 {
+            event::lower(self.wake.as_fd());
+        }
+        if ready_bits & !1 != 0 {
+            self.supervise();
+        } else if self.dead.get() != 0 {
+            self.refork();
+        }
+        Ok(ready(self))
+    }
+
+    /// Reaps dead workers: fails the task each was running with
+    /// `WorkerDied`, and forks replacements while work remains.
+    fn supervise(&self) {
+        let count = self.workers.borrow().len();
+        for w in 0..count {
+            if self.dead.get() & (1 << w) != 0 {
+                continue;
+            }
+            let (code, pid) = {
+                let workers = self.workers.borrow();
+                (workers[w].exitcode(), workers[w].pid())
+            };
+            let Some(code) = code else { continue };
+            self.dead.set(self.dead.get() | 1 << w);
+            self.fail_running(w, pid.map(|p| p.as_raw()).unwrap_or(0), code);
+            if self.ring.started[w].load(Ordering::Acquire) != 0 {
+                self.init_failures.set(0);
+            } else if self.initializer.is_some() && code > 0 {
+                // The initializer panicked (exit 1) or exited.
+                self.init_failures.set(self.init_failures.get() + 1);
+                if self.init_failures.get() >= INIT_FAILURES {
+                    self.break_pool(ErrorKind::InitializerFailed { exitcode: code });
+                    return;
+                }
+            }
+        }
+        self.refork();
+    }
+
+    /// Forks replacements for dead workers while work remains; one that
+    /// cannot be forked now is retried at the next park (within 100 ms).
+    fn refork(&self) {
+        let count = self.workers.borrow().len();
+        for w in 0..count {
+            if self.dead.get() & (1 << w) == 0 || !self.wants_workers() {
+                continue;
+            }
+            if let Ok(p) = self.fork_worker(w) {
+                self.workers.borrow_mut()[w] = p;
+                self.dead.set(self.dead.get() & !(1 << w));
+            }
+        }
+    }
+
+    /// Whether replacements are needed: running, or closed with tasks
+    /// still queued.
+    fn wants_workers(&self) -> bool {
+        if self.broken.get().is_some() {
+            return false;
+        }
+        match self.phase.get() {
+            Phase::Running => true,
+            Phase::Closed => {
+                self.ring.head.0.load(Ordering::Acquire) < self.ring.tail.0.load(Ordering::Acquire)
+            }
+            Phase::Terminated => false,
+        }
+    }
+
+    /// Marks the slots worker `w` was running as `DIED`.
+    fn fail_running(&self, w: usize, pid: i32, code: i32) {
+        for slot in self.ring.slots.iter() {
+            let st = slot.state.load(Ordering::Acquire);
+            if ring::kind(st) == ring::RUNNING && ring::worker(st) == w {
+                slot.died_pid.store(pid, Ordering::Relaxed);
+                slot.died_code.store(code, Ordering::Relaxed);
+                slot.state.store(
+                    ring::state(ring::seq(st), ring::DIED, w as u64),
+                    Ordering::Release,
+                );
+            }
+        }
+    }
+
+    /// Stops the pool for good: kills and reaps the workers and fails every
+    /// task not ended with `kind`.
+    fn break_pool(&self, kind: ErrorKind) {
+        if kind != ErrorKind::Terminated {
+            self.broken.set(Some(kind));
+        }
+        self.ring.control.0.stop.store(1, Ordering::SeqCst);
+        self.ring.wake_all_workers();
+        self.stop_workers();
+        for s in 0..SLOTS {
+            let l = &self.local[s];
+            if l.busy.get() && matches!(self.ended(s), Ended::Running) {
+                l.failure.set(Some(kind));
+            }
+        }
+        self.service();
+    }
+
+    /// `SIGTERM` to every worker, `SIGKILL` to those left after the grace
+    /// period, then reaps them all.
+    fn stop_workers(&self) {
+        let workers = self.workers.borrow();
+        for w in workers.iter() {
+            let _ = w.terminate();
+        }
+        let deadline = Instant::now() + TERMINATE_GRACE;
+        for w in workers.iter() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !matches!(w.join_timeout(left), Ok(Some(_))) {
+                let _ = w.kill();
+                let _ = w.join();
+            }
+        }
+    }
+
+    /// Does the pool's pending work without waiting: reaps dead workers
+    /// (failing their tasks, forking replacements), runs the callbacks of
+    /// ended tasks, frees slots nobody holds. Call it when
+    /// [`Pool::sentinel`] or a worker sentinel fires in a daemon's loop.
+    ///
+    /// # Errors
+    ///
+    /// A forked child's copy of the pool refuses (`InvalidArgument`).
+    pub fn poll(&self) -> Result<()> {
+        self.check_owner("Pool::poll")?;
+        event::lower(self.wake.as_fd());
+        let any_dead = {
+            let workers = self.workers.borrow();
+            let mut fds = heapless::Vec::<BorrowedFd<'_>, POOL_MAX_WORKERS>::new();
+            for (w, worker) in workers.iter().enumerate() {
+                if self.dead.get() & (1 << w) == 0
+                    && let Ok(fd) = worker.sentinel()
+                {
+                    let _ = fds.push(fd);
+                }
+            }
+            sys::poll_many(&fds, Some(Duration::ZERO)).unwrap_or(1) != 0
+        };
+        if any_dead {
+            self.supervise();
+        } else if self.dead.get() != 0 {
+            self.refork();
+        }
+        self.service();
+        Ok(())
+    }
+
+    /// The descriptors that become readable when a worker ends, for a
+    /// daemon's [`wait`](crate::ipc::wait) set (with [`Pool::sentinel`]).
+    /// A worker's descriptor changes when it is replaced: take them afresh
+    /// after each [`Pool::poll`].
+    pub fn sentinels(&self) -> heapless::Vec<std::os::fd::RawFd, POOL_MAX_WORKERS> {
+        self.workers
+            .borrow()
+            .iter()
+            .filter_map(|w| w.sentinel().ok().map(|fd| fd.as_raw_fd()))
+            .collect()
+    }
+
+    // ------------------------------------------------------------ operations
+
+    /// Runs `f(arg)` in a worker and waits for the result (Python's
+    /// `apply(f, (arg,))`).
+    ///
+    /// # Errors
+    ///
+    /// The task's failure ([`ErrorKind::Panicked`],
+    /// [`ErrorKind::WorkerDied`], [`ErrorKind::Terminated`]); as
+    /// [`Pool::apply_async`] for the submission.
+    pub fn apply<F, A, R>(&self, f: F, arg: A) -> core::result::Result<R, TaskError>
+    where
+        F: Fn(A) -> R + Copy + 'static,
+        A: TaskData,
+        R: TaskData,
+    {
+        self.apply_async(f, arg)?.get()
+    }
+
+    /// Queues `f(arg)` for a worker and returns at once (Python's
+    /// `apply_async(f, (arg,))`). Allocation-free.
+    ///
+    /// At most `SLOTS` tasks can be outstanding (submitted, with their
+    /// [`AsyncResult`] not yet collected or dropped). When every slot is
+    /// taken by a task whose handle is dropped or which has callbacks, this
+    /// waits for one to end; when every slot waits for a handle the caller
+    /// holds, waiting could never end, and this fails instead.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::PoolNotRunning`] after [`Pool::close`] or
+    /// [`Pool::terminate`]; [`ErrorKind::CapacityExceeded`] naming
+    /// `MPROC_POOL_SLOTS` (see above) or `MPROC_POOL_TASK_BYTES` (the
+    /// argument or the result does not fit a slot); nothing is queued then.
+    pub fn apply_async<F, A, R>(&self, f: F, arg: A) -> Result<AsyncResult<'_, R, SLOTS, BYTES>>
+    where
+        F: Fn(A) -> R + Copy + 'static,
+        A: TaskData,
+        R: TaskData,
+    {
+        let s = self.submit::<map::Direct<F>, A, R>(
+            "Pool::apply_async",
+            map::Direct(f),
+            core::iter::once(arg),
+            true,
+            None,
+        )?;
+        Ok(AsyncResult::new(self, s, erased::take_result::<A, R>))
+    }
+
+    /// [`Pool::apply_async`] with Python's `callback` and `error_callback`:
+    /// exactly one of them runs, once, in this process, when the pool next
+    /// acts after the task ended (see the [module docs](self#callbacks-and-when-the-pool-does-its-work)):
+    /// `callback` with a reference to the result (which the
+    /// [`AsyncResult`] can still [`get`](AsyncResult::get)), or
+    /// `error_callback` with the error. A pool that is terminated or
+    /// dropped runs the pending `error_callback`s with
+    /// [`ErrorKind::Terminated`].
+    ///
+    /// The two closures may capture at most four words together (checked
+    /// at compile time); share bigger state through an `Rc`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Pool::apply_async`].
+    pub fn apply_async_with<F, A, R, C, E>(
+        &self,
+        f: F,
+        arg: A,
+        callback: C,
+        error_callback: E,
+    ) -> Result<AsyncResult<'_, R, SLOTS, BYTES>>
+    where
+        F: Fn(A) -> R + Copy + 'static,
+        A: TaskData,
+        R: TaskData,
+        C: FnOnce(&R) + 'static,
+        E: FnOnce(&TaskError) + 'static,
+    {
+        let callbacks = Callbacks::new::<A, R, C, E>(callback, error_callback);
+        let s = self.submit::<map::Direct<F>, A, R>(
+            "Pool::apply_async",
+            map::Direct(f),
+            core::iter::once(arg),
+            true,
+            Some(callbacks),
+        )?;
+        Ok(AsyncResult::new(self, s, erased::take_result::<A, R>))
+    }
+
+    /// Stops taking tasks (Python's `close()`): the workers finish what is
+    /// queued, then [`Pool::join`] waits for them to exit. Results stay
+    /// fetchable.
+    pub fn close(&self) {
+        if self.phase.get() == Phase::Running {
+            self.phase.set(Phase::Closed);
+        }
+    }
+
+    /// Stops the workers now (Python's `terminate()`): `SIGTERM`, then
+    /// `SIGKILL` after half a second; every task not ended fails with
+    /// [`ErrorKind::Terminated`] (and its `error_callback` runs). Results
+    /// of ended tasks stay fetchable.
+    ///
+    /// # Errors
+    ///
+    /// A forked child's copy of the pool refuses (`InvalidArgument`).
+    pub fn terminate(&self) -> Result<()> {
+        self.check_owner("Pool::terminate")?;
+        if self.phase.get() != Phase::Terminated {
+            self.phase.set(Phase::Terminated);
+            self.break_pool(ErrorKind::Terminated);
+        }
+        Ok(())
+    }
+
+    /// Waits until every submitted task has ended and the workers have
+    /// exited (Python's `join()`), replacing workers that die meanwhile;
+    /// runs callbacks as tasks end. Only after [`Pool::close`] or
+    /// [`Pool::terminate`], as in Python.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidArgument`] while the pool is running.
+    pub fn join(&self) -> Result<()> {
+        const OP: &str = "Pool::join";
+        self.check_owner(OP)?;
+        if self.phase.get() == Phase::Running {
+            return Err(Error::new(
+                OP,
+                self.resource(),
+                ErrorKind::InvalidArgument("join needs close() or terminate() first"),
+            ));
+        }
+        self.wait_until(None, |p| {
+            (0..SLOTS).all(|s| !p.local[s].busy.get() || !matches!(p.ended(s), Ended::Running))
+        })?;
+        self.ring.control.0.stop.store(1, Ordering::SeqCst);
+        self.ring.wake_all_workers();
+        for w in self.workers.borrow().iter() {
+            let _ = w.join();
+        }
+        self.service();
+        Ok(())
+    }
+}
+
+impl<const SLOTS: usize, const BYTES: usize> Drop for Pool<SLOTS, BYTES> {
+    /// Python's `with Pool() as p:` exit: terminate, then join. A forked
+    /// child's copy leaves the workers alone.
+    fn drop(&mut self) {
+        if sys::process::getpid() == self.owner {
+            let _ = self.terminate();
+            for s in 0..SLOTS {
+                self.free_slot(s);
+            }
+        }
+    }
+}
+
+impl<const SLOTS: usize, const BYTES: usize> core::fmt::Debug for Pool<SLOTS, BYTES> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Pool")
+            .field("processes", &self.size)
+            .field("slots", &SLOTS)
+            .field("task_bytes", &BYTES)
+            .field("outstanding", &self.outstanding())
+            .field("phase", &self.phase.get())
+            .finish()
+    }
+}

@@ -1,0 +1,297 @@
+//! The pool's shared memory: the ring of task slots, the submission order,
+//! and the worker's side of the protocol.
+//!
+//! # Slot states
+//!
+//! Each slot's `state` word is `seq << 24 | kind << 16 | worker`, `seq`
+//! being the submission number (40 bits). Each transition is one store or
+//! one compare-and-swap by the slot's current owner:
+//!
+//! | kind | owner | next | by |
+//! |---|---|---|---|
+//! | `FREE` | parent | `QUEUED` | the parent, after writing the arguments (Release) |
+//! | `QUEUED` | nobody yet | `RUNNING(w)` | worker `w`'s CAS (Acquire: it then reads the arguments) |
+//! | `RUNNING(w)` | worker `w` | `DONE` | worker `w`, after writing the results (Release) |
+//! | `RUNNING(w)` | worker `w` | `DIED` | the parent, after reaping `w` |
+//! | `DONE`, `DIED` | parent | `FREE` | the parent, once the results are collected |
+//!
+//! A worker killed at any instruction leaves its slot `RUNNING(w)`, which
+//! the parent turns into `DIED` once it has reaped the worker; no other
+//! slot is affected. Submission order is the `order` ring: `order[t % S]`
+//! is the slot of submission `t`; `tail` counts submissions (the parent
+//! alone stores it) and `head` the submissions claimed (workers advance it
+//! by CAS, and anyone may advance it past a submission whose slot is no
+//! longer `QUEUED` with that number, so a worker killed between its claim
+//! and its advance stops nobody).
+
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::config::POOL_MAX_WORKERS;
+use crate::shm::Shareable;
+use crate::sys::mem::SharedCell;
+use crate::sys::task::{self, MESSAGE_LEN, Message, Payload};
+use crate::sys::{event, futex};
+
+pub(crate) const FREE: u64 = 0;
+pub(crate) const QUEUED: u64 = 1;
+pub(crate) const RUNNING: u64 = 2;
+pub(crate) const DONE: u64 = 3;
+pub(crate) const DIED: u64 = 4;
+
+const SEQ_BITS: u32 = 40;
+const SEQ_MASK: u64 = (1 << SEQ_BITS) - 1;
+
+/// A state word.
+pub(crate) const fn state(seq: u64, kind: u64, worker: u64) -> u64 {
+    (seq & SEQ_MASK) << 24 | (kind & 0xff) << 16 | (worker & 0xffff)
+}
+
+/// The kind of a state word.
+pub(crate) const fn kind(state: u64) -> u64 {
+    (state >> 16) & 0xff
+}
+
+/// The worker of a `RUNNING` or `DONE` state word.
+pub(crate) const fn worker(state: u64) -> usize {
+    (state & 0xffff) as usize
+}
+
+/// The submission number of a state word.
+pub(crate) const fn seq(state: u64) -> u64 {
+    state >> 24
+}
+
+/// How long an idle worker watches for work before it parks, and how long
+/// the parent watches for a result.
+pub(crate) const SPIN_FOR: Duration = Duration::from_micros(20);
+/// After this long, a watcher yields its CPU between looks.
+pub(crate) const YIELD_AFTER: Duration = Duration::from_micros(2);
+
+/// A word on a cache line of its own.
+#[repr(C, align(64))]
+pub(crate) struct Padded<T>(pub(crate) T);
+
+/// One task slot.
+#[repr(C, align(64))]
+pub(crate) struct Slot<const B: usize> {
+    pub(crate) state: AtomicU64,
+    /// The task's entry (see `sys::task::entry_of`).
+    pub(crate) entry: AtomicU64,
+    /// `entry` sealed with the pool's key and the submission number: a
+    /// worker refuses to call an entry that fails it.
+    pub(crate) check: AtomicU64,
+    /// Bit `i`: item `i` of the chunk panicked.
+    pub(crate) failed: AtomicU64,
+    /// Items in the chunk (1 for `apply`).
+    pub(crate) count: AtomicU32,
+    pub(crate) message_len: AtomicU32,
+    /// `DIED`: the dead worker's pid and exit code.
+    pub(crate) died_pid: AtomicI32,
+    pub(crate) died_code: AtomicI32,
+    pub(crate) message: SharedCell<[u8; MESSAGE_LEN]>,
+    pub(crate) payload: Payload<B>,
+}
+
+/// What the parent and the workers share.
+#[repr(C)]
+pub(crate) struct Ring<const S: usize, const B: usize> {
+    /// Submissions made (stored by the parent only).
+    pub(crate) tail: Padded<AtomicU64>,
+    /// Submissions claimed by workers.
+    pub(crate) head: Padded<AtomicU64>,
+    pub(crate) control: Padded<Control>,
+    /// `started[w]`: 1 once worker `w`'s initializer returned.
+    pub(crate) started: [AtomicU32; POOL_MAX_WORKERS],
+    /// `order[t % S]`: the slot of submission `t`.
+    pub(crate) order: [AtomicU32; S],
+    pub(crate) slots: [Slot<B>; S],
+}
+
+/// Parking and stopping.
+#[repr(C)]
+pub(crate) struct Control {
+    /// Moved by a submission while a worker is parked: idle workers park
+    /// on it.
+    pub(crate) work: AtomicU32,
+    /// Workers parked (or about to).
+    pub(crate) idle: AtomicU32,
+    /// 1 while the parent is parked in `poll`: a worker that finishes a
+    /// task then raises the pool's eventfd.
+    pub(crate) parent_parked: AtomicU32,
+    /// 1: workers exit once nothing is queued (`close` then `join`).
+    pub(crate) stop: AtomicU32,
+}
+
+#[allow(unsafe_code)]
+// SAFETY: repr(C) of atomics, SharedCells of byte arrays and payload bytes
+// (all Shareable): no pointers (the `entry` words are code addresses of
+// this binary, checked against the pool's key before use and only ever in
+// the anonymous segment of one pool's processes), no drop glue, all-zero
+// valid (everything FREE, nothing submitted).
+unsafe impl<const S: usize, const B: usize> Shareable for Ring<S, B> {}
+
+/// Seals `entry` for submission `seq` with the pool's `key`.
+pub(crate) fn seal(entry: u64, seq: u64, key: u64) -> u64 {
+    (entry ^ key).rotate_left((seq % 61) as u32 + 1) ^ seq.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+impl<const S: usize, const B: usize> Ring<S, B> {
+    /// The slot of submission `h`, if it is still `QUEUED` as `h`.
+    fn claim(&self, h: u64, me: usize) -> Option<usize> {
+        let s = self.order[(h % S as u64) as usize].load(Ordering::Acquire) as usize % S;
+        let slot = &self.slots[s];
+        let queued = state(h, QUEUED, 0);
+        // SYNC POINT: Acquire pairs with the parent's Release of QUEUED:
+        // the arguments are visible after a successful claim.
+        let won = slot
+            .state
+            .compare_exchange(
+                queued,
+                state(h, RUNNING, me as u64),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_ok();
+        // Claimed (by us or another), or moved on: either way `h` is taken.
+        let _ = self
+            .head
+            .0
+            .compare_exchange(h, h + 1, Ordering::AcqRel, Ordering::Relaxed);
+        won.then_some(s)
+    }
+
+    /// Advances `head` past submissions no longer queued (a worker killed
+    /// between its claim and its advance): the parent calls it when the
+    /// order ring looks full.
+    pub(crate) fn help_head(&self) {
+        let h = self.head.0.load(Ordering::Acquire);
+        if h < self.tail.0.load(Ordering::Acquire) {
+            let s = self.order[(h % S as u64) as usize].load(Ordering::Acquire) as usize % S;
+            if self.slots[s].state.load(Ordering::Acquire) != state(h, QUEUED, 0) {
+                let _ = self
+                    .head
+                    .0
+                    .compare_exchange(h, h + 1, Ordering::AcqRel, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The next task for worker `me`, waiting for one (spin, then park);
+    /// `None` once the pool stops and nothing is queued.
+    fn next(&self, me: usize) -> Option<(usize, u64)> {
+        let start = Instant::now();
+        let mut spins = 0u32;
+        loop {
+            let h = self.head.0.load(Ordering::Acquire);
+            if h < self.tail.0.load(Ordering::Acquire) {
+                if let Some(s) = self.claim(h, me) {
+                    return Some((s, h));
+                }
+                continue;
+            }
+            if self.control.0.stop.load(Ordering::Acquire) != 0 {
+                return None;
+            }
+            spins += 1;
+            if spins.is_multiple_of(64) {
+                let spent = start.elapsed();
+                if spent > SPIN_FOR {
+                    self.park();
+                } else if spent > YIELD_AFTER {
+                    std::thread::yield_now();
+                }
+            }
+            std::hint::spin_loop();
+        }
+    }
+
+    fn park(&self) {
+        let c = &self.control.0;
+        c.idle.fetch_add(1, Ordering::SeqCst);
+        // SYNC POINT: register, read the word, look again: the parent
+        // stores `tail` (SeqCst) and then reads `idle` (SeqCst), so it
+        // either sees us and moves `work`, or we see its submission.
+        let seen = c.work.load(Ordering::SeqCst);
+        let nothing = self.head.0.load(Ordering::SeqCst) >= self.tail.0.load(Ordering::SeqCst);
+        if nothing && c.stop.load(Ordering::SeqCst) == 0 {
+            futex::wait(&c.work, seen, None);
+        }
+        c.idle.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Wakes one parked worker, if any (after a submission).
+    pub(crate) fn wake_worker(&self) {
+        let c = &self.control.0;
+        if c.idle.load(Ordering::SeqCst) > 0 {
+            c.work.fetch_add(1, Ordering::SeqCst);
+            futex::wake(&c.work, 1);
+        }
+    }
+
+    /// Wakes every parked worker (to see `stop`).
+    pub(crate) fn wake_all_workers(&self) {
+        let c = &self.control.0;
+        c.work.fetch_add(1, Ordering::SeqCst);
+        futex::wake(&c.work, u32::MAX);
+    }
+}
+
+/// What one worker needs: its index, the ring, the pool's key, the eventfd
+/// that wakes a parked parent, and its task limit.
+pub(crate) struct WorkerSpec<'a, const S: usize, const B: usize> {
+    pub(crate) ring: &'a Ring<S, B>,
+    pub(crate) me: usize,
+    pub(crate) key: u64,
+    pub(crate) wake_fd: RawFd,
+    pub(crate) max_tasks: u64,
+}
+
+/// A worker's life: run tasks until the pool stops or the task limit is
+/// reached, then return (the caller exits the process).
+pub(crate) fn work<const S: usize, const B: usize>(spec: WorkerSpec<'_, S, B>) {
+    let ring = spec.ring;
+    let mut done = 0u64;
+    while let Some((s, seq)) = ring.next(spec.me) {
+        let slot = &ring.slots[s];
+        let entry = slot.entry.load(Ordering::Relaxed);
+        let count = (slot.count.load(Ordering::Relaxed) as usize).min(task::CHUNK_MAX);
+        let mut message = Message::empty();
+        let failed = if slot.check.load(Ordering::Relaxed) == seal(entry, seq, spec.key) {
+            // SAFETY: the entry passed the seal made by the parent with the
+            // key only this pool's processes hold, so it is an `entry_of`
+            // address it stored with arguments of the matching types (see
+            // `Pool::submit`); the claim made the payload ours.
+            #[allow(unsafe_code)]
+            unsafe {
+                task::call(entry, slot.payload.ptr(), B, count, &mut message)
+            }
+        } else {
+            message.set("the task's slot failed its integrity check: memory corrupted");
+            u64::MAX >> (64 - count.max(1))
+        };
+        slot.failed.store(failed, Ordering::Relaxed);
+        if failed != 0 {
+            slot.message.store(message.bytes);
+            slot.message_len.store(message.len, Ordering::Relaxed);
+        }
+        // SYNC POINT: the commit; Release (in SeqCst) pairs with the
+        // parent's Acquire load of the state before it reads the results,
+        // and SeqCst orders it before the load of `parent_parked` (the
+        // parent stores that flag and then looks at the states).
+        slot.state
+            .store(state(seq, DONE, spec.me as u64), Ordering::SeqCst);
+        if ring.control.0.parent_parked.load(Ordering::SeqCst) != 0 {
+            // SAFETY: the pool's eventfd, inherited from the parent and
+            // open in this process for its whole life (the pool's handle
+            // is never dropped here: the worker exits with `_exit`).
+            #[allow(unsafe_code)]
+            event::raise(unsafe { event::borrow(spec.wake_fd) });
+        }
+        done += 1;
+        if spec.max_tasks != 0 && done >= spec.max_tasks {
+            return;
+        }
+    }
+}

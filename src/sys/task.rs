@@ -1,0 +1,550 @@
+//! The pool's type erasure: task values moved through the bytes of a slot,
+//! a task called through the address of its monomorphised entry, and a
+//! parent-side callback kept inline without a heap box.
+//!
+//! Everything here is about pointers into a slot's payload, so it lives in
+//! `sys` with the crate's other `unsafe`. The pool (`crate::pool`) keeps the
+//! protocol that makes each access exclusive: a slot's payload belongs to
+//! exactly one process at a time (the submitting parent, then the worker
+//! that claimed it, then the parent again), handed over by Release/Acquire
+//! stores of the slot's state word.
+
+use core::cell::UnsafeCell;
+use core::mem::{MaybeUninit, align_of, size_of};
+
+use super::mem::Shareable;
+
+/// A value that may be moved, by its bytes, into a process forked from this
+/// one, and back: the arguments and results of
+/// [`Pool`](crate::pool::Pool) tasks. Python pickles a task's arguments;
+/// the pool copies their bytes into shared memory instead, so they must
+/// mean the same thing in the worker.
+///
+/// Implemented for the integers (`usize` and `isize` too: parent and worker
+/// are the same binary), floats, `bool`, `char`, `()`, arrays, tuples of up
+/// to six elements, `Option`, `Result`, [`FixedStr`](crate::shm::FixedStr),
+/// `heapless::String` and `heapless::Vec` of such values. Every
+/// [`Shareable`] type of your own may implement it too.
+///
+/// Unlike [`Shareable`], this does not ask for `#[repr(C)]` or fixed-width
+/// fields: the bytes only ever travel between processes forked from one
+/// binary, which agree on every layout. It never applies to named segments.
+///
+/// # Safety
+///
+/// The type must hold no pointer or reference (the memory it points to may
+/// not exist in the other process), no file descriptor or other handle
+/// whose meaning is per process, and nothing whose `Drop` frees or releases
+/// anything outside the value's own bytes: a value moved into a worker that
+/// is then killed is never dropped (leaked), and one moved out is dropped
+/// by whoever receives it.
+pub unsafe trait TaskData: Sized + 'static {}
+
+macro_rules! task_data {
+    ($($t:ty),* $(,)?) => {
+        $(
+            // SAFETY: a primitive: no pointers, no handles, no drop glue.
+            unsafe impl TaskData for $t {}
+        )*
+    };
+}
+
+task_data!(
+    u8,
+    u16,
+    u32,
+    u64,
+    u128,
+    usize,
+    i8,
+    i16,
+    i32,
+    i64,
+    i128,
+    isize,
+    f32,
+    f64,
+    bool,
+    char,
+    (),
+    core::time::Duration
+);
+
+// SAFETY: elements that are TaskData, repeated.
+unsafe impl<T: TaskData, const N: usize> TaskData for [T; N] {}
+// SAFETY: an optional TaskData value.
+unsafe impl<T: TaskData> TaskData for Option<T> {}
+// SAFETY: one of two TaskData values.
+unsafe impl<T: TaskData, E: TaskData> TaskData for Result<T, E> {}
+// SAFETY: inline bytes and a length (Shareable).
+unsafe impl<const N: usize> TaskData for crate::shm::FixedStr<N> {}
+// SAFETY: heapless's string is an inline byte buffer and a length.
+unsafe impl<const N: usize> TaskData for heapless::String<N> {}
+// SAFETY: heapless's vector is an inline array of TaskData and a length;
+// its Drop drops only those elements.
+unsafe impl<T: TaskData, const N: usize> TaskData for heapless::Vec<T, N> {}
+
+macro_rules! task_data_tuples {
+    ($(($($t:ident),+)),* $(,)?) => {
+        $(
+            // SAFETY: a tuple of TaskData values.
+            unsafe impl<$($t: TaskData),+> TaskData for ($($t,)+) {}
+        )*
+    };
+}
+
+task_data_tuples!(
+    (A),
+    (A, B),
+    (A, B, C),
+    (A, B, C, D),
+    (A, B, C, D, E),
+    (A, B, C, D, E, F),
+);
+
+/// The most bytes of a panic message a slot keeps.
+pub(crate) const MESSAGE_LEN: usize = 120;
+
+/// The most items of a map chunk: one bit each in the failure mask.
+pub(crate) const CHUNK_MAX: usize = 64;
+
+/// The bytes of a slot: a task's arguments, then its results.
+#[repr(C, align(64))]
+pub(crate) struct Payload<const B: usize>(UnsafeCell<[MaybeUninit<u8>; B]>);
+
+// SAFETY: plain bytes; every access goes through the raw pointer under the
+// pool's hand-over protocol (one owner at a time, see the module docs).
+unsafe impl<const B: usize> Sync for Payload<B> {}
+// SAFETY: repr(C) bytes: no pointers, no drop glue, every bit pattern (and
+// all zero) valid as bytes; what they hold is read only by the process the
+// protocol gives them to, as the type that process wrote.
+unsafe impl<const B: usize> Shareable for Payload<B> {}
+
+impl<const B: usize> Payload<B> {
+    /// The first byte (64-byte aligned).
+    pub(crate) fn ptr(&self) -> *mut u8 {
+        self.0.get().cast()
+    }
+}
+
+/// Where items sit in a payload of `bytes` bytes holding a chunk of
+/// `count` arguments `A` that become results `R` in place.
+///
+/// Results are packed from the start. Arguments are packed from the start
+/// too when a result is no larger than an argument (result `i` then ends
+/// at or before argument `i + 1` begins), else from the end (argument `i`
+/// is read before result `i` is written, and result `i` still ends before
+/// argument `i + 1`). Either way each argument is read before anything
+/// overwrites it.
+#[derive(Clone, Copy)]
+struct Layout {
+    arg_start: usize,
+    arg_size: usize,
+    result_size: usize,
+}
+
+impl Layout {
+    fn of<A, R>(bytes: usize, count: usize) -> Layout {
+        let (a, r) = (size_of::<A>(), size_of::<R>());
+        let arg_start = if r <= a {
+            0
+        } else {
+            let end = bytes - bytes % align_of::<A>().max(1);
+            end - count * a
+        };
+        Layout {
+            arg_start,
+            arg_size: a,
+            result_size: r,
+        }
+    }
+
+    fn arg(&self, i: usize) -> usize {
+        self.arg_start + i * self.arg_size
+    }
+
+    fn result(&self, i: usize) -> usize {
+        i * self.result_size
+    }
+}
+
+/// How many items of a chunk of `A`s becoming `R`s fit in `bytes` (at most
+/// [`CHUNK_MAX`]); 0 when not even one does, or when either type is
+/// aligned beyond the payload's 64 bytes.
+pub(crate) const fn chunk_capacity<A, R>(bytes: usize) -> usize {
+    let (a, r) = (size_of::<A>(), size_of::<R>());
+    if align_of::<A>() > 64 || align_of::<R>() > 64 {
+        return 0;
+    }
+    let end = bytes - bytes % align_of::<A>();
+    let fit_a = match end.checked_div(a) {
+        Some(n) => n,
+        None => CHUNK_MAX,
+    };
+    let fit_r = match bytes.checked_div(r) {
+        Some(n) => n,
+        None => CHUNK_MAX,
+    };
+    let fit = if fit_a < fit_r { fit_a } else { fit_r };
+    if fit < CHUNK_MAX { fit } else { CHUNK_MAX }
+}
+
+/// Moves `items` into the payload as the arguments of a chunk.
+///
+/// # Safety
+///
+/// The caller owns the payload (the slot is not queued), `items.len()` is
+/// at most `chunk_capacity::<A, R>(bytes)`, and `payload` points to
+/// `bytes` writable bytes aligned to 64.
+pub(crate) unsafe fn put_args<A, R>(
+    payload: *mut u8,
+    bytes: usize,
+    items: impl ExactSizeIterator<Item = A>,
+) {
+    let layout = Layout::of::<A, R>(bytes, items.len());
+    for (i, item) in items.enumerate() {
+        // SAFETY: in bounds and aligned by the caller's capacity check and
+        // the layout (offsets are multiples of A's size, the start aligned
+        // for A); the bytes are the caller's.
+        unsafe { payload.add(layout.arg(i)).cast::<A>().write(item) };
+    }
+}
+
+/// Moves result `index` of a chunk of `count` out of the payload.
+///
+/// # Safety
+///
+/// The caller owns the payload, its worker wrote result `index` as an `R`
+/// (the item did not fail), and it was not taken or dropped before.
+pub(crate) unsafe fn take_result<A, R>(
+    payload: *mut u8,
+    bytes: usize,
+    count: usize,
+    index: usize,
+) -> R {
+    let layout = Layout::of::<A, R>(bytes, count);
+    // SAFETY: the caller's promise: an R written there by the worker.
+    unsafe { payload.add(layout.result(index)).cast::<R>().read() }
+}
+
+/// Result `index` of a chunk, by reference (for a callback).
+///
+/// # Safety
+///
+/// As [`take_result`], for as long as the reference lives.
+pub(crate) unsafe fn result_ref<'a, A, R>(
+    payload: *mut u8,
+    bytes: usize,
+    count: usize,
+    index: usize,
+) -> &'a R {
+    let layout = Layout::of::<A, R>(bytes, count);
+    // SAFETY: the caller's promise.
+    unsafe { &*payload.add(layout.result(index)).cast::<R>() }
+}
+
+/// Drops the results of a chunk not taken: those whose bit is clear in
+/// `failed` and set in `untaken`.
+///
+/// # Safety
+///
+/// As [`take_result`], for each result dropped.
+pub(crate) unsafe fn drop_results<A, R>(
+    payload: *mut u8,
+    bytes: usize,
+    count: usize,
+    failed: u64,
+    untaken: u64,
+) {
+    if !core::mem::needs_drop::<R>() {
+        return;
+    }
+    for i in 0..count.min(CHUNK_MAX) {
+        if failed & (1 << i) == 0 && untaken & (1 << i) != 0 {
+            // SAFETY: the caller's promise, for result i.
+            drop(unsafe { take_result::<A, R>(payload, bytes, count, i) });
+        }
+    }
+}
+
+/// A panic message, cut to [`MESSAGE_LEN`] bytes at a character boundary.
+#[derive(Clone, Copy)]
+pub(crate) struct Message {
+    pub(crate) bytes: [u8; MESSAGE_LEN],
+    pub(crate) len: u32,
+}
+
+impl Message {
+    pub(crate) const fn empty() -> Message {
+        Message {
+            bytes: [0; MESSAGE_LEN],
+            len: 0,
+        }
+    }
+
+    pub(crate) fn set(&mut self, text: &str) {
+        let mut end = text.len().min(MESSAGE_LEN);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.bytes[..end].copy_from_slice(&text.as_bytes()[..end]);
+        self.len = end as u32;
+    }
+
+    fn set_from_panic(&mut self, payload: &(dyn core::any::Any + Send)) {
+        if let Some(s) = payload.downcast_ref::<&str>() {
+            self.set(s);
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            self.set(s);
+        } else {
+            self.set("(a panic payload that is not a string)");
+        }
+    }
+}
+
+/// How a worker calls a chunk of a task: reads `count` arguments from the
+/// payload, calls the task on each (catching panics), writes the results.
+/// Returns the mask of the items that panicked; the first panic's message
+/// goes to `message`.
+type Entry = unsafe fn(payload: *mut u8, bytes: usize, count: usize, message: &mut Message) -> u64;
+
+/// How a worker calls a pool task on its argument: implemented by the
+/// pool's wrappers ([`Direct`](crate::pool::Direct) for `map`/`imap`,
+/// [`Star`](crate::pool::Star) for `starmap`), which appear in the types
+/// of [`Imap`](crate::pool::Imap) and [`MapResult`](crate::pool::MapResult).
+/// A task is zero-sized (a `fn` item or a closure that captures nothing),
+/// so the worker makes it from its type alone.
+pub trait Call<A, R>: Copy + 'static {
+    /// Calls the task.
+    fn call(&self, arg: A) -> R;
+}
+
+/// The entry of the task `task` from `A` to `R`, as the address stored in
+/// a slot. Taking the task by value is what lets the worker conjure
+/// another from its type (see [`run`]).
+pub(crate) fn entry_of<C: Call<A, R>, A: TaskData, R: TaskData>(task: C) -> u64 {
+    let _ = task;
+    const {
+        assert!(
+            size_of::<C>() == 0,
+            "a pool task is a fn item or a closure that captures nothing: it \
+             runs in another process, where captured references would dangle"
+        )
+    };
+    let entry: Entry = run::<C, A, R>;
+    entry as usize as u64
+}
+
+/// The entry behind every task: see [`Entry`].
+///
+/// # Safety
+///
+/// The caller owns the payload, which holds `count` arguments put by
+/// [`put_args`] with the same `A` and `R` (at most `CHUNK_MAX`).
+unsafe fn run<C: Call<A, R>, A: TaskData, R: TaskData>(
+    payload: *mut u8,
+    bytes: usize,
+    count: usize,
+    message: &mut Message,
+) -> u64 {
+    // SAFETY: C is zero-sized (checked in `entry_of`, the only way to this
+    // function's address) and Copy: a value of it was passed to the pool
+    // by the caller, and conjuring another is the copy Copy allows.
+    let task: C = unsafe { core::mem::zeroed() };
+    let layout = Layout::of::<A, R>(bytes, count);
+    let mut failed = 0u64;
+    for i in 0..count.min(CHUNK_MAX) {
+        // SAFETY: argument i was written as an A by `put_args` (caller's
+        // promise) and is read once, before result i (or a later one) can
+        // overwrite it (see `Layout`).
+        let arg = unsafe { payload.add(layout.arg(i)).cast::<A>().read() };
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.call(arg))) {
+            // SAFETY: in bounds and aligned (see `put_args`); argument i is
+            // consumed, and result i ends before argument i + 1 begins.
+            Ok(result) => unsafe { payload.add(layout.result(i)).cast::<R>().write(result) },
+            Err(panic) => {
+                if failed == 0 {
+                    message.set_from_panic(&*panic);
+                }
+                failed |= 1 << i;
+                // Dropping a panic payload can panic again; the worker
+                // lives on, so leak it instead.
+                core::mem::forget(panic);
+            }
+        }
+    }
+    failed
+}
+
+/// Calls the task whose entry is `entry` on a chunk of `count` items.
+///
+/// # Safety
+///
+/// `entry` was returned by [`entry_of`] in this binary (in this process or
+/// the one that forked it), and the payload is as [`run`] requires for the
+/// types of that entry.
+pub(crate) unsafe fn call(
+    entry: u64,
+    payload: *mut u8,
+    bytes: usize,
+    count: usize,
+    message: &mut Message,
+) -> u64 {
+    // SAFETY: the caller's promise: the address of an `Entry` in this
+    // binary image, which fork keeps at the same address.
+    let entry: Entry = unsafe { core::mem::transmute::<usize, Entry>(entry as usize) };
+    // SAFETY: forwarded from the caller.
+    unsafe { entry(payload, bytes, count, message) }
+}
+
+/// What a callback is told: the result (by reference into the payload) or
+/// the error.
+pub(crate) enum Outcome<'a, E> {
+    /// The task's result: the chunk's payload and the item's index.
+    Done {
+        payload: *mut u8,
+        bytes: usize,
+        count: usize,
+        index: usize,
+    },
+    /// The task failed.
+    Failed(&'a E),
+}
+
+/// Words of inline room for a pair of callbacks.
+pub(crate) const CALLBACK_WORDS: usize = 4;
+
+/// A `callback` and `error_callback` pair kept inline (no heap box): run
+/// once with the outcome, or dropped unrun.
+pub(crate) struct Callbacks<E> {
+    data: MaybeUninit<[usize; CALLBACK_WORDS]>,
+    run: unsafe fn(*mut [usize; CALLBACK_WORDS], Outcome<'_, E>),
+    drop: unsafe fn(*mut [usize; CALLBACK_WORDS]),
+}
+
+impl<E> Callbacks<E> {
+    /// Keeps `ok` (given the result `R` of a task from `A`) and `err`.
+    pub(crate) fn new<A, R, F, G>(ok: F, err: G) -> Callbacks<E>
+    where
+        F: FnOnce(&R) + 'static,
+        G: FnOnce(&E) + 'static,
+    {
+        const {
+            assert!(
+                size_of::<(F, G)>() <= size_of::<[usize; CALLBACK_WORDS]>()
+                    && align_of::<(F, G)>() <= align_of::<usize>(),
+                "pool callbacks may capture at most 4 words together: keep bigger \
+                 state behind an Rc or a reference-counted cell"
+            )
+        };
+        let mut data = MaybeUninit::<[usize; CALLBACK_WORDS]>::uninit();
+        // SAFETY: the pair fits and is aligned (checked above); the storage
+        // is fresh.
+        unsafe { data.as_mut_ptr().cast::<(F, G)>().write((ok, err)) };
+        Callbacks {
+            data,
+            run: run_callbacks::<A, R, E, F, G>,
+            drop: drop_callbacks::<F, G>,
+        }
+    }
+
+    /// Runs the right callback with `outcome` (dropping the other).
+    ///
+    /// # Safety
+    ///
+    /// For [`Outcome::Done`], the payload holds the result at `index` as
+    /// the `R` this pair was made for, owned by the caller, alive for the
+    /// call.
+    pub(crate) unsafe fn run(mut self, outcome: Outcome<'_, E>) {
+        let data = self.data.as_mut_ptr();
+        let run = self.run;
+        core::mem::forget(self);
+        // SAFETY: `data` holds the pair `run` was made for, read once (the
+        // destructor is skipped above); the caller vouches for the payload.
+        unsafe { run(data, outcome) }
+    }
+}
+
+impl<E> Drop for Callbacks<E> {
+    fn drop(&mut self) {
+        // SAFETY: the pair is still there (`run` forgets `self`), and is
+        // dropped once.
+        unsafe { (self.drop)(self.data.as_mut_ptr()) }
+    }
+}
+
+/// # Safety
+///
+/// `data` holds an `(F, G)`, not used again; see [`Callbacks::run`].
+unsafe fn run_callbacks<A, R, E, F: FnOnce(&R), G: FnOnce(&E)>(
+    data: *mut [usize; CALLBACK_WORDS],
+    outcome: Outcome<'_, E>,
+) {
+    // SAFETY: the caller's promise: an (F, G), moved out once.
+    let (ok, err) = unsafe { data.cast::<(F, G)>().read() };
+    match outcome {
+        Outcome::Done {
+            payload,
+            bytes,
+            count,
+            index,
+        } => {
+            drop(err);
+            // SAFETY: the caller's promise: result `index` is an R.
+            ok(unsafe { result_ref::<A, R>(payload, bytes, count, index) })
+        }
+        Outcome::Failed(e) => {
+            drop(ok);
+            err(e)
+        }
+    }
+}
+
+/// # Safety
+///
+/// `data` holds an `(F, G)`, not used again.
+unsafe fn drop_callbacks<F, G>(data: *mut [usize; CALLBACK_WORDS]) {
+    // SAFETY: the caller's promise.
+    unsafe { data.cast::<(F, G)>().drop_in_place() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_fit_and_never_overlap_an_unread_argument() {
+        // u8 -> u64 (results bigger), u64 -> u8 (smaller), equal.
+        fn check<A, R>(bytes: usize) {
+            let cap = chunk_capacity::<A, R>(bytes);
+            assert!(cap >= 1);
+            for count in 1..=cap {
+                let l = Layout::of::<A, R>(bytes, count);
+                assert!(l.arg(count - 1) + size_of::<A>() <= bytes);
+                assert!(l.result(count - 1) + size_of::<R>() <= bytes);
+                for i in 0..count.saturating_sub(1) {
+                    // Result i ends before argument i + 1 begins.
+                    assert!(l.result(i) + size_of::<R>() <= l.arg(i + 1));
+                }
+            }
+        }
+        check::<u8, u64>(512);
+        check::<u64, u8>(512);
+        check::<u64, u64>(512);
+        check::<[u8; 3], [u8; 200]>(512);
+        check::<u16, (u64, u64)>(100);
+        assert_eq!(chunk_capacity::<[u8; 600], u8>(512), 0);
+        assert_eq!(chunk_capacity::<u8, [u8; 600]>(512), 0);
+        assert_eq!(chunk_capacity::<u64, u64>(512), 64);
+        assert_eq!(chunk_capacity::<(), ()>(8), CHUNK_MAX);
+    }
+
+    #[test]
+    fn messages_are_cut_at_a_character_boundary() {
+        let mut m = Message::empty();
+        let long = "é".repeat(100);
+        m.set(&long);
+        assert!(m.len as usize <= MESSAGE_LEN);
+        assert!(core::str::from_utf8(&m.bytes[..m.len as usize]).is_ok());
+    }
+}

@@ -1,0 +1,11 @@
+//! Integration tests of `mproc::pool`: the static worker pool. Each body
+//! that forks runs isolated in its own forked process (see
+//! tests/common/mod.rs).
+#![allow(unsafe_code)]
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod apply;
+mod faults;
+mod map;
