@@ -2,8 +2,8 @@
 //!
 //! `mproc` brings the model of Python's `multiprocessing` to Rust programs on
 //! Linux: fork-based processes, `kill`-style signals with `alarm` and `pause`,
-//! and (in the coming releases) message queues, pipes, fixed-layout shared
-//! memory, process-shared locks and a static worker pool. It allocates
+//! message queues, pipes, fixed-layout shared memory, process-shared locks
+//! and a static worker pool (a `Manager` server is coming). It allocates
 //! nothing in steady state, never leaves a child unreaped, and cross-compiles
 //! for ARM. It is built for system daemons steered with `kill -SIGUSR1` and for
 //! firmware teams that size everything at build time.
@@ -35,13 +35,14 @@
 //! | [`shm`] | [`Shareable`](shm::Shareable) (what may live in shared memory), [`Shared`](shm::Shared) anonymous segments, [`Value`](shm::Value), [`Array`](shm::Array), [`RawValue`](shm::RawValue), [`RawArray`](shm::RawArray), [`FixedStr`](shm::FixedStr), named segments [`SharedMemory`](shm::SharedMemory) (checked header, owner, stale-leftover reclaiming), layout [`Fingerprint`](shm::Fingerprint) | `multiprocessing.Value`, `Array`, `sharedctypes`, `shared_memory.SharedMemory` |
 //! | [`sync`] | futex-based, process-shared [`Lock`](sync::Lock), [`RLock`](sync::RLock), [`Semaphore`](sync::Semaphore), [`BoundedSemaphore`](sync::BoundedSemaphore), [`Event`](sync::Event), [`Condition`](sync::Condition), [`Barrier`](sync::Barrier); a dead holder is reported once ([`OwnerDied`](sync::OwnerDied)) | `multiprocessing.Lock`, … |
 //! | [`ipc`] | [`Pipe`](ipc::Pipe) and its [`Connection`](ipc::Connection) ends: message boundaries kept, bytes or fixed-size values, try and timed forms, closed peers as errors (never `SIGPIPE`); raw POSIX [`MessageQueue`](ipc::MessageQueue) with priorities, `mq_notify` and kernel limits named; the shared-memory [`Queue`](ipc::Queue), [`SimpleQueue`](ipc::SimpleQueue) and [`JoinableQueue`](ipc::JoinableQueue); [`wait`](ipc::wait) over any mix of them (queues through [`Watch`](ipc::Watch)), process sentinels and signal descriptors | `multiprocessing.Pipe`, `Connection`, `Queue`, `SimpleQueue`, `JoinableQueue`, `connection.wait`; `posix_ipc.MessageQueue` |
+//! | [`pool`] | the static worker [`Pool`](pool::Pool): workers forked once, a ring of task slots in shared memory, `apply`, `apply_async` → [`AsyncResult`](pool::AsyncResult) with callbacks run in the parent, `map`/`imap`/`imap_unordered`/`starmap`, `close`/`terminate`/`join`; a task's panic or its worker's death fails that task alone ([`TaskError`](pool::TaskError)) and never hangs the pool | `multiprocessing.Pool` |
 //! | [`error`] | the one [`Error`] type: operation, resource, [`ErrorKind`], errno | exceptions |
 //! | [`config`] | capacities fixed at build time from `MPROC_*` variables | — |
 //! | `sys` (private) | every raw libc/nix/signal-hook call, each `unsafe` block with its `SAFETY` note | — |
 //!
-//! Planned, in this order: `pool` (the static worker pool) and `manager`.
-//! Layers depend downwards only: `pool`/`manager` on the primitives, the
-//! primitives on `sys`.
+//! Planned: `manager` (a server process with proxies) and the daemon
+//! helpers. Layers depend downwards only: `pool` (and `manager`) on the
+//! primitives, the primitives on `sys`.
 //!
 //! ## The fork contract
 //!
@@ -94,11 +95,17 @@
 //! by one with its reason, are the `unsafe impl Shareable` declarations of
 //! the crate's own shared types (a promise about their layout) and the
 //! `Deref` of the [`Value`](shm::Value)/[`Array`](shm::Array) guards (the
-//! lock they hold is what makes the reference exclusive). Four public items
-//! are `unsafe` because they take a promise the compiler cannot check:
-//! forking with threads running (two functions), running an arbitrary
-//! closure inside a signal handler ([`signal::register`]), and implementing
-//! [`Shareable`](shm::Shareable) for a type of your own.
+//! lock they hold is what makes the reference exclusive), and the calls
+//! into `sys` that need a protocol kept above it: borrowing the eventfd a
+//! [`Queue`](ipc::Queue) keeps, and the [`pool`]'s moves of task values
+//! through a slot whose ownership its state word hands over (the type
+//! erasure itself — task entries by address, sealed with a per-pool key,
+//! inline callbacks — is in `sys::task`). Five public items are `unsafe`
+//! because they take a promise the compiler cannot check: forking with
+//! threads running (two functions), running an arbitrary closure inside a
+//! signal handler ([`signal::register`]), and implementing
+//! [`Shareable`](shm::Shareable) or [`TaskData`](pool::TaskData) for a type
+//! of your own.
 //!
 //! ## Errors
 //!

@@ -254,6 +254,44 @@ where
         Some((at, result))
     }
 
+    /// Waits (until `deadline`) for the front chunk and hands all its
+    /// items to `sink` with their input index, then tops the pipeline up.
+    /// `Ok(None)` when nothing is in flight (submission errors go to the
+    /// sink first); `Ok(Some(false))` when the deadline passed.
+    fn drain_front(
+        &mut self,
+        op: &'static str,
+        wait: bool,
+        deadline: Option<Instant>,
+        mut sink: impl FnMut(usize, Result<R, TaskError>),
+    ) -> crate::Result<Option<bool>> {
+        self.fill(op);
+        let Some(front) = self.inflight.front().copied() else {
+            if let Some(e) = self.error.take() {
+                self.exhausted = true;
+                sink(self.next_index, Err(e));
+            }
+            return Ok(None);
+        };
+        let slot = usize::from(front.slot);
+        let pool = self.pool;
+        let ended = if wait {
+            pool.wait_until(deadline, |p| !matches!(p.ended(slot), Ended::Running))?
+        } else {
+            pool.poll()?;
+            !matches!(pool.ended(slot), Ended::Running)
+        };
+        if !ended {
+            return Ok(Some(false));
+        }
+        self.inflight.pop_front();
+        pool.drain(op, slot, erased::take_result::<A, R>, |i, r| {
+            sink(front.first + i, r)
+        });
+        self.fill(op);
+        Ok(Some(true))
+    }
+
     fn remove(&mut self, position: usize) {
         // A deque without `remove(i)`: rotate the chunk to the front.
         for _ in 0..position {
@@ -327,51 +365,36 @@ where
     R: TaskData,
     I: Iterator<Item = A>,
 {
-    /// Collects every result that has ended, in order, without waiting.
+    /// Collects the chunks that have ended, in order; with `wait`, until
+    /// all have (or `deadline`).
     fn progress(&mut self, wait: bool, deadline: Option<Instant>) -> crate::Result<()> {
         while !self.done {
-            self.imap.fill("Pool::map_async");
-            let Some(front) = self.imap.inflight.front() else {
-                if let Some(e) = self.imap.error.take() {
-                    self.error.get_or_insert(e);
-                }
-                self.done = true;
-                break;
-            };
-            let slot = usize::from(front.slot);
-            let pool = self.imap.pool;
-            let ended = if wait {
-                pool.wait_until(deadline, |p| !matches!(p.ended(slot), Ended::Running))?
-            } else {
-                pool.poll()?;
-                !matches!(pool.ended(slot), Ended::Running)
-            };
-            if !ended {
-                break;
-            }
-            while self
-                .imap
-                .inflight
-                .front()
-                .is_some_and(|c| usize::from(c.slot) == slot)
-            {
-                let Some((at, result)) = self.imap.next_indexed() else {
-                    break;
-                };
-                match result {
-                    Ok(r) if at < self.out.len() => {
-                        self.out[at] = r;
-                        self.written = self.written.max(at + 1);
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        if self.error.is_none() {
-                            self.error = Some(e);
-                            // Python's map fails as a whole: submit no more.
-                            self.imap.exhausted = true;
+            let (out, written, error) = (&mut *self.out, &mut self.written, &mut self.error);
+            let mut failed = false;
+            let step =
+                self.imap
+                    .drain_front("Pool::map_async", wait, deadline, |at, r| match r {
+                        Ok(r) => {
+                            if let Some(place) = out.get_mut(at) {
+                                *place = r;
+                                *written = (*written).max(at + 1);
+                            }
                         }
-                    }
-                }
+                        Err(e) => {
+                            if error.is_none() {
+                                *error = Some(e);
+                                failed = true;
+                            }
+                        }
+                    })?;
+            if failed {
+                // Python's map fails as a whole: submit no more.
+                self.imap.exhausted = true;
+            }
+            match step {
+                None => self.done = true,
+                Some(true) => {}
+                Some(false) => break,
             }
         }
         Ok(())
@@ -501,29 +524,16 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         R: TaskData,
         I: IntoIterator<Item = A>,
     {
-        let items = items.into_iter();
-        let mut out = Vec::with_capacity(items.size_hint().0);
-        let mut first_error = None;
-        let mut imap = Imap::<Direct<F>, A, R, _, SLOTS, BYTES>::new(
-            self,
-            Direct(f),
-            items,
-            chunksize.into(),
-            true,
-        );
-        while let Some(r) = imap.next() {
-            match r {
-                Ok(r) => out.push(r),
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                    imap.exhausted = true;
-                }
-            }
-        }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(out),
-        }
+        collect_vec(
+            Imap::<Direct<F>, A, R, _, SLOTS, BYTES>::new(
+                self,
+                Direct(f),
+                items.into_iter(),
+                chunksize.into(),
+                true,
+            ),
+            "Pool::map",
+        )
     }
 
     /// Python's `map_async`: submits the first chunks and returns at once;
@@ -572,29 +582,16 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         R: TaskData,
         I: IntoIterator<Item = Args>,
     {
-        let items = items.into_iter();
-        let mut out = Vec::with_capacity(items.size_hint().0);
-        let mut first_error = None;
-        let mut imap = Imap::<Star<F>, Args, R, _, SLOTS, BYTES>::new(
-            self,
-            Star(f),
-            items,
-            chunksize.into(),
-            true,
-        );
-        while let Some(r) = imap.next() {
-            match r {
-                Ok(r) => out.push(r),
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                    imap.exhausted = true;
-                }
-            }
-        }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(out),
-        }
+        collect_vec(
+            Imap::<Star<F>, Args, R, _, SLOTS, BYTES>::new(
+                self,
+                Star(f),
+                items.into_iter(),
+                chunksize.into(),
+                true,
+            ),
+            "Pool::starmap",
+        )
     }
 
     /// [`Pool::starmap`] into the caller's buffer, as [`Pool::map_into`].
@@ -633,5 +630,46 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
             done: false,
         }
         .get()
+    }
+}
+
+/// Drives `imap` to the end, collecting the results in a `Vec`; the first
+/// failure (in input order) stops submissions and is returned once the
+/// chunks in flight have ended.
+fn collect_vec<C, A, R, I, const SLOTS: usize, const BYTES: usize>(
+    mut imap: Imap<'_, C, A, R, I, SLOTS, BYTES>,
+    op: &'static str,
+) -> Result<Vec<R>, TaskError>
+where
+    C: Call<A, R>,
+    A: TaskData,
+    R: TaskData,
+    I: Iterator<Item = A>,
+{
+    let mut out = Vec::with_capacity(imap.items.size_hint().0);
+    let mut first_error = None;
+    loop {
+        let mut failed = false;
+        let step = imap
+            .drain_front(op, true, None, |_, r| match r {
+                Ok(r) => out.push(r),
+                Err(e) => {
+                    if first_error.is_none() {
+                        first_error = Some(e);
+                        failed = true;
+                    }
+                }
+            })
+            .map_err(TaskError::from)?;
+        if failed {
+            imap.exhausted = true;
+        }
+        if step.is_none() {
+            break;
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(out),
     }
 }

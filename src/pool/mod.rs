@@ -45,6 +45,40 @@
 //! fixed-capacity strings and vectors, `#[repr(C)]` structs of those),
 //! copied by their bytes into the slot: no serialisation, no allocation.
 //!
+//! ```compile_fail
+//! # use mproc::pool::Pool;
+//! let pool = Pool::new(1)?;
+//! let offset = 5u64;
+//! // Refused when the program is built: the closure captures `offset`.
+//! // Pass it as the argument instead: `pool.apply(|(x, o)| x + o, (1, offset))`.
+//! pool.apply(move |x: u64| x + offset, 1)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! A struct of your own becomes a task argument or result by implementing
+//! [`TaskData`] (its contract: no pointers, no descriptors, nothing whose
+//! drop releases anything outside the value):
+//!
+//! ```no_run
+//! use mproc::pool::{Pool, TaskData};
+//!
+//! #[derive(Clone, Copy)]
+//! struct Job {
+//!     id: u32,
+//!     weight: f64,
+//! }
+//! // SAFETY: two numbers, no pointers, no drop glue.
+//! unsafe impl TaskData for Job {}
+//!
+//! fn cost(job: Job) -> (u32, f64) {
+//!     (job.id, job.weight * 2.0)
+//! }
+//!
+//! let pool = Pool::new(2)?;
+//! assert_eq!(pool.apply(cost, Job { id: 7, weight: 1.5 })?, (7, 3.0));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Callbacks, and when the pool does its work
 //!
 //! There is no handler thread. The pool acts — collects results, runs
@@ -654,6 +688,49 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
                 })
             }
         }
+    }
+
+    /// Hands every untaken item of slot `s` (ended) to `sink` with its
+    /// index in the chunk, in order — results moved out, failures as
+    /// errors — then frees the slot. The bulk path of the map family.
+    pub(crate) fn drain<R>(
+        &self,
+        op: &'static str,
+        s: usize,
+        take: unsafe fn(*mut u8, usize, usize, usize) -> R,
+        mut sink: impl FnMut(usize, core::result::Result<R, TaskError>),
+    ) {
+        let l = &self.local[s];
+        let count = l.count.get();
+        let untaken = l.untaken.get();
+        match self.ended(s) {
+            Ended::Running => return,
+            Ended::Failed(kind) => {
+                let e = self.item_error(op, s, kind);
+                l.untaken.set(0);
+                for i in (0..count).filter(|i| untaken & (1 << i) != 0) {
+                    sink(i, Err(e));
+                }
+            }
+            Ended::Done { failed } => {
+                let payload = self.ring.slots[s].payload.ptr();
+                l.untaken.set(0);
+                for i in (0..count).filter(|i| untaken & (1 << i) != 0) {
+                    if failed & (1 << i) != 0 {
+                        sink(i, Err(self.item_error(op, s, ErrorKind::Panicked)));
+                    } else {
+                        // SAFETY: as in `take`: DONE, so the payload is
+                        // ours; item `i` did not fail and was not taken
+                        // (its bit was set; all bits are now cleared, so
+                        // `free_slot` drops none of these); `take` is
+                        // `take_result` for the slot's types.
+                        #[allow(unsafe_code)]
+                        sink(i, Ok(unsafe { take(payload, BYTES, count, i) }));
+                    }
+                }
+            }
+        }
+        self.free_slot(s);
     }
 
     /// Gives slot `s` back: its untaken results are dropped.

@@ -327,8 +327,8 @@ pub(crate) fn entry_of<C: Call<A, R>, A: TaskData, R: TaskData>(task: C) -> u64 
     const {
         assert!(
             size_of::<C>() == 0,
-            "a pool task is a fn item or a closure that captures nothing: it \
-             runs in another process, where captured references would dangle"
+            "a pool task must be a fn item or a closure that captures nothing: \
+             the worker makes it from its type alone (pass data as the task's argument)"
         )
     };
     let entry: Entry = run::<C, A, R>;
