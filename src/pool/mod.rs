@@ -497,18 +497,23 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
                     ErrorKind::CapacityExceeded { limit: SLOTS },
                 ));
             }
-            let before = self.free.borrow().len();
+            // `wait_until` runs `service` once this holds: it frees the
+            // slot, or runs its callbacks (then the slot waits for its
+            // handle, and the next turn may find none unattended).
             self.wait_until(None, |p| {
-                p.free.borrow().len() > before || p.unattended_ended()
+                !p.free.borrow().is_empty() || p.unattended_ended()
             })?;
         }
     }
 
+    /// Whether a slot `service` would act on has ended (a worker's commit
+    /// alone makes this true, as a parked wait needs).
     fn unattended_ended(&self) -> bool {
-        self.local
-            .iter()
-            .enumerate()
-            .any(|(s, l)| l.busy.get() && !l.held.get() && !matches!(self.ended(s), Ended::Running))
+        self.local.iter().enumerate().any(|(s, l)| {
+            l.busy.get()
+                && (!l.held.get() || l.callbacks.borrow().is_some())
+                && !matches!(self.ended(s), Ended::Running)
+        })
     }
 
     fn check_running(&self, op: &'static str) -> Result<()> {

@@ -365,3 +365,32 @@ fn a_forked_childs_copy_refuses_and_leaves_the_workers_alone() {
         assert_eq!(pool.apply(square, 5).unwrap(), 25);
     });
 }
+
+#[test]
+fn a_full_ring_of_held_results_with_callbacks_runs_them_then_refuses_without_hanging() {
+    isolated(|| {
+        let pool = Pool::builder().processes(2).build_sized::<4, 64>().unwrap();
+        let ran = Rc::new(RefCell::new(0));
+        let held: Vec<_> = (0..4u64)
+            .map(|i| {
+                let r = Rc::clone(&ran);
+                pool.apply_async_with(
+                    sleep_ms,
+                    10 + i,
+                    move |_: &u64| *r.borrow_mut() += 1,
+                    |_| {},
+                )
+                .unwrap()
+            })
+            .collect();
+        // Every slot is held by a handle: the callbacks run while the pool
+        // waits, then it says the ring is full instead of waiting forever.
+        let e = pool.apply_async(square, 1).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::CapacityExceeded { limit: 4 });
+        assert_eq!(*ran.borrow(), 4);
+        for (i, r) in held.into_iter().enumerate() {
+            assert_eq!(r.get().unwrap(), 10 + i as u64);
+        }
+        assert_eq!(pool.apply(square, 3).unwrap(), 9);
+    });
+}
