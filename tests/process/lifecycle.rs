@@ -151,8 +151,11 @@ fn a_sentinel_first_asked_for_after_the_end_is_readable_and_reaps_nothing() {
             events: libc::POLLIN,
             revents: 0,
         };
+        // Under qemu-user the leader shows 'Z' while the emulator's other
+        // threads still exit, and the pidfd turns readable only once they
+        // have: wait for it (natively it is readable at once).
         // SAFETY: one valid pollfd.
-        assert_eq!(unsafe { libc::poll(&mut pfd, 1, 0) }, 1);
+        assert_eq!(unsafe { libc::poll(&mut pfd, 1, 20_000) }, 1);
         assert_eq!(
             crate::common::proc_state(pid),
             Some('Z'),
