@@ -15,6 +15,8 @@ mod consumer_task;
 mod counter;
 #[path = "daemon_child.rs"]
 mod daemon_child;
+#[path = "echo_server.rs"]
+mod echo_server;
 #[path = "event.rs"]
 mod event;
 #[path = "event_loop.rs"]
@@ -33,6 +35,16 @@ mod kill_between;
 mod message_queue;
 #[path = "pipe.rs"]
 mod pipe;
+#[path = "pool_apply.rs"]
+mod pool_apply;
+#[path = "pool_apply_async.rs"]
+mod pool_apply_async;
+#[path = "pool_callbacks.rs"]
+mod pool_callbacks;
+#[path = "pool_map.rs"]
+mod pool_map;
+#[path = "pool_starmap.rs"]
+mod pool_starmap;
 #[path = "queue_writer_reader.rs"]
 mod queue_writer_reader;
 #[path = "semaphore.rs"]
@@ -160,6 +172,36 @@ const SCENARIOS: &[(&str, &str, Scenario)] = &[
         "event_loop",
         "a daemon's loop: one wait() over a watched Queue, SIGUSR1/SIGTERM and sentinels",
         event_loop::run,
+    ),
+    (
+        "pool_apply",
+        "Pool(3).apply: 10 squares, only the pool's 3 workers ever compute",
+        pool_apply::run,
+    ),
+    (
+        "pool_apply_async",
+        "Pool.apply_async: 10 tasks, close(), join(), then get() each result",
+        pool_apply_async::run,
+    ),
+    (
+        "pool_callbacks",
+        "apply_async(callback=print_result, error_callback=...): once each, in the parent",
+        pool_callbacks::run,
+    ),
+    (
+        "pool_map",
+        "Pool(cpu_count()).map against a loop: primes below 1,000,000, both timed",
+        pool_map::run,
+    ),
+    (
+        "pool_starmap",
+        "Pool.starmap: a method and u64::pow as multi-argument tasks, no pickling helper",
+        pool_starmap::run,
+    ),
+    (
+        "echo_server",
+        "a pre-fork TCP echo server: Pool(4) serves 6 echo_client processes, 4 at a time",
+        echo_server::run,
     ),
 ];
 

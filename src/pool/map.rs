@@ -416,6 +416,17 @@ where
         self.progress(true, None)
     }
 
+    /// Waits at most `timeout` for every task (Python's `wait(timeout)`);
+    /// whether all have ended.
+    ///
+    /// # Errors
+    ///
+    /// Only the kernel's refusal of `poll`.
+    pub fn wait_timeout(&mut self, timeout: std::time::Duration) -> crate::Result<bool> {
+        self.progress(true, Instant::now().checked_add(timeout))?;
+        Ok(self.done)
+    }
+
     /// Waits for every task and returns how many results were written to
     /// the buffer (Python's `get()`).
     ///

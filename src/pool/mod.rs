@@ -1173,8 +1173,9 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
     /// dropped runs the pending `error_callback`s with
     /// [`ErrorKind::Terminated`].
     ///
-    /// The two closures may capture at most four words together (checked
-    /// at compile time); share bigger state through an `Rc`.
+    /// The two closures may capture at most six words together (checked
+    /// at compile time; they are kept inline, not boxed); share bigger
+    /// state through one `Rc`.
     ///
     /// # Errors
     ///
@@ -1239,25 +1240,51 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
     ///
     /// [`ErrorKind::InvalidArgument`] while the pool is running.
     pub fn join(&self) -> Result<()> {
-        const OP: &str = "Pool::join";
-        self.check_owner(OP)?;
+        self.join_until("Pool::join", None).map(|_| ())
+    }
+
+    /// [`Pool::join`] for at most `timeout`: whether everything ended and
+    /// every worker exited. On `false` the pool stays closed and a later
+    /// call (or [`Pool::terminate`]) goes on from there.
+    ///
+    /// # Errors
+    ///
+    /// As [`Pool::join`].
+    pub fn join_timeout(&self, timeout: Duration) -> Result<bool> {
+        self.join_until("Pool::join_timeout", Instant::now().checked_add(timeout))
+    }
+
+    fn join_until(&self, op: &'static str, deadline: Option<Instant>) -> Result<bool> {
+        self.check_owner(op)?;
         if self.phase.get() == Phase::Running {
             return Err(Error::new(
-                OP,
+                op,
                 self.resource(),
                 ErrorKind::InvalidArgument("join needs close() or terminate() first"),
             ));
         }
-        self.wait_until(None, |p| {
+        let ended = self.wait_until(deadline, |p| {
             (0..SLOTS).all(|s| !p.local[s].busy.get() || !matches!(p.ended(s), Ended::Running))
         })?;
+        if !ended {
+            return Ok(false);
+        }
         self.ring.control.0.stop.store(1, Ordering::SeqCst);
         self.ring.wake_all_workers();
+        let mut all = true;
         for w in self.workers.borrow().iter() {
-            let _ = w.join();
+            match deadline {
+                None => {
+                    let _ = w.join();
+                }
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    all &= matches!(w.join_timeout(left), Ok(Some(_)) | Err(_));
+                }
+            }
         }
         self.service();
-        Ok(())
+        Ok(all)
     }
 }
 

@@ -22,9 +22,10 @@ use super::mem::Shareable;
 ///
 /// Implemented for the integers (`usize` and `isize` too: parent and worker
 /// are the same binary), floats, `bool`, `char`, `()`, arrays, tuples of up
-/// to six elements, `Option`, `Result`, [`FixedStr`](crate::shm::FixedStr),
-/// `heapless::String` and `heapless::Vec` of such values. Every
-/// [`Shareable`] type of your own may implement it too.
+/// to six elements, `Option`, `Result`, `Duration`, [`Pid`](crate::Pid),
+/// [`FixedStr`](crate::shm::FixedStr), `heapless::String` and
+/// `heapless::Vec` of such values. A type of your own (a `#[repr(C)]`
+/// struct of such fields, or any [`Shareable`] type) may implement it too.
 ///
 /// Unlike [`Shareable`], this does not ask for `#[repr(C)]` or fixed-width
 /// fields: the bytes only ever travel between processes forked from one
@@ -70,6 +71,8 @@ task_data!(
     core::time::Duration
 );
 
+// SAFETY: a pid is a number; the same process in parent and workers.
+unsafe impl TaskData for crate::process::Pid {}
 // SAFETY: elements that are TaskData, repeated.
 unsafe impl<T: TaskData, const N: usize> TaskData for [T; N] {}
 // SAFETY: an optional TaskData value.
@@ -412,7 +415,7 @@ pub(crate) enum Outcome<'a, E> {
 }
 
 /// Words of inline room for a pair of callbacks.
-pub(crate) const CALLBACK_WORDS: usize = 4;
+pub(crate) const CALLBACK_WORDS: usize = 6;
 
 /// A `callback` and `error_callback` pair kept inline (no heap box): run
 /// once with the outcome, or dropped unrun.
@@ -433,8 +436,8 @@ impl<E> Callbacks<E> {
             assert!(
                 size_of::<(F, G)>() <= size_of::<[usize; CALLBACK_WORDS]>()
                     && align_of::<(F, G)>() <= align_of::<usize>(),
-                "pool callbacks may capture at most 4 words together: keep bigger \
-                 state behind an Rc or a reference-counted cell"
+                "pool callbacks may capture at most 6 words (48 bytes on 64-bit) \
+                 together: keep bigger state behind one Rc"
             )
         };
         let mut data = MaybeUninit::<[usize; CALLBACK_WORDS]>::uninit();

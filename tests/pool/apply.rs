@@ -394,3 +394,28 @@ fn a_full_ring_of_held_results_with_callbacks_runs_them_then_refuses_without_han
         assert_eq!(pool.apply(square, 3).unwrap(), 9);
     });
 }
+
+#[test]
+fn join_timeout_and_map_async_wait_timeout_give_up_in_time_and_finish_later() {
+    isolated(|| {
+        let pool = Pool::new(1).unwrap();
+        let mut out = [0u64; 2];
+        let mut m = pool.map_async(sleep_ms, [150u64, 1], &mut out, 1);
+        assert!(!m.wait_timeout(Duration::from_millis(10)).unwrap());
+        assert!(m.wait_timeout(Duration::from_secs(20)).unwrap());
+        assert_eq!(m.get().unwrap(), 2);
+        assert_eq!(out, [150, 1]);
+        let r = pool.apply_async(sleep_ms, 150).unwrap();
+        pool.close();
+        assert!(!pool.join_timeout(Duration::from_millis(10)).unwrap());
+        assert!(pool.join_timeout(Duration::from_secs(20)).unwrap());
+        assert_eq!(r.get().unwrap(), 150);
+        // Pids are task data.
+        assert!(
+            Pool::new(1)
+                .unwrap()
+                .apply(|_: ()| process::getpid(), ())
+                .is_ok()
+        );
+    });
+}

@@ -7,5 +7,6 @@
 mod common;
 
 mod apply;
+mod echo;
 mod faults;
 mod map;
