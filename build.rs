@@ -63,7 +63,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         var: "MPROC_POOL_TASK_BYTES",
         constant: "POOL_TASK_BYTES",
-        default: 512,
+        default: 2048,
         min: 8,
         max: 1_048_576,
         what: "bytes of one Pool task slot: its argument, then its result (a chunk of a map shares them)",

@@ -20,4 +20,5 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 cargo bench --bench process "$@"
+cargo bench --bench pool "$@"
 exec cargo bench --bench sync "$@"

@@ -71,10 +71,10 @@ star_fn!(
 struct Chunk {
     slot: u16,
     first: usize,
-    count: u8,
-    yielded: u8,
-    /// Bit `i`: result `i` handed out (unordered iteration).
-    taken: u64,
+    count: u16,
+    yielded: u16,
+    /// Bit `i`: result `i` handed out.
+    taken: erased::Mask,
 }
 
 /// The iterator of [`Pool::imap`] and [`Pool::imap_unordered`]: each item
@@ -150,38 +150,29 @@ where
                 self.error = Some(e.into());
                 return;
             }
-            let mut chunk = heapless::Vec::<A, { erased::CHUNK_MAX }>::new();
-            while chunk.len() < self.chunksize {
-                match self.items.next() {
-                    Some(item) => {
-                        // Cannot fail: chunksize <= CHUNK_MAX.
-                        let _ = chunk.push(item);
-                    }
-                    None => {
-                        self.exhausted = true;
-                        break;
-                    }
-                }
-            }
-            if chunk.is_empty() {
-                return;
-            }
-            let count = chunk.len();
-            match self
-                .pool
-                .submit::<C, A, R>(op, self.task, chunk.into_iter(), true, None)
-            {
-                Ok(slot) => {
+            match self.pool.submit::<C, A, R>(
+                op,
+                self.task,
+                &mut self.items,
+                self.chunksize,
+                true,
+                None,
+            ) {
+                Ok(Some((slot, count))) => {
                     // Cannot fail: fewer than `limit` <= SLOTS in flight.
                     let _ = self.inflight.push_back(Chunk {
                         slot: slot as u16,
                         first: self.next_index,
-                        count: count as u8,
+                        count: count as u16,
                         yielded: 0,
-                        taken: 0,
+                        taken: erased::Mask::default(),
                     });
                     self.next_index += count;
+                    if count < self.chunksize {
+                        self.exhausted = true;
+                    }
                 }
+                Ok(None) => self.exhausted = true,
                 Err(e) => {
                     self.error = Some(e.into());
                     return;
@@ -241,7 +232,7 @@ where
         let slot = usize::from(chunk.slot);
         let index = usize::from(chunk.yielded);
         chunk.yielded += 1;
-        chunk.taken |= 1 << index;
+        chunk.taken.set(index);
         let at = chunk.first + index;
         let finished = chunk.yielded == chunk.count;
         let result = pool.take(op, slot, index, erased::take_result::<A, R>);
@@ -308,7 +299,7 @@ where
         }
     }
 
-    /// Sets Python's `chunksize` (items per task slot; at most 64 and
+    /// Sets Python's `chunksize` (items per task slot; at most 256 and
     /// what fits the slot's bytes) for chunks not yet submitted.
     #[must_use]
     pub fn chunksize(mut self, n: usize) -> Self {
@@ -341,7 +332,7 @@ impl<C, A, R, I, const SLOTS: usize, const BYTES: usize> Drop
             let slot = usize::from(c.slot);
             // Results already handed out are not dropped twice.
             let l = &self.pool.local[slot];
-            l.untaken.set(l.untaken.get() & !c.taken);
+            l.untaken.set(l.untaken.get().minus(c.taken));
             self.pool.release(slot);
         }
     }

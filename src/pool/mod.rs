@@ -28,7 +28,7 @@
 //! - **A fixed ring of task slots** lives in one anonymous shared segment
 //!   made before the fork: `SLOTS` slots of `BYTES` bytes each (const
 //!   generics, by default the build-time `MPROC_POOL_SLOTS` = 64 and
-//!   `MPROC_POOL_TASK_BYTES` = 512). A slot carries a task's argument,
+//!   `MPROC_POOL_TASK_BYTES` = 2048). A slot carries a task's argument,
 //!   then its result (or a chunk of a `map`'s items). Handing a task to a
 //!   busy worker and its result back costs no system call: both sides
 //!   watch the slot for a few microseconds before they park.
@@ -135,7 +135,7 @@ use crate::config::{POOL_MAX_WORKERS, POOL_SLOTS, POOL_TASK_BYTES};
 use crate::error::{Error, ErrorKind, Resource, Result};
 use crate::process::{self, Process};
 use crate::shm::Shared;
-use crate::sys::task::{self as erased, Callbacks, Outcome};
+use crate::sys::task::{self as erased, Callbacks, Mask, Outcome};
 use crate::sys::{self, event};
 use ring::Ring;
 
@@ -143,7 +143,7 @@ use ring::Ring;
 type WorkerProcess = Process<Box<dyn FnOnce()>>;
 
 /// Drops the untaken results of a slot (typed at submission).
-type DropResults = unsafe fn(*mut u8, usize, usize, u64, u64);
+type DropResults = unsafe fn(*mut u8, usize, usize, Mask, Mask);
 
 /// Deaths before the first task, in a row, that stop the pool.
 const INIT_FAILURES: u32 = 3;
@@ -163,7 +163,7 @@ struct Local {
     seq: Cell<u64>,
     count: Cell<usize>,
     /// Results not taken yet (bit per item).
-    untaken: Cell<u64>,
+    untaken: Cell<Mask>,
     /// Set when the pool failed the task itself (terminated, broken).
     failure: Cell<Option<ErrorKind>>,
     drop_results: Cell<Option<DropResults>>,
@@ -177,7 +177,7 @@ impl Local {
             held: Cell::new(false),
             seq: Cell::new(0),
             count: Cell::new(0),
-            untaken: Cell::new(0),
+            untaken: Cell::new(Mask::default()),
             failure: Cell::new(None),
             drop_results: Cell::new(None),
             callbacks: RefCell::new(None),
@@ -198,7 +198,7 @@ pub(crate) enum Ended {
     /// Not yet.
     Running,
     /// The worker finished: bit `i` of `failed` set when item `i` panicked.
-    Done { failed: u64 },
+    Done { failed: Mask },
     /// The pool or the worker's death failed the whole chunk.
     Failed(ErrorKind),
 }
@@ -331,6 +331,13 @@ impl PoolBuilder {
         }
         let wake = event::eventfd().map_err(|e| Error::os("eventfd", resource, e))?;
         let ring = Rc::new(Shared::<Ring<SLOTS, BYTES>>::zeroed()?);
+        // Half the CPUs may spin for work (at least one): the parent and
+        // the workers running tasks need the others.
+        let cpus = process::cpu_count().unwrap_or(1);
+        ring.control
+            .0
+            .max_spinning
+            .store((cpus / 2).clamp(1, size) as u32, Ordering::Relaxed);
         let mut free = heapless::Vec::new();
         for s in (0..SLOTS).rev() {
             // Cannot fail: SLOTS entries in a vector of capacity SLOTS.
@@ -527,24 +534,27 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         Ok(())
     }
 
-    /// Puts a chunk of tasks `C` on `items` into a free slot and queues it;
-    /// returns the slot.
+    /// Takes a free slot, moves up to `max` items of `items` into it (as
+    /// they come: nothing is taken from the iterator before a slot is
+    /// there for it) and queues them as a chunk of tasks `C`. Returns the
+    /// slot and the item count, or `None` (the slot given back) when
+    /// `items` had none.
     fn submit<C, A, R>(
         &self,
         op: &'static str,
         task: C,
-        items: impl ExactSizeIterator<Item = A>,
+        items: &mut impl Iterator<Item = A>,
+        max: usize,
         held: bool,
         callbacks: Option<Callbacks<TaskError>>,
-    ) -> Result<usize>
+    ) -> Result<Option<(usize, usize)>>
     where
         C: erased::Call<A, R>,
         A: TaskData,
         R: TaskData,
     {
-        let count = items.len();
         let capacity = erased::chunk_capacity::<A, R>(BYTES);
-        if capacity == 0 || count > capacity {
+        if capacity == 0 {
             return Err(Error::new(
                 op,
                 Resource::Capacity("MPROC_POOL_TASK_BYTES"),
@@ -554,34 +564,38 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         let entry = erased::entry_of::<C, A, R>(task);
         let s = self.take_slot(op)?;
         let ring: &Ring<SLOTS, BYTES> = &self.ring;
+        let slot = &ring.slots[s];
+        let mut count = 0;
+        for item in items.take(max.min(capacity)) {
+            // SAFETY: the slot is FREE (it came off the free list), so its
+            // payload is ours; `count` stays below the capacity.
+            #[allow(unsafe_code)]
+            unsafe {
+                erased::put_arg::<A, R>(slot.payload.ptr(), BYTES, count, item)
+            };
+            count += 1;
+        }
+        if count == 0 {
+            let _ = self.free.borrow_mut().push(s as u16);
+            return Ok(None);
+        }
         let t = self.next_seq.get();
         // The order ring has SLOTS entries; a claimed submission whose
         // worker died before advancing `head` is skipped here.
         while t - ring.head.0.load(Ordering::Acquire) >= SLOTS as u64 {
             ring.help_head();
         }
-        let slot = &ring.slots[s];
-        // SAFETY: the slot is FREE (it came off the free list), so its
-        // payload is ours; `count` fits (checked above).
-        #[allow(unsafe_code)]
-        unsafe {
-            erased::put_args::<A, R>(slot.payload.ptr(), BYTES, items)
-        };
         slot.entry.store(entry, Ordering::Relaxed);
         slot.check
             .store(ring::seal(entry, t, self.key), Ordering::Relaxed);
         slot.count.store(count as u32, Ordering::Relaxed);
-        slot.failed.store(0, Ordering::Relaxed);
+        slot.store_failed(Mask::default());
         let l = &self.local[s];
         l.busy.set(true);
         l.held.set(held);
         l.seq.set(t);
         l.count.set(count);
-        l.untaken.set(if count >= 64 {
-            u64::MAX
-        } else {
-            (1 << count) - 1
-        });
+        l.untaken.set(Mask::first(count));
         l.failure.set(None);
         l.drop_results
             .set(Some(erased::drop_results::<A, R> as DropResults));
@@ -596,11 +610,12 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
             .store(ring::state(t, ring::QUEUED, 0), Ordering::Release);
         ring.order[(t % SLOTS as u64) as usize].store(s as u32, Ordering::Release);
         self.next_seq.set(t + 1);
-        // SYNC POINT: SeqCst, then the load of `idle` in `wake_worker`
+        // SYNC POINT: SeqCst, then the loads of `spinning` and `parked`
+        // in `wake_worker`
         // (see `Ring::park`).
         ring.tail.0.store(t + 1, Ordering::SeqCst);
         ring.wake_worker();
-        Ok(s)
+        Ok(Some((s, count)))
     }
 
     // ----------------------------------------------------------- collecting
@@ -620,7 +635,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         }
         match ring::kind(st) {
             ring::DONE => Ended::Done {
-                failed: slot.failed.load(Ordering::Relaxed),
+                failed: slot.load_failed(),
             },
             ring::DIED => Ended::Failed(ErrorKind::WorkerDied {
                 pid: slot.died_pid.load(Ordering::Relaxed),
@@ -661,12 +676,12 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
                 PanicMessage::default(),
             )),
             Ended::Failed(kind) => Err(self.item_error(op, s, kind)),
-            Ended::Done { failed } if failed & (1 << index) != 0 => {
+            Ended::Done { failed } if failed.has(index) => {
                 Err(self.item_error(op, s, ErrorKind::Panicked))
             }
             Ended::Done { .. } => {
-                let bit = 1u64 << index;
-                if l.untaken.get() & bit == 0 {
+                let mut untaken = l.untaken.get();
+                if !untaken.has(index) {
                     return Err(TaskError::new(
                         Error::new(
                             op,
@@ -676,7 +691,8 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
                         PanicMessage::default(),
                     ));
                 }
-                l.untaken.set(l.untaken.get() & !bit);
+                untaken.clear(index);
+                l.untaken.set(untaken);
                 // SAFETY: the slot ended DONE (Acquire in `ended`), so the
                 // payload is ours and holds the worker's results; item
                 // `index` did not fail and was not taken (its bit was set,
@@ -712,16 +728,16 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
             Ended::Running => return,
             Ended::Failed(kind) => {
                 let e = self.item_error(op, s, kind);
-                l.untaken.set(0);
-                for i in (0..count).filter(|i| untaken & (1 << i) != 0) {
+                l.untaken.set(Mask::default());
+                for i in (0..count).filter(|&i| untaken.has(i)) {
                     sink(i, Err(e));
                 }
             }
             Ended::Done { failed } => {
                 let payload = self.ring.slots[s].payload.ptr();
-                l.untaken.set(0);
-                for i in (0..count).filter(|i| untaken & (1 << i) != 0) {
-                    if failed & (1 << i) != 0 {
+                l.untaken.set(Mask::default());
+                for i in (0..count).filter(|&i| untaken.has(i)) {
+                    if failed.has(i) {
                         sink(i, Err(self.item_error(op, s, ErrorKind::Panicked)));
                     } else {
                         // SAFETY: as in `take`: DONE, so the payload is
@@ -769,7 +785,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         drop(l.callbacks.borrow_mut().take());
         l.busy.set(false);
         l.held.set(false);
-        l.untaken.set(0);
+        l.untaken.set(Mask::default());
         l.drop_results.set(None);
         self.ring.slots[s]
             .state
@@ -821,7 +837,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
                     self.unattended.set(self.unattended.get().saturating_sub(1));
                 }
                 match ended {
-                    Ended::Done { failed } if failed & 1 == 0 => {
+                    Ended::Done { failed } if !failed.has(0) => {
                         // SAFETY: DONE, so the payload is ours and holds
                         // the result the callbacks were made for (item 0:
                         // callbacks go with single tasks), not taken yet
@@ -975,6 +991,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
             };
             let Some(code) = code else { continue };
             self.dead.set(self.dead.get() | 1 << w);
+            self.ring.forget_worker(w);
             self.fail_running(w, pid.map(|p| p.as_raw()).unwrap_or(0), code);
             if self.ring.started[w].load(Ordering::Acquire) != 0 {
                 self.init_failures.set(0);
@@ -1154,14 +1171,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         A: TaskData,
         R: TaskData,
     {
-        let s = self.submit::<map::Direct<F>, A, R>(
-            "Pool::apply_async",
-            map::Direct(f),
-            core::iter::once(arg),
-            true,
-            None,
-        )?;
-        Ok(AsyncResult::new(self, s, erased::take_result::<A, R>))
+        self.submit_one(f, arg, None)
     }
 
     /// [`Pool::apply_async`] with Python's `callback` and `error_callback`:
@@ -1195,14 +1205,38 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         E: FnOnce(&TaskError) + 'static,
     {
         let callbacks = Callbacks::new::<A, R, C, E>(callback, error_callback);
-        let s = self.submit::<map::Direct<F>, A, R>(
-            "Pool::apply_async",
+        self.submit_one(f, arg, Some(callbacks))
+    }
+
+    fn submit_one<F, A, R>(
+        &self,
+        f: F,
+        arg: A,
+        callbacks: Option<Callbacks<TaskError>>,
+    ) -> Result<AsyncResult<'_, R, SLOTS, BYTES>>
+    where
+        F: Fn(A) -> R + Copy + 'static,
+        A: TaskData,
+        R: TaskData,
+    {
+        let op = "Pool::apply_async";
+        let mut arg = core::iter::once(arg);
+        match self.submit::<map::Direct<F>, A, R>(
+            op,
             map::Direct(f),
-            core::iter::once(arg),
+            &mut arg,
+            1,
             true,
-            Some(callbacks),
-        )?;
-        Ok(AsyncResult::new(self, s, erased::take_result::<A, R>))
+            callbacks,
+        )? {
+            Some((s, _)) => Ok(AsyncResult::new(self, s, erased::take_result::<A, R>)),
+            // Cannot happen: the iterator holds one item.
+            None => Err(Error::new(
+                op,
+                self.resource(),
+                ErrorKind::InvalidArgument("no argument"),
+            )),
+        }
     }
 
     /// Stops taking tasks (Python's `close()`): the workers finish what is

@@ -192,7 +192,7 @@ impl<'p, R, const SLOTS: usize, const BYTES: usize> AsyncResult<'p, R, SLOTS, BY
         }
         Some(matches!(
             self.pool.ended(self.slot),
-            Ended::Done { failed } if failed & 1 == 0
+            Ended::Done { failed } if !failed.has(0)
         ))
     }
 

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use crate::config::POOL_MAX_WORKERS;
 use crate::shm::Shareable;
 use crate::sys::mem::SharedCell;
-use crate::sys::task::{self, MESSAGE_LEN, Message, Payload};
+use crate::sys::task::{self, CHUNK_MAX, MESSAGE_LEN, Mask, Message, Payload};
 use crate::sys::{event, futex};
 
 pub(crate) const FREE: u64 = 0;
@@ -82,8 +82,8 @@ pub(crate) struct Slot<const B: usize> {
     /// `entry` sealed with the pool's key and the submission number: a
     /// worker refuses to call an entry that fails it.
     pub(crate) check: AtomicU64,
-    /// Bit `i`: item `i` of the chunk panicked.
-    pub(crate) failed: AtomicU64,
+    /// Bit `i`: item `i` of the chunk panicked (a `Mask`).
+    pub(crate) failed: [AtomicU64; CHUNK_MAX / 64],
     /// Items in the chunk (1 for `apply`).
     pub(crate) count: AtomicU32,
     pub(crate) message_len: AtomicU32,
@@ -92,6 +92,22 @@ pub(crate) struct Slot<const B: usize> {
     pub(crate) died_code: AtomicI32,
     pub(crate) message: SharedCell<[u8; MESSAGE_LEN]>,
     pub(crate) payload: Payload<B>,
+}
+
+impl<const B: usize> Slot<B> {
+    pub(crate) fn store_failed(&self, m: Mask) {
+        for (word, bits) in self.failed.iter().zip(m.0) {
+            word.store(bits, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn load_failed(&self) -> Mask {
+        let mut m = Mask::default();
+        for (bits, word) in m.0.iter_mut().zip(&self.failed) {
+            *bits = word.load(Ordering::Relaxed);
+        }
+        m
+    }
 }
 
 /// What the parent and the workers share.
@@ -110,18 +126,34 @@ pub(crate) struct Ring<const S: usize, const B: usize> {
 }
 
 /// Parking and stopping.
+///
+/// Idle workers either spin (watch `tail` for up to [`SPIN_FOR`]) or park
+/// on `work`. At most `max_spinning` spin at once: on a machine with few
+/// CPUs, more spinners would take the CPU from the parent and from the
+/// workers that run tasks (eight workers on two CPUs would otherwise
+/// collapse). A submission wakes a parked worker only when nobody spins,
+/// and a spinner that claims a task wakes one for the work still queued,
+/// so a hand-off to a spinning worker costs no system call.
+///
+/// Who spins and who is parked are bit masks by worker index, not counts:
+/// the parent clears a dead worker's bits, so a worker killed while
+/// spinning or parked leaves no phantom behind.
 #[repr(C)]
 pub(crate) struct Control {
     /// Moved by a submission while a worker is parked: idle workers park
     /// on it.
     pub(crate) work: AtomicU32,
-    /// Workers parked (or about to).
-    pub(crate) idle: AtomicU32,
     /// 1 while the parent is parked in `poll`: a worker that finishes a
     /// task then raises the pool's eventfd.
     pub(crate) parent_parked: AtomicU32,
     /// 1: workers exit once nothing is queued (`close` then `join`).
     pub(crate) stop: AtomicU32,
+    /// How many workers may spin at once (set before the first fork).
+    pub(crate) max_spinning: AtomicU32,
+    /// Bit `w`: worker `w` is spinning.
+    pub(crate) spinning: AtomicU64,
+    /// Bit `w`: worker `w` is parked (or about to park).
+    pub(crate) parked: AtomicU64,
 }
 
 #[allow(unsafe_code)]
@@ -178,27 +210,55 @@ impl<const S: usize, const B: usize> Ring<S, B> {
         }
     }
 
-    /// The next task for worker `me`, waiting for one (spin, then park);
-    /// `None` once the pool stops and nothing is queued.
-    fn next(&self, me: usize) -> Option<(usize, u64)> {
-        let start = Instant::now();
+    /// The next task for worker `me`, waiting for one (spin if fewer
+    /// than `max_spinning` do, else park; `spinning`: its bit is set
+    /// already); `None` once the pool stops and nothing is queued.
+    fn next(&self, me: usize, spinning: bool) -> Option<(usize, u64)> {
+        let c = &self.control.0;
+        let bit = 1u64 << me;
+        let mut spinning = spinning;
+        let mut start = Instant::now();
         let mut spins = 0u32;
         loop {
             let h = self.head.0.load(Ordering::Acquire);
             if h < self.tail.0.load(Ordering::Acquire) {
                 if let Some(s) = self.claim(h, me) {
+                    if spinning {
+                        c.spinning.fetch_and(!bit, Ordering::SeqCst);
+                    }
+                    self.pass_on();
                     return Some((s, h));
                 }
                 continue;
             }
-            if self.control.0.stop.load(Ordering::Acquire) != 0 {
+            if c.stop.load(Ordering::Acquire) != 0 {
+                if spinning {
+                    c.spinning.fetch_and(!bit, Ordering::SeqCst);
+                }
                 return None;
+            }
+            if !spinning {
+                if self.start_spinning(bit) {
+                    spinning = true;
+                    start = Instant::now();
+                    spins = 0;
+                } else {
+                    self.park(bit);
+                }
+                continue;
             }
             spins += 1;
             if spins.is_multiple_of(64) {
                 let spent = start.elapsed();
                 if spent > SPIN_FOR {
-                    self.park();
+                    // SYNC POINT: stop spinning (SeqCst) before parking
+                    // looks at the queue: a submitter that saw us spinning
+                    // (and woke nobody) stored `tail` before, so `park`
+                    // sees its task.
+                    c.spinning.fetch_and(!bit, Ordering::SeqCst);
+                    spinning = false;
+                    self.park(bit);
+                    continue;
                 } else if spent > YIELD_AFTER {
                     std::thread::yield_now();
                 }
@@ -207,24 +267,55 @@ impl<const S: usize, const B: usize> Ring<S, B> {
         }
     }
 
-    fn park(&self) {
+    /// Joins the spinners if fewer than `max_spinning` spin.
+    fn start_spinning(&self, bit: u64) -> bool {
         let c = &self.control.0;
-        c.idle.fetch_add(1, Ordering::SeqCst);
+        let max = c.max_spinning.load(Ordering::Relaxed).max(1);
+        let mut now = c.spinning.load(Ordering::Relaxed);
+        while now.count_ones() < max {
+            match c
+                .spinning
+                .compare_exchange(now, now | bit, Ordering::SeqCst, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(seen) => now = seen,
+            }
+        }
+        false
+    }
+
+    /// After a claim: if work is still queued and nobody spins, wake a
+    /// parked worker for it.
+    fn pass_on(&self) {
+        let c = &self.control.0;
+        if self.head.0.load(Ordering::SeqCst) < self.tail.0.load(Ordering::SeqCst)
+            && c.spinning.load(Ordering::SeqCst) == 0
+            && c.parked.load(Ordering::SeqCst) != 0
+        {
+            c.work.fetch_add(1, Ordering::SeqCst);
+            futex::wake(&c.work, 1);
+        }
+    }
+
+    fn park(&self, bit: u64) {
+        let c = &self.control.0;
+        c.parked.fetch_or(bit, Ordering::SeqCst);
         // SYNC POINT: register, read the word, look again: the parent
-        // stores `tail` (SeqCst) and then reads `idle` (SeqCst), so it
-        // either sees us and moves `work`, or we see its submission.
+        // stores `tail` (SeqCst) and then reads `spinning` and `parked`
+        // (SeqCst), so it either sees us and moves `work`, or we see its
+        // submission.
         let seen = c.work.load(Ordering::SeqCst);
         let nothing = self.head.0.load(Ordering::SeqCst) >= self.tail.0.load(Ordering::SeqCst);
         if nothing && c.stop.load(Ordering::SeqCst) == 0 {
             futex::wait(&c.work, seen, None);
         }
-        c.idle.fetch_sub(1, Ordering::SeqCst);
+        c.parked.fetch_and(!bit, Ordering::SeqCst);
     }
 
-    /// Wakes one parked worker, if any (after a submission).
+    /// After a submission: wakes a parked worker if nobody spins.
     pub(crate) fn wake_worker(&self) {
         let c = &self.control.0;
-        if c.idle.load(Ordering::SeqCst) > 0 {
+        if c.spinning.load(Ordering::SeqCst) == 0 && c.parked.load(Ordering::SeqCst) != 0 {
             c.work.fetch_add(1, Ordering::SeqCst);
             futex::wake(&c.work, 1);
         }
@@ -235,6 +326,13 @@ impl<const S: usize, const B: usize> Ring<S, B> {
         let c = &self.control.0;
         c.work.fetch_add(1, Ordering::SeqCst);
         futex::wake(&c.work, u32::MAX);
+    }
+
+    /// Forgets a dead worker's spinning and parked bits.
+    pub(crate) fn forget_worker(&self, w: usize) {
+        let c = &self.control.0;
+        c.spinning.fetch_and(!(1 << w), Ordering::SeqCst);
+        c.parked.fetch_and(!(1 << w), Ordering::SeqCst);
     }
 }
 
@@ -253,7 +351,8 @@ pub(crate) struct WorkerSpec<'a, const S: usize, const B: usize> {
 pub(crate) fn work<const S: usize, const B: usize>(spec: WorkerSpec<'_, S, B>) {
     let ring = spec.ring;
     let mut done = 0u64;
-    while let Some((s, seq)) = ring.next(spec.me) {
+    let mut spinning = false;
+    while let Some((s, seq)) = ring.next(spec.me, spinning) {
         let slot = &ring.slots[s];
         let entry = slot.entry.load(Ordering::Relaxed);
         let count = (slot.count.load(Ordering::Relaxed) as usize).min(task::CHUNK_MAX);
@@ -269,13 +368,20 @@ pub(crate) fn work<const S: usize, const B: usize>(spec: WorkerSpec<'_, S, B>) {
             }
         } else {
             message.set("the task's slot failed its integrity check: memory corrupted");
-            u64::MAX >> (64 - count.max(1))
+            Mask::first(count.max(1))
         };
-        slot.failed.store(failed, Ordering::Relaxed);
-        if failed != 0 {
+        slot.store_failed(failed);
+        if !failed.is_empty() {
             slot.message.store(message.bytes);
             slot.message_len.store(message.len, Ordering::Relaxed);
         }
+        // About to look for work again: be a spinner before the commit, so
+        // that the parent, answering the result with its next task, finds
+        // one spinning and wakes nobody (a round trip without a system
+        // call).
+        done += 1;
+        let last = spec.max_tasks != 0 && done >= spec.max_tasks;
+        spinning = !last && ring.start_spinning(1 << spec.me);
         // SYNC POINT: the commit; Release (in SeqCst) pairs with the
         // parent's Acquire load of the state before it reads the results,
         // and SeqCst orders it before the load of `parent_parked` (the
@@ -289,8 +395,7 @@ pub(crate) fn work<const S: usize, const B: usize>(spec: WorkerSpec<'_, S, B>) {
             #[allow(unsafe_code)]
             event::raise(unsafe { event::borrow(spec.wake_fd) });
         }
-        done += 1;
-        if spec.max_tasks != 0 && done >= spec.max_tasks {
+        if last {
             return;
         }
     }

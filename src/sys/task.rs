@@ -108,8 +108,56 @@ task_data_tuples!(
 /// The most bytes of a panic message a slot keeps.
 pub(crate) const MESSAGE_LEN: usize = 120;
 
-/// The most items of a map chunk: one bit each in the failure mask.
-pub(crate) const CHUNK_MAX: usize = 64;
+/// The most items of a map chunk: one bit each in a [`Mask`].
+pub(crate) const CHUNK_MAX: usize = 256;
+
+/// One bit per item of a chunk (which failed, which are still to take).
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub(crate) struct Mask(pub(crate) [u64; CHUNK_MAX / 64]);
+
+impl Mask {
+    /// Items `0..n` set.
+    pub(crate) fn first(n: usize) -> Mask {
+        let mut m = Mask::default();
+        for (w, word) in m.0.iter_mut().enumerate() {
+            let lo = w * 64;
+            *word = match n.saturating_sub(lo) {
+                0 => 0,
+                k if k >= 64 => u64::MAX,
+                k => (1u64 << k) - 1,
+            };
+        }
+        m
+    }
+
+    pub(crate) fn has(&self, i: usize) -> bool {
+        i < CHUNK_MAX && self.0[i / 64] & (1 << (i % 64)) != 0
+    }
+
+    pub(crate) fn set(&mut self, i: usize) {
+        if i < CHUNK_MAX {
+            self.0[i / 64] |= 1 << (i % 64);
+        }
+    }
+
+    pub(crate) fn clear(&mut self, i: usize) {
+        if i < CHUNK_MAX {
+            self.0[i / 64] &= !(1 << (i % 64));
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.iter().all(|w| *w == 0)
+    }
+
+    /// The items set here and not in `other`.
+    pub(crate) fn minus(mut self, other: Mask) -> Mask {
+        for (a, b) in self.0.iter_mut().zip(other.0) {
+            *a &= !b;
+        }
+        self
+    }
+}
 
 /// The bytes of a slot: a task's arguments, then its results.
 #[repr(C, align(64))]
@@ -131,14 +179,17 @@ impl<const B: usize> Payload<B> {
 }
 
 /// Where items sit in a payload of `bytes` bytes holding a chunk of
-/// `count` arguments `A` that become results `R` in place.
+/// arguments `A` that become results `R` in place. The places depend on
+/// the types and `bytes` only (not on how many items a chunk has), so the
+/// parent can write each argument as it takes it from the caller's
+/// iterator.
 ///
 /// Results are packed from the start. Arguments are packed from the start
 /// too when a result is no larger than an argument (result `i` then ends
-/// at or before argument `i + 1` begins), else from the end (argument `i`
-/// is read before result `i` is written, and result `i` still ends before
-/// argument `i + 1`). Either way each argument is read before anything
-/// overwrites it.
+/// at or before argument `i + 1` begins), else they end where room for
+/// [`chunk_capacity`] arguments ends (argument `i` is read before result
+/// `i` is written, and result `i` still ends before argument `i + 1`).
+/// Either way each argument is read before anything overwrites it.
 #[derive(Clone, Copy)]
 struct Layout {
     arg_start: usize,
@@ -147,13 +198,12 @@ struct Layout {
 }
 
 impl Layout {
-    fn of<A, R>(bytes: usize, count: usize) -> Layout {
+    fn of<A, R>(bytes: usize) -> Layout {
         let (a, r) = (size_of::<A>(), size_of::<R>());
         let arg_start = if r <= a {
             0
         } else {
-            let end = bytes - bytes % align_of::<A>().max(1);
-            end - count * a
+            aligned_end::<A>(bytes) - chunk_capacity::<A, R>(bytes) * a
         };
         Layout {
             arg_start,
@@ -171,6 +221,11 @@ impl Layout {
     }
 }
 
+/// `bytes` rounded down to `A`'s alignment.
+const fn aligned_end<A>(bytes: usize) -> usize {
+    bytes - bytes % align_of::<A>()
+}
+
 /// How many items of a chunk of `A`s becoming `R`s fit in `bytes` (at most
 /// [`CHUNK_MAX`]); 0 when not even one does, or when either type is
 /// aligned beyond the payload's 64 bytes.
@@ -179,12 +234,12 @@ pub(crate) const fn chunk_capacity<A, R>(bytes: usize) -> usize {
     if align_of::<A>() > 64 || align_of::<R>() > 64 {
         return 0;
     }
-    let end = bytes - bytes % align_of::<A>();
+    let end = aligned_end::<A>(bytes);
     let fit_a = match end.checked_div(a) {
         Some(n) => n,
         None => CHUNK_MAX,
     };
-    let fit_r = match bytes.checked_div(r) {
+    let fit_r = match end.checked_div(r) {
         Some(n) => n,
         None => CHUNK_MAX,
     };
@@ -192,25 +247,19 @@ pub(crate) const fn chunk_capacity<A, R>(bytes: usize) -> usize {
     if fit < CHUNK_MAX { fit } else { CHUNK_MAX }
 }
 
-/// Moves `items` into the payload as the arguments of a chunk.
+/// Moves `item` into the payload as argument `index` of a chunk.
 ///
 /// # Safety
 ///
-/// The caller owns the payload (the slot is not queued), `items.len()` is
-/// at most `chunk_capacity::<A, R>(bytes)`, and `payload` points to
-/// `bytes` writable bytes aligned to 64.
-pub(crate) unsafe fn put_args<A, R>(
-    payload: *mut u8,
-    bytes: usize,
-    items: impl ExactSizeIterator<Item = A>,
-) {
-    let layout = Layout::of::<A, R>(bytes, items.len());
-    for (i, item) in items.enumerate() {
-        // SAFETY: in bounds and aligned by the caller's capacity check and
-        // the layout (offsets are multiples of A's size, the start aligned
-        // for A); the bytes are the caller's.
-        unsafe { payload.add(layout.arg(i)).cast::<A>().write(item) };
-    }
+/// The caller owns the payload (the slot is not queued), `index` is below
+/// `chunk_capacity::<A, R>(bytes)`, and `payload` points to `bytes`
+/// writable bytes aligned to 64.
+pub(crate) unsafe fn put_arg<A, R>(payload: *mut u8, bytes: usize, index: usize, item: A) {
+    let layout = Layout::of::<A, R>(bytes);
+    // SAFETY: in bounds and aligned by the caller's capacity check and the
+    // layout (offsets are multiples of A's size from a start aligned for
+    // A); the bytes are the caller's.
+    unsafe { payload.add(layout.arg(index)).cast::<A>().write(item) };
 }
 
 /// Moves result `index` of a chunk of `count` out of the payload.
@@ -225,7 +274,8 @@ pub(crate) unsafe fn take_result<A, R>(
     count: usize,
     index: usize,
 ) -> R {
-    let layout = Layout::of::<A, R>(bytes, count);
+    let _ = count;
+    let layout = Layout::of::<A, R>(bytes);
     // SAFETY: the caller's promise: an R written there by the worker.
     unsafe { payload.add(layout.result(index)).cast::<R>().read() }
 }
@@ -241,7 +291,8 @@ pub(crate) unsafe fn result_ref<'a, A, R>(
     count: usize,
     index: usize,
 ) -> &'a R {
-    let layout = Layout::of::<A, R>(bytes, count);
+    let _ = count;
+    let layout = Layout::of::<A, R>(bytes);
     // SAFETY: the caller's promise.
     unsafe { &*payload.add(layout.result(index)).cast::<R>() }
 }
@@ -256,14 +307,14 @@ pub(crate) unsafe fn drop_results<A, R>(
     payload: *mut u8,
     bytes: usize,
     count: usize,
-    failed: u64,
-    untaken: u64,
+    failed: Mask,
+    untaken: Mask,
 ) {
     if !core::mem::needs_drop::<R>() {
         return;
     }
     for i in 0..count.min(CHUNK_MAX) {
-        if failed & (1 << i) == 0 && untaken & (1 << i) != 0 {
+        if !failed.has(i) && untaken.has(i) {
             // SAFETY: the caller's promise, for result i.
             drop(unsafe { take_result::<A, R>(payload, bytes, count, i) });
         }
@@ -309,7 +360,7 @@ impl Message {
 /// payload, calls the task on each (catching panics), writes the results.
 /// Returns the mask of the items that panicked; the first panic's message
 /// goes to `message`.
-type Entry = unsafe fn(payload: *mut u8, bytes: usize, count: usize, message: &mut Message) -> u64;
+type Entry = unsafe fn(payload: *mut u8, bytes: usize, count: usize, message: &mut Message) -> Mask;
 
 /// How a worker calls a pool task on its argument: implemented by the
 /// pool's wrappers ([`Direct`](crate::pool::Direct) for `map`/`imap`,
@@ -343,33 +394,33 @@ pub(crate) fn entry_of<C: Call<A, R>, A: TaskData, R: TaskData>(task: C) -> u64 
 /// # Safety
 ///
 /// The caller owns the payload, which holds `count` arguments put by
-/// [`put_args`] with the same `A` and `R` (at most `CHUNK_MAX`).
+/// [`put_arg`] with the same `A` and `R` (at most `CHUNK_MAX`).
 unsafe fn run<C: Call<A, R>, A: TaskData, R: TaskData>(
     payload: *mut u8,
     bytes: usize,
     count: usize,
     message: &mut Message,
-) -> u64 {
+) -> Mask {
     // SAFETY: C is zero-sized (checked in `entry_of`, the only way to this
     // function's address) and Copy: a value of it was passed to the pool
     // by the caller, and conjuring another is the copy Copy allows.
     let task: C = unsafe { core::mem::zeroed() };
-    let layout = Layout::of::<A, R>(bytes, count);
-    let mut failed = 0u64;
+    let layout = Layout::of::<A, R>(bytes);
+    let mut failed = Mask::default();
     for i in 0..count.min(CHUNK_MAX) {
-        // SAFETY: argument i was written as an A by `put_args` (caller's
+        // SAFETY: argument i was written as an A by `put_arg` (caller's
         // promise) and is read once, before result i (or a later one) can
         // overwrite it (see `Layout`).
         let arg = unsafe { payload.add(layout.arg(i)).cast::<A>().read() };
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.call(arg))) {
-            // SAFETY: in bounds and aligned (see `put_args`); argument i is
+            // SAFETY: in bounds and aligned (see `put_arg`); argument i is
             // consumed, and result i ends before argument i + 1 begins.
             Ok(result) => unsafe { payload.add(layout.result(i)).cast::<R>().write(result) },
             Err(panic) => {
-                if failed == 0 {
+                if failed.is_empty() {
                     message.set_from_panic(&*panic);
                 }
-                failed |= 1 << i;
+                failed.set(i);
                 // Dropping a panic payload can panic again; the worker
                 // lives on, so leak it instead.
                 core::mem::forget(panic);
@@ -392,7 +443,7 @@ pub(crate) unsafe fn call(
     bytes: usize,
     count: usize,
     message: &mut Message,
-) -> u64 {
+) -> Mask {
     // SAFETY: the caller's promise: the address of an `Entry` in this
     // binary image, which fork keeps at the same address.
     let entry: Entry = unsafe { core::mem::transmute::<usize, Entry>(entry as usize) };
@@ -522,7 +573,7 @@ mod tests {
             let cap = chunk_capacity::<A, R>(bytes);
             assert!(cap >= 1);
             for count in 1..=cap {
-                let l = Layout::of::<A, R>(bytes, count);
+                let l = Layout::of::<A, R>(bytes);
                 assert!(l.arg(count - 1) + size_of::<A>() <= bytes);
                 assert!(l.result(count - 1) + size_of::<R>() <= bytes);
                 for i in 0..count.saturating_sub(1) {
@@ -536,10 +587,33 @@ mod tests {
         check::<u64, u64>(512);
         check::<[u8; 3], [u8; 200]>(512);
         check::<u16, (u64, u64)>(100);
+        check::<u8, u64>(4096);
+        check::<u16, u32>(2048);
+        check::<(u8, u8, u8), u64>(2048);
         assert_eq!(chunk_capacity::<[u8; 600], u8>(512), 0);
         assert_eq!(chunk_capacity::<u8, [u8; 600]>(512), 0);
         assert_eq!(chunk_capacity::<u64, u64>(512), 64);
+        assert_eq!(chunk_capacity::<u64, u64>(4096), CHUNK_MAX);
         assert_eq!(chunk_capacity::<(), ()>(8), CHUNK_MAX);
+    }
+
+    #[test]
+    fn masks_set_clear_and_count_items_across_words() {
+        let m = Mask::first(70);
+        assert!(m.has(0) && m.has(63) && m.has(69) && !m.has(70) && !m.has(255));
+        assert_eq!(Mask::first(CHUNK_MAX).0, [u64::MAX; CHUNK_MAX / 64]);
+        assert!(Mask::first(0).is_empty());
+        let mut f = Mask::default();
+        f.set(64);
+        f.set(200);
+        assert!(f.has(200) && !f.has(199));
+        let left = Mask::first(256).minus(f);
+        assert!(!left.has(64) && left.has(65));
+        f.clear(64);
+        f.clear(200);
+        assert!(f.is_empty());
+        f.set(CHUNK_MAX); // out of range: ignored
+        assert!(f.is_empty());
     }
 
     #[test]

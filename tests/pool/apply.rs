@@ -82,8 +82,15 @@ fn exact_results_for_100k_tasks() {
         let mut sum = 0u64;
         for i in 0..100_000u64 {
             if window.len() == 32 {
-                let (j, r): (u64, mproc::pool::AsyncResult<'_, u64, 64, 512>) =
-                    window.pop_front().unwrap();
+                let (j, r): (
+                    u64,
+                    mproc::pool::AsyncResult<
+                        '_,
+                        u64,
+                        { mproc::config::POOL_SLOTS },
+                        { mproc::config::POOL_TASK_BYTES },
+                    >,
+                ) = window.pop_front().unwrap();
                 assert_eq!(r.get().unwrap(), j * j);
                 sum += j * j;
             }

@@ -120,8 +120,15 @@ fn chaos_every_task_ends_once_with_its_result_or_worker_died() {
         let started = Instant::now();
         for i in 0..TASKS {
             if window.len() == 48 {
-                let (j, r): (u64, mproc::pool::AsyncResult<'_, u64, 64, 512>) =
-                    window.pop_front().unwrap();
+                let (j, r): (
+                    u64,
+                    mproc::pool::AsyncResult<
+                        '_,
+                        u64,
+                        { mproc::config::POOL_SLOTS },
+                        { mproc::config::POOL_TASK_BYTES },
+                    >,
+                ) = window.pop_front().unwrap();
                 record(&mut outcome, j, r.get());
             }
             window.push_back((i, pool.apply_async(work, i).unwrap()));
