@@ -150,6 +150,11 @@ pub(crate) struct Control {
     pub(crate) stop: AtomicU32,
     /// How many workers may spin at once (set before the first fork).
     pub(crate) max_spinning: AtomicU32,
+    /// 1 while a wake-up is on its way to a parked worker: no second one
+    /// is sent until a worker leaves (or enters) its park, so a fast
+    /// worker passing work on does not pay a system call per task while a
+    /// woken one is still being scheduled.
+    pub(crate) waking: AtomicU32,
     /// Bit `w`: worker `w` is spinning.
     pub(crate) spinning: AtomicU64,
     /// Bit `w`: worker `w` is parked (or about to park).
@@ -292,8 +297,7 @@ impl<const S: usize, const B: usize> Ring<S, B> {
             && c.spinning.load(Ordering::SeqCst) == 0
             && c.parked.load(Ordering::SeqCst) != 0
         {
-            c.work.fetch_add(1, Ordering::SeqCst);
-            futex::wake(&c.work, 1);
+            self.wake_one();
         }
     }
 
@@ -305,9 +309,14 @@ impl<const S: usize, const B: usize> Ring<S, B> {
         // (SeqCst), so it either sees us and moves `work`, or we see its
         // submission.
         let seen = c.work.load(Ordering::SeqCst);
+        // A wake-up sent may have found nobody asleep (or been for work
+        // another took): clear the flag before looking, so it never stays
+        // set with every worker asleep.
+        c.waking.store(0, Ordering::SeqCst);
         let nothing = self.head.0.load(Ordering::SeqCst) >= self.tail.0.load(Ordering::SeqCst);
         if nothing && c.stop.load(Ordering::SeqCst) == 0 {
             futex::wait(&c.work, seen, None);
+            c.waking.store(0, Ordering::SeqCst);
         }
         c.parked.fetch_and(!bit, Ordering::SeqCst);
     }
@@ -316,6 +325,17 @@ impl<const S: usize, const B: usize> Ring<S, B> {
     pub(crate) fn wake_worker(&self) {
         let c = &self.control.0;
         if c.spinning.load(Ordering::SeqCst) == 0 && c.parked.load(Ordering::SeqCst) != 0 {
+            self.wake_one();
+        }
+    }
+
+    /// Wakes one parked worker unless a wake-up is already on its way.
+    fn wake_one(&self) {
+        let c = &self.control.0;
+        // SYNC POINT: a `waking` already 1 was set before this swap, and
+        // the worker that clears it (in `park`) looks at the queue after
+        // clearing it, so it sees the work this caller queued before.
+        if c.waking.swap(1, Ordering::SeqCst) == 0 {
             c.work.fetch_add(1, Ordering::SeqCst);
             futex::wake(&c.work, 1);
         }
@@ -333,6 +353,7 @@ impl<const S: usize, const B: usize> Ring<S, B> {
         let c = &self.control.0;
         c.spinning.fetch_and(!(1 << w), Ordering::SeqCst);
         c.parked.fetch_and(!(1 << w), Ordering::SeqCst);
+        c.waking.store(0, Ordering::SeqCst);
     }
 }
 
