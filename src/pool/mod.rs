@@ -228,6 +228,8 @@ pub struct Pool<const SLOTS: usize = POOL_SLOTS, const BYTES: usize = POOL_TASK_
     local: [Local; SLOTS],
     free: RefCell<heapless::Vec<u16, SLOTS>>,
     next_seq: Cell<u64>,
+    /// `head` as last read: it only grows.
+    head_seen: Cell<u64>,
     phase: Cell<Phase>,
     /// Busy slots with callbacks or without a handle: what `service` scans.
     unattended: Cell<usize>,
@@ -356,6 +358,7 @@ impl PoolBuilder {
             local: core::array::from_fn(|_| Local::new()),
             free: RefCell::new(free),
             next_seq: Cell::new(0),
+            head_seen: Cell::new(0),
             phase: Cell::new(Phase::Running),
             unattended: Cell::new(0),
             init_failures: Cell::new(0),
@@ -581,8 +584,15 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         }
         let t = self.next_seq.get();
         // The order ring has SLOTS entries; a claimed submission whose
-        // worker died before advancing `head` is skipped here.
-        while t - ring.head.0.load(Ordering::Acquire) >= SLOTS as u64 {
+        // worker died before advancing `head` is skipped here. `head` is
+        // read only when the last value seen would not do (it lives on a
+        // line the workers write).
+        while t - self.head_seen.get() >= SLOTS as u64 {
+            let h = ring.head.0.load(Ordering::Acquire);
+            self.head_seen.set(h);
+            if t - h < SLOTS as u64 {
+                break;
+            }
             ring.help_head();
         }
         slot.entry.store(entry, Ordering::Relaxed);
@@ -613,7 +623,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         // SYNC POINT: SeqCst, then the loads of `spinning` and `parked`
         // in `wake_worker`
         // (see `Ring::park`).
-        ring.tail.0.store(t + 1, Ordering::SeqCst);
+        ring.publish(t, s);
         ring.wake_worker();
         Ok(Some((s, count)))
     }
@@ -1031,7 +1041,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         match self.phase.get() {
             Phase::Running => true,
             Phase::Closed => {
-                self.ring.head.0.load(Ordering::Acquire) < self.ring.tail.0.load(Ordering::Acquire)
+                self.ring.head.0.load(Ordering::Acquire) < self.ring.tail_count(Ordering::Acquire)
             }
             Phase::Terminated => false,
         }

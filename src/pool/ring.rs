@@ -18,7 +18,8 @@
 //! A worker killed at any instruction leaves its slot `RUNNING(w)`, which
 //! the parent turns into `DIED` once it has reaped the worker; no other
 //! slot is affected. Submission order is the `order` ring: `order[t % S]`
-//! is the slot of submission `t`; `tail` counts submissions (the parent
+//! is the slot of submission `t` (the newest one's slot is also in `tail`'s
+//! low bits); `tail` counts submissions (the parent
 //! alone stores it) and `head` the submissions claimed (workers advance it
 //! by CAS, and anyone may advance it past a submission whose slot is no
 //! longer `QUEUED` with that number, so a worker killed between its claim
@@ -113,7 +114,10 @@ impl<const B: usize> Slot<B> {
 /// What the parent and the workers share.
 #[repr(C)]
 pub(crate) struct Ring<const S: usize, const B: usize> {
-    /// Submissions made (stored by the parent only).
+    /// Submissions made, shifted left 16 bits, and the slot of the last
+    /// one in the low 16 bits (stored by the parent only): a worker that
+    /// claims the newest submission (a lone `apply`) finds its slot here
+    /// without reading `order`, one cache line fewer per hand-off.
     pub(crate) tail: Padded<AtomicU64>,
     /// Submissions claimed by workers.
     pub(crate) head: Padded<AtomicU64>,
@@ -175,9 +179,26 @@ pub(crate) fn seal(entry: u64, seq: u64, key: u64) -> u64 {
 }
 
 impl<const S: usize, const B: usize> Ring<S, B> {
-    /// The slot of submission `h`, if it is still `QUEUED` as `h`.
-    fn claim(&self, h: u64, me: usize) -> Option<usize> {
-        let s = self.order[(h % S as u64) as usize].load(Ordering::Acquire) as usize % S;
+    /// Submissions made so far.
+    pub(crate) fn tail_count(&self, order: Ordering) -> u64 {
+        self.tail.0.load(order) >> 16
+    }
+
+    /// Publishes submission `t` (in slot `s`): `tail` becomes `t + 1`.
+    pub(crate) fn publish(&self, t: u64, s: usize) {
+        self.tail
+            .0
+            .store((t + 1) << 16 | s as u64, Ordering::SeqCst);
+    }
+
+    /// The slot of submission `h`, if it is still `QUEUED` as `h`; `tail`
+    /// is the tail word the caller read.
+    fn claim(&self, h: u64, me: usize, tail: u64) -> Option<usize> {
+        let s = if tail >> 16 == h + 1 {
+            (tail & 0xffff) as usize % S
+        } else {
+            self.order[(h % S as u64) as usize].load(Ordering::Acquire) as usize % S
+        };
         let slot = &self.slots[s];
         let queued = state(h, QUEUED, 0);
         // SYNC POINT: Acquire pairs with the parent's Release of QUEUED:
@@ -204,7 +225,7 @@ impl<const S: usize, const B: usize> Ring<S, B> {
     /// order ring looks full.
     pub(crate) fn help_head(&self) {
         let h = self.head.0.load(Ordering::Acquire);
-        if h < self.tail.0.load(Ordering::Acquire) {
+        if h < self.tail_count(Ordering::Acquire) {
             let s = self.order[(h % S as u64) as usize].load(Ordering::Acquire) as usize % S;
             if self.slots[s].state.load(Ordering::Acquire) != state(h, QUEUED, 0) {
                 let _ = self
@@ -226,8 +247,9 @@ impl<const S: usize, const B: usize> Ring<S, B> {
         let mut spins = 0u32;
         loop {
             let h = self.head.0.load(Ordering::Acquire);
-            if h < self.tail.0.load(Ordering::Acquire) {
-                if let Some(s) = self.claim(h, me) {
+            let tail = self.tail.0.load(Ordering::Acquire);
+            if h < tail >> 16 {
+                if let Some(s) = self.claim(h, me, tail) {
                     if spinning {
                         c.spinning.fetch_and(!bit, Ordering::SeqCst);
                     }
@@ -293,7 +315,7 @@ impl<const S: usize, const B: usize> Ring<S, B> {
     /// parked worker for it.
     fn pass_on(&self) {
         let c = &self.control.0;
-        if self.head.0.load(Ordering::SeqCst) < self.tail.0.load(Ordering::SeqCst)
+        if self.head.0.load(Ordering::SeqCst) < self.tail_count(Ordering::SeqCst)
             && c.spinning.load(Ordering::SeqCst) == 0
             && c.parked.load(Ordering::SeqCst) != 0
         {
@@ -313,7 +335,7 @@ impl<const S: usize, const B: usize> Ring<S, B> {
         // another took): clear the flag before looking, so it never stays
         // set with every worker asleep.
         c.waking.store(0, Ordering::SeqCst);
-        let nothing = self.head.0.load(Ordering::SeqCst) >= self.tail.0.load(Ordering::SeqCst);
+        let nothing = self.head.0.load(Ordering::SeqCst) >= self.tail_count(Ordering::SeqCst);
         if nothing && c.stop.load(Ordering::SeqCst) == 0 {
             futex::wait(&c.work, seen, None);
             c.waking.store(0, Ordering::SeqCst);
