@@ -921,7 +921,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
                     return Ok(ready(self));
                 }
                 let spent = now - start;
-                if spent > ring::SPIN_FOR {
+                if spent > ring::PARENT_SPIN_FOR {
                     break;
                 }
                 if spent > ring::YIELD_AFTER {

@@ -64,9 +64,14 @@ pub(crate) const fn seq(state: u64) -> u64 {
     state >> 24
 }
 
-/// How long an idle worker watches for work before it parks, and how long
-/// the parent watches for a result.
+/// How long an idle worker watches for work before it parks.
 pub(crate) const SPIN_FOR: Duration = Duration::from_micros(20);
+/// How long the parent watches for a result before it parks in `poll`:
+/// longer than a worker's watch, because on a virtual machine a worker is
+/// now and then descheduled for tens of microseconds, and a park turns
+/// that into a wake-up through the kernel on top. Only a caller that
+/// waits pays it, and only up to this much CPU per wait.
+pub(crate) const PARENT_SPIN_FOR: Duration = Duration::from_micros(200);
 /// After this long, a watcher yields its CPU between looks.
 pub(crate) const YIELD_AFTER: Duration = Duration::from_micros(2);
 
