@@ -1193,9 +1193,9 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
     /// dropped runs the pending `error_callback`s with
     /// [`ErrorKind::Terminated`].
     ///
-    /// The two closures may capture at most six words together (checked
-    /// at compile time; they are kept inline, not boxed); share bigger
-    /// state through one `Rc`.
+    /// The two closures may capture at most 48 bytes together, aligned to
+    /// at most 8 (checked at compile time; they are kept inline, not
+    /// boxed); share bigger state through one `Rc`.
     ///
     /// # Errors
     ///

@@ -465,15 +465,16 @@ pub(crate) enum Outcome<'a, E> {
     Failed(&'a E),
 }
 
-/// Words of inline room for a pair of callbacks.
+/// 64-bit words of inline room for a pair of callbacks (48 bytes on every
+/// target, 32-bit ones included).
 pub(crate) const CALLBACK_WORDS: usize = 6;
 
 /// A `callback` and `error_callback` pair kept inline (no heap box): run
 /// once with the outcome, or dropped unrun.
 pub(crate) struct Callbacks<E> {
-    data: MaybeUninit<[usize; CALLBACK_WORDS]>,
-    run: unsafe fn(*mut [usize; CALLBACK_WORDS], Outcome<'_, E>),
-    drop: unsafe fn(*mut [usize; CALLBACK_WORDS]),
+    data: MaybeUninit<[u64; CALLBACK_WORDS]>,
+    run: unsafe fn(*mut [u64; CALLBACK_WORDS], Outcome<'_, E>),
+    drop: unsafe fn(*mut [u64; CALLBACK_WORDS]),
 }
 
 impl<E> Callbacks<E> {
@@ -485,13 +486,13 @@ impl<E> Callbacks<E> {
     {
         const {
             assert!(
-                size_of::<(F, G)>() <= size_of::<[usize; CALLBACK_WORDS]>()
-                    && align_of::<(F, G)>() <= align_of::<usize>(),
-                "pool callbacks may capture at most 6 words (48 bytes on 64-bit) \
+                size_of::<(F, G)>() <= size_of::<[u64; CALLBACK_WORDS]>()
+                    && align_of::<(F, G)>() <= align_of::<u64>(),
+                "pool callbacks may capture at most 48 bytes (aligned to at most 8) \
                  together: keep bigger state behind one Rc"
             )
         };
-        let mut data = MaybeUninit::<[usize; CALLBACK_WORDS]>::uninit();
+        let mut data = MaybeUninit::<[u64; CALLBACK_WORDS]>::uninit();
         // SAFETY: the pair fits and is aligned (checked above); the storage
         // is fresh.
         unsafe { data.as_mut_ptr().cast::<(F, G)>().write((ok, err)) };
@@ -531,7 +532,7 @@ impl<E> Drop for Callbacks<E> {
 ///
 /// `data` holds an `(F, G)`, not used again; see [`Callbacks::run`].
 unsafe fn run_callbacks<A, R, E, F: FnOnce(&R), G: FnOnce(&E)>(
-    data: *mut [usize; CALLBACK_WORDS],
+    data: *mut [u64; CALLBACK_WORDS],
     outcome: Outcome<'_, E>,
 ) {
     // SAFETY: the caller's promise: an (F, G), moved out once.
@@ -557,7 +558,7 @@ unsafe fn run_callbacks<A, R, E, F: FnOnce(&R), G: FnOnce(&E)>(
 /// # Safety
 ///
 /// `data` holds an `(F, G)`, not used again.
-unsafe fn drop_callbacks<F, G>(data: *mut [usize; CALLBACK_WORDS]) {
+unsafe fn drop_callbacks<F, G>(data: *mut [u64; CALLBACK_WORDS]) {
     // SAFETY: the caller's promise.
     unsafe { data.cast::<(F, G)>().drop_in_place() }
 }
