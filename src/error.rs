@@ -258,7 +258,9 @@ pub enum ErrorKind {
         /// The worker's pid.
         pid: i32,
         /// Its exit code as Python reports it: minus the signal that killed
-        /// it (-9 for `SIGKILL`), or the status it exited with.
+        /// it (-9 for `SIGKILL`), or the status it exited with;
+        /// [`LOST_STATUS`](crate::pool::LOST_STATUS) when the program
+        /// reaped the worker itself (`SIGCHLD` ignored).
         exitcode: i32,
     },
     /// The pool was terminated before the task ended.
@@ -339,6 +341,11 @@ impl fmt::Display for ErrorKind {
                 )
             }
             ErrorKind::Panicked => f.write_str("the task panicked"),
+            ErrorKind::WorkerDied { pid, exitcode } if *exitcode == i32::MIN => write!(
+                f,
+                "its worker (pid {pid}) ended before the task did; its exit status \
+                 was taken elsewhere (SIGCHLD ignored?)"
+            ),
             ErrorKind::WorkerDied { pid, exitcode } if *exitcode < 0 => write!(
                 f,
                 "its worker (pid {pid}) was killed by signal {} before the task ended",

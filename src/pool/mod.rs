@@ -145,6 +145,11 @@ type WorkerProcess = Process<Box<dyn FnOnce()>>;
 /// Drops the untaken results of a slot (typed at submission).
 type DropResults = unsafe fn(*mut u8, usize, usize, Mask, Mask);
 
+/// The exit code [`ErrorKind::WorkerDied`] reports for a worker whose
+/// status the program took itself (`SIGCHLD` ignored, or a `waitpid(-1)`
+/// elsewhere): `i32::MIN`.
+pub const LOST_STATUS: i32 = i32::MIN;
+
 /// Deaths before the first task, in a row, that stop the pool.
 const INIT_FAILURES: u32 = 3;
 
@@ -995,11 +1000,18 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
             if self.dead.get() & (1 << w) != 0 {
                 continue;
             }
-            let (code, pid) = {
+            let (status, pid) = {
                 let workers = self.workers.borrow();
-                (workers[w].exitcode(), workers[w].pid())
+                (workers[w].join_timeout(Duration::ZERO), workers[w].pid())
             };
-            let Some(code) = code else { continue };
+            let code = match status {
+                Ok(Some(code)) => code,
+                Ok(None) => continue,
+                // Reaped by the program itself (SIGCHLD ignored, or a
+                // waitpid(-1) elsewhere): dead, its status lost.
+                Err(e) if e.kind() == ErrorKind::ChildLost => LOST_STATUS,
+                Err(_) => continue,
+            };
             self.dead.set(self.dead.get() | 1 << w);
             self.ring.forget_worker(w);
             self.fail_running(w, pid.map(|p| p.as_raw()).unwrap_or(0), code);

@@ -191,3 +191,26 @@ fn dropping_the_pool_terminates_and_reaps_its_workers() {
         }
     });
 }
+
+#[test]
+fn a_worker_death_is_seen_even_when_the_program_ignores_sigchld() {
+    isolated(|| {
+        // SAFETY: sets a disposition in this isolated test process only.
+        unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
+        let pool = Pool::new(1).unwrap();
+        let e = pool.apply(die_if_odd, 1).unwrap_err();
+        assert!(
+            matches!(
+                e.kind(),
+                ErrorKind::WorkerDied {
+                    exitcode: mproc::pool::LOST_STATUS,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("SIGCHLD ignored"), "{e}");
+        // The replacement serves.
+        assert_eq!(pool.apply(square, 6).unwrap(), 36);
+    });
+}
