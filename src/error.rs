@@ -62,6 +62,9 @@ pub enum Resource {
         /// The end's file descriptor in this process.
         fd: i32,
     },
+    /// A named socket ([`Listener`](crate::ipc::Listener)), by its
+    /// address.
+    Socket(SegmentName),
     /// A [`Pool`](crate::pool::Pool), by its worker count.
     Pool {
         /// Its workers.
@@ -152,6 +155,7 @@ impl fmt::Display for Resource {
             Resource::NamedSegment(name) => write!(f, "named segment {name}"),
             Resource::Connection { fd } => write!(f, "pipe end (fd {fd})"),
             Resource::MessageQueue(name) => write!(f, "message queue {name}"),
+            Resource::Socket(address) => write!(f, "socket {address}"),
             Resource::Pool { workers } => write!(f, "a pool of {workers} workers"),
             Resource::Task(seq) => write!(f, "pool task {seq}"),
         }

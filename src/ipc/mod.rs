@@ -3,7 +3,8 @@
 //! ([`MessageQueue`]), bounded shared-memory queues ([`Queue`],
 //! [`SimpleQueue`], [`JoinableQueue`]), and [`wait`] over pipe ends,
 //! message queues, watched queues ([`Watch`]), process sentinels and
-//! signal descriptors.
+//! signal descriptors; [`Listener`] and [`client`] connect unrelated
+//! processes by name, the kernel vouching for who is at the other end.
 //!
 //! A [`Pipe`] is two [`Connection`] ends made before a fork, one for each
 //! side. Messages keep their boundaries (one send is one receive) and
@@ -33,11 +34,13 @@
 //! [`ErrorKind::BrokenPipe`]: crate::ErrorKind::BrokenPipe
 //! [`ErrorKind::EndOfStream`]: crate::ErrorKind::EndOfStream
 
+mod listener;
 mod mq;
 mod pipe;
 mod queue;
 mod wait;
 
+pub use listener::{ALLOWED_UIDS, Credentials, Listener, client};
 pub use mq::{Attributes, MessageQueue, PRIORITY_LIMIT};
 pub use pipe::{Connection, Pipe};
 pub use queue::{JoinableQueue, Queue, SimpleQueue, Watch};

@@ -75,12 +75,16 @@ pub struct Connection {
 }
 
 impl Connection {
-    fn new(fd: OwnedFd, readable: bool, writable: bool) -> Connection {
+    pub(super) fn new(fd: OwnedFd, readable: bool, writable: bool) -> Connection {
         Connection {
             fd,
             readable,
             writable,
         }
+    }
+
+    pub(super) fn fd(&self) -> &OwnedFd {
+        &self.fd
     }
 
     fn resource(&self) -> Resource {

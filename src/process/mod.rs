@@ -57,7 +57,7 @@ impl Pid {
         self.0
     }
 
-    fn from_kernel(raw: i32) -> Pid {
+    pub(crate) fn from_kernel(raw: i32) -> Pid {
         // The kernel only hands out positive pids.
         Pid(raw.max(1))
     }

@@ -148,3 +148,190 @@ pub(crate) fn send_buffer(fd: &OwnedFd) -> Result<usize, Errno> {
     })?;
     Ok(usize::try_from(size).unwrap_or(0))
 }
+
+/// Where a listening socket lives: a name in Linux's abstract namespace
+/// (no file; gone with the last descriptor) or a filesystem path.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Address<'a> {
+    /// The abstract name, without its leading NUL.
+    Abstract(&'a [u8]),
+    /// A path (no NUL bytes).
+    Path(&'a [u8]),
+}
+
+/// The most bytes of a name or path (`sun_path` less the leading NUL or
+/// the trailing one).
+pub(crate) const ADDRESS_MAX: usize = 107;
+
+/// `address` as a `sockaddr_un` and its length; `ENAMETOOLONG` past
+/// [`ADDRESS_MAX`], `EINVAL` for an empty one or a NUL in a path.
+fn sockaddr(address: Address<'_>) -> Result<(libc::sockaddr_un, libc::socklen_t), Errno> {
+    // SAFETY: sockaddr_un is plain data; all zero is a valid value.
+    let mut sa: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    sa.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let (bytes, start) = match address {
+        Address::Abstract(name) => (name, 1),
+        Address::Path(path) => {
+            if path.contains(&0) {
+                return Err(Errno::EINVAL);
+            }
+            (path, 0)
+        }
+    };
+    if bytes.is_empty() {
+        return Err(Errno::EINVAL);
+    }
+    if bytes.len() > ADDRESS_MAX {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    for (dst, src) in sa.sun_path[start..].iter_mut().zip(bytes) {
+        *dst = *src as libc::c_char;
+    }
+    let base = std::mem::offset_of!(libc::sockaddr_un, sun_path);
+    let len = match address {
+        // An abstract name is exactly its bytes after the NUL.
+        Address::Abstract(_) => base + 1 + bytes.len(),
+        Address::Path(_) => base + bytes.len() + 1,
+    };
+    Ok((sa, len as libc::socklen_t))
+}
+
+fn seqpacket_socket(flags: libc::c_int) -> Result<OwnedFd, Errno> {
+    // SAFETY: plain integer arguments.
+    let fd = cvt(unsafe {
+        libc::socket(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC | flags,
+            0,
+        )
+    })?;
+    // SAFETY: on success the descriptor is new and owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// A non-blocking `SOCK_SEQPACKET` socket bound to `address` and
+/// listening. A path is made mode `0600` (`EADDRINUSE` if it exists).
+pub(crate) fn seqpacket_listen(address: Address<'_>, backlog: i32) -> Result<OwnedFd, Errno> {
+    let (sa, len) = sockaddr(address)?;
+    let fd = seqpacket_socket(libc::SOCK_NONBLOCK)?;
+    // SAFETY: `sa` is an initialised sockaddr_un of `len` meaningful bytes.
+    cvt(unsafe { libc::bind(fd.as_raw_fd(), (&raw const sa).cast(), len) })?;
+    if let Address::Path(_) = address {
+        // SAFETY: `sun_path` holds the NUL-terminated path just bound.
+        let r = unsafe { libc::chmod(sa.sun_path.as_ptr(), 0o600) };
+        if r != 0 {
+            let e = Errno::last();
+            // SAFETY: as above: the path this call made.
+            unsafe { libc::unlink(sa.sun_path.as_ptr()) };
+            return Err(e);
+        }
+    }
+    // SAFETY: plain integer arguments on a descriptor we own.
+    if let Err(e) = cvt(unsafe { libc::listen(fd.as_raw_fd(), backlog) }) {
+        if let Address::Path(_) = address {
+            // SAFETY: as above.
+            unsafe { libc::unlink(sa.sun_path.as_ptr()) };
+        }
+        return Err(e);
+    }
+    Ok(fd)
+}
+
+/// Removes the socket file at `path` (`ENOENT` if gone).
+pub(crate) fn unlink(path: &[u8]) -> Result<(), Errno> {
+    let (sa, _) = sockaddr(Address::Path(path))?;
+    // SAFETY: `sun_path` holds `path`, NUL-terminated (zeroed beyond it).
+    cvt(unsafe { libc::unlink(sa.sun_path.as_ptr()) }).map(drop)
+}
+
+/// A blocking `SOCK_SEQPACKET` socket connected to `address`
+/// (`ECONNREFUSED`/`ENOENT` when nobody listens there).
+pub(crate) fn seqpacket_connect(address: Address<'_>) -> Result<OwnedFd, Errno> {
+    let (sa, len) = sockaddr(address)?;
+    let fd = seqpacket_socket(0)?;
+    retry_on_intr(|| {
+        // SAFETY: `sa` is an initialised sockaddr_un of `len` meaningful
+        // bytes.
+        cvt(unsafe { libc::connect(fd.as_raw_fd(), (&raw const sa).cast(), len) })
+    })?;
+    Ok(fd)
+}
+
+/// Takes the next pending connection of a non-blocking listener:
+/// `EAGAIN` when none waits. The new socket blocks (close-on-exec).
+pub(crate) fn accept(listener: &OwnedFd) -> Result<OwnedFd, Errno> {
+    let fd = retry_on_intr(|| {
+        // SAFETY: no address is asked for (null pointers are allowed).
+        cvt(unsafe {
+            libc::accept4(
+                listener.as_raw_fd(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                libc::SOCK_CLOEXEC,
+            )
+        })
+    })?;
+    // SAFETY: on success the descriptor is new and owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Who is at the other end of a connected Unix socket, as the kernel
+/// recorded it when the connection was made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PeerCredentials {
+    pub(crate) pid: i32,
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+}
+
+/// `getsockopt(SO_PEERCRED)`.
+pub(crate) fn peer_credentials(fd: &OwnedFd) -> Result<PeerCredentials, Errno> {
+    // SAFETY: ucred is plain data; all zero is valid.
+    let mut cred: libc::ucred = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: `cred` and `len` are live and describe a ucred-sized buffer.
+    cvt(unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&raw mut cred).cast(),
+            &mut len,
+        )
+    })?;
+    Ok(PeerCredentials {
+        pid: cred.pid,
+        uid: cred.uid,
+        gid: cred.gid,
+    })
+}
+
+/// `geteuid(2)`.
+pub(crate) fn effective_uid() -> u32 {
+    // SAFETY: no preconditions; cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_checked_and_laid_out_as_the_kernel_wants() {
+        assert_eq!(sockaddr(Address::Abstract(b"")).unwrap_err(), Errno::EINVAL);
+        assert_eq!(sockaddr(Address::Path(b"a\0b")).unwrap_err(), Errno::EINVAL);
+        let long = [b'x'; ADDRESS_MAX + 1];
+        assert_eq!(
+            sockaddr(Address::Path(&long)).unwrap_err(),
+            Errno::ENAMETOOLONG
+        );
+        assert!(sockaddr(Address::Abstract(&long[..ADDRESS_MAX])).is_ok());
+        let (sa, len) = sockaddr(Address::Abstract(b"abc")).unwrap();
+        assert_eq!(sa.sun_path[0], 0);
+        assert_eq!(sa.sun_path[1], b'a' as libc::c_char);
+        assert_eq!(
+            len as usize,
+            std::mem::offset_of!(libc::sockaddr_un, sun_path) + 4
+        );
+    }
+}
