@@ -86,7 +86,8 @@ fn address_error(op: &'static str, address: &str, e: Errno) -> Error {
 /// let served = listener.accept()?;
 /// conn.send_bytes(b"hello")?;
 /// let mut buf = [0u8; 16];
-/// assert_eq!(&buf[..served.recv_bytes(&mut buf)?], b"hello");
+/// let n = served.recv_bytes(&mut buf)?;
+/// assert_eq!(&buf[..n], b"hello");
 /// # Ok::<(), mproc::Error>(())
 /// ```
 ///

@@ -156,8 +156,11 @@ impl<T: Shareable + Copy, const N: usize> Queue<T, N> {
     }
 
     fn store(&self, head: usize, count: usize, unfinished: u32) {
-        // The commit: one store.
-        self.state.store(
+        // The commit: one store, made as a swap so that it is ordered
+        // before the loads of the parked counters that follow on every
+        // target (qemu-user may emulate a releasing store and a later
+        // acquiring load without the fence between them).
+        self.state.swap(
             (head as u64) | (count as u64) << COUNT_SHIFT | u64::from(unfinished) << 32,
             Ordering::SeqCst,
         );

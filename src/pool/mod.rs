@@ -951,10 +951,13 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
     /// happens or `deadline`; then reaps and replaces dead workers.
     fn park(&self, deadline: Option<Instant>, ready: &impl Fn(&Self) -> bool) -> Result<bool> {
         let control = &self.ring.control.0;
-        control.parent_parked.store(1, Ordering::SeqCst);
         // SYNC POINT: flag, then look: a worker commits (SeqCst) and then
         // reads the flag (SeqCst), so it raises the eventfd or we see its
-        // commit.
+        // commit. Both sides' stores in these store-then-load pairs are
+        // read-modify-writes: a full barrier on every target and under
+        // qemu-user too, which may emulate a releasing store followed by
+        // an acquiring load without the store-load fence between them.
+        control.parent_parked.swap(1, Ordering::SeqCst);
         if ready(self) {
             control.parent_parked.store(0, Ordering::SeqCst);
             return Ok(true);
@@ -1080,7 +1083,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         if kind != ErrorKind::Terminated {
             self.broken.set(Some(kind));
         }
-        self.ring.control.0.stop.store(1, Ordering::SeqCst);
+        self.ring.control.0.stop.swap(1, Ordering::SeqCst);
         self.ring.wake_all_workers();
         self.stop_workers();
         for s in 0..SLOTS {
@@ -1325,7 +1328,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         if !ended {
             return Ok(false);
         }
-        self.ring.control.0.stop.store(1, Ordering::SeqCst);
+        self.ring.control.0.stop.swap(1, Ordering::SeqCst);
         self.ring.wake_all_workers();
         let mut all = true;
         for w in self.workers.borrow().iter() {

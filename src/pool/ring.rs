@@ -190,10 +190,10 @@ impl<const S: usize, const B: usize> Ring<S, B> {
     }
 
     /// Publishes submission `t` (in slot `s`): `tail` becomes `t + 1`.
+    /// A swap, not a store: it must be ordered before the loads of
+    /// `wake_worker` on every target (see `Pool::park`).
     pub(crate) fn publish(&self, t: u64, s: usize) {
-        self.tail
-            .0
-            .store((t + 1) << 16 | s as u64, Ordering::SeqCst);
+        self.tail.0.swap((t + 1) << 16 | s as u64, Ordering::SeqCst);
     }
 
     /// The slot of submission `h`, if it is still `QUEUED` as `h`; `tail`
@@ -339,11 +339,11 @@ impl<const S: usize, const B: usize> Ring<S, B> {
         // A wake-up sent may have found nobody asleep (or been for work
         // another took): clear the flag before looking, so it never stays
         // set with every worker asleep.
-        c.waking.store(0, Ordering::SeqCst);
+        c.waking.swap(0, Ordering::SeqCst);
         let nothing = self.head.0.load(Ordering::SeqCst) >= self.tail_count(Ordering::SeqCst);
         if nothing && c.stop.load(Ordering::SeqCst) == 0 {
             futex::wait(&c.work, seen, None);
-            c.waking.store(0, Ordering::SeqCst);
+            c.waking.swap(0, Ordering::SeqCst);
         }
         c.parked.fetch_and(!bit, Ordering::SeqCst);
     }
@@ -380,7 +380,7 @@ impl<const S: usize, const B: usize> Ring<S, B> {
         let c = &self.control.0;
         c.spinning.fetch_and(!(1 << w), Ordering::SeqCst);
         c.parked.fetch_and(!(1 << w), Ordering::SeqCst);
-        c.waking.store(0, Ordering::SeqCst);
+        c.waking.swap(0, Ordering::SeqCst);
     }
 }
 
@@ -435,7 +435,7 @@ pub(crate) fn work<const S: usize, const B: usize>(spec: WorkerSpec<'_, S, B>) {
         // and SeqCst orders it before the load of `parent_parked` (the
         // parent stores that flag and then looks at the states).
         slot.state
-            .store(state(seq, DONE, spec.me as u64), Ordering::SeqCst);
+            .swap(state(seq, DONE, spec.me as u64), Ordering::SeqCst);
         if ring.control.0.parent_parked.load(Ordering::SeqCst) != 0 {
             // SAFETY: the pool's eventfd, inherited from the parent and
             // open in this process for its whole life (the pool's handle
