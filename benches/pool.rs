@@ -56,13 +56,12 @@
 #![allow(unsafe_code)] // The watchdog and the CPU clocks call libc directly.
 
 #[path = "common/mod.rs"]
-#[allow(dead_code)] // Its `Peer` runs scripts/bench_peer.py; this bench has its own.
+#[allow(dead_code)] // This bench uses the peer and a few helpers, not all.
 mod common;
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
-use std::io::{BufRead as _, BufReader, Write as _};
-use std::process::{Child, ChildStdin, ChildStdout, Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -166,7 +165,7 @@ fn run() -> Result<()> {
     let plan = Plan::from_env();
     let load = load_average();
     watchdog::install()?;
-    let mut python = Python::start();
+    let mut python = start_python();
     let python_version = python.as_mut().and_then(|p| p.ask("version").ok());
     if python.is_some() && python_version.is_none() {
         drop_peer(&mut python, "no answer to \"version\"");
@@ -802,63 +801,14 @@ impl Memory {
 
 // ----------------------------------------------------------------- Python
 
-/// `scripts/bench_pool_peer.py`, running in one `python3` process.
-struct Python {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-}
+/// The Python side: `scripts/bench_pool_peer.py` through the shared peer.
+type Python = common::Peer;
 
-impl Python {
-    /// Starts the peer; `None` (after a note on stderr) when there is no
-    /// Python to run it.
-    fn start() -> Option<Python> {
-        let python = std::env::var("MPROC_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench_pool_peer.py");
-        let spawned = Command::new(&python)
-            .arg(script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn();
-        let mut child = match spawned {
-            Ok(child) => child,
-            Err(e) => {
-                eprintln!("bench pool: no Python contender ({python}: {e})");
-                return None;
-            }
-        };
-        let stdin = child.stdin.take()?;
-        let stdout = BufReader::new(child.stdout.take()?);
-        Some(Python {
-            child,
-            stdin,
-            stdout,
-        })
-    }
-
-    fn ask(&mut self, line: &str) -> Result<String> {
-        writeln!(self.stdin, "{line}")?;
-        self.stdin.flush()?;
-        let mut answer = String::new();
-        if self.stdout.read_line(&mut answer)? == 0 {
-            return Err("the Python peer closed its output".into());
-        }
-        Ok(answer.trim().to_owned())
-    }
-
-    /// Stops a peer that misbehaves, and reaps it.
-    fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// Asks the peer to end (it terminates its pools), and reaps it.
-    fn quit(mut self) {
-        let _ = writeln!(self.stdin, "quit");
-        drop(self.stdin);
-        let _ = self.child.wait();
-    }
+fn start_python() -> Option<Python> {
+    common::Peer::start_script(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench_pool_peer.py"),
+        "pool",
+    )
 }
 
 /// Asks the peer; `None` if there is no (working) peer. A failing peer is

@@ -67,13 +67,12 @@
 #![allow(unsafe_code)] // The raw contenders, the watchdog and the shared mapping call libc directly.
 
 #[path = "../../benches/common/mod.rs"]
-#[allow(dead_code)] // Its `Peer` runs scripts/bench_peer.py; this bench has its own.
+#[allow(dead_code)] // This bench uses the peer and a few helpers, not all.
 mod common;
 
 use std::fmt::Write as _;
-use std::io::{BufRead as _, BufReader, Write as _};
 use std::os::fd::AsRawFd;
-use std::process::{Child, ChildStdin, ChildStdout, Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -1529,64 +1528,35 @@ mod watchdog {
 
 // ----------------------------------------------------------------- Python
 
-/// `bench/bench_ipc_peer.py`, running in one `python3` process.
-struct Python {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-}
+/// `bench/bench_ipc_peer.py` through the shared peer; an answer starting
+/// with "error" is a failure.
+struct Python(common::Peer);
 
 impl Python {
     /// Starts the peer; `None` (after a note on stderr) when there is no
     /// Python to run it.
     fn start() -> Option<Python> {
-        let python = std::env::var("MPROC_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/bench_ipc_peer.py");
-        let spawned = Command::new(&python)
-            .arg(script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn();
-        let mut child = match spawned {
-            Ok(child) => child,
-            Err(e) => {
-                eprintln!("bench ipc: no Python contender ({python}: {e})");
-                return None;
-            }
-        };
-        let stdin = child.stdin.take()?;
-        let stdout = BufReader::new(child.stdout.take()?);
-        Some(Python {
-            child,
-            stdin,
-            stdout,
-        })
+        common::Peer::start_script(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/bench_ipc_peer.py"),
+            "ipc",
+        )
+        .map(Python)
     }
 
     fn ask(&mut self, line: &str) -> Result<String> {
-        writeln!(self.stdin, "{line}")?;
-        self.stdin.flush()?;
-        let mut answer = String::new();
-        if self.stdout.read_line(&mut answer)? == 0 {
-            return Err("the Python peer closed its output".into());
-        }
-        let answer = answer.trim();
+        let answer = self.0.ask(line)?;
         if answer.starts_with("error") {
             return Err(answer.into());
         }
-        Ok(answer.to_owned())
+        Ok(answer)
     }
 
-    fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn kill(self) {
+        self.0.kill();
     }
 
-    fn quit(mut self) {
-        let _ = writeln!(self.stdin, "quit");
-        drop(self.stdin);
-        let _ = self.child.wait();
+    fn quit(self) {
+        self.0.quit();
     }
 }
 

@@ -13,7 +13,9 @@ pub type Error = Box<dyn std::error::Error>;
 /// The benches' result type.
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// `scripts/bench_peer.py`, running in one `python3` process.
+/// A Python peer script (`scripts/bench_peer.py` unless started with
+/// [`Peer::start_script`]), running in one `python3` process, driven one
+/// line per command and one line per answer.
 pub struct Peer {
     child: Child,
     stdin: ChildStdin,
@@ -24,8 +26,17 @@ impl Peer {
     /// Starts the peer; `None` (after a note on stderr) when there is no
     /// Python to run it.
     pub fn start(bench: &str) -> Option<Peer> {
+        Peer::start_script(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench_peer.py"),
+            bench,
+        )
+    }
+
+    /// Starts the peer script at `script` (`MPROC_BENCH_PYTHON` runs it,
+    /// default `python3`); `None` (after a note on stderr) when there is no
+    /// Python to run it.
+    pub fn start_script(script: &str, bench: &str) -> Option<Peer> {
         let python = std::env::var("MPROC_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench_peer.py");
         let spawned = Command::new(&python)
             .arg(script)
             .stdin(Stdio::piped())
