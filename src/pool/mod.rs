@@ -428,11 +428,32 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
 
     /// The pids of the live workers, in worker order.
     pub fn pids(&self) -> heapless::Vec<crate::Pid, POOL_MAX_WORKERS> {
-        self.workers
-            .borrow()
+        let workers = self.workers.borrow();
+        self.live(&workers).filter_map(|w| w.pid()).collect()
+    }
+
+    /// The workers not known dead.
+    fn live<'w>(&self, workers: &'w [WorkerProcess]) -> impl Iterator<Item = &'w WorkerProcess> {
+        let dead = self.dead.get();
+        workers
             .iter()
-            .filter_map(|w| w.pid())
-            .collect()
+            .enumerate()
+            .filter(move |(w, _)| dead & (1 << w) == 0)
+            .map(|(_, worker)| worker)
+    }
+
+    /// `poll(2)` on the live workers' sentinels, after the eventfd when
+    /// `wake` (then bit 0 is the eventfd's).
+    fn poll_workers(&self, wake: bool, timeout: Option<Duration>) -> Result<u64> {
+        let workers = self.workers.borrow();
+        let mut fds = heapless::Vec::<BorrowedFd<'_>, { POOL_MAX_WORKERS + 1 }>::new();
+        if wake {
+            let _ = fds.push(self.wake.as_fd());
+        }
+        for fd in self.live(&workers).filter_map(|w| w.sentinel().ok()) {
+            let _ = fds.push(fd);
+        }
+        sys::poll_many(&fds, timeout).map_err(|e| Error::os("poll", self.resource(), e))
     }
 
     /// The number of tasks submitted and not yet collected (each map chunk
@@ -802,9 +823,6 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         l.held.set(false);
         l.untaken.set(Mask::default());
         l.drop_results.set(None);
-        self.ring.slots[s]
-            .state
-            .store(ring::state(l.seq.get(), ring::FREE, 0), Ordering::Relaxed);
         let _ = self.free.borrow_mut().push(s as u16);
     }
 
@@ -962,27 +980,15 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
             control.parent_parked.store(0, Ordering::SeqCst);
             return Ok(true);
         }
-        let ready_bits = {
-            let workers = self.workers.borrow();
-            let mut fds = heapless::Vec::<BorrowedFd<'_>, { POOL_MAX_WORKERS + 1 }>::new();
-            let _ = fds.push(self.wake.as_fd());
-            for (w, worker) in workers.iter().enumerate() {
-                if self.dead.get() & (1 << w) == 0
-                    && let Ok(fd) = worker.sentinel()
-                {
-                    let _ = fds.push(fd);
-                }
-            }
-            // A worker that could not be re-forked is retried every 100 ms.
-            let retry = (self.dead.get() != 0 && self.wants_workers())
-                .then_some(Duration::from_millis(100));
-            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            let timeout = match (left, retry) {
-                (Some(l), Some(r)) => Some(l.min(r)),
-                (l, r) => l.or(r),
-            };
-            sys::poll_many(&fds, timeout).map_err(|e| Error::os("poll", self.resource(), e))?
+        // A worker that could not be re-forked is retried every 100 ms.
+        let retry =
+            (self.dead.get() != 0 && self.wants_workers()).then_some(Duration::from_millis(100));
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let timeout = match (left, retry) {
+            (Some(l), Some(r)) => Some(l.min(r)),
+            (l, r) => l.or(r),
         };
+        let ready_bits = self.poll_workers(true, timeout)?;
         control.parent_parked.store(0, Ordering::SeqCst);
         if ready_bits & 1 != 0 {
             event::lower(self.wake.as_fd());
@@ -1123,18 +1129,8 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
     pub fn poll(&self) -> Result<()> {
         self.check_owner("Pool::poll")?;
         event::lower(self.wake.as_fd());
-        let any_dead = {
-            let workers = self.workers.borrow();
-            let mut fds = heapless::Vec::<BorrowedFd<'_>, POOL_MAX_WORKERS>::new();
-            for (w, worker) in workers.iter().enumerate() {
-                if self.dead.get() & (1 << w) == 0
-                    && let Ok(fd) = worker.sentinel()
-                {
-                    let _ = fds.push(fd);
-                }
-            }
-            sys::poll_many(&fds, Some(Duration::ZERO)).unwrap_or(1) != 0
-        };
+        // A failed poll counts as a death: `supervise` looks at each worker.
+        let any_dead = !matches!(self.poll_workers(false, Some(Duration::ZERO)), Ok(0));
         if any_dead {
             self.supervise();
         } else if self.dead.get() != 0 {
@@ -1149,9 +1145,8 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
     /// A worker's descriptor changes when it is replaced: take them afresh
     /// after each [`Pool::poll`].
     pub fn sentinels(&self) -> heapless::Vec<std::os::fd::RawFd, POOL_MAX_WORKERS> {
-        self.workers
-            .borrow()
-            .iter()
+        let workers = self.workers.borrow();
+        self.live(&workers)
             .filter_map(|w| w.sentinel().ok().map(|fd| fd.as_raw_fd()))
             .collect()
     }

@@ -9,11 +9,11 @@
 //!
 //! | kind | owner | next | by |
 //! |---|---|---|---|
-//! | `FREE` | parent | `QUEUED` | the parent, after writing the arguments (Release) |
+//! | `FREE` (all zero, before its first task), or an ended state already collected | parent | `QUEUED` | the parent, after writing the arguments (Release) |
 //! | `QUEUED` | nobody yet | `RUNNING(w)` | worker `w`'s CAS (Acquire: it then reads the arguments) |
 //! | `RUNNING(w)` | worker `w` | `DONE` | worker `w`, after writing the results (Release) |
 //! | `RUNNING(w)` | worker `w` | `DIED` | the parent, after reaping `w` |
-//! | `DONE`, `DIED` | parent | `FREE` | the parent, once the results are collected |
+//! | `DONE`, `DIED` | parent | — | the parent collects the results and puts the slot on its own free list (its `busy` flag, not this word, says it is free) |
 //!
 //! A worker killed at any instruction leaves its slot `RUNNING(w)`, which
 //! the parent turns into `DIED` once it has reaped the worker; no other
@@ -35,7 +35,6 @@ use crate::sys::mem::SharedCell;
 use crate::sys::task::{self, CHUNK_MAX, MESSAGE_LEN, Mask, Message, Payload};
 use crate::sys::{event, futex};
 
-pub(crate) const FREE: u64 = 0;
 pub(crate) const QUEUED: u64 = 1;
 pub(crate) const RUNNING: u64 = 2;
 pub(crate) const DONE: u64 = 3;
