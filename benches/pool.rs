@@ -53,7 +53,7 @@
 //! single-threaded: nothing here starts a thread, and `Pool::new` and
 //! `Process::start` check that before each fork.
 
-#![allow(unsafe_code)] // The watchdog and the CPU clocks call libc directly.
+#![allow(unsafe_code)] // The CPU clocks call libc directly.
 
 #[path = "common/mod.rs"]
 #[allow(dead_code)] // This bench uses the peer and a few helpers, not all.
@@ -62,7 +62,7 @@ mod common;
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -164,7 +164,7 @@ fn run() -> Result<()> {
     let started = Instant::now();
     let plan = Plan::from_env();
     let load = load_average();
-    watchdog::install()?;
+    watchdog::install("pool")?;
     let mut python = start_python();
     let python_version = python.as_mut().and_then(|p| p.ask("version").ok());
     if python.is_some() && python_version.is_none() {
@@ -302,7 +302,7 @@ fn size(warm: bool, n: u32) -> u32 {
 /// Runs `f` under the watchdog, which names `what` if it takes more than
 /// [`PATIENCE`].
 fn guarded<T>(what: &'static str, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    watchdog::arm(what);
+    watchdog::arm(what, PATIENCE);
     let r = f();
     watchdog::disarm();
     r
@@ -811,28 +811,12 @@ fn start_python() -> Option<Python> {
     )
 }
 
-/// Asks the peer; `None` if there is no (working) peer. A failing peer is
-/// dropped for the rest of the run.
 fn python_ask(python: &mut Option<Python>, line: &str) -> Option<String> {
-    let peer = python.as_mut()?;
-    match peer.ask(line) {
-        Ok(answer) if !answer.starts_with("error") => Some(answer),
-        Ok(answer) => {
-            drop_peer(python, &answer);
-            None
-        }
-        Err(e) => {
-            drop_peer(python, &e.to_string());
-            None
-        }
-    }
+    ask_or_drop(python, "pool", line)
 }
 
 fn drop_peer(python: &mut Option<Python>, why: &str) {
-    eprintln!("bench pool: Python contender dropped: {why}");
-    if let Some(peer) = python.take() {
-        peer.kill();
-    }
+    common::drop_peer(python, "pool", why)
 }
 
 /// Makes the peer's pool of `k` workers now, so that no timed command
@@ -868,61 +852,6 @@ fn python_run(
     };
     check_results(&format!("Python Pool({workers}) {cmd}"), count, sum, n)?;
     Ok(Some(Duration::from_nanos(ns)))
-}
-
-// --------------------------------------------------------------- watchdog
-
-/// `alarm(2)` around each run: SIGALRM's handler names the run on stderr
-/// and exits; the pool workers and the echo child (daemons) and the
-/// Python peer and its workers (`PR_SET_PDEATHSIG`) die with the bench.
-mod watchdog {
-    use super::{AtomicPtr, AtomicUsize, Ordering, PATIENCE, Result, os_error};
-
-    /// The name of the run in progress (pointer, length of a `&'static str`).
-    static NAME: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
-    static NAME_LEN: AtomicUsize = AtomicUsize::new(0);
-
-    /// This is async-signal-safe: atomic loads, `write(2)`, `_exit(2)`.
-    extern "C" fn on_alarm(_: libc::c_int) {
-        const HEAD: &[u8] = b"bench pool: watchdog: no result in time from ";
-        let (name, len) = (NAME.load(Ordering::SeqCst), NAME_LEN.load(Ordering::SeqCst));
-        // SAFETY: writes static bytes and the name `arm` stored (a
-        // `&'static str`, or null and 0), then ends the process.
-        unsafe {
-            libc::write(2, HEAD.as_ptr().cast(), HEAD.len());
-            if !name.is_null() {
-                libc::write(2, name.cast_const().cast(), len);
-            }
-            libc::write(2, b"\n".as_ptr().cast(), 1);
-            libc::_exit(3);
-        }
-    }
-
-    pub fn install() -> Result<()> {
-        // SAFETY: a zeroed sigaction is valid; the handler is set, with an
-        // empty mask and no flags; `on_alarm` is async-signal-safe.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_alarm as extern "C" fn(libc::c_int) as libc::sighandler_t;
-            libc::sigemptyset(&raw mut action.sa_mask);
-            if libc::sigaction(libc::SIGALRM, &raw const action, std::ptr::null_mut()) != 0 {
-                return Err(os_error("sigaction(SIGALRM)"));
-            }
-        }
-        Ok(())
-    }
-
-    pub fn arm(name: &'static str) {
-        NAME.store(name.as_ptr().cast_mut(), Ordering::SeqCst);
-        NAME_LEN.store(name.len(), Ordering::SeqCst);
-        // SAFETY: alarm has no preconditions.
-        unsafe { libc::alarm(PATIENCE.as_secs() as libc::c_uint) };
-    }
-
-    pub fn disarm() {
-        // SAFETY: alarm has no preconditions.
-        unsafe { libc::alarm(0) };
-    }
 }
 
 // ----------------------------------------------------------------- report

@@ -29,6 +29,7 @@
 #![allow(unsafe_code)] // The raw contenders call libc directly.
 
 #[path = "common/mod.rs"]
+#[allow(dead_code)] // Each bench uses part of it.
 mod common;
 
 use std::fmt::Write as _;

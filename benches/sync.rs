@@ -52,6 +52,7 @@
 #![allow(unsafe_code)] // The raw contenders and the measurements call libc directly.
 
 #[path = "common/mod.rs"]
+#[allow(dead_code)] // Each bench uses part of it.
 mod common;
 
 use std::fmt::Write as _;
@@ -900,28 +901,12 @@ fn spin_ping(n: u32, b_set: Option<&libc::cpu_set_t>) -> Result<PingRun> {
 
 // ----------------------------------------------------------------- Python
 
-/// Asks the peer; `None` if there is no (working) peer. A failing peer is
-/// dropped for the rest of the run.
 fn python_ask(python: &mut Option<Peer>, line: &str) -> Option<String> {
-    let peer = python.as_mut()?;
-    match peer.ask(line) {
-        Ok(answer) if !answer.starts_with("error") => Some(answer),
-        Ok(answer) => {
-            drop_peer(python, &answer);
-            None
-        }
-        Err(e) => {
-            drop_peer(python, &e.to_string());
-            None
-        }
-    }
+    ask_or_drop(python, "sync", line)
 }
 
 fn drop_peer(python: &mut Option<Peer>, why: &str) {
-    eprintln!("bench sync: Python contender dropped: {why}");
-    if let Some(peer) = python.take() {
-        peer.kill();
-    }
+    common::drop_peer(python, "sync", why)
 }
 
 /// Sets the peer's CPU affinity (its later children inherit it).

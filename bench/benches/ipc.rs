@@ -64,7 +64,7 @@
 //! single-threaded: nothing here starts a thread, and `Process::start`
 //! checks that before each fork.
 
-#![allow(unsafe_code)] // The raw contenders, the watchdog and the shared mapping call libc directly.
+#![allow(unsafe_code)] // The raw contenders and the shared mapping call libc directly.
 
 #[path = "../../benches/common/mod.rs"]
 #[allow(dead_code)] // This bench uses the peer and a few helpers, not all.
@@ -74,10 +74,12 @@ use std::fmt::Write as _;
 use std::os::fd::AsRawFd;
 use std::process::ExitCode;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Result, cell, check, machine, median, os_error, paired_ratio, ratio_cell, spread};
+use common::{
+    Result, cell, check, machine, median, os_error, paired_ratio, ratio_cell, spread, watchdog,
+};
 use mproc::ipc::{MessageQueue, Pipe, Queue};
 use mproc::process::Process;
 use mproc::shm::Shared;
@@ -154,7 +156,7 @@ fn main() -> ExitCode {
 fn run() -> Result<()> {
     let started = Instant::now();
     let mut plan = Plan::from_env();
-    watchdog::install()?;
+    watchdog::install("ipc")?;
     let iox = iox::Env::new()?;
     let pin = Pin::from_env()?;
     plan.spinners = pin.is_none_or(|p| p.bench != p.child);
@@ -285,7 +287,7 @@ fn size(warm: bool, n: u32) -> u32 {
 
 /// Runs one contender under the watchdog.
 fn watched<T>(name: &'static str, run: impl FnOnce() -> Result<T>) -> Result<T> {
-    watchdog::arm(name);
+    watchdog::arm(name, PATIENCE);
     let result = run();
     watchdog::disarm();
     result.map_err(|e| format!("{name}: {e}").into())
@@ -1469,60 +1471,6 @@ mod iox {
                 std::hint::spin_loop();
             }
         }
-    }
-}
-
-// --------------------------------------------------------------- watchdog
-
-/// `alarm(2)` around each run: SIGALRM's handler names the run on stderr
-/// and exits; the children (daemons) and the Python peer die with the bench.
-mod watchdog {
-    use super::{AtomicPtr, AtomicUsize, Ordering, PATIENCE, Result, os_error};
-
-    /// The name of the run in progress (pointer, length of a `&'static str`).
-    static NAME: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
-    static NAME_LEN: AtomicUsize = AtomicUsize::new(0);
-
-    /// This is async-signal-safe: atomic loads, `write(2)`, `_exit(2)`.
-    extern "C" fn on_alarm(_: libc::c_int) {
-        const HEAD: &[u8] = b"bench ipc: watchdog: no result after 60 s from ";
-        let (name, len) = (NAME.load(Ordering::SeqCst), NAME_LEN.load(Ordering::SeqCst));
-        // SAFETY: writes static bytes and the name `arm` stored (a
-        // `&'static str`, or null and 0), then ends the process.
-        unsafe {
-            libc::write(2, HEAD.as_ptr().cast(), HEAD.len());
-            if !name.is_null() {
-                libc::write(2, name.cast_const().cast(), len);
-            }
-            libc::write(2, b"\n".as_ptr().cast(), 1);
-            libc::_exit(3);
-        }
-    }
-
-    pub fn install() -> Result<()> {
-        // SAFETY: a zeroed sigaction is valid; the handler is set, with an
-        // empty mask and no flags; `on_alarm` is async-signal-safe.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_alarm as extern "C" fn(libc::c_int) as libc::sighandler_t;
-            libc::sigemptyset(&raw mut action.sa_mask);
-            if libc::sigaction(libc::SIGALRM, &raw const action, std::ptr::null_mut()) != 0 {
-                return Err(os_error("sigaction(SIGALRM)"));
-            }
-        }
-        Ok(())
-    }
-
-    pub fn arm(name: &'static str) {
-        NAME.store(name.as_ptr().cast_mut(), Ordering::SeqCst);
-        NAME_LEN.store(name.len(), Ordering::SeqCst);
-        // SAFETY: alarm has no preconditions.
-        unsafe { libc::alarm(PATIENCE.as_secs() as libc::c_uint) };
-    }
-
-    pub fn disarm() {
-        // SAFETY: alarm has no preconditions.
-        unsafe { libc::alarm(0) };
     }
 }
 

@@ -199,3 +199,109 @@ pub fn spread(s: &[f64]) -> String {
 pub fn per_op_us(elapsed: Duration, ops: u32) -> f64 {
     elapsed.as_secs_f64() * 1e6 / f64::from(ops)
 }
+
+/// Asks the peer; `None` if there is no (working) peer. A peer that fails
+/// (no answer, or one starting with "error") is dropped for the rest of
+/// the run, with a note naming `bench`.
+pub fn ask_or_drop(python: &mut Option<Peer>, bench: &str, line: &str) -> Option<String> {
+    let peer = python.as_mut()?;
+    match peer.ask(line) {
+        Ok(answer) if !answer.starts_with("error") => Some(answer),
+        Ok(answer) => {
+            drop_peer(python, bench, &answer);
+            None
+        }
+        Err(e) => {
+            drop_peer(python, bench, &e.to_string());
+            None
+        }
+    }
+}
+
+/// Stops and reaps the peer, saying why on stderr.
+pub fn drop_peer(python: &mut Option<Peer>, bench: &str, why: &str) {
+    eprintln!("bench {bench}: Python contender dropped: {why}");
+    if let Some(peer) = python.take() {
+        peer.kill();
+    }
+}
+
+/// `alarm(2)` around each run: SIGALRM's handler names the bench and the
+/// run on stderr and exits; children made as daemons (and peers that die
+/// with their parent) go with the bench.
+pub mod watchdog {
+    use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use super::{Result, os_error};
+
+    /// A `&'static str` as a pointer and a length, readable from a signal
+    /// handler.
+    struct Text(AtomicPtr<u8>, AtomicUsize);
+
+    impl Text {
+        const fn new() -> Text {
+            Text(AtomicPtr::new(std::ptr::null_mut()), AtomicUsize::new(0))
+        }
+
+        fn set(&self, text: &'static str) {
+            self.0.store(text.as_ptr().cast_mut(), Ordering::SeqCst);
+            self.1.store(text.len(), Ordering::SeqCst);
+        }
+
+        /// Writes the text to stderr. This is async-signal-safe.
+        fn write(&self) {
+            let (ptr, len) = (self.0.load(Ordering::SeqCst), self.1.load(Ordering::SeqCst));
+            if !ptr.is_null() {
+                // SAFETY: `ptr` and `len` describe a `&'static str` that `set` stored.
+                unsafe { libc::write(2, ptr.cast_const().cast(), len) };
+            }
+        }
+    }
+
+    static BENCH: Text = Text::new();
+    static RUN: Text = Text::new();
+
+    /// This is async-signal-safe: atomic loads, `write(2)`, `_exit(2)`.
+    extern "C" fn on_alarm(_: libc::c_int) {
+        let say = |bytes: &[u8]| {
+            // SAFETY: writes static bytes.
+            unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
+        };
+        say(b"bench ");
+        BENCH.write();
+        say(b": watchdog: no result in time from ");
+        RUN.write();
+        say(b"\n");
+        // SAFETY: ends the process at once, as the watchdog must.
+        unsafe { libc::_exit(3) };
+    }
+
+    /// Installs the SIGALRM handler for the bench named `bench`.
+    pub fn install(bench: &'static str) -> Result<()> {
+        BENCH.set(bench);
+        // SAFETY: a zeroed sigaction is valid; the handler is set, with an
+        // empty mask and no flags; `on_alarm` is async-signal-safe.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_alarm as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            libc::sigemptyset(&raw mut action.sa_mask);
+            if libc::sigaction(libc::SIGALRM, &raw const action, std::ptr::null_mut()) != 0 {
+                return Err(os_error("sigaction(SIGALRM)"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the bench if `run` has not disarmed within `patience`.
+    pub fn arm(run: &'static str, patience: Duration) {
+        RUN.set(run);
+        // SAFETY: alarm has no preconditions.
+        unsafe { libc::alarm(patience.as_secs() as libc::c_uint) };
+    }
+
+    pub fn disarm() {
+        // SAFETY: alarm has no preconditions.
+        unsafe { libc::alarm(0) };
+    }
+}
