@@ -703,7 +703,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         op: &'static str,
         s: usize,
         index: usize,
-        take: unsafe fn(*mut u8, usize, usize, usize) -> R,
+        take: unsafe fn(*mut u8, usize, usize) -> R,
     ) -> core::result::Result<R, TaskError> {
         let l = &self.local[s];
         match self.ended(s) {
@@ -735,14 +735,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
                 // now cleared); `take` is `take_result` for the types the
                 // slot was submitted with (the caller's handle recorded it).
                 #[allow(unsafe_code)]
-                Ok(unsafe {
-                    take(
-                        self.ring.slots[s].payload.ptr(),
-                        BYTES,
-                        l.count.get(),
-                        index,
-                    )
-                })
+                Ok(unsafe { take(self.ring.slots[s].payload.ptr(), BYTES, index) })
             }
         }
     }
@@ -754,7 +747,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         &self,
         op: &'static str,
         s: usize,
-        take: unsafe fn(*mut u8, usize, usize, usize) -> R,
+        take: unsafe fn(*mut u8, usize, usize) -> R,
         mut sink: impl FnMut(usize, core::result::Result<R, TaskError>),
     ) {
         let l = &self.local[s];
@@ -782,7 +775,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
                         // `free_slot` drops none of these); `take` is
                         // `take_result` for the slot's types.
                         #[allow(unsafe_code)]
-                        sink(i, Ok(unsafe { take(payload, BYTES, count, i) }));
+                        sink(i, Ok(unsafe { take(payload, BYTES, i) }));
                     }
                 }
             }
@@ -882,7 +875,6 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
                             callbacks.run(Outcome::Done {
                                 payload: self.ring.slots[s].payload.ptr(),
                                 bytes: BYTES,
-                                count: l.count.get(),
                                 index: 0,
                             })
                         }

@@ -262,19 +262,13 @@ pub(crate) unsafe fn put_arg<A, R>(payload: *mut u8, bytes: usize, index: usize,
     unsafe { payload.add(layout.arg(index)).cast::<A>().write(item) };
 }
 
-/// Moves result `index` of a chunk of `count` out of the payload.
+/// Moves result `index` of a chunk out of the payload.
 ///
 /// # Safety
 ///
 /// The caller owns the payload, its worker wrote result `index` as an `R`
 /// (the item did not fail), and it was not taken or dropped before.
-pub(crate) unsafe fn take_result<A, R>(
-    payload: *mut u8,
-    bytes: usize,
-    count: usize,
-    index: usize,
-) -> R {
-    let _ = count;
+pub(crate) unsafe fn take_result<A, R>(payload: *mut u8, bytes: usize, index: usize) -> R {
     let layout = Layout::of::<A, R>(bytes);
     // SAFETY: the caller's promise: an R written there by the worker.
     unsafe { payload.add(layout.result(index)).cast::<R>().read() }
@@ -285,13 +279,7 @@ pub(crate) unsafe fn take_result<A, R>(
 /// # Safety
 ///
 /// As [`take_result`], for as long as the reference lives.
-pub(crate) unsafe fn result_ref<'a, A, R>(
-    payload: *mut u8,
-    bytes: usize,
-    count: usize,
-    index: usize,
-) -> &'a R {
-    let _ = count;
+pub(crate) unsafe fn result_ref<'a, A, R>(payload: *mut u8, bytes: usize, index: usize) -> &'a R {
     let layout = Layout::of::<A, R>(bytes);
     // SAFETY: the caller's promise.
     unsafe { &*payload.add(layout.result(index)).cast::<R>() }
@@ -316,7 +304,7 @@ pub(crate) unsafe fn drop_results<A, R>(
     for i in 0..count.min(CHUNK_MAX) {
         if !failed.has(i) && untaken.has(i) {
             // SAFETY: the caller's promise, for result i.
-            drop(unsafe { take_result::<A, R>(payload, bytes, count, i) });
+            drop(unsafe { take_result::<A, R>(payload, bytes, i) });
         }
     }
 }
@@ -458,7 +446,6 @@ pub(crate) enum Outcome<'a, E> {
     Done {
         payload: *mut u8,
         bytes: usize,
-        count: usize,
         index: usize,
     },
     /// The task failed.
@@ -541,12 +528,11 @@ unsafe fn run_callbacks<A, R, E, F: FnOnce(&R), G: FnOnce(&E)>(
         Outcome::Done {
             payload,
             bytes,
-            count,
             index,
         } => {
             drop(err);
             // SAFETY: the caller's promise: result `index` is an R.
-            ok(unsafe { result_ref::<A, R>(payload, bytes, count, index) })
+            ok(unsafe { result_ref::<A, R>(payload, bytes, index) })
         }
         Outcome::Failed(e) => {
             drop(ok);
