@@ -73,8 +73,6 @@ struct Chunk {
     first: usize,
     count: u16,
     yielded: u16,
-    /// Bit `i`: result `i` handed out.
-    taken: erased::Mask,
 }
 
 /// The iterator of [`Pool::imap`] and [`Pool::imap_unordered`]: each item
@@ -165,7 +163,6 @@ where
                         first: self.next_index,
                         count: count as u16,
                         yielded: 0,
-                        taken: erased::Mask::default(),
                     });
                     self.next_index += count;
                     if count < self.chunksize {
@@ -232,7 +229,6 @@ where
         let slot = usize::from(chunk.slot);
         let index = usize::from(chunk.yielded);
         chunk.yielded += 1;
-        chunk.taken.set(index);
         let at = chunk.first + index;
         let finished = chunk.yielded == chunk.count;
         let result = pool.take(op, slot, index, erased::take_result::<A, R>);
@@ -328,12 +324,10 @@ impl<C, A, R, I, const SLOTS: usize, const BYTES: usize> Drop
     for Imap<'_, C, A, R, I, SLOTS, BYTES>
 {
     fn drop(&mut self) {
+        // Results already handed out are not dropped twice: taking one
+        // cleared its bit in the slot's `untaken`.
         while let Some(c) = self.inflight.pop_front() {
-            let slot = usize::from(c.slot);
-            // Results already handed out are not dropped twice.
-            let l = &self.pool.local[slot];
-            l.untaken.set(l.untaken.get().minus(c.taken));
-            self.pool.release(slot);
+            self.pool.release(usize::from(c.slot));
         }
     }
 }

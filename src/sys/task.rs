@@ -149,14 +149,6 @@ impl Mask {
     pub(crate) fn is_empty(&self) -> bool {
         self.0.iter().all(|w| *w == 0)
     }
-
-    /// The items set here and not in `other`.
-    pub(crate) fn minus(mut self, other: Mask) -> Mask {
-        for (a, b) in self.0.iter_mut().zip(other.0) {
-            *a &= !b;
-        }
-        self
-    }
 }
 
 /// The bytes of a slot: a task's arguments, then its results.
@@ -594,7 +586,8 @@ mod tests {
         f.set(64);
         f.set(200);
         assert!(f.has(200) && !f.has(199));
-        let left = Mask::first(256).minus(f);
+        let mut left = Mask::first(256);
+        left.clear(64);
         assert!(!left.has(64) && left.has(65));
         f.clear(64);
         f.clear(200);
