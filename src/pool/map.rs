@@ -343,13 +343,29 @@ pub struct MapResult<'p, 'o, C, A, R, I, const SLOTS: usize, const BYTES: usize>
     done: bool,
 }
 
-impl<C, A, R, I, const SLOTS: usize, const BYTES: usize> MapResult<'_, '_, C, A, R, I, SLOTS, BYTES>
+impl<'p, 'o, C, A, R, I, const SLOTS: usize, const BYTES: usize>
+    MapResult<'p, 'o, C, A, R, I, SLOTS, BYTES>
 where
     C: Call<A, R>,
     A: TaskData,
     R: TaskData,
     I: Iterator<Item = A>,
 {
+    /// Submits the first chunks of `imap`, whose results go to `out`.
+    fn start(
+        mut imap: Imap<'p, C, A, R, I, SLOTS, BYTES>,
+        out: &'o mut [R],
+    ) -> MapResult<'p, 'o, C, A, R, I, SLOTS, BYTES> {
+        imap.fill("Pool::map_async");
+        MapResult {
+            imap,
+            out,
+            written: 0,
+            error: None,
+            done: false,
+        }
+    }
+
     /// Collects the chunks that have ended, in order; with `wait`, until
     /// all have (or `deadline`).
     fn progress(&mut self, wait: bool, deadline: Option<Instant>) -> crate::Result<()> {
@@ -549,15 +565,10 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         I: IntoIterator<Item = A>,
     {
         let items = items.into_iter().take(out.len());
-        let mut imap = Imap::new(self, Direct(f), items, chunksize.into(), true);
-        imap.fill("Pool::map_async");
-        MapResult {
-            imap,
+        MapResult::start(
+            Imap::new(self, Direct(f), items, chunksize.into(), true),
             out,
-            written: 0,
-            error: None,
-            done: false,
-        }
+        )
     }
 
     /// Python's `starmap(f, [(a, b), …])`: `f(a, b)` for each tuple, in a
@@ -610,21 +621,16 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         I: IntoIterator<Item = Args>,
     {
         let items = items.into_iter().take(out.len());
-        let mut imap = Imap::<Star<F>, Args, R, _, SLOTS, BYTES>::new(
-            self,
-            Star(f),
-            items,
-            chunksize.into(),
-            true,
-        );
-        imap.fill("Pool::starmap");
-        MapResult {
-            imap,
+        MapResult::start(
+            Imap::<Star<F>, Args, R, _, SLOTS, BYTES>::new(
+                self,
+                Star(f),
+                items,
+                chunksize.into(),
+                true,
+            ),
             out,
-            written: 0,
-            error: None,
-            done: false,
-        }
+        )
         .get()
     }
 }
