@@ -68,6 +68,30 @@ pub const SETTINGS: &[Setting] = &[
         max: 1_048_576,
         what: "bytes of one Pool task slot: its argument, then its result (a chunk of a map shares them)",
     },
+    Setting {
+        var: "MPROC_MANAGER_CONNECTIONS",
+        constant: "MANAGER_CONNECTIONS",
+        default: 128,
+        min: 1,
+        max: 4096,
+        what: "connections one Manager server holds at once (a process that uses a proxy holds one)",
+    },
+    Setting {
+        var: "MPROC_MANAGER_OBJECTS",
+        constant: "MANAGER_OBJECTS",
+        default: 256,
+        min: 1,
+        max: 65_536,
+        what: "objects one Manager server holds at once (dicts, lists, values, locks…)",
+    },
+    Setting {
+        var: "MPROC_MANAGER_MESSAGE_BYTES",
+        constant: "MANAGER_MESSAGE_BYTES",
+        default: 65_536,
+        min: 512,
+        max: 16_777_216,
+        what: "bytes of one Manager request or reply; an object's whole contents fit in one, so a snapshot is atomic",
+    },
 ];
 
 /// Parses one setting's raw value (`None` when unset) into its value, or a

@@ -73,6 +73,15 @@ pub enum Resource {
     /// A task of a [`Pool`](crate::pool::Pool), by its submission number
     /// (0 for the pool's first task).
     Task(u64),
+    /// A [`Manager`](crate::manager::Manager) server, by its address.
+    Manager(SegmentName),
+    /// An object a manager server holds, by its kind and number.
+    ManagerObject {
+        /// `"dict"`, `"list"`, `"lock"`…
+        kind: &'static str,
+        /// Its number on the server.
+        id: u32,
+    },
 }
 
 /// The name of a named segment or message queue as an [`Error`] carries it: inline (errors
@@ -158,6 +167,8 @@ impl fmt::Display for Resource {
             Resource::Socket(address) => write!(f, "socket {address}"),
             Resource::Pool { workers } => write!(f, "a pool of {workers} workers"),
             Resource::Task(seq) => write!(f, "pool task {seq}"),
+            Resource::Manager(address) => write!(f, "manager at {address}"),
+            Resource::ManagerObject { kind, id } => write!(f, "manager {kind} {id}"),
         }
     }
 }
@@ -279,6 +290,14 @@ pub enum ErrorKind {
         /// The last such worker's exit code (as in `WorkerDied`).
         exitcode: i32,
     },
+    /// The manager server is gone (shut down, or dead): its connection
+    /// ended. Every later call through its proxies fails the same way.
+    ManagerGone,
+    /// A registered manager type has no method of this number.
+    UnknownMethod {
+        /// The number called.
+        method: u16,
+    },
     /// A named segment's header does not match what the opener expects:
     /// `field` says which part differs.
     LayoutMismatch {
@@ -368,6 +387,10 @@ impl fmt::Display for ErrorKind {
                 "the pool's initializer failed in three workers in a row (last exit code \
                  {exitcode}); the pool stopped"
             ),
+            ErrorKind::ManagerGone => f.write_str("the manager server is gone (shut down or dead)"),
+            ErrorKind::UnknownMethod { method } => {
+                write!(f, "the registered type has no method {method}")
+            }
             ErrorKind::LayoutMismatch {
                 field,
                 expected,

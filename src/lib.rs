@@ -141,6 +141,7 @@ compile_error!(
 pub mod config;
 pub mod error;
 pub mod ipc;
+pub mod manager;
 mod name;
 pub mod pool;
 pub mod process;

@@ -87,6 +87,11 @@ impl Connection {
         &self.fd
     }
 
+    /// The socket itself, for a protocol built on it (the manager's).
+    pub(crate) fn into_fd(self) -> OwnedFd {
+        self.fd
+    }
+
     fn resource(&self) -> Resource {
         Resource::Connection {
             fd: self.fd.as_raw_fd(),

@@ -6,6 +6,7 @@
 //! call. Every `unsafe` block says why it is sound in a `// SAFETY:` line.
 #![allow(unsafe_code)]
 
+pub(crate) mod epoll;
 pub(crate) mod event;
 pub(crate) mod futex;
 pub(crate) mod mem;

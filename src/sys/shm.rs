@@ -196,3 +196,68 @@ impl<T: Shareable> Payload<T> {
         &self.map
     }
 }
+
+/// An anonymous file of `len` zero bytes (`memfd_create(2)` with
+/// `MFD_CLOEXEC`, then `ftruncate(2)`): memory to map and to hand to
+/// another process over a socket. It has no name to clean up; it lives as
+/// long as a descriptor or a mapping of it does.
+pub(crate) fn memfd(len: usize) -> Result<OwnedFd, Errno> {
+    let len = libc::off_t::try_from(len).map_err(|_| Errno::EFBIG)?;
+    // SAFETY: a NUL-terminated literal name and a plain flag.
+    let fd = cvt(unsafe { libc::memfd_create(c"mproc".as_ptr(), libc::MFD_CLOEXEC) })?;
+    // SAFETY: memfd_create just returned this descriptor; nothing else owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    super::retry_on_intr(|| {
+        // SAFETY: plain integer arguments on a descriptor we own.
+        cvt(unsafe { libc::ftruncate(fd.as_raw_fd(), len) })
+    })?;
+    Ok(fd)
+}
+
+impl FileMapping {
+    /// Copies `out.len()` bytes from `offset` into `out`; `false` (and
+    /// nothing copied) when they are not all inside the mapping.
+    pub(crate) fn read_bytes(&self, offset: usize, out: &mut [u8]) -> bool {
+        if offset
+            .checked_add(out.len())
+            .is_none_or(|end| end > self.len)
+        {
+            return false;
+        }
+        // SAFETY: the source range is inside the live mapping (checked
+        // above) and the destination is a distinct local buffer. Another
+        // process may write the same bytes meanwhile: every byte pattern is
+        // acceptable to the reader, who validates what it decodes.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                self.ptr.as_ptr().add(offset),
+                out.as_mut_ptr(),
+                out.len(),
+            );
+        }
+        true
+    }
+
+    /// Copies `bytes` into the mapping at `offset`; `false` (and nothing
+    /// copied) when they would not all fit inside it.
+    pub(crate) fn write_bytes(&self, offset: usize, bytes: &[u8]) -> bool {
+        if offset
+            .checked_add(bytes.len())
+            .is_none_or(|end| end > self.len)
+        {
+            return false;
+        }
+        // SAFETY: the destination range is inside the live mapping (checked
+        // above) and holds plain bytes (no Rust reference into this range is
+        // handed out: the channel protocol reaches its bytes through these
+        // two copies only); the source is a distinct local slice.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                self.ptr.as_ptr().add(offset),
+                bytes.len(),
+            );
+        }
+        true
+    }
+}

@@ -312,6 +312,119 @@ pub(crate) fn effective_uid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
+/// Room for one `SCM_RIGHTS` control message carrying one descriptor,
+/// aligned as `cmsghdr` wants.
+#[repr(C, align(8))]
+struct OneFdControl([u8; 32]);
+
+/// Sends `bytes` as one message with a copy of `pass` attached
+/// (`SCM_RIGHTS`), waiting for room; `MSG_NOSIGNAL`.
+pub(crate) fn send_with_fd(
+    fd: &OwnedFd,
+    bytes: &[u8],
+    pass: std::os::fd::BorrowedFd<'_>,
+) -> Result<(), Errno> {
+    let mut control = OneFdControl([0; 32]);
+    // SAFETY: CMSG_SPACE is a pure size computation.
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<libc::c_int>() as u32) } as usize;
+    debug_assert!(space <= control.0.len());
+    let mut iov = libc::iovec {
+        iov_base: bytes.as_ptr().cast_mut().cast(),
+        iov_len: bytes.len(),
+    };
+    // SAFETY: msghdr is plain data; all zero is an empty header.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &raw mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.0.as_mut_ptr().cast();
+    msg.msg_controllen = space as _;
+    // SAFETY: `msg` describes `control`, which has room for one cmsghdr
+    // with one int (`space` bytes, checked above), so CMSG_FIRSTHDR is
+    // non-null and CMSG_DATA points inside `control`.
+    unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<libc::c_int>() as u32) as _;
+        std::ptr::write_unaligned(
+            libc::CMSG_DATA(cmsg).cast::<libc::c_int>(),
+            pass.as_raw_fd(),
+        );
+    }
+    let sent = retry_on_intr(|| {
+        // SAFETY: `msg` points at `iov` (the caller's live bytes) and at
+        // `control`, all alive for the call; the kernel only reads them.
+        let n = unsafe { libc::sendmsg(fd.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
+        if n < 0 {
+            Err(Errno::last())
+        } else {
+            Ok(n as usize)
+        }
+    })?;
+    if sent == bytes.len() {
+        Ok(())
+    } else {
+        Err(Errno::EMSGSIZE)
+    }
+}
+
+/// Takes the next message into `buf`, waiting for it, with the descriptor
+/// sent along with it if any (received close-on-exec). Returns the bytes
+/// copied (0 at end-of-stream). A message longer than `buf` is cut
+/// (`EMSGSIZE`), and any descriptors beyond the first are closed.
+pub(crate) fn recv_with_fd(
+    fd: &OwnedFd,
+    buf: &mut [u8],
+) -> Result<(usize, Option<OwnedFd>), Errno> {
+    let mut control = OneFdControl([0; 32]);
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: msghdr is plain data; all zero is an empty header.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &raw mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.0.as_mut_ptr().cast();
+    msg.msg_controllen = control.0.len() as _;
+    let n = retry_on_intr(|| {
+        // SAFETY: `msg` points at `iov` (the caller's writable buffer) and
+        // at `control`, both alive for the call.
+        let n = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+        if n < 0 {
+            Err(Errno::last())
+        } else {
+            Ok(n as usize)
+        }
+    })?;
+    let mut passed = None;
+    // SAFETY: the kernel filled `control` up to msg_controllen; the CMSG
+    // macros walk only that range, and each SCM_RIGHTS payload holds
+    // (cmsg_len - CMSG_LEN(0)) / size_of::<c_int>() descriptors, now ours.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                let count = ((*cmsg).cmsg_len as usize - libc::CMSG_LEN(0) as usize)
+                    / std::mem::size_of::<libc::c_int>();
+                let data = libc::CMSG_DATA(cmsg).cast::<libc::c_int>();
+                for i in 0..count {
+                    let raw = std::ptr::read_unaligned(data.add(i));
+                    let owned = OwnedFd::from_raw_fd(raw);
+                    if passed.is_none() {
+                        passed = Some(owned);
+                    }
+                }
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    if msg.msg_flags & libc::MSG_TRUNC != 0 {
+        return Err(Errno::EMSGSIZE);
+    }
+    Ok((n, passed))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,354 @@
+//! The client's side of a connection: [`Link`], one per
+//! [`Client`](super::Client), connected lazily in each process that
+//! calls through it (a forked child makes its own connection on its
+//! first call: it never uses its parent's channel).
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Mutex;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::protocol::{
+    Channel, DOORBELL, IDLE, MAGIC, PENDING, REPLY, REPLY_HEADER, REQUEST, REQUEST_HEADER, Reply,
+    Request, VERSION, field, status, word,
+};
+use crate::config::MANAGER_MESSAGE_BYTES;
+use crate::error::{Error, ErrorKind, Resource, Result, SegmentName};
+use crate::ipc;
+use crate::sys::{self, Errno, socket};
+
+/// How long a caller watches its channel for the reply before it parks on
+/// the socket.
+const SPIN: Duration = Duration::from_micros(50);
+
+/// The longest address (a socket path or abstract name) with its `@`.
+pub(crate) const ADDRESS_MAX: usize = socket::ADDRESS_MAX;
+
+/// One process's connection.
+struct Session {
+    pid: i32,
+    sock: OwnedFd,
+    chan: Channel,
+    seq: u32,
+    buf: Vec<u8>,
+}
+
+/// A manager's address and this process's connection to it.
+pub(crate) struct Link {
+    address: heapless::String<ADDRESS_MAX>,
+    session: Mutex<Option<Session>>,
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link")
+            .field("address", &self.address.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+/// How long a call may wait for its reply.
+#[derive(Clone, Copy)]
+pub(crate) enum Wait {
+    /// Until it comes (or the server is gone).
+    Forever,
+    /// Until then; after that the request is withdrawn if the server has
+    /// not taken it up ([`ErrorKind::Timeout`]).
+    Until(Instant),
+}
+
+impl Link {
+    /// A link to `address`, connected now (so a wrong address fails here).
+    pub(crate) fn connect(address: &str) -> Result<Link> {
+        let mut kept = heapless::String::new();
+        kept.push_str(address).map_err(|_| {
+            Error::new(
+                "Manager::connect",
+                Resource::Manager(SegmentName::new(address)),
+                ErrorKind::CapacityExceeded {
+                    limit: ADDRESS_MAX - 1,
+                },
+            )
+        })?;
+        let link = Link {
+            address: kept,
+            session: Mutex::new(None),
+        };
+        let session = link.open("Manager::connect")?;
+        *link.lock() = Some(session);
+        Ok(link)
+    }
+
+    /// A link to `address` that connects on its first call.
+    pub(crate) fn dormant(address: &str) -> Link {
+        let mut kept = heapless::String::new();
+        let _ = kept.push_str(address);
+        Link {
+            address: kept,
+            session: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn address(&self) -> &str {
+        &self.address
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Session>> {
+        // A panic while the session was held leaves it usable: every call
+        // starts from the channel's state word.
+        self.session.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn resource(&self) -> Resource {
+        Resource::Manager(SegmentName::new(&self.address))
+    }
+
+    fn gone(&self, op: &'static str) -> Error {
+        Error::new(op, self.resource(), ErrorKind::ManagerGone)
+    }
+
+    /// Connects and shakes hands: the hello, then the channel.
+    fn open(&self, op: &'static str) -> Result<Session> {
+        let sock = ipc::client(&self.address)?.into_fd();
+        let mut hello = [0u8; 16];
+        hello[0..4].copy_from_slice(&MAGIC.to_le_bytes());
+        hello[4..8].copy_from_slice(&VERSION.to_le_bytes());
+        hello[8..12].copy_from_slice(&(MANAGER_MESSAGE_BYTES as u32).to_le_bytes());
+        hello[12..16].copy_from_slice(&sys::process::getpid().to_le_bytes());
+        socket::send(&sock, &hello, true).map_err(|_| self.gone(op))?;
+        let mut welcome = [0u8; 16];
+        let (n, memfd) = socket::recv_with_fd(&sock, &mut welcome).map_err(|_| self.gone(op))?;
+        if n == 0 {
+            return Err(self.gone(op));
+        }
+        let at = |i: usize| {
+            u32::from_le_bytes([welcome[i], welcome[i + 1], welcome[i + 2], welcome[i + 3]])
+        };
+        if n != 16 || at(0) != MAGIC {
+            return Err(Error::new(
+                op,
+                self.resource(),
+                ErrorKind::InvalidArgument("the peer is not an mproc manager of this version"),
+            ));
+        }
+        let code = at(4);
+        let detail = at(8) as usize;
+        match (code, memfd) {
+            (0, Some(memfd)) => {
+                let chan = Channel::open(&memfd, MANAGER_MESSAGE_BYTES)
+                    .map_err(|e| Error::os(op, self.resource(), e))?;
+                Ok(Session {
+                    pid: sys::process::getpid(),
+                    sock,
+                    chan,
+                    seq: 0,
+                    buf: vec![0; MANAGER_MESSAGE_BYTES],
+                })
+            }
+            (c, _) if c == u32::from(status::FULL) => Err(Error::new(
+                op,
+                Resource::Capacity("MPROC_MANAGER_CONNECTIONS"),
+                ErrorKind::CapacityExceeded { limit: detail },
+            )),
+            (c, _) if c == u32::from(status::TOO_BIG) => Err(Error::new(
+                op,
+                Resource::Capacity("MPROC_MANAGER_MESSAGE_BYTES"),
+                ErrorKind::LayoutMismatch {
+                    field: "message size (MPROC_MANAGER_MESSAGE_BYTES)",
+                    expected: MANAGER_MESSAGE_BYTES as u64,
+                    found: detail as u64,
+                },
+            )),
+            _ => Err(Error::new(
+                op,
+                self.resource(),
+                ErrorKind::InvalidArgument("the manager refused the connection"),
+            )),
+        }
+    }
+
+    /// One request and its reply. `fill` writes the arguments into the
+    /// buffer it gets and returns their length; `decode` reads the reply's
+    /// payload. Errors the server reports become typed errors on
+    /// `resource`.
+    pub(crate) fn call<R>(
+        &self,
+        op: &'static str,
+        resource: Resource,
+        mut request: Request,
+        wait: Wait,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+        decode: impl FnOnce(&Reply, &[u8]) -> Result<R>,
+    ) -> Result<R> {
+        let mut guard = self.lock();
+        let me = sys::process::getpid();
+        if guard.as_ref().is_none_or(|s| s.pid != me) {
+            // First call in this process (a forked child's copy of its
+            // parent's session is dropped: its mapping and its copy of the
+            // socket only; the parent's connection is untouched).
+            *guard = None;
+            *guard = Some(self.open(op)?);
+        }
+        let Some(s) = guard.as_mut() else {
+            return Err(self.gone(op));
+        };
+        let len = fill(&mut s.buf[REQUEST_HEADER..]);
+        request.len = len as u32;
+        request.write(&mut s.buf[..REQUEST_HEADER]);
+        s.seq = (s.seq + 1) & (u32::MAX >> 3);
+        let seq = s.seq;
+        s.chan.put(&s.buf[..REQUEST_HEADER + len]);
+        s.chan.state().swap(word(seq, REQUEST), Ordering::SeqCst);
+        if s.chan.server_parked().load(Ordering::SeqCst) != 0 {
+            match socket::send(&s.sock, &DOORBELL, false) {
+                Ok(()) | Err(Errno::EAGAIN) => {}
+                Err(_) => {
+                    *guard = None;
+                    return Err(self.gone(op));
+                }
+            }
+        }
+        match wait_reply(s, seq, wait) {
+            Ok(true) => {}
+            Ok(false) => return Err(Error::new(op, resource, ErrorKind::Timeout)),
+            Err(()) => {
+                *guard = None;
+                return Err(self.gone(op));
+            }
+        }
+        let mut head = [0u8; REPLY_HEADER];
+        s.chan.take(&mut head);
+        let reply = Reply::read(&head);
+        let n = (reply.len as usize).min(s.buf.len());
+        s.chan.take_at(REPLY_HEADER, &mut s.buf[..n]);
+        s.chan.state().store(word(seq, IDLE), Ordering::Release);
+        if reply.status != status::OK {
+            return Err(reply_error(op, resource, &reply));
+        }
+        decode(&reply, &s.buf[..n])
+    }
+}
+
+/// Waits for the reply to request `seq`: `Ok(false)` when `wait` ran out
+/// and the request was withdrawn, `Err` when the server is gone.
+fn wait_reply(s: &Session, seq: u32, wait: Wait) -> core::result::Result<bool, ()> {
+    let done = || s.chan.load() == word(seq, REPLY);
+    let spin_until = Instant::now() + SPIN;
+    while Instant::now() < spin_until {
+        if done() {
+            return Ok(true);
+        }
+        std::hint::spin_loop();
+    }
+    let mut deadline = match wait {
+        Wait::Forever => None,
+        Wait::Until(d) => Some(d),
+    };
+    loop {
+        drain(&s.sock)?;
+        s.chan.client_parked().swap(1, Ordering::SeqCst);
+        if done() {
+            s.chan.client_parked().store(0, Ordering::Relaxed);
+            return Ok(true);
+        }
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let woke = match left {
+            Some(l) if l.is_zero() => false,
+            _ => sys::poll_readable(s.sock.as_fd(), left).map_err(|_| ())?,
+        };
+        s.chan.client_parked().store(0, Ordering::Relaxed);
+        if done() {
+            return Ok(true);
+        }
+        if !woke && deadline.is_some() {
+            // Withdraw the request if the server has not taken it up, or
+            // took it up and parked it; otherwise its reply is coming.
+            for from in [REQUEST, PENDING] {
+                if s.chan
+                    .state()
+                    .compare_exchange(
+                        word(seq, from),
+                        word(seq, IDLE),
+                        Ordering::AcqRel,
+                        Ordering::Relaxed,
+                    )
+                    .is_ok()
+                {
+                    return Ok(false);
+                }
+            }
+            deadline = None;
+        }
+    }
+}
+
+/// Takes the doorbells waiting on the socket; `Err` at its end.
+fn drain(sock: &OwnedFd) -> core::result::Result<(), ()> {
+    let mut buf = [0u8; 16];
+    loop {
+        match socket::recv(sock, &mut buf, false) {
+            Ok(0) => return Err(()),
+            Ok(_) => {}
+            Err(Errno::EAGAIN) => return Ok(()),
+            Err(_) => return Err(()),
+        }
+    }
+}
+
+/// The typed error for a status the server replied.
+pub(crate) fn reply_error(op: &'static str, resource: Resource, r: &Reply) -> Error {
+    let kind = match r.status {
+        status::NO_OBJECT => ErrorKind::NotFound,
+        status::TYPE_MISMATCH => ErrorKind::LayoutMismatch {
+            field: field::name(r.extra),
+            expected: r.a,
+            found: r.b,
+        },
+        status::FULL => ErrorKind::CapacityExceeded {
+            limit: r.a as usize,
+        },
+        status::INDEX => ErrorKind::IndexOutOfRange {
+            index: r.a as usize,
+            len: r.b as usize,
+        },
+        status::UNKNOWN_METHOD => ErrorKind::UnknownMethod { method: r.a as u16 },
+        status::PANICKED => ErrorKind::Panicked,
+        status::NOT_HELD => {
+            ErrorKind::InvalidArgument("release of a lock this caller does not hold")
+        }
+        status::TOO_MANY_OBJECTS => {
+            return Error::new(
+                op,
+                Resource::Capacity("MPROC_MANAGER_OBJECTS"),
+                ErrorKind::CapacityExceeded {
+                    limit: r.a as usize,
+                },
+            );
+        }
+        status::TOO_BIG => ErrorKind::MessageSize {
+            size: r.a as usize,
+            capacity: r.b as usize,
+        },
+        status::NAME_TAKEN => ErrorKind::AlreadyExists,
+        status::NO_NAME | status::UNKNOWN_TYPE | status::NOT_FOUND => ErrorKind::NotFound,
+        status::WRONG_KIND => ErrorKind::LayoutMismatch {
+            field: "object kind",
+            expected: 0,
+            found: r.a,
+        },
+        status::BAD_VALUE => ErrorKind::InvalidArgument("a value that does not decode"),
+        _ => ErrorKind::InvalidArgument(
+            "a request the server could not read (client and server built differently?)",
+        ),
+    };
+    Error::new(op, resource, kind)
+}
+
+/// A reply payload that does not decode as the caller's type.
+pub(crate) fn undecodable(op: &'static str, resource: Resource) -> Error {
+    Error::new(
+        op,
+        resource,
+        ErrorKind::InvalidArgument("the manager's reply does not decode as the expected type"),
+    )
+}

@@ -1,0 +1,446 @@
+//! The [`Manager`]: a server process that owns shared objects — dicts,
+//! lists, values, namespaces, locks and registered types — and serves
+//! proxies to forked children and to unrelated programs (Python's
+//! `multiprocessing.Manager()` and `managers.BaseManager`).
+//!
+//! ```no_run
+//! use mproc::manager::Manager;
+//! use mproc::process::Process;
+//! use mproc::shm::FixedStr;
+//!
+//! // Python: with Manager() as m: d = m.dict(); l = m.list(range(10))
+//! let m = Manager::start()?;
+//! let d = m.dict::<u32, FixedStr<8>>(16)?;
+//! let l = m.list::<i32>(10)?;
+//! l.extend(&[0, 1, 2, 3, 4, 5, 6, 7, 8, 9])?;
+//! let mut p = Process::new(|| {
+//!     d.set(&1, &"1".parse().unwrap()).unwrap();
+//!     l.reverse().unwrap();
+//! });
+//! p.start()?;
+//! p.join()?;
+//! assert_eq!(d.get(&1)?.unwrap(), "1");
+//! assert_eq!(l.snapshot()?, [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]);
+//! # Ok::<(), mproc::Error>(())
+//! ```
+//!
+//! # How it works
+//!
+//! - [`Manager::start`] forks the server: one process, one thread, one
+//!   loop. Every operation on an object is one request and one reply,
+//!   atomic on the server. It listens on a fresh abstract socket name (no
+//!   file), or on the address given to [`Builder::address`]; it is a
+//!   daemon child of its owner (it ends when the owner does).
+//! - Objects have **fixed capacities**, allocated on the server once when
+//!   they are made, and **fixed-size types**: keys, values and items are
+//!   [`Wire`] values (integers, floats, `bool`, `char`,
+//!   [`FixedStr`](crate::shm::FixedStr), arrays, tuples, `Option`, your
+//!   own), encoded in one canonical little-endian form, never pickled.
+//!   Every request carries the caller's type check, so a dict made for
+//!   `u32` keys refuses an `i64` key with a typed error.
+//! - **Transport**: each connection is a `SOCK_SEQPACKET` socket plus a
+//!   channel of shared memory (a memfd the server passes over the socket).
+//!   Requests and replies are copied through the channel; while both sides
+//!   are busy a round trip makes no system call, and a side that has been
+//!   idle for a moment parks on the socket, where the other rings a
+//!   one-byte doorbell. The socket's hang-up is how each side learns of
+//!   the other's death, at once.
+//! - **Proxies** ([`DictProxy`], [`ListProxy`], [`ValueProxy`],
+//!   [`NamespaceProxy`], [`LockProxy`], [`RLockProxy`], [`Proxy`] for
+//!   registered types) are handles: an object number and this process's
+//!   connection. A forked child that uses an inherited proxy makes its own
+//!   connection on its first call (as Python's proxies reconnect after a
+//!   fork). The proxy that made an object releases it when dropped in the
+//!   process that made it; proxies opened by name, copies in children and
+//!   [`Token`]s do not.
+//! - **Calls allocate nothing**; making an object or a connection does
+//!   (once).
+//!
+//! # Who may connect: peer credentials, not an `authkey`
+//!
+//! Python's manager checks an HMAC over a shared `authkey`. The server here
+//! asks the kernel who connected (`SO_PEERCRED`) and serves only its own
+//! uid and those added with [`Builder::allow_uid`], as
+//! [`Listener`](crate::ipc::Listener) does.
+//!
+//! # Failures
+//!
+//! - A server that is gone — shut down, killed, crashed — makes every call
+//!   fail with [`ErrorKind::ManagerGone`], at once, never a hang.
+//! - A client that dies mid-request leaves the server and every other
+//!   client as they were; a lock it held is released (Python's manager
+//!   keeps it locked forever).
+//! - Bad input is a typed error and changes nothing: a full object
+//!   ([`ErrorKind::CapacityExceeded`]), a wrong key or value type
+//!   ([`ErrorKind::LayoutMismatch`]), an index out of range, a method a
+//!   registered type does not have ([`ErrorKind::UnknownMethod`]).
+//!
+//! # Which objects, and why not the others
+//!
+//! `Lock` and `RLock` are served; `Semaphore`, `Event`, `Condition`,
+//! `Barrier` and `Queue` are served by the shared-memory versions in
+//! [`sync`](crate::sync) and [`ipc`](crate::ipc) for forked children,
+//! where they cost a fraction of a round trip.
+
+mod link;
+mod protocol;
+mod proxy;
+mod served;
+mod server;
+mod store;
+mod wire;
+
+pub use proxy::{
+    DictProxy, FieldName, ListProxy, LockProxy, ManagerGuard, NamespaceProxy, Proxied, Proxy,
+    RLockProxy, Token, ValueProxy,
+};
+pub use served::{Call, Method, Served};
+pub use wire::Wire;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, ErrorKind, Resource, Result, SegmentName};
+use crate::ipc::{ALLOWED_UIDS, Listener};
+use crate::process::{self, Pid, Process};
+use crate::sys;
+use link::{ADDRESS_MAX, Link, Wait};
+use protocol::{Request, op};
+use served::Registration;
+
+/// The most types one manager registers.
+pub const TYPES_MAX: usize = 16;
+
+/// How long [`Manager::shutdown`] waits for the server to exit before it
+/// kills it.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// A connection to a manager server: makes objects and opens published
+/// ones. Cheap to clone (the clones share one connection per process).
+/// [`Manager`] derefs to the one its owner uses; [`Manager::connect`]
+/// makes one in any process.
+#[derive(Clone, Debug)]
+pub struct Client {
+    link: Arc<Link>,
+}
+
+/// What a server holds now: [`Client::stats`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stats {
+    /// Live objects.
+    pub objects: usize,
+    /// Open connections (one per process that called, per client).
+    pub connections: usize,
+}
+
+impl Client {
+    /// The server's address.
+    pub fn address(&self) -> &str {
+        self.link.address()
+    }
+
+    fn resource(&self) -> Resource {
+        Resource::Manager(SegmentName::new(self.link.address()))
+    }
+
+    fn manager_call(&self, name: &'static str, op: u16) -> Result<(u64, u64)> {
+        let request = Request {
+            op,
+            ..Request::default()
+        };
+        self.link.call(
+            name,
+            self.resource(),
+            request,
+            Wait::Forever,
+            |_| 0,
+            |r, _| Ok((r.a, r.b)),
+        )
+    }
+
+    /// The server's pid, asked of the server (a round trip).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::ManagerGone`].
+    pub fn server_pid(&self) -> Result<Pid> {
+        let (pid, _) = self.manager_call("Client::server_pid", op::PING)?;
+        Ok(Pid::from_kernel(pid as i32))
+    }
+
+    /// How many objects and connections the server holds now.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::ManagerGone`].
+    pub fn stats(&self) -> Result<Stats> {
+        let (objects, connections) = self.manager_call("Client::stats", op::COUNT)?;
+        Ok(Stats {
+            objects: objects as usize,
+            connections: connections as usize,
+        })
+    }
+}
+
+/// Python's `multiprocessing.Manager()`: the handle of a running server
+/// process (see the [module docs](self)). Derefs to its [`Client`], which
+/// makes the objects. Dropping it in the process that started it shuts
+/// the server down, as leaving Python's `with Manager() as m:` does.
+#[derive(Debug)]
+pub struct Manager {
+    client: Client,
+    server: Option<Process<Box<dyn FnOnce()>>>,
+    owner: i32,
+    /// The socket path to remove if the server could not (it was killed).
+    path: Option<heapless::String<ADDRESS_MAX>>,
+}
+
+/// Sets up a [`Manager`] before its server starts: its address, who else
+/// may connect, the types it serves (Python's `BaseManager` subclass with
+/// `register` calls).
+#[derive(Debug, Default)]
+pub struct Builder {
+    address: Option<heapless::String<ADDRESS_MAX>>,
+    allowed: heapless::Vec<u32, ALLOWED_UIDS>,
+    registry: heapless::Vec<Registration, TYPES_MAX>,
+    error: Option<Error>,
+}
+
+impl Builder {
+    /// Listens on `address` instead of a fresh abstract name: `"@name"`
+    /// for Linux's abstract namespace (no file), or a filesystem path
+    /// (mode `0600`, removed when the server ends). Unrelated programs
+    /// reach the manager with [`Manager::connect`]`(address)`.
+    pub fn address(mut self, address: &str) -> Builder {
+        let mut kept = heapless::String::new();
+        if kept.push_str(address).is_err() {
+            self.error.get_or_insert(Error::new(
+                "Builder::address",
+                Resource::Manager(SegmentName::new(address)),
+                ErrorKind::CapacityExceeded {
+                    limit: ADDRESS_MAX - 1,
+                },
+            ));
+        }
+        self.address = Some(kept);
+        self
+    }
+
+    /// Serves processes running as `uid` too (besides the server's own
+    /// uid), at most [`ALLOWED_UIDS`].
+    pub fn allow_uid(mut self, uid: u32) -> Builder {
+        if !self.allowed.contains(&uid) && self.allowed.push(uid).is_err() {
+            self.error.get_or_insert(Error::new(
+                "Builder::allow_uid",
+                Resource::Container {
+                    what: "allowed uids",
+                    capacity: ALLOWED_UIDS,
+                },
+                ErrorKind::CapacityExceeded {
+                    limit: ALLOWED_UIDS,
+                },
+            ));
+        }
+        self
+    }
+
+    /// Serves the type `T`: clients make objects of it with
+    /// [`Client::create`] (Python's `BaseManager.register(typeid,
+    /// callable)`). At most [`TYPES_MAX`] types; names at most 32 bytes
+    /// and distinct.
+    pub fn register<T: Served>(mut self) -> Builder {
+        let op = "Builder::register";
+        let name = Resource::Text {
+            what: "a registered type name",
+            len: T::TYPEID.len(),
+        };
+        if T::TYPEID.is_empty() || T::TYPEID.len() > server::TYPEID_MAX {
+            self.error.get_or_insert(Error::new(
+                op,
+                name,
+                ErrorKind::CapacityExceeded {
+                    limit: server::TYPEID_MAX,
+                },
+            ));
+        } else if self.registry.iter().any(|r| r.typeid == T::TYPEID) {
+            self.error
+                .get_or_insert(Error::new(op, name, ErrorKind::AlreadyExists));
+        } else if self.registry.push(Registration::of::<T>()).is_err() {
+            self.error.get_or_insert(Error::new(
+                op,
+                Resource::Container {
+                    what: "registered types",
+                    capacity: TYPES_MAX,
+                },
+                ErrorKind::CapacityExceeded { limit: TYPES_MAX },
+            ));
+        }
+        self
+    }
+
+    /// Binds the address, forks the server and connects to it.
+    ///
+    /// # Errors
+    ///
+    /// The first error of the settings above; as
+    /// [`Listener::bind`](crate::ipc::Listener::bind) for the address
+    /// ([`ErrorKind::AlreadyExists`] when it is taken); as
+    /// [`Process::start`] for the fork.
+    pub fn start(self) -> Result<Manager> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let address = match self.address {
+            Some(a) => a,
+            None => fresh_address(),
+        };
+        let mut listener = Listener::bind(&address)?;
+        for &uid in &self.allowed {
+            listener.allow_uid(uid)?;
+        }
+        let is_path = !address.starts_with('@') && !address.starts_with('\0');
+        // The server removes the path when it ends; this process's copy of
+        // the listener (dropped when the fork is done) must not.
+        listener.disown();
+        let registry = self.registry;
+        let target: Box<dyn FnOnce()> = Box::new(move || {
+            let mut listener = listener;
+            listener.adopt();
+            let code = server::run(server::Spec { listener, registry });
+            process::exit(code);
+        });
+        let mut server = Process::new(target).daemon(true).with_name("SyncManager")?;
+        if let Err(e) = server.start() {
+            if is_path {
+                let _ = sys::socket::unlink(address.as_bytes());
+            }
+            return Err(e);
+        }
+        let mut manager = Manager {
+            client: Client {
+                link: Arc::new(Link::dormant(&address)),
+            },
+            server: Some(server),
+            owner: sys::process::getpid(),
+            path: is_path.then_some(address.clone()),
+        };
+        // The server accepts once it runs; the listener queued us anyway.
+        match Link::connect(&address) {
+            Ok(link) => {
+                manager.client.link = Arc::new(link);
+                Ok(manager)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// `@mproc-manager-<pid>-<n>-<nanoseconds>`: unique on this machine.
+fn fresh_address() -> heapless::String<ADDRESS_MAX> {
+    static COUNT: AtomicU32 = AtomicU32::new(0);
+    let n = COUNT.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let mut s = heapless::String::new();
+    let _ = core::fmt::Write::write_fmt(
+        &mut s,
+        format_args!("@mproc-manager-{}-{n}-{nanos}", sys::process::getpid()),
+    );
+    s
+}
+
+impl Manager {
+    /// Starts a manager with the defaults (Python's `Manager()`): a fresh
+    /// abstract address, this uid only, no registered types.
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::start`].
+    pub fn start() -> Result<Manager> {
+        Builder::default().start()
+    }
+
+    /// A [`Builder`] to set the address, allowed uids and registered types
+    /// first.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// Connects to the manager listening at `address`, from any process
+    /// (Python's `BaseManager(address).connect()`).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`] when nobody listens there;
+    /// [`ErrorKind::PermissionDenied`] when the server runs as another uid;
+    /// [`ErrorKind::ManagerGone`] when the server refused or closed the
+    /// connection (a peer whose uid it does not serve);
+    /// [`ErrorKind::CapacityExceeded`] naming `MPROC_MANAGER_CONNECTIONS`.
+    pub fn connect(address: &str) -> Result<Client> {
+        Ok(Client {
+            link: Arc::new(Link::connect(address)?),
+        })
+    }
+
+    /// The server's pid (`None` after shutdown).
+    pub fn pid(&self) -> Option<Pid> {
+        self.server.as_ref().and_then(Process::pid)
+    }
+
+    /// Stops the server (Python's `shutdown()`): proxies' calls fail with
+    /// [`ErrorKind::ManagerGone`] from then on. Waits for it to exit, and
+    /// kills it after two seconds.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidArgument`] in a process other than the one that
+    /// started it (a forked child's copy), which leaves it running.
+    pub fn shutdown(mut self) -> Result<()> {
+        if self.owner != sys::process::getpid() {
+            return Err(Error::new(
+                "Manager::shutdown",
+                Resource::Manager(SegmentName::new(self.client.address())),
+                ErrorKind::InvalidArgument("only the process that started a manager shuts it down"),
+            ));
+        }
+        self.stop();
+        Ok(())
+    }
+
+    fn stop(&mut self) {
+        let Some(server) = self.server.take() else {
+            return;
+        };
+        // Already gone is fine: it is what shutting down wants.
+        let _ = self.client.manager_call("Manager::shutdown", op::SHUTDOWN);
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        let left = deadline.saturating_duration_since(Instant::now());
+        let clean = matches!(server.join_timeout(left), Ok(Some(0)));
+        if !matches!(server.join_timeout(Duration::ZERO), Ok(Some(_))) {
+            let _ = server.kill();
+            let _ = server.join();
+        }
+        if !clean {
+            if let Some(path) = &self.path {
+                let _ = sys::socket::unlink(path.as_bytes());
+            }
+        }
+    }
+}
+
+impl std::ops::Deref for Manager {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl Drop for Manager {
+    fn drop(&mut self) {
+        if self.owner == sys::process::getpid() {
+            self.stop();
+        }
+    }
+}

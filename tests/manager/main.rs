@@ -1,0 +1,9 @@
+//! Integration tests of `mproc::manager`: the server process and its
+//! proxies. Each body that forks runs isolated in its own forked process
+//! (see tests/common/mod.rs).
+#![allow(unsafe_code)]
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod objects;
