@@ -5,7 +5,7 @@
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Mutex;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::protocol::{
@@ -37,6 +37,10 @@ struct Session {
 pub(crate) struct Link {
     address: heapless::String<ADDRESS_MAX>,
     session: Mutex<Option<Session>>,
+    /// The server this link first reached (its pid and start stamp), 0
+    /// before: a later connection must reach the same one, or the objects
+    /// its proxies name are not there (a new server on the same address).
+    instance: AtomicU64,
 }
 
 impl std::fmt::Debug for Link {
@@ -73,6 +77,7 @@ impl Link {
         let link = Link {
             address: kept,
             session: Mutex::new(None),
+            instance: AtomicU64::new(0),
         };
         let session = link.open("Manager::connect")?;
         *link.lock() = Some(session);
@@ -86,6 +91,7 @@ impl Link {
         Link {
             address: kept,
             session: Mutex::new(None),
+            instance: AtomicU64::new(0),
         }
     }
 
@@ -135,6 +141,16 @@ impl Link {
         let detail = at(8) as usize;
         match (code, memfd) {
             (0, Some(memfd)) => {
+                let instance = (u64::from(at(12)) << 32) | detail as u64;
+                let first = self.instance.compare_exchange(
+                    0,
+                    instance,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                );
+                if first.is_err_and(|known| known != instance) {
+                    return Err(self.gone(op));
+                }
                 let chan = Channel::open(&memfd, MANAGER_MESSAGE_BYTES)
                     .map_err(|e| Error::os(op, self.resource(), e))?;
                 Ok(Session {
@@ -187,7 +203,15 @@ impl Link {
             // parent's session is dropped: its mapping and its copy of the
             // socket only; the parent's connection is untouched).
             *guard = None;
-            *guard = Some(self.open(op)?);
+            // Once connected, a server that cannot be reached is gone.
+            let reconnect = self.instance.load(Ordering::Relaxed) != 0;
+            *guard = Some(self.open(op).map_err(|e| {
+                if reconnect && e.kind() == ErrorKind::NotFound {
+                    self.gone(op)
+                } else {
+                    e
+                }
+            })?);
         }
         let Some(s) = guard.as_mut() else {
             return Err(self.gone(op));

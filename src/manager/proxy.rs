@@ -272,6 +272,25 @@ macro_rules! proxied {
             }
         }
 
+        impl<$($g)*> $proxy<$($gu)*> {
+            /// Publishes the object under `name` for
+            /// [`Client::open`](super::Client::open) in other programs: see
+            /// [`Proxied::publish`].
+            ///
+            /// # Errors
+            ///
+            /// As [`Proxied::publish`].
+            pub fn publish(&self, name: &str) -> Result<()> {
+                self.handle.publish(name)
+            }
+
+            /// The object's [`Token`], for a [`Pool`](crate::pool::Pool)
+            /// task: see [`Proxied::token`].
+            pub fn token(&self) -> Token<Self> {
+                self.handle.token()
+            }
+        }
+
         impl<$($g)*> std::fmt::Debug for $proxy<$($gu)*> {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 write!(f, "{}({:?})", stringify!($proxy), self.handle)

@@ -101,6 +101,9 @@ struct Server {
     next_conn_id: u32,
     next_stamp: u64,
     stop: bool,
+    /// When the server started (nanoseconds of the clock's second): with
+    /// its pid, what tells this server from a later one on the address.
+    stamp: u32,
 }
 
 /// Runs the server until a client asks it to shut down (or it cannot go
@@ -133,6 +136,9 @@ pub(crate) fn run(spec: Spec) -> i32 {
         next_conn_id: 1,
         next_stamp: 0,
         stop: false,
+        stamp: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.subsec_nanos() | 1),
     };
     server.serve();
     0
@@ -285,6 +291,7 @@ impl Server {
             |i: usize| u32::from_le_bytes([hello[i], hello[i + 1], hello[i + 2], hello[i + 3]]);
         let mut welcome = [0u8; 16];
         welcome[0..4].copy_from_slice(&MAGIC.to_le_bytes());
+        welcome[8..12].copy_from_slice(&self.stamp.to_le_bytes());
         welcome[12..16].copy_from_slice(&sys::process::getpid().to_le_bytes());
         let refuse = |code: u32, detail: u32, mut welcome: [u8; 16]| {
             welcome[4..8].copy_from_slice(&code.to_le_bytes());
