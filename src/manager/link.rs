@@ -21,6 +21,9 @@ use crate::sys::{self, Errno, socket};
 /// the socket.
 const SPIN: Duration = Duration::from_micros(50);
 
+/// How long a new connection waits for the server's welcome.
+const HANDSHAKE_PATIENCE: Duration = Duration::from_secs(10);
+
 /// The longest address (a socket path or abstract name) with its `@`.
 pub(crate) const ADDRESS_MAX: usize = socket::ADDRESS_MAX;
 
@@ -122,6 +125,13 @@ impl Link {
         hello[8..12].copy_from_slice(&(MANAGER_MESSAGE_BYTES as u32).to_le_bytes());
         hello[12..16].copy_from_slice(&sys::process::getpid().to_le_bytes());
         socket::send(&sock, &hello, true).map_err(|_| self.gone(op))?;
+        // A server that is alive answers at once; one that never does is
+        // not left to hang the caller.
+        if !sys::poll_readable(sock.as_fd(), Some(HANDSHAKE_PATIENCE))
+            .map_err(|e| Error::os(op, self.resource(), e))?
+        {
+            return Err(Error::new(op, self.resource(), ErrorKind::Timeout));
+        }
         let mut welcome = [0u8; 16];
         let (n, memfd) = socket::recv_with_fd(&sock, &mut welcome).map_err(|_| self.gone(op))?;
         if n == 0 {

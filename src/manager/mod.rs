@@ -99,7 +99,7 @@ pub use wire::Wire;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, Resource, Result, SegmentName};
 use crate::ipc::{ALLOWED_UIDS, Listener};
@@ -415,13 +415,14 @@ impl Manager {
         };
         // Already gone is fine: it is what shutting down wants.
         let _ = self.client.manager_call("Manager::shutdown", op::SHUTDOWN);
-        let deadline = Instant::now() + SHUTDOWN_GRACE;
-        let left = deadline.saturating_duration_since(Instant::now());
-        let clean = matches!(server.join_timeout(left), Ok(Some(0)));
-        if !matches!(server.join_timeout(Duration::ZERO), Ok(Some(_))) {
-            let _ = server.kill();
-            let _ = server.join();
-        }
+        let clean = match server.join_timeout(SHUTDOWN_GRACE) {
+            Ok(Some(code)) => code == 0,
+            _ => {
+                let _ = server.kill();
+                let _ = server.join();
+                false
+            }
+        };
         if !clean {
             if let Some(path) = &self.path {
                 let _ = sys::socket::unlink(path.as_bytes());

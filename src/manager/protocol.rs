@@ -327,8 +327,12 @@ impl Channel {
         self.word(2)
     }
 
+    /// The state word. `SeqCst`: each side's look at the state after
+    /// raising its `parked` flag is one half of the no-lost-wake-up
+    /// handshake (see the module docs), which needs the store-then-load
+    /// order kept on every target.
     pub(crate) fn load(&self) -> u32 {
-        self.state().load(Ordering::Acquire)
+        self.state().load(Ordering::SeqCst)
     }
 
     /// Copies `bytes` into the message area.

@@ -149,19 +149,21 @@ impl Server {
         let mut last_work = Instant::now();
         let mut last_poll = last_work;
         while !self.stop {
-            if self.scan() {
-                last_work = Instant::now();
-                continue;
-            }
+            let worked = self.scan();
             let now = Instant::now();
-            if now.duration_since(last_work) > SPIN {
+            if worked {
+                last_work = now;
+            }
+            // The sockets are looked at even while requests keep coming, so
+            // a busy client cannot keep a new one from being accepted.
+            if now.duration_since(last_poll) > POLL_EVERY {
+                self.poll(Some(Duration::ZERO));
+                last_poll = now;
+            } else if now.duration_since(last_work) > SPIN {
                 self.park();
                 last_work = Instant::now();
                 last_poll = last_work;
-            } else if now.duration_since(last_poll) > POLL_EVERY {
-                self.poll(Some(Duration::ZERO));
-                last_poll = now;
-            } else {
+            } else if !worked {
                 std::hint::spin_loop();
             }
         }
@@ -399,14 +401,14 @@ impl Server {
             return;
         };
         let (st, f) = split_mismatch(reply.status);
-        if st == status::TYPE_MISMATCH {
+        if st == status::TYPE_MISMATCH && f != 0 {
             reply.status = st;
             reply.extra = f;
         }
         reply.write(&mut self.rep[..REPLY_HEADER]);
         let total = REPLY_HEADER + reply.len as usize;
         conn.chan.put(&self.rep[..total]);
-        conn.chan.state().swap(word(seq, REPLY), Ordering::AcqRel);
+        conn.chan.state().swap(word(seq, REPLY), Ordering::SeqCst);
         if conn.chan.client_parked().load(Ordering::SeqCst) != 0 {
             let _ = socket::send(&conn.sock, &DOORBELL, false);
         }
