@@ -531,3 +531,41 @@ fn pool_apply_async_get_map_and_callbacks_allocate_nothing_in_steady_state() {
         assert_steady_state_allocates_nothing(10, round);
     });
 }
+
+#[test]
+fn manager_proxy_calls_allocate_nothing_in_steady_state() {
+    common::isolated(|| {
+        use mproc::manager::Manager;
+        let m = Manager::start().unwrap();
+        let d = m.dict::<FixedStr<16>, i64>(8).unwrap();
+        let l = m.list::<u32>(8).unwrap();
+        let v = m.value(&0u64).unwrap();
+        let ns = m.namespace(2, 8).unwrap();
+        let lock = m.lock().unwrap();
+        let key: FixedStr<16> = "count".parse().unwrap();
+        d.set(&key, &100).unwrap();
+        let round = || {
+            // The seed's locked decrement: acquire, get, set, release.
+            {
+                let _g = lock.lock().unwrap();
+                let n = d.get(&key).unwrap().unwrap();
+                d.set(&key, &(n - 1)).unwrap();
+            }
+            assert!(d.contains(&key).unwrap());
+            let mut items = heapless::Vec::<(FixedStr<16>, i64), 8>::new();
+            d.items_into(&mut items).unwrap();
+            l.append(&7).unwrap();
+            assert_eq!(l.pop(-1).unwrap(), 7);
+            let mut snap = heapless::Vec::<u32, 8>::new();
+            l.snapshot_into(&mut snap).unwrap();
+            v.set(&v.get().unwrap().wrapping_add(1)).unwrap();
+            ns.set("x", &1i32).unwrap();
+            assert_eq!(ns.get::<i32>("x").unwrap(), Some(1));
+            // A refused call: its error is built without allocating.
+            assert!(l.get(99).is_err());
+            assert!(lock.acquire_timeout(Duration::ZERO).unwrap());
+            lock.release().unwrap();
+        };
+        assert_steady_state_allocates_nothing(50, round);
+    });
+}

@@ -8,4 +8,5 @@ mod common;
 
 mod faults;
 mod objects;
+mod remote;
 mod types;
