@@ -3,7 +3,7 @@
 //! `mproc` brings the model of Python's `multiprocessing` to Rust programs on
 //! Linux: fork-based processes, `kill`-style signals with `alarm` and `pause`,
 //! message queues, pipes, fixed-layout shared memory, process-shared locks
-//! and a static worker pool (a `Manager` server is coming). It allocates
+//! a static worker pool and a `Manager` server with proxies. It allocates
 //! nothing in steady state, never leaves a child unreaped, and cross-compiles
 //! for ARM. It is built for system daemons steered with `kill -SIGUSR1` and for
 //! firmware teams that size everything at build time.
@@ -36,13 +36,13 @@
 //! | [`sync`] | futex-based, process-shared [`Lock`](sync::Lock), [`RLock`](sync::RLock), [`Semaphore`](sync::Semaphore), [`BoundedSemaphore`](sync::BoundedSemaphore), [`Event`](sync::Event), [`Condition`](sync::Condition), [`Barrier`](sync::Barrier); a dead holder is reported once ([`OwnerDied`](sync::OwnerDied)) | `multiprocessing.Lock`, … |
 //! | [`ipc`] | [`Pipe`](ipc::Pipe) and its [`Connection`](ipc::Connection) ends: message boundaries kept, bytes or fixed-size values, try and timed forms, closed peers as errors (never `SIGPIPE`); raw POSIX [`MessageQueue`](ipc::MessageQueue) with priorities, `mq_notify` and kernel limits named; the shared-memory [`Queue`](ipc::Queue), [`SimpleQueue`](ipc::SimpleQueue) and [`JoinableQueue`](ipc::JoinableQueue); [`wait`](ipc::wait) over any mix of them (queues through [`Watch`](ipc::Watch)), process sentinels and signal descriptors; named connections between unrelated processes ([`Listener`](ipc::Listener), [`client`](ipc::client)) checked by peer credentials | `multiprocessing.Pipe`, `Connection`, `Queue`, `SimpleQueue`, `JoinableQueue`, `connection.wait`, `connection.Listener`/`Client`; `posix_ipc.MessageQueue` |
 //! | [`pool`] | the static worker [`Pool`](pool::Pool): workers forked once, a ring of task slots in shared memory, `apply`, `apply_async` → [`AsyncResult`](pool::AsyncResult) with callbacks run in the parent, `map`/`imap`/`imap_unordered`/`starmap`, `close`/`terminate`/`join`; a task's panic or its worker's death fails that task alone ([`TaskError`](pool::TaskError)) and never hangs the pool | `multiprocessing.Pool` |
+//! | [`manager`] | the [`Manager`](manager::Manager) server process and its proxies: [`DictProxy`](manager::DictProxy), [`ListProxy`](manager::ListProxy), [`ValueProxy`](manager::ValueProxy), [`NamespaceProxy`](manager::NamespaceProxy), [`LockProxy`](manager::LockProxy), [`RLockProxy`](manager::RLockProxy), registered types ([`Served`](manager::Served), [`Proxy`](manager::Proxy)); fixed capacities, typed [`Wire`](manager::Wire) values, a memfd channel per connection, peers checked by credentials, [`ManagerGone`](ErrorKind::ManagerGone) instead of a hang | `multiprocessing.Manager`, `managers.BaseManager`, `register` |
 //! | [`error`] | the one [`Error`] type: operation, resource, [`ErrorKind`], errno | exceptions |
 //! | [`config`] | capacities fixed at build time from `MPROC_*` variables | — |
 //! | `sys` (private) | every raw libc/nix/signal-hook call, each `unsafe` block with its `SAFETY` note | — |
 //!
-//! Planned: `manager` (a server process with proxies) and the daemon
-//! helpers. Layers depend downwards only: `pool` (and `manager`) on the
-//! primitives, the primitives on `sys`.
+//! Planned: the daemon helpers. Layers depend downwards only: `pool` and
+//! `manager` on the primitives, the primitives on `sys`.
 //!
 //! ## The fork contract
 //!
@@ -95,8 +95,9 @@
 //! by one with its reason, are the `unsafe impl Shareable` declarations of
 //! the crate's own shared types (a promise about their layout) and the
 //! `Deref` of the [`Value`](shm::Value)/[`Array`](shm::Array) guards (the
-//! lock they hold is what makes the reference exclusive), and the calls
-//! into `sys` that need a protocol kept above it: borrowing the eventfd a
+//! lock they hold is what makes the reference exclusive), the `TaskData` declaration of a manager
+//! [`Token`](manager::Token) (an inline address and two numbers), and the
+//! calls into `sys` that need a protocol kept above it: borrowing the eventfd a
 //! [`Queue`](ipc::Queue) keeps, and the [`pool`]'s moves of task values
 //! through a slot whose ownership its state word hands over (the type
 //! erasure itself — task entries by address, sealed with a per-pool key,

@@ -61,7 +61,7 @@
 //! Python's manager checks an HMAC over a shared `authkey`. The server here
 //! asks the kernel who connected (`SO_PEERCRED`) and serves only its own
 //! uid and those added with [`Builder::allow_uid`], as
-//! [`Listener`](crate::ipc::Listener) does.
+//! [`Listener`] does.
 //!
 //! # Failures
 //!
@@ -77,10 +77,17 @@
 //!
 //! # Which objects, and why not the others
 //!
-//! `Lock` and `RLock` are served; `Semaphore`, `Event`, `Condition`,
-//! `Barrier` and `Queue` are served by the shared-memory versions in
-//! [`sync`](crate::sync) and [`ipc`](crate::ipc) for forked children,
-//! where they cost a fraction of a round trip.
+//! Served: `dict`, `list`, `Namespace`, `Value`, `Lock`, `RLock` and
+//! registered types. A manager lock protects manager objects and is
+//! released when its holder's process dies. Not served (yet):
+//! `Semaphore`, `BoundedSemaphore`, `Event`, `Condition`, `Barrier` and
+//! `Queue`. The shared-memory versions already serve both kinds of peer,
+//! at a fraction of a round trip: in an anonymous segment for forked
+//! children, and in a named segment
+//! ([`SharedMemory`](crate::shm::SharedMemory)`<`[`Event`](crate::sync::Event)`>`
+//! …) for unrelated programs. For a queue between unrelated programs,
+//! [`MessageQueue`](crate::ipc::MessageQueue) opens by name; a manager
+//! [`ListProxy`] with `append` and `pop(0)` is a polled queue.
 
 mod link;
 mod protocol;
