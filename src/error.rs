@@ -293,6 +293,10 @@ pub enum ErrorKind {
     /// The manager server is gone (shut down, or dead): its connection
     /// ended. Every later call through its proxies fails the same way.
     ManagerGone,
+    /// A manager barrier is broken: aborted, reset while waited at, or a
+    /// wait at it timed out or its process died (Python's
+    /// `BrokenBarrierError`).
+    BrokenBarrier,
     /// A registered manager type has no method of this number.
     UnknownMethod {
         /// The number called.
@@ -388,6 +392,7 @@ impl fmt::Display for ErrorKind {
                  {exitcode}); the pool stopped"
             ),
             ErrorKind::ManagerGone => f.write_str("the manager server is gone (shut down or dead)"),
+            ErrorKind::BrokenBarrier => f.write_str("the barrier is broken"),
             ErrorKind::UnknownMethod { method } => {
                 write!(f, "the registered type has no method {method}")
             }

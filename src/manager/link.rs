@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::protocol::{
-    Channel, DOORBELL, IDLE, MAGIC, PENDING, REPLY, REPLY_HEADER, REQUEST, REQUEST_HEADER, Reply,
-    Request, VERSION, field, status, word,
+    Channel, DOORBELL, IDLE, MAGIC, REPLY, REPLY_HEADER, REQUEST, REQUEST_HEADER, Reply, Request,
+    VERSION, field, status, word,
 };
 use crate::config::MANAGER_MESSAGE_BYTES;
 use crate::error::{Error, ErrorKind, Resource, Result, SegmentName};
@@ -52,16 +52,6 @@ impl std::fmt::Debug for Link {
             .field("address", &self.address.as_str())
             .finish_non_exhaustive()
     }
-}
-
-/// How long a call may wait for its reply.
-#[derive(Clone, Copy)]
-pub(crate) enum Wait {
-    /// Until it comes (or the server is gone).
-    Forever,
-    /// Until then; after that the request is withdrawn if the server has
-    /// not taken it up ([`ErrorKind::Timeout`]).
-    Until(Instant),
 }
 
 impl Link {
@@ -202,7 +192,6 @@ impl Link {
         op: &'static str,
         resource: Resource,
         mut request: Request,
-        wait: Wait,
         fill: impl FnOnce(&mut [u8]) -> usize,
         decode: impl FnOnce(&Reply, &[u8]) -> Result<R>,
     ) -> Result<R> {
@@ -242,13 +231,9 @@ impl Link {
                 }
             }
         }
-        match wait_reply(s, seq, wait) {
-            Ok(true) => {}
-            Ok(false) => return Err(Error::new(op, resource, ErrorKind::Timeout)),
-            Err(()) => {
-                *guard = None;
-                return Err(self.gone(op));
-            }
+        if wait_reply(s, seq).is_err() {
+            *guard = None;
+            return Err(self.gone(op));
         }
         let mut head = [0u8; REPLY_HEADER];
         s.chan.take(&mut head);
@@ -263,55 +248,29 @@ impl Link {
     }
 }
 
-/// Waits for the reply to request `seq`: `Ok(false)` when `wait` ran out
-/// and the request was withdrawn, `Err` when the server is gone.
-fn wait_reply(s: &Session, seq: u32, wait: Wait) -> core::result::Result<bool, ()> {
+/// Waits for the reply to request `seq` (the server keeps any timeout
+/// the request asked for, and answers when it runs out); `Err` when the
+/// server is gone.
+fn wait_reply(s: &Session, seq: u32) -> core::result::Result<(), ()> {
     let done = || s.chan.load() == word(seq, REPLY);
     let spin_until = Instant::now() + SPIN;
     while Instant::now() < spin_until {
         if done() {
-            return Ok(true);
+            return Ok(());
         }
         std::hint::spin_loop();
     }
-    let mut deadline = match wait {
-        Wait::Forever => None,
-        Wait::Until(d) => Some(d),
-    };
     loop {
         drain(&s.sock)?;
         s.chan.client_parked().swap(1, Ordering::SeqCst);
         if done() {
             s.chan.client_parked().store(0, Ordering::Relaxed);
-            return Ok(true);
+            return Ok(());
         }
-        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        let woke = match left {
-            Some(l) if l.is_zero() => false,
-            _ => sys::poll_readable(s.sock.as_fd(), left).map_err(|_| ())?,
-        };
+        sys::poll_readable(s.sock.as_fd(), None).map_err(|_| ())?;
         s.chan.client_parked().store(0, Ordering::Relaxed);
         if done() {
-            return Ok(true);
-        }
-        if !woke && deadline.is_some() {
-            // Withdraw the request if the server has not taken it up, or
-            // took it up and parked it; otherwise its reply is coming.
-            for from in [REQUEST, PENDING] {
-                if s.chan
-                    .state()
-                    .compare_exchange(
-                        word(seq, from),
-                        word(seq, IDLE),
-                        Ordering::AcqRel,
-                        Ordering::Relaxed,
-                    )
-                    .is_ok()
-                {
-                    return Ok(false);
-                }
-            }
-            deadline = None;
+            return Ok(());
         }
     }
 }
@@ -371,6 +330,12 @@ pub(crate) fn reply_error(op: &'static str, resource: Resource, r: &Reply) -> Er
             found: r.a,
         },
         status::BAD_VALUE => ErrorKind::InvalidArgument("a value that does not decode"),
+        status::BROKEN => ErrorKind::BrokenBarrier,
+        status::QUEUE_FULL => ErrorKind::Full,
+        status::QUEUE_EMPTY => ErrorKind::Empty,
+        status::OVER_RELEASED => {
+            ErrorKind::InvalidArgument("a bounded semaphore released past its initial value")
+        }
         _ => ErrorKind::InvalidArgument(
             "a request the server could not read (client and server built differently?)",
         ),

@@ -1,5 +1,6 @@
 //! The [`Manager`]: a server process that owns shared objects — dicts,
-//! lists, values, namespaces, locks and registered types — and serves
+//! lists, values, namespaces, locks, semaphores, events, conditions,
+//! barriers, queues and registered types — and serves
 //! proxies to forked children and to unrelated programs (Python's
 //! `multiprocessing.Manager()` and `managers.BaseManager`).
 //!
@@ -46,8 +47,8 @@
 //!   one-byte doorbell. The socket's hang-up is how each side learns of
 //!   the other's death, at once.
 //! - **Proxies** ([`DictProxy`], [`ListProxy`], [`ValueProxy`],
-//!   [`NamespaceProxy`], [`LockProxy`], [`RLockProxy`], [`Proxy`] for
-//!   registered types) are handles: an object number and this process's
+//!   [`NamespaceProxy`], [`Proxy`] for registered types, and the waiting
+//!   objects below) are handles: an object number and this process's
 //!   connection. A forked child that uses an inherited proxy makes its own
 //!   connection on its first call (as Python's proxies reconnect after a
 //!   fork). The proxy that made an object releases it when dropped in the
@@ -75,19 +76,23 @@
 //!   ([`ErrorKind::LayoutMismatch`]), an index out of range, a method a
 //!   registered type does not have ([`ErrorKind::UnknownMethod`]).
 //!
-//! # Which objects, and why not the others
+//! # Objects that wait
 //!
-//! Served: `dict`, `list`, `Namespace`, `Value`, `Lock`, `RLock` and
-//! registered types. A manager lock protects manager objects and is
-//! released when its holder's process dies. Not served (yet):
-//! `Semaphore`, `BoundedSemaphore`, `Event`, `Condition`, `Barrier` and
-//! `Queue`. The shared-memory versions already serve both kinds of peer,
-//! at a fraction of a round trip: in an anonymous segment for forked
-//! children, and in a named segment
-//! ([`SharedMemory`](crate::shm::SharedMemory)`<`[`Event`](crate::sync::Event)`>`
-//! …) for unrelated programs. For a queue between unrelated programs,
-//! [`MessageQueue`](crate::ipc::MessageQueue) opens by name; a manager
-//! [`ListProxy`] with `append` and `pop(0)` is a polled queue.
+//! [`LockProxy`], [`RLockProxy`], [`ConditionProxy`], [`SemaphoreProxy`]
+//! (also bounded), [`EventProxy`], [`BarrierProxy`] and [`QueueProxy`]
+//! answer a request that must wait later: the server parks it (the caller
+//! spins briefly, then sleeps on its socket) and answers it when another
+//! request makes it possible, oldest first. A timeout travels with the
+//! request and the server keeps it, so a timed-out wait never leaves a
+//! half-done request behind. A lock or condition whose holder's process
+//! dies is released; a barrier one of whose waiters dies is broken (the
+//! others get [`ErrorKind::BrokenBarrier`]).
+//!
+//! For forked children alone, the shared-memory versions in
+//! [`sync`](crate::sync) and [`ipc`](crate::ipc) do the same work at a
+//! fraction of a round trip; the manager's versions are for objects that
+//! unrelated programs open by name, and for code written against
+//! Python's manager.
 
 mod link;
 mod protocol;
@@ -98,8 +103,9 @@ mod store;
 mod wire;
 
 pub use proxy::{
-    DictProxy, FieldName, ListProxy, LockProxy, ManagerGuard, NamespaceProxy, Proxied, Proxy,
-    RLockProxy, Token, ValueProxy,
+    BarrierProxy, ConditionProxy, DictProxy, EventProxy, FieldName, ListProxy, LockProxy,
+    ManagerGuard, NamespaceProxy, Proxied, Proxy, QueueProxy, RLockProxy, SemaphoreProxy, Token,
+    ValueProxy,
 };
 pub use served::{Call, Method, Served};
 pub use wire::Wire;
@@ -112,7 +118,7 @@ use crate::error::{Error, ErrorKind, Resource, Result, SegmentName};
 use crate::ipc::{ALLOWED_UIDS, Listener};
 use crate::process::{self, Pid, Process};
 use crate::sys;
-use link::{ADDRESS_MAX, Link, Wait};
+use link::{ADDRESS_MAX, Link};
 use protocol::{Request, op};
 use served::Registration;
 
@@ -156,14 +162,8 @@ impl Client {
             op,
             ..Request::default()
         };
-        self.link.call(
-            name,
-            self.resource(),
-            request,
-            Wait::Forever,
-            |_| 0,
-            |r, _| Ok((r.a, r.b)),
-        )
+        self.link
+            .call(name, self.resource(), request, |_| 0, |r, _| Ok((r.a, r.b)))
     }
 
     /// The server's pid, asked of the server (a round trip).

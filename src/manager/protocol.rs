@@ -17,9 +17,9 @@
 //! | phase | who may write the message area | next |
 //! |---|---|---|
 //! | `IDLE` | the client | client writes a request, swaps in `REQUEST` |
-//! | `REQUEST` | nobody | server CASes `SERVING`; a client that gives up CASes `IDLE` |
+//! | `REQUEST` | nobody | server CASes `SERVING` |
 //! | `SERVING` | the server | server writes the reply and swaps in `REPLY`, or stores `PENDING` |
-//! | `PENDING` | nobody (request parked: a lock is held…) | server CASes `SERVING` to grant it; the client CASes `IDLE` to give up |
+//! | `PENDING` | nobody (request parked: a lock is held…) | server CASes `SERVING` to answer it (when it can be granted, or its timeout ran out: the server keeps timeouts, a client never withdraws a request) |
 //! | `REPLY` | nobody | client reads the reply and stores `IDLE` |
 //!
 //! Each side publishes with a `swap` (a full barrier) and then loads the
@@ -72,7 +72,13 @@ pub(crate) mod kind {
     pub(crate) const NAMESPACE: u16 = 4;
     pub(crate) const LOCK: u16 = 5;
     pub(crate) const RLOCK: u16 = 6;
+    pub(crate) const SEMAPHORE: u16 = 7;
+    pub(crate) const EVENT: u16 = 8;
+    pub(crate) const CONDITION: u16 = 9;
+    pub(crate) const BARRIER: u16 = 10;
     pub(crate) const CUSTOM: u16 = 11;
+    pub(crate) const QUEUE: u16 = 12;
+    pub(crate) const BOUNDED_SEMAPHORE: u16 = 13;
 
     /// The kind's name in errors and docs.
     pub(crate) fn name(kind: u16) -> &'static str {
@@ -83,6 +89,12 @@ pub(crate) mod kind {
             NAMESPACE => "namespace",
             LOCK => "lock",
             RLOCK => "rlock",
+            SEMAPHORE => "semaphore",
+            BOUNDED_SEMAPHORE => "bounded semaphore",
+            EVENT => "event",
+            CONDITION => "condition",
+            BARRIER => "barrier",
+            QUEUE => "queue",
             CUSTOM => "registered object",
             _ => "object",
         }
@@ -121,10 +133,25 @@ pub(crate) mod op {
     pub(crate) const COUNT_OF: u16 = 15;
     pub(crate) const EXTEND: u16 = 16;
 
-    // lock and rlock.
+    // The waiting kinds. The first argument of a request that may wait is
+    // its timeout in nanoseconds (0: do not wait; u64::MAX: no limit).
+    /// Lock, rlock, condition, semaphore: take it.
     pub(crate) const ACQUIRE: u16 = 1;
+    /// Lock, rlock, condition: release; semaphore: release `n` (u32).
     pub(crate) const RELEASE_LOCK: u16 = 2;
+    /// Lock, rlock, condition: held? semaphore: value; event: set?;
+    /// barrier: parties, then waiting | broken << 32.
     pub(crate) const LOCKED: u16 = 3;
+    /// Condition, event, barrier: wait.
+    pub(crate) const WAIT: u16 = 4;
+    /// Condition: wake `n` (u32) waiters.
+    pub(crate) const NOTIFY: u16 = 5;
+    pub(crate) const EV_SET: u16 = 6;
+    pub(crate) const EV_CLEAR: u16 = 7;
+    pub(crate) const B_ABORT: u16 = 8;
+    pub(crate) const B_RESET: u16 = 9;
+    pub(crate) const Q_PUT: u16 = 10;
+    pub(crate) const Q_GET: u16 = 11;
 }
 
 /// Reply statuses.
@@ -162,6 +189,14 @@ pub(crate) mod status {
     pub(crate) const BAD_VALUE: u16 = 15;
     /// Not found (a value not in a list).
     pub(crate) const NOT_FOUND: u16 = 16;
+    /// The barrier is broken (aborted, or a wait timed out or died).
+    pub(crate) const BROKEN: u16 = 17;
+    /// The queue is full and the put could not wait (longer).
+    pub(crate) const QUEUE_FULL: u16 = 18;
+    /// The queue is empty and the get could not wait (longer).
+    pub(crate) const QUEUE_EMPTY: u16 = 19;
+    /// A bounded semaphore released past its initial value.
+    pub(crate) const OVER_RELEASED: u16 = 20;
 }
 
 /// Which part of a request a `TYPE_MISMATCH` is about.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::Client;
-use super::link::{Link, Wait, undecodable};
+use super::link::{Link, undecodable};
 use super::protocol::{Request, kind, op};
 use super::served::{Method, Served};
 use super::server::NAME_MAX;
@@ -56,7 +56,6 @@ impl Handle {
         name: &'static str,
         op: u16,
         flags: u16,
-        wait: Wait,
         fill: impl FnOnce(&mut [u8]) -> usize,
         decode: impl FnOnce(u64, u64, &[u8]) -> Option<R>,
     ) -> Result<R> {
@@ -65,7 +64,6 @@ impl Handle {
             name,
             resource,
             self.request(op, flags),
-            wait,
             fill,
             |reply, payload| {
                 decode(reply.a, reply.b, payload).ok_or_else(|| undecodable(name, resource))
@@ -75,7 +73,7 @@ impl Handle {
 
     /// A call without arguments answered by the reply's first number.
     fn number(&self, name: &'static str, op: u16) -> Result<u64> {
-        self.call(name, op, 0, Wait::Forever, |_| 0, |a, _, _| Some(a))
+        self.call(name, op, 0, |_| 0, |a, _, _| Some(a))
     }
 
     fn publish(&self, name: &str) -> Result<()> {
@@ -98,7 +96,6 @@ impl Handle {
             OP,
             self.resource(),
             request,
-            Wait::Forever,
             |out| {
                 out[0..4].copy_from_slice(&self.id.to_le_bytes());
                 out[4..8].copy_from_slice(&self.generation.to_le_bytes());
@@ -136,7 +133,6 @@ impl Drop for Handle {
             "release",
             self.resource(),
             request,
-            Wait::Forever,
             |out| {
                 out[0..4].copy_from_slice(&self.id.to_le_bytes());
                 out[4..8].copy_from_slice(&self.generation.to_le_bytes());
@@ -337,7 +333,6 @@ impl<K: Wire, V: Wire> DictProxy<K, V> {
             "DictProxy::get",
             op::GET,
             0,
-            Wait::Forever,
             |out| encode(key, out),
             |found, _, p| decode_found(found, p),
         )
@@ -354,7 +349,6 @@ impl<K: Wire, V: Wire> DictProxy<K, V> {
             "DictProxy::set",
             op::SET,
             0,
-            Wait::Forever,
             |out| encode(key, out) + encode(value, &mut out[K::SIZE..]),
             |_, _, _| Some(()),
         )
@@ -370,7 +364,6 @@ impl<K: Wire, V: Wire> DictProxy<K, V> {
             "DictProxy::pop",
             op::POP,
             0,
-            Wait::Forever,
             |out| encode(key, out),
             |found, _, p| decode_found(found, p),
         )
@@ -386,7 +379,6 @@ impl<K: Wire, V: Wire> DictProxy<K, V> {
             "DictProxy::contains",
             op::CONTAINS,
             0,
-            Wait::Forever,
             |out| encode(key, out),
             |found, _, _| Some(found != 0),
         )
@@ -403,7 +395,6 @@ impl<K: Wire, V: Wire> DictProxy<K, V> {
             "DictProxy::setdefault",
             op::SETDEFAULT,
             0,
-            Wait::Forever,
             |out| encode(key, out) + encode(default, &mut out[K::SIZE..]),
             |_, _, p| V::decode(p),
         )
@@ -451,7 +442,6 @@ impl<K: Wire, V: Wire> DictProxy<K, V> {
             "DictProxy::items",
             op::ITEMS,
             0,
-            Wait::Forever,
             |_| 0,
             |n, _, p| {
                 let step = K::SIZE + V::SIZE;
@@ -508,7 +498,6 @@ impl<T: Wire> ListProxy<T> {
             "ListProxy::append",
             op::APPEND,
             0,
-            Wait::Forever,
             |out| encode(item, out),
             |n, _, _| Some(n as usize),
         )
@@ -537,7 +526,6 @@ impl<T: Wire> ListProxy<T> {
             "ListProxy::extend",
             op::EXTEND,
             0,
-            Wait::Forever,
             |out| {
                 for (i, item) in items.iter().enumerate() {
                     encode(item, &mut out[i * T::SIZE..]);
@@ -558,7 +546,6 @@ impl<T: Wire> ListProxy<T> {
             "ListProxy::get",
             op::GET,
             0,
-            Wait::Forever,
             |out| encode(&index, out),
             |_, _, p| T::decode(p),
         )
@@ -574,7 +561,6 @@ impl<T: Wire> ListProxy<T> {
             "ListProxy::set",
             op::SET,
             0,
-            Wait::Forever,
             |out| encode(&index, out) + encode(item, &mut out[8..]),
             |_, _, _| Some(()),
         )
@@ -591,7 +577,6 @@ impl<T: Wire> ListProxy<T> {
             "ListProxy::insert",
             op::INSERT,
             0,
-            Wait::Forever,
             |out| encode(&index, out) + encode(item, &mut out[8..]),
             |_, _, _| Some(()),
         )
@@ -608,7 +593,6 @@ impl<T: Wire> ListProxy<T> {
             "ListProxy::pop",
             op::POP_AT,
             0,
-            Wait::Forever,
             |out| encode(&index, out),
             |_, _, p| T::decode(p),
         )
@@ -625,7 +609,6 @@ impl<T: Wire> ListProxy<T> {
             "ListProxy::index",
             op::INDEX,
             0,
-            Wait::Forever,
             |out| encode(item, out) + encode(&0u64, &mut out[T::SIZE..]),
             |found, at, _| Some((found != 0).then_some(at as usize)),
         )
@@ -642,7 +625,6 @@ impl<T: Wire> ListProxy<T> {
             "ListProxy::remove",
             op::REMOVE,
             0,
-            Wait::Forever,
             |out| encode(item, out),
             |found, _, _| Some(found != 0),
         )
@@ -658,7 +640,6 @@ impl<T: Wire> ListProxy<T> {
             "ListProxy::count",
             op::COUNT_OF,
             0,
-            Wait::Forever,
             |out| encode(item, out),
             |n, _, _| Some(n as usize),
         )
@@ -715,7 +696,6 @@ impl<T: Wire> ListProxy<T> {
             "ListProxy::snapshot",
             op::ITEMS,
             0,
-            Wait::Forever,
             |_| 0,
             |n, _, p| {
                 for i in 0..n as usize {
@@ -759,14 +739,8 @@ impl<T: Wire> ValueProxy<T> {
     /// [`ErrorKind::ManagerGone`]; [`ErrorKind::NotFound`] when the value
     /// was released.
     pub fn get(&self) -> Result<T> {
-        self.handle.call(
-            "ValueProxy::get",
-            op::GET,
-            0,
-            Wait::Forever,
-            |_| 0,
-            |_, _, p| T::decode(p),
-        )
+        self.handle
+            .call("ValueProxy::get", op::GET, 0, |_| 0, |_, _, p| T::decode(p))
     }
 
     /// `v.value = value`.
@@ -779,7 +753,6 @@ impl<T: Wire> ValueProxy<T> {
             "ValueProxy::set",
             op::SET,
             0,
-            Wait::Forever,
             |out| encode(value, out),
             |_, _, _| Some(()),
         )
@@ -831,7 +804,7 @@ impl NamespaceProxy {
         let resource = self.handle.resource();
         self.handle
             .link
-            .call(name, resource, request, Wait::Forever, fill, |r, p| {
+            .call(name, resource, request, fill, |r, p| {
                 decode(r.a, p).ok_or_else(|| undecodable(name, resource))
             })
     }
@@ -937,8 +910,9 @@ pub struct RLockProxy {
 proxied!(LockProxy [] [], kind::LOCK, 0, 0);
 proxied!(RLockProxy [] [], kind::RLOCK, 0, 0);
 
-/// The guard of a manager lock: released on drop (a release that fails
-/// because the server is gone is ignored: the lock is gone with it).
+/// The guard of a manager lock (or condition): released on drop (a
+/// release that fails because the server is gone is ignored: the lock is
+/// gone with it).
 #[must_use = "the lock is released when the guard is dropped"]
 #[derive(Debug)]
 pub struct ManagerGuard<'a> {
@@ -947,33 +921,43 @@ pub struct ManagerGuard<'a> {
 
 impl Drop for ManagerGuard<'_> {
     fn drop(&mut self) {
-        let _ = release(self.handle, "ManagerGuard::drop");
+        let _ = release(self.handle, "ManagerGuard::drop", 1);
     }
 }
 
-fn acquire(handle: &Handle, name: &'static str, wait: Option<Wait>) -> Result<bool> {
-    let flags = u16::from(wait.is_some());
-    let result = handle.call(
+/// A timeout as a waiting request carries it: nanoseconds, 0 for "do not
+/// wait", `u64::MAX` for "no limit".
+fn timeout_ns(timeout: Option<Duration>) -> u64 {
+    match timeout {
+        None => u64::MAX,
+        Some(t) => u64::try_from(t.as_nanos())
+            .unwrap_or(u64::MAX - 1)
+            .min(u64::MAX - 1),
+    }
+}
+
+/// A request that may wait, its timeout kept by the server; answered by
+/// its first number.
+fn waiting(handle: &Handle, name: &'static str, op: u16, timeout: Option<Duration>) -> Result<u64> {
+    handle.call(
         name,
-        op::ACQUIRE,
-        flags,
-        wait.unwrap_or(Wait::Forever),
-        |_| 0,
-        |a, _, _| Some(a != 0),
-    );
-    match result {
-        Err(e) if e.kind() == ErrorKind::Timeout => Ok(false),
-        other => other,
-    }
+        op,
+        0,
+        |out| encode(&timeout_ns(timeout), out),
+        |a, _, _| Some(a),
+    )
 }
 
-fn release(handle: &Handle, name: &'static str) -> Result<()> {
+fn acquire(handle: &Handle, name: &'static str, timeout: Option<Duration>) -> Result<bool> {
+    waiting(handle, name, op::ACQUIRE, timeout).map(|a| a != 0)
+}
+
+fn release(handle: &Handle, name: &'static str, n: u32) -> Result<()> {
     handle.call(
         name,
         op::RELEASE_LOCK,
         0,
-        Wait::Forever,
-        |_| 0,
+        |out| encode(&n, out),
         |_, _, _| Some(()),
     )
 }
@@ -981,19 +965,14 @@ fn release(handle: &Handle, name: &'static str) -> Result<()> {
 macro_rules! lock_methods {
     ($proxy:ident, $py:literal) => {
         impl $proxy {
-            #[doc = concat!("`", $py, ".acquire()`: waits until the lock is taken.")]
+            #[doc = concat!("`", $py, ".acquire()`: waits until it is taken.")]
             ///
             /// # Errors
             ///
             /// [`ErrorKind::ManagerGone`]; [`ErrorKind::NotFound`] when
-            /// the lock was released.
+            /// the object was released.
             pub fn acquire(&self) -> Result<()> {
-                acquire(
-                    &self.handle,
-                    concat!(stringify!($proxy), "::acquire"),
-                    Some(Wait::Forever),
-                )
-                .map(drop)
+                acquire(&self.handle, concat!(stringify!($proxy), "::acquire"), None).map(drop)
             }
 
             #[doc = concat!("`", $py, ".acquire(blocking=False)`: `true` when taken.")]
@@ -1005,7 +984,7 @@ macro_rules! lock_methods {
                 acquire(
                     &self.handle,
                     concat!(stringify!($proxy), "::try_acquire"),
-                    None,
+                    Some(Duration::ZERO),
                 )
             }
 
@@ -1015,13 +994,10 @@ macro_rules! lock_methods {
             ///
             /// As `acquire`.
             pub fn acquire_timeout(&self, timeout: Duration) -> Result<bool> {
-                let until = Instant::now()
-                    .checked_add(timeout)
-                    .map_or(Wait::Forever, Wait::Until);
                 acquire(
                     &self.handle,
                     concat!(stringify!($proxy), "::acquire_timeout"),
-                    Some(until),
+                    Some(timeout),
                 )
             }
 
@@ -1030,9 +1006,9 @@ macro_rules! lock_methods {
             /// # Errors
             ///
             /// [`ErrorKind::InvalidArgument`] when it is not held (by this
-            /// process, for an rlock); as `acquire`.
+            /// process, but for a plain lock); as `acquire`.
             pub fn release(&self) -> Result<()> {
-                release(&self.handle, concat!(stringify!($proxy), "::release"))
+                release(&self.handle, concat!(stringify!($proxy), "::release"), 1)
             }
 
             #[doc = concat!("`with ", $py, ":`: acquires, and releases when the guard is dropped.")]
@@ -1063,6 +1039,448 @@ macro_rules! lock_methods {
 
 lock_methods!(LockProxy, "lock");
 lock_methods!(RLockProxy, "rlock");
+lock_methods!(ConditionProxy, "cond");
+
+/// A condition variable on the server (Python's `manager.Condition()`),
+/// with its own reentrant lock: acquire it ([`ConditionProxy::lock`]),
+/// then [`ConditionProxy::wait`] releases it until a notify and takes it
+/// back. The lock is released if its holder's process dies.
+pub struct ConditionProxy {
+    handle: Handle,
+    _types: PhantomData<()>,
+}
+
+proxied!(ConditionProxy [] [], kind::CONDITION, 0, 0);
+
+impl ConditionProxy {
+    /// `cond.wait()`: releases the lock (however deep it is held), waits
+    /// for a notify, and takes the lock back before returning.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidArgument`] when this process does not hold the
+    /// lock; [`ErrorKind::ManagerGone`].
+    pub fn wait(&self) -> Result<()> {
+        waiting(&self.handle, "ConditionProxy::wait", op::WAIT, None).map(drop)
+    }
+
+    /// `cond.wait(timeout)`: `true` when notified, `false` when the time
+    /// ran out; the lock is held again either way.
+    ///
+    /// # Errors
+    ///
+    /// As [`ConditionProxy::wait`].
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
+        waiting(
+            &self.handle,
+            "ConditionProxy::wait_timeout",
+            op::WAIT,
+            Some(timeout),
+        )
+        .map(|a| a != 0)
+    }
+
+    /// `cond.wait_for(predicate, timeout)`: waits until `predicate` holds
+    /// (it is checked first, and after each wake-up, with the lock held);
+    /// returns its last value.
+    ///
+    /// # Errors
+    ///
+    /// As [`ConditionProxy::wait`], and the predicate's own.
+    pub fn wait_for(
+        &self,
+        mut predicate: impl FnMut() -> Result<bool>,
+        timeout: Option<Duration>,
+    ) -> Result<bool> {
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        loop {
+            if predicate()? {
+                return Ok(true);
+            }
+            match deadline {
+                None => self.wait()?,
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() || !self.wait_timeout(left)? {
+                        return predicate();
+                    }
+                }
+            }
+        }
+    }
+
+    /// `cond.notify(n)`: wakes up to `n` waiters (they take the lock in
+    /// turn once it is released); returns how many. The caller must hold
+    /// the lock.
+    ///
+    /// # Errors
+    ///
+    /// As [`ConditionProxy::wait`].
+    pub fn notify(&self, n: u32) -> Result<u32> {
+        self.handle.call(
+            "ConditionProxy::notify",
+            op::NOTIFY,
+            0,
+            |out| encode(&n, out),
+            |a, _, _| u32::try_from(a).ok(),
+        )
+    }
+
+    /// `cond.notify_all()`.
+    ///
+    /// # Errors
+    ///
+    /// As [`ConditionProxy::wait`].
+    pub fn notify_all(&self) -> Result<u32> {
+        self.notify(u32::MAX)
+    }
+}
+
+/// A semaphore on the server (Python's `manager.Semaphore(n)` and
+/// `BoundedSemaphore(n)`). Units are not tied to processes: a process
+/// that dies holding one does not give it back (as in Python).
+pub struct SemaphoreProxy {
+    handle: Handle,
+    _types: PhantomData<()>,
+}
+
+proxied!(SemaphoreProxy [] [], kind::SEMAPHORE, 0, 0);
+
+impl SemaphoreProxy {
+    /// `sem.acquire()`: waits for a unit and takes it.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::ManagerGone`]; [`ErrorKind::NotFound`] when the
+    /// semaphore was released.
+    pub fn acquire(&self) -> Result<()> {
+        acquire(&self.handle, "SemaphoreProxy::acquire", None).map(drop)
+    }
+
+    /// `sem.acquire(blocking=False)`: `true` when a unit was taken.
+    ///
+    /// # Errors
+    ///
+    /// As [`SemaphoreProxy::acquire`].
+    pub fn try_acquire(&self) -> Result<bool> {
+        acquire(
+            &self.handle,
+            "SemaphoreProxy::try_acquire",
+            Some(Duration::ZERO),
+        )
+    }
+
+    /// `sem.acquire(timeout=t)`: `true` when a unit was taken in time.
+    ///
+    /// # Errors
+    ///
+    /// As [`SemaphoreProxy::acquire`].
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<bool> {
+        acquire(
+            &self.handle,
+            "SemaphoreProxy::acquire_timeout",
+            Some(timeout),
+        )
+    }
+
+    /// `sem.release(n)`: gives back `n` units.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidArgument`] when a bounded semaphore would go
+    /// past its initial value (Python's `ValueError`; nothing is given
+    /// back); as [`SemaphoreProxy::acquire`].
+    pub fn release(&self, n: u32) -> Result<()> {
+        release(&self.handle, "SemaphoreProxy::release", n)
+    }
+
+    /// `sem.get_value()`: the units free now.
+    ///
+    /// # Errors
+    ///
+    /// As [`SemaphoreProxy::acquire`].
+    pub fn get_value(&self) -> Result<u32> {
+        self.handle
+            .number("SemaphoreProxy::get_value", op::LOCKED)
+            .map(|n| n as u32)
+    }
+}
+
+/// An event on the server (Python's `manager.Event()`).
+pub struct EventProxy {
+    handle: Handle,
+    _types: PhantomData<()>,
+}
+
+proxied!(EventProxy [] [], kind::EVENT, 0, 0);
+
+impl EventProxy {
+    /// `event.set()`: wakes every waiter.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::ManagerGone`]; [`ErrorKind::NotFound`] when the event
+    /// was released.
+    pub fn set(&self) -> Result<()> {
+        self.handle.number("EventProxy::set", op::EV_SET).map(drop)
+    }
+
+    /// `event.clear()`.
+    ///
+    /// # Errors
+    ///
+    /// As [`EventProxy::set`].
+    pub fn clear(&self) -> Result<()> {
+        self.handle
+            .number("EventProxy::clear", op::EV_CLEAR)
+            .map(drop)
+    }
+
+    /// `event.is_set()`.
+    ///
+    /// # Errors
+    ///
+    /// As [`EventProxy::set`].
+    pub fn is_set(&self) -> Result<bool> {
+        self.handle
+            .number("EventProxy::is_set", op::LOCKED)
+            .map(|n| n != 0)
+    }
+
+    /// `event.wait()`: returns once it is set.
+    ///
+    /// # Errors
+    ///
+    /// As [`EventProxy::set`].
+    pub fn wait(&self) -> Result<()> {
+        waiting(&self.handle, "EventProxy::wait", op::WAIT, None).map(drop)
+    }
+
+    /// `event.wait(timeout)`: whether it is set.
+    ///
+    /// # Errors
+    ///
+    /// As [`EventProxy::set`].
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
+        waiting(
+            &self.handle,
+            "EventProxy::wait_timeout",
+            op::WAIT,
+            Some(timeout),
+        )
+        .map(|a| a != 0)
+    }
+}
+
+/// A barrier on the server (Python's `manager.Barrier(parties)`).
+pub struct BarrierProxy {
+    handle: Handle,
+    _types: PhantomData<()>,
+}
+
+proxied!(BarrierProxy [] [], kind::BARRIER, 0, 0);
+
+impl BarrierProxy {
+    /// `barrier.wait()`: waits until `parties` processes wait, then
+    /// returns this one's arrival index (0 for the first).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::BrokenBarrier`] when it is or gets broken (aborted,
+    /// reset, a wait that timed out, a waiter whose process died);
+    /// [`ErrorKind::ManagerGone`].
+    pub fn wait(&self) -> Result<u32> {
+        waiting(&self.handle, "BarrierProxy::wait", op::WAIT, None).map(|a| a as u32)
+    }
+
+    /// `barrier.wait(timeout)`: as [`BarrierProxy::wait`]; when the time
+    /// runs out the barrier breaks (as in Python) and this is
+    /// [`ErrorKind::BrokenBarrier`].
+    ///
+    /// # Errors
+    ///
+    /// As [`BarrierProxy::wait`].
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<u32> {
+        waiting(
+            &self.handle,
+            "BarrierProxy::wait_timeout",
+            op::WAIT,
+            Some(timeout),
+        )
+        .map(|a| a as u32)
+    }
+
+    /// `barrier.abort()`: breaks it; every waiter fails.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::ManagerGone`].
+    pub fn abort(&self) -> Result<()> {
+        self.handle
+            .number("BarrierProxy::abort", op::B_ABORT)
+            .map(drop)
+    }
+
+    /// `barrier.reset()`: fails the current waiters, then makes it whole
+    /// again.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::ManagerGone`].
+    pub fn reset(&self) -> Result<()> {
+        self.handle
+            .number("BarrierProxy::reset", op::B_RESET)
+            .map(drop)
+    }
+
+    fn state(&self) -> Result<(u32, u32, bool)> {
+        self.handle.call(
+            "BarrierProxy::state",
+            op::LOCKED,
+            0,
+            |_| 0,
+            |parties, b, _| Some((parties as u32, b as u32, b >> 32 != 0)),
+        )
+    }
+
+    /// `barrier.parties`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::ManagerGone`].
+    pub fn parties(&self) -> Result<u32> {
+        self.state().map(|s| s.0)
+    }
+
+    /// `barrier.n_waiting`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::ManagerGone`].
+    pub fn n_waiting(&self) -> Result<u32> {
+        self.state().map(|s| s.1)
+    }
+
+    /// `barrier.broken`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::ManagerGone`].
+    pub fn is_broken(&self) -> Result<bool> {
+        self.state().map(|s| s.2)
+    }
+}
+
+/// A queue on the server (Python's `manager.Queue(maxsize)`): items `T`,
+/// at most its capacity, first in first out; puts and gets wait (or
+/// not, or for a time) as Python's do. Unlike the shared-memory
+/// [`Queue`](crate::ipc::Queue), unrelated programs reach it by name.
+pub struct QueueProxy<T> {
+    handle: Handle,
+    _types: PhantomData<fn(T) -> T>,
+}
+
+proxied!(QueueProxy [T: Wire] [T], kind::QUEUE, fingerprint::<T>(), 0);
+
+impl<T: Wire> QueueProxy<T> {
+    fn put_waiting(&self, name: &'static str, item: &T, timeout: Option<Duration>) -> Result<()> {
+        self.handle.call(
+            name,
+            op::Q_PUT,
+            0,
+            |out| encode(&timeout_ns(timeout), out) + encode(item, &mut out[8..]),
+            |_, _, _| Some(()),
+        )
+    }
+
+    fn get_waiting(&self, name: &'static str, timeout: Option<Duration>) -> Result<T> {
+        self.handle.call(
+            name,
+            op::Q_GET,
+            0,
+            |out| encode(&timeout_ns(timeout), out),
+            |_, _, p| T::decode(p),
+        )
+    }
+
+    /// `q.put(item)`: waits for room.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::ManagerGone`]; [`ErrorKind::NotFound`] when the queue
+    /// was released.
+    pub fn put(&self, item: &T) -> Result<()> {
+        self.put_waiting("QueueProxy::put", item, None)
+    }
+
+    /// `q.put_nowait(item)`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Full`] (Python's `queue.Full`); as [`QueueProxy::put`].
+    pub fn put_nowait(&self, item: &T) -> Result<()> {
+        self.put_waiting("QueueProxy::put_nowait", item, Some(Duration::ZERO))
+    }
+
+    /// `q.put(item, timeout=t)`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Full`] when no room came in time; as
+    /// [`QueueProxy::put`].
+    pub fn put_timeout(&self, item: &T, timeout: Duration) -> Result<()> {
+        self.put_waiting("QueueProxy::put_timeout", item, Some(timeout))
+    }
+
+    /// `q.get()`: waits for an item.
+    ///
+    /// # Errors
+    ///
+    /// As [`QueueProxy::put`].
+    pub fn get(&self) -> Result<T> {
+        self.get_waiting("QueueProxy::get", None)
+    }
+
+    /// `q.get_nowait()`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Empty`] (Python's `queue.Empty`); as
+    /// [`QueueProxy::put`].
+    pub fn get_nowait(&self) -> Result<T> {
+        self.get_waiting("QueueProxy::get_nowait", Some(Duration::ZERO))
+    }
+
+    /// `q.get(timeout=t)`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Empty`] when no item came in time; as
+    /// [`QueueProxy::put`].
+    pub fn get_timeout(&self, timeout: Duration) -> Result<T> {
+        self.get_waiting("QueueProxy::get_timeout", Some(timeout))
+    }
+
+    /// `q.qsize()`.
+    ///
+    /// # Errors
+    ///
+    /// As [`QueueProxy::put`].
+    pub fn qsize(&self) -> Result<usize> {
+        self.handle
+            .number("QueueProxy::qsize", op::LEN)
+            .map(|n| n as usize)
+    }
+
+    /// `q.empty()`.
+    ///
+    /// # Errors
+    ///
+    /// As [`QueueProxy::put`].
+    pub fn empty(&self) -> Result<bool> {
+        self.qsize().map(|n| n == 0)
+    }
+}
 
 // ------------------------------------------------------------ registered
 
@@ -1103,7 +1521,6 @@ impl<T: Served> Proxy<T> {
             "Proxy::call",
             resource,
             request,
-            Wait::Forever,
             |out| encode(arg, out),
             |_, p| R::decode(p).ok_or_else(|| undecodable("Proxy::call", resource)),
         )
@@ -1113,9 +1530,34 @@ impl<T: Served> Proxy<T> {
 // -------------------------------------------------------------- creation
 
 impl Client {
+    /// `make` for a proxy type that serves two kinds (a semaphore, bounded
+    /// or not).
+    fn make_kind<P: Proxied>(
+        &self,
+        op_name: &'static str,
+        kind_code: u16,
+        capacity: usize,
+    ) -> Result<P> {
+        self.make_as(op_name, kind_code, capacity, 0, 0, 0, |_| 0)
+    }
+
     fn make<P: Proxied>(
         &self,
         op_name: &'static str,
+        capacity: usize,
+        a_size: usize,
+        b_size: usize,
+        fp_b: u64,
+        rest: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<P> {
+        self.make_as(op_name, P::KIND, capacity, a_size, b_size, fp_b, rest)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn make_as<P: Proxied>(
+        &self,
+        op_name: &'static str,
+        kind_code: u16,
         capacity: usize,
         a_size: usize,
         b_size: usize,
@@ -1145,9 +1587,8 @@ impl Client {
             op_name,
             resource,
             request,
-            Wait::Forever,
             |out| {
-                out[0..2].copy_from_slice(&P::KIND.to_le_bytes());
+                out[0..2].copy_from_slice(&kind_code.to_le_bytes());
                 out[2..4].fill(0);
                 out[4..8].copy_from_slice(&cap.to_le_bytes());
                 out[8..12].copy_from_slice(&(a_size as u32).to_le_bytes());
@@ -1160,7 +1601,7 @@ impl Client {
             link: Arc::clone(&self.link),
             id,
             generation,
-            kind: P::KIND,
+            kind: kind_code,
             fp_a: P::fp_a(),
             fp_b,
             owner: Some(sys::process::getpid()),
@@ -1245,6 +1686,77 @@ impl Client {
         self.make("Client::rlock", 1, 0, 0, 0, |_| 0)
     }
 
+    /// A new condition with its own reentrant lock (Python's
+    /// `manager.Condition()`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::dict`].
+    pub fn condition(&self) -> Result<ConditionProxy> {
+        self.make("Client::condition", 1, 0, 0, 0, |_| 0)
+    }
+
+    /// A new semaphore of `value` units (Python's `manager.Semaphore(value)`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::dict`].
+    pub fn semaphore(&self, value: u32) -> Result<SemaphoreProxy> {
+        self.make("Client::semaphore", value as usize, 0, 0, 0, |_| 0)
+    }
+
+    /// A new bounded semaphore of `value` units (Python's
+    /// `manager.BoundedSemaphore(value)`): releasing past `value` is an
+    /// error.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::dict`].
+    pub fn bounded_semaphore(&self, value: u32) -> Result<SemaphoreProxy> {
+        self.make_kind(
+            "Client::bounded_semaphore",
+            kind::BOUNDED_SEMAPHORE,
+            value as usize,
+        )
+    }
+
+    /// A new event, clear (Python's `manager.Event()`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::dict`].
+    pub fn event(&self) -> Result<EventProxy> {
+        self.make("Client::event", 1, 0, 0, 0, |_| 0)
+    }
+
+    /// A new barrier for `parties` processes (Python's
+    /// `manager.Barrier(parties)`).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidArgument`] for 0 parties; as [`Client::dict`].
+    pub fn barrier(&self, parties: u32) -> Result<BarrierProxy> {
+        if parties == 0 {
+            return Err(Error::new(
+                "Client::barrier",
+                self.resource(),
+                ErrorKind::InvalidArgument("a barrier needs at least one party"),
+            ));
+        }
+        self.make("Client::barrier", parties as usize, 0, 0, 0, |_| 0)
+    }
+
+    /// A new queue of at most `maxsize` items (Python's
+    /// `manager.Queue(maxsize)`; Python's 0 for "unbounded" has no
+    /// equivalent: capacities are fixed).
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::dict`].
+    pub fn queue<T: Wire>(&self, maxsize: usize) -> Result<QueueProxy<T>> {
+        self.make("Client::queue", maxsize, T::SIZE, 0, 0, |_| 0)
+    }
+
     /// A new object of a registered type, made on the server by
     /// [`Served::new`] from `init` (Python's `manager.Counter()` after
     /// `register('Counter', Counter)`).
@@ -1309,7 +1821,6 @@ impl Client {
             OP,
             resource,
             request,
-            Wait::Forever,
             |out| {
                 out[0..2].copy_from_slice(&P::KIND.to_le_bytes());
                 out[2..2 + name.len()].copy_from_slice(name.as_bytes());

@@ -160,6 +160,10 @@ impl List {
         self.capacity
     }
 
+    pub(crate) fn item_size(&self) -> usize {
+        self.item
+    }
+
     pub(crate) fn get(&self, i: usize) -> Option<&[u8]> {
         (i < self.len).then(|| &self.bytes[i * self.item..(i + 1) * self.item])
     }

@@ -10,3 +10,4 @@ mod faults;
 mod objects;
 mod remote;
 mod types;
+mod waits;

@@ -45,14 +45,9 @@ pub(crate) struct Spec {
     pub(crate) registry: heapless::Vec<Registration, TYPES_MAX>,
 }
 
-/// A request parked until it can be granted (a lock that is held).
-#[derive(Clone, Copy)]
-struct Parked {
-    object: usize,
-    generation: u32,
-    seq: u32,
-    stamp: u64,
-}
+mod waits;
+
+use waits::Parked;
 
 struct Conn {
     sock: OwnedFd,
@@ -66,7 +61,25 @@ enum Data {
     Table(Table),
     List(List),
     Value(Vec<u8>),
-    Lock { holder: u32, depth: u32 },
+    /// A lock, rlock or condition: its holder's connection and depth.
+    Lock {
+        holder: u32,
+        depth: u32,
+    },
+    Semaphore {
+        value: u32,
+        bound: Option<u32>,
+    },
+    Event {
+        set: bool,
+    },
+    Barrier {
+        parties: u32,
+        count: u32,
+        cycle: u32,
+        broken: bool,
+    },
+    Queue(List),
     Custom(Box<dyn Dispatch>),
 }
 
@@ -85,8 +98,16 @@ struct Object {
 enum Action {
     /// Reply now with this header; its payload is in the reply buffer.
     Reply(Reply),
-    /// Park the request until it can be granted.
-    Park,
+    /// Park the request until it can be answered (see `waits`).
+    Park {
+        deadline: Option<Instant>,
+        phase: u8,
+        saved: u32,
+        cycle: u32,
+    },
+    /// Reply now, then answer the request parked by this connection with
+    /// a plain `OK` (a queue's put that a get made room for).
+    ReplyThen(Reply, usize),
 }
 
 struct Server {
@@ -100,6 +121,8 @@ struct Server {
     rep: Vec<u8>,
     next_conn_id: u32,
     next_stamp: u64,
+    /// The earliest deadline of a parked request.
+    next_deadline: Option<Instant>,
     stop: bool,
     /// When the server started (nanoseconds of the clock's second): with
     /// its pid, what tells this server from a later one on the address.
@@ -135,6 +158,7 @@ pub(crate) fn run(spec: Spec) -> i32 {
         rep: vec![0; MANAGER_MESSAGE_BYTES],
         next_conn_id: 1,
         next_stamp: 0,
+        next_deadline: None,
         stop: false,
         stamp: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -153,6 +177,9 @@ impl Server {
             let now = Instant::now();
             if worked {
                 last_work = now;
+            }
+            if self.next_deadline.is_some_and(|d| d <= now) {
+                self.next_deadline = self.expire(now);
             }
             // The sockets are looked at even while requests keep coming, so
             // a busy client cannot keep a new one from being accepted.
@@ -214,7 +241,10 @@ impl Server {
             }
         }
         if !self.scan() {
-            self.poll(None);
+            let timeout = self
+                .next_deadline
+                .map(|d| d.saturating_duration_since(Instant::now()));
+            self.poll(timeout);
         }
         for &slot in &self.live {
             if let Some(c) = &self.conns[slot] {
@@ -341,15 +371,7 @@ impl Server {
         };
         let _ = self.epoll.delete(conn.sock.as_fd());
         self.live.retain(|&s| s != slot);
-        for index in 0..self.objects.len() {
-            if let Some(Data::Lock { holder, depth }) = &mut self.objects[index].data {
-                if *holder == conn.id {
-                    *holder = 0;
-                    *depth = 0;
-                    self.grant_next(index);
-                }
-            }
-        }
+        self.abandon(conn.id, conn.parked);
     }
 
     /// Serves the request in `slot`'s channel (its state now `SERVING`).
@@ -376,19 +398,42 @@ impl Server {
         };
         match action {
             Action::Reply(reply) => self.send_reply(slot, seq, reply),
-            Action::Park => {
+            Action::ReplyThen(reply, parked) => {
+                self.send_reply(slot, seq, reply);
+                self.grant(parked, Reply::ok(0));
+            }
+            Action::Park {
+                deadline,
+                phase,
+                saved,
+                cycle,
+            } => {
                 let stamp = self.next_stamp;
                 self.next_stamp += 1;
+                let index = request.object as usize - 1;
                 if let Some(conn) = &mut self.conns[slot] {
                     conn.parked = Some(Parked {
-                        object: request.object as usize - 1,
+                        object: index,
                         generation: request.generation,
                         seq,
+                        op: request.op,
                         stamp,
+                        deadline,
+                        phase,
+                        saved,
+                        cycle,
                     });
                     conn.chan
                         .state()
                         .store(word(seq, PENDING), Ordering::Release);
+                }
+                if let Some(d) = deadline {
+                    self.next_deadline = Some(self.next_deadline.map_or(d, |n| n.min(d)));
+                }
+                // A condition waiter that takes its lock back at once
+                // (wait(0)) finds it free now.
+                if matches!(self.objects[index].data, Some(Data::Lock { holder: 0, .. })) {
+                    self.grant_lock(index);
                 }
             }
         }
@@ -414,77 +459,6 @@ impl Server {
         }
     }
 
-    /// Grants the oldest parked request for lock `index`, if any is still
-    /// wanted.
-    fn grant_next(&mut self, index: usize) {
-        loop {
-            let generation = self.objects[index].generation;
-            let next = self
-                .live
-                .iter()
-                .filter_map(|&slot| {
-                    let p = self.conns[slot].as_ref()?.parked?;
-                    (p.object == index && p.generation == generation).then_some((p.stamp, slot))
-                })
-                .min();
-            let Some((_, slot)) = next else { return };
-            let Some(conn) = &mut self.conns[slot] else {
-                return;
-            };
-            let Some(p) = conn.parked.take() else { return };
-            // The client may have given up (timeout): then it is no longer
-            // PENDING and the next one is tried.
-            if conn
-                .chan
-                .state()
-                .compare_exchange(
-                    word(p.seq, PENDING),
-                    word(p.seq, SERVING),
-                    Ordering::Acquire,
-                    Ordering::Relaxed,
-                )
-                .is_err()
-            {
-                continue;
-            }
-            let id = conn.id;
-            if let Some(Data::Lock { holder, depth }) = &mut self.objects[index].data {
-                *holder = id;
-                *depth = 1;
-            }
-            self.send_reply(slot, p.seq, Reply::ok(1));
-            return;
-        }
-    }
-
-    /// Fails every request parked on object `index` (it was released).
-    fn fail_parked(&mut self, index: usize) {
-        for i in 0..self.live.len() {
-            let slot = self.live[i];
-            let Some(conn) = &mut self.conns[slot] else {
-                continue;
-            };
-            let Some(p) = conn.parked else { continue };
-            if p.object != index {
-                continue;
-            }
-            conn.parked = None;
-            if conn
-                .chan
-                .state()
-                .compare_exchange(
-                    word(p.seq, PENDING),
-                    word(p.seq, SERVING),
-                    Ordering::Acquire,
-                    Ordering::Relaxed,
-                )
-                .is_ok()
-            {
-                self.send_reply(slot, p.seq, Reply::status(status::NO_OBJECT, 0, 0));
-            }
-        }
-    }
-
     // ------------------------------------------------------------ handlers
 
     fn handle(&mut self, conn: u32, r: &Request, len: usize) -> Action {
@@ -505,20 +479,17 @@ impl Server {
             kind::NAMESPACE => Action::Reply(namespace_op(obj, r, args, out)),
             kind::LIST => Action::Reply(list_op(obj, r, args, out)),
             kind::VALUE => Action::Reply(value_op(obj, r, args, out)),
-            kind::LOCK | kind::RLOCK => {
-                let action = lock_op(obj, conn, r);
-                if let Action::Reply(Reply {
-                    status: status::OK,
-                    b: 1,
-                    ..
-                }) = action
-                {
-                    // Released with parked acquirers: grant the oldest.
-                    self.grant_next(index);
-                    return Action::Reply(Reply::ok(0));
-                }
-                action
+            kind::QUEUE if r.fp_a != obj.fp_a => {
+                Action::Reply(mismatch(field::VALUE, obj.fp_a, r.fp_a))
             }
+            kind::LOCK
+            | kind::RLOCK
+            | kind::CONDITION
+            | kind::SEMAPHORE
+            | kind::BOUNDED_SEMAPHORE
+            | kind::EVENT
+            | kind::BARRIER
+            | kind::QUEUE => self.wait_op(conn, index, r.op, len),
             kind::CUSTOM => {
                 let Some(Data::Custom(d)) = &mut obj.data else {
                     return Action::Reply(Reply::status(status::NO_OBJECT, 0, 0));
@@ -554,7 +525,10 @@ impl Server {
                     return Reply::status(status::NO_NAME, 0, 0);
                 };
                 let o = &self.objects[index];
-                if o.kind != kind_code {
+                let semaphores = [kind::SEMAPHORE, kind::BOUNDED_SEMAPHORE];
+                if o.kind != kind_code
+                    && !(semaphores.contains(&o.kind) && semaphores.contains(&kind_code))
+                {
                     return Reply::status(status::WRONG_KIND, u64::from(o.kind), 0);
                 }
                 if o.fp_a != r.fp_a {
@@ -670,13 +644,35 @@ impl Server {
                 }
                 (Data::Value(rest.to_vec()), r.fp_a)
             }
-            kind::LOCK | kind::RLOCK => (
+            kind::LOCK | kind::RLOCK | kind::CONDITION => (
                 Data::Lock {
                     holder: 0,
                     depth: 0,
                 },
                 0,
             ),
+            kind::SEMAPHORE | kind::BOUNDED_SEMAPHORE => {
+                let value = u32::try_from(capacity).unwrap_or(u32::MAX);
+                let bound = (kind_code == kind::BOUNDED_SEMAPHORE).then_some(value);
+                (Data::Semaphore { value, bound }, 0)
+            }
+            kind::EVENT => (Data::Event { set: false }, 0),
+            kind::BARRIER => {
+                if capacity == 0 {
+                    return bad(len);
+                }
+                let parties = u32::try_from(capacity).unwrap_or(u32::MAX);
+                (
+                    Data::Barrier {
+                        parties,
+                        count: 0,
+                        cycle: 0,
+                        broken: false,
+                    },
+                    0,
+                )
+            }
+            kind::QUEUE => (Data::Queue(List::new(a_size, capacity)), r.fp_a),
             kind::CUSTOM => {
                 let Some(typeid_len) = u16_at(rest, 0) else {
                     return bad(len);
@@ -1002,46 +998,5 @@ fn value_op(obj: &mut Object, r: &Request, args: &[u8], out: &mut [u8]) -> Reply
             Reply::ok(0)
         }
         other => Reply::status(status::UNKNOWN_METHOD, u64::from(other), 0),
-    }
-}
-
-/// A lock operation. A release that leaves the lock free answers
-/// `OK` with `b = 1`: the caller grants the next parked acquirer.
-fn lock_op(obj: &mut Object, conn: u32, r: &Request) -> Action {
-    let reentrant = obj.kind == kind::RLOCK;
-    let Some(Data::Lock { holder, depth }) = &mut obj.data else {
-        return Action::Reply(Reply::status(status::NO_OBJECT, 0, 0));
-    };
-    match r.op {
-        op::ACQUIRE => {
-            if *holder == 0 {
-                *holder = conn;
-                *depth = 1;
-                Action::Reply(Reply::ok(1))
-            } else if reentrant && *holder == conn {
-                *depth = depth.saturating_add(1);
-                Action::Reply(Reply::ok(1))
-            } else if r.flags & 1 != 0 {
-                Action::Park
-            } else {
-                Action::Reply(Reply::ok(0))
-            }
-        }
-        op::RELEASE_LOCK => {
-            // Python's Lock may be released by anyone; an RLock only by its
-            // holder.
-            if *holder == 0 || (reentrant && *holder != conn) {
-                return Action::Reply(Reply::status(status::NOT_HELD, 0, 0));
-            }
-            *depth -= 1;
-            if reentrant && *depth > 0 {
-                return Action::Reply(Reply::ok(0));
-            }
-            *holder = 0;
-            *depth = 0;
-            Action::Reply(Reply::status(status::OK, 0, 1))
-        }
-        op::LOCKED => Action::Reply(Reply::ok(u64::from(*holder != 0))),
-        other => Action::Reply(Reply::status(status::UNKNOWN_METHOD, u64::from(other), 0)),
     }
 }
