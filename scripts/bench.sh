@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Runs the benchmarks in release mode, one after the other, each printing a
 # Markdown table: benches/process.rs (spawn+join, signal round trip: mproc
-# against raw libc and Python's multiprocessing) and benches/sync.rs (locked
-# counter, contended lock, Event ping-pong: mproc against a bare atomic, a
-# raw futex, a raw spin and Python's multiprocessing).
+# against raw libc and Python's multiprocessing), benches/pool.rs (apply,
+# apply_async, map, oversubscription, memory: mproc's Pool against Python's
+# Pool), benches/manager.rs (dict round trips and locked decrements through
+# mproc's Manager against Python's Manager, and against shared memory) and
+# benches/sync.rs (locked counter, contended lock, Event ping-pong: mproc
+# against a bare atomic, a raw futex, a raw spin and Python's
+# multiprocessing).
 #
-#   scripts/bench.sh                       full run (well under a minute after the build)
+#   scripts/bench.sh                       full run (each bench well under a minute after the build)
 #   MPROC_BENCH_QUICK=1 scripts/bench.sh   smoke run with small counts
 #   MPROC_BENCH_PYTHON=python3.12 scripts/bench.sh   another interpreter
 #   MPROC_BENCH_CPU=none scripts/bench.sh  unpinned (default: all processes
@@ -14,11 +18,12 @@
 #                                          ping-pong use every CPU regardless,
 #                                          and its pinned ping-pongs are left out)
 #
-# Extra arguments go to both `cargo bench` calls (e.g. --features …). The
+# Extra arguments go to every `cargo bench` call (e.g. --features …). The
 # environment is passed through unchanged. Python (standard library only) is
 # optional: its cells read "n/a" without it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 cargo bench --bench process "$@"
 cargo bench --bench pool "$@"
+cargo bench --bench manager "$@"
 exec cargo bench --bench sync "$@"

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::protocol::{
-    Channel, DOORBELL, IDLE, MAGIC, REPLY, REPLY_HEADER, REQUEST, REQUEST_HEADER, Reply, Request,
-    VERSION, field, status, word,
+    Channel, DOORBELL, IDLE, MAGIC, PENDING, REPLY, REPLY_HEADER, REQUEST, REQUEST_HEADER, Reply,
+    Request, VERSION, field, status, word,
 };
 use crate::config::MANAGER_MESSAGE_BYTES;
 use crate::error::{Error, ErrorKind, Resource, Result, SegmentName};
@@ -20,6 +20,10 @@ use crate::sys::{self, Errno, socket};
 /// How long a caller watches its channel for the reply before it parks on
 /// the socket.
 const SPIN: Duration = Duration::from_micros(50);
+
+/// How long a caller watches a request the server parked (it waits on
+/// another process) before it parks too.
+const PENDING_SPIN: Duration = Duration::from_micros(5);
 
 /// How long a new connection waits for the server's welcome.
 const HANDSHAKE_PATIENCE: Duration = Duration::from_secs(10);
@@ -253,10 +257,25 @@ impl Link {
 /// server is gone.
 fn wait_reply(s: &Session, seq: u32) -> core::result::Result<(), ()> {
     let done = || s.chan.load() == word(seq, REPLY);
-    let spin_until = Instant::now() + SPIN;
-    while Instant::now() < spin_until {
-        if done() {
+    let start = Instant::now();
+    let mut parked_since: Option<Instant> = None;
+    loop {
+        let w = s.chan.load();
+        if w == word(seq, REPLY) {
             return Ok(());
+        }
+        let now = Instant::now();
+        // A request the server parked waits for another process (a lock
+        // holder, a producer…): spinning long for it would take the CPU
+        // that process needs.
+        if w == word(seq, PENDING) {
+            let since = *parked_since.get_or_insert(now);
+            if now.duration_since(since) > PENDING_SPIN {
+                break;
+            }
+        }
+        if now.duration_since(start) > SPIN {
+            break;
         }
         std::hint::spin_loop();
     }

@@ -1,0 +1,886 @@
+//! Manager benchmarks: mproc's [`Manager`] (a forked server process owning
+//! the objects, proxies talking to it over a socket plus a shared-memory
+//! channel) against Python's `multiprocessing.Manager()` (fork context),
+//! and against the same work on shared memory with no server at all, in
+//! one run, reported as ratios.
+//!
+//! 1. **dict get + set round trips**: `N` times `d[key] = d[key] + 1`
+//!    from the process that started the manager: a get and a set, two
+//!    round trips to the server, each counted as one operation. mproc: a
+//!    [`DictProxy<FixedStr<16>, i64>`](mproc::manager::DictProxy) with the
+//!    key `"count"`; Python: `m.dict()` with `d['count']`.
+//! 2. **Locked decrement, one client**: the seed workload, Python's
+//!    `with lock: d['count'] -= 1` (acquire, get, set, release: four round
+//!    trips), `M` times in one forked client process, with the dict and a
+//!    manager lock of the same manager. mproc: `lock.acquire()`,
+//!    `d.get`, `d.set`, `lock.release()` on a
+//!    [`LockProxy`](mproc::manager::LockProxy); Python: `m.Lock()`.
+//! 3. **Locked decrement, 4 clients**: the same with 4 client processes
+//!    at once, `M` decrements each, all on the one key under the one lock.
+//! 4. **The same decrement on shared memory**: a [`Value<i64>`] under its
+//!    own lock (`*v.lock()? -= 1`), by 1 and by 4 forked processes: no
+//!    server, no round trip. The ratio manager/shm is what the server hop
+//!    costs. A second table shows where the manager's time went in 2 and
+//!    3: the CPU time and context switches of the clients (`getrusage` in
+//!    each) and of the server (its CPU clock and `/proc/<pid>/status`).
+//!
+//! In 2–4 each run forks its clients first; each makes its connection to
+//! the server (one untimed get and one untimed acquire + release: a proxy
+//! inherited over a fork connects on its first call, in Python as in
+//! mproc) and then waits on a start barrier; the time per decrement is
+//! from the release of all of them to the last one done, over all the
+//! decrements. Python's clients are forked by the peer the same way.
+//!
+//! Each round runs every contender of a benchmark once, interleaved, so
+//! drift hits all of them alike; the tables show medians over the rounds
+//! and ratios as the median of the per-round ratios. Every result is
+//! checked: the dict ends at `N` after benchmark 1, and at 0 after the
+//! `P·M` decrements of 2 and 3 (it starts at `P·M`), the shared value
+//! likewise; a lost update fails the bench. The Python contenders run in
+//! `scripts/bench_manager_peer.py`, one long-lived `python3` process
+//! driven over a pipe, which times its own loops (interpreter start-up,
+//! manager start-up and the forks are not counted; neither are mproc's).
+//!
+//! Nothing is pinned: the server needs a core of its own.
+//!
+//! Run it with `cargo bench --bench manager` (or `scripts/bench.sh`).
+//! Environment: `MPROC_BENCH_QUICK=1` shrinks the run to a smoke test;
+//! `MPROC_BENCH_PYTHON` names the interpreter (default `python3`; without
+//! one the Python cells read "n/a").
+//!
+//! The harness is not libtest (`harness = false`), so this process stays
+//! single-threaded: nothing here starts a thread, and `Manager::start` and
+//! `Process::start` check that before each fork.
+
+#![allow(unsafe_code)] // The watchdog and the CPU clocks call libc directly.
+
+#[path = "common/mod.rs"]
+#[allow(dead_code)] // This bench uses the peer and a few helpers, not all.
+mod common;
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use common::*;
+use mproc::manager::{DictProxy, LockProxy, Manager};
+use mproc::process::Process;
+use mproc::shm::{FixedStr, Shared, Value};
+use mproc::sync::{Event, OwnerDied};
+
+/// Sizes of one run.
+struct Plan {
+    /// Measured rounds (each runs every contender once).
+    rounds: usize,
+    /// get + set iterations per round (2 operations each), mproc.
+    getset: u32,
+    /// get + set iterations per round, Python.
+    py_getset: u32,
+    /// Locked decrements per round, one client, mproc manager.
+    one: u32,
+    /// Locked decrements per round, one client, Python.
+    py_one: u32,
+    /// Locked decrements per client per round, [`CLIENTS`] clients, mproc
+    /// manager.
+    many: u32,
+    /// Locked decrements per client per round, [`CLIENTS`] clients, Python.
+    py_many: u32,
+    /// Locked decrements per round, one process, shared memory.
+    shm_one: u32,
+    /// Locked decrements per process per round, [`CLIENTS`] processes,
+    /// shared memory.
+    shm_many: u32,
+}
+
+impl Plan {
+    fn from_env() -> Plan {
+        let quick = std::env::var("MPROC_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
+        if quick {
+            Plan {
+                rounds: 2,
+                getset: 2_000,
+                py_getset: 50,
+                one: 2_000,
+                py_one: 25,
+                many: 500,
+                py_many: 10,
+                shm_one: 20_000,
+                shm_many: 5_000,
+            }
+        } else {
+            Plan {
+                rounds: 7,
+                getset: 20_000,
+                py_getset: 500,
+                one: 20_000,
+                py_one: 250,
+                many: 2_000,
+                py_many: 60,
+                shm_one: 200_000,
+                shm_many: 50_000,
+            }
+        }
+    }
+
+    fn quick(&self) -> bool {
+        self.rounds < 5
+    }
+}
+
+/// Client processes of benchmarks 3 and 4.
+const CLIENTS: usize = 4;
+/// How long one run may take before the watchdog ends the bench.
+const PATIENCE: Duration = Duration::from_secs(60);
+/// The dict's key, in both languages.
+const KEY: &str = "count";
+
+/// The dict of this bench.
+type Dict = DictProxy<FixedStr<16>, i64>;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench manager: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
+    let started = Instant::now();
+    let plan = Plan::from_env();
+    let load = load_average();
+    watchdog::install("manager")?;
+    let mut python = start_python();
+    let python_version = python.as_mut().and_then(|p| p.ask("version").ok());
+    if python.is_some() && python_version.is_none() {
+        drop_peer(&mut python, "no answer to \"version\"");
+    }
+
+    // The peer is stopped and reaped whatever happens to the benchmarks.
+    let measured = benches(&plan, &mut python);
+    if let Some(peer) = python {
+        peer.quit();
+    }
+    let m = measured?;
+
+    let mut out = String::new();
+    machine(&mut out, "manager", python_version.as_deref());
+    let _ = writeln!(
+        out,
+        "- load average (1, 5, 15 min) at the start: {load}; at the end: {}",
+        load_average()
+    );
+    let _ = writeln!(
+        out,
+        "- method: {} rounds after a warm-up round (a tenth of the sizes); in each round the \
+         contenders of a benchmark run in turn (get + set: mproc → Python; locked decrement: \
+         mproc manager → mproc shm → Python); per-operation times: median over the rounds; \
+         ratios: median of the per-round ratios. Managers: mproc `Manager::start()` with \
+         `dict::<FixedStr<16>, i64>(16)` and `lock()`, Python \
+         `SyncManager(ctx=get_context(\"fork\"))` with `m.dict()` and `m.Lock()`, made once \
+         before the first round, never timed; the key is \"{KEY}\". Sizes per round: get + \
+         set {} iterations (Python {}), 2 operations each, from the manager's owner; locked \
+         decrement, 1 client: {} (Python {}, shm {}); {CLIENTS} clients: {} each (Python {}, \
+         shm {}), the clients forked per run, connected and released together by a start \
+         barrier. Every run's final count is checked. Not pinned: every process on every \
+         CPU.{}\n",
+        plan.rounds,
+        plan.getset,
+        plan.py_getset,
+        plan.one,
+        plan.py_one,
+        plan.shm_one,
+        plan.many,
+        plan.py_many,
+        plan.shm_many,
+        if plan.quick() {
+            " QUICK run: smoke test only."
+        } else {
+            ""
+        },
+    );
+    report(&mut out, &m);
+    let _ = writeln!(
+        out,
+        "\nWhole run: {:.1} s.",
+        started.elapsed().as_secs_f64()
+    );
+    print!("{out}");
+    Ok(())
+}
+
+/// Per-round ns per operation of each contender of one benchmark.
+#[derive(Default)]
+struct Samples {
+    mproc: Vec<f64>,
+    shm: Vec<f64>,
+    python: Vec<f64>,
+    /// Where the mproc manager's time went, per run (locked decrement).
+    mproc_use: Vec<UseRates>,
+}
+
+/// Everything [`benches`] measured.
+struct Measured {
+    getset: Samples,
+    one: Samples,
+    many: Samples,
+}
+
+/// The benchmarks, in order, on one manager of each side.
+fn benches(plan: &Plan, python: &mut Option<Python>) -> Result<Measured> {
+    let manager = guarded("starting the mproc manager", || Ok(Manager::start()?))?;
+    let server = manager.pid().map(|p| p.as_raw());
+    let d: Dict = manager.dict(16)?;
+    let lock = manager.lock()?;
+    let key: FixedStr<16> = KEY.parse()?;
+    if let Some(answer) = guarded("starting the Python manager", || {
+        Ok(python_ask(python, "manager"))
+    })? && answer != "ok"
+    {
+        drop_peer(python, &format!("manager: {answer}"));
+    }
+
+    let getset = bench_getset(plan, &d, &key, python)?;
+    let objects = Objects {
+        d: &d,
+        lock: &lock,
+        key: &key,
+        server,
+    };
+    let one = bench_locked(plan, 1, &objects, python)?;
+    let many = bench_locked(plan, CLIENTS, &objects, python)?;
+
+    // A clean end: the proxies release their objects, then the server
+    // shuts down and is reaped.
+    drop((d, lock));
+    guarded(
+        "shutting the mproc manager down",
+        || Ok(manager.shutdown()?),
+    )?;
+    Ok(Measured { getset, one, many })
+}
+
+// ------------------------------------------------------------- machinery
+
+/// Runs `round` once as a warm-up (`true`, not recorded), then once per
+/// measured round (`false`).
+fn rounds(plan: &Plan, mut round: impl FnMut(bool) -> Result<()>) -> Result<()> {
+    round(true)?;
+    for _ in 0..plan.rounds {
+        round(false)?;
+    }
+    Ok(())
+}
+
+/// The first three fields of `/proc/loadavg`: other work on the machine
+/// shows here (the bench itself adds about 1 by the end).
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// `n`, or a tenth of it for the warm-up round.
+fn size(warm: bool, n: u32) -> u32 {
+    if warm { n / 10 + 1 } else { n }
+}
+
+/// Runs `f` under the watchdog, which names `what` if it takes more than
+/// [`PATIENCE`].
+fn guarded<T>(what: &'static str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    watchdog::arm(what, PATIENCE);
+    let r = f();
+    watchdog::disarm();
+    r
+}
+
+fn ns_per_op(elapsed: Duration, ops: u64) -> f64 {
+    elapsed.as_secs_f64() * 1e9 / ops as f64
+}
+
+fn check_count(who: &str, got: i64, want: i64) -> Result<()> {
+    if got != want {
+        return Err(format!("{who}: final count {got}, expected {want}").into());
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- get+set
+
+fn bench_getset(
+    plan: &Plan,
+    d: &Dict,
+    key: &FixedStr<16>,
+    python: &mut Option<Python>,
+) -> Result<Samples> {
+    let mut s = Samples::default();
+    rounds(plan, |warm| {
+        let (n, py_n) = (size(warm, plan.getset), size(warm, plan.py_getset));
+        let ours = guarded("mproc dict get + set", || mproc_getset(d, key, n))?;
+        let py = guarded("Python dict get + set", || {
+            python_run(python, &format!("getset {py_n}"), i64::from(py_n))
+        })?;
+        if !warm {
+            s.mproc.push(ns_per_op(ours, 2 * u64::from(n)));
+            s.python
+                .extend(py.map(|d| ns_per_op(d, 2 * u64::from(py_n))));
+        }
+        Ok(())
+    })?;
+    Ok(s)
+}
+
+/// `d[key] = 0`, then `n` times `d[key] = d[key] + 1`; checks `d[key] == n`.
+fn mproc_getset(d: &Dict, key: &FixedStr<16>, n: u32) -> Result<Duration> {
+    d.set(key, &0)?;
+    let start = Instant::now();
+    for _ in 0..n {
+        let v = d.get(key)?.ok_or("mproc dict get + set: the key is gone")?;
+        d.set(key, &(v + 1))?;
+    }
+    let elapsed = start.elapsed();
+    let end = d.get(key)?.unwrap_or(-1);
+    check_count("mproc dict get + set", end, i64::from(n))?;
+    Ok(elapsed)
+}
+
+// ------------------------------------------------------- locked decrement
+
+/// The mproc manager's objects of the locked decrement, and its server's
+/// pid (for the diagnostics).
+struct Objects<'a> {
+    d: &'a Dict,
+    lock: &'a LockProxy,
+    key: &'a FixedStr<16>,
+    server: Option<i32>,
+}
+
+fn bench_locked(
+    plan: &Plan,
+    procs: usize,
+    objects: &Objects<'_>,
+    python: &mut Option<Python>,
+) -> Result<Samples> {
+    let (m, py_m, shm_m) = if procs == 1 {
+        (plan.one, plan.py_one, plan.shm_one)
+    } else {
+        (plan.many, plan.py_many, plan.shm_many)
+    };
+    let mut s = Samples::default();
+    rounds(plan, |warm| {
+        let (m, py_m, shm_m) = (size(warm, m), size(warm, py_m), size(warm, shm_m));
+        let ours = guarded("mproc manager locked decrement", || {
+            mproc_locked(procs, m, objects)
+        })?;
+        let shm = guarded("mproc shm locked decrement", || shm_locked(procs, shm_m))?;
+        let py = guarded("Python manager locked decrement", || {
+            python_run(python, &format!("locked {procs} {py_m}"), 0)
+        })?;
+        if !warm {
+            let total = |m: u32| procs as u64 * u64::from(m);
+            s.mproc.push(ns_per_op(ours.elapsed, total(m)));
+            s.mproc_use.push(UseRates::of(&ours, total(m)));
+            s.shm.push(ns_per_op(shm.elapsed, total(shm_m)));
+            s.python.extend(py.map(|d| ns_per_op(d, total(py_m))));
+        }
+        Ok(())
+    })?;
+    Ok(s)
+}
+
+/// `d[key] = procs·m`, then `procs` clients do `m` locked decrements each
+/// (acquire, get, set, release); checks `d[key] == 0`.
+fn mproc_locked(procs: usize, m: u32, objects: &Objects<'_>) -> Result<Run> {
+    let Objects { d, lock, key, .. } = *objects;
+    let total = procs as i64 * i64::from(m);
+    d.set(key, &total)?;
+    let run = clients_run(
+        procs,
+        m,
+        objects.server,
+        || {
+            // Connects this child (the first call of an inherited proxy).
+            d.get(key)?;
+            lock.acquire()?;
+            lock.release()?;
+            Ok(())
+        },
+        || {
+            lock.acquire()?;
+            let v = d.get(key)?.ok_or("the key is gone")?;
+            d.set(key, &(v - 1))?;
+            lock.release()?;
+            Ok(())
+        },
+    )?;
+    let end = d.get(key)?.unwrap_or(-1);
+    check_count(&format!("mproc manager, {procs} clients"), end, 0)?;
+    Ok(run)
+}
+
+/// The same on a fresh [`Value<i64>`] under its lock: no server.
+fn shm_locked(procs: usize, m: u32) -> Result<Run> {
+    let total = procs as i64 * i64::from(m);
+    let v = Value::new(total)?;
+    let run = clients_run(
+        procs,
+        m,
+        None,
+        || Ok(()),
+        || {
+            let mut g = v.lock().unwrap_or_else(OwnerDied::into_guard);
+            *g -= 1;
+            Ok(())
+        },
+    )?;
+    check_count(
+        &format!("mproc shm Value<i64>, {procs} processes"),
+        v.get(),
+        0,
+    )?;
+    Ok(run)
+}
+
+/// The most client processes of one run.
+const MAX_PROCS: usize = CLIENTS;
+
+/// Start barrier and end stamps of one run, in shared memory, each in its
+/// own segment (no false sharing with what the clients work on).
+struct Board {
+    /// Clients ready and waiting for `go`.
+    ready: Shared<AtomicU32>,
+    /// Set by the bench to release them all at once.
+    go: Shared<Event>,
+    /// Per client: its end time (ns after the run's base instant), then
+    /// its [`Usage`] since the release.
+    slots: Shared<[[AtomicU64; 4]; MAX_PROCS]>,
+}
+
+/// One run: wall time from the release to the last client done; the
+/// clients' usage in that time, summed; the server's over the same span
+/// (read just before the release and after the clients are reaped).
+struct Run {
+    elapsed: Duration,
+    clients: Usage,
+    server: Option<Usage>,
+}
+
+/// Forks `procs` clients that each run `prepare` once, wait until all are
+/// ready and released together, then run `op` `m` times; returns the time
+/// from the release to the last one done, and the usage of the clients and
+/// of process `server`. A client whose `prepare` or `op` fails says so on
+/// stderr and exits with 1, which fails the run.
+fn clients_run(
+    procs: usize,
+    m: u32,
+    server: Option<i32>,
+    prepare: impl Fn() -> Result<()>,
+    op: impl Fn() -> Result<()>,
+) -> Result<Run> {
+    assert!(procs <= MAX_PROCS);
+    let board = Board {
+        ready: Shared::new(AtomicU32::new(0))?,
+        go: Shared::new(Event::new())?,
+        slots: Shared::zeroed()?,
+    };
+    // Instant is CLOCK_MONOTONIC: one clock for every process.
+    let base = Instant::now();
+    let (board, prepare, op) = (&board, &prepare, &op);
+    let gang = Gang::start(procs, |i| {
+        move || {
+            let work = || -> Result<Usage> {
+                prepare()?;
+                // SYNC POINT: Release pairs with the bench's Acquire load.
+                board.ready.fetch_add(1, Ordering::Release);
+                board.go.wait();
+                let before = Usage::of_self();
+                for _ in 0..m {
+                    op()?;
+                }
+                Ok(Usage::of_self().since(before))
+            };
+            let used = match work() {
+                Ok(used) => used,
+                Err(e) => {
+                    eprintln!("bench manager: client {i}: {e}");
+                    mproc::process::exit(1);
+                }
+            };
+            let end = u64::try_from(base.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            for (cell, v) in
+                board.slots[i]
+                    .iter()
+                    .zip([end, used.parks, used.preempted, used.cpu_ns])
+            {
+                cell.store(v, Ordering::Relaxed);
+            }
+        }
+    })?;
+    let deadline = Instant::now() + PATIENCE;
+    // SYNC POINT: Acquire pairs with the clients' Release increments.
+    while board.ready.load(Ordering::Acquire) < procs as u32 {
+        if Instant::now() > deadline {
+            return Err("the clients never got ready".into());
+        }
+        std::thread::sleep(Duration::from_micros(100));
+    }
+    let server_before = server.and_then(Usage::of_pid);
+    let start = base.elapsed();
+    board.go.set();
+    // Joining reaps them: their stores are visible after it.
+    gang.join()?;
+    let server_after = server.and_then(Usage::of_pid);
+    let mut end = Duration::ZERO;
+    let mut clients = Usage::default();
+    for slot in board.slots.iter().take(procs) {
+        let [e, parks, preempted, cpu_ns] = [0, 1, 2, 3].map(|k| slot[k].load(Ordering::Relaxed));
+        end = end.max(Duration::from_nanos(e));
+        clients.parks += parks;
+        clients.preempted += preempted;
+        clients.cpu_ns += cpu_ns;
+    }
+    Ok(Run {
+        elapsed: end.saturating_sub(start),
+        clients,
+        server: server_before
+            .zip(server_after)
+            .map(|(before, after)| after.since(before)),
+    })
+}
+
+/// CPU time and context switches of a process so far.
+#[derive(Clone, Copy, Default)]
+struct Usage {
+    /// Voluntary context switches (parked: futex wait, poll, sleep).
+    parks: u64,
+    /// Involuntary ones (preempted).
+    preempted: u64,
+    /// User + system CPU time, ns.
+    cpu_ns: u64,
+}
+
+impl Usage {
+    /// This process's (`getrusage`).
+    fn of_self() -> Usage {
+        // SAFETY: a zeroed rusage is valid storage that getrusage fills.
+        let ru = unsafe {
+            let mut ru: libc::rusage = std::mem::zeroed();
+            libc::getrusage(libc::RUSAGE_SELF, &mut ru);
+            ru
+        };
+        let ns = |t: libc::timeval| {
+            u64::try_from(t.tv_sec).unwrap_or(0) * 1_000_000_000
+                + u64::try_from(t.tv_usec).unwrap_or(0) * 1_000
+        };
+        Usage {
+            parks: u64::try_from(ru.ru_nvcsw).unwrap_or(0),
+            preempted: u64::try_from(ru.ru_nivcsw).unwrap_or(0),
+            cpu_ns: ns(ru.ru_utime) + ns(ru.ru_stime),
+        }
+    }
+
+    /// Another process's: its CPU clock (`clock_getcpuclockid`) and the
+    /// switches `/proc/<pid>/status` counts; `None` when they cannot be
+    /// read (the diagnostics then read n/a).
+    fn of_pid(pid: i32) -> Option<Usage> {
+        let mut clock: libc::clockid_t = 0;
+        // SAFETY: `clock` is a live clockid_t the call writes to.
+        if unsafe { libc::clock_getcpuclockid(pid, &mut clock) } != 0 {
+            return None;
+        }
+        // SAFETY: a zeroed timespec is valid storage that clock_gettime fills.
+        let t = unsafe {
+            let mut t: libc::timespec = std::mem::zeroed();
+            if libc::clock_gettime(clock, &mut t) != 0 {
+                return None;
+            }
+            t
+        };
+        let cpu_ns =
+            u64::try_from(t.tv_sec).ok()? * 1_000_000_000 + u64::try_from(t.tv_nsec).ok()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let field = |name: &str| -> Option<u64> {
+            status.lines().find_map(|l| {
+                let (key, value) = l.split_once(':')?;
+                (key.trim() == name).then(|| value.trim().parse().ok())?
+            })
+        };
+        Some(Usage {
+            parks: field("voluntary_ctxt_switches")?,
+            preempted: field("nonvoluntary_ctxt_switches")?,
+            cpu_ns,
+        })
+    }
+
+    fn since(self, before: Usage) -> Usage {
+        Usage {
+            parks: self.parks.saturating_sub(before.parks),
+            preempted: self.preempted.saturating_sub(before.preempted),
+            cpu_ns: self.cpu_ns.saturating_sub(before.cpu_ns),
+        }
+    }
+}
+
+/// One manager run's [`Usage`] as rates per decrement.
+#[derive(Clone, Copy)]
+struct UseRates {
+    /// CPU ns of all the clients.
+    clients_cpu: f64,
+    /// The clients' voluntary and involuntary switches.
+    clients_parks: f64,
+    clients_preempted: f64,
+    /// CPU ns of the server, and its switches (n/a without its figures).
+    server_cpu: Option<f64>,
+    server_parks: Option<f64>,
+    server_preempted: Option<f64>,
+    /// (Clients + server) CPU time / wall time: how many CPUs were busy.
+    busy: Option<f64>,
+}
+
+impl UseRates {
+    fn of(run: &Run, ops: u64) -> UseRates {
+        let ops = ops as f64;
+        let wall = run.elapsed.as_secs_f64() * 1e9;
+        let c = run.clients;
+        UseRates {
+            clients_cpu: c.cpu_ns as f64 / ops,
+            clients_parks: c.parks as f64 / ops,
+            clients_preempted: c.preempted as f64 / ops,
+            server_cpu: run.server.map(|s| s.cpu_ns as f64 / ops),
+            server_parks: run.server.map(|s| s.parks as f64 / ops),
+            server_preempted: run.server.map(|s| s.preempted as f64 / ops),
+            busy: run.server.map(|s| (c.cpu_ns + s.cpu_ns) as f64 / wall),
+        }
+    }
+}
+
+/// Child processes started together; killed and reaped if dropped before
+/// joining them (an error, a panic): no child outlives a contender. They
+/// are daemons too, so they die with the bench even if it is killed.
+struct Gang<F: FnOnce()> {
+    procs: Vec<Process<F>>,
+}
+
+impl<F: FnOnce()> Gang<F> {
+    /// Starts `n` children, child `i` running `target(i)`.
+    fn start(n: usize, mut target: impl FnMut(usize) -> F) -> Result<Gang<F>> {
+        let mut gang = Gang {
+            procs: Vec::with_capacity(n),
+        };
+        for i in 0..n {
+            let mut p = Process::new(target(i)).daemon(true);
+            p.start()?;
+            gang.procs.push(p);
+        }
+        Ok(gang)
+    }
+
+    /// Joins every child; each must exit with 0.
+    fn join(mut self) -> Result<()> {
+        while let Some(p) = self.procs.pop() {
+            match p.join_timeout(PATIENCE) {
+                Ok(Some(0)) => {}
+                Ok(Some(code)) => {
+                    return Err(format!("a benchmark client exited with {code}").into());
+                }
+                Ok(None) => {
+                    let _ = p.kill();
+                    let _ = p.join();
+                    return Err(format!("a benchmark client hung for {PATIENCE:?}").into());
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<F: FnOnce()> Drop for Gang<F> {
+    fn drop(&mut self) {
+        for p in &self.procs {
+            let _ = p.kill();
+            let _ = p.join();
+        }
+    }
+}
+
+// ----------------------------------------------------------------- Python
+
+/// The Python side: `scripts/bench_manager_peer.py` through the shared
+/// peer.
+type Python = common::Peer;
+
+fn start_python() -> Option<Python> {
+    common::Peer::start_script(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench_manager_peer.py"),
+        "manager",
+    )
+}
+
+fn python_ask(python: &mut Option<Python>, line: &str) -> Option<String> {
+    ask_or_drop(python, "manager", line)
+}
+
+fn drop_peer(python: &mut Option<Python>, why: &str) {
+    common::drop_peer(python, "manager", why)
+}
+
+/// Runs `line` (`getset N`, `locked P M`) on the peer: its time, or
+/// nothing without a (working) peer. A final count other than `want`
+/// fails the bench.
+fn python_run(python: &mut Option<Python>, line: &str, want: i64) -> Result<Option<Duration>> {
+    let Some(answer) = python_ask(python, line) else {
+        return Ok(None);
+    };
+    let fields: Vec<i64> = answer
+        .split_whitespace()
+        .map(str::parse)
+        .collect::<std::result::Result<_, _>>()
+        .unwrap_or_default();
+    let [ns, count] = fields[..] else {
+        drop_peer(python, &format!("{line}: {answer}"));
+        return Ok(None);
+    };
+    check_count(&format!("Python {line}"), count, want)?;
+    Ok(Some(Duration::from_nanos(u64::try_from(ns).unwrap_or(0))))
+}
+
+// ----------------------------------------------------------------- report
+
+fn verdict(c: &(String, Option<bool>)) -> String {
+    match c.1 {
+        Some(true) => "**met**".to_owned(),
+        Some(false) => "**not met**".to_owned(),
+        None => "n/a".to_owned(),
+    }
+}
+
+fn report(out: &mut String, m: &Measured) {
+    // 1–3: against Python.
+    let _ = writeln!(
+        out,
+        "| benchmark (one manager each, dict key \"{KEY}\") | mproc ns/op | Python ns/op | \
+         Python/mproc | target | result |"
+    );
+    let _ = writeln!(out, "|---|--:|--:|--:|---|---|");
+    let rows: [(String, &Samples, Option<f64>); 3] = [
+        (
+            "dict round trip, per operation: `d[key] = d[key] + 1` from the manager's owner \
+             (a get or a set is one op)"
+                .into(),
+            &m.getset,
+            Some(100.0),
+        ),
+        (
+            "locked decrement `with lock: d[key] -= 1` (acquire, get, set, release), 1 client \
+             process, per decrement"
+                .into(),
+            &m.one,
+            Some(100.0),
+        ),
+        (
+            format!(
+                "the same, {CLIENTS} client processes at once on one key and one lock, per \
+                 decrement (all clients' decrements / wall time)"
+            ),
+            &m.many,
+            None,
+        ),
+    ];
+    for (bench, s, limit) in rows {
+        let r = paired_ratio(&s.python, &s.mproc);
+        let (target, result) = match limit {
+            Some(limit) => {
+                let c = check("Python/mproc", r, false, limit);
+                let v = verdict(&c);
+                (c.0, v)
+            }
+            None => ("— (reference)".to_owned(), "—".to_owned()),
+        };
+        let _ = writeln!(
+            out,
+            "| {bench} | {} | {} | {} | {target} | {result} |",
+            cell(median(&s.mproc)),
+            cell(median(&s.python)),
+            ratio_cell(r),
+        );
+    }
+
+    // 4: against shared memory.
+    let _ = writeln!(
+        out,
+        "\n| locked decrement: what the server hop costs | mproc manager ns/dec | mproc shm \
+         `Value<i64>` ns/dec | manager/shm |"
+    );
+    let _ = writeln!(out, "|---|--:|--:|--:|");
+    for (who, s) in [
+        ("1 client process".to_owned(), &m.one),
+        (format!("{CLIENTS} client processes"), &m.many),
+    ] {
+        let _ = writeln!(
+            out,
+            "| {who} | {} | {} | {} |",
+            cell(median(&s.mproc)),
+            cell(median(&s.shm)),
+            ratio_cell(paired_ratio(&s.mproc, &s.shm)),
+        );
+    }
+
+    // Where the manager's time goes.
+    let _ = writeln!(
+        out,
+        "\nWhere the mproc manager's locked decrement spends its time (per decrement; the \
+         clients' getrusage from their release to their end, summed; the server's CPU clock \
+         (clock_getcpuclockid) and /proc/<pid>/status context switches, read just before \
+         the release and after the clients are reaped; medians over the rounds; CPUs busy = \
+         (clients + server) CPU time / wall time; parks = voluntary switches, preempted = \
+         involuntary ones):\n"
+    );
+    let _ = writeln!(
+        out,
+        "| clients | ns/dec | CPUs busy | clients CPU ns/dec | server CPU ns/dec | client parks/dec | \
+         client preempted/dec | server parks/dec | server preempted/dec |"
+    );
+    let _ = writeln!(out, "|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    for (k, s) in [(1, &m.one), (CLIENTS, &m.many)] {
+        let pick = |f: fn(&UseRates) -> Option<f64>| {
+            median(&s.mproc_use.iter().filter_map(f).collect::<Vec<_>>())
+        };
+        let _ = writeln!(
+            out,
+            "| {k} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            cell(median(&s.mproc)),
+            ratio_cell(pick(|u| u.busy)),
+            cell(pick(|u| Some(u.clients_cpu))),
+            cell(pick(|u| u.server_cpu)),
+            ratio_cell(pick(|u| Some(u.clients_parks))),
+            ratio_cell(pick(|u| Some(u.clients_preempted))),
+            ratio_cell(pick(|u| u.server_parks)),
+            ratio_cell(pick(|u| u.server_preempted)),
+        );
+    }
+
+    // Spread.
+    let _ = writeln!(out, "\nSpread over the rounds (min–max, ns/op):\n");
+    let _ = writeln!(out, "| benchmark | contender | min–max |");
+    let _ = writeln!(out, "|---|---|--:|");
+    let one = "locked decrement, 1 client";
+    let many = format!("locked decrement, {CLIENTS} clients");
+    let rows: [(&str, &str, &[f64]); 8] = [
+        ("dict get + set", "mproc manager", &m.getset.mproc),
+        ("dict get + set", "Python manager", &m.getset.python),
+        (one, "mproc manager", &m.one.mproc),
+        (one, "mproc shm", &m.one.shm),
+        (one, "Python manager", &m.one.python),
+        (&many, "mproc manager", &m.many.mproc),
+        (&many, "mproc shm", &m.many.shm),
+        (&many, "Python manager", &m.many.python),
+    ];
+    for (bench, who, s) in rows {
+        let _ = writeln!(out, "| {bench} | {who} | {} |", spread(s));
+    }
+}
