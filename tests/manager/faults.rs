@@ -178,3 +178,44 @@ fn a_proxy_used_after_its_object_was_released_fails_with_not_found() {
         assert_eq!(opened.len().unwrap_err().kind(), ErrorKind::NotFound);
     });
 }
+
+#[test]
+fn a_holder_that_dies_releases_its_lock_even_when_its_child_keeps_the_socket() {
+    // SAFETY: pidfd_open takes plain integers; the descriptor is closed
+    // at once.
+    let probe = unsafe { libc::syscall(libc::SYS_pidfd_open, libc::getpid(), 0) };
+    if probe < 0 {
+        crate::common::raw_stderr("skipped: no pidfd_open here (the server watches pidfds)\n");
+        return;
+    }
+    // SAFETY: closes the probe's own descriptor.
+    unsafe { libc::close(probe as i32) };
+    isolated(|| {
+        let m = Manager::start().unwrap();
+        let lock = m.lock().unwrap();
+        let grandchild = mproc::shm::Value::new(0i32).unwrap();
+        let mut holder = Process::new(|| {
+            lock.acquire().unwrap();
+            // A child that never uses the manager, forked after the
+            // connection was made: it holds a copy of the socket.
+            let mut keeper = Process::new(|| {
+                loop {
+                    signal::pause();
+                }
+            });
+            keeper.start().unwrap();
+            grandchild.set(keeper.pid().unwrap().as_raw());
+            process::exit(0);
+        });
+        holder.start().unwrap();
+        assert_eq!(holder.join().unwrap(), 0);
+        let keeper = mproc::Pid::from_raw(grandchild.get()).unwrap();
+        assert!(process::exists(keeper).unwrap());
+        let taken = lock.acquire_timeout(Duration::from_secs(10)).unwrap();
+        signal::kill(keeper, Signal::KILL).unwrap();
+        assert!(taken, "the dead holder's lock was released");
+        // Orphaned when the holder exited, the keeper is this (subreaper)
+        // process's child now.
+        assert_eq!(process::waitpid(keeper).unwrap(), -9);
+    });
+}

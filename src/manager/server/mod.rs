@@ -32,6 +32,15 @@ const SPIN: Duration = Duration::from_micros(200);
 const POLL_EVERY: Duration = Duration::from_millis(1);
 /// The epoll token of the listener.
 const LISTENER: u64 = u64::MAX;
+/// Set in the epoll token of a connection's pidfd. A connection's tokens
+/// are its slot (low 24 bits), this flag, and its id (high 32 bits): an
+/// event reported for a connection that has ended meanwhile — its slot
+/// taken by a new one within the same batch — is recognised and dropped.
+const WATCH: u64 = 1 << 24;
+
+fn token(slot: usize, id: u32) -> u64 {
+    slot as u64 | (u64::from(id) << 32)
+}
 /// How long a new client may take to send its hello.
 const HELLO_PATIENCE: Duration = Duration::from_millis(500);
 /// The longest name an object is published under.
@@ -55,6 +64,10 @@ struct Conn {
     /// Never reused: the holder of a lock is named by it.
     id: u32,
     parked: Option<Parked>,
+    /// A pidfd of the process that connected: its death ends the
+    /// connection even while a child it forked keeps a copy of the socket
+    /// open (then no hang-up would come).
+    watch: Option<OwnedFd>,
 }
 
 enum Data {
@@ -267,10 +280,19 @@ impl Server {
                 self.accept_all();
                 continue;
             }
-            let slot = r.token as usize;
-            let Some(conn) = &self.conns[slot] else {
+            let slot = (r.token & 0xFF_FFFF) as usize;
+            let Some(conn) = self.conns.get(slot).and_then(Option::as_ref) else {
                 continue;
             };
+            if u64::from(conn.id) != r.token >> 32 {
+                // About a connection that ended earlier in this batch.
+                continue;
+            }
+            if r.token & WATCH != 0 {
+                // The process that connected ended.
+                self.close(slot);
+                continue;
+            }
             let mut gone = r.hung_up;
             let mut buf = [0u8; 16];
             loop {
@@ -298,7 +320,10 @@ impl Server {
         // triggered, so any left are reported again.
         for _ in 0..16 {
             match self.listener.accept_timeout(Duration::ZERO) {
-                Ok(Some(c)) => self.welcome(c.into_fd()),
+                Ok(Some(c)) => {
+                    let pid = c.peer_credentials().ok().map(|p| p.pid.as_raw());
+                    self.welcome(c.into_fd(), pid);
+                }
                 Ok(None) => return,
                 // A peer of another uid (refused and closed), or a client
                 // that gave up: the listener goes on.
@@ -308,7 +333,7 @@ impl Server {
     }
 
     /// The handshake: the client's hello, then the channel.
-    fn welcome(&mut self, sock: OwnedFd) {
+    fn welcome(&mut self, sock: OwnedFd, pid: Option<i32>) {
         if !matches!(
             sys::poll_readable(sock.as_fd(), Some(HELLO_PATIENCE)),
             Ok(true)
@@ -346,20 +371,26 @@ impl Server {
         let Ok((chan, memfd)) = Channel::create(MANAGER_MESSAGE_BYTES) else {
             return refuse(u32::from(status::TOO_MANY_OBJECTS), 0, welcome);
         };
-        if self.epoll.add(sock.as_fd(), slot as u64).is_err() {
+        let id = self.next_conn_id;
+        self.next_conn_id = self.next_conn_id.wrapping_add(1).max(1);
+        if self.epoll.add(sock.as_fd(), token(slot, id)).is_err() {
             return;
         }
         if socket::send_with_fd(&sock, &welcome, memfd.as_fd()).is_err() {
             let _ = self.epoll.delete(sock.as_fd());
             return;
         }
-        let id = self.next_conn_id;
-        self.next_conn_id = self.next_conn_id.wrapping_add(1).max(1);
+        // Without pidfds (old kernels, some qemu-user builds) the socket's
+        // hang-up is the only sign of the client's end.
+        let watch = pid
+            .and_then(|pid| sys::process::pidfd_open(pid).ok())
+            .filter(|fd| self.epoll.add(fd.as_fd(), token(slot, id) | WATCH).is_ok());
         self.conns[slot] = Some(Conn {
             sock,
             chan,
             id,
             parked: None,
+            watch,
         });
         self.live.push(slot);
     }
@@ -370,6 +401,9 @@ impl Server {
             return;
         };
         let _ = self.epoll.delete(conn.sock.as_fd());
+        if let Some(w) = &conn.watch {
+            let _ = self.epoll.delete(w.as_fd());
+        }
         self.live.retain(|&s| s != slot);
         self.abandon(conn.id, conn.parked);
     }
