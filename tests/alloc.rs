@@ -542,6 +542,10 @@ fn manager_proxy_calls_allocate_nothing_in_steady_state() {
         let v = m.value(&0u64).unwrap();
         let ns = m.namespace(2, 8).unwrap();
         let lock = m.lock().unwrap();
+        let sem = m.semaphore(1).unwrap();
+        let ev = m.event().unwrap();
+        let cond = m.condition().unwrap();
+        let q = m.queue::<u64>(4).unwrap();
         let key: FixedStr<16> = "count".parse().unwrap();
         d.set(&key, &100).unwrap();
         let round = || {
@@ -565,6 +569,21 @@ fn manager_proxy_calls_allocate_nothing_in_steady_state() {
             assert!(l.get(99).is_err());
             assert!(lock.acquire_timeout(Duration::ZERO).unwrap());
             lock.release().unwrap();
+            // The waiting kinds, including a wait the server times out.
+            sem.acquire().unwrap();
+            assert!(!sem.acquire_timeout(Duration::from_micros(100)).unwrap());
+            sem.release(1).unwrap();
+            ev.set().unwrap();
+            ev.wait().unwrap();
+            ev.clear().unwrap();
+            {
+                let _g = cond.lock().unwrap();
+                cond.notify_all().unwrap();
+                assert!(!cond.wait_timeout(Duration::from_micros(100)).unwrap());
+            }
+            q.put(&5).unwrap();
+            assert_eq!(q.get().unwrap(), 5);
+            assert!(q.get_nowait().is_err());
         };
         assert_steady_state_allocates_nothing(50, round);
     });
