@@ -247,8 +247,20 @@ pub trait Proxied: Sized {
     }
 }
 
+/// Declares a proxy type (its doc, name, generics, the phantom type of
+/// its values) and implements [`Proxied`], `publish`, `token` and `Debug`
+/// for it.
 macro_rules! proxied {
-    ($proxy:ident [$($g:tt)*] [$($gu:tt)*], $kind:expr, $fa:expr, $fb:expr) => {
+    (
+        $(#[$doc:meta])*
+        $proxy:ident [$($g:tt)*] [$($gu:tt)*] ($phantom:ty), $kind:expr, $fa:expr, $fb:expr
+    ) => {
+        $(#[$doc])*
+        pub struct $proxy<$($g)*> {
+            handle: Handle,
+            _types: PhantomData<$phantom>,
+        }
+
         impl<$($g)*> Proxied for $proxy<$($gu)*> {
             const KIND: u16 = $kind;
             fn fp_a() -> u64 {
@@ -297,15 +309,12 @@ macro_rules! proxied {
 
 // ------------------------------------------------------------------ dict
 
-/// A dict on the server (Python's `manager.dict()`): at most its
-/// capacity of keys `K`, each with a value `V`, kept in insertion order.
-/// Every operation is one request, atomic on the server.
-pub struct DictProxy<K, V> {
-    handle: Handle,
-    _types: PhantomData<fn(K) -> V>,
-}
-
-proxied!(DictProxy [K: Wire, V: Wire] [K, V], kind::DICT, fingerprint::<K>(), fingerprint::<V>());
+proxied!(
+    /// A dict on the server (Python's `manager.dict()`): at most its
+    /// capacity of keys `K`, each with a value `V`, kept in insertion order.
+    /// Every operation is one request, atomic on the server.
+    DictProxy [K: Wire, V: Wire] [K, V] (fn(K) -> V), kind::DICT, fingerprint::<K>(), fingerprint::<V>()
+);
 
 fn encode<T: Wire>(value: &T, out: &mut [u8]) -> usize {
     value.encode(&mut out[..T::SIZE]);
@@ -475,15 +484,12 @@ impl<K: Wire, V: Wire> DictProxy<K, V> {
 
 // ------------------------------------------------------------------ list
 
-/// A list on the server (Python's `manager.list()`): at most its capacity
-/// of items `T`. Indexes may be negative, counting from the end, as in
-/// Python.
-pub struct ListProxy<T> {
-    handle: Handle,
-    _types: PhantomData<fn(T) -> T>,
-}
-
-proxied!(ListProxy [T: Wire] [T], kind::LIST, fingerprint::<T>(), 0);
+proxied!(
+    /// A list on the server (Python's `manager.list()`): at most its capacity
+    /// of items `T`. Indexes may be negative, counting from the end, as in
+    /// Python.
+    ListProxy [T: Wire] [T] (fn(T) -> T), kind::LIST, fingerprint::<T>(), 0
+);
 
 impl<T: Wire> ListProxy<T> {
     /// `l.append(item)`; returns the new length.
@@ -723,13 +729,10 @@ impl<T: Wire> ListProxy<T> {
 
 // ----------------------------------------------------------------- value
 
-/// One value on the server (Python's `manager.Value(typecode, value)`).
-pub struct ValueProxy<T> {
-    handle: Handle,
-    _types: PhantomData<fn(T) -> T>,
-}
-
-proxied!(ValueProxy [T: Wire] [T], kind::VALUE, fingerprint::<T>(), 0);
+proxied!(
+    /// One value on the server (Python's `manager.Value(typecode, value)`).
+    ValueProxy [T: Wire] [T] (fn(T) -> T), kind::VALUE, fingerprint::<T>(), 0
+);
 
 impl<T: Wire> ValueProxy<T> {
     /// `v.value`.
@@ -764,16 +767,13 @@ impl<T: Wire> ValueProxy<T> {
 /// The name of a [`NamespaceProxy`] field.
 pub type FieldName = FixedStr<32>;
 
-/// A namespace on the server (Python's `manager.Namespace()`): named
-/// fields, each with a value of its own type (at most the namespace's
-/// field size in bytes). Reading a field as another type than it was set
-/// with is a [`ErrorKind::LayoutMismatch`].
-pub struct NamespaceProxy {
-    handle: Handle,
-    _types: PhantomData<()>,
-}
-
-proxied!(NamespaceProxy [] [], kind::NAMESPACE, fingerprint::<FieldName>(), 0);
+proxied!(
+    /// A namespace on the server (Python's `manager.Namespace()`): named
+    /// fields, each with a value of its own type (at most the namespace's
+    /// field size in bytes). Reading a field as another type than it was set
+    /// with is a [`ErrorKind::LayoutMismatch`].
+    NamespaceProxy [] [] (()), kind::NAMESPACE, fingerprint::<FieldName>(), 0
+);
 
 fn field_name(op: &'static str, name: &str) -> Result<FieldName> {
     let mut f = FieldName::new();
@@ -890,25 +890,20 @@ impl NamespaceProxy {
 
 // ----------------------------------------------------------------- locks
 
-/// A lock on the server (Python's `manager.Lock()`): any process may
-/// release it, as in Python. A holder whose connection ends (its process
-/// exited or was killed) releases it, so a dead holder never deadlocks
-/// the others.
-pub struct LockProxy {
-    handle: Handle,
-    _types: PhantomData<()>,
-}
+proxied!(
+    /// A lock on the server (Python's `manager.Lock()`): any process may
+    /// release it, as in Python. A holder whose connection ends (its process
+    /// exited or was killed) releases it, so a dead holder never deadlocks
+    /// the others.
+    LockProxy [] [] (()), kind::LOCK, 0, 0
+);
 
-/// A reentrant lock on the server (Python's `manager.RLock()`): its
-/// holder (a process's connection) may take it again, and must release it
-/// as many times. Released when its holder's connection ends.
-pub struct RLockProxy {
-    handle: Handle,
-    _types: PhantomData<()>,
-}
-
-proxied!(LockProxy [] [], kind::LOCK, 0, 0);
-proxied!(RLockProxy [] [], kind::RLOCK, 0, 0);
+proxied!(
+    /// A reentrant lock on the server (Python's `manager.RLock()`): its
+    /// holder (a process's connection) may take it again, and must release it
+    /// as many times. Released when its holder's connection ends.
+    RLockProxy [] [] (()), kind::RLOCK, 0, 0
+);
 
 /// The guard of a manager lock (or condition): released on drop (a
 /// release that fails because the server is gone is ignored: the lock is
@@ -1041,16 +1036,13 @@ lock_methods!(LockProxy, "lock");
 lock_methods!(RLockProxy, "rlock");
 lock_methods!(ConditionProxy, "cond");
 
-/// A condition variable on the server (Python's `manager.Condition()`),
-/// with its own reentrant lock: acquire it ([`ConditionProxy::lock`]),
-/// then [`ConditionProxy::wait`] releases it until a notify and takes it
-/// back. The lock is released if its holder's process dies.
-pub struct ConditionProxy {
-    handle: Handle,
-    _types: PhantomData<()>,
-}
-
-proxied!(ConditionProxy [] [], kind::CONDITION, 0, 0);
+proxied!(
+    /// A condition variable on the server (Python's `manager.Condition()`),
+    /// with its own reentrant lock: acquire it ([`ConditionProxy::lock`]),
+    /// then [`ConditionProxy::wait`] releases it until a notify and takes it
+    /// back. The lock is released if its holder's process dies.
+    ConditionProxy [] [] (()), kind::CONDITION, 0, 0
+);
 
 impl ConditionProxy {
     /// `cond.wait()`: releases the lock (however deep it is held), waits
@@ -1136,15 +1128,12 @@ impl ConditionProxy {
     }
 }
 
-/// A semaphore on the server (Python's `manager.Semaphore(n)` and
-/// `BoundedSemaphore(n)`). Units are not tied to processes: a process
-/// that dies holding one does not give it back (as in Python).
-pub struct SemaphoreProxy {
-    handle: Handle,
-    _types: PhantomData<()>,
-}
-
-proxied!(SemaphoreProxy [] [], kind::SEMAPHORE, 0, 0);
+proxied!(
+    /// A semaphore on the server (Python's `manager.Semaphore(n)` and
+    /// `BoundedSemaphore(n)`). Units are not tied to processes: a process
+    /// that dies holding one does not give it back (as in Python).
+    SemaphoreProxy [] [] (()), kind::SEMAPHORE, 0, 0
+);
 
 impl SemaphoreProxy {
     /// `sem.acquire()`: waits for a unit and takes it.
@@ -1206,13 +1195,10 @@ impl SemaphoreProxy {
     }
 }
 
-/// An event on the server (Python's `manager.Event()`).
-pub struct EventProxy {
-    handle: Handle,
-    _types: PhantomData<()>,
-}
-
-proxied!(EventProxy [] [], kind::EVENT, 0, 0);
+proxied!(
+    /// An event on the server (Python's `manager.Event()`).
+    EventProxy [] [] (()), kind::EVENT, 0, 0
+);
 
 impl EventProxy {
     /// `event.set()`: wakes every waiter.
@@ -1272,13 +1258,10 @@ impl EventProxy {
     }
 }
 
-/// A barrier on the server (Python's `manager.Barrier(parties)`).
-pub struct BarrierProxy {
-    handle: Handle,
-    _types: PhantomData<()>,
-}
-
-proxied!(BarrierProxy [] [], kind::BARRIER, 0, 0);
+proxied!(
+    /// A barrier on the server (Python's `manager.Barrier(parties)`).
+    BarrierProxy [] [] (()), kind::BARRIER, 0, 0
+);
 
 impl BarrierProxy {
     /// `barrier.wait()`: waits until `parties` processes wait, then
@@ -1371,16 +1354,13 @@ impl BarrierProxy {
     }
 }
 
-/// A queue on the server (Python's `manager.Queue(maxsize)`): items `T`,
-/// at most its capacity, first in first out; puts and gets wait (or
-/// not, or for a time) as Python's do. Unlike the shared-memory
-/// [`Queue`](crate::ipc::Queue), unrelated programs reach it by name.
-pub struct QueueProxy<T> {
-    handle: Handle,
-    _types: PhantomData<fn(T) -> T>,
-}
-
-proxied!(QueueProxy [T: Wire] [T], kind::QUEUE, fingerprint::<T>(), 0);
+proxied!(
+    /// A queue on the server (Python's `manager.Queue(maxsize)`): items `T`,
+    /// at most its capacity, first in first out; puts and gets wait (or
+    /// not, or for a time) as Python's do. Unlike the shared-memory
+    /// [`Queue`](crate::ipc::Queue), unrelated programs reach it by name.
+    QueueProxy [T: Wire] [T] (fn(T) -> T), kind::QUEUE, fingerprint::<T>(), 0
+);
 
 impl<T: Wire> QueueProxy<T> {
     fn put_waiting(&self, name: &'static str, item: &T, timeout: Option<Duration>) -> Result<()> {
@@ -1484,13 +1464,6 @@ impl<T: Wire> QueueProxy<T> {
 
 // ------------------------------------------------------------ registered
 
-/// A proxy for a registered [`Served`] type (what Python's
-/// `BaseManager.register` makes): [`Proxy::call`] sends one method call.
-pub struct Proxy<T> {
-    handle: Handle,
-    _types: PhantomData<fn() -> T>,
-}
-
 /// The type check an object of `T` carries: its type name.
 pub(crate) fn typeid_fingerprint<T: Served>() -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
@@ -1501,7 +1474,11 @@ pub(crate) fn typeid_fingerprint<T: Served>() -> u64 {
     hash
 }
 
-proxied!(Proxy [T: Served] [T], kind::CUSTOM, typeid_fingerprint::<T>(), fingerprint::<T::Init>());
+proxied!(
+    /// A proxy for a registered [`Served`] type (what Python's
+    /// `BaseManager.register` makes): [`Proxy::call`] sends one method call.
+    Proxy [T: Served] [T] (fn() -> T), kind::CUSTOM, typeid_fingerprint::<T>(), fingerprint::<T::Init>()
+);
 
 impl<T: Served> Proxy<T> {
     /// Calls `method` with `arg` on the server and returns its result.
