@@ -56,6 +56,10 @@
 //!   [`Token`]s do not.
 //! - **Calls allocate nothing**; making an object or a connection does
 //!   (once).
+//! - **Threads**: the proxies made through one [`Client`] share one
+//!   connection per process, and a call holds it until its reply, so a
+//!   thread waiting in `acquire` holds up the other threads' calls through
+//!   that client. Give each thread its own [`Manager::connect`].
 //!
 //! # Who may connect: peer credentials, not an `authkey`
 //!
@@ -70,7 +74,12 @@
 //!   fail with [`ErrorKind::ManagerGone`], at once, never a hang.
 //! - A client that dies mid-request leaves the server and every other
 //!   client as they were; a lock it held is released (Python's manager
-//!   keeps it locked forever).
+//!   keeps it locked forever). The server watches each client process
+//!   (a pidfd) besides its socket, so this holds even when a child the
+//!   client forked keeps a copy of the socket open.
+//! - The server runs a registered type's handler in its one loop: a
+//!   handler that never returns stops the manager for everyone (one that
+//!   panics fails its own call only).
 //! - Bad input is a typed error and changes nothing: a full object
 //!   ([`ErrorKind::CapacityExceeded`]), a wrong key or value type
 //!   ([`ErrorKind::LayoutMismatch`]), an index out of range, a method a
