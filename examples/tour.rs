@@ -31,6 +31,16 @@ mod full_queue;
 mod joinable_queue;
 #[path = "kill_between.rs"]
 mod kill_between;
+#[path = "manager_counter.rs"]
+mod manager_counter;
+#[path = "manager_dict_list.rs"]
+mod manager_dict_list;
+#[path = "manager_lock.rs"]
+mod manager_lock;
+#[path = "manager_server.rs"]
+mod manager_server;
+#[path = "manager_string.rs"]
+mod manager_string;
 #[path = "message_queue.rs"]
 mod message_queue;
 #[path = "pipe.rs"]
@@ -202,6 +212,31 @@ const SCENARIOS: &[(&str, &str, Scenario)] = &[
         "echo_server",
         "a pre-fork TCP echo server: Pool(4) serves 6 echo_client processes, 4 at a time",
         echo_server::run,
+    ),
+    (
+        "manager_dict_list",
+        "Manager: a child sets d[1], d['2'], d[0.25] and reverses l; the parent prints both",
+        manager_dict_list::run,
+    ),
+    (
+        "manager_lock",
+        "Manager dict + Lock: 100 processes each do `with lock: d['count'] -= 1`",
+        manager_lock::run,
+    ),
+    (
+        "manager_string",
+        "Manager Value: 3 processes append \", World!\" to \"Hello\" under a manager Lock",
+        manager_string::run,
+    ),
+    (
+        "manager_counter",
+        "BaseManager.register('Counter'): Pool(5).map(work, [c] * 5), 50 increments each",
+        manager_counter::run,
+    ),
+    (
+        "manager_server",
+        "Manager at an address: a server publishes a dict, a client opens it by name and changes it",
+        manager_server::run,
     ),
 ];
 

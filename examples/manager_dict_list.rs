@@ -1,0 +1,219 @@
+//! A manager's dict and list, changed by a child and printed by the
+//! parent: the example of Python's documentation.
+//!
+//! ```python
+//! from multiprocessing import Process, Manager
+//!
+//! def f(d, l):
+//!     d[1] = '1'
+//!     d['2'] = 2
+//!     d[0.25] = None
+//!     l.reverse()
+//!
+//! if __name__ == '__main__':
+//!     with Manager() as manager:
+//!         d = manager.dict()
+//!         l = manager.list(range(10))
+//!         p = Process(target=f, args=(d, l))
+//!         p.start()
+//!         p.join()
+//!         print(d)                             # {1: '1', '2': 2, 0.25: None}
+//!         print(l)                             # [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]
+//! ```
+//!
+//! # Mixed keys in a typed dict
+//!
+//! The dict mixes an `int`, a `str` and a `float` as keys and a `str`, an
+//! `int` and `None` as values. A manager's dict has one key type and one
+//! value type, each a fixed-size [`Wire`] value, so the example defines
+//! the closest thing to a Python object that has a fixed size: [`Py`], an
+//! enum of `int` (`i64`), `float` (`f64`), a short `str` (`FixedStr<15>`)
+//! and `None`, encoded by hand as a tag byte and its payload, the unused
+//! bytes zero (two equal values must have equal bytes: the server compares
+//! keys by their bytes). Its `Display` is Python's `repr`, so the dict
+//! prints as Python prints it, in insertion order.
+//!
+//! One difference stays: Python's `1`, `1.0` and `True` are one key (they
+//! are equal and hash alike); here `Py::Int(1)` and `Py::Float(1.0)` are
+//! two, as their bytes differ.
+//!
+//! The list holds `i64`, at most ten (a manager's objects have a fixed
+//! capacity): `manager.list(range(10))` is a list of ten and an `extend`.
+
+use std::fmt;
+
+use mproc::manager::{DictProxy, ListProxy, Manager, Wire};
+use mproc::process::{self, Process};
+use mproc::shm::FixedStr;
+
+/// The longest `str` a [`Py`] holds, in bytes.
+const STR_BYTES: usize = 15;
+
+/// A Python object small enough for a manager's dict: `int`, `float`,
+/// `str` (at most 15 bytes) or `None`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Py {
+    /// `None`.
+    None,
+    /// An `int` that fits in 64 bits.
+    Int(i64),
+    /// A `float`.
+    Float(f64),
+    /// A `str` of at most [`STR_BYTES`] bytes.
+    Str(FixedStr<STR_BYTES>),
+}
+
+impl Py {
+    /// A `str`.
+    ///
+    /// # Errors
+    ///
+    /// `CapacityExceeded` past [`STR_BYTES`] bytes.
+    pub fn str(text: &str) -> mproc::Result<Py> {
+        Ok(Py::Str(text.parse()?))
+    }
+}
+
+/// The tags: the first byte of the encoding.
+const NONE: u8 = 0;
+const INT: u8 = 1;
+const FLOAT: u8 = 2;
+const STR: u8 = 3;
+
+/// A tag byte, then the payload, then zeros up to the size of the largest
+/// payload (the string's: its 4-byte length and 15 bytes).
+impl Wire for Py {
+    const SIZE: usize = 1 + FixedStr::<STR_BYTES>::SIZE;
+
+    fn encode(&self, out: &mut [u8]) {
+        out.fill(0);
+        let (tag, payload) = out.split_at_mut(1);
+        tag[0] = match self {
+            Py::None => NONE,
+            Py::Int(i) => {
+                i.encode(&mut payload[..8]);
+                INT
+            }
+            Py::Float(x) => {
+                x.encode(&mut payload[..8]);
+                FLOAT
+            }
+            Py::Str(s) => {
+                s.encode(payload);
+                STR
+            }
+        };
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Py> {
+        let (&tag, payload) = bytes.split_first()?;
+        // Whatever a variant does not use must be zero: one value, one
+        // encoding.
+        let zero_after = |n: usize| payload.get(n..).is_some_and(|r| r.iter().all(|&b| b == 0));
+        match tag {
+            NONE if zero_after(0) => Some(Py::None),
+            INT if zero_after(8) => Some(Py::Int(i64::decode(payload.get(..8)?)?)),
+            FLOAT if zero_after(8) => Some(Py::Float(f64::decode(payload.get(..8)?)?)),
+            STR => {
+                let s = FixedStr::<STR_BYTES>::decode(payload)?;
+                zero_after(4 + s.as_bytes().len()).then_some(Py::Str(s))
+            }
+            _ => None,
+        }
+    }
+
+    /// A name of its own, so a program that renames this file still talks
+    /// to one that does not.
+    fn type_identity() -> &'static str {
+        "mproc-example::Py"
+    }
+}
+
+/// Python's `repr` (a float in exponent form aside: `1e16` here,
+/// `1e+16` in Python).
+impl fmt::Display for Py {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Py::None => f.write_str("None"),
+            Py::Int(i) => write!(f, "{i}"),
+            Py::Float(x) if x.is_nan() => f.write_str("nan"),
+            Py::Float(x) if x.is_infinite() => f.write_str(if *x > 0.0 { "inf" } else { "-inf" }),
+            // `{:?}` keeps the `.0` of a whole number, as `repr` does.
+            Py::Float(x) => write!(f, "{x:?}"),
+            Py::Str(s) => {
+                let text = s.as_str();
+                // Single quotes, unless the text has one and no double.
+                let quote = if text.contains('\'') && !text.contains('"') {
+                    '"'
+                } else {
+                    '\''
+                };
+                write!(f, "{quote}")?;
+                for c in text.chars() {
+                    match c {
+                        '\\' => f.write_str("\\\\")?,
+                        '\n' => f.write_str("\\n")?,
+                        '\r' => f.write_str("\\r")?,
+                        '\t' => f.write_str("\\t")?,
+                        c if c == quote => write!(f, "\\{c}")?,
+                        c if c.is_control() => write!(f, "\\x{:02x}", u32::from(c))?,
+                        c => write!(f, "{c}")?,
+                    }
+                }
+                write!(f, "{quote}")
+            }
+        }
+    }
+}
+
+/// `print(d)`: `{key: value, ...}` in insertion order.
+fn dict_repr(items: &[(Py, Py)]) -> String {
+    let entries: Vec<String> = items.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    format!("{{{}}}", entries.join(", "))
+}
+
+/// `print(l)`.
+fn list_repr(items: &[i64]) -> String {
+    format!("{items:?}")
+}
+
+/// The child's work.
+fn f(d: &DictProxy<Py, Py>, l: &ListProxy<i64>) -> mproc::Result<()> {
+    d.set(&Py::Int(1), &Py::str("1")?)?;
+    d.set(&Py::str("2")?, &Py::Int(2))?;
+    d.set(&Py::Float(0.25), &Py::None)?;
+    l.reverse()
+}
+
+/// Runs the scenario.
+pub fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let manager = Manager::start()?;
+    let d = manager.dict::<Py, Py>(8)?;
+    let l = manager.list::<i64>(10)?;
+    l.extend(&(0..10).collect::<Vec<i64>>())?;
+
+    let mut p = Process::new(|| {
+        if let Err(e) = f(&d, &l) {
+            eprintln!("f: {e}");
+            process::exit(1);
+        }
+    });
+    p.start()?;
+    let code = p.join()?;
+    if code != 0 {
+        return Err(format!("the child exited with {code}").into());
+    }
+
+    let (d_text, l_text) = (dict_repr(&d.items()?), list_repr(&l.snapshot()?));
+    println!("{d_text}");
+    println!("{l_text}");
+    if d_text != "{1: '1', '2': 2, 0.25: None}" || l_text != "[9, 8, 7, 6, 5, 4, 3, 2, 1, 0]" {
+        return Err(format!("the child left d = {d_text}, l = {l_text}").into());
+    }
+    Ok(())
+}
+
+#[allow(dead_code)] // unused when the tour includes this file
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    run()
+}
