@@ -52,7 +52,7 @@
 //! single-threaded: nothing here starts a thread, and `Manager::start` and
 //! `Process::start` check that before each fork.
 
-#![allow(unsafe_code)] // The watchdog and the CPU clocks call libc directly.
+#![allow(unsafe_code)] // The watchdog and the CPU clocks of `common` call libc directly.
 
 #[path = "common/mod.rs"]
 #[allow(dead_code)] // This bench uses the peer and a few helpers, not all.
@@ -60,14 +60,12 @@ mod common;
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
 use mproc::manager::{DictProxy, LockProxy, Manager};
-use mproc::process::Process;
-use mproc::shm::{FixedStr, Shared, Value};
-use mproc::sync::{Event, OwnerDied};
+use mproc::shm::{FixedStr, Value};
+use mproc::sync::OwnerDied;
 
 /// Sizes of one run.
 struct Plan {
@@ -95,8 +93,7 @@ struct Plan {
 
 impl Plan {
     fn from_env() -> Plan {
-        let quick = std::env::var("MPROC_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
-        if quick {
+        if quick_run() {
             Plan {
                 rounds: 2,
                 getset: 2_000,
@@ -122,10 +119,6 @@ impl Plan {
             }
         }
     }
-
-    fn quick(&self) -> bool {
-        self.rounds < 5
-    }
 }
 
 /// Client processes of benchmarks 3 and 4.
@@ -139,13 +132,7 @@ const KEY: &str = "count";
 type Dict = DictProxy<FixedStr<16>, i64>;
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bench manager: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    exit_code("manager", run())
 }
 
 fn run() -> Result<()> {
@@ -153,26 +140,11 @@ fn run() -> Result<()> {
     let plan = Plan::from_env();
     let load = load_average();
     watchdog::install("manager")?;
-    let mut python = start_python();
-    let python_version = python.as_mut().and_then(|p| p.ask("version").ok());
-    if python.is_some() && python_version.is_none() {
-        drop_peer(&mut python, "no answer to \"version\"");
-    }
-
-    // The peer is stopped and reaped whatever happens to the benchmarks.
-    let measured = benches(&plan, &mut python);
-    if let Some(peer) = python {
-        peer.quit();
-    }
-    let m = measured?;
+    let python = Peer::start_file("bench_manager_peer.py", "manager");
+    let (m, python_version) = with_peer(python, |python| benches(&plan, python))?;
 
     let mut out = String::new();
-    machine(&mut out, "manager", python_version.as_deref());
-    let _ = writeln!(
-        out,
-        "- load average (1, 5, 15 min) at the start: {load}; at the end: {}",
-        load_average()
-    );
+    machine_with_load(&mut out, "manager", python_version.as_deref(), &load);
     let _ = writeln!(
         out,
         "- method: {} rounds after a warm-up round (a tenth of the sizes); in each round the \
@@ -196,19 +168,10 @@ fn run() -> Result<()> {
         plan.many,
         plan.py_many,
         plan.shm_many,
-        if plan.quick() {
-            " QUICK run: smoke test only."
-        } else {
-            ""
-        },
+        quick_note(),
     );
     report(&mut out, &m);
-    let _ = writeln!(
-        out,
-        "\nWhole run: {:.1} s.",
-        started.elapsed().as_secs_f64()
-    );
-    print!("{out}");
+    print_report(out, started);
     Ok(())
 }
 
@@ -230,14 +193,16 @@ struct Measured {
 }
 
 /// The benchmarks, in order, on one manager of each side.
-fn benches(plan: &Plan, python: &mut Option<Python>) -> Result<Measured> {
-    let manager = guarded("starting the mproc manager", || Ok(Manager::start()?))?;
+fn benches(plan: &Plan, python: &mut Option<Peer>) -> Result<Measured> {
+    let manager = guarded("starting the mproc manager", PATIENCE, || {
+        Ok(Manager::start()?)
+    })?;
     let server = manager.pid().map(|p| p.as_raw());
     let d: Dict = manager.dict(16)?;
     let lock = manager.lock()?;
     let key: FixedStr<16> = KEY.parse()?;
-    if let Some(answer) = guarded("starting the Python manager", || {
-        Ok(python_ask(python, "manager"))
+    if let Some(answer) = guarded("starting the Python manager", PATIENCE, || {
+        Ok(ask_or_drop(python, "manager"))
     })? && answer != "ok"
     {
         drop_peer(python, &format!("manager: {answer}"));
@@ -256,51 +221,13 @@ fn benches(plan: &Plan, python: &mut Option<Python>) -> Result<Measured> {
     // A clean end: the proxies release their objects, then the server
     // shuts down and is reaped.
     drop((d, lock));
-    guarded(
-        "shutting the mproc manager down",
-        || Ok(manager.shutdown()?),
-    )?;
+    guarded("shutting the mproc manager down", PATIENCE, || {
+        Ok(manager.shutdown()?)
+    })?;
     Ok(Measured { getset, one, many })
 }
 
 // ------------------------------------------------------------- machinery
-
-/// Runs `round` once as a warm-up (`true`, not recorded), then once per
-/// measured round (`false`).
-fn rounds(plan: &Plan, mut round: impl FnMut(bool) -> Result<()>) -> Result<()> {
-    round(true)?;
-    for _ in 0..plan.rounds {
-        round(false)?;
-    }
-    Ok(())
-}
-
-/// The first three fields of `/proc/loadavg`: other work on the machine
-/// shows here (the bench itself adds about 1 by the end).
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|| "unknown".into())
-}
-
-/// `n`, or a tenth of it for the warm-up round.
-fn size(warm: bool, n: u32) -> u32 {
-    if warm { n / 10 + 1 } else { n }
-}
-
-/// Runs `f` under the watchdog, which names `what` if it takes more than
-/// [`PATIENCE`].
-fn guarded<T>(what: &'static str, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    watchdog::arm(what, PATIENCE);
-    let r = f();
-    watchdog::disarm();
-    r
-}
-
-fn ns_per_op(elapsed: Duration, ops: u64) -> f64 {
-    elapsed.as_secs_f64() * 1e9 / ops as f64
-}
 
 fn check_count(who: &str, got: i64, want: i64) -> Result<()> {
     if got != want {
@@ -315,19 +242,19 @@ fn bench_getset(
     plan: &Plan,
     d: &Dict,
     key: &FixedStr<16>,
-    python: &mut Option<Python>,
+    python: &mut Option<Peer>,
 ) -> Result<Samples> {
     let mut s = Samples::default();
-    rounds(plan, |warm| {
+    rounds(plan.rounds, |warm| {
         let (n, py_n) = (size(warm, plan.getset), size(warm, plan.py_getset));
-        let ours = guarded("mproc dict get + set", || mproc_getset(d, key, n))?;
-        let py = guarded("Python dict get + set", || {
+        let ours = guarded("mproc dict get + set", PATIENCE, || mproc_getset(d, key, n))?;
+        let py = guarded("Python dict get + set", PATIENCE, || {
             python_run(python, &format!("getset {py_n}"), i64::from(py_n))
         })?;
         if !warm {
-            s.mproc.push(ns_per_op(ours, 2 * u64::from(n)));
+            s.mproc.push(ns_per_op(ours, 2.0 * f64::from(n)));
             s.python
-                .extend(py.map(|d| ns_per_op(d, 2 * u64::from(py_n))));
+                .extend(py.map(|d| ns_per_op(d, 2.0 * f64::from(py_n))));
         }
         Ok(())
     })?;
@@ -363,7 +290,7 @@ fn bench_locked(
     plan: &Plan,
     procs: usize,
     objects: &Objects<'_>,
-    python: &mut Option<Python>,
+    python: &mut Option<Peer>,
 ) -> Result<Samples> {
     let (m, py_m, shm_m) = if procs == 1 {
         (plan.one, plan.py_one, plan.shm_one)
@@ -371,17 +298,19 @@ fn bench_locked(
         (plan.many, plan.py_many, plan.shm_many)
     };
     let mut s = Samples::default();
-    rounds(plan, |warm| {
+    rounds(plan.rounds, |warm| {
         let (m, py_m, shm_m) = (size(warm, m), size(warm, py_m), size(warm, shm_m));
-        let ours = guarded("mproc manager locked decrement", || {
+        let ours = guarded("mproc manager locked decrement", PATIENCE, || {
             mproc_locked(procs, m, objects)
         })?;
-        let shm = guarded("mproc shm locked decrement", || shm_locked(procs, shm_m))?;
-        let py = guarded("Python manager locked decrement", || {
+        let shm = guarded("mproc shm locked decrement", PATIENCE, || {
+            shm_locked(procs, shm_m)
+        })?;
+        let py = guarded("Python manager locked decrement", PATIENCE, || {
             python_run(python, &format!("locked {procs} {py_m}"), 0)
         })?;
         if !warm {
-            let total = |m: u32| procs as u64 * u64::from(m);
+            let total = |m: u32| procs as f64 * f64::from(m);
             s.mproc.push(ns_per_op(ours.elapsed, total(m)));
             s.mproc_use.push(UseRates::of(&ours, total(m)));
             s.shm.push(ns_per_op(shm.elapsed, total(shm_m)));
@@ -445,21 +374,6 @@ fn shm_locked(procs: usize, m: u32) -> Result<Run> {
     Ok(run)
 }
 
-/// The most client processes of one run.
-const MAX_PROCS: usize = CLIENTS;
-
-/// Start barrier and end stamps of one run, in shared memory, each in its
-/// own segment (no false sharing with what the clients work on).
-struct Board {
-    /// Clients ready and waiting for `go`.
-    ready: Shared<AtomicU32>,
-    /// Set by the bench to release them all at once.
-    go: Shared<Event>,
-    /// Per client: its end time (ns after the run's base instant), then
-    /// its [`Usage`] since the release.
-    slots: Shared<[[AtomicU64; 4]; MAX_PROCS]>,
-}
-
 /// One run: wall time from the release to the last client done; the
 /// clients' usage in that time, summed; the server's over the same span
 /// (read just before the release and after the clients are reaped).
@@ -481,148 +395,30 @@ fn clients_run(
     prepare: impl Fn() -> Result<()>,
     op: impl Fn() -> Result<()>,
 ) -> Result<Run> {
-    assert!(procs <= MAX_PROCS);
-    let board = Board {
-        ready: Shared::new(AtomicU32::new(0))?,
-        go: Shared::new(Event::new())?,
-        slots: Shared::zeroed()?,
-    };
-    // Instant is CLOCK_MONOTONIC: one clock for every process.
-    let base = Instant::now();
-    let (board, prepare, op) = (&board, &prepare, &op);
-    let gang = Gang::start(procs, |i| {
-        move || {
-            let work = || -> Result<Usage> {
-                prepare()?;
-                // SYNC POINT: Release pairs with the bench's Acquire load.
-                board.ready.fetch_add(1, Ordering::Release);
-                board.go.wait();
-                let before = Usage::of_self();
+    let mut server_before = None;
+    let clients = run_released(
+        "manager",
+        procs,
+        PATIENCE,
+        |lane| {
+            prepare()?;
+            lane.run(|| {
                 for _ in 0..m {
                     op()?;
                 }
-                Ok(Usage::of_self().since(before))
-            };
-            let used = match work() {
-                Ok(used) => used,
-                Err(e) => {
-                    eprintln!("bench manager: client {i}: {e}");
-                    mproc::process::exit(1);
-                }
-            };
-            let end = u64::try_from(base.elapsed().as_nanos()).unwrap_or(u64::MAX);
-            for (cell, v) in
-                board.slots[i]
-                    .iter()
-                    .zip([end, used.parks, used.preempted, used.cpu_ns])
-            {
-                cell.store(v, Ordering::Relaxed);
-            }
-        }
-    })?;
-    let deadline = Instant::now() + PATIENCE;
-    // SYNC POINT: Acquire pairs with the clients' Release increments.
-    while board.ready.load(Ordering::Acquire) < procs as u32 {
-        if Instant::now() > deadline {
-            return Err("the clients never got ready".into());
-        }
-        std::thread::sleep(Duration::from_micros(100));
-    }
-    let server_before = server.and_then(Usage::of_pid);
-    let start = base.elapsed();
-    board.go.set();
-    // Joining reaps them: their stores are visible after it.
-    gang.join()?;
+                Ok(())
+            })
+        },
+        || server_before = server.and_then(Usage::of_pid),
+    )?;
     let server_after = server.and_then(Usage::of_pid);
-    let mut end = Duration::ZERO;
-    let mut clients = Usage::default();
-    for slot in board.slots.iter().take(procs) {
-        let [e, parks, preempted, cpu_ns] = [0, 1, 2, 3].map(|k| slot[k].load(Ordering::Relaxed));
-        end = end.max(Duration::from_nanos(e));
-        clients.parks += parks;
-        clients.preempted += preempted;
-        clients.cpu_ns += cpu_ns;
-    }
     Ok(Run {
-        elapsed: end.saturating_sub(start),
-        clients,
+        elapsed: clients.elapsed,
+        clients: clients.usage,
         server: server_before
             .zip(server_after)
             .map(|(before, after)| after.since(before)),
     })
-}
-
-/// CPU time and context switches of a process so far.
-#[derive(Clone, Copy, Default)]
-struct Usage {
-    /// Voluntary context switches (parked: futex wait, poll, sleep).
-    parks: u64,
-    /// Involuntary ones (preempted).
-    preempted: u64,
-    /// User + system CPU time, ns.
-    cpu_ns: u64,
-}
-
-impl Usage {
-    /// This process's (`getrusage`).
-    fn of_self() -> Usage {
-        // SAFETY: a zeroed rusage is valid storage that getrusage fills.
-        let ru = unsafe {
-            let mut ru: libc::rusage = std::mem::zeroed();
-            libc::getrusage(libc::RUSAGE_SELF, &mut ru);
-            ru
-        };
-        let ns = |t: libc::timeval| {
-            u64::try_from(t.tv_sec).unwrap_or(0) * 1_000_000_000
-                + u64::try_from(t.tv_usec).unwrap_or(0) * 1_000
-        };
-        Usage {
-            parks: u64::try_from(ru.ru_nvcsw).unwrap_or(0),
-            preempted: u64::try_from(ru.ru_nivcsw).unwrap_or(0),
-            cpu_ns: ns(ru.ru_utime) + ns(ru.ru_stime),
-        }
-    }
-
-    /// Another process's: its CPU clock (`clock_getcpuclockid`) and the
-    /// switches `/proc/<pid>/status` counts; `None` when they cannot be
-    /// read (the diagnostics then read n/a).
-    fn of_pid(pid: i32) -> Option<Usage> {
-        let mut clock: libc::clockid_t = 0;
-        // SAFETY: `clock` is a live clockid_t the call writes to.
-        if unsafe { libc::clock_getcpuclockid(pid, &mut clock) } != 0 {
-            return None;
-        }
-        // SAFETY: a zeroed timespec is valid storage that clock_gettime fills.
-        let t = unsafe {
-            let mut t: libc::timespec = std::mem::zeroed();
-            if libc::clock_gettime(clock, &mut t) != 0 {
-                return None;
-            }
-            t
-        };
-        let cpu_ns =
-            u64::try_from(t.tv_sec).ok()? * 1_000_000_000 + u64::try_from(t.tv_nsec).ok()?;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        let field = |name: &str| -> Option<u64> {
-            status.lines().find_map(|l| {
-                let (key, value) = l.split_once(':')?;
-                (key.trim() == name).then(|| value.trim().parse().ok())?
-            })
-        };
-        Some(Usage {
-            parks: field("voluntary_ctxt_switches")?,
-            preempted: field("nonvoluntary_ctxt_switches")?,
-            cpu_ns,
-        })
-    }
-
-    fn since(self, before: Usage) -> Usage {
-        Usage {
-            parks: self.parks.saturating_sub(before.parks),
-            preempted: self.preempted.saturating_sub(before.preempted),
-            cpu_ns: self.cpu_ns.saturating_sub(before.cpu_ns),
-        }
-    }
 }
 
 /// One manager run's [`Usage`] as rates per decrement.
@@ -642,8 +438,7 @@ struct UseRates {
 }
 
 impl UseRates {
-    fn of(run: &Run, ops: u64) -> UseRates {
-        let ops = ops as f64;
+    fn of(run: &Run, ops: f64) -> UseRates {
         let wall = run.elapsed.as_secs_f64() * 1e9;
         let c = run.clients;
         UseRates {
@@ -658,91 +453,13 @@ impl UseRates {
     }
 }
 
-/// Child processes started together; killed and reaped if dropped before
-/// joining them (an error, a panic): no child outlives a contender. They
-/// are daemons too, so they die with the bench even if it is killed.
-struct Gang<F: FnOnce()> {
-    procs: Vec<Process<F>>,
-}
-
-impl<F: FnOnce()> Gang<F> {
-    /// Starts `n` children, child `i` running `target(i)`.
-    fn start(n: usize, mut target: impl FnMut(usize) -> F) -> Result<Gang<F>> {
-        let mut gang = Gang {
-            procs: Vec::with_capacity(n),
-        };
-        for i in 0..n {
-            let mut p = Process::new(target(i)).daemon(true);
-            p.start()?;
-            gang.procs.push(p);
-        }
-        Ok(gang)
-    }
-
-    /// Joins every child; each must exit with 0.
-    fn join(mut self) -> Result<()> {
-        while let Some(p) = self.procs.pop() {
-            match p.join_timeout(PATIENCE) {
-                Ok(Some(0)) => {}
-                Ok(Some(code)) => {
-                    return Err(format!("a benchmark client exited with {code}").into());
-                }
-                Ok(None) => {
-                    let _ = p.kill();
-                    let _ = p.join();
-                    return Err(format!("a benchmark client hung for {PATIENCE:?}").into());
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(())
-    }
-}
-
-impl<F: FnOnce()> Drop for Gang<F> {
-    fn drop(&mut self) {
-        for p in &self.procs {
-            let _ = p.kill();
-            let _ = p.join();
-        }
-    }
-}
-
 // ----------------------------------------------------------------- Python
-
-/// The Python side: `scripts/bench_manager_peer.py` through the shared
-/// peer.
-type Python = common::Peer;
-
-fn start_python() -> Option<Python> {
-    common::Peer::start_script(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench_manager_peer.py"),
-        "manager",
-    )
-}
-
-fn python_ask(python: &mut Option<Python>, line: &str) -> Option<String> {
-    ask_or_drop(python, "manager", line)
-}
-
-fn drop_peer(python: &mut Option<Python>, why: &str) {
-    common::drop_peer(python, "manager", why)
-}
 
 /// Runs `line` (`getset N`, `locked P M`) on the peer: its time, or
 /// nothing without a (working) peer. A final count other than `want`
 /// fails the bench.
-fn python_run(python: &mut Option<Python>, line: &str, want: i64) -> Result<Option<Duration>> {
-    let Some(answer) = python_ask(python, line) else {
-        return Ok(None);
-    };
-    let fields: Vec<i64> = answer
-        .split_whitespace()
-        .map(str::parse)
-        .collect::<std::result::Result<_, _>>()
-        .unwrap_or_default();
-    let [ns, count] = fields[..] else {
-        drop_peer(python, &format!("{line}: {answer}"));
+fn python_run(python: &mut Option<Peer>, line: &str, want: i64) -> Result<Option<Duration>> {
+    let Some([ns, count]) = ask_numbers::<i64, 2>(python, line) else {
         return Ok(None);
     };
     check_count(&format!("Python {line}"), count, want)?;
@@ -750,14 +467,6 @@ fn python_run(python: &mut Option<Python>, line: &str, want: i64) -> Result<Opti
 }
 
 // ----------------------------------------------------------------- report
-
-fn verdict(c: &(String, Option<bool>)) -> String {
-    match c.1 {
-        Some(true) => "**met**".to_owned(),
-        Some(false) => "**not met**".to_owned(),
-        None => "n/a".to_owned(),
-    }
-}
 
 fn report(out: &mut String, m: &Measured) {
     // 1–3: against Python.
@@ -865,9 +574,6 @@ fn report(out: &mut String, m: &Measured) {
     }
 
     // Spread.
-    let _ = writeln!(out, "\nSpread over the rounds (min–max, ns/op):\n");
-    let _ = writeln!(out, "| benchmark | contender | min–max |");
-    let _ = writeln!(out, "|---|---|--:|");
     let one = "locked decrement, 1 client";
     let many = format!("locked decrement, {CLIENTS} clients");
     let rows: [(&str, &str, &[f64]); 8] = [
@@ -880,7 +586,5 @@ fn report(out: &mut String, m: &Measured) {
         (&many, "mproc shm", &m.many.shm),
         (&many, "Python manager", &m.many.python),
     ];
-    for (bench, who, s) in rows {
-        let _ = writeln!(out, "| {bench} | {who} | {} |", spread(s));
-    }
+    spread_table(out, "Spread over the rounds (min–max, ns/op):", rows);
 }

@@ -53,7 +53,7 @@
 //! single-threaded: nothing here starts a thread, and `Pool::new` and
 //! `Process::start` check that before each fork.
 
-#![allow(unsafe_code)] // The CPU clocks call libc directly.
+#![allow(unsafe_code)] // The watchdog and the CPU clocks of `common` call libc directly.
 
 #[path = "common/mod.rs"]
 #[allow(dead_code)] // This bench uses the peer and a few helpers, not all.
@@ -91,8 +91,7 @@ struct Plan {
 
 impl Plan {
     fn from_env() -> Plan {
-        let quick = std::env::var("MPROC_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
-        if quick {
+        if quick_run() {
             Plan {
                 rounds: 3,
                 apply: 2_000,
@@ -113,10 +112,6 @@ impl Plan {
                 py_over: 20_000,
             }
         }
-    }
-
-    fn quick(&self) -> bool {
-        self.rounds < 5
     }
 }
 
@@ -151,13 +146,7 @@ fn inc(x: u64) -> u64 {
 }
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bench pool: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    exit_code("pool", run())
 }
 
 fn run() -> Result<()> {
@@ -165,26 +154,11 @@ fn run() -> Result<()> {
     let plan = Plan::from_env();
     let load = load_average();
     watchdog::install("pool")?;
-    let mut python = start_python();
-    let python_version = python.as_mut().and_then(|p| p.ask("version").ok());
-    if python.is_some() && python_version.is_none() {
-        drop_peer(&mut python, "no answer to \"version\"");
-    }
-
-    // The peer is stopped and reaped whatever happens to the benchmarks.
-    let measured = benches(&plan, &mut python);
-    if let Some(peer) = python {
-        peer.quit();
-    }
-    let m = measured?;
+    let python = Peer::start_file("bench_pool_peer.py", "pool");
+    let (m, python_version) = with_peer(python, |python| benches(&plan, python))?;
 
     let mut out = String::new();
-    machine(&mut out, "pool", python_version.as_deref());
-    let _ = writeln!(
-        out,
-        "- load average (1, 5, 15 min) at the start: {load}; at the end: {}",
-        load_average()
-    );
+    machine_with_load(&mut out, "pool", python_version.as_deref(), &load);
     let _ = writeln!(
         out,
         "- method: {} rounds after a warm-up round (a tenth of the sizes); in each round the \
@@ -210,19 +184,10 @@ fn run() -> Result<()> {
         plan.items,
         plan.over,
         plan.py_over,
-        if plan.quick() {
-            " QUICK run: smoke test only."
-        } else {
-            ""
-        },
+        quick_note(),
     );
     report(&mut out, &plan, &m);
-    let _ = writeln!(
-        out,
-        "\nWhole run: {:.1} s.",
-        started.elapsed().as_secs_f64()
-    );
-    print!("{out}");
+    print_report(out, started);
     Ok(())
 }
 
@@ -237,10 +202,10 @@ struct Measured {
 
 /// The benchmarks, in order. The memory snapshot is taken first, on the
 /// pools of benchmarks 1–3 after [`warm_up`], before any other pool exists.
-fn benches(plan: &Plan, python: &mut Option<Python>) -> Result<Measured> {
+fn benches(plan: &Plan, python: &mut Option<Peer>) -> Result<Measured> {
     let pool = Pool::new(WORKERS)?;
     python_pool(python, WORKERS);
-    guarded("the warm-up before the memory snapshot", || {
+    guarded("the warm-up before the memory snapshot", PATIENCE, || {
         warm_up(&pool, python)
     })?;
     let memory = Memory::snapshot(&pool, python);
@@ -255,10 +220,10 @@ fn benches(plan: &Plan, python: &mut Option<Python>) -> Result<Measured> {
     // A clean end: the workers finish and exit, and are reaped.
     for p in [&many, &pool] {
         p.close();
-        guarded("closing the mproc pools", || Ok(p.join()?))?;
+        guarded("closing the mproc pools", PATIENCE, || Ok(p.join()?))?;
     }
     for k in [MANY, WORKERS] {
-        if let Some(answer) = python_ask(python, &format!("close {k}"))
+        if let Some(answer) = ask_or_drop(python, &format!("close {k}"))
             && answer != "ok"
         {
             drop_peer(python, &format!("close {k}: {answer}"));
@@ -274,43 +239,6 @@ fn benches(plan: &Plan, python: &mut Option<Python>) -> Result<Measured> {
 }
 
 // ------------------------------------------------------------- machinery
-
-/// Runs `round` once as a warm-up (`true`, not recorded), then once per
-/// measured round (`false`, with its index).
-fn rounds(plan: &Plan, mut round: impl FnMut(bool, usize) -> Result<()>) -> Result<()> {
-    round(true, 0)?;
-    for i in 0..plan.rounds {
-        round(false, i)?;
-    }
-    Ok(())
-}
-
-/// The first three fields of `/proc/loadavg`: other work on the machine
-/// shows here (the bench itself adds about 1 by the end).
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|| "unknown".into())
-}
-
-/// `n`, or a tenth of it for the warm-up round.
-fn size(warm: bool, n: u32) -> u32 {
-    if warm { n / 10 + 1 } else { n }
-}
-
-/// Runs `f` under the watchdog, which names `what` if it takes more than
-/// [`PATIENCE`].
-fn guarded<T>(what: &'static str, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    watchdog::arm(what, PATIENCE);
-    let r = f();
-    watchdog::disarm();
-    r
-}
-
-fn ns_per_op(elapsed: Duration, ops: u32) -> f64 {
-    elapsed.as_secs_f64() * 1e9 / f64::from(ops)
-}
 
 fn per_second(elapsed: Duration, ops: u32) -> f64 {
     f64::from(ops) / elapsed.as_secs_f64()
@@ -347,17 +275,13 @@ struct ApplySamples {
     python: Vec<f64>,
 }
 
-fn bench_apply(
-    plan: &Plan,
-    pool: &DefaultPool,
-    python: &mut Option<Python>,
-) -> Result<ApplySamples> {
+fn bench_apply(plan: &Plan, pool: &DefaultPool, python: &mut Option<Peer>) -> Result<ApplySamples> {
     let mut s = ApplySamples::default();
-    rounds(plan, |warm, _| {
+    rounds(plan.rounds, |warm| {
         let (n, py_n) = (size(warm, plan.apply), size(warm, plan.py_apply));
-        let spin = guarded("raw spin round trips", || spin_round_trips(n))?;
-        let ours = guarded("mproc apply", || mproc_apply(pool, n))?;
-        let py = guarded("Python apply", || {
+        let spin = guarded("raw spin round trips", PATIENCE, || spin_round_trips(n))?;
+        let ours = guarded("mproc apply", PATIENCE, || mproc_apply(pool, n))?;
+        let py = guarded("Python apply", PATIENCE, || {
             python_run(python, "apply", WORKERS, py_n)
         })?;
         if !warm {
@@ -441,12 +365,12 @@ fn spin_round_trips(n: u32) -> Result<Duration> {
 
 // ------------------------------------------------------------ apply_async
 
-fn bench_tasks(plan: &Plan, pool: &DefaultPool, python: &mut Option<Python>) -> Result<Pair> {
+fn bench_tasks(plan: &Plan, pool: &DefaultPool, python: &mut Option<Peer>) -> Result<Pair> {
     let mut s = Pair::default();
-    rounds(plan, |warm, _| {
+    rounds(plan.rounds, |warm| {
         let n = size(warm, plan.tasks);
-        let ours = guarded("mproc apply_async", || mproc_tasks(pool, n))?;
-        let py = guarded("Python apply_async", || {
+        let ours = guarded("mproc apply_async", PATIENCE, || mproc_tasks(pool, n))?;
+        let py = guarded("Python apply_async", PATIENCE, || {
             python_run(python, "async", WORKERS, n)
         })?;
         if !warm {
@@ -495,20 +419,22 @@ struct MapSamples {
     python: Vec<f64>,
 }
 
-fn bench_map(plan: &Plan, pool: &DefaultPool, python: &mut Option<Python>) -> Result<MapSamples> {
+fn bench_map(plan: &Plan, pool: &DefaultPool, python: &mut Option<Peer>) -> Result<MapSamples> {
     let mut s = MapSamples::default();
     // One buffer for every run, allocated before the first one.
     let mut out = vec![0u64; plan.items as usize];
-    rounds(plan, |warm, _| {
+    rounds(plan.rounds, |warm| {
         let n = size(warm, plan.items);
         let buf = &mut out[..n as usize];
-        let auto = guarded("mproc map_into, chunksize None", || {
+        let auto = guarded("mproc map_into, chunksize None", PATIENCE, || {
             mproc_map(pool, buf, None)
         })?;
-        let chunked = guarded("mproc map_into, chunksize 64", || {
+        let chunked = guarded("mproc map_into, chunksize 64", PATIENCE, || {
             mproc_map(pool, buf, Some(CHUNK))
         })?;
-        let py = guarded("Python map", || python_run(python, "map", WORKERS, n))?;
+        let py = guarded("Python map", PATIENCE, || {
+            python_run(python, "map", WORKERS, n)
+        })?;
         if !warm {
             s.auto.push(ns_per_op(auto, n));
             s.chunked.push(ns_per_op(chunked, n));
@@ -556,64 +482,18 @@ struct OverSamples {
     many_sched: Vec<SchedRates>,
 }
 
-/// What the scheduler says about one process so far: CPU time (its
-/// `clock_getcpuclockid` clock, which includes the slice it may be
-/// running right now; `/proc/<pid>/schedstat` does not) and context
-/// switches (`/proc/<pid>/status`).
-#[derive(Clone, Copy, Default)]
-struct Sched {
-    run_ns: u64,
-    voluntary: u64,
-    involuntary: u64,
+/// The [`Usage`] of the bench (first) and of the pool's workers, in
+/// [`Pool::pids`] order; `None` when `/proc` does not tell (the
+/// diagnostics then read n/a).
+fn pool_usage(pool: &DefaultPool) -> Option<Vec<Usage>> {
+    let me = mproc::process::getpid().as_raw();
+    std::iter::once(me)
+        .chain(pool.pids().iter().map(|p| p.as_raw()))
+        .map(Usage::of_pid)
+        .collect()
 }
 
-impl Sched {
-    /// `None` when `/proc` does not tell (the diagnostics then read n/a).
-    fn of(pid: i32) -> Option<Sched> {
-        let run_ns = cpu_time_ns(pid)?;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        let field = |name: &str| -> Option<u64> {
-            status.lines().find_map(|l| {
-                let (key, value) = l.split_once(':')?;
-                (key.trim() == name).then(|| value.trim().parse().ok())?
-            })
-        };
-        Some(Sched {
-            run_ns,
-            voluntary: field("voluntary_ctxt_switches")?,
-            involuntary: field("nonvoluntary_ctxt_switches")?,
-        })
-    }
-
-    /// The bench (first) and the pool's workers, in [`Pool::pids`] order.
-    fn of_pool(pool: &DefaultPool) -> Option<Vec<Sched>> {
-        let me = mproc::process::getpid().as_raw();
-        std::iter::once(me)
-            .chain(pool.pids().iter().map(|p| p.as_raw()))
-            .map(Sched::of)
-            .collect()
-    }
-}
-
-/// The CPU time process `pid` has used, in ns.
-fn cpu_time_ns(pid: i32) -> Option<u64> {
-    let mut clock: libc::clockid_t = 0;
-    // SAFETY: `clock` is a live clockid_t the call writes to.
-    if unsafe { libc::clock_getcpuclockid(pid, &mut clock) } != 0 {
-        return None;
-    }
-    // SAFETY: a zeroed timespec is valid storage that clock_gettime fills.
-    let t = unsafe {
-        let mut t: libc::timespec = std::mem::zeroed();
-        if libc::clock_gettime(clock, &mut t) != 0 {
-            return None;
-        }
-        t
-    };
-    Some(u64::try_from(t.tv_sec).ok()? * 1_000_000_000 + u64::try_from(t.tv_nsec).ok()?)
-}
-
-/// One run's [`Sched`] differences as rates.
+/// One run's [`Usage`] differences as rates.
 #[derive(Clone, Copy)]
 struct SchedRates {
     /// CPU time of the bench (the submitting parent) / wall time.
@@ -629,28 +509,20 @@ struct SchedRates {
 }
 
 impl SchedRates {
-    fn of(before: &[Sched], after: &[Sched], elapsed: Duration, tasks: u32) -> Option<SchedRates> {
+    fn of(before: &[Usage], after: &[Usage], elapsed: Duration, tasks: u32) -> Option<SchedRates> {
         if before.len() != after.len() || before.is_empty() {
             return None;
         }
-        let d: Vec<Sched> = before
-            .iter()
-            .zip(after)
-            .map(|(b, a)| Sched {
-                run_ns: a.run_ns.saturating_sub(b.run_ns),
-                voluntary: a.voluntary.saturating_sub(b.voluntary),
-                involuntary: a.involuntary.saturating_sub(b.involuntary),
-            })
-            .collect();
+        let d: Vec<Usage> = before.iter().zip(after).map(|(b, a)| a.since(*b)).collect();
         let wall = elapsed.as_secs_f64() * 1e9;
         let per_k = f64::from(tasks) / 1000.0;
-        let workers_ns: u64 = d[1..].iter().map(|s| s.run_ns).sum();
+        let workers_ns: u64 = d[1..].iter().map(|s| s.cpu_ns).sum();
         Some(SchedRates {
-            parent_busy: d[0].run_ns as f64 / wall,
+            parent_busy: d[0].cpu_ns as f64 / wall,
             workers_busy: workers_ns as f64 / wall,
-            cpu_per_task: (d[0].run_ns + workers_ns) as f64 / f64::from(tasks),
-            parent_preempted: d[0].involuntary as f64 / per_k,
-            workers_parked: d[1..].iter().map(|s| s.voluntary).sum::<u64>() as f64 / per_k,
+            cpu_per_task: (d[0].cpu_ns + workers_ns) as f64 / f64::from(tasks),
+            parent_preempted: d[0].preempted as f64 / per_k,
+            workers_parked: d[1..].iter().map(|s| s.parks).sum::<u64>() as f64 / per_k,
         })
     }
 }
@@ -659,10 +531,10 @@ fn bench_over(
     plan: &Plan,
     two: &DefaultPool,
     many: &DefaultPool,
-    python: &mut Option<Python>,
+    python: &mut Option<Peer>,
 ) -> Result<OverSamples> {
     let mut s = OverSamples::default();
-    rounds(plan, |warm, i| {
+    rounds_indexed(plan.rounds, |warm, i| {
         let (n, py_n) = (size(warm, plan.over), size(warm, plan.py_over));
         // Swapped every round, so neither size always runs first.
         let order = if i % 2 == 0 {
@@ -676,18 +548,18 @@ fn bench_over(
         for (k, pool) in order {
             let at = usize::from(k == MANY);
             // Read before and after the timed run, outside it.
-            let before = Sched::of_pool(pool);
-            ours[at] = guarded("mproc apply_async, oversubscription", || {
+            let before = pool_usage(pool);
+            ours[at] = guarded("mproc apply_async, oversubscription", PATIENCE, || {
                 mproc_tasks(pool, n)
             })?;
-            let after = Sched::of_pool(pool);
+            let after = pool_usage(pool);
             sched[at] = before
                 .zip(after)
                 .and_then(|(b, a)| SchedRates::of(&b, &a, ours[at], n));
         }
         for (k, _) in order {
             let at = usize::from(k == MANY);
-            py[at] = guarded("Python apply_async, oversubscription", || {
+            py[at] = guarded("Python apply_async, oversubscription", PATIENCE, || {
                 python_run(python, "async", k, py_n)
             })?;
         }
@@ -718,7 +590,7 @@ const WARM_ITEMS: u32 = 10_000;
 /// The same small workload on both pools before the memory snapshot:
 /// [`WARM_TASKS`] `apply`, [`WARM_TASKS`] `apply_async` + `get`, one `map`
 /// of [`WARM_ITEMS`] items; every result checked, nothing timed.
-fn warm_up(pool: &DefaultPool, python: &mut Option<Python>) -> Result<()> {
+fn warm_up(pool: &DefaultPool, python: &mut Option<Peer>) -> Result<()> {
     mproc_apply(pool, WARM_TASKS)?;
     mproc_tasks(pool, WARM_TASKS)?;
     mproc_map(pool, &mut vec![0; WARM_ITEMS as usize], None)?;
@@ -730,13 +602,13 @@ fn warm_up(pool: &DefaultPool, python: &mut Option<Python>) -> Result<()> {
 
 /// USS and PSS (KiB) of one process, from `/proc/<pid>/smaps_rollup`.
 #[derive(Clone, Copy)]
-struct Usage {
+struct Footprint {
     uss: f64,
     pss: f64,
 }
 
-impl Usage {
-    fn of(pid: i32) -> Option<Usage> {
+impl Footprint {
+    fn of(pid: i32) -> Option<Footprint> {
         let path = format!("/proc/{pid}/smaps_rollup");
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
@@ -755,7 +627,7 @@ impl Usage {
             })
         };
         let usage = match (field("Private_Clean"), field("Private_Dirty"), field("Pss")) {
-            (Some(clean), Some(dirty), Some(pss)) => Some(Usage {
+            (Some(clean), Some(dirty), Some(pss)) => Some(Footprint {
                 uss: clean + dirty,
                 pss,
             }),
@@ -770,23 +642,23 @@ impl Usage {
 
 /// The memory snapshot: one worker and the owner of each pool.
 struct Memory {
-    worker: Option<Usage>,
-    parent: Option<Usage>,
-    py_worker: Option<Usage>,
-    py_parent: Option<Usage>,
+    worker: Option<Footprint>,
+    parent: Option<Footprint>,
+    py_worker: Option<Footprint>,
+    py_parent: Option<Footprint>,
     /// How many processes each side had (owner + workers).
     processes: (usize, Option<usize>),
 }
 
 impl Memory {
-    fn snapshot(pool: &DefaultPool, python: &mut Option<Python>) -> Memory {
+    fn snapshot(pool: &DefaultPool, python: &mut Option<Peer>) -> Memory {
         let pids = pool.pids();
-        let worker = pids.first().and_then(|p| Usage::of(p.as_raw()));
-        let parent = Usage::of(mproc::process::getpid().as_raw());
-        let py_pids: Option<Vec<i32>> = python_ask(python, &format!("pids {WORKERS}"))
+        let worker = pids.first().and_then(|p| Footprint::of(p.as_raw()));
+        let parent = Footprint::of(mproc::process::getpid().as_raw());
+        let py_pids: Option<Vec<i32>> = ask_or_drop(python, &format!("pids {WORKERS}"))
             .and_then(|a| a.split_whitespace().map(|w| w.parse().ok()).collect());
         let (py_parent, py_worker) = match py_pids.as_deref() {
-            Some([parent, first, ..]) => (Usage::of(*parent), Usage::of(*first)),
+            Some([parent, first, ..]) => (Footprint::of(*parent), Footprint::of(*first)),
             _ => (None, None),
         };
         Memory {
@@ -801,28 +673,10 @@ impl Memory {
 
 // ----------------------------------------------------------------- Python
 
-/// The Python side: `scripts/bench_pool_peer.py` through the shared peer.
-type Python = common::Peer;
-
-fn start_python() -> Option<Python> {
-    common::Peer::start_script(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench_pool_peer.py"),
-        "pool",
-    )
-}
-
-fn python_ask(python: &mut Option<Python>, line: &str) -> Option<String> {
-    ask_or_drop(python, "pool", line)
-}
-
-fn drop_peer(python: &mut Option<Python>, why: &str) {
-    common::drop_peer(python, "pool", why)
-}
-
 /// Makes the peer's pool of `k` workers now, so that no timed command
 /// forks it.
-fn python_pool(python: &mut Option<Python>, k: usize) {
-    if let Some(answer) = python_ask(python, &format!("pool {k}"))
+fn python_pool(python: &mut Option<Peer>, k: usize) {
+    if let Some(answer) = ask_or_drop(python, &format!("pool {k}"))
         && answer != "ok"
     {
         drop_peer(python, &format!("pool {k}: {answer}"));
@@ -833,21 +687,12 @@ fn python_pool(python: &mut Option<Python>, k: usize) {
 /// for `n` items: its time, or nothing without a (working) peer. Wrong
 /// results fail the bench.
 fn python_run(
-    python: &mut Option<Python>,
+    python: &mut Option<Peer>,
     cmd: &str,
     workers: usize,
     n: u32,
 ) -> Result<Option<Duration>> {
-    let Some(answer) = python_ask(python, &format!("{cmd} {workers} {n}")) else {
-        return Ok(None);
-    };
-    let fields: Vec<u64> = answer
-        .split_whitespace()
-        .map(str::parse)
-        .collect::<std::result::Result<_, _>>()
-        .unwrap_or_default();
-    let [ns, count, sum] = fields[..] else {
-        drop_peer(python, &format!("{cmd}: {answer}"));
+    let Some([ns, count, sum]) = ask_numbers(python, &format!("{cmd} {workers} {n}")) else {
         return Ok(None);
     };
     check_results(&format!("Python Pool({workers}) {cmd}"), count, sum, n)?;
@@ -855,14 +700,6 @@ fn python_run(
 }
 
 // ----------------------------------------------------------------- report
-
-fn verdict(c: &(String, Option<bool>)) -> String {
-    match c.1 {
-        Some(true) => "**met**".to_owned(),
-        Some(false) => "**not met**".to_owned(),
-        None => "n/a".to_owned(),
-    }
-}
 
 /// Python's default `map` chunksize for `n` items on `k` workers
 /// (`multiprocessing.pool.Pool._map_async`).
@@ -1013,7 +850,9 @@ fn report(out: &mut String, plan: &Plan, m: &Measured) {
 
     // 5: memory.
     let mem = &m.memory;
-    let ratio = |py: Option<Usage>, ours: Option<Usage>, f: fn(Usage) -> f64| match (py, ours) {
+    let ratio = |py: Option<Footprint>, ours: Option<Footprint>, f: fn(Footprint) -> f64| match (
+        py, ours,
+    ) {
         (Some(p), Some(o)) => Some(f(p) / f(o)),
         _ => None,
     };
@@ -1053,9 +892,6 @@ fn report(out: &mut String, plan: &Plan, m: &Measured) {
     );
 
     // Spread.
-    let _ = writeln!(out, "\nSpread over the rounds (min–max):\n");
-    let _ = writeln!(out, "| benchmark | contender | min–max |");
-    let _ = writeln!(out, "|---|---|--:|");
     let over = "oversubscription (tasks/s)";
     let rows: [(&str, String, &[f64]); 12] = [
         ("apply (ns/rt)", "mproc".into(), &a.mproc),
@@ -1075,7 +911,5 @@ fn report(out: &mut String, plan: &Plan, m: &Measured) {
         (over, format!("Python {WORKERS} workers"), &o.py_two),
         (over, format!("Python {MANY} workers"), &o.py_many),
     ];
-    for (bench, who, s) in rows {
-        let _ = writeln!(out, "| {bench} | {who} | {} |", spread(s));
-    }
+    spread_table(out, "Spread over the rounds (min–max):", rows);
 }

@@ -57,8 +57,7 @@ struct Plan {
 
 impl Plan {
     fn from_env() -> Plan {
-        let quick = std::env::var("MPROC_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
-        if quick {
+        if quick_run() {
             Plan {
                 rounds: 3,
                 spawn: 30,
@@ -79,13 +78,7 @@ impl Plan {
 }
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bench process: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    exit_code("process", run())
 }
 
 fn run() -> Result<()> {
@@ -93,19 +86,10 @@ fn run() -> Result<()> {
     let plan = Plan::from_env();
     // Before the Python peer starts, so that it inherits the affinity too.
     let pinned = pin()?;
-    let mut python = Peer::start("process");
-    let python_version = python.as_mut().and_then(|p| p.version().ok());
-    if python.is_some() && python_version.is_none() {
-        python = None;
-    }
-
-    let measured = bench_spawn(&plan, &mut python)
-        .and_then(|spawn| Ok((spawn, bench_signal(&plan, &mut python)?)));
-    // Stop the peer on every path, errors included.
-    if let Some(peer) = python {
-        peer.quit();
-    }
-    let (spawn, signal) = measured?;
+    let python = Peer::start("process");
+    let ((spawn, signal), python_version) = with_peer(python, |python| {
+        Ok((bench_spawn(&plan, python)?, bench_signal(&plan, python)?))
+    })?;
 
     let mut out = String::new();
     machine(&mut out, "process", python_version.as_deref());
@@ -126,19 +110,10 @@ fn run() -> Result<()> {
             ),
             None => "Not pinned to a CPU".to_owned(),
         },
-        if plan.rounds < 9 {
-            " QUICK run: smoke test only."
-        } else {
-            ""
-        },
+        quick_note(),
     );
     table(&mut out, &spawn, &signal);
-    let _ = writeln!(
-        out,
-        "\nWhole run: {:.1} s.",
-        started.elapsed().as_secs_f64()
-    );
-    print!("{out}");
+    print_report(out, started);
     Ok(())
 }
 
@@ -160,16 +135,6 @@ fn assert_single_threaded() -> Result<()> {
         return Err(
             format!("the bench must be single-threaded, but runs {threads} threads").into(),
         );
-    }
-    Ok(())
-}
-
-/// Runs `round` once as a warm-up (`true`, not recorded), then once per
-/// measured round (`false`).
-fn rounds(plan: &Plan, mut round: impl FnMut(bool) -> Result<()>) -> Result<()> {
-    round(true)?;
-    for _ in 0..plan.rounds {
-        round(false)?;
     }
     Ok(())
 }
@@ -220,12 +185,8 @@ fn pin() -> Result<Option<usize>> {
 fn bench_spawn(plan: &Plan, python: &mut Option<Peer>) -> Result<Samples> {
     assert_single_threaded()?;
     let mut s = Samples::default();
-    rounds(plan, |warm| {
-        let (n, py_n) = if warm {
-            (plan.spawn / 10 + 1, plan.py_spawn / 10 + 1)
-        } else {
-            (plan.spawn, plan.py_spawn)
-        };
+    rounds(plan.rounds, |warm| {
+        let (n, py_n) = (size(warm, plan.spawn), size(warm, plan.py_spawn));
         let raw = raw_spawn(n)?;
         let ours = mproc_spawn(n)?;
         let py = python_run(python, "spawn", py_n);
@@ -312,12 +273,8 @@ fn bench_signal(plan: &Plan, python: &mut Option<Peer>) -> Result<Samples> {
     }
 
     let mut s = Samples::default();
-    let result = rounds(plan, |warm| {
-        let (n, py_n) = if warm {
-            (plan.signal / 10 + 1, plan.py_signal / 10 + 1)
-        } else {
-            (plan.signal, plan.py_signal)
-        };
+    let result = rounds(plan.rounds, |warm| {
+        let (n, py_n) = (size(warm, plan.signal), size(warm, plan.py_signal));
         let raw = raw_round_trips(raw_child, n)?;
         let ours = mproc_round_trips(echo_pid, usr2, n)?;
         let py = python_run(python, "signal", py_n);
@@ -416,36 +373,18 @@ fn mproc_round_trips(child: Pid, usr2: SigSet, n: u32) -> Result<Duration> {
 
 // ----------------------------------------------------------------- Python
 
-impl Peer {
-    /// Runs `n` ops of `bench` in the peer: µs/op.
-    fn run(&mut self, bench: &str, n: u32) -> Result<f64> {
-        let answer = self.ask(&format!("{bench} {n}"))?;
-        let ns: f64 = answer
-            .parse()
-            .map_err(|_| format!("Python peer: {answer}"))?;
-        Ok(ns / 1e3 / f64::from(n))
-    }
-}
-
-/// One Python measurement, or nothing if there is no (working) peer; a
-/// failing peer is dropped for the rest of the run.
+/// One Python measurement, `n` ops of `bench`: µs/op, or nothing if there
+/// is no (working) peer; a failing peer is dropped for the rest of the run.
 fn python_run(python: &mut Option<Peer>, bench: &str, n: u32) -> Option<f64> {
-    let peer = python.as_mut()?;
-    match peer.run(bench, n) {
-        Ok(us) => Some(us),
-        Err(e) => {
-            eprintln!("bench process: Python contender dropped: {e}");
-            if let Some(peer) = python.take() {
-                peer.kill();
-            }
-            None
-        }
-    }
+    let [ns]: [f64; 1] = ask_numbers(python, &format!("{bench} {n}"))?;
+    Some(ns / 1e3 / f64::from(n))
 }
 
 // ----------------------------------------------------------------- report
 
-fn verdict(checks: &[(String, Option<bool>)]) -> String {
+/// The result cell of several [`check`]s: met if all are, else which are
+/// not.
+fn verdicts(checks: &[(String, Option<bool>)]) -> String {
     let failed: Vec<&str> = checks
         .iter()
         .filter(|c| c.1 == Some(false))
@@ -490,7 +429,7 @@ fn row(out: &mut String, name: &str, s: &Samples, python_target: bool, raw_limit
         ratio_cell(mr),
         ratio_cell(pm),
         target.join(", "),
-        verdict(&checks),
+        verdicts(&checks),
     );
 }
 

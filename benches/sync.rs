@@ -62,7 +62,6 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use mproc::process::Process;
 use mproc::shm::{Shared, Value};
 use mproc::sync::Event;
 
@@ -84,8 +83,7 @@ struct Plan {
 
 impl Plan {
     fn from_env() -> Plan {
-        let quick = std::env::var("MPROC_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
-        if quick {
+        if quick_run() {
             Plan {
                 rounds: 3,
                 count: 20_000,
@@ -107,21 +105,13 @@ impl Plan {
     }
 }
 
-/// Processes of the contended benchmark.
+/// Processes of the contended benchmark (at most [`MAX_RELEASED`]).
 const MANY: usize = 8;
-/// The most children one counter run forks.
-const MAX_PROCS: usize = MANY;
 /// How long a child may take before the bench gives up on it.
 const PATIENCE: Duration = Duration::from_secs(60);
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bench sync: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    exit_code("sync", run())
 }
 
 fn run() -> Result<()> {
@@ -130,18 +120,9 @@ fn run() -> Result<()> {
     let cpus = Cpus::new()?;
     // Before the Python peer starts, so that it inherits the affinity too.
     cpus.pin(&mut None)?;
-    let mut python = Peer::start("sync");
-    let python_version = python.as_mut().and_then(|p| p.version().ok());
-    if python.is_some() && python_version.is_none() {
-        python = None;
-    }
-
-    // The peer is stopped and reaped whatever happens to the benchmarks.
-    let result = benches(&plan, &cpus, &mut python);
-    if let Some(peer) = python {
-        peer.quit();
-    }
-    let (counter, contended, pings) = result?;
+    let python = Peer::start("sync");
+    let ((counter, contended, pings), python_version) =
+        with_peer(python, |python| benches(&plan, &cpus, python))?;
 
     let mut out = String::new();
     machine(&mut out, "sync", python_version.as_deref());
@@ -175,19 +156,10 @@ fn run() -> Result<()> {
             None => "2-process counter not pinned to a CPU (MPROC_BENCH_CPU=none)".to_owned(),
         },
         cpu_list(&cpus.all),
-        if plan.rounds < 9 {
-            " QUICK run: smoke test only."
-        } else {
-            ""
-        },
+        quick_note(),
     );
     report(&mut out, &counter, &contended, &pings);
-    let _ = writeln!(
-        out,
-        "\nWhole run: {:.1} s.",
-        started.elapsed().as_secs_f64()
-    );
-    print!("{out}");
+    print_report(out, started);
     Ok(())
 }
 
@@ -220,21 +192,6 @@ fn benches(plan: &Plan, cpus: &Cpus, python: &mut Option<Peer>) -> Result<Measur
 }
 
 // ------------------------------------------------------------- machinery
-
-/// Runs `round` once as a warm-up (`true`, not recorded), then once per
-/// measured round (`false`).
-fn rounds(plan: &Plan, mut round: impl FnMut(bool) -> Result<()>) -> Result<()> {
-    round(true)?;
-    for _ in 0..plan.rounds {
-        round(false)?;
-    }
-    Ok(())
-}
-
-/// `n`, or a tenth of it for the warm-up round.
-fn size(warm: bool, n: u32) -> u32 {
-    if warm { n / 10 + 1 } else { n }
-}
 
 /// The CPUs the bench may use: all it was started with, and the one it
 /// pins benchmark 1 to.
@@ -351,179 +308,25 @@ fn cpu_list(set: &libc::cpu_set_t) -> String {
         .join(",")
 }
 
-/// Started children that are killed and reaped if the bench leaves before
-/// joining them (an error, a panic): no child outlives a contender. They are
-/// daemons too, so they die with the bench even if it is killed.
-struct Gang<F: FnOnce()> {
-    procs: Vec<Process<F>>,
-}
-
-impl<F: FnOnce()> Gang<F> {
-    /// Starts `n` children, child `i` running `target(i)`.
-    fn start(n: usize, mut target: impl FnMut(usize) -> F) -> Result<Gang<F>> {
-        let mut gang = Gang {
-            procs: Vec::with_capacity(n),
-        };
-        for i in 0..n {
-            let mut p = Process::new(target(i)).daemon(true);
-            p.start()?;
-            gang.procs.push(p);
-        }
-        Ok(gang)
-    }
-
-    /// Joins every child; each must exit with 0.
-    fn join(mut self) -> Result<()> {
-        while let Some(p) = self.procs.pop() {
-            match p.join_timeout(PATIENCE) {
-                Ok(Some(0)) => {}
-                Ok(Some(code)) => {
-                    return Err(format!("a benchmark child exited with {code}").into());
-                }
-                Ok(None) => {
-                    let _ = p.kill();
-                    let _ = p.join();
-                    return Err(format!("a benchmark child hung for {PATIENCE:?}").into());
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(())
-    }
-}
-
-impl<F: FnOnce()> Drop for Gang<F> {
-    fn drop(&mut self) {
-        for p in &self.procs {
-            let _ = p.kill();
-            let _ = p.join();
-        }
-    }
-}
-
-/// CPU time and context switches of this process so far (`getrusage`).
-#[derive(Clone, Copy, Default)]
-struct Usage {
-    /// Voluntary context switches (parked: futex wait, poll, sleep).
-    vcsw: u64,
-    /// Involuntary ones (preempted, or `sched_yield` that switched).
-    ivcsw: u64,
-    /// User + system CPU time, ns.
-    cpu_ns: u64,
-}
-
-impl Usage {
-    fn now() -> Usage {
-        // SAFETY: a zeroed rusage is valid storage that getrusage fills.
-        let ru = unsafe {
-            let mut ru: libc::rusage = std::mem::zeroed();
-            libc::getrusage(libc::RUSAGE_SELF, &mut ru);
-            ru
-        };
-        let ns = |t: libc::timeval| {
-            u64::try_from(t.tv_sec).unwrap_or(0) * 1_000_000_000
-                + u64::try_from(t.tv_usec).unwrap_or(0) * 1_000
-        };
-        Usage {
-            vcsw: u64::try_from(ru.ru_nvcsw).unwrap_or(0),
-            ivcsw: u64::try_from(ru.ru_nivcsw).unwrap_or(0),
-            cpu_ns: ns(ru.ru_utime) + ns(ru.ru_stime),
-        }
-    }
-
-    fn since(self, before: Usage) -> Usage {
-        Usage {
-            vcsw: self.vcsw.saturating_sub(before.vcsw),
-            ivcsw: self.ivcsw.saturating_sub(before.ivcsw),
-            cpu_ns: self.cpu_ns.saturating_sub(before.cpu_ns),
-        }
-    }
-}
-
 // ---------------------------------------------------------------- counter
-
-/// Start barrier and per-child results of one counter run, in shared
-/// memory: each in its own segment (no false sharing with the counter).
-struct Board {
-    /// Children ready and waiting for `go`.
-    ready: Shared<AtomicU32>,
-    /// Set by the bench to release them all at once.
-    go: Shared<Event>,
-    /// Per child: end time (ns after `base`), then [`Usage`] since `go`.
-    slots: Shared<[[AtomicU64; 4]; MAX_PROCS]>,
-}
-
-/// One counter run: wall time from the release to the last child done,
-/// and the children's usage in that time, summed.
-struct Run {
-    elapsed: Duration,
-    usage: Usage,
-}
 
 /// Forks `procs` children that each run `op` `m` times once released
 /// together; returns the time from the release to the last one done.
-fn counter_run(procs: usize, m: u32, op: impl Fn()) -> Result<Run> {
-    assert!(procs <= MAX_PROCS);
-    let board = Board {
-        ready: Shared::new(AtomicU32::new(0))?,
-        go: Shared::new(Event::new())?,
-        slots: Shared::zeroed()?,
-    };
-    // Instant is CLOCK_MONOTONIC: one clock for every process.
-    let base = Instant::now();
-    let (board, op) = (&board, &op);
-    let gang = Gang::start(procs, |i| {
-        move || {
-            // SYNC POINT: Release pairs with the bench's Acquire load.
-            board.ready.fetch_add(1, Ordering::Release);
-            board.go.wait();
-            let before = Usage::now();
+fn counter_run(procs: usize, m: u32, op: impl Fn()) -> Result<Released> {
+    let child = |lane: Lane<'_>| {
+        lane.run(|| {
             for _ in 0..m {
                 op();
             }
-            let end = base.elapsed();
-            let used = Usage::now().since(before);
-            let slot = &board.slots[i];
-            let end_ns = u64::try_from(end.as_nanos()).unwrap_or(u64::MAX);
-            for (cell, v) in slot
-                .iter()
-                .zip([end_ns, used.vcsw, used.ivcsw, used.cpu_ns])
-            {
-                cell.store(v, Ordering::Relaxed);
-            }
-        }
-    })?;
-    // Sleep, not spin: pinned, the children need this CPU to get ready.
-    let deadline = Instant::now() + PATIENCE;
-    // SYNC POINT: Acquire pairs with the children's Release increments.
-    while board.ready.load(Ordering::Acquire) < procs as u32 {
-        if Instant::now() > deadline {
-            return Err("the counter children never got ready".into());
-        }
-        std::thread::sleep(Duration::from_micros(100));
-    }
-    let start = base.elapsed();
-    board.go.set();
-    // Joining reaps them: their stores are visible after it.
-    gang.join()?;
-    let mut end = Duration::ZERO;
-    let mut usage = Usage::default();
-    for slot in board.slots.iter().take(procs) {
-        let v: Vec<u64> = slot.iter().map(|c| c.load(Ordering::Relaxed)).collect();
-        end = end.max(Duration::from_nanos(v[0]));
-        usage.vcsw += v[1];
-        usage.ivcsw += v[2];
-        usage.cpu_ns += v[3];
-    }
-    Ok(Run {
-        elapsed: end.saturating_sub(start),
-        usage,
-    })
+            Ok(())
+        })
+    };
+    run_released("sync", procs, PATIENCE, child, || {})
 }
 
 /// `procs` processes, `m` locked increments each, of a fresh `Value<u64>`;
 /// checks the final count.
-fn mproc_counter(procs: usize, m: u32) -> Result<Run> {
+fn mproc_counter(procs: usize, m: u32) -> Result<Released> {
     let v = Value::new(0u64)?;
     let run = counter_run(procs, m, || {
         let mut g = v.lock().unwrap_or_else(|d| d.into_guard());
@@ -535,7 +338,7 @@ fn mproc_counter(procs: usize, m: u32) -> Result<Run> {
 
 /// `procs` processes, `m` bare `fetch_add`s each, of a fresh shared atomic;
 /// checks the final count.
-fn atomic_counter(procs: usize, m: u32) -> Result<Run> {
+fn atomic_counter(procs: usize, m: u32) -> Result<Released> {
     let a = Shared::new(AtomicU64::new(0))?;
     let run = counter_run(procs, m, || {
         a.fetch_add(1, Ordering::Relaxed);
@@ -552,10 +355,6 @@ fn check_count(who: &str, got: u64, procs: usize, m: u32) -> Result<()> {
     Ok(())
 }
 
-fn ns_per_op(elapsed: Duration, ops: f64) -> f64 {
-    elapsed.as_secs_f64() * 1e9 / ops
-}
-
 /// Per-round ns/increment of the 2-process counter.
 #[derive(Default)]
 struct CounterSamples {
@@ -566,7 +365,7 @@ struct CounterSamples {
 
 fn bench_counter(plan: &Plan, python: &mut Option<Peer>) -> Result<CounterSamples> {
     let mut s = CounterSamples::default();
-    rounds(plan, |warm| {
+    rounds(plan.rounds, |warm| {
         let (m, py_m) = (size(warm, plan.count), size(warm, plan.py_count));
         let ops = 2.0 * f64::from(m);
         let atomic = atomic_counter(2, m)?;
@@ -585,16 +384,7 @@ fn bench_counter(plan: &Plan, python: &mut Option<Peer>) -> Result<CounterSample
 /// The Python counter: ns per increment, or nothing without a (working)
 /// peer. A wrong final count fails the bench.
 fn python_counter(python: &mut Option<Peer>, procs: usize, m: u32) -> Result<Option<f64>> {
-    let Some(answer) = python_ask(python, &format!("counter {procs} {m}")) else {
-        return Ok(None);
-    };
-    let fields: Vec<u64> = answer
-        .split_whitespace()
-        .map(str::parse)
-        .collect::<std::result::Result<_, _>>()
-        .unwrap_or_default();
-    let [ns, count] = fields[..] else {
-        drop_peer(python, &format!("counter: {answer}"));
+    let Some([ns, count]) = ask_numbers::<u64, 2>(python, &format!("counter {procs} {m}")) else {
         return Ok(None);
     };
     check_count("Python multiprocessing.Value('Q')", count, procs, m)?;
@@ -629,21 +419,21 @@ struct UsageRates {
 }
 
 impl UsageRates {
-    fn of(run: &Run, ops: f64) -> UsageRates {
+    fn of(run: &Released, ops: f64) -> UsageRates {
         let u = run.usage;
         let wall = run.elapsed.as_secs_f64() * 1e9;
         UsageRates {
             cpu_per_op: u.cpu_ns as f64 / ops,
             busy: u.cpu_ns as f64 / wall,
-            vcsw: u.vcsw as f64,
-            ivcsw: u.ivcsw as f64,
+            vcsw: u.parks as f64,
+            ivcsw: u.preempted as f64,
         }
     }
 }
 
 fn bench_contended(plan: &Plan, python: &mut Option<Peer>) -> Result<ContendedSamples> {
     let mut s = ContendedSamples::default();
-    rounds(plan, |warm| {
+    rounds(plan.rounds, |warm| {
         let total = size(warm, plan.contended);
         let (m2, m8) = (total / 2, total / MANY as u32);
         let two = mproc_counter(2, m2)?;
@@ -711,7 +501,7 @@ fn bench_ping(plan: &Plan, python: &mut Option<Peer>, place: Placement) -> Resul
     let b_set = b_set.as_ref();
     let py_b = b_cpu.map_or_else(String::new, |b| format!(" {b}"));
     let mut s = PingSamples::default();
-    rounds(plan, |warm| {
+    rounds(plan.rounds, |warm| {
         let (n, py_n) = (size(warm, plan.ping), size(warm, plan.py_ping));
         let spin = if with_spin {
             Some(spin_ping(n, b_set)?)
@@ -720,15 +510,8 @@ fn bench_ping(plan: &Plan, python: &mut Option<Peer>, place: Placement) -> Resul
         };
         let futex = futex_ping(n, b_set)?;
         let ours = mproc_ping(n, b_set)?;
-        let py = python_ask(python, &format!("pingpong {py_n}{py_b}"));
-        let py = match py.as_deref().map(str::parse::<f64>) {
-            None => None,
-            Some(Ok(ns)) => Some(ns / 1e3 / f64::from(py_n)),
-            Some(Err(_)) => {
-                drop_peer(python, &format!("pingpong: {}", py.unwrap_or_default()));
-                None
-            }
-        };
+        let py = ask_numbers(python, &format!("pingpong {py_n}{py_b}"))
+            .map(|[ns]: [f64; 1]| ns / 1e3 / f64::from(py_n));
         if !warm {
             s.spin.extend(spin.map(|r| per_op_us(r.elapsed, n)));
             s.futex.push(per_op_us(futex.elapsed, n));
@@ -763,15 +546,15 @@ fn ping_pong(
     let (b, b_parks_ref) = (&b, &b_parks);
     let gang = Gang::start(1, |_| {
         move || {
-            let before = Usage::now();
+            let before = Usage::of_self();
             for _ in 0..=n {
                 b();
             }
-            b_parks_ref.store(Usage::now().since(before).vcsw, Ordering::Relaxed);
+            b_parks_ref.store(Usage::of_self().since(before).parks, Ordering::Relaxed);
         }
     })?;
     if let Some(set) = b_set {
-        let pid = gang.procs[0].pid().ok_or("B has no pid")?;
+        let pid = gang.pid(0).ok_or("B has no pid")?;
         // SAFETY: `set` is a live cpu_set_t; the kernel reads its size.
         if unsafe { libc::sched_setaffinity(pid.as_raw(), size_of::<libc::cpu_set_t>(), set) } != 0
         {
@@ -779,15 +562,15 @@ fn ping_pong(
         }
     }
     a();
-    let before = Usage::now();
+    let before = Usage::of_self();
     let start = Instant::now();
     for _ in 0..n {
         a();
     }
     let elapsed = start.elapsed();
-    let a_parks = Usage::now().since(before).vcsw;
+    let a_parks = Usage::of_self().since(before).parks;
     // Joining reaps B: its store is visible after it.
-    gang.join()?;
+    gang.join(PATIENCE)?;
     Ok(PingRun {
         elapsed,
         parks: a_parks + b_parks.load(Ordering::Relaxed),
@@ -901,17 +684,9 @@ fn spin_ping(n: u32, b_set: Option<&libc::cpu_set_t>) -> Result<PingRun> {
 
 // ----------------------------------------------------------------- Python
 
-fn python_ask(python: &mut Option<Peer>, line: &str) -> Option<String> {
-    ask_or_drop(python, "sync", line)
-}
-
-fn drop_peer(python: &mut Option<Peer>, why: &str) {
-    common::drop_peer(python, "sync", why)
-}
-
 /// Sets the peer's CPU affinity (its later children inherit it).
 fn peer_affinity(python: &mut Option<Peer>, set: &libc::cpu_set_t) {
-    if let Some(answer) = python_ask(python, &format!("affinity {}", cpu_list(set)))
+    if let Some(answer) = ask_or_drop(python, &format!("affinity {}", cpu_list(set)))
         && answer != "ok"
     {
         drop_peer(python, &format!("affinity: {answer}"));
@@ -919,14 +694,6 @@ fn peer_affinity(python: &mut Option<Peer>, set: &libc::cpu_set_t) {
 }
 
 // ----------------------------------------------------------------- report
-
-fn verdict(c: &(String, Option<bool>)) -> String {
-    match c.1 {
-        Some(true) => "**met**".to_owned(),
-        Some(false) => "**not met**".to_owned(),
-        None => "n/a".to_owned(),
-    }
-}
 
 fn report(
     out: &mut String,
@@ -1040,9 +807,6 @@ fn report(
             .join("; ")
     );
 
-    let _ = writeln!(out, "\nSpread over the rounds (min–max per op):\n");
-    let _ = writeln!(out, "| benchmark | contender | min–max |");
-    let _ = writeln!(out, "|---|---|--:|");
     let many = format!("mproc {MANY} processes");
     let mut rows: Vec<(String, &str, &[f64])> = vec![
         ("counter, 2 processes (ns)".into(), "mproc", &c.mproc),
@@ -1069,9 +833,7 @@ fn report(
         }
         rows.push((bench, "Python", &q.python));
     }
-    for (bench, who, s) in rows {
-        let _ = writeln!(out, "| {bench} | {who} | {} |", spread(s));
-    }
+    spread_table(out, "Spread over the rounds (min–max per op):", rows);
 }
 
 fn count_cell(v: Option<f64>) -> String {

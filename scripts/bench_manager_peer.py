@@ -33,35 +33,20 @@ The manager's server process, every child and this process itself call
 die_with_parent (prctl PR_SET_PDEATHSIG through ctypes): a bench killed by
 its watchdog leaves nothing behind. Every answer is flushed before the next
 fork, so a forked child never holds (and flushes again) a half-written
-answer.
+answer. The command loop, die_with_parent and the released children come
+from scripts/bench_peer_common.py, next to this file.
 """
 
-import multiprocessing
 import multiprocessing.managers
-import platform
-import signal
+import os
 import sys
 import time
 
-CTX = multiprocessing.get_context("fork")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_peer_common import CTX, die_with_parent, released_run, serve, version  # noqa: E402
+
 KEY = "count"
 STATE = {}
-
-try:
-    import ctypes
-
-    _LIBC = ctypes.CDLL(None, use_errno=True)
-except (OSError, ImportError):
-    _LIBC = None
-
-
-def die_with_parent():
-    """Best effort: SIGKILL this process when its parent dies (prctl)."""
-    if _LIBC is not None:
-        try:
-            _LIBC.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        except AttributeError:
-            pass
 
 
 def start_manager():
@@ -84,57 +69,28 @@ def bench_getset(n):
     return f"{elapsed} {d[KEY]}"
 
 
-def decrement(d, lock, m, ready, go, ends, i):
+def decrement(d, lock, m, start):
     """A locked-decrement child: M decrements once released."""
-    die_with_parent()
     # Connect now (a proxy reconnects after a fork on its first call).
     d.get(KEY)
     lock.acquire()
     lock.release()
-    ready.release()
-    go.wait()
+    start()
     for _ in range(m):
         with lock:
             d[KEY] -= 1
-    ends[i] = time.perf_counter_ns()
 
 
 def bench_locked(procs, m):
     _, d, lock = start_manager()
     d[KEY] = procs * m
-    ready, go = CTX.Semaphore(0), CTX.Event()
-    ends = CTX.RawArray("q", procs)
-    children = [
-        CTX.Process(
-            target=decrement, args=(d, lock, m, ready, go, ends, i), daemon=True
-        )
-        for i in range(procs)
-    ]
-    try:
-        for c in children:
-            c.start()
-        for _ in children:
-            if not ready.acquire(timeout=60):
-                return "error: locked: children never got ready"
-        # perf_counter_ns is CLOCK_MONOTONIC: one clock for every process.
-        start = time.perf_counter_ns()
-        go.set()
-        for c in children:
-            c.join()
-        if any(c.exitcode != 0 for c in children):
-            return f"error: locked: child exit codes {[c.exitcode for c in children]}"
-        return f"{max(ends) - start} {d[KEY]}"
-    finally:
-        for c in children:
-            if c.is_alive():
-                c.kill()
-                c.join()
+    return released_run("locked", procs, decrement, (d, lock, m), lambda: d[KEY])
 
 
 def run(words):
     cmd = words[0]
     if cmd == "version":
-        return f"{platform.python_implementation()} {platform.python_version()}"
+        return version()
     if cmd == "manager":
         start_manager()
         return "ok"
@@ -145,26 +101,15 @@ def run(words):
     return f"error: unknown command {cmd!r}"
 
 
+def shutdown():
+    m = STATE.pop("manager", None)
+    if m is not None:
+        STATE.clear()
+        m.shutdown()
+
+
 def main():
-    die_with_parent()
-    try:
-        for line in sys.stdin:
-            words = line.split()
-            if not words:
-                continue
-            if words[0] == "quit":
-                break
-            try:
-                answer = run(words)
-            except Exception as e:  # reported to the bench, which drops Python
-                answer = f"error: {words[0]}: {e!r}"
-            sys.stdout.write(answer + "\n")
-            sys.stdout.flush()
-    finally:
-        m = STATE.pop("manager", None)
-        if m is not None:
-            STATE.clear()
-            m.shutdown()
+    serve(run, shutdown)
 
 
 if __name__ == "__main__":

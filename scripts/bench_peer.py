@@ -36,34 +36,25 @@ to it over stdin/stdout, one command per line, one answer per line:
 An answer starting with "error" reports a failure.
 
 Every answer is flushed before the next fork, so a forked child never holds
-(and flushes again) a half-written answer.
+(and flushes again) a half-written answer. The command loop,
+die_with_parent and the released children come from
+scripts/bench_peer_common.py, next to this file.
 """
 
-import multiprocessing
 import os
-import platform
 import signal
 import sys
 import time
 
-CTX = multiprocessing.get_context("fork")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_peer_common import CTX, die_with_parent, released_run, serve, version  # noqa: E402
+
 USR1 = {signal.SIGUSR1}
 USR2 = {signal.SIGUSR2}
 
 
 def nothing():
     """The spawn benchmark's target: returns at once."""
-
-
-def die_with_parent():
-    """Best effort: SIGKILL this process when its parent dies (prctl)."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 def echo(parent):
@@ -85,44 +76,17 @@ def bench_spawn(n):
     return time.perf_counter_ns() - start
 
 
-def count(v, m, ready, go, ends, i):
+def count(v, m, start):
     """A counter benchmark child: M locked increments once released."""
-    die_with_parent()
-    ready.release()
-    go.wait()
+    start()
     for _ in range(m):
         with v.get_lock():
             v.value += 1
-    ends[i] = time.perf_counter_ns()
 
 
 def bench_counter(procs, m):
     v = CTX.Value("Q", 0)
-    ready, go = CTX.Semaphore(0), CTX.Event()
-    ends = CTX.RawArray("q", procs)
-    children = [
-        CTX.Process(target=count, args=(v, m, ready, go, ends, i), daemon=True)
-        for i in range(procs)
-    ]
-    try:
-        for c in children:
-            c.start()
-        for _ in children:
-            if not ready.acquire(timeout=60):
-                return "error: counter children never got ready"
-        # perf_counter_ns is CLOCK_MONOTONIC: one clock for every process.
-        start = time.perf_counter_ns()
-        go.set()
-        for c in children:
-            c.join()
-        if any(c.exitcode != 0 for c in children):
-            return f"error: counter child exit codes {[c.exitcode for c in children]}"
-        return f"{max(ends) - start} {v.value}"
-    finally:
-        for c in children:
-            if c.is_alive():
-                c.kill()
-                c.join()
+    return released_run("counter", procs, count, (v, m), lambda: v.value)
 
 
 def pong_side(ping, pong, n, cpus):
@@ -201,33 +165,22 @@ class Echo:
             self.proc = None
 
 
+def run(words, echo_child):
+    cmd = words[0]
+    if cmd == "version":
+        return version()
+    if cmd == "spawn":
+        return str(bench_spawn(int(words[1])))
+    if cmd == "signal":
+        return str(echo_child.bench(int(words[1])))
+    if cmd in SYNC_COMMANDS:
+        return SYNC_COMMANDS[cmd](*words[1:])
+    return f"error: unknown command {cmd!r}"
+
+
 def main():
     echo_child = Echo()
-    try:
-        for line in sys.stdin:
-            words = line.split()
-            if not words:
-                continue
-            cmd = words[0]
-            if cmd == "version":
-                answer = f"{platform.python_implementation()} {platform.python_version()}"
-            elif cmd == "spawn":
-                answer = str(bench_spawn(int(words[1])))
-            elif cmd == "signal":
-                answer = str(echo_child.bench(int(words[1])))
-            elif cmd in SYNC_COMMANDS:
-                try:
-                    answer = SYNC_COMMANDS[cmd](*words[1:])
-                except Exception as e:  # reported to the bench, which drops Python
-                    answer = f"error: {cmd}: {e!r}"
-            elif cmd == "quit":
-                break
-            else:
-                answer = f"error: unknown command {cmd!r}"
-            sys.stdout.write(answer + "\n")
-            sys.stdout.flush()
-    finally:
-        echo_child.stop()
+    serve(lambda words: run(words, echo_child), echo_child.stop)
 
 
 if __name__ == "__main__":

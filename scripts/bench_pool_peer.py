@@ -42,34 +42,18 @@ Every pool worker runs one initializer, die_with_parent (prctl
 PR_SET_PDEATHSIG through ctypes, loaded in this process before any fork so
 that workers share it): a bench killed by its watchdog leaves no orphaned
 worker behind (Python's workers would otherwise wait on their task pipe
-forever). This process does the same for itself.
+forever). This process does the same for itself. The command loop and
+die_with_parent come from scripts/bench_peer_common.py, next to this file.
 """
 
-import multiprocessing
 import os
-import platform
-import signal
 import sys
 import time
 
-CTX = multiprocessing.get_context("fork")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_peer_common import CTX, die_with_parent, serve, version  # noqa: E402
+
 POOLS = {}
-
-try:
-    import ctypes
-
-    _LIBC = ctypes.CDLL(None, use_errno=True)
-except (OSError, ImportError):
-    _LIBC = None
-
-
-def die_with_parent():
-    """Best effort: SIGKILL this process when its parent dies (prctl)."""
-    if _LIBC is not None:
-        try:
-            _LIBC.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        except AttributeError:
-            pass
 
 
 def inc(x):
@@ -130,7 +114,7 @@ def close(k):
 def run(words):
     cmd = words[0]
     if cmd == "version":
-        return f"{platform.python_implementation()} {platform.python_version()}"
+        return version()
     if cmd == "close":
         return close(int(words[1]))
     if cmd not in ("pool", "apply", "async", "map", "pids"):
@@ -144,24 +128,13 @@ def run(words):
     return {"apply": bench_apply, "async": bench_async, "map": bench_map}[cmd](pool, n)
 
 
+def close_all():
+    for k in list(POOLS):
+        close(k)
+
+
 def main():
-    die_with_parent()
-    try:
-        for line in sys.stdin:
-            words = line.split()
-            if not words:
-                continue
-            if words[0] == "quit":
-                break
-            try:
-                answer = run(words)
-            except Exception as e:  # reported to the bench, which drops Python
-                answer = f"error: {words[0]}: {e!r}"
-            sys.stdout.write(answer + "\n")
-            sys.stdout.flush()
-    finally:
-        for k in list(POOLS):
-            close(k)
+    serve(run, close_all)
 
 
 if __name__ == "__main__":

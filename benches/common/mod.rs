@@ -1,33 +1,109 @@
-//! What both benchmark programs share: the Python peer, the machine block,
-//! medians and ratios, and table cells. Included with `#[path]`.
+//! What the benchmark programs share: the Python peer, the machine block,
+//! rounds, medians and ratios, table cells, the watchdog, the CPU usage of
+//! a process, and children started together. Included with `#[path]`.
 
-use std::fmt::Write as _;
+use std::fmt::{Display, Write as _};
 use std::io::{BufRead as _, BufReader, Write as _};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitCode, Stdio};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use mproc::process;
+use mproc::process::{self, Pid, Process};
+use mproc::shm::Shared;
+use mproc::sync::Event;
 
 /// The benches' error type.
 pub type Error = Box<dyn std::error::Error>;
 /// The benches' result type.
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// A bench's exit: on an error, says so on stderr (naming `bench`) and
+/// fails.
+pub fn exit_code(bench: &str, result: Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench {bench}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Whether `MPROC_BENCH_QUICK` asks for a smoke run (set, and neither
+/// empty nor `0`).
+pub fn quick_run() -> bool {
+    std::env::var("MPROC_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+/// The end of a method line: a note on a [`quick_run`], or nothing.
+pub fn quick_note() -> &'static str {
+    if quick_run() {
+        " QUICK run: smoke test only."
+    } else {
+        ""
+    }
+}
+
+/// Runs `round` once as a warm-up (`true`, not recorded), then `count`
+/// times as a measured round (`false`).
+pub fn rounds(count: usize, mut round: impl FnMut(bool) -> Result<()>) -> Result<()> {
+    rounds_indexed(count, |warm, _| round(warm))
+}
+
+/// [`rounds`], with the index of each measured round (0 for the warm-up).
+pub fn rounds_indexed(
+    count: usize,
+    mut round: impl FnMut(bool, usize) -> Result<()>,
+) -> Result<()> {
+    round(true, 0)?;
+    for i in 0..count {
+        round(false, i)?;
+    }
+    Ok(())
+}
+
+/// `n`, or a tenth of it for the warm-up round.
+pub fn size(warm: bool, n: u32) -> u32 {
+    if warm { n / 10 + 1 } else { n }
+}
+
+/// Runs `f` under the [`watchdog`], which names `what` if it takes more
+/// than `patience`.
+pub fn guarded<T>(
+    what: &'static str,
+    patience: Duration,
+    f: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    watchdog::arm(what, patience);
+    let r = f();
+    watchdog::disarm();
+    r
+}
+
 /// A Python peer script (`scripts/bench_peer.py` unless started with
-/// [`Peer::start_script`]), running in one `python3` process, driven one
-/// line per command and one line per answer.
+/// [`Peer::start_file`] or [`Peer::start_script`]), running in one
+/// `python3` process, driven one line per command and one line per answer.
 pub struct Peer {
     child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
+    /// The bench it serves, named in notes on stderr.
+    bench: String,
 }
 
 impl Peer {
     /// Starts the peer; `None` (after a note on stderr) when there is no
     /// Python to run it.
     pub fn start(bench: &str) -> Option<Peer> {
+        Peer::start_file("bench_peer.py", bench)
+    }
+
+    /// Starts the peer script `scripts/<file>` of this package, as
+    /// [`Peer::start_script`] does.
+    pub fn start_file(file: &str, bench: &str) -> Option<Peer> {
         Peer::start_script(
-            concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench_peer.py"),
+            &format!("{}/scripts/{file}", env!("CARGO_MANIFEST_DIR")),
             bench,
         )
     }
@@ -56,6 +132,7 @@ impl Peer {
             child,
             stdin,
             stdout,
+            bench: bench.to_owned(),
         })
     }
 
@@ -116,6 +193,37 @@ pub fn machine(out: &mut String, title: &str, python: Option<&str>) {
     let _ = writeln!(out, "- date: {}", utc_now());
 }
 
+/// [`machine`], then the load average at the start (`load`, read by
+/// [`load_average`] then) and now.
+pub fn machine_with_load(out: &mut String, title: &str, python: Option<&str>, load: &str) {
+    machine(out, title, python);
+    let _ = writeln!(
+        out,
+        "- load average (1, 5, 15 min) at the start: {load}; at the end: {}",
+        load_average()
+    );
+}
+
+/// The first three fields of `/proc/loadavg`: other work on the machine
+/// shows here (the bench itself adds about 1 by the end).
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Adds the wall time of the whole run (since `started`) to the report
+/// `out`, and prints it.
+pub fn print_report(mut out: String, started: Instant) {
+    let _ = writeln!(
+        out,
+        "\nWhole run: {:.1} s.",
+        started.elapsed().as_secs_f64()
+    );
+    print!("{out}");
+}
+
 /// Now as `YYYY-MM-DD HH:MM UTC`.
 pub fn utc_now() -> String {
     let secs = SystemTime::now()
@@ -161,6 +269,15 @@ pub fn check(name: &str, r: Option<f64>, at_most: bool, limit: f64) -> (String, 
     (format!("{name} {op} {limit}"), met)
 }
 
+/// The result cell of one [`check`].
+pub fn verdict(c: &(String, Option<bool>)) -> String {
+    match c.1 {
+        Some(true) => "**met**".to_owned(),
+        Some(false) => "**not met**".to_owned(),
+        None => "n/a".to_owned(),
+    }
+}
+
 pub fn median(samples: &[f64]) -> Option<f64> {
     if samples.is_empty() {
         return None;
@@ -196,34 +313,340 @@ pub fn spread(s: &[f64]) -> String {
     }
 }
 
+/// The spread table under the heading `title`: per benchmark and
+/// contender, the min–max of its samples.
+pub fn spread_table<'a>(
+    out: &mut String,
+    title: &str,
+    rows: impl IntoIterator<Item = (impl Display, impl Display, &'a [f64])>,
+) {
+    let _ = writeln!(out, "\n{title}\n");
+    let _ = writeln!(out, "| benchmark | contender | min–max |");
+    let _ = writeln!(out, "|---|---|--:|");
+    for (bench, who, s) in rows {
+        let _ = writeln!(out, "| {bench} | {who} | {} |", spread(s));
+    }
+}
+
 pub fn per_op_us(elapsed: Duration, ops: u32) -> f64 {
     elapsed.as_secs_f64() * 1e6 / f64::from(ops)
 }
 
+pub fn ns_per_op(elapsed: Duration, ops: impl Into<f64>) -> f64 {
+    elapsed.as_secs_f64() * 1e9 / ops.into()
+}
+
 /// Asks the peer; `None` if there is no (working) peer. A peer that fails
 /// (no answer, or one starting with "error") is dropped for the rest of
-/// the run, with a note naming `bench`.
-pub fn ask_or_drop(python: &mut Option<Peer>, bench: &str, line: &str) -> Option<String> {
+/// the run, with a note naming its bench.
+pub fn ask_or_drop(python: &mut Option<Peer>, line: &str) -> Option<String> {
     let peer = python.as_mut()?;
     match peer.ask(line) {
         Ok(answer) if !answer.starts_with("error") => Some(answer),
         Ok(answer) => {
-            drop_peer(python, bench, &answer);
+            drop_peer(python, &answer);
             None
         }
         Err(e) => {
-            drop_peer(python, bench, &e.to_string());
+            drop_peer(python, &e.to_string());
             None
         }
     }
 }
 
-/// Stops and reaps the peer, saying why on stderr.
-pub fn drop_peer(python: &mut Option<Peer>, bench: &str, why: &str) {
-    eprintln!("bench {bench}: Python contender dropped: {why}");
+/// Asks the peer `line` and reads its answer as `N` numbers separated by
+/// white space; `None` if there is no (working) peer. A peer whose answer
+/// is not that is dropped, as [`ask_or_drop`] does.
+pub fn ask_numbers<T: FromStr, const N: usize>(
+    python: &mut Option<Peer>,
+    line: &str,
+) -> Option<[T; N]> {
+    let answer = ask_or_drop(python, line)?;
+    let numbers: Option<Vec<T>> = answer.split_whitespace().map(|w| w.parse().ok()).collect();
+    let numbers = numbers.and_then(|v| <[T; N]>::try_from(v).ok());
+    if numbers.is_none() {
+        drop_peer(python, &format!("{line}: {answer}"));
+    }
+    numbers
+}
+
+/// The peer's Python version; a peer that does not answer is dropped, as
+/// [`drop_peer`] does.
+pub fn peer_version(python: &mut Option<Peer>) -> Option<String> {
+    let version = python.as_mut()?.version().ok();
+    if version.is_none() {
+        drop_peer(python, "no answer to \"version\"");
+    }
+    version
+}
+
+/// Runs `benches` with the peer `python` (if it answers to "version"),
+/// then stops and reaps the peer whatever happened to the benchmarks:
+/// their measurements and the peer's Python version.
+pub fn with_peer<T>(
+    mut python: Option<Peer>,
+    benches: impl FnOnce(&mut Option<Peer>) -> Result<T>,
+) -> Result<(T, Option<String>)> {
+    let version = peer_version(&mut python);
+    let measured = benches(&mut python);
+    if let Some(peer) = python {
+        peer.quit();
+    }
+    Ok((measured?, version))
+}
+
+/// Stops and reaps the peer, if any, saying why on stderr.
+pub fn drop_peer(python: &mut Option<Peer>, why: &str) {
     if let Some(peer) = python.take() {
+        eprintln!("bench {}: Python contender dropped: {why}", peer.bench);
         peer.kill();
     }
+}
+
+/// CPU time and context switches of a process so far.
+#[derive(Clone, Copy, Default)]
+pub struct Usage {
+    /// Voluntary context switches (parked: futex wait, poll, sleep).
+    pub parks: u64,
+    /// Involuntary ones (preempted, or `sched_yield` that switched).
+    pub preempted: u64,
+    /// User + system CPU time, ns.
+    pub cpu_ns: u64,
+}
+
+impl Usage {
+    /// This process's (`getrusage`).
+    pub fn of_self() -> Usage {
+        // SAFETY: a zeroed rusage is valid storage that getrusage fills.
+        let ru = unsafe {
+            let mut ru: libc::rusage = std::mem::zeroed();
+            libc::getrusage(libc::RUSAGE_SELF, &mut ru);
+            ru
+        };
+        let ns = |t: libc::timeval| {
+            u64::try_from(t.tv_sec).unwrap_or(0) * 1_000_000_000
+                + u64::try_from(t.tv_usec).unwrap_or(0) * 1_000
+        };
+        Usage {
+            parks: u64::try_from(ru.ru_nvcsw).unwrap_or(0),
+            preempted: u64::try_from(ru.ru_nivcsw).unwrap_or(0),
+            cpu_ns: ns(ru.ru_utime) + ns(ru.ru_stime),
+        }
+    }
+
+    /// Another process's: its CPU clock (`clock_getcpuclockid`, which
+    /// includes the slice it may be running right now;
+    /// `/proc/<pid>/schedstat` does not) and the switches
+    /// `/proc/<pid>/status` counts; `None` when they cannot be read (the
+    /// diagnostics then read n/a).
+    pub fn of_pid(pid: i32) -> Option<Usage> {
+        let mut clock: libc::clockid_t = 0;
+        // SAFETY: `clock` is a live clockid_t the call writes to.
+        if unsafe { libc::clock_getcpuclockid(pid, &mut clock) } != 0 {
+            return None;
+        }
+        // SAFETY: a zeroed timespec is valid storage that clock_gettime fills.
+        let t = unsafe {
+            let mut t: libc::timespec = std::mem::zeroed();
+            if libc::clock_gettime(clock, &mut t) != 0 {
+                return None;
+            }
+            t
+        };
+        let cpu_ns =
+            u64::try_from(t.tv_sec).ok()? * 1_000_000_000 + u64::try_from(t.tv_nsec).ok()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let field = |name: &str| -> Option<u64> {
+            status.lines().find_map(|l| {
+                let (key, value) = l.split_once(':')?;
+                (key.trim() == name).then(|| value.trim().parse().ok())?
+            })
+        };
+        Some(Usage {
+            parks: field("voluntary_ctxt_switches")?,
+            preempted: field("nonvoluntary_ctxt_switches")?,
+            cpu_ns,
+        })
+    }
+
+    /// What was used from `before` to `self`.
+    pub fn since(self, before: Usage) -> Usage {
+        Usage {
+            parks: self.parks.saturating_sub(before.parks),
+            preempted: self.preempted.saturating_sub(before.preempted),
+            cpu_ns: self.cpu_ns.saturating_sub(before.cpu_ns),
+        }
+    }
+}
+
+/// Child processes started together; killed and reaped if dropped before
+/// joining them (an error, a panic): no child outlives a contender. They
+/// are daemons too, so they die with the bench even if it is killed.
+pub struct Gang<F: FnOnce()> {
+    procs: Vec<Process<F>>,
+}
+
+impl<F: FnOnce()> Gang<F> {
+    /// Starts `n` children, child `i` running `target(i)`.
+    pub fn start(n: usize, mut target: impl FnMut(usize) -> F) -> Result<Gang<F>> {
+        let mut gang = Gang {
+            procs: Vec::with_capacity(n),
+        };
+        for i in 0..n {
+            let mut p = Process::new(target(i)).daemon(true);
+            p.start()?;
+            gang.procs.push(p);
+        }
+        Ok(gang)
+    }
+
+    /// Child `i`'s pid.
+    pub fn pid(&self, i: usize) -> Option<Pid> {
+        self.procs.get(i)?.pid()
+    }
+
+    /// Joins every child; each must exit with 0 within `patience`.
+    pub fn join(mut self, patience: Duration) -> Result<()> {
+        while let Some(p) = self.procs.pop() {
+            match p.join_timeout(patience) {
+                Ok(Some(0)) => {}
+                Ok(Some(code)) => {
+                    return Err(format!("a benchmark child exited with {code}").into());
+                }
+                Ok(None) => {
+                    let _ = p.kill();
+                    let _ = p.join();
+                    return Err(format!("a benchmark child hung for {patience:?}").into());
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<F: FnOnce()> Drop for Gang<F> {
+    fn drop(&mut self) {
+        for p in &self.procs {
+            let _ = p.kill();
+            let _ = p.join();
+        }
+    }
+}
+
+/// The most children of one [`run_released`].
+pub const MAX_RELEASED: usize = 8;
+
+/// Start barrier, end stamps and usage of one [`run_released`], in shared
+/// memory, each in its own segment (no false sharing with what the
+/// children work on).
+struct Board {
+    /// Children ready and waiting for `go`.
+    ready: Shared<AtomicU32>,
+    /// Set by the bench to release them all at once.
+    go: Shared<Event>,
+    /// Per child: its end time (ns after `base`), then its [`Usage`] since
+    /// the release.
+    slots: Shared<[[AtomicU64; 4]; MAX_RELEASED]>,
+    /// The run's base instant. Instant is CLOCK_MONOTONIC: one clock for
+    /// every process.
+    base: Instant,
+}
+
+/// One child's place in a [`run_released`].
+pub struct Lane<'a> {
+    board: &'a Board,
+    i: usize,
+}
+
+impl Lane<'_> {
+    /// Says this child is ready, waits for the release of all, runs `work`
+    /// (the timed part), and records when it ended and what it used since
+    /// the release.
+    pub fn run(self, work: impl FnOnce() -> Result<()>) -> Result<()> {
+        let board = self.board;
+        // SYNC POINT: Release pairs with the bench's Acquire load.
+        board.ready.fetch_add(1, Ordering::Release);
+        board.go.wait();
+        let before = Usage::of_self();
+        work()?;
+        let end = board.base.elapsed();
+        let used = Usage::of_self().since(before);
+        let end_ns = u64::try_from(end.as_nanos()).unwrap_or(u64::MAX);
+        for (cell, v) in
+            board.slots[self.i]
+                .iter()
+                .zip([end_ns, used.parks, used.preempted, used.cpu_ns])
+        {
+            cell.store(v, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+/// One [`run_released`]: wall time from the release to the last child
+/// done, and the children's [`Usage`] in that time, summed.
+pub struct Released {
+    pub elapsed: Duration,
+    pub usage: Usage,
+}
+
+/// Forks `procs` children (at most [`MAX_RELEASED`]), each running `child`
+/// with its [`Lane`], through which it waits until all are ready and
+/// released together and then times its work. The bench runs `at_release`
+/// just before the release, and joins the children (each must end within
+/// `patience`, and ready within it too). A child whose `child` fails says
+/// so on stderr (naming `bench`) and exits with 1, which fails the run.
+pub fn run_released(
+    bench: &str,
+    procs: usize,
+    patience: Duration,
+    child: impl Fn(Lane<'_>) -> Result<()>,
+    at_release: impl FnOnce(),
+) -> Result<Released> {
+    assert!(procs <= MAX_RELEASED);
+    let board = Board {
+        ready: Shared::new(AtomicU32::new(0))?,
+        go: Shared::new(Event::new())?,
+        slots: Shared::zeroed()?,
+        base: Instant::now(),
+    };
+    let (board, child) = (&board, &child);
+    let gang = Gang::start(procs, |i| {
+        move || {
+            if let Err(e) = child(Lane { board, i }) {
+                eprintln!("bench {bench}: child {i}: {e}");
+                process::exit(1);
+            }
+        }
+    })?;
+    // Sleep, not spin: pinned, the children need this CPU to get ready.
+    let deadline = Instant::now() + patience;
+    // SYNC POINT: Acquire pairs with the children's Release increments.
+    while board.ready.load(Ordering::Acquire) < procs as u32 {
+        if Instant::now() > deadline {
+            return Err("the children never got ready".into());
+        }
+        std::thread::sleep(Duration::from_micros(100));
+    }
+    at_release();
+    let start = board.base.elapsed();
+    board.go.set();
+    // Joining reaps them: their stores are visible after it.
+    gang.join(patience)?;
+    let mut end = Duration::ZERO;
+    let mut usage = Usage::default();
+    for slot in board.slots.iter().take(procs) {
+        let [e, parks, preempted, cpu_ns] = [0, 1, 2, 3].map(|k| slot[k].load(Ordering::Relaxed));
+        end = end.max(Duration::from_nanos(e));
+        usage.parks += parks;
+        usage.preempted += preempted;
+        usage.cpu_ns += cpu_ns;
+    }
+    Ok(Released {
+        elapsed: end.saturating_sub(start),
+        usage,
+    })
 }
 
 /// `alarm(2)` around each run: SIGALRM's handler names the bench and the
