@@ -278,6 +278,14 @@ pub enum ErrorKind {
         /// reaped the worker itself (`SIGCHLD` ignored).
         exitcode: i32,
     },
+    /// The task ran past the pool's task timeout: its worker was stopped
+    /// (`SIGTERM`, then `SIGKILL`) and replaced.
+    TaskTimedOut {
+        /// The stopped worker's pid.
+        pid: i32,
+        /// The pool's task timeout, in milliseconds.
+        timeout_ms: u64,
+    },
     /// The pool was terminated before the task ended.
     Terminated,
     /// The pool takes no new tasks: it was closed or terminated (Python's
@@ -381,6 +389,11 @@ impl fmt::Display for ErrorKind {
             ErrorKind::WorkerDied { pid, exitcode } => write!(
                 f,
                 "its worker (pid {pid}) exited with {exitcode} before the task ended"
+            ),
+            ErrorKind::TaskTimedOut { pid, timeout_ms } => write!(
+                f,
+                "the task ran past the pool's task timeout of {timeout_ms} ms; its worker \
+                 (pid {pid}) was stopped and replaced"
             ),
             ErrorKind::Terminated => f.write_str("the pool was terminated before the task ended"),
             ErrorKind::PoolNotRunning => {

@@ -272,7 +272,7 @@ where
             return Ok(Some(false));
         }
         self.inflight.pop_front();
-        pool.drain(op, slot, erased::take_result::<A, R>, |i, r| {
+        pool.drain_results(op, slot, erased::take_result::<A, R>, |i, r| {
             sink(front.first + i, r)
         });
         self.fill(op);

@@ -102,6 +102,28 @@
 //! - [`AsyncResult::get_timeout`] returns [`ErrorKind::Timeout`] while the
 //!   task runs on; its result can still be fetched later.
 //!
+//! - A worker that dies before its first task again and again (a crash
+//!   loop at start-up) is re-forked ever more slowly: after two such
+//!   deaths in a row each re-fork waits, 10 ms doubling up to 2 s; an
+//!   initializer that fails three times in a row stops the pool.
+//!
+//! # Steering a running pool (a pre-fork daemon's master)
+//!
+//! - [`Pool::resize`] grows or shrinks it within `MPROC_POOL_MAX_WORKERS`
+//!   (to 0, too): new workers are forked at once, surplus ones finish
+//!   their task and exit.
+//! - [`Pool::replace_workers`] replaces every worker gracefully: each
+//!   finishes its task, exits, and a fresh fork takes its place.
+//! - [`Pool::drain`] stops taking tasks, lets the accepted ones end within
+//!   a grace period, then terminates the rest.
+//! - [`PoolBuilder::task_timeout`] stops a worker whose task overruns
+//!   (`SIGTERM`, then `SIGKILL`): the task fails with
+//!   [`ErrorKind::TaskTimedOut`] and a replacement is forked.
+//!   [`PoolBuilder::maxtasksperchild_jitter`] spreads the recycling of
+//!   workers made together.
+//! - A daemon's loop waits on [`Pool::sentinel`] and [`Pool::sentinels`]
+//!   for at most [`Pool::poll_timeout`], then calls [`Pool::poll`].
+//!
 //! | Python | here |
 //! |---|---|
 //! | `Pool(processes, initializer, initargs, maxtasksperchild)` | [`Pool::new`], [`Pool::builder`] |
@@ -120,6 +142,7 @@
 mod map;
 mod result;
 mod ring;
+mod steer;
 
 pub use crate::sys::task::TaskData;
 pub use map::{Call, Direct, Imap, MapResult, Star, StarFn};
@@ -224,12 +247,26 @@ pub struct Pool<const SLOTS: usize = POOL_SLOTS, const BYTES: usize = POOL_TASK_
     /// know it (it is not in the shared segment).
     key: u64,
     owner: i32,
-    size: usize,
+    /// The workers wanted: indexes from here up are retired.
+    size: Cell<usize>,
     workers: RefCell<heapless::Vec<WorkerProcess, POOL_MAX_WORKERS>>,
     /// Forks so far (names the workers `ForkPoolWorker-<n>`, as Python).
     forked: Cell<u64>,
     initializer: Option<Rc<dyn Fn()>>,
     max_tasks: u64,
+    /// Up to this many more tasks per worker before it is replaced, drawn
+    /// per fork.
+    jitter: u64,
+    task_timeout: Option<Duration>,
+    /// Bit `w`: worker `w` was sent `SIGTERM` for overrunning the task
+    /// timeout (when: `term_sent[w]`).
+    timed_out: Cell<u64>,
+    term_sent: RefCell<[Option<Instant>; POOL_MAX_WORKERS]>,
+    /// When each worker was forked: a death soon after is a crash loop's.
+    forked_at: RefCell<[Option<Instant>; POOL_MAX_WORKERS]>,
+    /// Quick deaths in a row, and when the next fork may happen.
+    crash_streak: Cell<u32>,
+    respawn_at: Cell<Option<Instant>>,
     local: [Local; SLOTS],
     free: RefCell<heapless::Vec<u16, SLOTS>>,
     next_seq: Cell<u64>,
@@ -261,6 +298,8 @@ pub struct PoolBuilder {
     processes: Option<usize>,
     initializer: Option<Rc<dyn Fn()>>,
     max_tasks: u64,
+    jitter: u64,
+    task_timeout: Option<Duration>,
 }
 
 impl PoolBuilder {
@@ -285,6 +324,25 @@ impl PoolBuilder {
     /// as one), as Python's `maxtasksperchild`; 0 (the default) never.
     pub fn maxtasksperchild(mut self, n: u64) -> PoolBuilder {
         self.max_tasks = n;
+        self
+    }
+
+    /// Adds up to `n` tasks, drawn at random for each worker, to
+    /// `maxtasksperchild`, so workers forked together are not all replaced
+    /// at once (gunicorn's `max_requests_jitter`).
+    pub fn maxtasksperchild_jitter(mut self, n: u64) -> PoolBuilder {
+        self.jitter = n;
+        self
+    }
+
+    /// Stops a worker whose task runs longer than `timeout` (`SIGTERM`,
+    /// then `SIGKILL` half a second later): the task fails with
+    /// [`ErrorKind::TaskTimedOut`] and a replacement is forked. Python's
+    /// pool has no such limit. The parent enforces it when it acts: in its
+    /// waits, and in [`Pool::poll`] (a daemon's loop bounds its wait with
+    /// [`Pool::poll_timeout`]). A chunk of a `map` counts as one task.
+    pub fn task_timeout(mut self, timeout: Duration) -> PoolBuilder {
+        self.task_timeout = Some(timeout);
         self
     }
 
@@ -355,11 +413,18 @@ impl PoolBuilder {
             wake,
             key: random_key(),
             owner: sys::process::getpid(),
-            size,
+            size: Cell::new(size),
             workers: RefCell::new(heapless::Vec::new()),
             forked: Cell::new(0),
             initializer: self.initializer,
             max_tasks: self.max_tasks,
+            jitter: self.jitter,
+            task_timeout: self.task_timeout,
+            timed_out: Cell::new(0),
+            term_sent: RefCell::new([None; POOL_MAX_WORKERS]),
+            forked_at: RefCell::new([None; POOL_MAX_WORKERS]),
+            crash_streak: Cell::new(0),
+            respawn_at: Cell::new(None),
             local: core::array::from_fn(|_| Local::new()),
             free: RefCell::new(free),
             next_seq: Cell::new(0),
@@ -381,6 +446,14 @@ impl PoolBuilder {
 
 /// A key for sealing task entries: random per pool (std's hasher keys come
 /// from the OS's random source), mixed with the pid and the time.
+/// A 64-bit mix (splitmix64's finaliser): spreads a counter over the bits.
+fn splitmix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 fn random_key() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
@@ -412,18 +485,31 @@ impl Pool {
             processes: None,
             initializer: None,
             max_tasks: 0,
+            jitter: 0,
+            task_timeout: None,
         }
     }
 }
 
 impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
     fn resource(&self) -> Resource {
-        Resource::Pool { workers: self.size }
+        Resource::Pool {
+            workers: self.size.get(),
+        }
     }
 
-    /// The number of workers (Python's `pool._processes`).
+    /// The number of workers wanted (Python's `pool._processes`), as made
+    /// or as last [`resize`](Pool::resize)d.
     pub fn processes(&self) -> usize {
-        self.size
+        self.size.get()
+    }
+
+    /// Tasks submitted and not yet taken by a worker (a map chunk counts
+    /// once).
+    pub fn queued(&self) -> usize {
+        let tail = self.ring.tail_count(Ordering::Acquire);
+        let head = self.ring.head.0.load(Ordering::Acquire);
+        tail.saturating_sub(head) as usize
     }
 
     /// The pids of the live workers, in worker order.
@@ -485,7 +571,13 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
     fn fork_worker(&self, me: usize) -> Result<WorkerProcess> {
         let ring = Rc::clone(&self.ring);
         let initializer = self.initializer.clone();
-        let (key, wake_fd, max_tasks) = (self.key, self.wake.as_raw_fd(), self.max_tasks);
+        let n = self.forked.get() + 1;
+        let max_tasks = if self.max_tasks == 0 || self.jitter == 0 {
+            self.max_tasks
+        } else {
+            self.max_tasks + splitmix(self.key ^ n) % (self.jitter + 1)
+        };
+        let (key, wake_fd) = (self.key, self.wake.as_raw_fd());
         let target: Box<dyn FnOnce()> = Box::new(move || {
             if let Some(init) = initializer {
                 if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| init())).is_err() {
@@ -502,7 +594,12 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
             });
         });
         self.ring.started[me].store(0, Ordering::Relaxed);
-        let n = self.forked.get() + 1;
+        self.ring.busy_since[me].store(0, Ordering::Relaxed);
+        self.ring
+            .control
+            .0
+            .retire
+            .fetch_and(!(1 << me), Ordering::SeqCst);
         self.forked.set(n);
         let mut name = heapless::String::<32>::new();
         let _ = core::fmt::Write::write_fmt(&mut name, format_args!("ForkPoolWorker-{n}"));
@@ -511,6 +608,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         // Made now, while the pid is surely the worker's (see
         // `Process::sentinel`).
         p.sentinel()?;
+        self.forked_at.borrow_mut()[me] = Some(Instant::now());
         Ok(p)
     }
 
@@ -677,6 +775,12 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
                 pid: slot.died_pid.load(Ordering::Relaxed),
                 exitcode: slot.died_code.load(Ordering::Relaxed),
             }),
+            ring::TIMED_OUT => Ended::Failed(ErrorKind::TaskTimedOut {
+                pid: slot.died_pid.load(Ordering::Relaxed),
+                timeout_ms: self
+                    .task_timeout
+                    .map_or(0, |t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+            }),
             _ => Ended::Running,
         }
     }
@@ -743,7 +847,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
     /// Hands every untaken item of slot `s` (ended) to `sink` with its
     /// index in the chunk, in order — results moved out, failures as
     /// errors — then frees the slot. The bulk path of the map family.
-    pub(crate) fn drain<R>(
+    pub(crate) fn drain_results<R>(
         &self,
         op: &'static str,
         s: usize,
@@ -972,11 +1076,8 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
             control.parent_parked.store(0, Ordering::SeqCst);
             return Ok(true);
         }
-        // A worker that could not be re-forked is retried every 100 ms.
-        let retry =
-            (self.dead.get() != 0 && self.wants_workers()).then_some(Duration::from_millis(100));
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        let timeout = match (left, retry) {
+        let timeout = match (left, self.poll_timeout()) {
             (Some(l), Some(r)) => Some(l.min(r)),
             (l, r) => l.or(r),
         };
@@ -985,6 +1086,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         if ready_bits & 1 != 0 {
             event::lower(self.wake.as_fd());
         }
+        self.check_timeouts();
         if ready_bits & !1 != 0 {
             self.supervise();
         } else if self.dead.get() != 0 {
@@ -1015,7 +1117,20 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
             };
             self.dead.set(self.dead.get() | 1 << w);
             self.ring.forget_worker(w);
-            self.fail_running(w, pid.map(|p| p.as_raw()).unwrap_or(0), code);
+            self.ring.busy_since[w].store(0, Ordering::Relaxed);
+            let pid = pid.map(|p| p.as_raw()).unwrap_or(0);
+            let timed_out = self.timed_out.get() & (1 << w) != 0;
+            if timed_out {
+                self.timed_out.set(self.timed_out.get() & !(1 << w));
+                self.term_sent.borrow_mut()[w] = None;
+                self.fail_running(w, pid, code, ring::TIMED_OUT);
+            } else {
+                self.fail_running(w, pid, code, ring::DIED);
+            }
+            // Only a death before the first task can repeat forever (a
+            // task that kills its worker is consumed with it).
+            let took_task = self.ring.started[w].load(Ordering::Acquire) == 2;
+            self.back_off(w, code != 0 && !timed_out && !took_task);
             if self.ring.started[w].load(Ordering::Acquire) != 0 {
                 self.init_failures.set(0);
             } else if self.initializer.is_some() && code > 0 {
@@ -1033,9 +1148,12 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
     /// Forks replacements for dead workers while work remains; one that
     /// cannot be forked now is retried at the next park (within 100 ms).
     fn refork(&self) {
+        if self.respawn_at.get().is_some_and(|t| Instant::now() < t) {
+            return;
+        }
         let count = self.workers.borrow().len();
         for w in 0..count {
-            if self.dead.get() & (1 << w) == 0 || !self.wants_workers() {
+            if self.dead.get() & (1 << w) == 0 || w >= self.size.get() || !self.wants_workers() {
                 continue;
             }
             if let Ok(p) = self.fork_worker(w) {
@@ -1060,15 +1178,16 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         }
     }
 
-    /// Marks the slots worker `w` was running as `DIED`.
-    fn fail_running(&self, w: usize, pid: i32, code: i32) {
+    /// Marks the slots worker `w` was running as ended by its death
+    /// (`kind`: `DIED` or `TIMED_OUT`).
+    fn fail_running(&self, w: usize, pid: i32, code: i32, kind: u64) {
         for slot in self.ring.slots.iter() {
             let st = slot.state.load(Ordering::Acquire);
             if ring::kind(st) == ring::RUNNING && ring::worker(st) == w {
                 slot.died_pid.store(pid, Ordering::Relaxed);
                 slot.died_code.store(code, Ordering::Relaxed);
                 slot.state.store(
-                    ring::state(ring::seq(st), ring::DIED, w as u64),
+                    ring::state(ring::seq(st), kind, w as u64),
                     Ordering::Release,
                 );
             }
@@ -1121,6 +1240,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
     pub fn poll(&self) -> Result<()> {
         self.check_owner("Pool::poll")?;
         event::lower(self.wake.as_fd());
+        self.check_timeouts();
         // A failed poll counts as a death: `supervise` looks at each worker.
         let any_dead = !matches!(self.poll_workers(false, Some(Duration::ZERO)), Ok(0));
         if any_dead {

@@ -12,8 +12,8 @@
 //! | `FREE` (all zero, before its first task), or an ended state already collected | parent | `QUEUED` | the parent, after writing the arguments (Release) |
 //! | `QUEUED` | nobody yet | `RUNNING(w)` | worker `w`'s CAS (Acquire: it then reads the arguments) |
 //! | `RUNNING(w)` | worker `w` | `DONE` | worker `w`, after writing the results (Release) |
-//! | `RUNNING(w)` | worker `w` | `DIED` | the parent, after reaping `w` |
-//! | `DONE`, `DIED` | parent | — | the parent collects the results and puts the slot on its own free list (its `busy` flag, not this word, says it is free) |
+//! | `RUNNING(w)` | worker `w` | `DIED` (`TIMED_OUT` when the parent stopped `w` for overrunning the task timeout) | the parent, after reaping `w` |
+//! | `DONE`, `DIED`, `TIMED_OUT` | parent | — | the parent collects the results and puts the slot on its own free list (its `busy` flag, not this word, says it is free) |
 //!
 //! A worker killed at any instruction leaves its slot `RUNNING(w)`, which
 //! the parent turns into `DIED` once it has reaped the worker; no other
@@ -39,6 +39,9 @@ pub(crate) const QUEUED: u64 = 1;
 pub(crate) const RUNNING: u64 = 2;
 pub(crate) const DONE: u64 = 3;
 pub(crate) const DIED: u64 = 4;
+/// Like `DIED`, for a worker the parent stopped because its task ran past
+/// the pool's task timeout.
+pub(crate) const TIMED_OUT: u64 = 5;
 
 const SEQ_BITS: u32 = 40;
 const SEQ_MASK: u64 = (1 << SEQ_BITS) - 1;
@@ -126,8 +129,13 @@ pub(crate) struct Ring<const S: usize, const B: usize> {
     /// Submissions claimed by workers.
     pub(crate) head: Padded<AtomicU64>,
     pub(crate) control: Padded<Control>,
-    /// `started[w]`: 1 once worker `w`'s initializer returned.
+    /// `started[w]`: 1 once worker `w`'s initializer returned, 2 once it
+    /// took a task.
     pub(crate) started: [AtomicU32; POOL_MAX_WORKERS],
+    /// `busy_since[w]`: when worker `w` took its current task
+    /// (`CLOCK_MONOTONIC` nanoseconds, never 0), 0 while it has none: what
+    /// the parent's task timeout measures.
+    pub(crate) busy_since: [AtomicU64; POOL_MAX_WORKERS],
     /// `order[t % S]`: the slot of submission `t`.
     pub(crate) order: [AtomicU32; S],
     pub(crate) slots: [Slot<B>; S],
@@ -167,6 +175,9 @@ pub(crate) struct Control {
     pub(crate) spinning: AtomicU64,
     /// Bit `w`: worker `w` is parked (or about to park).
     pub(crate) parked: AtomicU64,
+    /// Bit `w`: worker `w` is to exit before its next task (the pool
+    /// shrank, or replaces its workers).
+    pub(crate) retire: AtomicU64,
 }
 
 #[allow(unsafe_code)]
@@ -250,6 +261,12 @@ impl<const S: usize, const B: usize> Ring<S, B> {
         let mut start = Instant::now();
         let mut spins = 0u32;
         loop {
+            if c.retire.load(Ordering::Acquire) & bit != 0 {
+                if spinning {
+                    c.spinning.fetch_and(!bit, Ordering::SeqCst);
+                }
+                return None;
+            }
             let h = self.head.0.load(Ordering::Acquire);
             let tail = self.tail.0.load(Ordering::Acquire);
             if h < tail >> 16 {
@@ -340,7 +357,10 @@ impl<const S: usize, const B: usize> Ring<S, B> {
         // set with every worker asleep.
         c.waking.swap(0, Ordering::SeqCst);
         let nothing = self.head.0.load(Ordering::SeqCst) >= self.tail_count(Ordering::SeqCst);
-        if nothing && c.stop.load(Ordering::SeqCst) == 0 {
+        if nothing
+            && c.stop.load(Ordering::SeqCst) == 0
+            && c.retire.load(Ordering::SeqCst) & bit == 0
+        {
             futex::wait(&c.work, seen, None);
             c.waking.swap(0, Ordering::SeqCst);
         }
@@ -365,6 +385,13 @@ impl<const S: usize, const B: usize> Ring<S, B> {
             c.work.fetch_add(1, Ordering::SeqCst);
             futex::wake(&c.work, 1);
         }
+    }
+
+    /// Tells the workers of `mask` to exit before their next task, and
+    /// wakes the parked ones to see it.
+    pub(crate) fn retire(&self, mask: u64) {
+        self.control.0.retire.fetch_or(mask, Ordering::SeqCst);
+        self.wake_all_workers();
     }
 
     /// Wakes every parked worker (to see `stop`).
@@ -400,6 +427,11 @@ pub(crate) fn work<const S: usize, const B: usize>(spec: WorkerSpec<'_, S, B>) {
     let mut done = 0u64;
     let mut spinning = false;
     while let Some((s, seq)) = ring.next(spec.me, spinning) {
+        ring.busy_since[spec.me].store(crate::sys::monotonic_ns() | 1, Ordering::Relaxed);
+        if done == 0 {
+            // Took a task: no longer a start-up death if it dies now.
+            ring.started[spec.me].store(2, Ordering::Relaxed);
+        }
         let slot = &ring.slots[s];
         let entry = slot.entry.load(Ordering::Relaxed);
         let count = (slot.count.load(Ordering::Relaxed) as usize).min(task::CHUNK_MAX);
@@ -433,6 +465,7 @@ pub(crate) fn work<const S: usize, const B: usize>(spec: WorkerSpec<'_, S, B>) {
         // parent's Acquire load of the state before it reads the results,
         // and SeqCst orders it before the load of `parent_parked` (the
         // parent stores that flag and then looks at the states).
+        ring.busy_since[spec.me].store(0, Ordering::Relaxed);
         slot.state
             .swap(state(seq, DONE, spec.me as u64), Ordering::SeqCst);
         if ring.control.0.parent_parked.load(Ordering::SeqCst) != 0 {

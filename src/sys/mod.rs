@@ -36,6 +36,22 @@ fn with_nul(name: &str) -> Result<[u8; MAX_NAME + 1], Errno> {
     Ok(buf)
 }
 
+/// `clock_gettime(CLOCK_MONOTONIC)` in nanoseconds: the same clock in
+/// every process of the machine (so a time one process stores in shared
+/// memory means the same to another).
+pub(crate) fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a live timespec the call fills in; CLOCK_MONOTONIC
+    // always exists on Linux, so the call cannot fail.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
+}
+
 /// Converts a C return value (`-1` and `errno` on failure) into a `Result`.
 fn cvt(ret: libc::c_int) -> Result<libc::c_int, Errno> {
     if ret == -1 {

@@ -10,3 +10,4 @@ mod apply;
 mod echo;
 mod faults;
 mod map;
+mod steer;

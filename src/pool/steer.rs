@@ -1,0 +1,202 @@
+//! Steering a running pool, as a pre-fork daemon's master does: growing
+//! and shrinking it, replacing its workers, draining it, the per-task
+//! timeout, and the back-off that keeps a crash loop from spinning.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::{Pool, TERMINATE_GRACE};
+use crate::config::POOL_MAX_WORKERS;
+use crate::error::{Error, ErrorKind, Resource, Result};
+use crate::sys;
+
+/// A worker that dies (not by the pool's hand, before its first task)
+/// this soon after its fork counts as a crash-loop death.
+const QUICK_DEATH: Duration = Duration::from_millis(500);
+/// Quick deaths in a row that are re-forked at once; after them, each
+/// re-fork waits, twice as long each time.
+const FREE_RESPAWNS: u32 = 2;
+const FIRST_BACK_OFF: Duration = Duration::from_millis(10);
+const MAX_BACK_OFF: Duration = Duration::from_secs(2);
+
+impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
+    /// Sets the number of workers to `n` while the pool runs (a daemon's
+    /// `SIGTTIN`/`SIGTTOU`; `0` stops them all, `SIGWINCH`): new workers
+    /// are forked at once; workers beyond `n` finish the task they run and
+    /// exit. Tasks queued meanwhile wait for a worker (with `0` workers,
+    /// until the pool grows again).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::CapacityExceeded`] past `MPROC_POOL_MAX_WORKERS`;
+    /// [`ErrorKind::PoolNotRunning`] after `close` or `terminate`; a
+    /// forked child's copy refuses (`InvalidArgument`); the errors of
+    /// forking (the workers that could be forked run; the others are
+    /// retried as dead workers are).
+    pub fn resize(&self, n: usize) -> Result<()> {
+        const OP: &str = "Pool::resize";
+        self.check_running(OP)?;
+        if n > POOL_MAX_WORKERS {
+            return Err(Error::new(
+                OP,
+                Resource::Capacity("MPROC_POOL_MAX_WORKERS"),
+                ErrorKind::CapacityExceeded {
+                    limit: POOL_MAX_WORKERS,
+                },
+            ));
+        }
+        self.size.set(n);
+        let count = self.workers.borrow().len();
+        let mut retire = 0u64;
+        for w in n..count {
+            if self.dead.get() & (1 << w) == 0 {
+                retire |= 1 << w;
+            }
+        }
+        if retire != 0 {
+            self.ring.retire(retire);
+        }
+        // New indexes: fork now. Dead ones below `n`: re-forked as usual
+        // (a worker still finishing its task after an earlier shrink exits
+        // and is replaced).
+        for w in count..n {
+            let p = self.fork_worker(w)?;
+            // Cannot fail: n <= POOL_MAX_WORKERS, the vector's capacity.
+            let _ = self.workers.borrow_mut().push(p);
+        }
+        self.refork();
+        Ok(())
+    }
+
+    /// Replaces every worker, gracefully (a daemon's `SIGHUP`, to pick up
+    /// a new configuration in fresh processes): each finishes the task it
+    /// runs, exits, and is replaced by a fresh fork when the pool next
+    /// acts ([`Pool::poll`], or any wait). No queued task is lost.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::PoolNotRunning`] after `close` or `terminate`; a
+    /// forked child's copy refuses (`InvalidArgument`).
+    pub fn replace_workers(&self) -> Result<()> {
+        const OP: &str = "Pool::replace_workers";
+        self.check_running(OP)?;
+        let count = self.workers.borrow().len().min(self.size.get());
+        let live = (0..count)
+            .filter(|w| self.dead.get() & (1 << w) == 0)
+            .fold(0u64, |m, w| m | 1 << w);
+        if live != 0 {
+            self.ring.retire(live);
+        }
+        Ok(())
+    }
+
+    /// A daemon's graceful stop (`SIGTERM`): takes no new tasks, lets the
+    /// queued and running ones end for up to `grace`, then terminates what
+    /// is left (their tasks fail with [`ErrorKind::Terminated`]). Returns
+    /// whether everything ended in time.
+    ///
+    /// # Errors
+    ///
+    /// A forked child's copy refuses (`InvalidArgument`).
+    pub fn drain(&self, grace: Duration) -> Result<bool> {
+        self.check_owner("Pool::drain")?;
+        self.close();
+        let done = self.join_timeout(grace)?;
+        if !done {
+            self.terminate()?;
+        }
+        Ok(done)
+    }
+
+    /// How long a daemon's loop may wait before it must call
+    /// [`Pool::poll`] even if no descriptor fired: until the next task
+    /// timeout, the next step of stopping a timed-out worker, or the next
+    /// re-fork after a back-off. `None`: only when a sentinel fires.
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        let now = Instant::now();
+        let mut next = self.timeouts_due(false);
+        if self.dead.get() != 0 && self.wants_workers() {
+            // A worker that could not be re-forked is retried every 100 ms,
+            // or when its back-off ends.
+            let retry = self
+                .respawn_at
+                .get()
+                .filter(|t| *t > now)
+                .unwrap_or(now + Duration::from_millis(100));
+            next = Some(next.map_or(retry, |n| n.min(retry)));
+        }
+        next.map(|t| t.saturating_duration_since(now))
+    }
+
+    /// Stops workers whose task overran the timeout (`SIGTERM`, then
+    /// `SIGKILL` after the grace period).
+    pub(super) fn check_timeouts(&self) {
+        self.timeouts_due(true);
+    }
+
+    /// The next instant a timeout needs attention; with `act`, signals the
+    /// workers whose time has come.
+    fn timeouts_due(&self, act: bool) -> Option<Instant> {
+        let timeout = self.task_timeout?;
+        let limit = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
+        let now = Instant::now();
+        let now_ns = sys::monotonic_ns();
+        let mut next: Option<Instant> = None;
+        let mut soonest = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
+        let workers = self.workers.borrow();
+        for (w, worker) in workers.iter().enumerate() {
+            if self.dead.get() & (1 << w) != 0 {
+                continue;
+            }
+            if self.timed_out.get() & (1 << w) != 0 {
+                let sent = self.term_sent.borrow()[w].unwrap_or(now);
+                if now >= sent + TERMINATE_GRACE {
+                    if act {
+                        let _ = worker.kill();
+                    }
+                } else {
+                    soonest(sent + TERMINATE_GRACE);
+                }
+                continue;
+            }
+            let since = self.ring.busy_since[w].load(Ordering::Relaxed);
+            if since == 0 {
+                continue;
+            }
+            let due = since.saturating_add(limit);
+            if now_ns < due {
+                soonest(now + Duration::from_nanos(due - now_ns));
+            } else if act && self.ring.busy_since[w].load(Ordering::Relaxed) == since {
+                // Still the same task: stop its worker.
+                let _ = worker.terminate();
+                self.timed_out.set(self.timed_out.get() | 1 << w);
+                self.term_sent.borrow_mut()[w] = Some(now);
+                soonest(now + TERMINATE_GRACE);
+            } else {
+                soonest(now);
+            }
+        }
+        next
+    }
+
+    /// Counts worker `w`'s death toward a crash loop (`failed`: it died
+    /// by itself, with a non-zero status, before taking a task): after a
+    /// few quick deaths in a row, re-forks wait, longer each time.
+    pub(super) fn back_off(&self, w: usize, failed: bool) {
+        let quick = failed && self.forked_at.borrow()[w].is_some_and(|t| t.elapsed() < QUICK_DEATH);
+        if !quick {
+            self.crash_streak.set(0);
+            self.respawn_at.set(None);
+            return;
+        }
+        let streak = self.crash_streak.get().saturating_add(1);
+        self.crash_streak.set(streak);
+        if streak > FREE_RESPAWNS {
+            let doublings = (streak - FREE_RESPAWNS - 1).min(16);
+            let wait = FIRST_BACK_OFF
+                .saturating_mul(1 << doublings)
+                .min(MAX_BACK_OFF);
+            self.respawn_at.set(Some(Instant::now() + wait));
+        }
+    }
+}
