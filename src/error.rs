@@ -222,6 +222,11 @@ pub enum ErrorKind {
     AlreadyExists,
     /// No such name (`ENOENT`).
     NotFound,
+    /// Another instance runs: a pidfile names this live process.
+    AlreadyRunning {
+        /// The pid in the pidfile.
+        pid: i32,
+    },
     /// A named segment left behind by an owner that died without removing
     /// it: not opened or replaced until it is reclaimed explicitly.
     StaleSegment {
@@ -352,6 +357,12 @@ impl fmt::Display for ErrorKind {
             }
             ErrorKind::AlreadyExists => f.write_str("the name exists already"),
             ErrorKind::NotFound => f.write_str("no such name"),
+            ErrorKind::AlreadyRunning { pid } => {
+                write!(
+                    f,
+                    "already running: the pidfile names pid {pid}, which is alive"
+                )
+            }
             ErrorKind::StaleSegment { owner } => write!(
                 f,
                 "left behind by its owner, pid {owner}, which is no longer alive \

@@ -37,12 +37,13 @@
 //! | [`ipc`] | [`Pipe`](ipc::Pipe) and its [`Connection`](ipc::Connection) ends: message boundaries kept, bytes or fixed-size values, try and timed forms, closed peers as errors (never `SIGPIPE`); raw POSIX [`MessageQueue`](ipc::MessageQueue) with priorities, `mq_notify` and kernel limits named; the shared-memory [`Queue`](ipc::Queue), [`SimpleQueue`](ipc::SimpleQueue) and [`JoinableQueue`](ipc::JoinableQueue); [`wait`](ipc::wait) over any mix of them (queues through [`Watch`](ipc::Watch)), process sentinels and signal descriptors; named connections between unrelated processes ([`Listener`](ipc::Listener), [`client`](ipc::client)) checked by peer credentials | `multiprocessing.Pipe`, `Connection`, `Queue`, `SimpleQueue`, `JoinableQueue`, `connection.wait`, `connection.Listener`/`Client`; `posix_ipc.MessageQueue` |
 //! | [`pool`] | the static worker [`Pool`](pool::Pool): workers forked once, a ring of task slots in shared memory, `apply`, `apply_async` → [`AsyncResult`](pool::AsyncResult) with callbacks run in the parent, `map`/`imap`/`imap_unordered`/`starmap`, `close`/`terminate`/`join`; a task's panic or its worker's death fails that task alone ([`TaskError`](pool::TaskError)) and never hangs the pool | `multiprocessing.Pool` |
 //! | [`manager`] | the [`Manager`](manager::Manager) server process and its proxies: [`DictProxy`](manager::DictProxy), [`ListProxy`](manager::ListProxy), [`ValueProxy`](manager::ValueProxy), [`NamespaceProxy`](manager::NamespaceProxy), [`LockProxy`](manager::LockProxy), [`RLockProxy`](manager::RLockProxy), registered types ([`Served`](manager::Served), [`Proxy`](manager::Proxy)); fixed capacities, typed [`Wire`](manager::Wire) values, a memfd channel per connection, peers checked by credentials, [`ManagerGone`](ErrorKind::ManagerGone) instead of a hang | `multiprocessing.Manager`, `managers.BaseManager`, `register` |
+//! | [`daemon`] | a pre-fork master's kit: [`MainLoop`](daemon::MainLoop) (signals from a `signalfd`, job sources and the pool's workers in one wait), [`Pidfile`](daemon::Pidfile) (exclusive, stale ones replaced), [`Status`](daemon::Status) board for a named segment, [`LogFile`](daemon::LogFile) that follows log rotation; with the [`pool`]'s steering (`resize`, `replace_workers`, `drain`, task timeouts) | gunicorn's and nginx's masters |
 //! | [`error`] | the one [`Error`] type: operation, resource, [`ErrorKind`], errno | exceptions |
 //! | [`config`] | capacities fixed at build time from `MPROC_*` variables | — |
 //! | `sys` (private) | every raw libc/nix/signal-hook call, each `unsafe` block with its `SAFETY` note | — |
 //!
-//! Planned: the daemon helpers. Layers depend downwards only: `pool` and
-//! `manager` on the primitives, the primitives on `sys`.
+//! Layers depend downwards only: `pool`, `manager` and `daemon` on the
+//! primitives, the primitives on `sys`.
 //!
 //! ## The fork contract
 //!
@@ -140,6 +141,7 @@ compile_error!(
 );
 
 pub mod config;
+pub mod daemon;
 pub mod error;
 pub mod ipc;
 pub mod manager;

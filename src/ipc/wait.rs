@@ -14,6 +14,11 @@ pub const WAIT_MAX: usize = sys::POLL_MAX;
 pub struct Ready(u64);
 
 impl Ready {
+    /// The positions set in `bits`.
+    pub(crate) fn from_bits(bits: u64) -> Ready {
+        Ready(bits)
+    }
+
     /// Whether the source at `index` is ready.
     pub fn contains(self, index: usize) -> bool {
         index < WAIT_MAX && self.0 & (1 << index) != 0

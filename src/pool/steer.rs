@@ -128,6 +128,60 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         next.map(|t| t.saturating_duration_since(now))
     }
 
+    /// A daemon's wait: until one of `sources` is ready, a worker ends or
+    /// finishes a task, or `timeout` passes (bounded by
+    /// [`Pool::poll_timeout`]); then does the pool's pending work
+    /// ([`Pool::poll`]) and says which of `sources` are ready. One thread
+    /// waits on its job queue, its signal descriptor and its workers at
+    /// once. At most [`WAIT_MAX`](crate::ipc::WAIT_MAX) descriptors in all
+    /// (the sources, the pool's eventfd and one per live worker).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::CapacityExceeded`] past that many descriptors; a forked
+    /// child's copy refuses (`InvalidArgument`).
+    pub fn wait_with(
+        &self,
+        sources: &[std::os::fd::BorrowedFd<'_>],
+        timeout: Option<Duration>,
+    ) -> Result<crate::ipc::Ready> {
+        const OP: &str = "Pool::wait_with";
+        self.check_owner(OP)?;
+        let timeout = match (timeout, self.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let bits = {
+            let workers = self.workers.borrow();
+            let mut fds = heapless::Vec::<_, { crate::ipc::WAIT_MAX }>::new();
+            let too_many = || {
+                Error::new(
+                    OP,
+                    Resource::Capacity("WAIT_MAX"),
+                    ErrorKind::CapacityExceeded {
+                        limit: crate::ipc::WAIT_MAX,
+                    },
+                )
+            };
+            for fd in sources.iter().copied() {
+                fds.push(fd).map_err(|_| too_many())?;
+            }
+            fds.push(std::os::fd::AsFd::as_fd(&self.wake))
+                .map_err(|_| too_many())?;
+            for fd in self.live(&workers).filter_map(|w| w.sentinel().ok()) {
+                fds.push(fd).map_err(|_| too_many())?;
+            }
+            sys::poll_many(&fds, timeout).map_err(|e| Error::os("poll", self.resource(), e))?
+        };
+        self.poll()?;
+        let mask = if sources.len() >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << sources.len()) - 1
+        };
+        Ok(crate::ipc::Ready::from_bits(bits & mask))
+    }
+
     /// Stops workers whose task overran the timeout (`SIGTERM`, then
     /// `SIGKILL` after the grace period).
     pub(super) fn check_timeouts(&self) {

@@ -432,6 +432,22 @@ pub(crate) fn gettid() -> i32 {
     })
 }
 
+/// This process's resident set in KiB, from `/proc/self/statm` (its second
+/// field, in pages); `None` when it cannot be read. Allocation-free.
+pub(crate) fn resident_kib() -> Option<u64> {
+    use std::io::Read as _;
+    let mut buf = [0u8; 128];
+    let n = std::fs::File::open("/proc/self/statm")
+        .and_then(|mut f| f.read(&mut buf))
+        .ok()?;
+    let text = std::str::from_utf8(&buf[..n]).ok()?;
+    let pages: u64 = text.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf takes a constant and reads no memory of ours.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    let page = u64::try_from(page).ok().filter(|p| *p > 0)?;
+    Some(pages * page / 1024)
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_stat_threads;
