@@ -588,3 +588,38 @@ fn manager_proxy_calls_allocate_nothing_in_steady_state() {
         assert_steady_state_allocates_nothing(50, round);
     });
 }
+
+#[test]
+fn a_daemon_main_loop_with_a_steered_pool_allocates_nothing_in_steady_state() {
+    common::isolated(|| {
+        use mproc::daemon::{LogFile, MainLoop, Status};
+        use mproc::pool::Pool;
+        let main = MainLoop::new(SigSet::from_signals(&[Signal::USR1])).unwrap();
+        let pool = Pool::builder()
+            .processes(2)
+            .task_timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let status = Status::new();
+        let path = std::env::temp_dir().join(format!("mproc-alloc-log-{}", process::getpid()));
+        let mut log = LogFile::open(&path).unwrap();
+        let (rx, tx) = Pipe::simplex().unwrap();
+        let round = || {
+            signal::kill(process::getpid(), Signal::USR1).unwrap();
+            tx.send_bytes(b"job").unwrap();
+            let woke = main
+                .wait_pool(&pool, &[rx.as_fd()], Some(Duration::from_secs(10)))
+                .unwrap();
+            assert!(!woke.signals().is_empty() || woke.ready().contains(0));
+            let mut buf = [0u8; 8];
+            while rx.try_recv_bytes(&mut buf).unwrap().is_some() {}
+            let _ = main.signal_fd().pending().count();
+            assert_eq!(pool.apply(pool_square, 5).unwrap(), 25);
+            let _ = pool.poll_timeout();
+            status.touch();
+            log.line(format_args!("{}", status.snapshot())).unwrap();
+        };
+        assert_steady_state_allocates_nothing(20, round);
+        let _ = std::fs::remove_file(&path);
+    });
+}
