@@ -151,3 +151,31 @@ fn workers_dying_at_start_up_again_and_again_are_re_forked_ever_more_slowly() {
         assert_eq!(pool.apply(nap, 1).unwrap(), 1);
     });
 }
+
+#[test]
+fn jitter_spreads_the_recycling_of_workers() {
+    isolated(|| {
+        let distinct = |pool: &Pool| {
+            let mut pids: Vec<i32> = (0..20).map(|i| pool.apply(pid_of, i).unwrap()).collect();
+            pids.sort_unstable();
+            pids.dedup();
+            pids.len()
+        };
+        let plain = Pool::builder()
+            .processes(1)
+            .maxtasksperchild(1)
+            .build()
+            .unwrap();
+        assert_eq!(distinct(&plain), 20, "one task per worker");
+        drop(plain);
+        // Each worker now runs 1 + (0 to 100) tasks: all twenty drawing 0
+        // has odds of 101^-20.
+        let jittered = Pool::builder()
+            .processes(1)
+            .maxtasksperchild(1)
+            .maxtasksperchild_jitter(100)
+            .build()
+            .unwrap();
+        assert!(distinct(&jittered) < 20);
+    });
+}
