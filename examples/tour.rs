@@ -13,6 +13,8 @@ mod condition;
 mod consumer_task;
 #[path = "counter.rs"]
 mod counter;
+#[path = "daemon.rs"]
+mod daemon;
 #[path = "daemon_child.rs"]
 mod daemon_child;
 #[path = "echo_server.rs"]
@@ -212,6 +214,11 @@ const SCENARIOS: &[(&str, &str, Scenario)] = &[
         "echo_server",
         "a pre-fork TCP echo server: Pool(4) serves 6 echo_client processes, 4 at a time",
         echo_server::run,
+    ),
+    (
+        "daemon",
+        "a pre-fork daemon: 4 jobs through a message queue, kill -USR1 for a status line, kill -TERM drains",
+        daemon::run,
     ),
     (
         "manager_dict_list",

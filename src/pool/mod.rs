@@ -194,6 +194,9 @@ struct Local {
     untaken: Cell<Mask>,
     /// Set when the pool failed the task itself (terminated, broken).
     failure: Cell<Option<ErrorKind>>,
+    /// Its end was seen by a [`Pool::wait_with`] (which wakes for ends it
+    /// has not seen).
+    end_seen: Cell<bool>,
     drop_results: Cell<Option<DropResults>>,
     callbacks: RefCell<Option<Callbacks<TaskError>>>,
 }
@@ -207,6 +210,7 @@ impl Local {
             count: Cell::new(0),
             untaken: Cell::new(Mask::default()),
             failure: Cell::new(None),
+            end_seen: Cell::new(false),
             drop_results: Cell::new(None),
             callbacks: RefCell::new(None),
         }
@@ -498,6 +502,11 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         }
     }
 
+    /// Workers forked since the pool was made (replacements included).
+    pub fn forks(&self) -> u64 {
+        self.forked.get()
+    }
+
     /// The number of workers wanted (Python's `pool._processes`), as made
     /// or as last [`resize`](Pool::resize)d.
     pub fn processes(&self) -> usize {
@@ -728,6 +737,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         l.busy.set(true);
         l.held.set(held);
         l.seq.set(t);
+        l.end_seen.set(false);
         l.count.set(count);
         l.untaken.set(Mask::first(count));
         l.failure.set(None);
@@ -1227,6 +1237,8 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
                 let _ = w.join();
             }
         }
+        // All reaped: none is live any more (`pids`, the sentinels).
+        self.dead.set(u64::MAX >> (64 - POOL_MAX_WORKERS.max(1)));
     }
 
     /// Does the pool's pending work without waiting: reaps dead workers
@@ -1438,16 +1450,21 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         self.ring.control.0.stop.swap(1, Ordering::SeqCst);
         self.ring.wake_all_workers();
         let mut all = true;
-        for w in self.workers.borrow().iter() {
-            match deadline {
+        for (i, w) in self.workers.borrow().iter().enumerate() {
+            let joined = match deadline {
                 None => {
                     let _ = w.join();
+                    true
                 }
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
-                    all &= matches!(w.join_timeout(left), Ok(Some(_)) | Err(_));
+                    matches!(w.join_timeout(left), Ok(Some(_)) | Err(_))
                 }
+            };
+            if joined {
+                self.dead.set(self.dead.get() | 1 << i);
             }
+            all &= joined;
         }
         self.service();
         Ok(all)

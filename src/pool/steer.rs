@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::{Pool, TERMINATE_GRACE};
+use super::{Ended, Pool, TERMINATE_GRACE, ring};
 use crate::config::POOL_MAX_WORKERS;
 use crate::error::{Error, ErrorKind, Resource, Result};
 use crate::sys;
@@ -129,7 +129,8 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
     }
 
     /// A daemon's wait: until one of `sources` is ready, a worker ends or
-    /// finishes a task, or `timeout` passes (bounded by
+    /// finishes a task (one whose end no earlier `wait_with` saw), or
+    /// `timeout` passes (bounded by
     /// [`Pool::poll_timeout`]); then does the pool's pending work
     /// ([`Pool::poll`]) and says which of `sources` are ready. One thread
     /// waits on its job queue, its signal descriptor and its workers at
@@ -147,10 +148,18 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
     ) -> Result<crate::ipc::Ready> {
         const OP: &str = "Pool::wait_with";
         self.check_owner(OP)?;
-        let timeout = match (timeout, self.poll_timeout()) {
+        let mut timeout = match (timeout, self.poll_timeout()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        let control = &self.ring.control.0;
+        // SYNC POINT: as in `park`: flag, then look. A worker commits and
+        // then reads the flag, so it raises the eventfd or the look below
+        // sees its task ended.
+        control.parent_parked.swap(1, Ordering::SeqCst);
+        if self.unseen_end() {
+            timeout = Some(Duration::ZERO);
+        }
         let bits = {
             let workers = self.workers.borrow();
             let mut fds = heapless::Vec::<_, { crate::ipc::WAIT_MAX }>::new();
@@ -171,15 +180,36 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
             for fd in self.live(&workers).filter_map(|w| w.sentinel().ok()) {
                 fds.push(fd).map_err(|_| too_many())?;
             }
-            sys::poll_many(&fds, timeout).map_err(|e| Error::os("poll", self.resource(), e))?
+            sys::poll_many(&fds, timeout).map_err(|e| Error::os("poll", self.resource(), e))
         };
+        control.parent_parked.store(0, Ordering::SeqCst);
+        let bits = bits?;
         self.poll()?;
+        self.mark_ends_seen();
         let mask = if sources.len() >= 64 {
             u64::MAX
         } else {
             (1u64 << sources.len()) - 1
         };
         Ok(crate::ipc::Ready::from_bits(bits & mask))
+    }
+
+    /// Whether a task ended that no [`Pool::wait_with`] has seen end.
+    fn unseen_end(&self) -> bool {
+        (0..SLOTS).any(|s| {
+            let l = &self.local[s];
+            l.busy.get() && !l.end_seen.get() && !matches!(self.ended(s), Ended::Running)
+        })
+    }
+
+    /// Records every ended task as seen by [`Pool::wait_with`].
+    fn mark_ends_seen(&self) {
+        for s in 0..SLOTS {
+            let l = &self.local[s];
+            if l.busy.get() && !matches!(self.ended(s), Ended::Running) {
+                l.end_seen.set(true);
+            }
+        }
     }
 
     /// Stops workers whose task overran the timeout (`SIGTERM`, then
@@ -197,6 +227,19 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         let now_ns = sys::monotonic_ns();
         let mut next: Option<Instant> = None;
         let mut soonest = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
+        // A queued task's clock starts when a worker takes it, which
+        // wakes nobody, and a worker stores the start just after its claim:
+        // for a task queued, or claimed with no start stored yet, look again
+        // a timeout from now at the latest.
+        let unclocked = self.ring.slots.iter().any(|slot| {
+            let st = slot.state.load(Ordering::Acquire);
+            ring::kind(st) == ring::RUNNING
+                && self.ring.busy_since[ring::worker(st) % POOL_MAX_WORKERS].load(Ordering::Relaxed)
+                    == 0
+        });
+        if self.queued() > 0 || unclocked {
+            soonest(now + timeout);
+        }
         let workers = self.workers.borrow();
         for (w, worker) in workers.iter().enumerate() {
             if self.dead.get() & (1 << w) != 0 {

@@ -191,3 +191,36 @@ fn the_main_loop_replaces_a_dead_worker_and_enforces_task_timeouts_while_it_wait
         assert_eq!(woke.signals()[0].signal, Signal::TTIN);
     });
 }
+
+#[test]
+fn the_main_loop_wakes_when_a_task_ends_and_forgets_reaped_workers() {
+    isolated(|| {
+        let main = MainLoop::new(SigSet::from_signals(&[Signal::USR1])).unwrap();
+        let pool = Pool::new(1).unwrap();
+        for _ in 0..5 {
+            let r = pool.apply_async(nap, 20).unwrap();
+            let started = Instant::now();
+            while !r.ready() {
+                main.wait_pool(&pool, &[], Some(Duration::from_secs(5)))
+                    .unwrap();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(2),
+                "woken by the end, not by the timeout: {:?}",
+                started.elapsed()
+            );
+            assert_eq!(r.get().unwrap(), 20);
+        }
+        // A task that ended before the wait began wakes it too.
+        let r = pool.apply_async(nap, 1).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let started = Instant::now();
+        main.wait_pool(&pool, &[], Some(Duration::from_secs(5)))
+            .unwrap();
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(r.ready());
+        pool.close();
+        pool.join().unwrap();
+        assert!(pool.pids().is_empty(), "reaped workers are not listed");
+    });
+}
