@@ -110,7 +110,7 @@ use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use mproc::config::{POOL_MAX_WORKERS, POOL_SLOTS};
 use mproc::daemon::{LogFile, MainLoop, Pidfile, Snapshot, State, Status};
@@ -559,37 +559,6 @@ struct Daemon {
     stopping: Cell<&'static str>,
 }
 
-/// A UTC time as ISO 8601 with milliseconds.
-struct Stamp(SystemTime);
-
-impl fmt::Display for Stamp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let d = self.0.duration_since(UNIX_EPOCH).unwrap_or_default();
-        let secs = d.as_secs();
-        let days = (secs / 86_400) as i64;
-        let rem = secs % 86_400;
-        // Civil date from days since 1970-01-01 (Howard Hinnant's
-        // algorithm).
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z.rem_euclid(146_097);
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = doy - (153 * mp + 2) / 5 + 1;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 };
-        let year = yoe + era * 400 + i64::from(month <= 2);
-        write!(
-            f,
-            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-            rem / 3600,
-            rem / 60 % 60,
-            rem % 60,
-            d.subsec_millis()
-        )
-    }
-}
-
 /// The status line: the board's snapshot and the daemon's own counters.
 pub struct StatusLine(pub Snapshot);
 
@@ -614,7 +583,7 @@ fn rss_kib(pid: Pid) -> Option<u64> {
 impl Daemon {
     /// One line in the log, after a timestamp.
     fn say(&self, args: fmt::Arguments<'_>) {
-        let stamp = Stamp(SystemTime::now());
+        let stamp = mproc::daemon::UtcTime::now();
         if let Err(e) = self.log.borrow_mut().line(format_args!("{stamp} {args}")) {
             eprintln!("daemon: cannot write the log: {e}");
         }

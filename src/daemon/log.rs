@@ -89,3 +89,66 @@ impl LogFile {
         &self.path
     }
 }
+
+/// A time as log lines print it: ISO 8601 in UTC with milliseconds,
+/// `2026-11-23T12:06:49.682Z`. Formatting allocates nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UtcTime(pub std::time::SystemTime);
+
+impl UtcTime {
+    /// Now.
+    pub fn now() -> UtcTime {
+        UtcTime(std::time::SystemTime::now())
+    }
+}
+
+impl core::fmt::Display for UtcTime {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let d = self
+            .0
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let secs = d.as_secs();
+        let rem = secs % 86_400;
+        let (year, month, day) = civil(i64::try_from(secs / 86_400).unwrap_or(0));
+        write!(
+            f,
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+            rem / 3600,
+            rem / 60 % 60,
+            rem % 60,
+            d.subsec_millis()
+        )
+    }
+}
+
+/// The civil date (year, month, day) of `days` since 1970-01-01, in the
+/// proleptic Gregorian calendar (Howard Hinnant's `civil_from_days`).
+fn civil(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn times_print_as_iso_8601_utc() {
+        let at = |s: u64, ms: u64| {
+            UtcTime(UNIX_EPOCH + Duration::from_secs(s) + Duration::from_millis(ms)).to_string()
+        };
+        assert_eq!(at(0, 0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(at(951_782_400, 5), "2000-02-29T00:00:00.005Z");
+        assert_eq!(at(1_795_437_409, 682), "2026-11-23T12:36:49.682Z");
+        assert_eq!(at(4_107_542_399, 999), "2100-02-28T23:59:59.999Z");
+    }
+}

@@ -42,7 +42,7 @@ mod log;
 mod pidfile;
 mod status;
 
-pub use log::LogFile;
+pub use log::{LogFile, UtcTime};
 pub use pidfile::Pidfile;
 pub use status::{Snapshot, State, Status};
 
