@@ -184,8 +184,11 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         };
         control.parent_parked.store(0, Ordering::SeqCst);
         let bits = bits?;
-        self.poll()?;
+        // Seen first, then serviced: a task that ends between the two is
+        // left unseen (the next wait returns at once) instead of seen with
+        // its callback not yet run (the next wait would sleep on it).
         self.mark_ends_seen();
+        self.poll()?;
         let mask = if sources.len() >= 64 {
             u64::MAX
         } else {

@@ -224,3 +224,43 @@ fn the_main_loop_wakes_when_a_task_ends_and_forgets_reaped_workers() {
         assert!(pool.pids().is_empty(), "reaped workers are not listed");
     });
 }
+
+#[test]
+fn the_main_loop_never_sleeps_on_a_callback_it_has_not_run() {
+    isolated(|| {
+        use std::cell::Cell;
+        use std::rc::Rc;
+        fn quick(x: u64) -> u64 {
+            x
+        }
+        let main = MainLoop::new(SigSet::from_signals(&[Signal::USR1])).unwrap();
+        let pool = Pool::new(2).unwrap();
+        let ran = Rc::new(Cell::new(0u64));
+        // Bursts of tasks whose ends only callbacks see: every burst must
+        // end through the loop's own wake-ups, never its 2 s timeout.
+        for burst in 0..200u64 {
+            let started = Instant::now();
+            for i in 0..10 {
+                let on_done = Rc::clone(&ran);
+                drop(
+                    pool.apply_async_with(
+                        quick,
+                        i,
+                        move |_: &u64| on_done.set(on_done.get() + 1),
+                        |_| {},
+                    )
+                    .unwrap(),
+                );
+            }
+            while ran.get() < (burst + 1) * 10 {
+                main.wait_pool(&pool, &[], Some(Duration::from_secs(2)))
+                    .unwrap();
+            }
+            assert!(
+                started.elapsed() < Duration::from_millis(1500),
+                "burst {burst} waited {:?}: a task's end went unnoticed",
+                started.elapsed()
+            );
+        }
+    });
+}
