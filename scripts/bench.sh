@@ -4,10 +4,12 @@
 # against raw libc and Python's multiprocessing), benches/pool.rs (apply,
 # apply_async, map, oversubscription, memory: mproc's Pool against Python's
 # Pool), benches/manager.rs (dict round trips and locked decrements through
-# mproc's Manager against Python's Manager, and against shared memory) and
-# benches/sync.rs (locked counter, contended lock, Event ping-pong: mproc
-# against a bare atomic, a raw futex, a raw spin and Python's
-# multiprocessing).
+# mproc's Manager against Python's Manager, and against shared memory),
+# benches/daemon.rs (the example daemon's release binary: USR1-to-report
+# latency, jobs/s through its message queue, idle memory, binary size,
+# stripped and static) and benches/sync.rs (locked counter, contended lock,
+# Event ping-pong: mproc against a bare atomic, a raw futex, a raw spin and
+# Python's multiprocessing).
 #
 #   scripts/bench.sh                       full run (each bench well under a minute after the build)
 #   MPROC_BENCH_QUICK=1 scripts/bench.sh   smoke run with small counts
@@ -26,4 +28,5 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 cargo bench --bench process "$@"
 cargo bench --bench pool "$@"
 cargo bench --bench manager "$@"
+cargo bench --bench daemon "$@"
 exec cargo bench --bench sync "$@"

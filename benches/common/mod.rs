@@ -292,6 +292,19 @@ pub fn median(samples: &[f64]) -> Option<f64> {
     })
 }
 
+/// The `p`-th percentile (0 < `p` ≤ 100) of `samples` by the nearest-rank
+/// method: the smallest sample that at least `p` % of them do not exceed;
+/// `None` without samples.
+pub fn percentile(samples: &[f64], p: f64) -> Option<f64> {
+    if samples.is_empty() {
+        return None;
+    }
+    let mut v = samples.to_vec();
+    v.sort_by(f64::total_cmp);
+    let rank = (p / 100.0 * v.len() as f64).ceil() as usize;
+    Some(v[rank.clamp(1, v.len()) - 1])
+}
+
 /// The median over the rounds of `num[i] / den[i]`; `None` without samples
 /// (a missing Python).
 pub fn paired_ratio(num: &[f64], den: &[f64]) -> Option<f64> {
