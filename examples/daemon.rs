@@ -59,7 +59,7 @@
 //! - `sleep MS`: the worker sleeps.
 //! - `fail`: the task returns an error.
 //! - `crash`: the worker kills itself with `SIGKILL`.
-//! - `overrun`: the worker sleeps a second past `--task-timeout`; the pool
+//! - `overrun`: the worker sleeps five seconds past `--task-timeout`; the pool
 //!   stops it (`SIGTERM`, then `SIGKILL`), fails the job as timed out and
 //!   forks a replacement.
 //!
@@ -671,7 +671,7 @@ impl Daemon {
                     job.ms = if timeout_ms == 0 {
                         10_000
                     } else {
-                        timeout_ms + 1000
+                        timeout_ms + 5000
                     };
                 }
                 backlog.push_back(job);

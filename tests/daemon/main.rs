@@ -264,3 +264,26 @@ fn the_main_loop_never_sleeps_on_a_callback_it_has_not_run() {
         }
     });
 }
+
+#[test]
+fn children_of_a_loop_that_blocks_term_still_die_of_it() {
+    isolated(|| {
+        // The main loop blocks TERM in the master; a child must not
+        // inherit that, or `terminate` (and a pool's task timeout) waits
+        // for the SIGKILL half a second later.
+        let _main = MainLoop::new(SigSet::from_signals(&[Signal::TERM])).unwrap();
+        let mut child = Process::new(|| {
+            // A plain sleep (pause() would unblock signals while it waits).
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        });
+        child.start().unwrap();
+        child.terminate().unwrap();
+        assert_eq!(
+            child.join_timeout(Duration::from_secs(5)).unwrap(),
+            Some(-15),
+            "ended by SIGTERM, not blocked in the child"
+        );
+    });
+}
