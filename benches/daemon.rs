@@ -85,6 +85,10 @@
 #[allow(dead_code)] // This bench uses a few of the helpers, not all.
 mod common;
 
+#[allow(dead_code)]
+#[path = "../tests/common/procs.rs"]
+mod procs;
+
 #[path = "../examples/daemon.rs"]
 #[allow(dead_code)] // the daemon's own `main`, and what only it uses
 mod daemon;
@@ -497,48 +501,6 @@ fn stripped_size(bin: &Path, scratch: &Path) -> Option<u64> {
 
 // --------------------------------------------------------------- a daemon
 
-/// A process as `/proc/<pid>/stat` describes it.
-struct ProcStat {
-    pid: i32,
-    state: char,
-    ppid: i32,
-    pgrp: i32,
-}
-
-fn processes() -> Vec<ProcStat> {
-    let mut all = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return all;
-    };
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // After the command's closing parenthesis: state ppid pgrp …
-        let Some((_, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        let mut f = rest.split_whitespace();
-        let state = f.next().and_then(|s| s.chars().next()).unwrap_or('?');
-        let ppid = f.next().and_then(|s| s.parse().ok()).unwrap_or(0);
-        let pgrp = f.next().and_then(|s| s.parse().ok()).unwrap_or(0);
-        all.push(ProcStat {
-            pid,
-            state,
-            ppid,
-            pgrp,
-        });
-    }
-    all
-}
-
 /// One daemon started from a binary, on names of its own. Dropping it
 /// kills what is left of it (its process group) and removes its names and
 /// its scratch directory.
@@ -651,19 +613,13 @@ impl Daemon {
     /// The daemon's live workers, as the kernel lists them, lowest pid
     /// first.
     fn worker_pids(&self) -> Vec<i32> {
-        let mut pids: Vec<i32> = processes()
-            .into_iter()
-            .filter(|p| p.ppid == self.pid.as_raw() && p.state != 'Z')
-            .map(|p| p.pid)
-            .collect();
-        pids.sort_unstable();
-        pids
+        procs::live_children(self.pid.as_raw())
     }
 
     /// Whether the master and all its workers sleep (`S` in
     /// `/proc/<pid>/stat`).
     fn all_asleep(&self) -> bool {
-        let all = processes();
+        let all = procs::processes();
         let master = all
             .iter()
             .any(|p| p.pid == self.pid.as_raw() && p.state == 'S');
@@ -754,11 +710,7 @@ impl Daemon {
         if still_there(MessageQueue::open(&self.queue)) {
             left.push(format!("its queue {}", self.queue));
         }
-        let group: Vec<i32> = processes()
-            .into_iter()
-            .filter(|p| p.pgrp == self.pid.as_raw() && p.state != 'Z')
-            .map(|p| p.pid)
-            .collect();
+        let group = procs::live_group(self.pid.as_raw());
         if !group.is_empty() {
             left.push(format!("processes {group:?}"));
         }

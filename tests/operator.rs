@@ -17,6 +17,10 @@
 //! the emulated architecture cannot be spawned: every test says so on
 //! stderr and passes without running.
 
+#[allow(dead_code)]
+#[path = "common/procs.rs"]
+mod procs;
+
 use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::os::unix::process::CommandExt as _;
@@ -134,48 +138,6 @@ fn build_examples(profile_dir: &Path) {
             "cannot run cargo ({e}); using the examples as built"
         )),
     }
-}
-
-/// A process as `/proc/<pid>/stat` describes it.
-struct ProcStat {
-    pid: u32,
-    state: char,
-    ppid: u32,
-    pgrp: u32,
-}
-
-fn processes() -> Vec<ProcStat> {
-    let mut all = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return all;
-    };
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // After the command's closing parenthesis: state ppid pgrp …
-        let Some((_, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        let mut f = rest.split_whitespace();
-        let state = f.next().and_then(|s| s.chars().next()).unwrap_or('?');
-        let ppid = f.next().and_then(|s| s.parse().ok()).unwrap_or(0);
-        let pgrp = f.next().and_then(|s| s.parse().ok()).unwrap_or(0);
-        all.push(ProcStat {
-            pid,
-            state,
-            ppid,
-            pgrp,
-        });
-    }
-    all
 }
 
 /// One daemon started from its binary, on names of its own. Dropping it
@@ -298,10 +260,9 @@ impl Daemon {
 
     /// The daemon's live workers, as the kernel lists them.
     fn workers(&self) -> BTreeSet<u32> {
-        processes()
+        procs::live_children(self.pid as i32)
             .into_iter()
-            .filter(|p| p.ppid == self.pid && p.state != 'Z')
-            .map(|p| p.pid)
+            .map(|p| p as u32)
             .collect()
     }
 
@@ -357,10 +318,9 @@ impl Daemon {
 
     /// Processes of the daemon's group still running (workers included).
     fn group_left(&self) -> Vec<u32> {
-        processes()
+        procs::live_group(self.pid as i32)
             .into_iter()
-            .filter(|p| p.pgrp == self.pid && p.state != 'Z')
-            .map(|p| p.pid)
+            .map(|p| p as u32)
             .collect()
     }
 
