@@ -1127,45 +1127,6 @@ fn run_jobs_retrying(
 
 // ----------------------------------------------------------------- memory
 
-/// `Rss`, `Pss`, USS (`Private_Clean + Private_Dirty`) and
-/// `Private_Dirty` of one process, KiB, from `/proc/<pid>/smaps_rollup`.
-#[derive(Clone, Copy)]
-struct Footprint {
-    rss: f64,
-    pss: f64,
-    uss: f64,
-    dirty: f64,
-}
-
-impl Footprint {
-    fn of(pid: i32) -> Option<Footprint> {
-        let path = format!("/proc/{pid}/smaps_rollup");
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) => {
-                eprintln!("bench daemon: no memory figures for pid {pid} ({path}: {e})");
-                return None;
-            }
-        };
-        let field = |name: &str| -> Option<f64> {
-            text.lines().find_map(|l| {
-                let (key, value) = l.split_once(':')?;
-                if key.trim() != name {
-                    return None;
-                }
-                value.trim().strip_suffix("kB")?.trim().parse::<f64>().ok()
-            })
-        };
-        let dirty = field("Private_Dirty")?;
-        Some(Footprint {
-            rss: field("Rss")?,
-            pss: field("Pss")?,
-            uss: field("Private_Clean")? + dirty,
-            dirty,
-        })
-    }
-}
-
 /// The master and a worker (the one of larger `Rss`), asleep.
 #[derive(Clone, Copy)]
 struct Snapshot {
@@ -1178,10 +1139,10 @@ impl Snapshot {
         let worker = d
             .worker_pids()
             .into_iter()
-            .filter_map(Footprint::of)
+            .filter_map(|pid| Footprint::of("daemon", pid))
             .max_by(|a, b| a.rss.total_cmp(&b.rss));
         Snapshot {
-            master: Footprint::of(d.pid.as_raw()),
+            master: Footprint::of("daemon", d.pid.as_raw()),
             worker,
         }
     }

@@ -600,46 +600,6 @@ fn warm_up(pool: &DefaultPool, python: &mut Option<Peer>) -> Result<()> {
     Ok(())
 }
 
-/// USS and PSS (KiB) of one process, from `/proc/<pid>/smaps_rollup`.
-#[derive(Clone, Copy)]
-struct Footprint {
-    uss: f64,
-    pss: f64,
-}
-
-impl Footprint {
-    fn of(pid: i32) -> Option<Footprint> {
-        let path = format!("/proc/{pid}/smaps_rollup");
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) => {
-                eprintln!("bench pool: no memory figures for pid {pid} ({path}: {e})");
-                return None;
-            }
-        };
-        let field = |name: &str| -> Option<f64> {
-            text.lines().find_map(|l| {
-                let (key, value) = l.split_once(':')?;
-                if key.trim() != name {
-                    return None;
-                }
-                value.trim().strip_suffix("kB")?.trim().parse::<f64>().ok()
-            })
-        };
-        let usage = match (field("Private_Clean"), field("Private_Dirty"), field("Pss")) {
-            (Some(clean), Some(dirty), Some(pss)) => Some(Footprint {
-                uss: clean + dirty,
-                pss,
-            }),
-            _ => None,
-        };
-        if usage.is_none() {
-            eprintln!("bench pool: {path} lacks Private_Clean, Private_Dirty or Pss");
-        }
-        usage
-    }
-}
-
 /// The memory snapshot: one worker and the owner of each pool.
 struct Memory {
     worker: Option<Footprint>,
@@ -653,12 +613,15 @@ struct Memory {
 impl Memory {
     fn snapshot(pool: &DefaultPool, python: &mut Option<Peer>) -> Memory {
         let pids = pool.pids();
-        let worker = pids.first().and_then(|p| Footprint::of(p.as_raw()));
-        let parent = Footprint::of(mproc::process::getpid().as_raw());
+        let worker = pids.first().and_then(|p| Footprint::of("pool", p.as_raw()));
+        let parent = Footprint::of("pool", mproc::process::getpid().as_raw());
         let py_pids: Option<Vec<i32>> = ask_or_drop(python, &format!("pids {WORKERS}"))
             .and_then(|a| a.split_whitespace().map(|w| w.parse().ok()).collect());
         let (py_parent, py_worker) = match py_pids.as_deref() {
-            Some([parent, first, ..]) => (Footprint::of(*parent), Footprint::of(*first)),
+            Some([parent, first, ..]) => (
+                Footprint::of("pool", *parent),
+                Footprint::of("pool", *first),
+            ),
             _ => (None, None),
         };
         Memory {

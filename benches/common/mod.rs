@@ -724,3 +724,50 @@ pub mod watchdog {
         unsafe { libc::alarm(0) };
     }
 }
+
+/// `Rss`, `Pss`, USS (`Private_Clean + Private_Dirty`) and
+/// `Private_Dirty` of one process, KiB, from `/proc/<pid>/smaps_rollup`.
+#[derive(Clone, Copy)]
+pub struct Footprint {
+    pub rss: f64,
+    pub pss: f64,
+    pub uss: f64,
+    pub dirty: f64,
+}
+
+impl Footprint {
+    /// `None` (said on stderr, naming `bench`) when the file cannot be
+    /// read or lacks a field.
+    pub fn of(bench: &str, pid: i32) -> Option<Footprint> {
+        let path = format!("/proc/{pid}/smaps_rollup");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) => {
+                eprintln!("bench {bench}: no memory figures for pid {pid} ({path}: {e})");
+                return None;
+            }
+        };
+        let field = |name: &str| -> Option<f64> {
+            text.lines().find_map(|l| {
+                let (key, value) = l.split_once(':')?;
+                if key.trim() != name {
+                    return None;
+                }
+                value.trim().strip_suffix("kB")?.trim().parse::<f64>().ok()
+            })
+        };
+        let usage = (|| {
+            let dirty = field("Private_Dirty")?;
+            Some(Footprint {
+                rss: field("Rss")?,
+                pss: field("Pss")?,
+                uss: field("Private_Clean")? + dirty,
+                dirty,
+            })
+        })();
+        if usage.is_none() {
+            eprintln!("bench {bench}: {path} lacks Rss, Pss, Private_Clean or Private_Dirty");
+        }
+        usage
+    }
+}
