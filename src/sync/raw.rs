@@ -36,7 +36,7 @@ pub(crate) const WAITERS: u32 = 1 << 31;
 pub(crate) const PID_MASK: u32 = (1 << 30) - 1;
 
 /// Park this long before the first look at the holder.
-const FIRST_CHECK: Duration = Duration::from_millis(5);
+pub(crate) const FIRST_CHECK: Duration = Duration::from_millis(5);
 /// The longest park between two looks at the holder.
 pub(crate) const MAX_CHECK: Duration = Duration::from_millis(100);
 

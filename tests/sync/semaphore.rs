@@ -2,9 +2,9 @@
 //! `value` holders, exact counts under contention, the non-blocking and
 //! timed forms, `release_n`, over-release refused with a typed error that
 //! changes nothing, guards copied by fork, and what the docs promise for a
-//! process that dies holding a unit: a semaphore has no owner, so the unit
-//! stays taken (as in Python and POSIX) until some process releases it;
-//! timed waiters are not hung by it.
+//! process that dies holding a unit: a unit held through a guard comes
+//! back (to a plain waiter, `try_acquire`, `reclaim_dead`), one handed
+//! over with `forget` or released by another process keeps its meaning.
 
 use std::io::Write as _;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -496,50 +496,148 @@ fn a_guard_copied_by_fork_gives_nothing_back_in_the_child() {
     });
 }
 
+/// Starts a child that takes units from `s` and `b` through guards (and
+/// hands `forgotten` more of `s` over with `forget`), says so, and waits to
+/// be killed; returns it once it holds them.
+fn victim<'a>(
+    s: &'a Semaphore,
+    b: &'a BoundedSemaphore,
+    forgotten: u32,
+) -> Process<impl FnOnce() + 'a> {
+    let (ready, mut ready_tx) = gate();
+    let mut victim = Process::new(move || {
+        let unit = s.acquire();
+        let bunit = b.acquire();
+        assert!(unit.is_tracked() && bunit.is_tracked());
+        for _ in 0..forgotten {
+            s.acquire().forget();
+        }
+        ready_tx.write_all(b"x").unwrap();
+        loop {
+            mproc::signal::pause();
+        }
+    });
+    victim.start().unwrap();
+    ready.wait();
+    victim
+}
+
 #[test]
-fn a_unit_held_by_a_killed_process_stays_taken_until_someone_releases_it() {
-    // Documented: a semaphore has no owner, and a process that dies holding
-    // units does not give them back (as in Python and POSIX). The others
-    // are not hung if they wait with a timeout, and any process may give
-    // the unit back.
+fn a_unit_held_by_a_killed_process_comes_back_to_a_waiter() {
+    // Python and POSIX lose it: a Semaphore(2) with a unit held by a killed
+    // process had one unit forever, and a BoundedSemaphore(1) none.
     isolated(|| {
         let sem = Shared::new(Semaphore::new(2)).unwrap();
         let bounded = Shared::new(BoundedSemaphore::new(1)).unwrap();
         let (s, b): (&Semaphore, &BoundedSemaphore) = (&sem, &bounded);
-        let (ready, mut ready_tx) = gate();
-        let mut victim = Process::new(move || {
-            let _unit = s.acquire();
-            let _bunit = b.acquire();
-            ready_tx.write_all(b"x").unwrap();
-            loop {
-                mproc::signal::pause();
-            }
-        });
-        victim.start().unwrap();
-        ready.wait();
+        let victim = victim(s, b, 0);
         assert_eq!((sem.get_value(), bounded.get_value()), (1, 0));
+        let pid = victim.pid().unwrap();
         victim.kill().unwrap();
         assert_eq!(victim.join().unwrap(), -9);
-        assert_eq!(
-            (sem.get_value(), bounded.get_value()),
-            (1, 0),
-            "the dead holder's units came back"
-        );
-        // The free unit is still there; the dead one's is not.
+        // Plain blocking acquires (no timeout) get every unit, in another
+        // process, and the one that gave the dead holder's units back is
+        // told so once.
         let mut other = Process::new(move || {
-            let unit = s.try_acquire().expect("the unit nobody held");
-            let start = Instant::now();
-            assert!(s.acquire_timeout(Duration::from_millis(150)).is_none());
-            assert!(b.acquire_timeout(Duration::from_millis(150)).is_none());
-            assert!(start.elapsed() >= Duration::from_millis(300));
-            drop(unit);
+            let one = s.acquire();
+            let two = s.acquire();
+            let bunit = b.acquire();
+            assert_eq!(one.recovered().or(two.recovered()), Some(pid));
+            assert_eq!(bunit.recovered(), Some(pid));
+            assert!(s.try_acquire().is_none(), "a unit was made up");
+            drop((one, two, bunit));
+            assert_eq!(b.acquire().recovered(), None, "told twice");
         });
         other.start().unwrap();
         assert_eq!(join(&other), 0);
-        // Given back by a survivor: whole again, and the bound still holds.
-        sem.release().unwrap();
-        bounded.release().unwrap();
-        assert!(bounded.release().is_err());
         assert_eq!((sem.get_value(), bounded.get_value()), (2, 1));
+        assert!(bounded.release().is_err(), "the bound moved");
+    });
+}
+
+#[test]
+fn try_acquire_and_reclaim_dead_give_back_a_dead_holders_units() {
+    isolated(|| {
+        let sem = Shared::new(Semaphore::new(1)).unwrap();
+        let bounded = Shared::new(BoundedSemaphore::new(1)).unwrap();
+        let (s, b): (&Semaphore, &BoundedSemaphore) = (&sem, &bounded);
+        let victim = victim(s, b, 0);
+        let pid = victim.pid().unwrap();
+        assert!(sem.try_acquire().is_none(), "its holder lives");
+        victim.kill().unwrap();
+        victim.join().unwrap(); // reaped: gone for the cheap look too
+        let unit = sem.try_acquire().expect("the dead holder's unit");
+        assert_eq!(unit.recovered(), Some(pid));
+        assert_eq!(bounded.reclaim_dead(), Some(pid));
+        assert_eq!(bounded.get_value(), 1);
+        assert_eq!(bounded.reclaim_dead(), None, "given back twice");
+        drop(unit);
+        assert_eq!(sem.get_value(), 1);
+    });
+}
+
+#[test]
+fn a_unit_handed_over_or_released_by_another_process_keeps_its_meaning() {
+    // The signalling use: a forgotten unit was handed over, so the death of
+    // the process that took it gives nothing back; a unit released by
+    // another process is a new free unit.
+    isolated(|| {
+        let sem = Shared::new(Semaphore::new(3)).unwrap();
+        let bounded = Shared::new(BoundedSemaphore::new(1)).unwrap();
+        let (s, b): (&Semaphore, &BoundedSemaphore) = (&sem, &bounded);
+        // Holds one through a guard, and forgets two.
+        let victim = victim(s, b, 2);
+        assert_eq!(sem.get_value(), 0);
+        victim.kill().unwrap();
+        assert_eq!(victim.join().unwrap(), -9);
+        assert_eq!(
+            sem.reclaim_dead().map(|p| p.as_raw()),
+            victim.pid().map(|p| p.as_raw())
+        );
+        assert_eq!(sem.get_value(), 1, "only the guarded unit comes back");
+        assert_eq!(bounded.reclaim_dead(), victim.pid());
+        // Released by another process: one more free unit.
+        let mut giver = Process::new(move || s.release().unwrap());
+        giver.start().unwrap();
+        assert_eq!(join(&giver), 0);
+        assert_eq!(sem.get_value(), 2);
+        // A process that dies after its guard was dropped gives nothing.
+        let mut tidy = Process::new(move || drop(s.acquire()));
+        tidy.start().unwrap();
+        assert_eq!(join(&tidy), 0);
+        assert_eq!(sem.reclaim_dead(), None);
+        assert_eq!(sem.get_value(), 2);
+    });
+}
+
+#[test]
+fn a_fifth_holder_is_untracked_and_slots_of_the_dead_are_reused() {
+    isolated(|| {
+        let sem = Shared::new(Semaphore::new(10)).unwrap();
+        let bounded = Shared::new(BoundedSemaphore::new(8)).unwrap();
+        let (s, b): (&Semaphore, &BoundedSemaphore) = (&sem, &bounded);
+        let mut victims: Vec<_> = (0..4).map(|_| victim(s, b, 0)).collect();
+        // Four live holders fill the slots: this process's unit is not
+        // counted, and says so.
+        let unit = sem.acquire();
+        assert!(!unit.is_tracked());
+        drop(unit);
+        assert_eq!(sem.get_value(), 6);
+        let first = victims.remove(0);
+        first.kill().unwrap();
+        first.join().unwrap();
+        // The dead one's slot is taken over (its unit given back first).
+        let unit = sem.acquire();
+        assert!(unit.is_tracked());
+        assert_eq!(sem.get_value(), 6);
+        drop(unit);
+        for v in &victims {
+            v.kill().unwrap();
+            v.join().unwrap();
+        }
+        assert!(sem.reclaim_dead().is_some());
+        assert_eq!(sem.get_value(), 10);
+        assert!(bounded.reclaim_dead().is_some());
+        assert_eq!(bounded.get_value(), 8);
     });
 }
