@@ -7,6 +7,7 @@ use super::raw;
 use super::{Lock, LockGuard, LockResult, TryLockError, TryLockResult};
 use crate::shm::Shareable;
 use crate::sys::futex;
+use crate::sys::process as sys;
 
 /// A process-shared condition variable with its own lock (Python's
 /// `multiprocessing.Condition`). Lives in shared memory (see the
@@ -32,12 +33,22 @@ use crate::sys::futex;
 /// ahead of it, a leaving waiter's ticket may be counted by one later
 /// notification.
 ///
-/// Differences from Python: the lock is a non-recursive [`Lock`] (Python's
-/// default is an `RLock`). A waiter killed while waiting keeps its ticket,
-/// so one later notification may be spent on it; wait with a timeout where
-/// that matters.
+/// **A waiter that dies** never absorbs a notification: each waiting
+/// ticket records its waiter's pid (a table of 64, by ticket). `notify`
+/// skips a waiter whose process is gone, and a notification that was
+/// still spent on one (it died a moment later, or it is a zombie nobody
+/// reaped yet) is passed on by the live waiters: a live waiter that wakes
+/// without being notified looks for notified tickets nobody has taken up,
+/// and when their waiter is dead, it notifies as many waiters again, under
+/// the lock, among those that were waiting at the last `notify`. So
+/// `notify(n)` wakes `n` live waiters (or all of them if fewer wait).
+/// With more than 64 waiters at once, a waiter's record may be overwritten
+/// by one 64 tickets later, and its death then goes unseen.
 ///
-/// Layout: the lock (8 bytes) and four `u32` (24 bytes, alignment 4) on
+/// Differences from Python: the lock is a non-recursive [`Lock`] (Python's
+/// default is an `RLock`).
+///
+/// Layout: the lock (8 bytes) and 133 `u32` (540 bytes, alignment 4) on
 /// every target.
 #[repr(C)]
 pub struct Condition {
@@ -51,9 +62,21 @@ pub struct Condition {
     /// `released + i` has left (timed out). Changed only under the lock.
     left_lo: AtomicU32,
     left_hi: AtomicU32,
+    /// `next` as it was at the last `notify`: only tickets below it may be
+    /// notified in place of a dead waiter. Changed only under the lock.
+    horizon: AtomicU32,
+    /// Entry `t % WAITERS`: the pid of the waiter holding ticket `t` (0:
+    /// none, or it has taken its notification up or left). Changed only
+    /// under the lock; read without it as a hint.
+    pids: [AtomicU32; WAITERS],
+    /// Entry `t % WAITERS`: the ticket `t` whose waiter `pids` names.
+    tickets: [AtomicU32; WAITERS],
 }
 
-static_assertions::assert_eq_size!(Condition, [u32; 6]);
+/// Waiters whose pid a [`Condition`] records.
+const WAITERS: usize = 64;
+
+static_assertions::assert_eq_size!(Condition, [u32; 7 + 2 * WAITERS]);
 static_assertions::assert_eq_align!(Condition, u32);
 
 #[allow(unsafe_code)]
@@ -76,6 +99,9 @@ impl Condition {
             released: AtomicU32::new(0),
             left_lo: AtomicU32::new(0),
             left_hi: AtomicU32::new(0),
+            horizon: AtomicU32::new(0),
+            pids: [const { AtomicU32::new(0) }; WAITERS],
+            tickets: [const { AtomicU32::new(0) }; WAITERS],
         }
     }
 
@@ -152,6 +178,104 @@ impl Condition {
         pending.saturating_sub(self.left_mask().count_ones())
     }
 
+    /// Records `pid` as the waiter of `ticket`. Call under the lock.
+    fn record(&self, ticket: u32, pid: u32) {
+        let i = ticket as usize % WAITERS;
+        self.tickets[i].store(ticket, Ordering::Relaxed);
+        self.pids[i].store(pid, Ordering::Relaxed);
+    }
+
+    /// Forgets the waiter of `ticket` if it is `pid`: it took its
+    /// notification up, or left. Call under the lock.
+    fn unrecord(&self, ticket: u32, pid: u32) {
+        let i = ticket as usize % WAITERS;
+        if self.pids[i].load(Ordering::Relaxed) == pid
+            && self.tickets[i].load(Ordering::Relaxed) == ticket
+        {
+            self.pids[i].store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the waiter of `ticket` is known and gone (`thorough`: a
+    /// zombie counts as gone; reads `/proc`); if so, forgets it. Call under
+    /// the lock.
+    fn waiter_gone(&self, ticket: u32, thorough: bool) -> bool {
+        let i = ticket as usize % WAITERS;
+        let pid = self.pids[i].load(Ordering::Relaxed);
+        if pid == 0 || self.tickets[i].load(Ordering::Relaxed) != ticket || !gone(pid, thorough) {
+            return false;
+        }
+        self.pids[i].store(0, Ordering::Relaxed);
+        true
+    }
+
+    /// Notified tickets nobody has taken up, as seen without the lock:
+    /// whether there are any, and whether one's waiter is gone.
+    fn unclaimed(&self, released: u32, thorough: bool) -> Unclaimed {
+        let mut found = Unclaimed::None;
+        for (pid, ticket) in self.pids.iter().zip(&self.tickets) {
+            let pid = pid.load(Ordering::Relaxed);
+            if pid == 0 || !Condition::is_released(ticket.load(Ordering::Relaxed), released) {
+                continue;
+            }
+            if gone(pid, thorough) {
+                return Unclaimed::Dead;
+            }
+            found = Unclaimed::Alive;
+        }
+        found
+    }
+
+    /// Moves `released` past up to `n` tickets of waiters still waiting
+    /// (skipping those that left, and those known gone), below `until`;
+    /// wakes the parked waiters if it moved. How many were notified. Call
+    /// under the lock.
+    fn release(&self, n: u32, until: u32) -> u32 {
+        let old = self.released.load(Ordering::Relaxed);
+        let mut released = old;
+        let mut left = self.left_mask();
+        let mut woken = 0;
+        while woken < n && released != until {
+            if left & 1 == 0 && !self.waiter_gone(released, false) {
+                woken += 1;
+            }
+            released = released.wrapping_add(1);
+            left >>= 1;
+        }
+        // Marks past the last ticket (a newest ticket was handed back) go.
+        if released == self.next.load(Ordering::Relaxed) {
+            left = 0;
+        }
+        self.set_left_mask(left);
+        if released != old {
+            // SYNC POINT: Release publishes what the notifier did under the
+            // lock to the waiters' Acquire load.
+            self.released.store(released, Ordering::Release);
+            // Waiters park on one word: wake them all; those not released
+            // park again.
+            futex::wake(&self.released, u32::MAX);
+        }
+        woken
+    }
+
+    /// Passes on the notifications spent on dead waiters (`thorough` as
+    /// for [`waiter_gone`](Self::waiter_gone)). Call under the lock.
+    fn pass_on(&self, thorough: bool) {
+        let released = self.released.load(Ordering::Relaxed);
+        let mut spent = 0;
+        for i in 0..WAITERS {
+            let ticket = self.tickets[i].load(Ordering::Relaxed);
+            if Condition::is_released(ticket, released) && self.waiter_gone(ticket, thorough) {
+                spent += 1;
+            }
+        }
+        let horizon = self.horizon.load(Ordering::Relaxed);
+        // Only tickets below the horizon were waiting at the last notify.
+        if spent > 0 && Condition::is_released(released, horizon) {
+            self.release(spent, horizon);
+        }
+    }
+
     /// Whether `ticket` has been notified, given `released`.
     fn is_released(ticket: u32, released: u32) -> bool {
         // Tickets wrap: compare distances (fewer than 2^31 waiters at once).
@@ -165,6 +289,31 @@ impl std::fmt::Debug for Condition {
             .field("lock", &self.lock)
             .field("waiting", &self.waiting())
             .finish()
+    }
+}
+
+/// How long a waiter first waits for a notified waiter to take its
+/// notification up before it looks whether that one died.
+const CHECK: Duration = Duration::from_millis(1);
+
+/// What [`Condition::unclaimed`] found.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Unclaimed {
+    /// No notified ticket waits to be taken up.
+    None,
+    /// Some do, their waiters alive (as far as the look could tell).
+    Alive,
+    /// One's waiter is gone: its notification should be passed on.
+    Dead,
+}
+
+/// Whether process `pid` is gone (`thorough`: a zombie counts; reads
+/// `/proc`).
+fn gone(pid: u32, thorough: bool) -> bool {
+    if thorough {
+        sys::is_dead(pid as i32)
+    } else {
+        sys::kill(pid as i32, 0) == Err(crate::sys::Errno::ESRCH)
     }
 }
 
@@ -233,11 +382,18 @@ impl<'a> ConditionGuard<'a> {
 
     fn wait_until(self, deadline: Option<Instant>) -> WaitTimeoutResult<'a> {
         let cond = self.cond;
+        let me = raw::me();
         // Under the lock: take a ticket.
         let ticket = cond.next.load(Ordering::Relaxed);
         cond.next.store(ticket.wrapping_add(1), Ordering::Relaxed);
+        cond.record(ticket, me);
         drop(self.guard);
         let mut backoff = raw::Backoff::new();
+        // A dead lock holder met while passing on a notification: told to
+        // the caller when the wait returns, as the lock tells it once.
+        let mut died = None;
+        let mut check = CHECK;
+        let mut thorough = false;
         loop {
             // SYNC POINT: Acquire pairs with notify's Release store.
             let released = cond.released.load(Ordering::Acquire);
@@ -251,10 +407,28 @@ impl<'a> ConditionGuard<'a> {
             if backoff.snooze() {
                 continue;
             }
-            futex::wait(&cond.released, released, left);
+            let nap = match cond.unclaimed(released, thorough) {
+                Unclaimed::None => left,
+                Unclaimed::Alive => Some(left.map_or(check, |l| l.min(check))),
+                Unclaimed::Dead => {
+                    let guard = cond.lock.lock().unwrap_or_else(|d| {
+                        died = d.pid().map(|p| p.as_raw().unsigned_abs());
+                        d.into_guard()
+                    });
+                    cond.pass_on(thorough);
+                    drop(guard);
+                    continue;
+                }
+            };
+            if futex::wait(&cond.released, released, nap) == futex::Woke::TimedOut && nap != left {
+                // Someone notified has not come for it: look harder.
+                thorough = true;
+                check = (check * 2).min(raw::MAX_CHECK);
+            }
         }
         let retaken = cond.wrap(cond.lock.lock());
         // Under the lock again: notified, or leaving with the ticket marked.
+        cond.unrecord(ticket, me);
         let released = cond.released.load(Ordering::Relaxed);
         let notified = Condition::is_released(ticket, released);
         if !notified {
@@ -266,6 +440,10 @@ impl<'a> ConditionGuard<'a> {
                 cond.set_left_mask(cond.left_mask() | 1 << ahead);
             }
         }
+        let retaken = match (retaken, died) {
+            (Ok(guard), Some(pid)) => Err(super::OwnerDied::new(guard, pid)),
+            (retaken, _) => retaken,
+        };
         retaken
             .map(|guard| (guard, notified))
             .map_err(|died| died.map(|guard| (guard, notified)))
@@ -276,31 +454,8 @@ impl<'a> ConditionGuard<'a> {
     pub fn notify(&self, n: u32) -> u32 {
         let cond = self.cond;
         let next = cond.next.load(Ordering::Relaxed);
-        let old = cond.released.load(Ordering::Relaxed);
-        let mut released = old;
-        let mut left = cond.left_mask();
-        let mut woken = 0;
-        while woken < n && released != next {
-            if left & 1 == 0 {
-                woken += 1;
-            }
-            released = released.wrapping_add(1);
-            left >>= 1;
-        }
-        // Marks past the last ticket (a newest ticket was handed back) go.
-        if released == next {
-            left = 0;
-        }
-        cond.set_left_mask(left);
-        if released != old {
-            // SYNC POINT: Release publishes what the notifier did under the
-            // lock to the waiters' Acquire load.
-            cond.released.store(released, Ordering::Release);
-            // Waiters park on one word: wake them all; those not released
-            // park again.
-            futex::wake(&cond.released, u32::MAX);
-        }
-        woken
+        cond.horizon.store(next, Ordering::Relaxed);
+        cond.release(n, next)
     }
 
     /// Wakes every waiter (Python's `notify_all()`); how many.

@@ -18,7 +18,7 @@ use mproc::shm::Shared;
 use mproc::sync::{Condition, ConditionGuard, TryLockError};
 use mproc::{Pid, Signal};
 
-use crate::common::{eventually, gate, isolated, proc_state};
+use crate::common::{eventually, gate, isolated, proc_state, raw_stderr};
 use crate::{MUST, MUST_NOT, join};
 
 /// A condition and the shared counters its tests watch.
@@ -604,9 +604,8 @@ fn a_waiter_retaking_the_lock_from_a_killed_notifier_is_told_owner_died() {
 #[test]
 fn waiters_killed_while_waiting_do_not_stop_the_others() {
     isolated(|| {
-        // Documented: a killed waiter stays counted (a notification may be
-        // spent on it). What must hold: the live waiters are still woken by
-        // notify_all, and timed waiters return.
+        // A killed waiter is skipped (or its notification passed on); the
+        // live waiters are woken by notify_all, and timed waiters return.
         let stage = Stage::new();
         let s: &Stage = &stage;
         let mut victim = Process::new(move || s.wait());
@@ -799,11 +798,10 @@ fn two_processes_taking_turns_on_one_condition_do_not_stall() {
 }
 
 #[test]
-fn a_notification_spent_on_a_killed_waiter_does_not_wake_a_later_waiter() {
+fn a_notification_is_not_spent_on_a_killed_waiter_nor_on_a_later_one() {
     isolated(|| {
-        // Documented: a waiter killed while waiting stays counted, so a
-        // notification may be spent on it. Spent, it must not come back
-        // as a wake-up of a process that begins waiting afterwards.
+        // notify skips a waiter known dead, and a process that begins
+        // waiting afterwards is not woken by that notify either.
         let stage = Stage::new();
         let s: &Stage = &stage;
         let mut victim = Process::new(move || s.wait());
@@ -812,7 +810,7 @@ fn a_notification_spent_on_a_killed_waiter_does_not_wake_a_later_waiter() {
         victim.kill().unwrap();
         assert_eq!(victim.join().unwrap(), -9);
         let g = stage.cond.acquire().unwrap();
-        assert_eq!(g.notify(1), 1, "spent on the dead waiter, as documented");
+        assert_eq!(g.notify(1), 0, "counted the dead waiter as woken");
         drop(g);
         let start = Instant::now();
         let (g, notified) = stage
@@ -824,5 +822,117 @@ fn a_notification_spent_on_a_killed_waiter_does_not_wake_a_later_waiter() {
         drop(g);
         assert!(!notified, "woken by the dead waiter's notification");
         assert!(start.elapsed() >= Duration::from_millis(150));
+    });
+}
+
+/// A dead waiter ahead of a live one, then `notify(1)`: the live one is
+/// woken (before the fix it slept on until a second notify). `reap`: the
+/// victim is reaped before the notify (else it is a zombie then).
+fn a_killed_waiter_never_absorbs_a_notification(reap: bool) {
+    isolated(|| {
+        let stage = Stage::new();
+        let s: &Stage = &stage;
+        let mut victim = Process::new(move || s.wait());
+        victim.start().unwrap();
+        drop(stage.when_waiting(1));
+        let mut live = Process::new(move || s.wait());
+        live.start().unwrap();
+        let g = stage.when_waiting(2);
+        victim.kill().unwrap();
+        if reap {
+            assert_eq!(victim.join().unwrap(), -9);
+        } else {
+            // Dead, not reaped: a zombie until the join below.
+            assert!(eventually(MUST, || proc_state(
+                victim.pid().unwrap().as_raw()
+            ) == Some('Z')));
+        }
+        g.notify(1);
+        drop(g);
+        let start = Instant::now();
+        assert_eq!(
+            live.join_timeout(Duration::from_secs(2)).unwrap(),
+            Some(0),
+            "the live waiter slept on: its notification went to the dead one"
+        );
+        let took = start.elapsed();
+        assert_eq!(stage.woke(), 1);
+        if !reap {
+            assert_eq!(victim.join().unwrap(), -9);
+        }
+        // A second notify finds nobody: nothing was left over either.
+        let g = stage.cond.acquire().unwrap();
+        assert_eq!(g.notify(1), 0);
+        drop(g);
+        raw_stderr(&format!(
+            "live waiter woken {took:?} after notify (reaped: {reap})\n"
+        ));
+    });
+}
+
+#[test]
+fn a_killed_and_reaped_waiter_never_absorbs_a_notification() {
+    a_killed_waiter_never_absorbs_a_notification(true);
+}
+
+#[test]
+fn a_killed_zombie_waiter_never_absorbs_a_notification() {
+    a_killed_waiter_never_absorbs_a_notification(false);
+}
+
+#[test]
+fn notify_n_with_dead_waiters_among_them_wakes_n_live_ones() {
+    isolated(|| {
+        // Waiters 0..6, the even ones killed (two reaped, one a zombie):
+        // notify(2) wakes two live waiters, notify(1) the third; the
+        // notifications never go to a process that began waiting later.
+        let stage = Stage::new();
+        let s: &Stage = &stage;
+        let mut waiters = Vec::new();
+        for i in 0..6u32 {
+            let mut w = Process::new(move || s.wait());
+            w.start().unwrap();
+            drop(stage.when_waiting(i + 1));
+            waiters.push(w);
+        }
+        let g = stage.cond.acquire().unwrap();
+        for (i, w) in waiters.iter().enumerate().filter(|(i, _)| i % 2 == 0) {
+            w.kill().unwrap();
+            if i < 4 {
+                assert_eq!(w.join().unwrap(), -9);
+            }
+        }
+        assert!(eventually(MUST, || proc_state(
+            waiters[4].pid().unwrap().as_raw()
+        ) == Some('Z')));
+        g.notify(2);
+        drop(g);
+        assert!(
+            eventually(MUST, || stage.woke() == 2),
+            "two live waiters woken"
+        );
+        let mut late = Process::new(move || s.wait());
+        late.start().unwrap();
+        drop(stage.when_waiting(7));
+        let g = stage.cond.acquire().unwrap();
+        g.notify(1);
+        drop(g);
+        assert_eq!(
+            join(&waiters[5])
+                .max(join(&waiters[3]))
+                .max(join(&waiters[1])),
+            0
+        );
+        assert_eq!(stage.woke(), 3);
+        assert_eq!(
+            late.join_timeout(MUST_NOT).unwrap(),
+            None,
+            "a later waiter was woken"
+        );
+        let g = stage.cond.acquire().unwrap();
+        assert_eq!(g.notify(1), 1);
+        drop(g);
+        assert_eq!(join(&late), 0);
+        assert_eq!(waiters[4].join().unwrap(), -9);
     });
 }
