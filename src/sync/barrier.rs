@@ -48,7 +48,7 @@ impl std::error::Error for BarrierError {}
 /// internal [`Lock`]; waiters park on `generation`, which each passage
 /// (and each break) advances.
 ///
-/// Layout: the lock (8 bytes) and five `u32` (28 bytes, alignment 4) on
+/// Layout: the lock (40 bytes) and six `u32` (64 bytes, alignment 8) on
 /// every target.
 #[repr(C)]
 pub struct Barrier {
@@ -62,10 +62,12 @@ pub struct Barrier {
     broken: AtomicU32,
     /// The generation whose waiters were released by a break.
     broken_generation: AtomicU32,
+    /// No padding: the layout is all fields.
+    _spare: u32,
 }
 
-static_assertions::assert_eq_size!(Barrier, [u32; 7]);
-static_assertions::assert_eq_align!(Barrier, u32);
+static_assertions::assert_eq_size!(Barrier, [u64; 8]);
+static_assertions::assert_eq_align!(Barrier, u64);
 
 #[allow(unsafe_code)]
 // SAFETY: repr(C) of a Lock, a u32 set at construction and AtomicU32s: no
@@ -78,6 +80,7 @@ impl Barrier {
         Barrier {
             lock: Lock::new(),
             parties: if parties == 0 { 1 } else { parties },
+            _spare: 0,
             count: AtomicU32::new(0),
             generation: AtomicU32::new(0),
             broken: AtomicU32::new(0),

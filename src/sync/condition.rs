@@ -48,7 +48,7 @@ use crate::sys::process as sys;
 /// Differences from Python: the lock is a non-recursive [`Lock`] (Python's
 /// default is an `RLock`).
 ///
-/// Layout: the lock (8 bytes) and 133 `u32` (540 bytes, alignment 4) on
+/// Layout: the lock (40 bytes) and 134 `u32` (576 bytes, alignment 8) on
 /// every target.
 #[repr(C)]
 pub struct Condition {
@@ -65,6 +65,8 @@ pub struct Condition {
     /// `next` as it was at the last `notify`: only tickets below it may be
     /// notified in place of a dead waiter. Changed only under the lock.
     horizon: AtomicU32,
+    /// No padding: the layout is all fields.
+    _spare: u32,
     /// Entry `t % WAITERS`: the pid of the waiter holding ticket `t` (0:
     /// none, or it has taken its notification up or left). Changed only
     /// under the lock; read without it as a hint.
@@ -76,8 +78,8 @@ pub struct Condition {
 /// Waiters whose pid a [`Condition`] records.
 const WAITERS: usize = 64;
 
-static_assertions::assert_eq_size!(Condition, [u32; 7 + 2 * WAITERS]);
-static_assertions::assert_eq_align!(Condition, u32);
+static_assertions::assert_eq_size!(Condition, [u64; 8 + WAITERS]);
+static_assertions::assert_eq_align!(Condition, u64);
 
 #[allow(unsafe_code)]
 // SAFETY: repr(C) of a Lock and two AtomicU32: no pointers, no drop glue,
@@ -100,6 +102,7 @@ impl Condition {
             left_lo: AtomicU32::new(0),
             left_hi: AtomicU32::new(0),
             horizon: AtomicU32::new(0),
+            _spare: 0,
             pids: [const { AtomicU32::new(0) }; WAITERS],
             tickets: [const { AtomicU32::new(0) }; WAITERS],
         }

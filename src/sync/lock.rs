@@ -20,23 +20,33 @@ const INCONSISTENT: u32 = 1;
 /// `release()`. Acquiring it again in the process that holds it waits (as
 /// Python's does) until another thread of the process releases it.
 ///
-/// Layout: two `u32` words (8 bytes, alignment 4) on every target.
-#[repr(C)]
+/// The guard is not `Send`: it is released by the thread that took it
+/// (whose robust-futex list holds the lock while it is held; see the
+/// [module docs](super)).
+///
+/// Layout: ten `u32` words (40 bytes, alignment 8) on every target.
+#[repr(C, align(8))]
 pub struct Lock {
     /// See [`raw`](super::raw): 0, or the holder's pid with a waiters bit.
     word: AtomicU32,
     /// `CONSISTENT`, or `INCONSISTENT` from a take-over until
     /// [`LockGuard::mark_consistent`].
     state: AtomicU32,
+    _spare: [AtomicU32; 2],
+    /// The last holder's pid and the robust-list entry.
+    tail: raw::Tail,
 }
 
-static_assertions::assert_eq_size!(Lock, [u32; 2]);
-static_assertions::assert_eq_align!(Lock, u32);
+static_assertions::assert_eq_size!(Lock, [u64; 5]);
+static_assertions::assert_eq_align!(Lock, u64);
+static_assertions::const_assert_eq!(std::mem::offset_of!(Lock, tail), raw::TAIL_AT);
 
 #[allow(unsafe_code)]
-// SAFETY: repr(C) of two AtomicU32: no pointers, no drop glue, every bit
-// pattern valid (a garbage word names some pid, which is checked like any
-// other holder); all mutation is atomic.
+// SAFETY: repr(C) of AtomicU32s, no padding: no pointers Rust code reads
+// (the robust-list links in the tail are written by their holder and read
+// only by the kernel), no drop glue, every bit pattern valid (a garbage
+// word names some pid, which is checked like any other holder); all
+// mutation is atomic.
 unsafe impl Shareable for Lock {}
 
 impl Default for Lock {
@@ -51,6 +61,8 @@ impl Lock {
         Lock {
             word: AtomicU32::new(0),
             state: AtomicU32::new(CONSISTENT),
+            _spare: [const { AtomicU32::new(0) }; 2],
+            tail: raw::Tail::new(),
         }
     }
 
@@ -59,6 +71,7 @@ impl Lock {
             Taken::Clean => Ok(LockGuard {
                 lock: self,
                 pid: raw::me(),
+                _thread_bound: std::marker::PhantomData,
             }),
             Taken::OwnerDied(pid) => {
                 self.state.store(INCONSISTENT, Ordering::Relaxed);
@@ -66,6 +79,7 @@ impl Lock {
                     LockGuard {
                         lock: self,
                         pid: raw::me(),
+                        _thread_bound: std::marker::PhantomData,
                     },
                     pid,
                 )))
@@ -83,7 +97,7 @@ impl Lock {
     /// process that died holding it.
     #[doc(alias = "acquire")]
     pub fn lock(&self) -> LockResult<LockGuard<'_>> {
-        match self.guard(raw::acquire(&self.word, raw::me(), true, None)) {
+        match self.guard(raw::acquire(&self.word, &self.tail, raw::me(), true, None)) {
             Ok(guard) => Ok(guard),
             Err(TryLockError::OwnerDied(died)) => Err(died),
             // Without a deadline the wait only ends with the lock.
@@ -101,7 +115,7 @@ impl Lock {
     /// holder that is dead but not yet reaped is found only by the waiting
     /// forms).
     pub fn try_lock(&self) -> TryLockResult<LockGuard<'_>> {
-        self.guard(raw::acquire(&self.word, raw::me(), false, None))
+        self.guard(raw::acquire(&self.word, &self.tail, raw::me(), false, None))
     }
 
     /// Acquires the lock, waiting at most `timeout` (Python's
@@ -113,11 +127,17 @@ impl Lock {
     /// [`TryLockError::OwnerDied`] as for [`Lock::lock`].
     pub fn lock_timeout(&self, timeout: Duration) -> TryLockResult<LockGuard<'_>> {
         let deadline = raw::deadline(timeout);
-        self.guard(raw::acquire(&self.word, raw::me(), true, deadline))
-            .map_err(|e| match e {
-                TryLockError::WouldBlock => TryLockError::TimedOut,
-                other => other,
-            })
+        self.guard(raw::acquire(
+            &self.word,
+            &self.tail,
+            raw::me(),
+            true,
+            deadline,
+        ))
+        .map_err(|e| match e {
+            TryLockError::WouldBlock => TryLockError::TimedOut,
+            other => other,
+        })
     }
 
     /// Whether some process holds the lock right now.
@@ -152,6 +172,8 @@ pub struct LockGuard<'a> {
     lock: &'a Lock,
     /// The process that acquired: only there does dropping release.
     pid: u32,
+    /// Released by the thread that took it (its robust list).
+    _thread_bound: std::marker::PhantomData<*const ()>,
 }
 
 impl LockGuard<'_> {
@@ -172,7 +194,7 @@ impl Drop for LockGuard<'_> {
         // target) does not own the lock, even if that child has since taken
         // the lock itself: only the acquiring process releases.
         if self.pid == raw::me() && raw::holder(&self.lock.word) == Some(self.pid) {
-            raw::release(&self.lock.word);
+            raw::release(&self.lock.word, &self.lock.tail);
         }
     }
 }

@@ -28,17 +28,28 @@
 //! then parks on the futex. Every wait has a timeout form (`*_timeout`) and
 //! a non-blocking form (`try_*`); guards release on drop.
 //!
-//! **A holder that dies.** The lock word holds the holder's pid. A waiter
-//! parked for a while checks whether that process still lives and, if not,
-//! takes the lock over and is told once: `Err(`[`OwnerDied`]`)`, which
-//! carries the guard (as a poisoned `std::sync::Mutex` does). The protected
-//! state may be half-updated; repair it, then
-//! [`LockGuard::mark_consistent`]. Until then [`Lock::is_consistent`] says
-//! `false`. Detection takes at most a few hundred milliseconds and needs no
-//! kernel robust-futex list, so it works under qemu-user too. It relies on
-//! pids: every user of the lock must be in the same pid namespace, and a
-//! holder's pid reused by a new process before anyone looked delays the
-//! detection until that process ends.
+//! **A holder that dies.** The lock word holds the holder's pid. A lock
+//! taken by a process's main thread is on that thread's robust-futex list
+//! while it is held (shared with the C library's, see `raw`): when the
+//! holder dies, the kernel marks the word and wakes a waiter, which takes
+//! the lock over within microseconds. Elsewhere (a lock held by another
+//! thread, more than 16 held at once, qemu-user, a C library other than
+//! glibc) a waiter parked for a while checks whether the holding process
+//! still lives and, if not, takes the lock over: within 5 ms to a few
+//! hundred milliseconds. Either way the new holder is told once:
+//! `Err(`[`OwnerDied`]`)`, which carries the guard (as a poisoned
+//! `std::sync::Mutex` does). The protected state may be half-updated;
+//! repair it, then [`LockGuard::mark_consistent`]. Until then
+//! [`Lock::is_consistent`] says `false`. A lock guard is therefore not
+//! `Send`: the thread that took the lock releases it. The look at the
+//! holder relies on pids: every user of the lock must be in the same pid
+//! namespace, and a holder's pid reused by a new process before anyone
+//! looked delays the detection until that process ends.
+//!
+//! **Other primitives.** A [`Semaphore`]'s units held through a guard by a
+//! process that dies come back; a [`Condition`] waiter that dies never
+//! absorbs a notification; a [`Barrier`] party that dies before arriving
+//! leaves the others to their timeouts (see each type).
 
 mod barrier;
 mod condition;

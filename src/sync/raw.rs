@@ -9,13 +9,29 @@
 //! | `pid`                 | held by process `pid`, nobody parked             |
 //! | `pid \| WAITERS`      | held by `pid`, someone may be parked on the word |
 //!
-//! Pids fit in 30 bits (`pid_max` is at most 2²²). A waiter that has parked
-//! for a while without the word changing checks whether the holder still
-//! lives ([`sys::is_dead`]: gone, or a zombie) and, if not, takes the word
-//! over with one compare-exchange from exactly the value it saw — so of
-//! several waiters that notice, one wins — and reports [`Taken::OwnerDied`].
-//! This needs no kernel robust-futex list (which qemu-user lacks), at the
-//! price of a detection delay of at most [`MAX_CHECK`].
+//! | `OWNER_DIED [\| WAITERS]` | its holder died; the kernel marked it      |
+//!
+//! Pids fit in 30 bits (`pid_max` is at most 2²²), the kernel's
+//! `FUTEX_TID_MASK`; `WAITERS` and `OWNER_DIED` are the kernel's
+//! `FUTEX_WAITERS` and `FUTEX_OWNER_DIED`.
+//!
+//! **A holder that dies**, two ways:
+//!
+//! - *The kernel marks it.* A lock taken by a process's main thread (whose
+//!   thread id is the pid the word holds) is put on that thread's
+//!   robust-futex list ([`crate::sys::robust`]) for as long as it is held.
+//!   When the holder dies, the kernel sets the word to `OWNER_DIED` (keeping
+//!   `WAITERS`) and wakes one parked waiter, which takes the word over with
+//!   one compare-exchange and reports [`Taken::OwnerDied`] with the pid the
+//!   holder recorded in [`Tail::holder`]: microseconds after the death.
+//! - *A waiter looks.* Everywhere else (a lock taken by another thread,
+//!   qemu-user, which lacks robust lists, a C library whose list this crate
+//!   cannot share), a waiter that has parked for a while without the word
+//!   changing checks whether the holder still lives ([`sys::is_dead`]:
+//!   gone, or a zombie) and, if not, takes the word over with one
+//!   compare-exchange from exactly the value it saw — so of several waiters
+//!   that notice, one wins. The detection delay is then at most
+//!   [`MAX_CHECK`].
 //!
 //! # Spinning, then parking
 //!
@@ -29,9 +45,12 @@ use std::time::{Duration, Instant};
 
 use crate::sys::futex::{self, Woke};
 use crate::sys::process as sys;
+use crate::sys::robust::{self, Links};
 
 /// Set while some process may be parked on the word.
 pub(crate) const WAITERS: u32 = 1 << 31;
+/// Set by the kernel when the holder died (its robust list).
+pub(crate) const OWNER_DIED: u32 = 1 << 30;
 /// The holder's pid.
 pub(crate) const PID_MASK: u32 = (1 << 30) - 1;
 
@@ -39,6 +58,34 @@ pub(crate) const PID_MASK: u32 = (1 << 30) - 1;
 pub(crate) const FIRST_CHECK: Duration = Duration::from_millis(5);
 /// The longest park between two looks at the holder.
 pub(crate) const MAX_CHECK: Duration = Duration::from_millis(100);
+
+/// What every owner-tracked lock carries from its 16th byte on: the pid of
+/// its last holder, and the reserved links of its robust-list entry
+/// (written only by the holder's own thread, never read by Rust code).
+/// Together with the word at byte 0 this fixes the lock's layout: 40
+/// bytes, alignment 8, on every target.
+#[repr(C)]
+pub(crate) struct Tail {
+    /// The pid of the process that took the word last (kept after the
+    /// kernel clears the word's pid to mark a death).
+    holder: AtomicU32,
+    links: Links,
+}
+
+static_assertions::assert_eq_size!(Tail, [u32; 6]);
+
+impl Tail {
+    pub(crate) const fn new() -> Tail {
+        Tail {
+            holder: AtomicU32::new(0),
+            links: [const { AtomicU32::new(0) }; 5],
+        }
+    }
+}
+
+/// Where the [`Tail`] of a lock sits after its word.
+pub(crate) const TAIL_AT: usize = 16;
+const _: () = assert!(TAIL_AT + 4 == robust::LINKS_AT && TAIL_AT + 24 == robust::LINKS_END);
 
 /// How an acquisition went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,26 +139,52 @@ pub(crate) fn try_take(word: &AtomicU32, me: u32) -> bool {
         .is_ok()
 }
 
-/// Takes the word for `me`, waiting until `deadline` (`None`: no limit).
-/// With `wait == false`, never waits, but still takes over from a holder
-/// that no longer exists.
-pub(crate) fn acquire(word: &AtomicU32, me: u32, wait: bool, deadline: Option<Instant>) -> Taken {
+/// Takes the lock whose word is `word` for `me`, waiting until `deadline`
+/// (`None`: no limit). With `wait == false`, never waits, but still takes
+/// over from a holder that no longer exists. A lock taken goes on the
+/// calling thread's robust list when it can (see the module docs).
+pub(crate) fn acquire(
+    word: &AtomicU32,
+    tail: &Tail,
+    me: u32,
+    wait: bool,
+    deadline: Option<Instant>,
+) -> Taken {
+    let pending = robust::prepare(word, &tail.links);
+    let taken = take(word, tail, me, wait, deadline);
+    if let Some(p) = pending {
+        if taken == Taken::No {
+            robust::abandon(p);
+        } else {
+            robust::link(p);
+        }
+    }
+    if taken != Taken::No {
+        tail.holder.store(me, Ordering::Relaxed);
+    }
+    taken
+}
+
+fn take(word: &AtomicU32, tail: &Tail, me: u32, wait: bool, deadline: Option<Instant>) -> Taken {
     if try_take(word, me) {
         return Taken::Clean;
     }
     if !wait {
-        // Only the cheap look (the holder's pid no longer exists): a zombie
-        // holder is found by the waiting forms.
+        // Only the cheap look (marked, or the holder's pid no longer
+        // exists): a zombie holder is found by the waiting forms.
         let seen = word.load(Ordering::Relaxed);
-        return match take_from_dead(word, seen, me, false) {
-            Some(t) => t,
-            None => Taken::No,
-        };
+        return take_marked(word, tail, seen, me)
+            .or_else(|| take_from_dead(word, seen, me, false))
+            .unwrap_or(Taken::No);
     }
     let mut backoff = Backoff::new();
     while backoff.snooze() {
-        if word.load(Ordering::Relaxed) == 0 && try_take(word, me) {
+        let seen = word.load(Ordering::Relaxed);
+        if seen == 0 && try_take(word, me) {
             return Taken::Clean;
+        }
+        if let Some(t) = take_marked(word, tail, seen, me) {
+            return t;
         }
     }
     let mut check = FIRST_CHECK;
@@ -128,6 +201,9 @@ pub(crate) fn acquire(word: &AtomicU32, me: u32, wait: bool, deadline: Option<In
                 return Taken::Clean;
             }
             continue;
+        }
+        if let Some(t) = take_marked(word, tail, seen, me) {
+            return t;
         }
         if seen & WAITERS == 0
             && word
@@ -153,6 +229,19 @@ pub(crate) fn acquire(word: &AtomicU32, me: u32, wait: bool, deadline: Option<In
     }
 }
 
+/// If the kernel marked the word (`seen`: its holder died on the robust
+/// list), takes it over.
+fn take_marked(word: &AtomicU32, tail: &Tail, seen: u32, me: u32) -> Option<Taken> {
+    if seen & (OWNER_DIED | PID_MASK) != OWNER_DIED {
+        return None;
+    }
+    // Keep WAITERS: others may be parked on the dead holder too.
+    // SYNC POINT: Acquire pairs with the dead holder's last Release, if any.
+    word.compare_exchange(seen, me | WAITERS, Ordering::Acquire, Ordering::Relaxed)
+        .ok()
+        .map(|_| Taken::OwnerDied(tail.holder.load(Ordering::Relaxed)))
+}
+
 /// If the word still reads `seen` and its holder is dead, takes it over.
 /// `thorough`: also count a zombie holder as dead (reads `/proc`).
 fn take_from_dead(word: &AtomicU32, seen: u32, me: u32, thorough: bool) -> Option<Taken> {
@@ -175,10 +264,15 @@ fn take_from_dead(word: &AtomicU32, seen: u32, me: u32, thorough: bool) -> Optio
         .map(|_| Taken::OwnerDied(holder))
 }
 
-/// Frees the word and wakes one parked waiter if there may be one.
-pub(crate) fn release(word: &AtomicU32) {
+/// Frees the lock whose word is `word` (taking it off the calling thread's
+/// robust list first) and wakes one parked waiter if there may be one.
+pub(crate) fn release(word: &AtomicU32, tail: &Tail) {
+    let pending = robust::unlink(word, &tail.links);
     // SYNC POINT: Release pairs with the Acquire in `try_take`/`acquire`.
     let old = word.swap(0, Ordering::Release);
+    if let Some(p) = pending {
+        robust::released(p);
+    }
     if old & WAITERS != 0 {
         futex::wake(word, 1);
     }

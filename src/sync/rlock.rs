@@ -22,22 +22,27 @@ const INCONSISTENT: u32 = 1;
 /// thread id, `count` the depth; `tid` and `count` are written only by the
 /// holder.
 ///
-/// Layout: four `u32` (16 bytes, alignment 4) on every target.
-#[repr(C)]
+/// Layout: ten `u32` (40 bytes, alignment 8) on every target.
+#[repr(C, align(8))]
 pub struct RLock {
     word: AtomicU32,
     state: AtomicU32,
     tid: AtomicU32,
     count: AtomicU32,
+    /// The last holder's pid and the robust-list entry.
+    tail: raw::Tail,
 }
 
-static_assertions::assert_eq_size!(RLock, [u32; 4]);
-static_assertions::assert_eq_align!(RLock, u32);
+static_assertions::assert_eq_size!(RLock, [u64; 5]);
+static_assertions::assert_eq_align!(RLock, u64);
+static_assertions::const_assert_eq!(std::mem::offset_of!(RLock, tail), raw::TAIL_AT);
 
 #[allow(unsafe_code)]
-// SAFETY: repr(C) of four AtomicU32: no pointers, no drop glue, every bit
-// pattern valid (garbage names some pid and thread, checked like any
-// holder); all mutation is atomic.
+// SAFETY: repr(C) of AtomicU32s, no padding: no pointers Rust code reads
+// (the robust-list links in the tail are written by their holder and read
+// only by the kernel), no drop glue, every bit pattern valid (garbage
+// names some pid and thread, checked like any holder); all mutation is
+// atomic.
 unsafe impl Shareable for RLock {}
 
 impl Default for RLock {
@@ -58,6 +63,7 @@ impl RLock {
             state: AtomicU32::new(CONSISTENT),
             tid: AtomicU32::new(0),
             count: AtomicU32::new(0),
+            tail: raw::Tail::new(),
         }
     }
 
@@ -81,7 +87,7 @@ impl RLock {
             });
         }
         let deadline = timeout.and_then(raw::deadline);
-        match raw::acquire(&self.word, me, wait, deadline) {
+        match raw::acquire(&self.word, &self.tail, me, wait, deadline) {
             Taken::Clean => {
                 self.tid.store(tid, Ordering::Relaxed);
                 self.count.store(1, Ordering::Relaxed);
@@ -210,7 +216,7 @@ impl Drop for RLockGuard<'_> {
         } else {
             lock.count.store(0, Ordering::Relaxed);
             lock.tid.store(0, Ordering::Relaxed);
-            raw::release(&lock.word);
+            raw::release(&lock.word, &lock.tail);
         }
     }
 }

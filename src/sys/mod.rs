@@ -12,6 +12,7 @@ pub(crate) mod futex;
 pub(crate) mod mem;
 pub(crate) mod mq;
 pub(crate) mod process;
+pub(crate) mod robust;
 pub(crate) mod shm;
 pub(crate) mod signal;
 pub(crate) mod socket;

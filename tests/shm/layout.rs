@@ -38,9 +38,10 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 #[test]
-fn lock_is_two_u32_words_on_every_target() {
-    assert_eq!(size_of::<Lock>(), 8);
-    assert_eq!(align_of::<Lock>(), 4);
+fn lock_is_ten_u32_words_aligned_to_8_on_every_target() {
+    // The word, its state, the last holder and the robust-list entry.
+    assert_eq!(size_of::<Lock>(), 40);
+    assert_eq!(align_of::<Lock>(), 8);
 }
 
 #[test]
@@ -59,7 +60,7 @@ fn fingerprint_size_and_align() {
         (Fingerprint::of::<i32>(), 4, 4),
         (Fingerprint::of::<u64>(), 8, 8),
         (Fingerprint::of::<f64>(), 8, 8),
-        (Fingerprint::of::<Lock>(), 8, 4),
+        (Fingerprint::of::<Lock>(), 40, 8),
         (Fingerprint::of::<FixedStr<32>>(), 36, 4),
         (Fingerprint::of::<[u16; 5]>(), 10, 2),
         (Fingerprint::of::<[u64; 100_000]>(), 800_000, 8),

@@ -24,6 +24,7 @@ mod lock;
 mod owner_died;
 mod primitives;
 mod rlock;
+mod robust;
 mod semaphore;
 
 use std::io::Write as _;

@@ -1,0 +1,282 @@
+//! The kernel's robust-futex list (`set_robust_list(2)`), shared with the C
+//! library, so that the kernel itself marks a lock whose holder died.
+//!
+//! # What the kernel does
+//!
+//! Each thread may register one list head. When the thread exits (or
+//! execs), for every entry of the list, and for the entry the head calls
+//! `list_op_pending`, the kernel reads the futex word at
+//! `entry + futex_offset`; if its low 30 bits are the dying thread's id, it
+//! sets the word to `FUTEX_OWNER_DIED | (word & FUTEX_WAITERS)` and, if
+//! waiters were flagged, wakes one of them. A lock word here holds the
+//! holder's *pid*, which is the thread id of the process's main thread; so
+//! only locks taken by the main thread are put on its list (others keep
+//! the waiters' own look at the holder; see `sync::raw`).
+//!
+//! # Sharing glibc's list
+//!
+//! glibc registers a head for every thread at its start (and again in a
+//! forked child) and links its robust `pthread_mutex_t`s into it. A thread
+//! has one head, so the crate does not register its own: it links its
+//! locks into glibc's list, which the kernel walks with glibc's
+//! `futex_offset`. The lock types here are laid out so that the entry (the
+//! `next` field) sits where glibc puts a mutex's: [`NEXT_AT`] bytes after
+//! the word, with the backward link glibc keeps on 64-bit targets 8 bytes
+//! before it. This module checks glibc's head once per thread (its
+//! `futex_offset` must be `-NEXT_AT`) and otherwise stays out (musl, an
+//! unknown C library, qemu-user where the calls fail with `ENOSYS`).
+//!
+//! # What is trusted
+//!
+//! The entries' links live in the lock, that is in shared memory, which a
+//! peer may scribble on. They are written here but never read back: the
+//! thread keeps the entries it linked in a private table ([`HELD`]), in
+//! list order, and unlinks by rewriting the neighbours' links from that
+//! table. It links only while the list holds nothing but its own entries
+//! (glibc's head points at the newest of them, or at itself), so the table
+//! describes the whole list; if glibc linked a mutex in front of them
+//! since, the entry is unlinked by following glibc's own links from the
+//! head, as glibc does (bounded).
+//!
+//! Every function here is called by the thread that owns the list, and a
+//! guard that linked an entry is not `Send` (it is dropped by the same
+//! thread).
+
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+
+/// Where an entry (its `next` link) sits after its lock word: glibc's
+/// `offsetof(__list.__next) - offsetof(__lock)` in `pthread_mutex_t`.
+#[cfg(target_pointer_width = "64")]
+pub(crate) const NEXT_AT: usize = 32;
+/// Where an entry (its `next` link) sits after its lock word.
+#[cfg(target_pointer_width = "32")]
+pub(crate) const NEXT_AT: usize = 20;
+/// glibc's backward link, before the entry (64-bit targets only).
+#[cfg(target_pointer_width = "64")]
+const PREV: Option<usize> = Some(8);
+#[cfg(target_pointer_width = "32")]
+const PREV: Option<usize> = None;
+/// The bytes after the word that the links may use: the area a lock type
+/// reserves ([`Links`]) ends here.
+pub(crate) const LINKS_END: usize = 40;
+
+/// The entries one thread links at most; more locks held at once by the
+/// main thread are not on the list (their waiters look at the holder).
+const MAX_HELD: usize = 16;
+
+/// The reserved bytes of a lock that hold its entry: from byte 20 to byte
+/// 40 after the word. Plain storage as far as Rust code goes; this module
+/// writes pointers into it and the kernel reads them.
+pub(crate) type Links = [AtomicU32; 5];
+/// Where [`Links`] starts after the word.
+pub(crate) const LINKS_AT: usize = 20;
+
+/// `struct robust_list_head` of the kernel's ABI.
+#[repr(C)]
+struct Head {
+    /// The first entry, or the head itself when empty.
+    list: usize,
+    futex_offset: libc::c_long,
+    list_op_pending: usize,
+}
+
+thread_local! {
+    /// For the pid it was looked up in: glibc's head of this thread, or 0
+    /// when the list cannot be used here.
+    static HEAD: Cell<(i32, usize)> = const { Cell::new((0, 0)) };
+    /// The entries this thread linked, oldest first (the newest is the
+    /// list's first), for the pid in `HEAD`.
+    static HELD: RefCell<heapless::Vec<usize, MAX_HELD>> =
+        const { RefCell::new(heapless::Vec::new()) };
+}
+
+/// This thread's usable head, looked up once per thread and process.
+fn head() -> Option<*mut Head> {
+    let pid = super::process::getpid();
+    let (seen, head) = HEAD.get();
+    if seen == pid {
+        return (head != 0).then_some(head as *mut Head);
+    }
+    HELD.with_borrow_mut(|held| held.clear());
+    let head = lookup(pid).unwrap_or(0);
+    HEAD.set((pid, head));
+    (head != 0).then_some(head as *mut Head)
+}
+
+fn lookup(pid: i32) -> Option<usize> {
+    if super::process::gettid() != pid {
+        return None;
+    }
+    let mut head: *mut Head = std::ptr::null_mut();
+    let mut len: libc::size_t = 0;
+    // SAFETY: get_robust_list(0, ...) reads this thread's registration
+    // into the two out-parameters, live locals of the right types.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_get_robust_list,
+            0 as libc::c_long,
+            &mut head as *mut *mut Head,
+            &mut len as *mut libc::size_t,
+        )
+    };
+    if ret != 0 || head.is_null() || len != std::mem::size_of::<Head>() {
+        return None;
+    }
+    // SAFETY: the kernel says this thread registered `head`: glibc's head
+    // in this thread's control block, live as long as the thread.
+    let offset = unsafe { std::ptr::addr_of!((*head).futex_offset).read_volatile() };
+    (offset == -(NEXT_AT as libc::c_long)).then_some(head as usize)
+}
+
+/// The entry of the lock whose word is `word` and whose reserved links are
+/// `links`, if the two are laid out as glibc's list expects.
+fn entry(word: &AtomicU32, links: &Links) -> Option<usize> {
+    let word = word.as_ptr() as usize;
+    let at = links.as_ptr() as usize;
+    (at == word + LINKS_AT && NEXT_AT >= LINKS_AT && NEXT_AT + size_of::<usize>() <= LINKS_END)
+        .then_some(word + NEXT_AT)
+}
+
+/// The address of a head's `list_op_pending`.
+fn pending_slot(head: usize) -> usize {
+    head + std::mem::offset_of!(Head, list_op_pending)
+}
+
+/// The pointer-sized link at `addr`.
+///
+/// # Safety
+///
+/// `addr` is an entry or a backward-link slot of this thread's list: the
+/// head, a lock's reserved links, or a glibc mutex's list fields, live and
+/// aligned.
+unsafe fn at<'a>(addr: usize) -> &'a AtomicUsize {
+    // SAFETY: per the caller's promise.
+    unsafe { AtomicUsize::from_ptr(addr as *mut usize) }
+}
+
+/// A lock about to be taken by this thread, announced to the kernel as
+/// pending (so that a death between the taking and the linking still marks
+/// it). Give it to [`link`] once taken, or to [`abandon`].
+#[must_use]
+pub(crate) struct Pending {
+    head: *mut Head,
+    entry: usize,
+}
+
+/// Announces that this thread is about to take the lock whose word is
+/// `word`; `None` when the lock will not go on the list (not the main
+/// thread, no usable head, the table full, or glibc's own mutexes in front).
+pub(crate) fn prepare(word: &AtomicU32, links: &Links) -> Option<Pending> {
+    let entry = entry(word, links)?;
+    let head = head()?;
+    let ok = HELD.with_borrow(|held| {
+        // SAFETY: `head` is this thread's live registered head.
+        let first = unsafe { at(head as usize) }.load(Ordering::Relaxed);
+        !held.is_full()
+            && !held.contains(&entry)
+            && first == held.last().copied().unwrap_or(head as usize)
+    });
+    if !ok {
+        return None;
+    }
+    // SAFETY: `list_op_pending` of this thread's live head.
+    unsafe { at(pending_slot(head as usize)) }.store(entry, Ordering::Relaxed);
+    Some(Pending { head, entry })
+}
+
+/// The lock of `p` was not taken: nothing pending any more.
+pub(crate) fn abandon(p: Pending) {
+    // SAFETY: `list_op_pending` of this thread's live head.
+    unsafe { at(pending_slot(p.head as usize)) }.store(0, Ordering::Relaxed);
+}
+
+/// The lock of `p` is taken: puts its entry first on the list.
+pub(crate) fn link(p: Pending) {
+    let head = p.head as usize;
+    HELD.with_borrow_mut(|held| {
+        let first = held.last().copied().unwrap_or(head);
+        // SAFETY: `p.entry` is the entry of a lock this thread now holds
+        // (checked layout, borrowed by the caller); `first` and its
+        // backward link are this thread's head or an entry in `held`.
+        unsafe {
+            at(p.entry).store(first, Ordering::Relaxed);
+            if let Some(back) = PREV {
+                at(p.entry - back).store(head, Ordering::Relaxed);
+                at(first - back).store(p.entry, Ordering::Relaxed);
+            }
+            // The kernel may read the list at any instruction (a SIGKILL):
+            // the entry is complete before the head points at it.
+            std::sync::atomic::compiler_fence(Ordering::SeqCst);
+            at(head).store(p.entry, Ordering::Relaxed);
+        }
+        // Cannot fail: `prepare` checked there was room.
+        let _ = held.push(p.entry);
+    });
+    abandon(p);
+}
+
+/// Takes the entry of the lock whose word is `word` off this thread's list,
+/// if this thread linked it, and marks it pending until [`released`].
+/// `None` when it was not on the list.
+pub(crate) fn unlink(word: &AtomicU32, links: &Links) -> Option<Pending> {
+    let entry = entry(word, links)?;
+    let (pid, head) = HEAD.get();
+    if head == 0 || pid != super::process::getpid() {
+        return None;
+    }
+    HELD.with_borrow_mut(|held| {
+        let i = held.iter().position(|&e| e == entry)?;
+        // SAFETY: `list_op_pending` of this thread's live head.
+        unsafe { at(pending_slot(head)) }.store(entry, Ordering::Relaxed);
+        // Neighbours from the table: the entry after it on the list
+        // (older), and the one before it (newer, or the head).
+        let after = if i == 0 { head } else { held[i - 1] };
+        let before = match held.get(i + 1) {
+            Some(&newer) => Some(newer),
+            // The newest: glibc may have linked mutexes in front of it.
+            None => before_newest(head, entry),
+        };
+        if let Some(before) = before {
+            // SAFETY: `before` is the head, an entry in `held`, or a glibc
+            // entry reached from the head by glibc's own links; `after` is
+            // the head or an entry in `held`.
+            unsafe {
+                at(before).store(after, Ordering::Relaxed);
+                if let Some(back) = PREV {
+                    at(after - back).store(before, Ordering::Relaxed);
+                }
+            }
+        }
+        held.remove(i);
+        Some(Pending {
+            head: head as *mut Head,
+            entry,
+        })
+    })
+}
+
+/// The element in front of this thread's newest entry: the head, or the
+/// last of glibc's mutexes linked in front of it since (found by following
+/// glibc's links from the head, as glibc does, at most 64 steps).
+fn before_newest(head: usize, entry: usize) -> Option<usize> {
+    let mut before = head;
+    for _ in 0..64 {
+        // SAFETY: `before` is the head or an element glibc linked in front
+        // of our entries: live entries of this thread's list.
+        let next = unsafe { at(before) }.load(Ordering::Relaxed) & !1;
+        if next == entry {
+            return Some(before);
+        }
+        if next == head || next == 0 {
+            return None;
+        }
+        before = next;
+    }
+    None
+}
+
+/// The lock of `p` has been released: nothing pending any more.
+pub(crate) fn released(p: Pending) {
+    abandon(p);
+}
