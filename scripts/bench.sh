@@ -7,9 +7,12 @@
 # mproc's Manager against Python's Manager, and against shared memory),
 # benches/daemon.rs (the example daemon's release binary: USR1-to-report
 # latency, jobs/s through its message queue, idle memory, binary size,
-# stripped and static) and benches/sync.rs (locked counter, contended lock,
-# Event ping-pong: mproc against a bare atomic, a raw futex, a raw spin and
-# Python's multiprocessing).
+# stripped and static), benches/recovery.rs (Semaphore acquire + drop
+# against the algorithm before unit recovery and a bare atomic; Lock and
+# RLock take-over latency after a SIGKILL of the holder; a Condition
+# notification when a waiter was killed) and benches/sync.rs (locked
+# counter, contended lock, Event ping-pong: mproc against a bare atomic, a
+# raw futex, a raw spin and Python's multiprocessing).
 #
 #   scripts/bench.sh                       full run (each bench well under a minute after the build)
 #   MPROC_BENCH_QUICK=1 scripts/bench.sh   smoke run with small counts
@@ -29,4 +32,5 @@ cargo bench --bench process "$@"
 cargo bench --bench pool "$@"
 cargo bench --bench manager "$@"
 cargo bench --bench daemon "$@"
+cargo bench --bench recovery "$@"
 exec cargo bench --bench sync "$@"
