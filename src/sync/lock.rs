@@ -194,7 +194,7 @@ impl Drop for LockGuard<'_> {
         // target) does not own the lock, even if that child has since taken
         // the lock itself: only the acquiring process releases.
         if self.pid == raw::me() && raw::holder(&self.lock.word) == Some(self.pid) {
-            raw::release(&self.lock.word, &self.lock.tail);
+            raw::release(&self.lock.word, &self.lock.tail, self.pid);
         }
     }
 }

@@ -150,7 +150,7 @@ pub(crate) fn acquire(
     wait: bool,
     deadline: Option<Instant>,
 ) -> Taken {
-    let pending = robust::prepare(word, &tail.links);
+    let pending = robust::prepare(word, &tail.links, me);
     let taken = take(word, tail, me, wait, deadline);
     if let Some(p) = pending {
         if taken == Taken::No {
@@ -266,8 +266,8 @@ fn take_from_dead(word: &AtomicU32, seen: u32, me: u32, thorough: bool) -> Optio
 
 /// Frees the lock whose word is `word` (taking it off the calling thread's
 /// robust list first) and wakes one parked waiter if there may be one.
-pub(crate) fn release(word: &AtomicU32, tail: &Tail) {
-    let pending = robust::unlink(word, &tail.links);
+pub(crate) fn release(word: &AtomicU32, tail: &Tail, me: u32) {
+    let pending = robust::unlink(word, &tail.links, me);
     // SYNC POINT: Release pairs with the Acquire in `try_take`/`acquire`.
     let old = word.swap(0, Ordering::Release);
     if let Some(p) = pending {

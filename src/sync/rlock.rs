@@ -216,7 +216,7 @@ impl Drop for RLockGuard<'_> {
         } else {
             lock.count.store(0, Ordering::Relaxed);
             lock.tid.store(0, Ordering::Relaxed);
-            raw::release(&lock.word, &lock.tail);
+            raw::release(&lock.word, &lock.tail, self.pid);
         }
     }
 }

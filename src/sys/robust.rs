@@ -30,7 +30,7 @@
 //!
 //! The entries' links live in the lock, that is in shared memory, which a
 //! peer may scribble on. They are written here but never read back: the
-//! thread keeps the entries it linked in a private table ([`HELD`]), in
+//! thread keeps the entries it linked in a private table (`List::held`), in
 //! list order, and unlinks by rewriting the neighbours' links from that
 //! table. It links only while the list holds nothing but its own entries
 //! (glibc's head points at the newest of them, or at itself), so the table
@@ -42,7 +42,7 @@
 //! guard that linked an entry is not `Send` (it is dropped by the same
 //! thread).
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 /// Where an entry (its `next` link) sits after its lock word: glibc's
@@ -81,29 +81,59 @@ struct Head {
     list_op_pending: usize,
 }
 
-thread_local! {
-    /// For the pid it was looked up in: glibc's head of this thread, or 0
-    /// when the list cannot be used here.
-    static HEAD: Cell<(i32, usize)> = const { Cell::new((0, 0)) };
+/// This thread's view of its list.
+struct List {
+    /// The pid the rest was looked up in (0: not yet).
+    pid: Cell<i32>,
+    /// glibc's head of this thread, or 0 when the list cannot be used here.
+    head: Cell<usize>,
+    /// How many of `held` are in use.
+    len: Cell<usize>,
     /// The entries this thread linked, oldest first (the newest is the
-    /// list's first), for the pid in `HEAD`.
-    static HELD: RefCell<heapless::Vec<usize, MAX_HELD>> =
-        const { RefCell::new(heapless::Vec::new()) };
+    /// list's first).
+    held: [Cell<usize>; MAX_HELD],
 }
 
-/// This thread's usable head, looked up once per thread and process.
-fn head() -> Option<*mut Head> {
-    let pid = super::process::getpid();
-    let (seen, head) = HEAD.get();
-    if seen == pid {
-        return (head != 0).then_some(head as *mut Head);
+thread_local! {
+    static LIST: List = const {
+        List {
+            pid: Cell::new(0),
+            head: Cell::new(0),
+            len: Cell::new(0),
+            held: [const { Cell::new(0) }; MAX_HELD],
+        }
+    };
+}
+
+impl List {
+    /// The usable head for process `pid`, looked up once per thread and
+    /// process (a forked child starts with an empty list and no entries).
+    fn head(&self, pid: i32) -> Option<usize> {
+        if self.pid.get() != pid {
+            self.len.set(0);
+            self.head.set(lookup(pid).unwrap_or(0));
+            self.pid.set(pid);
+        }
+        match self.head.get() {
+            0 => None,
+            head => Some(head),
+        }
     }
-    HELD.with_borrow_mut(|held| held.clear());
-    let head = lookup(pid).unwrap_or(0);
-    HEAD.set((pid, head));
-    (head != 0).then_some(head as *mut Head)
+
+    fn newest(&self, head: usize) -> usize {
+        match self.len.get() {
+            0 => head,
+            n => self.held[n - 1].get(),
+        }
+    }
+
+    fn position(&self, entry: usize) -> Option<usize> {
+        (0..self.len.get()).find(|&i| self.held[i].get() == entry)
+    }
 }
 
+/// glibc's head of this thread, if this is the main thread of process
+/// `pid` and the head's `futex_offset` is the one the lock layout expects.
 fn lookup(pid: i32) -> Option<usize> {
     if super::process::gettid() != pid {
         return None;
@@ -164,25 +194,29 @@ pub(crate) struct Pending {
     entry: usize,
 }
 
-/// Announces that this thread is about to take the lock whose word is
-/// `word`; `None` when the lock will not go on the list (not the main
-/// thread, no usable head, the table full, or glibc's own mutexes in front).
-pub(crate) fn prepare(word: &AtomicU32, links: &Links) -> Option<Pending> {
+/// Announces that this thread of process `pid` is about to take the lock
+/// whose word is `word`; `None` when the lock will not go on the list (not
+/// the main thread, no usable head, the table full, or glibc's own mutexes
+/// in front).
+pub(crate) fn prepare(word: &AtomicU32, links: &Links, pid: u32) -> Option<Pending> {
     let entry = entry(word, links)?;
-    let head = head()?;
-    let ok = HELD.with_borrow(|held| {
+    LIST.with(|list| {
+        let head = list.head(pid as i32)?;
         // SAFETY: `head` is this thread's live registered head.
-        let first = unsafe { at(head as usize) }.load(Ordering::Relaxed);
-        !held.is_full()
-            && !held.contains(&entry)
-            && first == held.last().copied().unwrap_or(head as usize)
-    });
-    if !ok {
-        return None;
-    }
-    // SAFETY: `list_op_pending` of this thread's live head.
-    unsafe { at(pending_slot(head as usize)) }.store(entry, Ordering::Relaxed);
-    Some(Pending { head, entry })
+        let first = unsafe { at(head) }.load(Ordering::Relaxed);
+        if list.len.get() == MAX_HELD
+            || first != list.newest(head)
+            || list.position(entry).is_some()
+        {
+            return None;
+        }
+        // SAFETY: `list_op_pending` of this thread's live head.
+        unsafe { at(pending_slot(head)) }.store(entry, Ordering::Relaxed);
+        Some(Pending {
+            head: head as *mut Head,
+            entry,
+        })
+    })
 }
 
 /// The lock of `p` was not taken: nothing pending any more.
@@ -194,8 +228,9 @@ pub(crate) fn abandon(p: Pending) {
 /// The lock of `p` is taken: puts its entry first on the list.
 pub(crate) fn link(p: Pending) {
     let head = p.head as usize;
-    HELD.with_borrow_mut(|held| {
-        let first = held.last().copied().unwrap_or(head);
+    LIST.with(|list| {
+        let n = list.len.get();
+        let first = list.newest(head);
         // SAFETY: `p.entry` is the entry of a lock this thread now holds
         // (checked layout, borrowed by the caller); `first` and its
         // backward link are this thread's head or an entry in `held`.
@@ -210,32 +245,35 @@ pub(crate) fn link(p: Pending) {
             std::sync::atomic::compiler_fence(Ordering::SeqCst);
             at(head).store(p.entry, Ordering::Relaxed);
         }
-        // Cannot fail: `prepare` checked there was room.
-        let _ = held.push(p.entry);
+        // `prepare` checked there was room.
+        list.held[n].set(p.entry);
+        list.len.set(n + 1);
     });
     abandon(p);
 }
 
-/// Takes the entry of the lock whose word is `word` off this thread's list,
-/// if this thread linked it, and marks it pending until [`released`].
-/// `None` when it was not on the list.
-pub(crate) fn unlink(word: &AtomicU32, links: &Links) -> Option<Pending> {
+/// Takes the entry of the lock whose word is `word` off the list of this
+/// thread of process `pid`, if this thread linked it, and marks it pending
+/// until [`released`]. `None` when it was not on the list.
+pub(crate) fn unlink(word: &AtomicU32, links: &Links, pid: u32) -> Option<Pending> {
     let entry = entry(word, links)?;
-    let (pid, head) = HEAD.get();
-    if head == 0 || pid != super::process::getpid() {
-        return None;
-    }
-    HELD.with_borrow_mut(|held| {
-        let i = held.iter().position(|&e| e == entry)?;
+    LIST.with(|list| {
+        if list.pid.get() != pid as i32 {
+            return None;
+        }
+        let head = list.head.get();
+        let i = list.position(entry)?;
         // SAFETY: `list_op_pending` of this thread's live head.
         unsafe { at(pending_slot(head)) }.store(entry, Ordering::Relaxed);
+        let n = list.len.get();
         // Neighbours from the table: the entry after it on the list
         // (older), and the one before it (newer, or the head).
-        let after = if i == 0 { head } else { held[i - 1] };
-        let before = match held.get(i + 1) {
-            Some(&newer) => Some(newer),
+        let after = if i == 0 { head } else { list.held[i - 1].get() };
+        let before = if i + 1 < n {
+            Some(list.held[i + 1].get())
+        } else {
             // The newest: glibc may have linked mutexes in front of it.
-            None => before_newest(head, entry),
+            before_newest(head, entry)
         };
         if let Some(before) = before {
             // SAFETY: `before` is the head, an entry in `held`, or a glibc
@@ -248,7 +286,10 @@ pub(crate) fn unlink(word: &AtomicU32, links: &Links) -> Option<Pending> {
                 }
             }
         }
-        held.remove(i);
+        for j in i..n - 1 {
+            list.held[j].set(list.held[j + 1].get());
+        }
+        list.len.set(n - 1);
         Some(Pending {
             head: head as *mut Head,
             entry,
