@@ -31,12 +31,20 @@
 //! The entries' links live in the lock, that is in shared memory, which a
 //! peer may scribble on. They are written here but never read back: the
 //! thread keeps the entries it linked in a private table (`List::held`), in
-//! list order, and unlinks by rewriting the neighbours' links from that
+//! list order, and unlinks by rewriting one neighbour's link from that
 //! table. It links only while the list holds nothing but its own entries
 //! (glibc's head points at the newest of them, or at itself), so the table
 //! describes the whole list; if glibc linked a mutex in front of them
 //! since, the entry is unlinked by following glibc's own links from the
-//! head, as glibc does (bounded).
+//! head, as glibc does (bounded). Linking writes only into the new entry
+//! and the head (no backward links: glibc keeps them for its own mutexes
+//! and never reads ours). Unlinking an entry that is not the newest writes
+//! into the newer neighbour, after checking through the kernel that its
+//! word still names this process (so the memory of a lock whose guard was
+//! leaked with `mem::forget` and then unmapped is never written; it is
+//! dropped from the table). Such a dangling entry stays on the kernel's
+//! list: the kernel reads it at the thread's death (a fault there ends its
+//! walk), as it would a robust pthread mutex destroyed while locked.
 //!
 //! Every function here is called by the thread that owns the list, and a
 //! guard that linked an entry is not `Send` (it is dropped by the same
@@ -52,11 +60,6 @@ pub(crate) const NEXT_AT: usize = 32;
 /// Where an entry (its `next` link) sits after its lock word.
 #[cfg(target_pointer_width = "32")]
 pub(crate) const NEXT_AT: usize = 20;
-/// glibc's backward link, before the entry (64-bit targets only).
-#[cfg(target_pointer_width = "64")]
-const PREV: Option<usize> = Some(8);
-#[cfg(target_pointer_width = "32")]
-const PREV: Option<usize> = None;
 /// The bytes after the word that the links may use: the area a lock type
 /// reserves ([`Links`]) ends here.
 pub(crate) const LINKS_END: usize = 40;
@@ -232,14 +235,10 @@ pub(crate) fn link(p: Pending) {
         let n = list.len.get();
         let first = list.newest(head);
         // SAFETY: `p.entry` is the entry of a lock this thread now holds
-        // (checked layout, borrowed by the caller); `first` and its
-        // backward link are this thread's head or an entry in `held`.
+        // (checked layout, borrowed by the caller); `head` is this
+        // thread's live head. Nothing is written into older entries.
         unsafe {
             at(p.entry).store(first, Ordering::Relaxed);
-            if let Some(back) = PREV {
-                at(p.entry - back).store(head, Ordering::Relaxed);
-                at(first - back).store(p.entry, Ordering::Relaxed);
-            }
             // The kernel may read the list at any instruction (a SIGKILL):
             // the entry is complete before the head points at it.
             std::sync::atomic::compiler_fence(Ordering::SeqCst);
@@ -266,30 +265,40 @@ pub(crate) fn unlink(word: &AtomicU32, links: &Links, pid: u32) -> Option<Pendin
         // SAFETY: `list_op_pending` of this thread's live head.
         unsafe { at(pending_slot(head)) }.store(entry, Ordering::Relaxed);
         let n = list.len.get();
-        // Neighbours from the table: the entry after it on the list
-        // (older), and the one before it (newer, or the head).
+        // The entry after it on the list (older), or the head: the value
+        // the element in front of it must now point at.
         let after = if i == 0 { head } else { list.held[i - 1].get() };
-        let before = if i + 1 < n {
-            Some(list.held[i + 1].get())
-        } else {
-            // The newest: glibc may have linked mutexes in front of it.
-            before_newest(head, entry)
-        };
+        // The element in front of it: a newer entry of ours that still
+        // holds its lock (one whose guard was leaked and whose memory may
+        // be gone is dropped from the table, never written), or, past the
+        // newest, the head or glibc's mutexes in front of it.
+        let mut dropped = 0;
+        let mut before = None;
+        for j in i + 1..n {
+            let newer = list.held[j].get();
+            if word_holds(newer - NEXT_AT, pid) {
+                before = Some(newer);
+                break;
+            }
+            dropped += 1;
+        }
+        let before = before.or_else(|| before_newest(head, list.newest(head), entry, dropped > 0));
         if let Some(before) = before {
-            // SAFETY: `before` is the head, an entry in `held`, or a glibc
-            // entry reached from the head by glibc's own links; `after` is
-            // the head or an entry in `held`.
-            unsafe {
-                at(before).store(after, Ordering::Relaxed);
-                if let Some(back) = PREV {
-                    at(after - back).store(before, Ordering::Relaxed);
-                }
+            // SAFETY: `before` is the head, an entry of a lock this thread
+            // holds (just checked), or a glibc entry reached from the head
+            // by glibc's own links.
+            unsafe { at(before) }.store(after, Ordering::Relaxed);
+        }
+        // Keep the older entries and the live newer ones, in order.
+        let mut k = i;
+        for j in i + 1..n {
+            let e = list.held[j].get();
+            if j > i + dropped || word_holds(e - NEXT_AT, pid) {
+                list.held[k].set(e);
+                k += 1;
             }
         }
-        for j in i..n - 1 {
-            list.held[j].set(list.held[j + 1].get());
-        }
-        list.len.set(n - 1);
+        list.len.set(k);
         Some(Pending {
             head: head as *mut Head,
             entry,
@@ -297,16 +306,20 @@ pub(crate) fn unlink(word: &AtomicU32, links: &Links, pid: u32) -> Option<Pendin
     })
 }
 
-/// The element in front of this thread's newest entry: the head, or the
-/// last of glibc's mutexes linked in front of it since (found by following
-/// glibc's links from the head, as glibc does, at most 64 steps).
-fn before_newest(head: usize, entry: usize) -> Option<usize> {
+/// The element in front of this thread's newest entry `newest`, for
+/// unlinking `entry` (the newest, or the oldest entry in front of which
+/// every entry was dropped as stale: then whatever points at the first of
+/// those is rewritten): the head, or the last of glibc's mutexes linked in
+/// front (found by following glibc's links from the head, as glibc does, at
+/// most 64 steps).
+fn before_newest(head: usize, newest: usize, entry: usize, skipped: bool) -> Option<usize> {
+    let target = if skipped { newest } else { entry };
     let mut before = head;
     for _ in 0..64 {
         // SAFETY: `before` is the head or an element glibc linked in front
         // of our entries: live entries of this thread's list.
         let next = unsafe { at(before) }.load(Ordering::Relaxed) & !1;
-        if next == entry {
+        if next == target {
             return Some(before);
         }
         if next == head || next == 0 {
@@ -315,6 +328,26 @@ fn before_newest(head: usize, entry: usize) -> Option<usize> {
         before = next;
     }
     None
+}
+
+/// Whether the lock word at `word` (an entry's word) still names `pid` as
+/// its holder: read through the kernel (`process_vm_readv(2)` on this
+/// process), so an address whose memory is gone reads as "no" instead of
+/// faulting.
+fn word_holds(word: usize, pid: u32) -> bool {
+    let mut value = 0u32;
+    let local = libc::iovec {
+        iov_base: (&mut value as *mut u32).cast(),
+        iov_len: 4,
+    };
+    let remote = libc::iovec {
+        iov_base: word as *mut libc::c_void,
+        iov_len: 4,
+    };
+    // SAFETY: the local iovec covers `value`, a live u32 the call writes;
+    // the remote one is only read, by the kernel, which checks the address.
+    let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
+    n == 4 && value & ((1 << 30) - 1) == pid
 }
 
 /// The lock of `p` has been released: nothing pending any more.

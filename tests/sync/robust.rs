@@ -176,3 +176,48 @@ fn a_waiter_parked_on_a_killed_holder_is_told_once_and_the_others_go_on() {
         assert!(lock.is_consistent());
     });
 }
+
+#[test]
+fn a_leaked_guard_whose_lock_memory_is_gone_breaks_nothing() {
+    // A guard leaked with mem::forget keeps its lock on the thread's list;
+    // its memory is then unmapped. Later locks, released out of order, are
+    // still linked and unlinked without touching that memory, and the one
+    // held at the death is marked by the kernel.
+    isolated(|| {
+        let late = Shared::new([const { Lock::new() }; 3]).unwrap();
+        let l: &[Lock; 3] = &late;
+        let (ready, mut tx) = gate();
+        let mut p = Process::new(move || {
+            let gone = Shared::new([const { Lock::new() }; 2]).unwrap();
+            std::mem::forget(gone[0].lock().unwrap());
+            let b = gone[1].lock().unwrap();
+            drop(b);
+            drop(gone); // unmapped with a lock still on the list
+            for _ in 0..3 {
+                let a = l[0].lock().unwrap();
+                let b = l[1].lock().unwrap();
+                drop(a); // out of order: unlinked from behind b
+                let c = l[2].lock().unwrap();
+                drop(b);
+                drop(c);
+            }
+            let _held = l[1].lock().unwrap();
+            tx.write_all(b"x").unwrap();
+            loop {
+                mproc::signal::pause();
+            }
+        });
+        p.start().unwrap();
+        ready.wait();
+        let dead = p.pid().unwrap();
+        p.kill().unwrap();
+        assert_eq!(p.join().unwrap(), -9);
+        if !under_qemu() {
+            assert_eq!(l[1].holder(), None, "not marked by the kernel");
+        }
+        told_dead(&l[1], dead);
+        for i in [0, 2] {
+            drop(l[i].try_lock().expect("released before the death"));
+        }
+    });
+}
