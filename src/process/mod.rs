@@ -23,14 +23,62 @@
 //! in with the `unsafe` [`fork_with_threads`] or
 //! [`Process::start_with_threads`], promising that the child takes no lock
 //! another thread may hold.
+//!
+//! # When a process ends: its children first
+//!
+//! Python's `multiprocessing` registers an `atexit` handler that, when the
+//! main program ends, terminates the daemonic children and joins the
+//! others, and a child runs the same after its target: a parent does not
+//! end while the children it did not stop still run. Here:
+//!
+//! - The first [`Process::start`] of a process registers a C `atexit`
+//!   hook. When the process exits normally — `main` returns, a panic
+//!   unwinds out of `main` (after the panic message), or
+//!   `std::process::exit` — the hook sends `SIGTERM` to the daemonic
+//!   children, joins the non-daemonic ones for as long as they run, then
+//!   joins the daemonic ones, `SIGKILL`ing those still there after one
+//!   second (Python joins them without a limit; a daemon that blocks
+//!   `SIGTERM` would hold the exit for ever).
+//! - A [`Process`] child does the same when its target returns or panics,
+//!   before its `_exit`.
+//! - [`exit`] (`_exit`, Python's `os._exit`), `panic = "abort"`, and death
+//!   by a signal skip it. Children of a plain [`fork`] are not joined (as
+//!   Python's `os.fork` children are not).
+//! - It covers every child this process tracks — handles dropped
+//!   included, and so a [`Pool`](crate::pool::Pool)'s workers and a
+//!   [`Manager`](crate::manager::Manager)'s server still running (both
+//!   daemonic children). A forked child has its own table, so the hook it
+//!   inherits joins only the children it started itself.
+//! - The opt-out is [`set_join_at_exit`]`(false)`: the process then ends
+//!   at once and its non-daemonic children run on, as with
+//!   `std::process::Child`.
+//!
+//! The hook allocates nothing and takes only the child table's spin lock
+//! (never held across a blocking call), so threads still running at exit
+//! cannot deadlock it.
+//!
+//! # Daemonic processes
+//!
+//! A [`daemon`](Process::daemon) child is `SIGKILL`ed when its parent dies,
+//! by any cause (`PR_SET_PDEATHSIG`). Linux sends that signal when the
+//! parent *thread* that forked the child ends, not the parent process:
+//! start daemonic children — and so pools and managers — from the main
+//! thread or a thread that lives as long as they should. Python's rule
+//! "daemonic processes are not allowed to have children" holds:
+//! [`Process::start`] in a daemonic process fails with
+//! [`ErrorKind::DaemonicParent`], and so do [`Pool`](crate::pool::Pool)
+//! and [`Manager`](crate::manager::Manager), whose workers and server are
+//! daemonic children (Python refuses them there too). A plain [`fork`]
+//! stays allowed.
 
+mod at_exit;
 mod registry;
 
 use core::fmt;
 use std::io::Write as _;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::config::{MAX_CHILDREN, NAME_LEN};
@@ -713,7 +761,9 @@ fn unreachable_wait(pid: Pid) -> Result<i32> {
 
 /// Ends the calling process now with exit status `code`, after flushing
 /// Rust's stdout and stderr: `_exit(2)`, so no destructors or `atexit`
-/// handlers run. In a [`Process`] target this is Python's `sys.exit(code)`
+/// handlers run, and the process does not join its children (unlike a
+/// return from the target or from `main`: see the module docs, "When a
+/// process ends"). In a [`Process`] target this is Python's `sys.exit(code)`
 /// (a target that returns normally exits with 0); elsewhere it is
 /// `os._exit(code)` with a flush. Only the low 8 bits reach the parent.
 ///
@@ -807,12 +857,14 @@ impl Child {
 ///
 /// # Lifecycle
 ///
-/// - [`start`](Process::start) forks; the child runs the target, flushes
+/// - [`start`](Process::start) forks; the child runs the target, joins the
+///   children it started (unless [`set_join_at_exit`]`(false)`), flushes
 ///   stdout and stderr, and exits with `_exit` — it never returns into the
 ///   parent's code. A target that returns exits with 0; one that calls
-///   [`exit`]`(n)` (Python's `sys.exit(n)`) with `n`. A panic in the target exits with code 1 after the panic
-///   message is printed to stderr (with `panic = "abort"` it dies of
-///   `SIGABRT`: exit code -6).
+///   [`exit`]`(n)` (Python's `sys.exit(n)`, but joining nothing) with `n`.
+///   A panic in the target exits with code 1 after the panic message is
+///   printed to stderr (with `panic = "abort"` it dies of `SIGABRT`: exit
+///   code -6).
 /// - [`exitcode`](Process::exitcode) is `None` while running, then the exit
 ///   status, or minus the signal that killed it (-9 after
 ///   [`kill`](Process::kill), -15 after [`terminate`](Process::terminate)),
@@ -823,9 +875,10 @@ impl Child {
 /// - **Dropping the handle of a running child** does not stop it (as in
 ///   Python, and as `std::process::Child`): the child runs on, detached, and
 ///   is reaped by the next [`active_children`] or [`Process::start`] after it
-///   ends. Call [`terminate`](Process::terminate) or [`kill`](Process::kill)
-///   and [`join`](Process::join) first to stop it. A child marked
-///   [`daemon`](Process::daemon) still dies with its parent.
+///   ends, or by the parent's exit, which joins it (see the module docs,
+///   "When a process ends"). Call [`terminate`](Process::terminate) or
+///   [`kill`](Process::kill) and [`join`](Process::join) first to stop it. A
+///   child marked [`daemon`](Process::daemon) still dies with its parent.
 pub struct Process<F> {
     target: Option<F>,
     name: Name,
@@ -891,6 +944,11 @@ impl<F: FnOnce()> Process<F> {
     ///
     /// Linux ties this to the *thread* that forked: start daemons from the
     /// main thread or a thread that lives as long as the process.
+    ///
+    /// A daemonic process may not start children of its own
+    /// ([`ErrorKind::DaemonicParent`], see [`is_daemon`]); when its parent
+    /// exits normally, it is sent `SIGTERM` and joined (see the module
+    /// docs, "When a process ends").
     pub fn daemon(mut self, daemon: bool) -> Process<F> {
         self.daemon = daemon;
         self
@@ -902,6 +960,7 @@ impl<F: FnOnce()> Process<F> {
     /// # Errors
     ///
     /// [`ErrorKind::AlreadyStarted`] on a second call;
+    /// [`ErrorKind::DaemonicParent`] in a daemonic process ([`is_daemon`]);
     /// [`ErrorKind::ThreadsRunning`] when the process runs other threads
     /// (see the module docs); [`ErrorKind::CapacityExceeded`] when
     /// `MPROC_MAX_CHILDREN` children are already tracked; `EAGAIN` when the
@@ -933,10 +992,20 @@ impl<F: FnOnce()> Process<F> {
     }
 
     fn start_permitted(&mut self, permit: ForkPermit) -> Result<()> {
+        if self.target.is_none() {
+            return Err(self.error("Process::start", ErrorKind::AlreadyStarted));
+        }
+        if is_daemon() {
+            return Err(Error::new(
+                "Process::start",
+                Resource::CurrentProcess,
+                ErrorKind::DaemonicParent,
+            ));
+        }
         let Some(target) = self.target.take() else {
             return Err(self.error("Process::start", ErrorKind::AlreadyStarted));
         };
-        let Some(slot) = registry::reserve() else {
+        let Some(slot) = registry::reserve(self.daemon) else {
             self.target = Some(target);
             return Err(Error::new(
                 "Process::start",
@@ -962,6 +1031,7 @@ impl<F: FnOnce()> Process<F> {
         flush_stdio();
         prepare_lineage(Some((slot, &self.name, &self.path)));
         let parent = sysproc::getpid();
+        at_exit::arm(parent);
         match sysproc::fork(permit) {
             Err(e) => {
                 registry::unreserve(slot);
@@ -1000,6 +1070,11 @@ impl<F: FnOnce()> Process<F> {
 /// The child side of [`Process::start`]: never returns.
 fn run_child<F: FnOnce()>(parent: i32, daemon: bool, masked: bool, target: F) -> ! {
     after_fork_in_child(masked);
+    // Written only when it changes: a store to inherited memory costs a
+    // copy-on-write fault.
+    if DAEMONIC.load(Ordering::Relaxed) != daemon {
+        DAEMONIC.store(daemon, Ordering::Relaxed);
+    }
     if daemon {
         let armed = sysproc::set_parent_death_signal(Signal::KILL.as_raw()).is_ok();
         // The parent may have died between fork and prctl; then no signal
@@ -1018,7 +1093,55 @@ fn run_child<F: FnOnce()>(parent: i32, daemon: bool, masked: bool, target: F) ->
             1
         }
     };
+    // Python's `_bootstrap` runs `_exit_function` after the target, also
+    // when it raised: the child's own children are joined here.
+    at_exit::join_children();
     exit(code)
+}
+
+/// Whether this process is daemonic: a [`Process`] started with
+/// [`daemon(true)`](Process::daemon), or a [`fork`] of one (Python's
+/// `current_process().daemon`). A daemonic process may not start
+/// [`Process`] children, and so no [`Pool`](crate::pool::Pool) or
+/// [`Manager`](crate::manager::Manager), which fork theirs through
+/// [`Process`]: [`ErrorKind::DaemonicParent`], Python's "daemonic processes
+/// are not allowed to have children". It is killed with its parent, with
+/// no chance to stop or join children of its own. A plain [`fork`] stays
+/// allowed, as `os.fork` is in Python.
+pub fn is_daemon() -> bool {
+    DAEMONIC.load(Ordering::Relaxed)
+}
+
+/// See [`is_daemon`]: set in a [`Process`] child, inherited by its forks.
+static DAEMONIC: AtomicBool = AtomicBool::new(false);
+
+/// Whether a process joins its children when it ends (on by default, as in
+/// Python): see [`set_join_at_exit`].
+pub fn join_at_exit() -> bool {
+    at_exit::enabled()
+}
+
+/// Turns the join at exit on or off for the calling process (and the
+/// children it forks from now on, which inherit the setting).
+///
+/// On (the default), a process that has started [`Process`] children ends
+/// as Python's does: when it exits normally — `main` returns (a panic out
+/// of `main` included: the panic message comes first), or
+/// `std::process::exit` — and when a [`Process`] target returns or panics,
+/// it first sends `SIGTERM` to its daemonic children, then joins the
+/// others (for as long as they run), then joins the daemonic ones, which
+/// get one second before a `SIGKILL`. This covers every tracked child,
+/// handles dropped or not, the [`Pool`](crate::pool::Pool)'s workers and
+/// the [`Manager`](crate::manager::Manager)'s server (daemonic children
+/// both). [`exit`] (`_exit`) and death by a signal skip it; children of a
+/// plain [`fork`] are never joined.
+///
+/// Off, the process ends at once and its running children go on without
+/// it (daemonic ones still die with it, by `PR_SET_PDEATHSIG`), as Rust's
+/// `std::process::Child` would: Python's behaviour without its `atexit`
+/// handler.
+pub fn set_join_at_exit(on: bool) {
+    at_exit::set_enabled(on);
 }
 
 impl<F> Process<F> {

@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod exit;
 mod fork;
 mod lifecycle;
 mod queries;
