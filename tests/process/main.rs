@@ -9,5 +9,6 @@ mod common;
 mod exit;
 mod fork;
 mod lifecycle;
+mod orphans;
 mod queries;
 mod reaping;
