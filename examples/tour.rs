@@ -1,5 +1,8 @@
 //! The tour: every scenario implemented so far, end to end, in a few
 //! seconds. Each is also its own example (`cargo run --example <name>`).
+//!
+//! `tour` runs them all, `tour <name>…` only those named, `tour --list`
+//! names them.
 
 use std::time::Instant;
 
@@ -248,8 +251,25 @@ const SCENARIOS: &[(&str, &str, Scenario)] = &[
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--list") {
+        for (name, _, _) in SCENARIOS {
+            println!("{name}");
+        }
+        return Ok(());
+    }
+    if let Some(unknown) = args
+        .iter()
+        .find(|a| !SCENARIOS.iter().any(|(name, _, _)| name == a))
+    {
+        return Err(format!("no scenario {unknown:?} (`tour --list` names them)").into());
+    }
+    let chosen: Vec<_> = SCENARIOS
+        .iter()
+        .filter(|(name, _, _)| args.is_empty() || args.iter().any(|a| a == name))
+        .collect();
     let start = Instant::now();
-    for (example, title, run) in SCENARIOS {
+    for (example, title, run) in &chosen {
         println!("\n== {title} ==");
         let t = Instant::now();
         run()?;
@@ -257,7 +277,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!(
         "\ntour: {} scenarios ran in {:.2?}",
-        SCENARIOS.len(),
+        chosen.len(),
         start.elapsed()
     );
     Ok(())
