@@ -137,6 +137,39 @@ pub fn getpgrp() -> Pid {
     Pid::from_kernel(sysproc::getpgrp())
 }
 
+/// `setpgid(2)`: moves the process `pid` — the caller or one of its
+/// children that has not called `exec` — into the process group `pgid`
+/// of the same session (`pgid == pid`: a new group that `pid` leads).
+/// Python's `os.setpgid`. A supervisor puts a child and everything the
+/// child forks in a group of their own, to signal them all at once with
+/// [`killpg`](crate::signal::killpg); calling it in both the parent and
+/// the child, as shells do, closes the race with the parent's first
+/// `killpg`.
+///
+/// # Errors
+///
+/// [`ErrorKind::NoSuchProcess`] when `pid` is neither the caller nor one
+/// of its children; [`ErrorKind::PermissionDenied`] for a child that has
+/// called `exec` or is in another session, or a group of another session.
+#[doc(alias = "os.setpgid")]
+pub fn setpgid(pid: Pid, pgid: Pid) -> Result<()> {
+    sysproc::setpgid(pid.as_raw(), pgid.as_raw())
+        .map_err(|e| Error::os("setpgid", Resource::Pid(pid), e))
+}
+
+/// `setpgid(0, 0)`: makes the calling process the leader of a new process
+/// group, which the children it forks from now on join. Python's
+/// `os.setpgrp`.
+///
+/// # Errors
+///
+/// [`ErrorKind::PermissionDenied`] for a session leader, which cannot
+/// leave its group.
+#[doc(alias = "os.setpgrp")]
+pub fn setpgrp() -> Result<()> {
+    sysproc::setpgid(0, 0).map_err(|e| Error::os("setpgid", Resource::CurrentProcess, e))
+}
+
 /// `prctl(PR_SET_CHILD_SUBREAPER)`: makes the calling process adopt its
 /// orphaned descendants (instead of init), so it can reap them with
 /// [`waitpid`] and learn how they ended. A supervisor's tool: a daemon

@@ -260,6 +260,13 @@ pub(crate) fn at_exit(hook: extern "C" fn()) -> Result<(), Errno> {
     }
 }
 
+/// `setpgid(2)`: moves process `pid` (0: the caller) into the process
+/// group `pgid` (0: a new group led by `pid`).
+pub(crate) fn setpgid(pid: i32, pgid: i32) -> Result<(), Errno> {
+    // SAFETY: setpgid takes plain integers.
+    cvt(unsafe { libc::setpgid(pid, pgid) }).map(drop)
+}
+
 /// `prctl(PR_SET_PDEATHSIG, sig)`: deliver `sig` to this process when the
 /// thread that forked it exits (the *thread*, not the whole process: a
 /// child forked from a thread that ends before the process is signalled
