@@ -88,6 +88,16 @@ extern "C" fn hook() {
     join_children();
 }
 
+/// [`join_children`] at the end of a [`Process`](super::Process) child
+/// forked by `parent`: nothing to do, without even a `getpid`, when the
+/// mark of the last starter is still the parent's (the child started no
+/// child of its own).
+pub(super) fn join_children_of_child(parent: i32) {
+    if STARTER.load(Ordering::Relaxed) != parent {
+        join_children();
+    }
+}
+
 /// Python's `_exit_function`: see the module docs.
 pub(super) fn join_children() {
     if !enabled() || STARTER.load(Ordering::Relaxed) != sysproc::getpid() {

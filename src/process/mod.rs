@@ -1128,7 +1128,7 @@ fn run_child<F: FnOnce()>(parent: i32, daemon: bool, masked: bool, target: F) ->
     };
     // Python's `_bootstrap` runs `_exit_function` after the target, also
     // when it raised: the child's own children are joined here.
-    at_exit::join_children();
+    at_exit::join_children_of_child(parent);
     exit(code)
 }
 
