@@ -9,9 +9,10 @@
 //! Each scenario runs in a forked *runner* that leads a process group of
 //! its own, which every process of the scenario joins (they are forked
 //! from the runner or its descendants, and none changes group). A second
-//! child of the tour, the *watcher*, holds the read end of a pipe whose
-//! only writer is the tour, and blocks the signals a terminal sends
-//! (`INT`, `QUIT`, `HUP`) and `TERM`. When the scenario succeeds the tour
+//! child of the tour, the *watcher*, leads a third group (so a signal to
+//! the tour's group, from a terminal or a supervisor, leaves it be),
+//! blocks `INT`, `QUIT`, `HUP` and `TERM`, and holds the read end of a
+//! pipe whose only writer is the tour. When the scenario succeeds the tour
 //! writes it a byte and it exits. When the tour dies — `SIGKILL`, Ctrl-C,
 //! anything — or the scenario fails, the pipe ends without that byte, and
 //! the watcher `SIGKILL`s the scenario's group, waits until none of it
@@ -32,6 +33,13 @@
 //!
 //! The scenario's group is not the terminal's foreground group: a
 //! terminal set to `stty tostop` stops its output.
+//!
+//! Only a `SIGKILL` of the watcher itself as well (`pkill -9 tour` kills
+//! every process of the tour at once) leaves names behind. The next tour
+//! removes them at its start: segments through
+//! [`SharedMemory::reclaim`](mproc::shm::SharedMemory::reclaim) (their
+//! owner is dead), message queues and files when the pid they are named
+//! after is gone (a message queue records no owner to check).
 
 use std::io::{Read as _, Write as _};
 use std::path::Path;
@@ -284,6 +292,16 @@ const SCENARIOS: &[(&str, &str, Scenario)] = &[
     ),
 ];
 
+/// Prefixes of what the scenarios name after their runner's pid, for the
+/// start-up sweep.
+const PREFIXES: &[&str] = &[
+    "mproc-example-jobs-",
+    "mproc-tour-daemon-",
+    "mproc-tickets-",
+    "mproc-write-files-",
+    "mproc-heard-",
+];
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--list") {
@@ -302,6 +320,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .iter()
         .filter(|(name, _, _)| args.is_empty() || args.iter().any(|a| a == name))
         .collect();
+    sweep_leftovers();
     let start = Instant::now();
     for (example, title, run) in &chosen {
         let t = Instant::now();
@@ -355,6 +374,7 @@ fn run_watched(title: &str, run: Scenario) -> Result<bool, Box<dyn std::error::E
     let watcher = match process::fork()? {
         Fork::Child(_) => {
             drop((life_tx, go_tx));
+            let _ = process::setpgrp();
             watch(runner, life_rx)
         }
         Fork::Parent(pid) => pid,
@@ -406,6 +426,45 @@ fn group_runs(pgrp: Pid) -> bool {
         let group = fields.nth(1).and_then(|g| g.parse::<i32>().ok());
         state != "Z" && state != "X" && group == Some(pgrp.as_raw())
     })
+}
+
+/// Removes what earlier tours left when their watcher was killed too:
+/// names with a prefix of [`PREFIXES`] whose pid is gone, and segments
+/// whose owner is dead.
+fn sweep_leftovers() {
+    let dead = |name: &str| {
+        PREFIXES
+            .iter()
+            .find_map(|p| name.strip_prefix(p))
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|digits| digits.parse().ok())
+            .and_then(Pid::from_raw)
+            .is_some_and(|pid| !process::exists(pid).unwrap_or(true))
+    };
+    for dir in [
+        Path::new("/dev/shm"),
+        Path::new("/dev/mqueue"),
+        &std::env::temp_dir(),
+    ] {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            if !PREFIXES.iter().any(|p| name.starts_with(p)) {
+                continue;
+            }
+            if dir == Path::new("/dev/shm") {
+                // The library's own check: the owner in the header is dead.
+                let _ = mproc::shm::SharedMemory::<mproc::daemon::Status>::reclaim(&name);
+            } else if dead(&name) {
+                let path = entry.path();
+                let _ = std::fs::remove_file(&path).or_else(|_| std::fs::remove_dir_all(&path));
+            }
+        }
+    }
 }
 
 /// Removes what a killed scenario named after its runner `pid`.

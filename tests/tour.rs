@@ -4,9 +4,10 @@
 //!
 //! For each scenario the built `tour` binary is started on that scenario
 //! alone, in a session of its own (so that every process it makes can be
-//! found in `/proc`, whatever process group it moves to), and SIGKILLed a
-//! few milliseconds (2 to 20, spread over the scenarios) after the
-//! scenario's header line — the scenario's own signal that it has
+//! found in `/proc`, whatever process group it moves to), and SIGKILLed —
+//! the tour alone, or every other time its whole process group — a few
+//! milliseconds (2 to 20, spread over the scenarios) after the
+//! scenario's header line, the scenario's own signal that it has
 //! started. Within one second every process of the session must be gone,
 //! and every name carrying the pid of the tour or of a scenario runner
 //! (the tour's examples name what they create after the process that
@@ -217,9 +218,10 @@ fn reap_orphans() {
     }
 }
 
-/// Runs `tour <name>`, SIGKILLs it `delay` after the scenario's header and
-/// says what is left after [`CLEANUP`] (empty: nothing).
-fn kill_in(tour: &Path, name: &str, delay: Duration) -> Vec<String> {
+/// Runs `tour <name>`, SIGKILLs it (`group`: its whole process group, as
+/// a terminal's Ctrl-C or a supervisor would) `delay` after the scenario's
+/// header and says what is left after [`CLEANUP`] (empty: nothing).
+fn kill_in(tour: &Path, name: &str, delay: Duration, group: bool) -> Vec<String> {
     let mut cmd = Command::new(tour);
     cmd.arg(name).stdout(Stdio::piped()).stderr(Stdio::null());
     // SAFETY: setsid is async-signal-safe and touches no memory.
@@ -254,8 +256,10 @@ fn kill_in(tour: &Path, name: &str, delay: Duration) -> Vec<String> {
                 .map(|p| p.pid),
         )
         .collect();
-    // SAFETY: plain integers; the tour is our child, not yet reaped.
-    unsafe { libc::kill(sid, libc::SIGKILL) };
+    let target = if group { -sid } else { sid };
+    // SAFETY: plain integers; the tour is our child, not yet reaped (and
+    // leads its group).
+    unsafe { libc::kill(target, libc::SIGKILL) };
     let _ = child.wait();
     // Not joined: a process left behind may hold the pipe open; the
     // reader ends when the last one is gone.
@@ -318,9 +322,14 @@ fn a_tour_sigkilled_in_any_scenario_leaves_no_process_and_no_name() {
         let mut failures = Vec::new();
         for (i, name) in names.iter().enumerate() {
             let delay = Duration::from_millis(2 + (i as u64 * 7) % 19);
-            let left = kill_in(&tour, name, delay);
+            let group = i % 2 == 1;
+            let left = kill_in(&tour, name, delay, group);
             if !left.is_empty() {
-                failures.push(format!("{name} (killed {delay:?} in): {}", left.join(", ")));
+                let whom = if group { "its group" } else { "the tour" };
+                failures.push(format!(
+                    "{name} ({whom} killed {delay:?} in): {}",
+                    left.join(", ")
+                ));
             }
         }
         assert!(
@@ -328,5 +337,84 @@ fn a_tour_sigkilled_in_any_scenario_leaves_no_process_and_no_name() {
             "a SIGKILLed tour left, {CLEANUP:?} later:\n  {}",
             failures.join("\n  ")
         );
+    });
+}
+
+#[test]
+fn a_tour_removes_at_its_start_what_a_tour_killed_outright_left() {
+    use mproc::process::{self, Fork};
+    use mproc::shm::SharedMemory;
+    let Some(tour) = tour_binary() else {
+        note(
+            "SKIPPED under qemu-user (cannot spawn the tour): tour::a_tour_removes_at_its_start_what_a_tour_killed_outright_left",
+        );
+        return;
+    };
+    isolated(move || {
+        // A runner that is gone: a child, reaped.
+        let dead = match process::fork().unwrap() {
+            Fork::Child(_) => process::exit(0),
+            Fork::Parent(pid) => {
+                process::waitpid(pid).unwrap();
+                pid
+            }
+        };
+        let tmp = std::env::temp_dir();
+        let pidfile = tmp.join(format!("mproc-tour-daemon-{dead}.pid"));
+        std::fs::write(&pidfile, "1").unwrap();
+        let tickets = tmp.join(format!("mproc-tickets-{dead}"));
+        std::fs::create_dir_all(&tickets).unwrap();
+        std::fs::write(tickets.join("tickets"), "3").unwrap();
+        // A segment whose owner ended without removing it.
+        let segment = format!("/mproc-tour-daemon-{dead}-status");
+        match process::fork().unwrap() {
+            Fork::Child(_) => {
+                let board = SharedMemory::create(&segment, mproc::daemon::Status::new()).unwrap();
+                std::mem::forget(board);
+                process::exit(0)
+            }
+            Fork::Parent(pid) => assert_eq!(process::waitpid(pid).unwrap(), 0),
+        }
+        // A queue likewise, where /dev/mqueue can be listed.
+        let queue = format!("/mproc-example-jobs-{dead}");
+        let mounted = Path::new("/dev/mqueue").is_dir();
+        if mounted {
+            match process::fork().unwrap() {
+                Fork::Child(_) => {
+                    let q = mproc::ipc::MessageQueue::create(&queue, 1, 8).unwrap();
+                    std::mem::forget(q);
+                    process::exit(0)
+                }
+                Fork::Parent(pid) => assert_eq!(process::waitpid(pid).unwrap(), 0),
+            }
+        }
+        // One of a live runner (this body): it stays.
+        let live = tmp.join(format!("mproc-heard-{}.txt", process::getpid()));
+        std::fs::write(&live, "").unwrap();
+
+        let out = Command::new(&tour).arg("fork_pids").output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+
+        let left: Vec<_> = [&pidfile, &tickets]
+            .into_iter()
+            .filter(|p| p.exists())
+            .collect();
+        assert!(left.is_empty(), "the tour left {left:?}");
+        let open = SharedMemory::<mproc::daemon::Status>::open(&segment);
+        assert_eq!(
+            open.as_ref().err().map(|e| e.kind()),
+            Some(mproc::ErrorKind::NotFound),
+            "the segment was not reclaimed"
+        );
+        if mounted {
+            let open = mproc::ipc::MessageQueue::open(&queue);
+            assert_eq!(
+                open.as_ref().err().map(|e| e.kind()),
+                Some(mproc::ErrorKind::NotFound),
+                "the queue was not removed"
+            );
+        }
+        assert!(live.exists(), "the tour removed a live runner's file");
+        std::fs::remove_file(&live).unwrap();
     });
 }
