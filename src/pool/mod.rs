@@ -28,7 +28,7 @@
 //! - **Workers are daemonic children** of the process that made the pool:
 //!   they die with it even when it is `SIGKILL`ed (`PR_SET_PDEATHSIG`),
 //!   are stopped and reaped if it exits with the pool still up (see
-//!   [`process`](crate::process), "When a process ends"), and, as in
+//!   [`crate::process`], "When a process ends"), and, as in
 //!   Python, a daemonic process cannot make a pool
 //!   ([`ErrorKind::DaemonicParent`]). Linux fires the death signal when
 //!   the *thread* that forked a worker ends: make and drive the pool from
