@@ -30,7 +30,7 @@
 //!
 //! | module | what it holds | Python |
 //! |---|---|---|
-//! | [`process`] | [`fork`](process::fork), [`Process`], `waitpid`, `current_process`, `parent_process`, `active_children`, `cpu_count` | `os.fork`, `multiprocessing.Process`, … |
+//! | [`process`] | [`fork`](process::fork), [`Process`], `waitpid`, `current_process`, `parent_process`, `active_children`, `is_daemon`, `cpu_count`, `setpgid`; children joined at exit ([`set_join_at_exit`](process::set_join_at_exit)) | `os.fork`, `multiprocessing.Process`, `os.setpgid`, … |
 //! | [`signal`] | [`Signal`], `kill`, `killpg`, `alarm`, `set_alarm`, `pause`, masks, `sigwait`, [`SignalFd`](signal::SignalFd), handlers through `signal-hook` | `os.kill`, `signal.*` |
 //! | [`shm`] | [`Shareable`](shm::Shareable) (what may live in shared memory), [`Shared`](shm::Shared) anonymous segments, [`Value`](shm::Value), [`Array`](shm::Array), [`RawValue`](shm::RawValue), [`RawArray`](shm::RawArray), [`FixedStr`](shm::FixedStr), named segments [`SharedMemory`](shm::SharedMemory) (checked header, owner, stale-leftover reclaiming), layout [`Fingerprint`](shm::Fingerprint) | `multiprocessing.Value`, `Array`, `sharedctypes`, `shared_memory.SharedMemory` |
 //! | [`sync`] | futex-based, process-shared [`Lock`](sync::Lock), [`RLock`](sync::RLock), [`Semaphore`](sync::Semaphore), [`BoundedSemaphore`](sync::BoundedSemaphore), [`Event`](sync::Event), [`Condition`](sync::Condition), [`Barrier`](sync::Barrier); a dead holder is reported once ([`OwnerDied`](sync::OwnerDied)) | `multiprocessing.Lock`, … |
