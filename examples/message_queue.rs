@@ -72,9 +72,15 @@ fn consumer(
     Ok(())
 }
 
+/// The queue's name in the process `pid` that runs the example (the
+/// tour removes it after a scenario killed before it could).
+pub fn queue_name(pid: process::Pid) -> String {
+    format!("/mproc-example-jobs-{pid}")
+}
+
 /// Runs producer then consumer; checks the order: urgent jobs (2, 5) first.
 pub fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let name = format!("/mproc-example-jobs-{}", process::getpid());
+    let name = queue_name(process::getpid());
     let q = MessageQueue::create(&name, 8, 32)?;
     let order = mproc::shm::Shared::new([const { std::sync::atomic::AtomicU32::new(0) }; JOBS])?;
     let status = |r: mproc::Result<()>| match r {

@@ -1,7 +1,17 @@
 //! The tour: every scenario implemented so far, end to end, in a few
 //! seconds. Each is also its own example (`cargo run --example <name>`).
+//!
+//! `tour` runs them all, `tour <name>…` only those named, `tour --list`
+//! names them.
+//!
+//! Nothing outlives the tour: each scenario runs in a process group of
+//! its own that a watcher kills, names removed, if the tour dies (see
+//! `tour/watch.rs`).
 
 use std::time::Instant;
+
+#[path = "tour/watch.rs"]
+mod watch;
 
 #[path = "alarm_pause.rs"]
 mod alarm_pause;
@@ -248,16 +258,35 @@ const SCENARIOS: &[(&str, &str, Scenario)] = &[
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--list") {
+        for (name, _, _) in SCENARIOS {
+            println!("{name}");
+        }
+        return Ok(());
+    }
+    if let Some(unknown) = args
+        .iter()
+        .find(|a| !SCENARIOS.iter().any(|(name, _, _)| name == a))
+    {
+        return Err(format!("no scenario {unknown:?} (`tour --list` names them)").into());
+    }
+    let chosen: Vec<_> = SCENARIOS
+        .iter()
+        .filter(|(name, _, _)| args.is_empty() || args.iter().any(|a| a == name))
+        .collect();
+    watch::sweep_leftovers();
     let start = Instant::now();
-    for (example, title, run) in SCENARIOS {
-        println!("\n== {title} ==");
+    for (example, title, run) in &chosen {
         let t = Instant::now();
-        run()?;
+        if !watch::run_watched(title, *run)? {
+            return Err(format!("the scenario {example} failed").into());
+        }
         println!("-- ok in {:.2?} (examples/{example}.rs)", t.elapsed());
     }
     println!(
         "\ntour: {} scenarios ran in {:.2?}",
-        SCENARIOS.len(),
+        chosen.len(),
         start.elapsed()
     );
     Ok(())

@@ -326,6 +326,13 @@ pub enum ErrorKind {
         /// What the segment holds.
         found: u64,
     },
+    /// A daemonic process tried to start a child process (a
+    /// [`Process`](crate::process::Process), and so a
+    /// [`Pool`](crate::pool::Pool) or a [`Manager`](crate::manager::Manager)):
+    /// Python's rule, "daemonic processes are not allowed to have children".
+    /// A daemon is killed with its parent, with no chance to join or stop
+    /// children of its own.
+    DaemonicParent,
 }
 
 impl fmt::Display for ErrorKind {
@@ -427,6 +434,10 @@ impl fmt::Display for ErrorKind {
             } => write!(
                 f,
                 "layout mismatch in the {field}: expected {expected:#x}, found {found:#x}"
+            ),
+            ErrorKind::DaemonicParent => f.write_str(
+                "daemonic processes are not allowed to have children \
+                 (a daemon dies with its parent and could not join them)",
             ),
         }
     }

@@ -30,7 +30,7 @@
 //!
 //! | module | what it holds | Python |
 //! |---|---|---|
-//! | [`process`] | [`fork`](process::fork), [`Process`], `waitpid`, `current_process`, `parent_process`, `active_children`, `cpu_count` | `os.fork`, `multiprocessing.Process`, … |
+//! | [`process`] | [`fork`](process::fork), [`Process`], `waitpid`, `current_process`, `parent_process`, `active_children`, `is_daemon`, `cpu_count`, `setpgid`; children joined at exit ([`set_join_at_exit`](process::set_join_at_exit)) | `os.fork`, `multiprocessing.Process`, `os.setpgid`, … |
 //! | [`signal`] | [`Signal`], `kill`, `killpg`, `alarm`, `set_alarm`, `pause`, masks, `sigwait`, [`SignalFd`](signal::SignalFd), handlers through `signal-hook` | `os.kill`, `signal.*` |
 //! | [`shm`] | [`Shareable`](shm::Shareable) (what may live in shared memory), [`Shared`](shm::Shared) anonymous segments, [`Value`](shm::Value), [`Array`](shm::Array), [`RawValue`](shm::RawValue), [`RawArray`](shm::RawArray), [`FixedStr`](shm::FixedStr), named segments [`SharedMemory`](shm::SharedMemory) (checked header, owner, stale-leftover reclaiming), layout [`Fingerprint`](shm::Fingerprint) | `multiprocessing.Value`, `Array`, `sharedctypes`, `shared_memory.SharedMemory` |
 //! | [`sync`] | futex-based, process-shared [`Lock`](sync::Lock), [`RLock`](sync::RLock), [`Semaphore`](sync::Semaphore), [`BoundedSemaphore`](sync::BoundedSemaphore), [`Event`](sync::Event), [`Condition`](sync::Condition), [`Barrier`](sync::Barrier); a dead holder is reported once ([`OwnerDied`](sync::OwnerDied)) | `multiprocessing.Lock`, … |
@@ -60,10 +60,29 @@
 //! 2. forgets its parent's children (it can only wait for its own) and
 //!    records its parent for [`process::parent_process`];
 //! 3. for a [`Process`]: takes its name, arms `PR_SET_PDEATHSIG` if it is a
-//!    daemon, runs the target, flushes Rust's stdout and stderr, and ends with
-//!    `_exit` — it never returns into the parent's code, and no destructor
-//!    of the parent's objects runs in it (their copies are abandoned, as in
-//!    Python's `os._exit`).
+//!    daemon, runs the target, joins the children it started itself,
+//!    flushes Rust's stdout and stderr, and ends with `_exit` — it never
+//!    returns into the parent's code, and no destructor of the parent's
+//!    objects runs in it (their copies are abandoned, as in Python's
+//!    `os._exit`).
+//!
+//! **Ending.** As in Python, a process that has started [`Process`]
+//! children does not end before them: when it exits normally (`main`
+//! returns, a panic unwinds out of `main`, `std::process::exit`; for a
+//! [`Process`] child, its target returns or panics), an `atexit` hook
+//! registered by its first [`Process::start`] sends `SIGTERM` to its
+//! daemonic children, joins the others, then joins the daemonic ones
+//! (`SIGKILL` after one second). [`process::exit`] (`_exit`) and death by
+//! a signal skip it; children of a plain [`process::fork`] are never
+//! joined. The opt-out is [`process::set_join_at_exit`]`(false)`. A child
+//! that only serves its parent — a [`daemon`](Process::daemon), a
+//! [`Pool`](pool::Pool)'s worker, a [`Manager`](manager::Manager)'s
+//! server — dies with it even when the parent is `SIGKILL`ed
+//! (`PR_SET_PDEATHSIG`, which Linux fires when the parent *thread* that
+//! forked it ends: fork them from the main thread or a thread as
+//! long-lived). A daemonic process may not have children
+//! ([`ErrorKind::DaemonicParent`]: no [`Process`], `Pool` or `Manager`), as
+//! Python rules; a plain `fork` stays allowed. See the [`process`] docs.
 //!
 //! Everything the target captured is available in the child as it was at the
 //! moment of the fork: values travel by `fork`, nothing is serialised.

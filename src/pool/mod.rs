@@ -25,6 +25,15 @@
 //!   (Python: "Pool(3) creates three processes and uses those three from
 //!   start to end"). A worker is replaced only when it dies, or after
 //!   [`maxtasksperchild`](PoolBuilder::maxtasksperchild) tasks.
+//! - **Workers are daemonic children** of the process that made the pool:
+//!   they die with it even when it is `SIGKILL`ed (`PR_SET_PDEATHSIG`),
+//!   are stopped and reaped if it exits with the pool still up (see
+//!   [`crate::process`], "When a process ends"), and, as in
+//!   Python, a daemonic process cannot make a pool
+//!   ([`ErrorKind::DaemonicParent`]). Linux fires the death signal when
+//!   the *thread* that forked a worker ends: make and drive the pool from
+//!   the main thread (or a thread that lives as long as the pool), since
+//!   replacements are forked by the thread that calls into the pool.
 //! - **A fixed ring of task slots** lives in one anonymous shared segment
 //!   made before the fork: `SLOTS` slots of `BYTES` bytes each (const
 //!   generics, by default the build-time `MPROC_POOL_SLOTS` = 64 and
@@ -365,7 +374,9 @@ impl PoolBuilder {
     ///
     /// [`ErrorKind::InvalidArgument`] for 0 workers or `SLOTS` over
     /// 65535; [`ErrorKind::CapacityExceeded`] for more workers than
-    /// `MPROC_POOL_MAX_WORKERS`; the errors of
+    /// `MPROC_POOL_MAX_WORKERS`; [`ErrorKind::DaemonicParent`] in a
+    /// daemonic process (Python's rule: the workers would be its
+    /// children); the errors of
     /// [`Process::start`](crate::process::Process::start) (other threads
     /// running, the kernel refusing a process) and of the mapping.
     pub fn build_sized<const SLOTS: usize, const BYTES: usize>(self) -> Result<Pool<SLOTS, BYTES>> {
@@ -375,6 +386,9 @@ impl PoolBuilder {
             None => process::cpu_count()?.clamp(1, POOL_MAX_WORKERS),
         };
         let resource = Resource::Pool { workers: size };
+        if process::is_daemon() {
+            return Err(Error::new(op, resource, ErrorKind::DaemonicParent));
+        }
         if size == 0 {
             return Err(Error::new(
                 op,

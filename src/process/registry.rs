@@ -8,7 +8,8 @@
 //! without waiting: it is the only thread there, and its parent's children
 //! are not its own (the table is then cleared on first use).
 //!
-//! Slot states (`pid`, `status`, `detached`):
+//! Slot states (`pid`, `status`, `detached`; a fourth word, `daemon`, says
+//! whether the child is daemonic, for the exit-time join):
 //!
 //! | pid      | status    | meaning                                           |
 //! |----------|-----------|---------------------------------------------------|
@@ -35,9 +36,10 @@ const LOST: i32 = -2;
 /// The table is a flat run of atomic words, all zero when empty: the lock,
 /// the owner (the process the table belongs to, 0 before first use), the
 /// number of detached slots (so `reserve` scans for them only when there are
-/// some), then three words per slot.
+/// some), then [`SLOT_WORDS`] words per slot.
 const HEADER: usize = 3;
-const WORDS: usize = HEADER + 3 * MAX_CHILDREN;
+const SLOT_WORDS: usize = 4;
+const WORDS: usize = HEADER + SLOT_WORDS * MAX_CHILDREN;
 
 /// Where the table lives: a mapping that a forked child sees zero-filled
 /// (see [`WipeOnFork`]), so the parent's store of a new
@@ -62,7 +64,8 @@ fn detached_count() -> &'static AtomicI32 {
     &words()[2]
 }
 
-/// One slot's three words: `pid`, `status`, `detached` (0 or 1).
+/// One slot's words: `pid`, `status`, `detached` (0 or 1), `daemon` (0 or
+/// 1).
 #[derive(Clone, Copy)]
 struct Slot(&'static [AtomicI32]);
 
@@ -76,15 +79,18 @@ impl Slot {
     fn detached(self) -> &'static AtomicI32 {
         &self.0[2]
     }
+    fn daemon(self) -> &'static AtomicI32 {
+        &self.0[3]
+    }
 }
 
 fn slot(index: usize) -> Slot {
-    let at = HEADER + 3 * index;
-    Slot(&words()[at..at + 3])
+    let at = HEADER + SLOT_WORDS * index;
+    Slot(&words()[at..at + SLOT_WORDS])
 }
 
 fn slots() -> impl Iterator<Item = Slot> {
-    words()[HEADER..].chunks_exact(3).map(Slot)
+    words()[HEADER..].chunks_exact(SLOT_WORDS).map(Slot)
 }
 
 /// Holds the table's spin lock.
@@ -134,9 +140,10 @@ fn decode(status: i32) -> Status {
     }
 }
 
-/// Takes a free slot for a child about to be forked, first freeing the slots
-/// of detached children that have ended. `None` when the table is full.
-pub(crate) fn reserve() -> Option<usize> {
+/// Takes a free slot for a child about to be forked (`daemon`: a daemonic
+/// one), first freeing the slots of detached children that have ended.
+/// `None` when the table is full.
+pub(crate) fn reserve(daemon: bool) -> Option<usize> {
     let _guard = lock();
     if detached_count().load(Ordering::Relaxed) > 0 {
         for slot in slots() {
@@ -152,6 +159,7 @@ pub(crate) fn reserve() -> Option<usize> {
     slot.pid().store(RESERVED, Ordering::Relaxed);
     slot.status().store(RUNNING, Ordering::Relaxed);
     slot.detached().store(0, Ordering::Relaxed);
+    slot.daemon().store(i32::from(daemon), Ordering::Relaxed);
     Some(index)
 }
 
@@ -268,6 +276,29 @@ pub(crate) fn active_children(mut alive: impl FnMut(i32)) {
     }
 }
 
+/// The unreaped child in slot `index`, if any: its pid and whether it is
+/// daemonic. For the exit-time join, which walks the slots by index and
+/// holds the lock only for each look.
+pub(crate) fn running(index: usize) -> Option<(i32, bool)> {
+    if index >= MAX_CHILDREN {
+        return None;
+    }
+    let _guard = lock();
+    let slot = slot(index);
+    let pid = slot.pid().load(Ordering::Relaxed);
+    (pid > 0 && slot.status().load(Ordering::Relaxed) == RUNNING)
+        .then(|| (pid, slot.daemon().load(Ordering::Relaxed) != 0))
+}
+
+/// After the exit-time join reaped the child in slot `index`: frees the
+/// slot if its handle was dropped.
+pub(crate) fn forget_if_detached(index: usize) {
+    if index < MAX_CHILDREN {
+        let _guard = lock();
+        free_if_detached_and_ended(slot(index));
+    }
+}
+
 /// In a freshly forked child (one thread): release a lock the parent may have
 /// held at the instant of the fork. The inherited table itself is cleared on
 /// its first use in the child (see [`clear_if_inherited`]), so a child that
@@ -297,6 +328,7 @@ fn clear_if_inherited() {
             slot.pid().store(0, Ordering::Relaxed);
             slot.status().store(RUNNING, Ordering::Relaxed);
             slot.detached().store(0, Ordering::Relaxed);
+            slot.daemon().store(0, Ordering::Relaxed);
         }
         detached_count().store(0, Ordering::Relaxed);
     }

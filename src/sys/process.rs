@@ -241,8 +241,37 @@ pub(crate) fn getpgrp() -> i32 {
     unsafe { libc::getpgrp() }
 }
 
+/// `atexit(3)`: runs `hook` when the process ends through `exit(3)`
+/// (a return from `main`, `std::process::exit`), after the handlers
+/// registered later and before those registered earlier; never on `_exit`
+/// ([`exit_now`]) or death by a signal. The registration is inherited by
+/// a forked child (its copy runs in the child if the child calls `exit`)
+/// and dropped by `execve`. `ENOMEM` when the C library has no room.
+///
+/// The hook runs with the process otherwise intact (other threads may
+/// still run), must not panic (it is an `extern "C"` function: a panic
+/// aborts), and should take no lock that code still running might hold.
+pub(crate) fn at_exit(hook: extern "C" fn()) -> Result<(), Errno> {
+    // SAFETY: `hook` is a plain function with the C ABI and no arguments,
+    // valid for the life of the program (it is code, not a closure).
+    match unsafe { libc::atexit(hook) } {
+        0 => Ok(()),
+        _ => Err(Errno::ENOMEM),
+    }
+}
+
+/// `setpgid(2)`: moves process `pid` (0: the caller) into the process
+/// group `pgid` (0: a new group led by `pid`).
+pub(crate) fn setpgid(pid: i32, pgid: i32) -> Result<(), Errno> {
+    // SAFETY: setpgid takes plain integers.
+    cvt(unsafe { libc::setpgid(pid, pgid) }).map(drop)
+}
+
 /// `prctl(PR_SET_PDEATHSIG, sig)`: deliver `sig` to this process when the
-/// thread that forked it exits.
+/// thread that forked it exits (the *thread*, not the whole process: a
+/// child forked from a thread that ends before the process is signalled
+/// then). Cleared in a child of this process; kept across `execve` except
+/// of a set-user-ID program.
 pub(crate) fn set_parent_death_signal(sig: i32) -> Result<(), Errno> {
     // SAFETY: PR_SET_PDEATHSIG takes the signal as an unsigned long argument.
     cvt(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) }).map(drop)

@@ -439,6 +439,9 @@ fn a_non_daemon_child_outlives_its_parent() {
             let pid = c.pid().unwrap().as_raw();
             tx.take().unwrap().write_all(&pid.to_le_bytes()).unwrap();
             std::mem::forget(c);
+            // `_exit` (Python's `os._exit`): a target that returned would
+            // join the child first (see tests/process/exit.rs).
+            process::exit(0);
         });
         middle.start().unwrap();
         let mut buf = [0u8; 4];

@@ -6,7 +6,9 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod exit;
 mod fork;
 mod lifecycle;
+mod orphans;
 mod queries;
 mod reaping;

@@ -1,6 +1,8 @@
 //! getpid/getppid, exists, cpu_count, thread_count, Pid, and errors.
 
-use mproc::process::{self, Pid};
+use std::io::Write as _;
+
+use mproc::process::{self, Fork, Pid};
 use mproc::{ErrorKind, Resource, Signal};
 
 use crate::common::isolated;
@@ -96,5 +98,29 @@ fn thread_count_counts_threads() {
         assert_eq!(process::thread_count().unwrap(), 2);
         drop(tx);
         t.join().unwrap();
+    });
+}
+
+#[test]
+fn setpgrp_and_setpgid_put_a_child_in_a_group_of_its_own() {
+    isolated(|| {
+        let (go, mut open) = crate::common::gate();
+        let child = match process::fork().unwrap() {
+            Fork::Child(_) => {
+                process::setpgrp().unwrap();
+                let own = process::getpgrp() == process::getpid();
+                go.wait();
+                process::exit(i32::from(!own))
+            }
+            Fork::Parent(pid) => pid,
+        };
+        // Both sides may set it; whichever runs second finds it done.
+        process::setpgid(child, child).unwrap();
+        assert_ne!(process::getpgrp(), child);
+        open.write_all(b"g").unwrap();
+        assert_eq!(process::waitpid(child).unwrap(), 0);
+        // Not a child (any more): refused, typed.
+        let err = process::setpgid(child, child).unwrap_err();
+        assert_eq!(err.kind(), mproc::ErrorKind::NoSuchProcess, "{err}");
     });
 }
