@@ -108,6 +108,7 @@ mod protocol;
 mod proxy;
 mod served;
 mod server;
+mod socket_file;
 mod store;
 mod wire;
 
@@ -130,6 +131,7 @@ use crate::sys;
 use link::{ADDRESS_MAX, Link};
 use protocol::{Request, op};
 use served::Registration;
+use socket_file::SocketFile;
 
 /// The most types one manager registers.
 pub const TYPES_MAX: usize = 16;
@@ -208,8 +210,8 @@ pub struct Manager {
     client: Client,
     server: Option<Process<Box<dyn FnOnce()>>>,
     owner: i32,
-    /// The socket path to remove if the server could not (it was killed).
-    path: Option<heapless::String<ADDRESS_MAX>>,
+    /// The socket file to remove if the server could not (it was killed).
+    path: Option<SocketFile>,
 }
 
 /// Sets up a [`Manager`] before its server starts: its address, who else
@@ -316,20 +318,29 @@ impl Builder {
             listener.allow_uid(uid)?;
         }
         let is_path = !address.starts_with('@') && !address.starts_with('\0');
-        // The server removes the path when it ends; this process's copy of
-        // the listener (dropped when the fork is done) must not.
+        // The socket file, as bound: the server removes it when it ends
+        // (the owner if the server was killed), and only while the path
+        // still names it. Neither copy of the listener removes it.
+        let path = if is_path {
+            SocketFile::bound(&address)
+        } else {
+            None
+        };
         listener.disown();
-        let registry = self.registry;
+        let spec = server::Spec {
+            listener,
+            registry: self.registry,
+            allowed: self.allowed,
+            path: path.clone(),
+        };
         let target: Box<dyn FnOnce()> = Box::new(move || {
-            let mut listener = listener;
-            listener.adopt();
-            let code = server::run(server::Spec { listener, registry });
+            let code = server::run(spec);
             process::exit(code);
         });
         let mut server = Process::new(target).daemon(true).with_name("SyncManager")?;
         if let Err(e) = server.start() {
-            if is_path {
-                let _ = sys::socket::unlink(address.as_bytes());
+            if let Some(path) = &path {
+                path.remove();
             }
             return Err(e);
         }
@@ -339,7 +350,7 @@ impl Builder {
             },
             server: Some(server),
             owner: sys::process::getpid(),
-            path: is_path.then_some(address.clone()),
+            path,
         };
         // The server accepts once it runs; the listener queued us anyway.
         match Link::connect(&address) {
@@ -441,7 +452,7 @@ impl Manager {
         };
         if !clean {
             if let Some(path) = &self.path {
-                let _ = sys::socket::unlink(path.as_bytes());
+                path.remove_abandoned();
             }
         }
     }

@@ -61,6 +61,13 @@ pub(crate) const REPLY_HEADER: usize = 24;
 /// The handshake's magic and protocol version.
 pub(crate) const MAGIC: u32 = 0x6d70_6d67; // "mpmg"
 pub(crate) const VERSION: u32 = 1;
+/// Bytes of a hello (client to server) and of a welcome (server to
+/// client, with the channel's memfd).
+pub(crate) const HELLO: usize = 16;
+/// Bytes of a refusal (server to client, no descriptor): the welcome's
+/// four words, two more, and room for the uids a server serves besides
+/// its own.
+pub(crate) const REFUSAL: usize = 24 + 4 * crate::ipc::ALLOWED_UIDS;
 /// A doorbell: one byte on the socket.
 pub(crate) const DOORBELL: [u8; 1] = [1];
 
@@ -197,6 +204,11 @@ pub(crate) mod status {
     pub(crate) const QUEUE_EMPTY: u16 = 19;
     /// A bounded semaphore released past its initial value.
     pub(crate) const OVER_RELEASED: u16 = 20;
+    /// Handshake: a peer whose uid the server does not serve.
+    pub(crate) const DENIED: u16 = 21;
+    /// Handshake: the server could not make the channel (`detail`: the
+    /// errno).
+    pub(crate) const NO_CHANNEL: u16 = 22;
 }
 
 /// Which part of a request a `TYPE_MISMATCH` is about.

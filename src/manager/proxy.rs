@@ -533,6 +533,10 @@ impl<T: Wire> ListProxy<T> {
             op::EXTEND,
             0,
             |out| {
+                if T::SIZE == 0 {
+                    // Items of no bytes travel as their count.
+                    return encode(&(items.len() as u64), out);
+                }
                 for (i, item) in items.iter().enumerate() {
                     encode(item, &mut out[i * T::SIZE..]);
                 }
@@ -1460,6 +1464,18 @@ impl<T: Wire> QueueProxy<T> {
     pub fn empty(&self) -> Result<bool> {
         self.qsize().map(|n| n == 0)
     }
+
+    /// `q.maxsize`: the most items it holds (for a queue made with
+    /// `maxsize` 0, the largest one message allows).
+    ///
+    /// # Errors
+    ///
+    /// As [`QueueProxy::put`].
+    pub fn maxsize(&self) -> Result<usize> {
+        self.handle
+            .call("QueueProxy::maxsize", op::LEN, 0, |_| 0, |_, b, _| Some(b))
+            .map(|n| n as usize)
+    }
 }
 
 // ------------------------------------------------------------ registered
@@ -1505,6 +1521,32 @@ impl<T: Served> Proxy<T> {
 }
 
 // -------------------------------------------------------------- creation
+
+/// Refuses a capacity of 0 for an object that could never hold anything.
+fn at_least_one(
+    op_name: &'static str,
+    what: &'static str,
+    capacity: usize,
+    rule: &'static str,
+) -> Result<()> {
+    if capacity == 0 {
+        return Err(Error::new(
+            op_name,
+            Resource::Container { what, capacity },
+            ErrorKind::InvalidArgument(rule),
+        ));
+    }
+    Ok(())
+}
+
+/// The most items of `size` bytes an object holds: all of them fit in one
+/// reply (the server's rule).
+fn largest_capacity(size: usize) -> usize {
+    let room = crate::config::MANAGER_MESSAGE_BYTES
+        - super::protocol::REPLY_HEADER
+        - super::protocol::AREA;
+    room / size.max(1)
+}
 
 impl Client {
     /// `make` for a proxy type that serves two kinds (a semaphore, bounded
@@ -1591,12 +1633,19 @@ impl Client {
     ///
     /// # Errors
     ///
+    /// [`ErrorKind::InvalidArgument`] for a capacity of 0;
     /// [`ErrorKind::MessageSize`] when `capacity` entries would not fit in
     /// one message (`MPROC_MANAGER_MESSAGE_BYTES`: a snapshot is one
     /// reply); [`ErrorKind::CapacityExceeded`] naming
     /// `MPROC_MANAGER_OBJECTS` when the server holds that many objects;
     /// [`ErrorKind::ManagerGone`].
     pub fn dict<K: Wire, V: Wire>(&self, capacity: usize) -> Result<DictProxy<K, V>> {
+        at_least_one(
+            "Client::dict",
+            "dict",
+            capacity,
+            "a dict's capacity must be at least 1 (one of 0 could never hold an entry)",
+        )?;
         self.make(
             "Client::dict",
             capacity,
@@ -1611,8 +1660,14 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// As [`Client::dict`].
+    /// As [`Client::dict`] (a capacity of 0 is refused too).
     pub fn list<T: Wire>(&self, capacity: usize) -> Result<ListProxy<T>> {
+        at_least_one(
+            "Client::list",
+            "list",
+            capacity,
+            "a list's capacity must be at least 1 (one of 0 could never hold an item)",
+        )?;
         self.make("Client::list", capacity, T::SIZE, 0, 0, |_| 0)
     }
 
@@ -1633,8 +1688,14 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// As [`Client::dict`].
+    /// As [`Client::dict`] (0 fields are refused too).
     pub fn namespace(&self, fields: usize, field_bytes: usize) -> Result<NamespaceProxy> {
+        at_least_one(
+            "Client::namespace",
+            "namespace",
+            fields,
+            "a namespace needs at least 1 field (one of 0 could never hold one)",
+        )?;
         self.make(
             "Client::namespace",
             fields,
@@ -1673,7 +1734,8 @@ impl Client {
         self.make("Client::condition", 1, 0, 0, 0, |_| 0)
     }
 
-    /// A new semaphore of `value` units (Python's `manager.Semaphore(value)`).
+    /// A new semaphore of `value` units (Python's `manager.Semaphore(value)`;
+    /// 0 is a semaphore that waits for a first release).
     ///
     /// # Errors
     ///
@@ -1688,8 +1750,16 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// As [`Client::dict`].
+    /// [`ErrorKind::InvalidArgument`] for a value of 0 (Python accepts one,
+    /// which can be neither acquired nor released); as [`Client::dict`].
     pub fn bounded_semaphore(&self, value: u32) -> Result<SemaphoreProxy> {
+        at_least_one(
+            "Client::bounded_semaphore",
+            "bounded semaphore",
+            value as usize,
+            "a bounded semaphore's value must be at least 1 (one of 0 could never be acquired \
+             or released)",
+        )?;
         self.make_kind(
             "Client::bounded_semaphore",
             kind::BOUNDED_SEMAPHORE,
@@ -1724,13 +1794,20 @@ impl Client {
     }
 
     /// A new queue of at most `maxsize` items (Python's
-    /// `manager.Queue(maxsize)`; Python's 0 for "unbounded" has no
-    /// equivalent: capacities are fixed).
+    /// `manager.Queue(maxsize)`). Capacities are fixed, so Python's
+    /// `maxsize` 0 ("unbounded") makes the largest queue one message
+    /// allows: (`MPROC_MANAGER_MESSAGE_BYTES` − 88) / `T::SIZE` items
+    /// (as many as there are bytes for items of no bytes); see
+    /// [`QueueProxy::maxsize`].
     ///
     /// # Errors
     ///
     /// As [`Client::dict`].
     pub fn queue<T: Wire>(&self, maxsize: usize) -> Result<QueueProxy<T>> {
+        let maxsize = match maxsize {
+            0 => largest_capacity(T::SIZE),
+            n => n,
+        };
         self.make("Client::queue", maxsize, T::SIZE, 0, 0, |_| 0)
     }
 

@@ -279,7 +279,7 @@ impl Server {
                 let Some(Data::Queue(q)) = &mut self.objects[index].data else {
                     return Action::Reply(Reply::status(status::NO_OBJECT, 0, 0));
                 };
-                if q.extend(&self.req[8..8 + item]).is_ok() {
+                if q.extend(&self.req[8..8 + item], 1).is_ok() {
                     return Action::Reply(Reply::ok(0));
                 }
                 match args_deadline {
@@ -306,7 +306,7 @@ impl Server {
                     }
                     if moved {
                         if let Some(Data::Queue(q)) = &mut self.objects[index].data {
-                            let _ = q.extend(&self.req[..item]);
+                            let _ = q.extend(&self.req[..item], 1);
                         }
                     }
                     // The getter's reply is still in the reply buffer: send
@@ -345,7 +345,10 @@ impl Server {
     }
 
     /// Answers the request parked by connection `slot` with `reply` (its
-    /// payload, if any, already in the reply buffer).
+    /// payload, if any, already in the reply buffer). A channel whose
+    /// state is no longer the parked request's was written by a client
+    /// that broke the protocol: its connection is dropped (what it was
+    /// granted, a lock, goes on to the next waiter then).
     pub(super) fn grant(&mut self, slot: usize, reply: Reply) {
         let Some(Some(conn)) = self.conns.get_mut(slot) else {
             return;
@@ -363,6 +366,8 @@ impl Server {
             .is_ok()
         {
             self.send_reply(slot, p.seq, reply);
+        } else {
+            self.doom(slot);
         }
     }
 
