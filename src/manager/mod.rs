@@ -40,7 +40,8 @@
 //!   Every request carries the caller's type check, so a dict made for
 //!   `u32` keys refuses an `i64` key with a typed error.
 //! - **Transport**: each connection is a `SOCK_SEQPACKET` socket plus a
-//!   channel of shared memory (a memfd the server passes over the socket).
+//!   channel of shared memory (a memfd the server passes over the socket,
+//!   its size sealed).
 //!   Requests and replies are copied through the channel; while both sides
 //!   are busy a round trip makes no system call, and a side that has been
 //!   idle for a moment parks on the socket, where the other rings a
@@ -66,7 +67,35 @@
 //! Python's manager checks an HMAC over a shared `authkey`. The server here
 //! asks the kernel who connected (`SO_PEERCRED`) and serves only its own
 //! uid and those added with [`Builder::allow_uid`], as
-//! [`Listener`] does.
+//! [`Listener`] does. A process of another uid is told so: its
+//! [`Manager::connect`] fails with [`ErrorKind::PermissionDenied`], the
+//! error naming its uid, the uids served and the remedy
+//! ([`Resource::ManagerPeer`]).
+//!
+//! # Connections: the handshake, the limits
+//!
+//! The server never waits on one client. A new connection's handshake (the
+//! client's hello, the server's welcome with the channel) is a state the
+//! connection passes through in the server's one loop: a connection that
+//! says nothing is dropped after 2 s, one that sends anything but a hello
+//! (a byte, a half-close) at once, and meanwhile every other client is
+//! served as usual. At most `MPROC_MANAGER_CONNECTIONS` connections are
+//! open at once, handshakes included; a uid other than the server's own
+//! holds at most half of them, so an admitted uid cannot lock out the
+//! owner's processes. A connection past a limit is refused with
+//! [`ErrorKind::CapacityExceeded`] naming it (a [`Resource::Capacity`]).
+//!
+//! # Clients that break the rules
+//!
+//! A client that writes garbage into its channel, truncates or grows it
+//! (its size is sealed: the kernel refuses), unmaps it or stops in the
+//! middle of a request can spoil its own connection only: the server
+//! copies each request out of the channel once and checks every length,
+//! object number, generation, index and state before it uses them, and
+//! drops the connection of a client that breaks the channel's protocol
+//! (see the protocol's docs). Every other client goes on as before. (A
+//! process of an admitted uid can still do what any client can: release
+//! objects it can name, hold a lock forever, fill the object table.)
 //!
 //! # Failures
 //!
@@ -228,7 +257,10 @@ pub struct Builder {
 impl Builder {
     /// Listens on `address` instead of a fresh abstract name: `"@name"`
     /// for Linux's abstract namespace (no file), or a filesystem path
-    /// (mode `0600`, removed when the server ends). Unrelated programs
+    /// (mode `0600`, removed when the server ends, or by the owner when the
+    /// server was killed; only while the path still names the socket made
+    /// for it, and for the owner only when no server answers there: a file
+    /// put there meanwhile stays). Unrelated programs
     /// reach the manager with [`Manager::connect`]`(address)`.
     pub fn address(mut self, address: &str) -> Builder {
         let mut kept = heapless::String::new();
@@ -401,10 +433,15 @@ impl Manager {
     /// # Errors
     ///
     /// [`ErrorKind::NotFound`] when nobody listens there;
-    /// [`ErrorKind::PermissionDenied`] when the server runs as another uid;
-    /// [`ErrorKind::ManagerGone`] when the server refused or closed the
-    /// connection (a peer whose uid it does not serve);
-    /// [`ErrorKind::CapacityExceeded`] naming `MPROC_MANAGER_CONNECTIONS`.
+    /// [`ErrorKind::PermissionDenied`] when the server runs as another uid
+    /// (and not as root), or when it does not serve this process's uid
+    /// (then on a [`Resource::ManagerPeer`] that names the uids it serves
+    /// and [`Builder::allow_uid`]); [`ErrorKind::CapacityExceeded`] naming
+    /// `MPROC_MANAGER_CONNECTIONS` when the server holds that many
+    /// connections, or half of them for this uid when it is not the
+    /// server's; [`ErrorKind::Timeout`] when no answer came in 10 s;
+    /// [`ErrorKind::ManagerGone`] when the server closed the connection
+    /// without a word.
     pub fn connect(address: &str) -> Result<Client> {
         Ok(Client {
             link: Arc::new(Link::connect(address)?),

@@ -300,9 +300,15 @@ impl Server {
                 reply.len = item as u32;
                 // Room now: the oldest parked put goes in.
                 if let Some(putter) = self.oldest(index, |p| p.op == op::Q_PUT) {
+                    // Its item is still in its channel, which its client
+                    // must leave alone while the request is parked: one
+                    // that did not gets nothing in (and is dropped when
+                    // its put is answered).
                     let mut moved = false;
                     if let Some(Some(c)) = self.conns.get(putter) {
-                        moved = c.chan.take_at(REQUEST_HEADER + 8, &mut self.req[..item]);
+                        let parked = c.parked.map(|p| word(p.seq, PENDING));
+                        moved = parked == Some(c.chan.load())
+                            && c.chan.take_at(REQUEST_HEADER + 8, &mut self.req[..item]);
                     }
                     if moved {
                         if let Some(Data::Queue(q)) = &mut self.objects[index].data {
