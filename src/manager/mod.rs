@@ -112,7 +112,11 @@
 //! - Bad input is a typed error and changes nothing: a full object
 //!   ([`ErrorKind::CapacityExceeded`]), a wrong key or value type
 //!   ([`ErrorKind::LayoutMismatch`]), an index out of range, a method a
-//!   registered type does not have ([`ErrorKind::UnknownMethod`]).
+//!   registered type does not have ([`ErrorKind::UnknownMethod`]), an
+//!   object that could never hold anything (a dict, list or namespace of
+//!   capacity 0, a bounded semaphore of 0, a barrier of no parties:
+//!   [`ErrorKind::InvalidArgument`] naming the minimum). A queue of
+//!   `maxsize` 0, unbounded in Python, is the largest one message allows.
 //!
 //! # Objects that wait
 //!
