@@ -82,6 +82,52 @@ pub enum Resource {
         /// Its number on the server.
         id: u32,
     },
+    /// A process a [`Manager`](crate::manager::Manager) server refused
+    /// for its uid, with the rule: the server serves its own uid and those
+    /// its owner added with
+    /// [`Builder::allow_uid`](crate::manager::Builder::allow_uid).
+    ManagerPeer {
+        /// The refused process's effective uid.
+        uid: u32,
+        /// The uid the server runs as.
+        server_uid: u32,
+        /// The other uids it serves.
+        allowed: Uids,
+    },
+}
+
+/// A short list of uids carried inline by an [`Error`] (at most
+/// [`ALLOWED_UIDS`](crate::ipc::ALLOWED_UIDS)).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Uids {
+    uids: [u32; crate::ipc::ALLOWED_UIDS],
+    len: u8,
+}
+
+impl Uids {
+    /// The first [`ALLOWED_UIDS`](crate::ipc::ALLOWED_UIDS) of `uids`.
+    pub fn new(uids: &[u32]) -> Uids {
+        let mut kept = Uids {
+            uids: [0; crate::ipc::ALLOWED_UIDS],
+            len: 0,
+        };
+        for (slot, &uid) in kept.uids.iter_mut().zip(uids) {
+            *slot = uid;
+            kept.len += 1;
+        }
+        kept
+    }
+
+    /// The uids.
+    pub fn as_slice(&self) -> &[u32] {
+        &self.uids[..usize::from(self.len)]
+    }
+}
+
+impl fmt::Debug for Uids {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
+    }
 }
 
 /// The name of a named segment or message queue as an [`Error`] carries it: inline (errors
@@ -169,6 +215,23 @@ impl fmt::Display for Resource {
             Resource::Task(seq) => write!(f, "pool task {seq}"),
             Resource::Manager(address) => write!(f, "manager at {address}"),
             Resource::ManagerObject { kind, id } => write!(f, "manager {kind} {id}"),
+            Resource::ManagerPeer {
+                uid,
+                server_uid,
+                allowed,
+            } => {
+                write!(
+                    f,
+                    "uid {uid}, which the manager does not serve: it serves uid {server_uid}"
+                )?;
+                for other in allowed.as_slice() {
+                    write!(f, ", {other}")?;
+                }
+                write!(
+                    f,
+                    "; its owner admits another with Manager::builder().allow_uid({uid})"
+                )
+            }
         }
     }
 }

@@ -198,18 +198,11 @@ impl Listener {
         )
     }
 
-    /// Hands the duty of removing the path to whichever process calls
-    /// [`Listener::adopt`] (a forked server): this copy no longer removes
-    /// it.
+    /// Hands the duty of removing the path to the caller (the manager,
+    /// which removes it only while it still names the socket bound here):
+    /// this listener no longer removes it.
     pub(crate) fn disown(&mut self) {
         self.unlink_in = None;
-    }
-
-    /// Takes the duty of removing the path (if it is one) in this process.
-    pub(crate) fn adopt(&mut self) {
-        if matches!(parse(&self.address), socket::Address::Path(_)) {
-            self.unlink_in = Some(sys::process::getpid());
-        }
     }
 
     fn error(&self, op: &'static str, kind: ErrorKind) -> Error {

@@ -9,11 +9,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::protocol::{
-    Channel, DOORBELL, IDLE, MAGIC, PENDING, REPLY, REPLY_HEADER, REQUEST, REQUEST_HEADER, Reply,
-    Request, VERSION, field, status, word,
+    Channel, DOORBELL, HELLO, IDLE, MAGIC, PENDING, REFUSAL, REPLY, REPLY_HEADER, REQUEST,
+    REQUEST_HEADER, Reply, Request, VERSION, field, status, word,
 };
 use crate::config::MANAGER_MESSAGE_BYTES;
-use crate::error::{Error, ErrorKind, Resource, Result, SegmentName};
+use crate::error::{Error, ErrorKind, Resource, Result, SegmentName, Uids};
 use crate::ipc;
 use crate::sys::{self, Errno, socket};
 
@@ -110,15 +110,21 @@ impl Link {
         Error::new(op, self.resource(), ErrorKind::ManagerGone)
     }
 
-    /// Connects and shakes hands: the hello, then the channel.
+    /// Connects and shakes hands: the hello, then the channel or a
+    /// refusal.
     fn open(&self, op: &'static str) -> Result<Session> {
         let sock = ipc::client(&self.address)?.into_fd();
-        let mut hello = [0u8; 16];
+        let mut hello = [0u8; HELLO];
         hello[0..4].copy_from_slice(&MAGIC.to_le_bytes());
         hello[4..8].copy_from_slice(&VERSION.to_le_bytes());
         hello[8..12].copy_from_slice(&(MANAGER_MESSAGE_BYTES as u32).to_le_bytes());
         hello[12..16].copy_from_slice(&sys::process::getpid().to_le_bytes());
-        socket::send(&sock, &hello, true).map_err(|_| self.gone(op))?;
+        match socket::send(&sock, &hello, true) {
+            // A server that refused at once (see below) may have closed
+            // its end already: its refusal is waiting to be read.
+            Ok(()) | Err(Errno::EPIPE | Errno::ECONNRESET) => {}
+            Err(_) => return Err(self.gone(op)),
+        }
         // A server that is alive answers at once; one that never does is
         // not left to hang the caller.
         if !sys::poll_readable(sock.as_fd(), Some(HANDSHAKE_PATIENCE))
@@ -126,64 +132,110 @@ impl Link {
         {
             return Err(Error::new(op, self.resource(), ErrorKind::Timeout));
         }
-        let mut welcome = [0u8; 16];
-        let (n, memfd) = socket::recv_with_fd(&sock, &mut welcome).map_err(|_| self.gone(op))?;
+        let mut welcome = [0u8; REFUSAL + 8];
+        // A server that closed before it read the hello resets the
+        // connection; the reset is reported once, before what it sent.
+        let received = match socket::recv_with_fd(&sock, &mut welcome) {
+            Err(Errno::ECONNRESET) => socket::recv_with_fd(&sock, &mut welcome),
+            other => other,
+        };
+        let (n, memfd) = received.map_err(|_| self.gone(op))?;
         if n == 0 {
             return Err(self.gone(op));
         }
         let at = |i: usize| {
             u32::from_le_bytes([welcome[i], welcome[i + 1], welcome[i + 2], welcome[i + 3]])
         };
-        if n != 16 || at(0) != MAGIC {
+        let code = at(4);
+        if at(0) != MAGIC || !(n == HELLO && code == 0 || n == REFUSAL && code != 0) {
             return Err(Error::new(
                 op,
                 self.resource(),
                 ErrorKind::InvalidArgument("the peer is not an mproc manager of this version"),
             ));
         }
-        let code = at(4);
         let detail = at(8) as usize;
-        match (code, memfd) {
-            (0, Some(memfd)) => {
-                let instance = (u64::from(at(12)) << 32) | detail as u64;
-                let first = self.instance.compare_exchange(
-                    0,
-                    instance,
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                );
-                if first.is_err_and(|known| known != instance) {
-                    return Err(self.gone(op));
-                }
-                let chan = Channel::open(&memfd, MANAGER_MESSAGE_BYTES)
-                    .map_err(|e| Error::os(op, self.resource(), e))?;
-                Ok(Session {
-                    pid: sys::process::getpid(),
-                    sock,
-                    chan,
-                    seq: 0,
-                    buf: vec![0; MANAGER_MESSAGE_BYTES],
-                })
+        if let (0, Some(memfd)) = (code, memfd) {
+            let instance = (u64::from(at(12)) << 32) | detail as u64;
+            let first =
+                self.instance
+                    .compare_exchange(0, instance, Ordering::Relaxed, Ordering::Relaxed);
+            if first.is_err_and(|known| known != instance) {
+                return Err(self.gone(op));
             }
-            (c, _) if c == u32::from(status::FULL) => Err(Error::new(
+            let chan = Channel::open(&memfd, MANAGER_MESSAGE_BYTES)
+                .map_err(|e| Error::os(op, self.resource(), e))?;
+            return Ok(Session {
+                pid: sys::process::getpid(),
+                sock,
+                chan,
+                seq: 0,
+                buf: vec![0; MANAGER_MESSAGE_BYTES],
+            });
+        }
+        Err(self.refused(op, &welcome[..REFUSAL]))
+    }
+
+    /// The typed error for a refusal (see the protocol's handshake).
+    fn refused(&self, op: &'static str, m: &[u8]) -> Error {
+        let at = |i: usize| u32::from_le_bytes([m[i], m[i + 1], m[i + 2], m[i + 3]]);
+        let (code, detail, a, b) = (at(4), at(8), at(16), at(20));
+        match u16::try_from(code).unwrap_or(u16::MAX) {
+            status::DENIED => {
+                let mut allowed = [0u32; ipc::ALLOWED_UIDS];
+                let n = (b as usize).min(ipc::ALLOWED_UIDS);
+                for (i, uid) in allowed.iter_mut().enumerate().take(n) {
+                    *uid = at(24 + 4 * i);
+                }
+                Error::new(
+                    op,
+                    Resource::ManagerPeer {
+                        uid: detail,
+                        server_uid: a,
+                        allowed: Uids::new(&allowed[..n]),
+                    },
+                    ErrorKind::PermissionDenied,
+                )
+            }
+            status::FULL => Error::new(
                 op,
-                Resource::Capacity("MPROC_MANAGER_CONNECTIONS"),
-                ErrorKind::CapacityExceeded { limit: detail },
-            )),
-            (c, _) if c == u32::from(status::TOO_BIG) => Err(Error::new(
+                Resource::Capacity(if a == 0 {
+                    "MPROC_MANAGER_CONNECTIONS"
+                } else {
+                    "MPROC_MANAGER_CONNECTIONS / 2: the connections of one uid other than the server's"
+                }),
+                ErrorKind::CapacityExceeded {
+                    limit: detail as usize,
+                },
+            ),
+            status::TOO_BIG => Error::new(
                 op,
                 Resource::Capacity("MPROC_MANAGER_MESSAGE_BYTES"),
                 ErrorKind::LayoutMismatch {
                     field: "message size (MPROC_MANAGER_MESSAGE_BYTES)",
                     expected: MANAGER_MESSAGE_BYTES as u64,
-                    found: detail as u64,
+                    found: u64::from(detail),
                 },
-            )),
-            _ => Err(Error::new(
+            ),
+            status::NO_CHANNEL => Error::os(
+                op,
+                self.resource(),
+                Errno::from_raw(i32::try_from(detail).unwrap_or(0)),
+            ),
+            status::BAD_REQUEST => Error::new(
+                op,
+                self.resource(),
+                ErrorKind::LayoutMismatch {
+                    field: "manager protocol version",
+                    expected: u64::from(VERSION),
+                    found: u64::from(detail),
+                },
+            ),
+            _ => Error::new(
                 op,
                 self.resource(),
                 ErrorKind::InvalidArgument("the manager refused the connection"),
-            )),
+            ),
         }
     }
 

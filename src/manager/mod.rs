@@ -40,7 +40,8 @@
 //!   Every request carries the caller's type check, so a dict made for
 //!   `u32` keys refuses an `i64` key with a typed error.
 //! - **Transport**: each connection is a `SOCK_SEQPACKET` socket plus a
-//!   channel of shared memory (a memfd the server passes over the socket).
+//!   channel of shared memory (a memfd the server passes over the socket,
+//!   its size sealed).
 //!   Requests and replies are copied through the channel; while both sides
 //!   are busy a round trip makes no system call, and a side that has been
 //!   idle for a moment parks on the socket, where the other rings a
@@ -66,7 +67,35 @@
 //! Python's manager checks an HMAC over a shared `authkey`. The server here
 //! asks the kernel who connected (`SO_PEERCRED`) and serves only its own
 //! uid and those added with [`Builder::allow_uid`], as
-//! [`Listener`] does.
+//! [`Listener`] does. A process of another uid is told so: its
+//! [`Manager::connect`] fails with [`ErrorKind::PermissionDenied`], the
+//! error naming its uid, the uids served and the remedy
+//! ([`Resource::ManagerPeer`]).
+//!
+//! # Connections: the handshake, the limits
+//!
+//! The server never waits on one client. A new connection's handshake (the
+//! client's hello, the server's welcome with the channel) is a state the
+//! connection passes through in the server's one loop: a connection that
+//! says nothing is dropped after 2 s, one that sends anything but a hello
+//! (a byte, a half-close) at once, and meanwhile every other client is
+//! served as usual. At most `MPROC_MANAGER_CONNECTIONS` connections are
+//! open at once, handshakes included; a uid other than the server's own
+//! holds at most half of them, so an admitted uid cannot lock out the
+//! owner's processes. A connection past a limit is refused with
+//! [`ErrorKind::CapacityExceeded`] naming it (a [`Resource::Capacity`]).
+//!
+//! # Clients that break the rules
+//!
+//! A client that writes garbage into its channel, truncates or grows it
+//! (its size is sealed: the kernel refuses), unmaps it or stops in the
+//! middle of a request can spoil its own connection only: the server
+//! copies each request out of the channel once and checks every length,
+//! object number, generation, index and state before it uses them, and
+//! drops the connection of a client that breaks the channel's protocol
+//! (see the protocol's docs). Every other client goes on as before. (A
+//! process of an admitted uid can still do what any client can: release
+//! objects it can name, hold a lock forever, fill the object table.)
 //!
 //! # Failures
 //!
@@ -83,7 +112,11 @@
 //! - Bad input is a typed error and changes nothing: a full object
 //!   ([`ErrorKind::CapacityExceeded`]), a wrong key or value type
 //!   ([`ErrorKind::LayoutMismatch`]), an index out of range, a method a
-//!   registered type does not have ([`ErrorKind::UnknownMethod`]).
+//!   registered type does not have ([`ErrorKind::UnknownMethod`]), an
+//!   object that could never hold anything (a dict, list or namespace of
+//!   capacity 0, a bounded semaphore of 0, a barrier of no parties:
+//!   [`ErrorKind::InvalidArgument`] naming the minimum). A queue of
+//!   `maxsize` 0, unbounded in Python, is the largest one message allows.
 //!
 //! # Objects that wait
 //!
@@ -108,6 +141,7 @@ mod protocol;
 mod proxy;
 mod served;
 mod server;
+mod socket_file;
 mod store;
 mod wire;
 
@@ -130,6 +164,7 @@ use crate::sys;
 use link::{ADDRESS_MAX, Link};
 use protocol::{Request, op};
 use served::Registration;
+use socket_file::SocketFile;
 
 /// The most types one manager registers.
 pub const TYPES_MAX: usize = 16;
@@ -208,8 +243,8 @@ pub struct Manager {
     client: Client,
     server: Option<Process<Box<dyn FnOnce()>>>,
     owner: i32,
-    /// The socket path to remove if the server could not (it was killed).
-    path: Option<heapless::String<ADDRESS_MAX>>,
+    /// The socket file to remove if the server could not (it was killed).
+    path: Option<SocketFile>,
 }
 
 /// Sets up a [`Manager`] before its server starts: its address, who else
@@ -226,7 +261,10 @@ pub struct Builder {
 impl Builder {
     /// Listens on `address` instead of a fresh abstract name: `"@name"`
     /// for Linux's abstract namespace (no file), or a filesystem path
-    /// (mode `0600`, removed when the server ends). Unrelated programs
+    /// (mode `0600`, removed when the server ends, or by the owner when the
+    /// server was killed; only while the path still names the socket made
+    /// for it, and for the owner only when no server answers there: a file
+    /// put there meanwhile stays). Unrelated programs
     /// reach the manager with [`Manager::connect`]`(address)`.
     pub fn address(mut self, address: &str) -> Builder {
         let mut kept = heapless::String::new();
@@ -316,20 +354,29 @@ impl Builder {
             listener.allow_uid(uid)?;
         }
         let is_path = !address.starts_with('@') && !address.starts_with('\0');
-        // The server removes the path when it ends; this process's copy of
-        // the listener (dropped when the fork is done) must not.
+        // The socket file, as bound: the server removes it when it ends
+        // (the owner if the server was killed), and only while the path
+        // still names it. Neither copy of the listener removes it.
+        let path = if is_path {
+            SocketFile::bound(&address)
+        } else {
+            None
+        };
         listener.disown();
-        let registry = self.registry;
+        let spec = server::Spec {
+            listener,
+            registry: self.registry,
+            allowed: self.allowed,
+            path: path.clone(),
+        };
         let target: Box<dyn FnOnce()> = Box::new(move || {
-            let mut listener = listener;
-            listener.adopt();
-            let code = server::run(server::Spec { listener, registry });
+            let code = server::run(spec);
             process::exit(code);
         });
         let mut server = Process::new(target).daemon(true).with_name("SyncManager")?;
         if let Err(e) = server.start() {
-            if is_path {
-                let _ = sys::socket::unlink(address.as_bytes());
+            if let Some(path) = &path {
+                path.remove();
             }
             return Err(e);
         }
@@ -339,7 +386,7 @@ impl Builder {
             },
             server: Some(server),
             owner: sys::process::getpid(),
-            path: is_path.then_some(address.clone()),
+            path,
         };
         // The server accepts once it runs; the listener queued us anyway.
         match Link::connect(&address) {
@@ -390,10 +437,15 @@ impl Manager {
     /// # Errors
     ///
     /// [`ErrorKind::NotFound`] when nobody listens there;
-    /// [`ErrorKind::PermissionDenied`] when the server runs as another uid;
-    /// [`ErrorKind::ManagerGone`] when the server refused or closed the
-    /// connection (a peer whose uid it does not serve);
-    /// [`ErrorKind::CapacityExceeded`] naming `MPROC_MANAGER_CONNECTIONS`.
+    /// [`ErrorKind::PermissionDenied`] when the server runs as another uid
+    /// (and not as root), or when it does not serve this process's uid
+    /// (then on a [`Resource::ManagerPeer`] that names the uids it serves
+    /// and [`Builder::allow_uid`]); [`ErrorKind::CapacityExceeded`] naming
+    /// `MPROC_MANAGER_CONNECTIONS` when the server holds that many
+    /// connections, or half of them for this uid when it is not the
+    /// server's; [`ErrorKind::Timeout`] when no answer came in 10 s;
+    /// [`ErrorKind::ManagerGone`] when the server closed the connection
+    /// without a word.
     pub fn connect(address: &str) -> Result<Client> {
         Ok(Client {
             link: Arc::new(Link::connect(address)?),
@@ -441,7 +493,7 @@ impl Manager {
         };
         if !clean {
             if let Some(path) = &self.path {
-                let _ = sys::socket::unlink(path.as_bytes());
+                path.remove_abandoned();
             }
         }
     }

@@ -9,6 +9,48 @@
 //! the end of the connection (either side's death is a hang-up the other
 //! sees at once).
 //!
+//! ## The handshake
+//!
+//! Every message is little-endian `u32` words.
+//!
+//! | message | bytes | words |
+//! |---|---|---|
+//! | hello (client) | 16 | `MAGIC`, `VERSION`, the client's message size, its pid (informative: the server asks the kernel) |
+//! | welcome (server, with the memfd) | 16 | `MAGIC`, 0, the server's start stamp, its pid |
+//! | refusal (server, no descriptor) | 56 | `MAGIC`, a status, its detail, the server's pid, `a`, `b`, 8 uids |
+//!
+//! | refusal status | detail | `a`, `b`, uids |
+//! |---|---|---|
+//! | `DENIED` | the peer's uid | the server's uid, how many uids it serves besides, those uids |
+//! | `FULL` | the limit | 0 for `MPROC_MANAGER_CONNECTIONS`, 1 for a uid's half of it; the peer's uid |
+//! | `BAD_REQUEST` | the server's `VERSION` | — |
+//! | `TOO_BIG` | the server's message size | — |
+//! | `NO_CHANNEL` | the errno of making the channel | — |
+//!
+//! A refusal for the peer's uid or a limit is sent as soon as the
+//! connection is accepted, and the server closes its end: the client may
+//! find its hello refused with `EPIPE`, or its first receive reset
+//! (`ECONNRESET`, reported once), and reads the refusal after that. The
+//! server waits for a hello at most 2 s, in its loop (the connection is
+//! in a handshake state meanwhile), and drops a connection whose first
+//! message is not a hello.
+//!
+//! ## The channel
+//!
+//! `AREA` bytes of header words (the state word, then each side's
+//! `parked` flag), then the message area of `MPROC_MANAGER_MESSAGE_BYTES`.
+//! The server sizes the memfd, then seals it (`F_SEAL_SHRINK |
+//! F_SEAL_GROW | F_SEAL_SEAL`) before passing it: a client can write the
+//! bytes but not change the size under the server's mapping (a truncated
+//! file would be a `SIGBUS` in the server).
+//!
+//! The client may write anything there; the server reads each request once
+//! (header, then as many argument bytes as the header says, at most the
+//! message area), and checks it before use. A client whose channel breaks
+//! the protocol has its connection dropped: a phase that does not exist,
+//! a request while its last one is `PENDING`, a state that changed under
+//! a `PENDING` request, a length past the message area.
+//!
 //! ## The state word (first word of the channel)
 //!
 //! `seq << 3 | phase`; the client numbers its requests (`seq`), so a stale
@@ -21,6 +63,9 @@
 //! | `SERVING` | the server | server writes the reply and swaps in `REPLY`, or stores `PENDING` |
 //! | `PENDING` | nobody (request parked: a lock is held…) | server CASes `SERVING` to answer it (when it can be granted, or its timeout ran out: the server keeps timeouts, a client never withdraws a request) |
 //! | `REPLY` | nobody | client reads the reply and stores `IDLE` |
+//!
+//! Only the rows' writers change the state word: the client `IDLE` →
+//! `REQUEST` and `REPLY` → `IDLE`, the server the rest.
 //!
 //! Each side publishes with a `swap` (a full barrier) and then loads the
 //! other side's `parked` flag; a side about to park swaps its flag in,
@@ -61,6 +106,13 @@ pub(crate) const REPLY_HEADER: usize = 24;
 /// The handshake's magic and protocol version.
 pub(crate) const MAGIC: u32 = 0x6d70_6d67; // "mpmg"
 pub(crate) const VERSION: u32 = 1;
+/// Bytes of a hello (client to server) and of a welcome (server to
+/// client, with the channel's memfd).
+pub(crate) const HELLO: usize = 16;
+/// Bytes of a refusal (server to client, no descriptor): the welcome's
+/// four words, two more, and room for the uids a server serves besides
+/// its own.
+pub(crate) const REFUSAL: usize = 24 + 4 * crate::ipc::ALLOWED_UIDS;
 /// A doorbell: one byte on the socket.
 pub(crate) const DOORBELL: [u8; 1] = [1];
 
@@ -131,6 +183,8 @@ pub(crate) mod op {
     pub(crate) const REVERSE: u16 = 13;
     pub(crate) const REMOVE: u16 = 14;
     pub(crate) const COUNT_OF: u16 = 15;
+    /// Items one after another; for items of no bytes, their count
+    /// (`u64`).
     pub(crate) const EXTEND: u16 = 16;
 
     // The waiting kinds. The first argument of a request that may wait is
@@ -197,6 +251,11 @@ pub(crate) mod status {
     pub(crate) const QUEUE_EMPTY: u16 = 19;
     /// A bounded semaphore released past its initial value.
     pub(crate) const OVER_RELEASED: u16 = 20;
+    /// Handshake: a peer whose uid the server does not serve.
+    pub(crate) const DENIED: u16 = 21;
+    /// Handshake: the server could not make the channel (`detail`: the
+    /// errno).
+    pub(crate) const NO_CHANNEL: u16 = 22;
 }
 
 /// Which part of a request a `TYPE_MISMATCH` is about.

@@ -190,15 +190,16 @@ impl List {
         Ok(())
     }
 
-    /// Appends every item of `values` (whole items), or none of them.
-    pub(crate) fn extend(&mut self, values: &[u8]) -> Result<(), Full> {
-        let n = values.len() / self.item.max(1);
-        if self.len + n > self.capacity {
+    /// Appends the `count` items of `values` (`count` × the item size
+    /// bytes: none for items of no bytes, which are counted all the same),
+    /// or none of them.
+    pub(crate) fn extend(&mut self, values: &[u8], count: usize) -> Result<(), Full> {
+        if count > self.capacity - self.len || values.len() != count * self.item {
             return Err(Full);
         }
         let at = self.len * self.item;
         self.bytes[at..at + values.len()].copy_from_slice(values);
-        self.len += n;
+        self.len += count;
         Ok(())
     }
 
@@ -279,7 +280,7 @@ mod tests {
     #[test]
     fn a_list_inserts_pops_and_reverses_like_pythons() {
         let mut l = List::new(1, 5);
-        l.extend(b"abc").unwrap();
+        l.extend(b"abc", 3).unwrap();
         l.insert(1, b"X").unwrap();
         l.insert(99, b"Z").unwrap();
         assert_eq!(l.insert(0, b"!"), Err(Full));
@@ -296,7 +297,18 @@ mod tests {
         assert_eq!(l.index(b"b", 3), None);
         assert_eq!(l.count(b"a"), 1);
         assert!(!l.pop(4, &mut one));
-        assert_eq!(l.extend(b"xy"), Err(Full));
+        assert_eq!(l.extend(b"xy", 2), Err(Full));
         assert_eq!(l.len(), 4);
+    }
+
+    #[test]
+    fn a_list_of_items_of_no_bytes_counts_them() {
+        let mut l = List::new(0, 3);
+        l.extend(&[], 2).unwrap();
+        assert_eq!(l.len(), 2);
+        assert_eq!(l.extend(&[], 2), Err(Full));
+        let mut none = [0u8; 0];
+        assert!(l.pop(0, &mut none));
+        assert_eq!(l.len(), 1);
     }
 }

@@ -197,20 +197,28 @@ impl<T: Shareable> Payload<T> {
     }
 }
 
-/// An anonymous file of `len` zero bytes (`memfd_create(2)` with
-/// `MFD_CLOEXEC`, then `ftruncate(2)`): memory to map and to hand to
-/// another process over a socket. It has no name to clean up; it lives as
-/// long as a descriptor or a mapping of it does.
+/// An anonymous file of `len` zero bytes whose size nobody can change
+/// (`memfd_create(2)` with `MFD_CLOEXEC | MFD_ALLOW_SEALING`,
+/// `ftruncate(2)`, then `fcntl(F_ADD_SEALS)` with `F_SEAL_SHRINK |
+/// F_SEAL_GROW | F_SEAL_SEAL`): memory to map and to hand to another
+/// process over a socket. That process may write the bytes but can neither
+/// truncate the file (which would make this process's next touch of its
+/// mapping a `SIGBUS`) nor grow it, nor lift the seals. It has no name to
+/// clean up; it lives as long as a descriptor or a mapping of it does.
 pub(crate) fn memfd(len: usize) -> Result<OwnedFd, Errno> {
     let len = libc::off_t::try_from(len).map_err(|_| Errno::EFBIG)?;
-    // SAFETY: a NUL-terminated literal name and a plain flag.
-    let fd = cvt(unsafe { libc::memfd_create(c"mproc".as_ptr(), libc::MFD_CLOEXEC) })?;
+    let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
+    // SAFETY: a NUL-terminated literal name and plain flags.
+    let fd = cvt(unsafe { libc::memfd_create(c"mproc".as_ptr(), flags) })?;
     // SAFETY: memfd_create just returned this descriptor; nothing else owns it.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     super::retry_on_intr(|| {
         // SAFETY: plain integer arguments on a descriptor we own.
         cvt(unsafe { libc::ftruncate(fd.as_raw_fd(), len) })
     })?;
+    let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
+    // SAFETY: plain integer arguments on a descriptor we own.
+    cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) })?;
     Ok(fd)
 }
 

@@ -275,6 +275,26 @@ pub(crate) fn accept(listener: &OwnedFd) -> Result<OwnedFd, Errno> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// Takes the next pending connection of a non-blocking listener:
+/// `EAGAIN` when none waits. Unlike [`accept`], the new socket does not
+/// block either (`SOCK_NONBLOCK | SOCK_CLOEXEC`): a server that must never
+/// wait on one peer sends and receives on it without waiting.
+pub(crate) fn accept_nonblocking(listener: std::os::fd::BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
+    let fd = retry_on_intr(|| {
+        // SAFETY: no address is asked for (null pointers are allowed).
+        cvt(unsafe {
+            libc::accept4(
+                listener.as_raw_fd(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            )
+        })
+    })?;
+    // SAFETY: on success the descriptor is new and owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 /// Who is at the other end of a connected Unix socket, as the kernel
 /// recorded it when the connection was made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -318,7 +338,8 @@ pub(crate) fn effective_uid() -> u32 {
 struct OneFdControl([u8; 32]);
 
 /// Sends `bytes` as one message with a copy of `pass` attached
-/// (`SCM_RIGHTS`), waiting for room; `MSG_NOSIGNAL`.
+/// (`SCM_RIGHTS`), waiting for room (`EAGAIN` instead on a non-blocking
+/// socket); `MSG_NOSIGNAL`.
 pub(crate) fn send_with_fd(
     fd: &OwnedFd,
     bytes: &[u8],

@@ -7,7 +7,9 @@
 mod common;
 
 mod faults;
+mod hostile;
 mod objects;
 mod remote;
+mod rogue;
 mod types;
 mod waits;

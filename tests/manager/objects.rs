@@ -88,3 +88,60 @@ fn the_server_gone_is_manager_gone() {
         drop(m);
     });
 }
+
+#[test]
+fn a_capacity_that_could_never_work_is_refused_and_queue_zero_is_the_largest() {
+    isolated(|| {
+        let m = Manager::start().unwrap();
+        for (what, e) in [
+            ("dict", m.dict::<u8, u8>(0).map(drop).unwrap_err()),
+            ("list", m.list::<u8>(0).map(drop).unwrap_err()),
+            ("namespace", m.namespace(0, 8).map(drop).unwrap_err()),
+            (
+                "bounded semaphore",
+                m.bounded_semaphore(0).map(drop).unwrap_err(),
+            ),
+            ("barrier", m.barrier(0).map(drop).unwrap_err()),
+        ] {
+            assert!(
+                matches!(e.kind(), ErrorKind::InvalidArgument(_)),
+                "{what}: {e}"
+            );
+            let text = e.to_string();
+            assert!(text.contains(what) && text.contains("at least"), "{text}");
+        }
+        assert_eq!(m.stats().unwrap().objects, 0);
+        // Python's Semaphore(0): it waits for a first release.
+        let sem = m.semaphore(0).unwrap();
+        assert!(!sem.try_acquire().unwrap());
+        sem.release(1).unwrap();
+        assert!(sem.try_acquire().unwrap());
+        // Python's Queue(0) is unbounded; here it is the largest queue
+        // one message allows.
+        let q = m.queue::<u64>(0).unwrap();
+        let most = (mproc::config::MANAGER_MESSAGE_BYTES - 88) / 8;
+        assert_eq!(q.maxsize().unwrap(), most);
+        for i in 0..most as u64 {
+            q.put_nowait(&i).unwrap();
+        }
+        assert_eq!(q.put_nowait(&0).unwrap_err().kind(), ErrorKind::Full);
+        assert_eq!(q.get().unwrap(), 0);
+        // Items of no bytes are counted (Python's q.put(None) as a token).
+        let tokens = m.queue::<()>(2).unwrap();
+        tokens.put(&()).unwrap();
+        tokens.put(&()).unwrap();
+        assert_eq!(tokens.qsize().unwrap(), 2);
+        assert_eq!(tokens.put_nowait(&()).unwrap_err().kind(), ErrorKind::Full);
+        tokens.get_nowait().unwrap();
+        tokens.get_nowait().unwrap();
+        assert_eq!(tokens.get_nowait().unwrap_err().kind(), ErrorKind::Empty);
+        let units = m.list::<()>(3).unwrap();
+        assert_eq!(units.extend(&[(), ()]).unwrap(), 2);
+        assert_eq!(units.append(&()).unwrap(), 3);
+        assert!(matches!(
+            units.append(&()).unwrap_err().kind(),
+            ErrorKind::CapacityExceeded { limit: 3 }
+        ));
+        assert_eq!(units.snapshot().unwrap(), [(), (), ()]);
+    });
+}

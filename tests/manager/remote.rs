@@ -119,7 +119,14 @@ fn a_peer_of_another_uid_is_refused_unless_allowed() {
                         assert_eq!(c.open::<Inventory>("inventory").unwrap().len().unwrap(), 0);
                         process::exit(0)
                     }
-                    Err(e) if e.kind() == ErrorKind::ManagerGone => process::exit(3),
+                    // Told why, and how to be let in; not "gone".
+                    Err(e) if e.kind() == ErrorKind::PermissionDenied => {
+                        let text = e.to_string();
+                        for part in ["uid 65534", "serves uid 0", "allow_uid(65534)"] {
+                            assert!(text.contains(part), "{part} in {text}");
+                        }
+                        process::exit(3)
+                    }
                     Err(e) => panic!("{e}"),
                 }
             });
@@ -141,5 +148,111 @@ fn a_peer_of_another_uid_is_refused_unless_allowed() {
         let d2 = admitting.dict::<FixedStr<16>, i64>(1).unwrap();
         d2.publish("inventory").unwrap();
         assert_eq!(connect_as_nobody(admitting.address().to_owned()), 0);
+    });
+}
+
+#[test]
+fn a_uid_other_than_the_servers_holds_at_most_half_the_connections() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        crate::common::raw_stderr("skipped: needs root to run a child as another uid\n");
+        return;
+    }
+    isolated(|| {
+        const NOBODY: u32 = 65534;
+        let limit = (mproc::config::MANAGER_CONNECTIONS / 2).max(1);
+        let m = Manager::builder()
+            .address(&format!("@{}", unique("share")))
+            .allow_uid(NOBODY)
+            .start()
+            .unwrap();
+        let address = m.address().to_owned();
+        let mut guest = Process::new(move || {
+            // SAFETY: drops privileges in this child only.
+            assert_eq!(unsafe { libc::setgid(NOBODY) }, 0);
+            // SAFETY: as above.
+            assert_eq!(unsafe { libc::setuid(NOBODY) }, 0);
+            let mut held: Vec<_> = (0..limit)
+                .map(|_| Manager::connect(&address).unwrap())
+                .collect();
+            let e = Manager::connect(&address).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::CapacityExceeded { limit }, "{e}");
+            assert!(e.to_string().contains("one uid"), "{e}");
+            // One fewer, and there is room again (once the server has
+            // seen that connection end).
+            held.pop();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            loop {
+                match Manager::connect(&address) {
+                    Ok(c) => break held.push(c),
+                    Err(e) if matches!(e.kind(), ErrorKind::CapacityExceeded { .. }) => {
+                        assert!(std::time::Instant::now() < deadline, "{e}");
+                        std::thread::sleep(std::time::Duration::from_millis(2));
+                    }
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        });
+        guest.start().unwrap();
+        assert_eq!(guest.join().unwrap(), 0);
+        // The owner's uid was never short of room, and the guest's
+        // connections end with it.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while m.stats().unwrap().connections != 1 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the guest's connections ended"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    });
+}
+
+#[test]
+fn a_manager_removes_only_the_socket_file_it_made() {
+    isolated(|| {
+        let path = std::env::temp_dir().join(unique("owned"));
+        let address = path.to_str().unwrap().to_owned();
+        let is_socket = |p: &std::path::Path| {
+            std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_socket())
+        };
+
+        // Its path replaced by a regular file while it runs: the server
+        // leaves the file at shutdown.
+        let m = Manager::builder().address(&address).start().unwrap();
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, b"not a socket").unwrap();
+        m.shutdown().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"not a socket");
+        std::fs::remove_file(&path).unwrap();
+
+        // Its path taken by another manager: neither its server at
+        // shutdown nor its owner after a kill removes the other's socket.
+        let first = Manager::builder().address(&address).start().unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let second = Manager::builder().address(&address).start().unwrap();
+        let second_pid = second.server_pid().unwrap();
+        first.shutdown().unwrap();
+        assert!(is_socket(&path));
+        let third = Manager::builder()
+            .address(&format!("{address}-3"))
+            .start()
+            .unwrap();
+        std::fs::remove_file(format!("{address}-3")).unwrap();
+        std::fs::rename(&path, format!("{address}-3")).unwrap();
+        mproc::signal::kill(third.pid().unwrap(), mproc::Signal::KILL).unwrap();
+        drop(third);
+        assert!(is_socket(std::path::Path::new(&format!("{address}-3"))));
+        std::fs::rename(format!("{address}-3"), &path).unwrap();
+        assert_eq!(
+            Manager::connect(&address).unwrap().server_pid().unwrap(),
+            second_pid
+        );
+
+        // Its own socket, with nobody answering after a kill: the owner
+        // removes it.
+        mproc::signal::kill(second.pid().unwrap(), mproc::Signal::KILL).unwrap();
+        drop(second);
+        assert!(!path.exists());
     });
 }

@@ -3,26 +3,46 @@
 //!
 //! While requests come in, the loop scans the channels of live connections
 //! (no system call per request); after [`SPIN`] without one it marks
-//! itself parked in every channel and sleeps in `epoll` on the listener and
-//! every connection's socket, where a client rings a doorbell. A
-//! connection's hang-up (its process closed it or died) releases the locks
-//! it held and forgets its parked request; nothing else is affected.
+//! itself parked in every channel and sleeps in `epoll` on the listener
+//! and every connection's socket (where a client rings a doorbell) and
+//! pidfd.
+//!
+//! The loop never waits on one peer: sockets are non-blocking, and a new
+//! connection's handshake is a state it passes through, bounded by a
+//! deadline (see `conns`, which also keeps the limits). It never trusts
+//! one either: a channel's length is sealed, what a client writes there is
+//! copied out once and checked before use (lengths, object numbers and
+//! generations, indexes, states), and a client that breaks the channel's
+//! protocol — a phase that does not exist, a request while its last one
+//! is parked, a state changed under a parked request, a length past the
+//! message area — has its connection dropped. A connection's end releases
+//! the locks it held and forgets its parked request; nothing else is
+//! affected.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::TYPES_MAX;
 use super::protocol::{
-    AREA, Channel, DOORBELL, MAGIC, PENDING, REPLY, REPLY_HEADER, REQUEST, REQUEST_HEADER, Reply,
-    Request, SERVING, VERSION, field, kind, op, phase, seq, status, word,
+    AREA, DOORBELL, IDLE, PENDING, REPLY, REPLY_HEADER, REQUEST, REQUEST_HEADER, Reply, Request,
+    SERVING, field, kind, op, phase, seq, status, word,
 };
 use super::served::{Call, Dispatch, Registration, split_mismatch};
+use super::socket_file::SocketFile;
 use super::store::{List, Table};
 use crate::config::{MANAGER_CONNECTIONS, MANAGER_MESSAGE_BYTES, MANAGER_OBJECTS};
-use crate::ipc::Listener;
+use crate::ipc::{ALLOWED_UIDS, Listener};
 use crate::sys::epoll::{Epoll, Ready};
-use crate::sys::{self, Errno, socket};
+use crate::sys::{self, socket};
+
+mod conns;
+mod ops;
+mod waits;
+
+use conns::{Conn, Hello};
+use ops::{bad, dict_op, list_op, mismatch, namespace_op, u16_at, u32_at, u64_at, value_op};
+use waits::Parked;
 
 /// How long the loop keeps scanning after the last request before it
 /// parks.
@@ -33,16 +53,17 @@ const POLL_EVERY: Duration = Duration::from_millis(1);
 /// The epoll token of the listener.
 const LISTENER: u64 = u64::MAX;
 /// Set in the epoll token of a connection's pidfd. A connection's tokens
-/// are its slot (low 24 bits), this flag, and its id (high 32 bits): an
+/// are its slot (low 24 bits), these flags, and its id (high 32 bits): an
 /// event reported for a connection that has ended meanwhile — its slot
 /// taken by a new one within the same batch — is recognised and dropped.
 const WATCH: u64 = 1 << 24;
+/// Set in the epoll token of a connection in its handshake (its slot is
+/// in `Server::hellos`).
+const HELLO_TOKEN: u64 = 1 << 25;
 
 fn token(slot: usize, id: u32) -> u64 {
     slot as u64 | (u64::from(id) << 32)
 }
-/// How long a new client may take to send its hello.
-const HELLO_PATIENCE: Duration = Duration::from_millis(500);
 /// The longest name an object is published under.
 pub(crate) const NAME_MAX: usize = 64;
 /// The longest type name a registered type has.
@@ -52,22 +73,10 @@ pub(crate) const TYPEID_MAX: usize = 32;
 pub(crate) struct Spec {
     pub(crate) listener: Listener,
     pub(crate) registry: heapless::Vec<Registration, TYPES_MAX>,
-}
-
-mod waits;
-
-use waits::Parked;
-
-struct Conn {
-    sock: OwnedFd,
-    chan: Channel,
-    /// Never reused: the holder of a lock is named by it.
-    id: u32,
-    parked: Option<Parked>,
-    /// A pidfd of the process that connected: its death ends the
-    /// connection even while a child it forked keeps a copy of the socket
-    /// open (then no hang-up would come).
-    watch: Option<OwnedFd>,
+    /// The uids served besides the server's own.
+    pub(crate) allowed: heapless::Vec<u32, ALLOWED_UIDS>,
+    /// The socket file to remove at the end (a path address).
+    pub(crate) path: Option<SocketFile>,
 }
 
 enum Data {
@@ -126,9 +135,21 @@ enum Action {
 struct Server {
     epoll: Epoll,
     listener: Listener,
+    /// When the listener, taken out of the epoll set after accepting
+    /// failed for want of descriptors, goes back in.
+    listener_rests: Option<Instant>,
     registry: heapless::Vec<Registration, TYPES_MAX>,
+    own_uid: u32,
+    allowed: heapless::Vec<u32, ALLOWED_UIDS>,
     conns: Vec<Option<Conn>>,
     live: Vec<usize>,
+    /// Connections in their handshake, and how many.
+    hellos: Vec<Option<Hello>>,
+    greeting: usize,
+    /// The earliest handshake deadline.
+    next_hello: Option<Instant>,
+    /// Some connection was marked to be closed.
+    reaping: bool,
     objects: Vec<Object>,
     req: Vec<u8>,
     rep: Vec<u8>,
@@ -143,18 +164,39 @@ struct Server {
 }
 
 /// Runs the server until a client asks it to shut down (or it cannot go
-/// on); returns the exit code for its process.
+/// on); returns the exit code for its process. A path address is removed
+/// at the end if it still names the socket bound for it.
 pub(crate) fn run(spec: Spec) -> i32 {
+    let path = spec.path;
+    let code = serve(spec.listener, spec.registry, spec.allowed);
+    if let Some(path) = path {
+        path.remove();
+    }
+    code
+}
+
+fn serve(
+    listener: Listener,
+    registry: heapless::Vec<Registration, TYPES_MAX>,
+    allowed: heapless::Vec<u32, ALLOWED_UIDS>,
+) -> i32 {
     let Ok(epoll) = Epoll::new() else { return 2 };
-    if epoll.add(spec.listener.as_fd(), LISTENER).is_err() {
+    if epoll.add(listener.as_fd(), LISTENER).is_err() {
         return 2;
     }
     let mut server = Server {
         epoll,
-        listener: spec.listener,
-        registry: spec.registry,
+        listener,
+        listener_rests: None,
+        registry,
+        own_uid: socket::effective_uid(),
+        allowed,
         conns: (0..MANAGER_CONNECTIONS).map(|_| None).collect(),
         live: Vec::with_capacity(MANAGER_CONNECTIONS),
+        hellos: (0..MANAGER_CONNECTIONS).map(|_| None).collect(),
+        greeting: 0,
+        next_hello: None,
+        reaping: false,
         objects: (0..MANAGER_OBJECTS)
             .map(|_| Object {
                 kind: 0,
@@ -191,8 +233,9 @@ impl Server {
             if worked {
                 last_work = now;
             }
-            if self.next_deadline.is_some_and(|d| d <= now) {
-                self.next_deadline = self.expire(now);
+            self.timers(now);
+            if self.reaping {
+                self.reap();
             }
             // The sockets are looked at even while requests keep coming, so
             // a busy client cannot keep a new one from being accepted.
@@ -209,6 +252,26 @@ impl Server {
         }
     }
 
+    /// The earliest of the loop's deadlines: a parked request's, a
+    /// handshake's, a rested listener's.
+    fn next_timer(&self) -> Option<Instant> {
+        [self.next_deadline, self.next_hello, self.listener_rests]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Runs what is due at `now`.
+    fn timers(&mut self, now: Instant) {
+        if self.next_deadline.is_some_and(|d| d <= now) {
+            self.next_deadline = self.expire(now);
+        }
+        if self.next_hello.is_some_and(|d| d <= now) {
+            self.expire_hellos(now);
+        }
+        self.wake_listener(now);
+    }
+
     /// Serves every channel that holds a request; `true` if one did.
     fn scan(&mut self) -> bool {
         let mut worked = false;
@@ -219,9 +282,18 @@ impl Server {
             let Some(conn) = &self.conns[slot] else {
                 continue;
             };
-            let w = conn.chan.load();
-            if phase(w) != REQUEST {
+            if conn.doomed {
                 continue;
+            }
+            let w = conn.chan.load();
+            match phase(w) {
+                REQUEST => {}
+                IDLE | SERVING | PENDING | REPLY => continue,
+                // No such phase: the client wrote garbage.
+                _ => {
+                    self.doom(slot);
+                    continue;
+                }
             }
             if conn
                 .chan
@@ -246,7 +318,7 @@ impl Server {
     }
 
     /// Marks the server parked in every channel, looks once more, then
-    /// sleeps until a socket is ready.
+    /// sleeps until a socket is ready or a deadline comes.
     fn park(&mut self) {
         for &slot in &self.live {
             if let Some(c) = &self.conns[slot] {
@@ -255,7 +327,7 @@ impl Server {
         }
         if !self.scan() {
             let timeout = self
-                .next_deadline
+                .next_timer()
                 .map(|d| d.saturating_duration_since(Instant::now()));
             self.poll(timeout);
         }
@@ -266,7 +338,8 @@ impl Server {
         }
     }
 
-    /// Takes what the sockets report: new clients, doorbells, hang-ups.
+    /// Takes what the sockets report: new clients, hellos, doorbells,
+    /// hang-ups.
     fn poll(&mut self, timeout: Option<Duration>) {
         let mut ready = [Ready {
             token: 0,
@@ -281,155 +354,51 @@ impl Server {
                 continue;
             }
             let slot = (r.token & 0xFF_FFFF) as usize;
+            let id = (r.token >> 32) as u32;
+            if r.token & HELLO_TOKEN != 0 {
+                self.hello_ready(slot, id);
+                continue;
+            }
             let Some(conn) = self.conns.get(slot).and_then(Option::as_ref) else {
                 continue;
             };
-            if u64::from(conn.id) != r.token >> 32 {
+            if conn.id != id {
                 // About a connection that ended earlier in this batch.
                 continue;
             }
-            if r.token & WATCH != 0 {
-                // The process that connected ended.
-                self.close(slot);
-                continue;
-            }
-            let mut gone = r.hung_up;
-            let mut buf = [0u8; 16];
-            loop {
-                match socket::recv(&conn.sock, &mut buf, false) {
-                    Ok(0) => {
-                        gone = true;
-                        break;
-                    }
-                    Ok(_) => {}
-                    Err(Errno::EAGAIN) => break,
-                    Err(_) => {
-                        gone = true;
-                        break;
-                    }
-                }
-            }
-            if gone {
+            // The process that connected ended, or the socket did.
+            if r.token & WATCH != 0 || !self.doorbells(slot) || r.hung_up {
                 self.close(slot);
             }
         }
-    }
-
-    fn accept_all(&mut self) {
-        // Each accept takes one waiting client; the listener is level-
-        // triggered, so any left are reported again.
-        for _ in 0..16 {
-            match self.listener.accept_timeout(Duration::ZERO) {
-                Ok(Some(c)) => {
-                    let pid = c.peer_credentials().ok().map(|p| p.pid.as_raw());
-                    self.welcome(c.into_fd(), pid);
-                }
-                Ok(None) => return,
-                // A peer of another uid (refused and closed), or a client
-                // that gave up: the listener goes on.
-                Err(_) => {}
-            }
-        }
-    }
-
-    /// The handshake: the client's hello, then the channel.
-    fn welcome(&mut self, sock: OwnedFd, pid: Option<i32>) {
-        if !matches!(
-            sys::poll_readable(sock.as_fd(), Some(HELLO_PATIENCE)),
-            Ok(true)
-        ) {
-            return;
-        }
-        let mut hello = [0u8; 16];
-        let Ok(16) = socket::recv(&sock, &mut hello, false) else {
-            return;
-        };
-        let field_at =
-            |i: usize| u32::from_le_bytes([hello[i], hello[i + 1], hello[i + 2], hello[i + 3]]);
-        let mut welcome = [0u8; 16];
-        welcome[0..4].copy_from_slice(&MAGIC.to_le_bytes());
-        welcome[8..12].copy_from_slice(&self.stamp.to_le_bytes());
-        welcome[12..16].copy_from_slice(&sys::process::getpid().to_le_bytes());
-        let refuse = |code: u32, detail: u32, mut welcome: [u8; 16]| {
-            welcome[4..8].copy_from_slice(&code.to_le_bytes());
-            welcome[8..12].copy_from_slice(&detail.to_le_bytes());
-            let _ = socket::send(&sock, &welcome, false);
-        };
-        if field_at(0) != MAGIC || field_at(4) != VERSION {
-            return refuse(u32::from(status::BAD_REQUEST), VERSION, welcome);
-        }
-        if field_at(8) as usize != MANAGER_MESSAGE_BYTES {
-            return refuse(
-                u32::from(status::TOO_BIG),
-                MANAGER_MESSAGE_BYTES as u32,
-                welcome,
-            );
-        }
-        let Some(slot) = self.conns.iter().position(Option::is_none) else {
-            return refuse(u32::from(status::FULL), MANAGER_CONNECTIONS as u32, welcome);
-        };
-        let Ok((chan, memfd)) = Channel::create(MANAGER_MESSAGE_BYTES) else {
-            return refuse(u32::from(status::TOO_MANY_OBJECTS), 0, welcome);
-        };
-        let id = self.next_conn_id;
-        self.next_conn_id = self.next_conn_id.wrapping_add(1).max(1);
-        if self.epoll.add(sock.as_fd(), token(slot, id)).is_err() {
-            return;
-        }
-        if socket::send_with_fd(&sock, &welcome, memfd.as_fd()).is_err() {
-            let _ = self.epoll.delete(sock.as_fd());
-            return;
-        }
-        // Without pidfds (old kernels, some qemu-user builds) the socket's
-        // hang-up is the only sign of the client's end.
-        let watch = pid
-            .and_then(|pid| sys::process::pidfd_open(pid).ok())
-            .filter(|fd| self.epoll.add(fd.as_fd(), token(slot, id) | WATCH).is_ok());
-        self.conns[slot] = Some(Conn {
-            sock,
-            chan,
-            id,
-            parked: None,
-            watch,
-        });
-        self.live.push(slot);
-    }
-
-    /// Forgets a connection: its parked request, the locks it held.
-    fn close(&mut self, slot: usize) {
-        let Some(conn) = self.conns[slot].take() else {
-            return;
-        };
-        let _ = self.epoll.delete(conn.sock.as_fd());
-        if let Some(w) = &conn.watch {
-            let _ = self.epoll.delete(w.as_fd());
-        }
-        self.live.retain(|&s| s != slot);
-        self.abandon(conn.id, conn.parked);
     }
 
     /// Serves the request in `slot`'s channel (its state now `SERVING`).
+    /// The header and arguments are copied out once, then checked: the
+    /// client may write its channel meanwhile.
     fn serve_one(&mut self, slot: usize, seq: u32) {
         let Some(conn) = &mut self.conns[slot] else {
             return;
         };
-        // A new request replaces one the client gave up on.
-        conn.parked = None;
+        // A client waits for the answer to a parked request: one that
+        // makes another meanwhile broke the protocol.
+        if conn.parked.is_some() {
+            return self.doom(slot);
+        }
         let mut head = [0u8; REQUEST_HEADER];
-        let request = if conn.chan.take(&mut head) {
-            Request::read(&head)
-        } else {
-            Request::default()
-        };
+        if !conn.chan.take(&mut head) {
+            return self.doom(slot);
+        }
+        let request = Request::read(&head);
         let len = request.len as usize;
-        let action = if len > MANAGER_MESSAGE_BYTES - REQUEST_HEADER
+        if len > MANAGER_MESSAGE_BYTES - REQUEST_HEADER
             || !conn.chan.take_at(REQUEST_HEADER, &mut self.req[..len])
         {
-            Action::Reply(Reply::status(status::BAD_REQUEST, len as u64, 0))
-        } else {
-            let conn_id = conn.id;
-            self.handle(conn_id, &request, len)
-        };
+            // Past the message area: garbage, not a request.
+            return self.doom(slot);
+        }
+        let conn_id = conn.id;
+        let action = self.handle(conn_id, &request, len);
         match action {
             Action::Reply(reply) => self.send_reply(slot, seq, reply),
             Action::ReplyThen(reply, parked) => {
@@ -442,9 +411,12 @@ impl Server {
                 saved,
                 cycle,
             } => {
+                // Only a request on an object (number 1 and up) parks.
+                let Some(index) = (request.object as usize).checked_sub(1) else {
+                    return self.doom(slot);
+                };
                 let stamp = self.next_stamp;
                 self.next_stamp += 1;
-                let index = request.object as usize - 1;
                 if let Some(conn) = &mut self.conns[slot] {
                     conn.parked = Some(Parked {
                         object: index,
@@ -664,6 +636,20 @@ impl Server {
         if total > room || a_size > room || b_size > room {
             return Reply::status(status::TOO_BIG, total.max(entry) as u64, room as u64);
         }
+        let holds_items = matches!(
+            kind_code,
+            kind::DICT | kind::NAMESPACE | kind::LIST | kind::QUEUE
+        );
+        if holds_items && capacity == 0 {
+            // An object that could never hold anything (the proxies refuse
+            // it first, with the rule).
+            return bad(len);
+        }
+        // A table keeps some bookkeeping per entry even when its entries
+        // have no bytes: its capacity is bounded as if each had one.
+        if matches!(kind_code, kind::DICT | kind::NAMESPACE) && capacity > room / entry.max(1) {
+            return Reply::status(status::TOO_BIG, capacity as u64, room as u64);
+        }
         let Some(index) = self.objects.iter().position(|o| o.data.is_none()) else {
             return Reply::status(status::TOO_MANY_OBJECTS, MANAGER_OBJECTS as u64, 0);
         };
@@ -744,293 +730,5 @@ impl Server {
         o.b_size = b_size;
         o.data = Some(data);
         Reply::status(status::OK, index as u64 + 1, u64::from(o.generation))
-    }
-}
-
-fn u16_at(b: &[u8], i: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(i..i + 2)?.try_into().ok()?))
-}
-
-fn u32_at(b: &[u8], i: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?))
-}
-
-fn u64_at(b: &[u8], i: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(i..i + 8)?.try_into().ok()?))
-}
-
-fn bad(len: usize) -> Reply {
-    Reply::status(status::BAD_REQUEST, len as u64, 0)
-}
-
-fn mismatch(f: u16, expected: u64, found: u64) -> Reply {
-    let mut r = Reply::status(status::TYPE_MISMATCH, expected, found);
-    r.extra = f;
-    r
-}
-
-fn with_payload(mut reply: Reply, len: usize) -> Reply {
-    reply.len = len as u32;
-    reply
-}
-
-/// A Python-style index (negative counts from the end) into `len`.
-fn python_index(raw: i64, len: usize) -> Option<usize> {
-    let len_i = i64::try_from(len).ok()?;
-    let i = if raw < 0 { raw + len_i } else { raw };
-    (0..len_i).contains(&i).then_some(i as usize)
-}
-
-fn dict_op(obj: &mut Object, r: &Request, args: &[u8], out: &mut [u8]) -> Reply {
-    if r.fp_a != obj.fp_a {
-        return mismatch(field::KEY, obj.fp_a, r.fp_a);
-    }
-    if r.fp_b != obj.fp_b {
-        return mismatch(field::VALUE, obj.fp_b, r.fp_b);
-    }
-    let (ks, vs) = (obj.a_size, obj.b_size);
-    let Some(Data::Table(t)) = &mut obj.data else {
-        return Reply::status(status::NO_OBJECT, 0, 0);
-    };
-    let need = match r.op {
-        op::GET | op::POP | op::CONTAINS => ks,
-        op::SET | op::SETDEFAULT => ks + vs,
-        _ => 0,
-    };
-    if args.len() != need {
-        return bad(args.len());
-    }
-    match r.op {
-        op::GET | op::POP | op::CONTAINS => match t.find(args) {
-            None => Reply::ok(0),
-            Some(i) => {
-                if r.op != op::CONTAINS {
-                    out[..vs].copy_from_slice(t.value(i).0);
-                }
-                if r.op == op::POP {
-                    t.remove(i);
-                }
-                with_payload(Reply::ok(1), if r.op == op::CONTAINS { 0 } else { vs })
-            }
-        },
-        op::SET => match t.set(&args[..ks], &args[ks..], obj.fp_b) {
-            Ok(_) => Reply::ok(0),
-            Err(_) => Reply::status(status::FULL, t.capacity() as u64, 0),
-        },
-        op::SETDEFAULT => match t.find(&args[..ks]) {
-            Some(i) => {
-                out[..vs].copy_from_slice(t.value(i).0);
-                with_payload(Reply::ok(0), vs)
-            }
-            None => match t.set(&args[..ks], &args[ks..], obj.fp_b) {
-                Ok(_) => {
-                    out[..vs].copy_from_slice(&args[ks..]);
-                    with_payload(Reply::ok(1), vs)
-                }
-                Err(_) => Reply::status(status::FULL, t.capacity() as u64, 0),
-            },
-        },
-        op::LEN => Reply::ok(t.len() as u64),
-        op::CLEAR => {
-            t.clear();
-            Reply::ok(0)
-        }
-        op::ITEMS => {
-            let n = t.items(out);
-            with_payload(Reply::ok(t.len() as u64), n)
-        }
-        other => Reply::status(status::UNKNOWN_METHOD, u64::from(other), 0),
-    }
-}
-
-fn namespace_op(obj: &mut Object, r: &Request, args: &[u8], out: &mut [u8]) -> Reply {
-    if r.fp_a != obj.fp_a {
-        return mismatch(field::KEY, obj.fp_a, r.fp_a);
-    }
-    let (ks, vs) = (obj.a_size, obj.b_size);
-    let Some(Data::Table(t)) = &mut obj.data else {
-        return Reply::status(status::NO_OBJECT, 0, 0);
-    };
-    match r.op {
-        op::GET | op::POP | op::CONTAINS => {
-            if args.len() != ks {
-                return bad(args.len());
-            }
-            let Some(i) = t.find(args) else {
-                return Reply::ok(0);
-            };
-            let (value, value_type) = t.value(i);
-            if r.op == op::GET {
-                if value_type != r.fp_b {
-                    return mismatch(field::VALUE, value_type, r.fp_b);
-                }
-                out[..value.len()].copy_from_slice(value);
-                return with_payload(Reply::ok(1), value.len());
-            }
-            if r.op == op::POP {
-                t.remove(i);
-            }
-            Reply::ok(1)
-        }
-        op::SET => {
-            if args.len() < ks {
-                return bad(args.len());
-            }
-            let value = &args[ks..];
-            if value.len() > vs {
-                return Reply::status(status::TOO_BIG, value.len() as u64, vs as u64);
-            }
-            match t.set(&args[..ks], value, r.fp_b) {
-                Ok(_) => Reply::ok(0),
-                Err(_) => Reply::status(status::FULL, t.capacity() as u64, 0),
-            }
-        }
-        op::LEN => Reply::ok(t.len() as u64),
-        op::ITEMS => {
-            let n = t.keys(out);
-            with_payload(Reply::ok(t.len() as u64), n)
-        }
-        other => Reply::status(status::UNKNOWN_METHOD, u64::from(other), 0),
-    }
-}
-
-fn list_op(obj: &mut Object, r: &Request, args: &[u8], out: &mut [u8]) -> Reply {
-    if r.fp_a != obj.fp_a {
-        return mismatch(field::VALUE, obj.fp_a, r.fp_a);
-    }
-    let s = obj.a_size;
-    let Some(Data::List(l)) = &mut obj.data else {
-        return Reply::status(status::NO_OBJECT, 0, 0);
-    };
-    let index_err = |raw: i64, len: usize| Reply::status(status::INDEX, raw as u64, len as u64);
-    let full = |l: &List| Reply::status(status::FULL, l.capacity() as u64, 0);
-    match r.op {
-        op::LEN => Reply::ok(l.len() as u64),
-        op::CLEAR => {
-            l.clear();
-            Reply::ok(0)
-        }
-        op::REVERSE => {
-            l.reverse();
-            Reply::ok(0)
-        }
-        op::ITEMS => {
-            let n = l.snapshot(out);
-            with_payload(Reply::ok(l.len() as u64), n)
-        }
-        op::APPEND | op::EXTEND => {
-            if !args.len().is_multiple_of(s.max(1)) || (r.op == op::APPEND && args.len() != s) {
-                return bad(args.len());
-            }
-            match l.extend(args) {
-                Ok(()) => Reply::ok(l.len() as u64),
-                Err(_) => full(l),
-            }
-        }
-        op::GET | op::POP_AT => {
-            let Some(raw) = u64_at(args, 0)
-                .map(|x| x as i64)
-                .filter(|_| args.len() == 8)
-            else {
-                return bad(args.len());
-            };
-            let Some(i) = python_index(raw, l.len()) else {
-                return index_err(raw, l.len());
-            };
-            if r.op == op::GET {
-                out[..s].copy_from_slice(l.get(i).unwrap_or(&[]));
-            } else {
-                l.pop(i, out);
-            }
-            with_payload(Reply::ok(0), s)
-        }
-        op::SET => {
-            let Some(raw) = u64_at(args, 0)
-                .map(|x| x as i64)
-                .filter(|_| args.len() == 8 + s)
-            else {
-                return bad(args.len());
-            };
-            let Some(i) = python_index(raw, l.len()) else {
-                return index_err(raw, l.len());
-            };
-            l.set(i, &args[8..]);
-            Reply::ok(0)
-        }
-        op::INSERT => {
-            let Some(raw) = u64_at(args, 0)
-                .map(|x| x as i64)
-                .filter(|_| args.len() == 8 + s)
-            else {
-                return bad(args.len());
-            };
-            // Python clamps an insertion index into 0..=len.
-            let len = i64::try_from(l.len()).unwrap_or(i64::MAX);
-            let i = if raw < 0 {
-                (raw + len).max(0)
-            } else {
-                raw.min(len)
-            };
-            match l.insert(i as usize, &args[8..]) {
-                Ok(()) => Reply::ok(0),
-                Err(_) => full(l),
-            }
-        }
-        op::INDEX => {
-            let Some(start) = u64_at(args, s).filter(|_| args.len() == s + 8) else {
-                return bad(args.len());
-            };
-            match l.index(&args[..s], usize::try_from(start).unwrap_or(usize::MAX)) {
-                Some(i) => Reply::status(status::OK, 1, i as u64),
-                None => Reply::ok(0),
-            }
-        }
-        op::REMOVE => {
-            if args.len() != s {
-                return bad(args.len());
-            }
-            match l.index(args, 0) {
-                Some(i) => {
-                    let mut scratch = [0u8; 0];
-                    if s == 0 {
-                        l.pop(i, &mut scratch);
-                    } else {
-                        l.pop(i, out);
-                    }
-                    Reply::ok(1)
-                }
-                None => Reply::ok(0),
-            }
-        }
-        op::COUNT_OF => {
-            if args.len() != s {
-                return bad(args.len());
-            }
-            Reply::ok(l.count(args) as u64)
-        }
-        other => Reply::status(status::UNKNOWN_METHOD, u64::from(other), 0),
-    }
-}
-
-fn value_op(obj: &mut Object, r: &Request, args: &[u8], out: &mut [u8]) -> Reply {
-    if r.fp_a != obj.fp_a {
-        return mismatch(field::VALUE, obj.fp_a, r.fp_a);
-    }
-    let Some(Data::Value(v)) = &mut obj.data else {
-        return Reply::status(status::NO_OBJECT, 0, 0);
-    };
-    match r.op {
-        op::GET => {
-            out[..v.len()].copy_from_slice(v);
-            with_payload(Reply::ok(0), v.len())
-        }
-        op::SET => {
-            if args.len() != v.len() {
-                return bad(args.len());
-            }
-            v.copy_from_slice(args);
-            Reply::ok(0)
-        }
-        other => Reply::status(status::UNKNOWN_METHOD, u64::from(other), 0),
     }
 }

@@ -279,7 +279,7 @@ impl Server {
                 let Some(Data::Queue(q)) = &mut self.objects[index].data else {
                     return Action::Reply(Reply::status(status::NO_OBJECT, 0, 0));
                 };
-                if q.extend(&self.req[8..8 + item]).is_ok() {
+                if q.extend(&self.req[8..8 + item], 1).is_ok() {
                     return Action::Reply(Reply::ok(0));
                 }
                 match args_deadline {
@@ -300,13 +300,19 @@ impl Server {
                 reply.len = item as u32;
                 // Room now: the oldest parked put goes in.
                 if let Some(putter) = self.oldest(index, |p| p.op == op::Q_PUT) {
+                    // Its item is still in its channel, which its client
+                    // must leave alone while the request is parked: one
+                    // that did not gets nothing in (and is dropped when
+                    // its put is answered).
                     let mut moved = false;
                     if let Some(Some(c)) = self.conns.get(putter) {
-                        moved = c.chan.take_at(REQUEST_HEADER + 8, &mut self.req[..item]);
+                        let parked = c.parked.map(|p| word(p.seq, PENDING));
+                        moved = parked == Some(c.chan.load())
+                            && c.chan.take_at(REQUEST_HEADER + 8, &mut self.req[..item]);
                     }
                     if moved {
                         if let Some(Data::Queue(q)) = &mut self.objects[index].data {
-                            let _ = q.extend(&self.req[..item]);
+                            let _ = q.extend(&self.req[..item], 1);
                         }
                     }
                     // The getter's reply is still in the reply buffer: send
@@ -345,7 +351,10 @@ impl Server {
     }
 
     /// Answers the request parked by connection `slot` with `reply` (its
-    /// payload, if any, already in the reply buffer).
+    /// payload, if any, already in the reply buffer). A channel whose
+    /// state is no longer the parked request's was written by a client
+    /// that broke the protocol: its connection is dropped (what it was
+    /// granted, a lock, goes on to the next waiter then).
     pub(super) fn grant(&mut self, slot: usize, reply: Reply) {
         let Some(Some(conn)) = self.conns.get_mut(slot) else {
             return;
@@ -363,6 +372,8 @@ impl Server {
             .is_ok()
         {
             self.send_reply(slot, p.seq, reply);
+        } else {
+            self.doom(slot);
         }
     }
 
