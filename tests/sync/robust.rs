@@ -12,8 +12,26 @@ use mproc::process::Process;
 use mproc::shm::Shared;
 use mproc::sync::{Lock, RLock, TryLockError};
 
-use crate::common::{gate, isolated, under_qemu};
+use crate::common::{Gate, gate, isolated, under_qemu};
 use crate::{MUST, join};
+
+/// In a child: says it is ready, then waits to be killed, its guards held.
+fn ready_then_pause(mut tx: std::io::PipeWriter) -> ! {
+    tx.write_all(b"x").unwrap();
+    loop {
+        mproc::signal::pause();
+    }
+}
+
+/// Starts `p`, waits until it is ready, SIGKILLs and reaps it; its pid.
+fn start_then_kill<F: FnOnce()>(p: &mut Process<F>, ready: Gate) -> mproc::Pid {
+    p.start().unwrap();
+    ready.wait();
+    let dead = p.pid().unwrap();
+    p.kill().unwrap();
+    assert_eq!(p.join().unwrap(), -9);
+    dead
+}
 
 /// `try_lock` reports `OwnerDied` naming `dead`.
 fn told_dead(lock: &Lock, dead: mproc::Pid) {
@@ -33,7 +51,7 @@ fn the_kernel_marks_the_locks_a_killed_main_thread_held_in_any_order() {
         let locks = Shared::new([const { Lock::new() }; 5]).unwrap();
         let rlock = Shared::new(RLock::new()).unwrap();
         let (l, r): (&[Lock; 5], &RLock) = (&locks, &rlock);
-        let (ready, mut tx) = gate();
+        let (ready, tx) = gate();
         let mut p = Process::new(move || {
             // Taken 0..4, released out of order (the middle, the oldest),
             // taken again: held at the end 1, 3, 4 and the RLock (twice).
@@ -46,16 +64,9 @@ fn the_kernel_marks_the_locks_a_killed_main_thread_held_in_any_order() {
             let _four = l[4].lock().unwrap();
             g[2] = Some(l[2].lock().unwrap());
             g[2] = None;
-            tx.write_all(b"x").unwrap();
-            loop {
-                mproc::signal::pause();
-            }
+            ready_then_pause(tx);
         });
-        p.start().unwrap();
-        ready.wait();
-        let dead = p.pid().unwrap();
-        p.kill().unwrap();
-        assert_eq!(p.join().unwrap(), -9);
+        let dead = start_then_kill(&mut p, ready);
         // Marked at the death: no word names the dead pid any more.
         for (i, lock) in l.iter().enumerate() {
             assert_eq!(lock.holder(), None, "lock {i}");
@@ -80,19 +91,12 @@ fn locks_beyond_the_lists_room_are_still_taken_over() {
         const N: usize = 20;
         let locks = Shared::new([const { Lock::new() }; N]).unwrap();
         let l: &[Lock; N] = &locks;
-        let (ready, mut tx) = gate();
+        let (ready, tx) = gate();
         let mut p = Process::new(move || {
             let _held: Vec<_> = l.iter().map(|x| x.lock().unwrap()).collect();
-            tx.write_all(b"x").unwrap();
-            loop {
-                mproc::signal::pause();
-            }
+            ready_then_pause(tx);
         });
-        p.start().unwrap();
-        ready.wait();
-        let dead = p.pid().unwrap();
-        p.kill().unwrap();
-        assert_eq!(p.join().unwrap(), -9);
+        let dead = start_then_kill(&mut p, ready);
         let marked = l.iter().filter(|x| x.holder().is_none()).count();
         if !under_qemu() {
             assert_eq!(marked, 16, "the list holds 16 entries");
@@ -186,7 +190,7 @@ fn a_leaked_guard_whose_lock_memory_is_gone_breaks_nothing() {
     isolated(|| {
         let late = Shared::new([const { Lock::new() }; 3]).unwrap();
         let l: &[Lock; 3] = &late;
-        let (ready, mut tx) = gate();
+        let (ready, tx) = gate();
         let mut p = Process::new(move || {
             let gone = Shared::new([const { Lock::new() }; 2]).unwrap();
             std::mem::forget(gone[0].lock().unwrap());
@@ -202,16 +206,9 @@ fn a_leaked_guard_whose_lock_memory_is_gone_breaks_nothing() {
                 drop(c);
             }
             let _held = l[1].lock().unwrap();
-            tx.write_all(b"x").unwrap();
-            loop {
-                mproc::signal::pause();
-            }
+            ready_then_pause(tx);
         });
-        p.start().unwrap();
-        ready.wait();
-        let dead = p.pid().unwrap();
-        p.kill().unwrap();
-        assert_eq!(p.join().unwrap(), -9);
+        let dead = start_then_kill(&mut p, ready);
         if !under_qemu() {
             assert_eq!(l[1].holder(), None, "not marked by the kernel");
         }
