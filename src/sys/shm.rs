@@ -65,6 +65,33 @@ pub(crate) fn size(fd: &OwnedFd) -> Result<u64, Errno> {
     Ok(u64::try_from(st.st_size).unwrap_or(0))
 }
 
+/// `pread(2)`: up to `buf.len()` bytes from `offset`, without mapping the
+/// file (a file shorter than asked gives fewer bytes, never a `SIGBUS`).
+/// Retries `EINTR` and short reads; returns how many bytes were read.
+pub(crate) fn read_at(fd: &OwnedFd, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
+    let mut done = 0;
+    while done < buf.len() {
+        let at = libc::off_t::try_from(offset + done as u64).map_err(|_| Errno::EFBIG)?;
+        let rest = &mut buf[done..];
+        let n = super::retry_on_intr(|| {
+            // SAFETY: `rest` is live and writable for `rest.len()` bytes;
+            // the descriptor is ours.
+            let n =
+                unsafe { libc::pread(fd.as_raw_fd(), rest.as_mut_ptr().cast(), rest.len(), at) };
+            if n < 0 {
+                Err(Errno::last())
+            } else {
+                Ok(n as usize)
+            }
+        })?;
+        if n == 0 {
+            break;
+        }
+        done += n;
+    }
+    Ok(done)
+}
+
 /// `fchmod(2)`.
 pub(crate) fn chmod(fd: &OwnedFd, mode: u32) -> Result<(), Errno> {
     // SAFETY: plain integer arguments on a descriptor we own.
