@@ -237,10 +237,29 @@ impl<T: Shareable> SharedMemory<T> {
     /// a non-root caller, one still being set up).
     pub fn open(name: &str) -> Result<SharedMemory<T>> {
         const OP: &str = "SharedMemory::open";
-        let name = normalize(OP, name)?;
+        let (segment, dead, _) = Self::open_as(OP, name)?;
+        match dead {
+            None => Ok(segment),
+            Some(owner) => Err(Error::new(
+                OP,
+                Resource::NamedSegment(SegmentName::new(segment.name())),
+                ErrorKind::StaleSegment { owner },
+            )),
+        }
+    }
+
+    /// [`SharedMemory::open`] that also maps a published segment whose
+    /// owner is gone, with that owner's pid, and says what `fstat` said of
+    /// the file: for the crate's own records, which are looked at before
+    /// they are reclaimed.
+    pub(crate) fn open_as(
+        op: &'static str,
+        name: &str,
+    ) -> Result<(SharedMemory<T>, Option<i32>, sys::FileStat)> {
+        let name = normalize(op, name)?;
         let resource = Resource::NamedSegment(SegmentName::new(&name));
-        let os = |e| Error::os(OP, resource, e);
-        let fail = |kind| Error::new(OP, resource, kind);
+        let os = |e| Error::os(op, resource, e);
+        let fail = |kind| Error::new(op, resource, kind);
         let fd = sys::open(&name, OpenMode::Existing).map_err(os)?;
         let cut = |found: u64| ErrorKind::LayoutMismatch {
             field: "file size",
@@ -258,12 +277,12 @@ impl<T: Shareable> SharedMemory<T> {
         // Measured again now that it is mapped: touching a mapping past
         // the file's end is a SIGBUS, so a file cut meanwhile is refused
         // here (one cut later cannot be: see "Truncation" above).
-        let now = sys::size(&fd).map_err(os)?;
-        if now < total_len::<T>() as u64 {
-            return Err(fail(cut(now)));
+        let stat = sys::stat(&fd).map_err(os)?;
+        if stat.size < total_len::<T>() as u64 {
+            return Err(fail(cut(stat.size)));
         }
         let payload = Payload::new(map, payload_offset::<T>())
-            .map_err(|_| Error::os(OP, resource, Errno::EINVAL))?;
+            .map_err(|_| Error::os(op, resource, Errno::EINVAL))?;
         // SYNC POINT: this Acquire load pairs with the creator's Release
         // store of the version: the payload it wrote before is visible
         // through the mapping from here on (the copy checked above was
@@ -276,11 +295,13 @@ impl<T: Shareable> SharedMemory<T> {
                 found: u64::from(version),
             }));
         }
-        Ok(SharedMemory {
+        let dead = dead_owner(head.owner_pid, head.owner_start);
+        let segment = SharedMemory {
             payload,
             name,
             owner: 0,
-        })
+        };
+        Ok((segment, dead, stat))
     }
 
     /// Removes the segment `name` if it is an `mproc` segment left behind
@@ -536,7 +557,9 @@ fn set_up<T: Shareable>(
     Ok(payload)
 }
 
-/// The first header field that differs from what `T` needs, as an error.
+/// The first header field that differs from what `T` needs, as an error
+/// (and a segment not published yet: stale or not ready). Whether the
+/// owner of a published segment lives is left to the caller.
 fn check<T: Shareable>(header: &HeaderCopy, file_size: u64) -> core::result::Result<(), ErrorKind> {
     let mismatch = |field, expected: u64, found: u64| {
         if expected == found {
@@ -575,11 +598,7 @@ fn check<T: Shareable>(header: &HeaderCopy, file_size: u64) -> core::result::Res
     mismatch("payload size", fingerprint.size, header.payload_size)?;
     mismatch("payload alignment", fingerprint.align, header.payload_align)?;
     mismatch("type identity", fingerprint.identity, header.type_identity)?;
-    mismatch("file size", total_len::<T>() as u64, file_size)?;
-    match dead_owner(header.owner_pid, header.owner_start) {
-        Some(owner) => Err(ErrorKind::StaleSegment { owner }),
-        None => Ok(()),
-    }
+    mismatch("file size", total_len::<T>() as u64, file_size)
 }
 
 /// `pid` if a header naming owner `pid`, started at `recorded` (clock

@@ -56,13 +56,41 @@ pub(crate) fn reserve(fd: &OwnedFd, len: usize) -> Result<(), Errno> {
     .map(drop)
 }
 
-/// The file's size, by `fstat(2)`.
-pub(crate) fn size(fd: &OwnedFd) -> Result<u64, Errno> {
+/// What `fstat(2)` says about a file: enough to tell one file from
+/// another and whose it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FileStat {
+    /// Its size in bytes.
+    pub(crate) size: u64,
+    /// The device and inode: the file's identity while it exists.
+    pub(crate) dev: u64,
+    /// See `dev`.
+    pub(crate) ino: u64,
+    /// Its owner's uid.
+    pub(crate) uid: u32,
+    /// Its permission bits.
+    pub(crate) mode: u32,
+}
+
+/// `fstat(2)` of any descriptor (a segment, a message queue…).
+#[allow(clippy::useless_conversion)] // the stat fields' widths vary by target
+pub(crate) fn stat(fd: &OwnedFd) -> Result<FileStat, Errno> {
     // SAFETY: zeroed storage for the struct the kernel fills in.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: `st` is live and writable; the descriptor is ours.
     cvt(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
-    Ok(u64::try_from(st.st_size).unwrap_or(0))
+    Ok(FileStat {
+        size: u64::try_from(st.st_size).unwrap_or(0),
+        dev: u64::from(st.st_dev),
+        ino: u64::from(st.st_ino),
+        uid: st.st_uid,
+        mode: u32::from(st.st_mode) & 0o7777,
+    })
+}
+
+/// The file's size, by `fstat(2)`.
+pub(crate) fn size(fd: &OwnedFd) -> Result<u64, Errno> {
+    stat(fd).map(|st| st.size)
 }
 
 /// `pread(2)`: up to `buf.len()` bytes from `offset`, without mapping the
