@@ -1,40 +1,7 @@
 //! [`MessageQueue`]: a raw POSIX message queue (`mq_overview(7)`).
 //!
-//! # Who made a queue: the owner record beside it
-//!
-//! A queue's creator owns its name and removes it when it is done; a
-//! creator killed with `SIGKILL` leaves the name behind, and
-//! [`MessageQueue::reclaim`] removes it, as [`SharedMemory::reclaim`] does
-//! for segments. But a POSIX queue has nowhere to say who made it: no
-//! header (its bytes are messages), no extended attributes, only an owner
-//! uid and a mode that every other queue of the user shares. So
-//! [`MessageQueue::create`] makes an *owner record* beside the queue: a
-//! named segment `/mproc-mq-owner-<hex>` (`<hex>`: the 16 lower-case hex
-//! digits of the 64-bit FNV-1a of the queue's name, `/` included), with
-//! the segment header every named segment has (magic, format version,
-//! the creator's pid and start time) and, as payload, the queue's name and
-//! the device and inode numbers `fstat` gives for it. The record is made
-//! first and the queue second, then the inode is written; dropping the
-//! owner's handle (or [`unlink`](MessageQueue::unlink)) removes the queue
-//! first and the record second, and
-//! [`persist`](MessageQueue::persist) persists both.
-//!
-//! `reclaim` removes a queue only when its record is trusted and says the
-//! creator is gone: the record is an `mproc` segment of exactly this type,
-//! its file belongs to the queue's owner uid and nobody else may write it
-//! (mode `0600`: otherwise another user could have rewritten the pid), it
-//! names this queue, and its device and inode are the queue's (so a
-//! record left by a dead creator is never taken to speak for a queue made
-//! since by someone else). A queue without such a record is not ours, and
-//! stays. Two other designs were weighed: an open-file lock held by the
-//! creator tells "alive" well, but not "made by mproc" (any unlocked
-//! foreign queue would look abandoned), and the lock is inherited by
-//! every forked child, so a worker that outlives its master keeps the
-//! queue "alive"; a lock *and* a marker would need the record anyway. The
-//! record costs one more name in `/dev/shm` per queue, which goes with
-//! the queue.
-//!
-//! [`SharedMemory::reclaim`]: crate::shm::SharedMemory::reclaim
+//! How a queue's creator is recorded, and why that way: see the section
+//! "Leftovers: the owner record" of [`MessageQueue`].
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,7 +18,7 @@ use crate::sys::{Errno, MAX_NAME, process as sysproc, shm::stat};
 const RECORD_PREFIX: &str = "/mproc-mq-owner-";
 
 /// A queue's owner record, the payload of the segment
-/// `/mproc-mq-owner-<hex>` (see the module docs). Written in full before
+/// `/mproc-mq-owner-<hex>` (see `MessageQueue`, "Leftovers"). Written in full before
 /// the segment is published, except `dev` and `ino`, stored once the
 /// queue exists.
 #[repr(C)]
@@ -147,8 +114,9 @@ pub struct Attributes {
 /// The creator owns the name and removes it (`mq_unlink`) when its handle
 /// is dropped, unless it called [`persist`](MessageQueue::persist); the
 /// queue itself lives on while any process has it open. A creator that
-/// died without dropping it leaves the name (and its owner record, see the
-/// [module docs](self)) behind: [`MessageQueue::reclaim`] removes them.
+/// died without dropping it leaves the name behind, with its owner record
+/// (see [Leftovers](MessageQueue#leftovers-the-owner-record) below):
+/// [`MessageQueue::reclaim`] removes them.
 ///
 /// ```no_run
 /// use mproc::ipc::MessageQueue;
@@ -160,6 +128,44 @@ pub struct Attributes {
 /// assert_eq!(q.receive(&mut buf)?, (6, 9)); // "urgent" first
 /// # Ok::<(), mproc::Error>(())
 /// ```
+///
+/// # Leftovers: the owner record
+///
+/// A queue's creator owns its name and removes it when it is done; a
+/// creator killed with `SIGKILL` leaves the name behind, and
+/// [`MessageQueue::reclaim`] removes it, as [`SharedMemory::reclaim`] does
+/// for segments. But a POSIX queue has nowhere to say who made it: no
+/// header (its bytes are messages), no extended attributes, only an owner
+/// uid and a mode that every other queue of the user shares. So
+/// [`MessageQueue::create`] makes an *owner record* beside the queue: a
+/// named segment `/mproc-mq-owner-<hex>` (`<hex>`: the 16 lower-case hex
+/// digits of the 64-bit FNV-1a of the queue's name, `/` included), with
+/// the segment header every named segment has (magic, format version,
+/// the creator's pid and start time) and, as payload, the queue's name and
+/// the device and inode numbers `fstat` gives for it. The record is made
+/// first and the queue second, then the inode is written; dropping the
+/// owner's handle (or [`unlink`](MessageQueue::unlink)) removes the queue
+/// first and the record second, and
+/// [`persist`](MessageQueue::persist) persists both.
+///
+/// `reclaim` removes a queue only when its record is trusted and says the
+/// creator is gone: the record is an `mproc` segment of exactly this type,
+/// its file belongs to the queue's owner uid and nobody else may write it
+/// (mode `0600`: otherwise another user could have rewritten the pid), it
+/// names this queue, and its device and inode are the queue's (so a
+/// record left by a dead creator is never taken to speak for a queue made
+/// since by someone else). A queue without such a record is not ours, and
+/// stays. Two other designs were weighed: an open-file lock held by the
+/// creator tells "alive" well, but not "made by mproc" (any unlocked
+/// foreign queue would look abandoned), and the lock is inherited by
+/// every forked child, so a worker that outlives its master keeps the
+/// queue "alive"; a lock *and* a marker would need the record anyway. The
+/// record costs one more name in `/dev/shm` per queue, which goes with
+/// the queue. Trust stops at the user, as for any name: a process of the
+/// queue's own uid could forge a record, but it could as well remove the
+/// queue itself.
+///
+/// [`SharedMemory::reclaim`]: crate::shm::SharedMemory::reclaim
 #[derive(Debug)]
 pub struct MessageQueue {
     fd: OwnedFd,
@@ -235,7 +241,8 @@ impl MessageQueue {
 
     /// Removes the queue `name` (and its owner record) if it was made by
     /// [`MessageQueue::create`] in a process that is gone: its owner
-    /// record (see the [module docs](self)) is trusted, names this very
+    /// record (see [Leftovers](MessageQueue#leftovers-the-owner-record))
+    /// is trusted, names this very
     /// queue, and its creator's pid is no longer alive (or is now another
     /// process's, started at another time). `Ok(true)` when it removed a
     /// leftover, including a record whose queue was already gone;
