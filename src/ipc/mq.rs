@@ -242,9 +242,9 @@ impl MessageQueue {
     /// Removes the queue `name` (and its owner record) if it was made by
     /// [`MessageQueue::create`] in a process that is gone: its owner
     /// record (see [Leftovers](MessageQueue#leftovers-the-owner-record))
-    /// is trusted, names this very
-    /// queue, and its creator's pid is no longer alive (or is now another
-    /// process's, started at another time). `Ok(true)` when it removed a
+    /// is trusted, names this very queue, and its creator's pid is no
+    /// longer alive (or is now another process's, started at another
+    /// time). `Ok(true)` when it removed a
     /// leftover, including a record whose queue was already gone;
     /// `Ok(false)` when there was nothing to remove (no such queue, a live
     /// or persisted owner, a creator still setting up).
@@ -308,7 +308,8 @@ impl MessageQueue {
         if !found.describes(&name, &queue) {
             return not_ours("an owner record of another queue");
         }
-        match sys::unlink(&name) {
+        // The queue looked at, not one made since under the name.
+        match sys::unlink_if(&name, (queue.dev, queue.ino)) {
             Ok(()) | Err(Errno::ENOENT) => {}
             Err(e) => return Err(Error::os(OP, resource, e)),
         }
@@ -517,14 +518,17 @@ impl MessageQueue {
 
     /// Removes the name now (`mq_unlink`), from any handle, and the
     /// queue's owner record with it: later `open`s fail, while every
-    /// process that has the queue open keeps using it.
+    /// process that has the queue open keeps using it. Only this queue's
+    /// name is removed: if the name now holds another queue (this one was
+    /// unlinked and the name taken again), that one is left alone.
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::NotFound`] when the name is already gone.
+    /// [`ErrorKind::NotFound`] when this queue's name is already gone.
     pub fn unlink(&mut self) -> Result<()> {
         self.owner = 0;
-        let unlinked = sys::unlink(&self.name)
+        let unlinked = self
+            .unlink_own()
             .map_err(|e| Error::os("MessageQueue::unlink", self.resource(), e));
         let record = record_name(&self.name);
         let mine = match self.record.take() {
@@ -540,6 +544,12 @@ impl MessageQueue {
             let _ = found.unlink();
         }
         unlinked
+    }
+
+    /// `mq_unlink` of the name while it is still this queue's.
+    fn unlink_own(&self) -> core::result::Result<(), Errno> {
+        let st = stat(&self.fd)?;
+        sys::unlink_if(&self.name, (st.dev, st.ino))
     }
 
     /// Whether this handle owns the name (removes it on drop).
@@ -612,7 +622,8 @@ impl Drop for MessageQueue {
         if self.owns() {
             // The queue first, then (as the field drops) its record: a
             // crash between the two leaves a record that `reclaim` removes.
-            let _ = sys::unlink(&self.name);
+            // Only this queue's name: it may have been taken again.
+            let _ = self.unlink_own();
         }
     }
 }

@@ -109,7 +109,8 @@ fn normalize(op: &'static str, name: &str) -> Result<ShmName> {
 /// # Ownership of the name
 ///
 /// The creator owns the name: dropping its handle removes the name (the
-/// memory lives on for whoever has it mapped), unless it called
+/// memory lives on for whoever has it mapped; a name that now holds
+/// another segment is left alone), unless it called
 /// [`persist`](SharedMemory::persist). A creator that dies without
 /// dropping (SIGKILL, [`process::exit`](crate::process::exit)) leaves the
 /// name behind; [`open`](SharedMemory::open) and
@@ -159,6 +160,9 @@ pub struct SharedMemory<T: Shareable> {
     /// The pid that created the segment and owns its name, while it does
     /// (0: this handle does not own the name).
     owner: i32,
+    /// The segment's file, by device and inode: only this file's name is
+    /// ever removed through this handle.
+    file: (u64, u64),
 }
 
 impl<T: Shareable> SharedMemory<T> {
@@ -208,12 +212,15 @@ impl<T: Shareable> SharedMemory<T> {
             Err(Errno::EEXIST) => return Err(taken_error(op, &name, resource)),
             Err(e) => return Err(Error::os(op, resource, e)),
         };
-        let made = set_up(&fd, init).map_err(|(op, e)| Error::os(op, resource, e));
+        let made = set_up(&fd, init)
+            .and_then(|payload| Ok((payload, sys::stat(&fd).map_err(|e| ("fstat", e))?)))
+            .map_err(|(op, e)| Error::os(op, resource, e));
         match made {
-            Ok(payload) => Ok(SharedMemory {
+            Ok((payload, st)) => Ok(SharedMemory {
                 payload,
                 name,
                 owner: sysproc::getpid(),
+                file: (st.dev, st.ino),
             }),
             Err(e) => {
                 // The name is ours (O_EXCL): remove what we began.
@@ -300,6 +307,7 @@ impl<T: Shareable> SharedMemory<T> {
             payload,
             name,
             owner: 0,
+            file: (stat.dev, stat.ino),
         };
         Ok((segment, dead, stat))
     }
@@ -362,7 +370,9 @@ impl<T: Shareable> SharedMemory<T> {
         if dead_owner(head.owner_pid, head.owner_start).is_none() {
             return Ok(false);
         }
-        match sys::unlink(&name) {
+        // The file looked at, not one made since under the name.
+        let file = sys::stat(&fd).map_err(os)?;
+        match sys::unlink_if(&name, (file.dev, file.ino)) {
             Ok(()) => Ok(true),
             // Someone else removed it meanwhile.
             Err(Errno::ENOENT) => Ok(false),
@@ -387,14 +397,16 @@ impl<T: Shareable> SharedMemory<T> {
 
     /// Removes the name now (Python's `unlink()`), from any handle: later
     /// `open`s fail, while every process that has it mapped keeps the
-    /// memory until it drops its handle.
+    /// memory until it drops its handle. Only this segment's name is
+    /// removed: if the name now holds another segment (this one was
+    /// unlinked and the name taken again), that one is left alone.
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::NotFound`] when the name is already gone.
+    /// [`ErrorKind::NotFound`] when this segment's name is already gone.
     pub fn unlink(&mut self) -> Result<()> {
         self.owner = 0;
-        sys::unlink(&self.name).map_err(|e| {
+        sys::unlink_if(&self.name, self.file).map_err(|e| {
             Error::os(
                 "SharedMemory::unlink",
                 Resource::NamedSegment(SegmentName::new(&self.name)),
@@ -646,7 +658,8 @@ impl<T: Shareable> std::ops::Deref for SharedMemory<T> {
 impl<T: Shareable> Drop for SharedMemory<T> {
     fn drop(&mut self) {
         if self.owns() {
-            let _ = sys::unlink(&self.name);
+            // Only this segment's: the name may have been taken again.
+            let _ = sys::unlink_if(&self.name, self.file);
         }
     }
 }

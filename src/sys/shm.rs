@@ -44,6 +44,28 @@ pub(crate) fn unlink(name: &str) -> Result<(), Errno> {
     cvt(unsafe { libc::shm_unlink(cname.as_ptr().cast()) }).map(drop)
 }
 
+/// `shm_unlink(name)` only while `name` is the file `(dev, ino)` (looked
+/// at with `shm_open(O_RDONLY)` and `fstat`): `ENOENT` when the name is
+/// gone or now names another file, which is left alone. A file that some
+/// process maps cannot have its inode reused, so for the caller's own
+/// mapped segment the identity is exact; only a rename into place in the
+/// instant between the look and the unlink could slip through.
+pub(crate) fn unlink_if(name: &str, (dev, ino): (u64, u64)) -> Result<(), Errno> {
+    let cname = with_nul(name)?;
+    let flags = libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW;
+    let fd = super::retry_on_intr(|| {
+        // SAFETY: `cname` is NUL-terminated and outlives the call.
+        cvt(unsafe { libc::shm_open(cname.as_ptr().cast(), flags, 0) })
+    })?;
+    // SAFETY: shm_open just returned this descriptor; nothing else owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let st = stat(&fd)?;
+    if (st.dev, st.ino) != (dev, ino) {
+        return Err(Errno::ENOENT);
+    }
+    unlink(name)
+}
+
 /// Reserves `len` bytes of backing for the file and sets its size to
 /// `len` (`fallocate(2)` mode 0): a full `/dev/shm` fails here with
 /// `ENOSPC` instead of a `SIGBUS` at first touch.

@@ -512,3 +512,37 @@ fn reclaim_leaves_a_queue_that_is_not_ours() {
         assert!(!has_record(&name.0));
     });
 }
+
+#[test]
+fn a_handle_removes_only_its_own_queues_name() {
+    isolated(|| {
+        let name = unique("own-name");
+        // The owner's queue is unlinked by another handle, and a new queue
+        // takes the name: the old owner's drop leaves it and its record.
+        let old = MessageQueue::create(&name.0, 2, 8).unwrap();
+        MessageQueue::open(&name.0).unwrap().unlink().unwrap();
+        assert!(gone(&name.0) && !has_record(&name.0));
+        let new = MessageQueue::create(&name.0, 2, 8).unwrap();
+        new.send(b"new", 0).unwrap();
+        drop(old);
+        assert!(!gone(&name.0), "the old owner removed the new queue");
+        assert!(has_record(&name.0), "the old owner removed the new record");
+        assert_eq!(
+            MessageQueue::open(&name.0)
+                .unwrap()
+                .attributes()
+                .unwrap()
+                .current,
+            1
+        );
+        // Nor does an opened handle of a queue that lost its name.
+        let mut stale_view = MessageQueue::open(&name.0).unwrap();
+        let mut other = MessageQueue::open(&name.0).unwrap();
+        other.unlink().unwrap();
+        let newer = MessageQueue::create(&name.0, 2, 8).unwrap();
+        assert_eq!(stale_view.unlink().unwrap_err().kind(), ErrorKind::NotFound);
+        assert!(!gone(&name.0) && has_record(&name.0));
+        drop((new, newer));
+        assert!(gone(&name.0) && !has_record(&name.0));
+    });
+}

@@ -197,3 +197,29 @@ fn reclaim_leaves_a_live_owners_segment_and_takes_a_dead_ones() {
         assert!(!std::path::Path::new(&path(&name.0)).exists());
     });
 }
+
+#[test]
+fn a_handle_removes_only_its_own_segments_name() {
+    isolated(|| {
+        let name = unique("own-name");
+        // The owner's segment is unlinked by another handle, and a new
+        // segment takes the name: the old owner's drop leaves it.
+        let old = SharedMemory::create(&name.0, 1u64).unwrap();
+        SharedMemory::<u64>::open(&name.0)
+            .unwrap()
+            .unlink()
+            .unwrap();
+        let new = SharedMemory::create(&name.0, 2u64).unwrap();
+        drop(old);
+        assert_eq!(*SharedMemory::<u64>::open(&name.0).unwrap(), 2);
+        // An opened handle of the old segment cannot unlink the new one
+        // either: its own name is gone.
+        let mut stale_view = SharedMemory::<u64>::open(&name.0).unwrap();
+        stale_view.unlink().unwrap();
+        let newer = SharedMemory::create(&name.0, 3u64).unwrap();
+        assert_eq!(stale_view.unlink().unwrap_err().kind(), ErrorKind::NotFound);
+        assert_eq!(*SharedMemory::<u64>::open(&name.0).unwrap(), 3);
+        drop((new, newer));
+        assert!(!std::path::Path::new(&path(&name.0)).exists());
+    });
+}
