@@ -126,8 +126,10 @@ fn normalize(op: &'static str, name: &str) -> Result<ShmName> {
 /// mismatch with [`ErrorKind::LayoutMismatch`] naming the field. The
 /// creator makes the file with `O_EXCL` and mode `0200`, reserves its
 /// backing with `fallocate` (a full `/dev/shm` fails here, not with a
-/// `SIGBUS` later), writes the payload and the header, publishes the
-/// version last, and only then makes the file `0600`. Nothing read from the
+/// `SIGBUS` later), writes the header (its pid and start time before the
+/// magic, so a file with the magic always names its owner), then the
+/// payload, publishes the version last, and only then makes the file
+/// `0600`. Nothing read from the
 /// header is used as a pointer or a length: it is only compared. `open`
 /// and [`reclaim`](SharedMemory::reclaim) read the header with `pread`
 /// (never through a mapping) and compare the file's size with it before

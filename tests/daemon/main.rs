@@ -172,7 +172,9 @@ fn a_pidfile_whose_pid_was_reused_is_replaced_and_a_live_one_kept() {
         let start = start_of(pid.as_raw());
         std::fs::write(&path, format!("{pid}\n")).unwrap();
         if start == 0 || !record_start(&path, start) {
-            eprintln!("skipped: no start times or no user extended attributes here");
+            common::raw_stderr(
+                "skipped: no process start times or no user extended attributes here\n",
+            );
             other.kill().unwrap();
             other.join().unwrap();
             let _ = std::fs::remove_file(&path);
