@@ -42,6 +42,22 @@
 //! and the workers: no handler runs asynchronously, and nothing is
 //! polled.
 //!
+//! # After `kill -9`
+//!
+//! A daemon killed with `SIGKILL` (or by the OOM killer) cannot clean up:
+//! its pidfile, status segment and job queue stay (its workers die with
+//! it: the pool forks them with `PR_SET_PDEATHSIG`). Started again on the
+//! same names, the daemon takes each of them over through the library's
+//! reclaim paths ([`Pidfile::create`], [`SharedMemory::reclaim`],
+//! [`MessageQueue::reclaim`]), which remove only what they recognise as
+//! left by an `mproc` process that is gone, and writes one log line for
+//! each: `took over the status segment /jobs-status of pid 4242, which is
+//! gone`. Jobs that were in the dead daemon's queue are lost with it. A
+//! live daemon on the pidfile is still refused (`already running`), and a
+//! name held by anything else (another program's queue, a file that is not
+//! a pidfile) stops the start with an error that says what was found,
+//! leaving it untouched.
+//!
 //! # Jobs
 //!
 //! A job is one message of [`JOB_BYTES`] (256) bytes, little-endian:
@@ -771,27 +787,35 @@ impl Drop for ForgetDaemon {
     }
 }
 
-/// The status segment: a stale one (its daemon was killed) is reclaimed.
-/// Returns whether it was.
-fn status_board(name: &str) -> mproc::Result<(SharedMemory<Status>, bool)> {
+/// The status segment. One left by a daemon that is gone (killed with
+/// `kill -9`) is reclaimed: the pid of that daemon, to log the takeover.
+/// Anything else under the name is refused, and left alone.
+fn status_board(name: &str) -> mproc::Result<(SharedMemory<Status>, Option<i32>)> {
     match SharedMemory::create(name, Status::new()) {
-        Err(e) if matches!(e.kind(), ErrorKind::StaleSegment { .. }) => {
-            SharedMemory::<Status>::reclaim(name)?;
-            Ok((SharedMemory::create(name, Status::new())?, true))
-        }
-        r => r.map(|b| (b, false)),
+        Err(e) => match e.kind() {
+            ErrorKind::StaleSegment { owner } if SharedMemory::<Status>::reclaim(name)? => {
+                Ok((SharedMemory::create(name, Status::new())?, Some(owner)))
+            }
+            _ => Err(e),
+        },
+        Ok(board) => Ok((board, None)),
     }
 }
 
-/// The job queue; one left by a killed daemon (whose status segment was
-/// stale) is replaced.
-fn job_queue(name: &str, depth: usize, stale: bool) -> mproc::Result<MessageQueue> {
+/// The job queue, and the pid of the daemon that left it (as
+/// [`status_board`]). A name taken by anything but a queue of ours whose
+/// daemon is gone is refused, saying what holds it.
+fn job_queue(name: &str, depth: usize) -> mproc::Result<(MessageQueue, Option<i32>)> {
     match MessageQueue::create(name, depth, JOB_BYTES) {
-        Err(e) if e.kind() == ErrorKind::AlreadyExists && stale => {
-            MessageQueue::open(name)?.unlink()?;
-            MessageQueue::create(name, depth, JOB_BYTES)
-        }
-        r => r,
+        Err(e) => match e.kind() {
+            ErrorKind::StaleSegment { owner } if MessageQueue::reclaim(name)? => {
+                Ok((MessageQueue::create(name, depth, JOB_BYTES)?, Some(owner)))
+            }
+            // Say what holds it, if it is not ours.
+            ErrorKind::AlreadyExists => Err(MessageQueue::reclaim(name).err().unwrap_or(e)),
+            _ => Err(e),
+        },
+        Ok(queue) => Ok((queue, None)),
     }
 }
 
@@ -818,7 +842,7 @@ pub fn serve(cfg: &Config) -> Result<(), Box<dyn std::error::Error>> {
     let pidfile =
         Pidfile::create(&cfg.pidfile).map_err(|e| format!("{}: {e}", cfg.pidfile.display()))?;
     let log = LogFile::open(&cfg.log).map_err(|e| format!("{}: {e}", cfg.log.display()))?;
-    let (board, stale) =
+    let (board, board_of) =
         status_board(&cfg.status).map_err(|e| format!("status segment {}: {e}", cfg.status))?;
     let d = Rc::new(Daemon {
         log: RefCell::new(log),
@@ -826,14 +850,27 @@ pub fn serve(cfg: &Config) -> Result<(), Box<dyn std::error::Error>> {
         workers: RefCell::new(heapless::Vec::new()),
         stopping: Cell::new("the daemon is shutting down"),
     });
-    if stale {
+    // One line per thing taken over from a daemon that is gone.
+    if let Some(pid) = pidfile.replaced() {
         d.say(format_args!(
-            "replaced the status segment {} and queue {} of a daemon that was killed",
-            cfg.status, cfg.queue
+            "took over the pidfile {} of pid {pid}, which is gone",
+            cfg.pidfile.display()
         ));
     }
-    let mut mq = job_queue(&cfg.queue, cfg.queue_depth, stale)
-        .map_err(|e| format!("queue {}: {e}", cfg.queue))?;
+    if let Some(pid) = board_of {
+        d.say(format_args!(
+            "took over the status segment {} of pid {pid}, which is gone",
+            cfg.status
+        ));
+    }
+    let (mut mq, queue_of) =
+        job_queue(&cfg.queue, cfg.queue_depth).map_err(|e| format!("queue {}: {e}", cfg.queue))?;
+    if let Some(pid) = queue_of {
+        d.say(format_args!(
+            "took over the job queue {} of pid {pid}, which is gone",
+            cfg.queue
+        ));
+    }
     DAEMON.with(|cell| *cell.borrow_mut() = Some(Rc::clone(&d)));
     let forget = ForgetDaemon;
     let mut builder = Pool::builder().processes(cfg.workers);

@@ -296,6 +296,14 @@ pub enum ErrorKind {
         /// The pid its owner had.
         owner: i32,
     },
+    /// A clean-up found something it does not recognise as one of ours
+    /// (a file of another program, garbage, another user's record…) and
+    /// left it untouched: only an `mproc` resource whose owner is gone is
+    /// ever removed.
+    NotOurs {
+        /// What was found instead, e.g. `"an empty file"`.
+        found: &'static str,
+    },
     /// A named segment whose creator has not finished setting it up (or
     /// died while doing so: then its owner is dead and reclaiming it is
     /// the remedy).
@@ -381,8 +389,9 @@ pub enum ErrorKind {
     /// A named segment's header does not match what the opener expects:
     /// `field` says which part differs.
     LayoutMismatch {
-        /// `"magic"`, `"format version"`, `"file size"`, `"payload offset"`,
-        /// `"payload size"`, `"payload alignment"` or `"type identity"`.
+        /// `"magic"`, `"format version"`, `"header size"`, `"file size"`,
+        /// `"payload offset"`, `"payload size"`, `"payload alignment"` or
+        /// `"type identity"`.
         field: &'static str,
         /// What this build expects.
         expected: u64,
@@ -437,6 +446,10 @@ impl fmt::Display for ErrorKind {
                 f,
                 "left behind by its owner, pid {owner}, which is no longer alive \
                  (reclaim it to remove it)"
+            ),
+            ErrorKind::NotOurs { found } => write!(
+                f,
+                "not recognised as one of ours: found {found}; left untouched"
             ),
             ErrorKind::NotReady => f.write_str("its creator has not finished setting it up"),
             ErrorKind::BrokenPipe => f.write_str("the other end is closed"),

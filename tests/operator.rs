@@ -152,18 +152,21 @@ struct Daemon {
     status: String,
     board: Option<SharedMemory<Status>>,
     exited: Option<ExitStatus>,
+    /// Whether dropping the guard removes the names and the scratch
+    /// directory (not when a new daemon takes them over: see `restart`).
+    owns_names: bool,
 }
 
 impl Daemon {
     /// Starts the daemon with `extra` flags and waits until it runs;
     /// `None` (said on stderr) where its binary cannot run.
     fn start(tag: &str, extra: &[&str]) -> Option<Daemon> {
-        let Some(bins) = binaries() else {
+        if binaries().is_none() {
             note(&format!(
                 "SKIPPED under qemu-user (cannot spawn the example daemon): operator::{tag}"
             ));
             return None;
-        };
+        }
         static N: AtomicU32 = AtomicU32::new(0);
         let name = format!(
             "mproc-op-{tag}-{}-{}",
@@ -174,6 +177,20 @@ impl Daemon {
         std::fs::create_dir_all(&dir).expect("scratch directory");
         let (pidfile, log) = (dir.join("daemon.pid"), dir.join("daemon.log"));
         let (queue, status) = (format!("/{name}-q"), format!("/{name}-s"));
+        Daemon::start_on(tag, dir, pidfile, log, queue, status, extra)
+    }
+
+    /// Starts a daemon on these names; as `start`.
+    fn start_on(
+        tag: &str,
+        dir: PathBuf,
+        pidfile: PathBuf,
+        log: PathBuf,
+        queue: String,
+        status: String,
+        extra: &[&str],
+    ) -> Option<Daemon> {
+        let bins = binaries()?;
         let stderr = std::fs::File::create(dir.join("stderr")).expect("stderr file");
         let spawned = Command::new(&bins.daemon)
             .arg("--pidfile")
@@ -210,6 +227,7 @@ impl Daemon {
             status,
             board: None,
             exited: None,
+            owns_names: true,
         };
         d.until("the pidfile", |d| {
             std::fs::read_to_string(&d.pidfile).is_ok_and(|t| t.trim() == d.pid.to_string())
@@ -220,6 +238,59 @@ impl Daemon {
         });
         d.board = Some(SharedMemory::<Status>::open(&d.status).expect("status segment"));
         Some(d)
+    }
+
+    /// Starts a new daemon on this one's names (after it exited), with
+    /// `extra` flags; this guard then leaves the names to the new one.
+    fn restart(mut self, extra: &[&str]) -> Option<Daemon> {
+        assert!(self.exited.is_some(), "restart after the daemon exited");
+        self.owns_names = false;
+        let (dir, pidfile, log) = (self.dir.clone(), self.pidfile.clone(), self.log.clone());
+        let (queue, status) = (self.queue.clone(), self.status.clone());
+        drop(self);
+        Daemon::start_on("restart", dir, pidfile, log, queue, status, extra)
+    }
+
+    /// Runs the daemon binary on this one's names (and another pidfile
+    /// if `pidfile` says so) and waits for it to exit (it is meant to be
+    /// refused: killed, with a failure, if it runs past the watchdog);
+    /// its exit code and stderr.
+    fn run_again(&self, pidfile: &Path) -> (Option<i32>, String) {
+        let bins = binaries().expect("binaries");
+        let stderr = self.dir.join("again.stderr");
+        let mut child = Command::new(&bins.daemon)
+            .arg("--pidfile")
+            .arg(pidfile)
+            .arg("--log")
+            .arg(self.dir.join("again.log"))
+            .args(["--queue", &self.queue, "--status", &self.status])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr).expect("stderr file"))
+            .process_group(0)
+            .spawn()
+            .expect("run the daemon");
+        let deadline = Instant::now() + WATCHDOG;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = Command::new("kill")
+                    .args(["-KILL", "--", &format!("-{}", child.id())])
+                    .status();
+                let _ = child.wait();
+                panic!(
+                    "the second daemon was not refused: it ran for {WATCHDOG:?}\n{}",
+                    std::fs::read_to_string(&stderr).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        (
+            status.code(),
+            std::fs::read_to_string(&stderr).unwrap_or_default(),
+        )
     }
 
     /// The status board, read now.
@@ -345,6 +416,10 @@ impl Daemon {
             ErrorKind::NotFound,
             "queue left"
         );
+        assert!(
+            !Path::new(&owner_record(&self.queue)).exists(),
+            "the queue's owner record left"
+        );
         assert_eq!(self.group_left(), Vec::<u32>::new(), "processes left");
     }
 
@@ -369,11 +444,35 @@ impl Drop for Daemon {
             let _ = self.child.wait();
         }
         self.board = None;
-        let _ = SharedMemory::<Status>::reclaim(&self.status);
-        if let Ok(mut q) = MessageQueue::open(&self.queue) {
-            let _ = q.unlink();
+        if !self.owns_names {
+            return;
         }
+        let _ = SharedMemory::<Status>::reclaim(&self.status);
+        let _ = MessageQueue::reclaim(&self.queue);
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Where the owner record of queue `name` is, as `mproc::ipc::mq`
+/// documents it: `/dev/shm/mproc-mq-owner-<FNV-1a 64 of the name, hex>`.
+fn owner_record(name: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in name.as_bytes() {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("/dev/shm/mproc-mq-owner-{hash:016x}")
+}
+
+/// Waits until `cond` holds, at most the watchdog.
+fn wait_for(what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + WATCHDOG;
+    while !cond() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out ({WATCHDOG:?}) waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(2));
     }
 }
 
@@ -733,4 +832,119 @@ fn an_overrunning_job_fails_as_timed_out_and_its_worker_is_replaced() {
     // The replacement works.
     d.submit(&["--id", "4", "sleep", "1"]);
     d.until("the next job", |d| d.snap().done == 1);
+}
+
+#[test]
+fn a_daemon_killed_with_kill_9_restarts_on_its_names_and_takes_them_over() {
+    let Some(mut d) = Daemon::start("kill9-restart", &["--workers", "2"]) else {
+        return;
+    };
+    d.until("two workers", |d| d.workers().len() == 2);
+    let old = d.pid;
+    d.submit(&["--id", "1", "sleep", "1"]);
+    d.until("the first job", |d| d.snap().done == 1);
+    signal_pid("KILL", old);
+    let status = d.wait_exit(WATCHDOG);
+    use std::os::unix::process::ExitStatusExt as _;
+    assert_eq!(status.signal(), Some(9));
+    // Its workers die with it (the pool forks them with PR_SET_PDEATHSIG).
+    wait_for("the killed daemon's workers to die", || {
+        d.group_left().is_empty()
+    });
+    // It left everything behind.
+    assert_eq!(
+        std::fs::read_to_string(&d.pidfile).unwrap().trim(),
+        old.to_string()
+    );
+    assert!(Path::new("/dev/shm").join(&d.status[1..]).exists());
+    assert!(MessageQueue::open(&d.queue).is_ok());
+    assert!(Path::new(&owner_record(&d.queue)).exists());
+    let (pidfile, status_name, queue) = (d.pidfile.clone(), d.status.clone(), d.queue.clone());
+
+    // Started again on the same names: it takes each over, one line each.
+    let Some(mut d) = d.restart(&["--workers", "2"]) else {
+        return;
+    };
+    assert_ne!(d.pid, old);
+    let took: Vec<String> = d
+        .log_lines()
+        .into_iter()
+        .filter(|l| l.starts_with("took over "))
+        .collect();
+    assert_eq!(
+        took,
+        [
+            format!(
+                "took over the pidfile {} of pid {old}, which is gone",
+                pidfile.display()
+            ),
+            format!("took over the status segment {status_name} of pid {old}, which is gone"),
+            format!("took over the job queue {queue} of pid {old}, which is gone"),
+        ],
+        "{}",
+        d.dump()
+    );
+    // It serves.
+    d.submit(&["--id", "2", "sleep", "1"]);
+    d.until("the job after the restart", |d| d.snap().done == 1);
+    assert!(d.line("job 2 done slept 1 ms").is_some());
+    // A second one on the same names is still refused: the pidfile's
+    // daemon lives.
+    let (code, stderr) = d.run_again(&d.pidfile);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains(&format!("already running: the pidfile names pid {}", d.pid)),
+        "{stderr}"
+    );
+    // So are its segment and queue, under another pidfile.
+    let (code, stderr) = d.run_again(&d.dir.join("other.pid"));
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("status segment"), "{stderr}");
+    // Stopped normally, it leaves no name behind.
+    d.kill("TERM");
+    let status = d.wait_exit(WATCHDOG);
+    assert_eq!(status.code(), Some(0), "{}", d.dump());
+    d.assert_nothing_left();
+}
+
+#[test]
+#[allow(unsafe_code)] // mq_open as another program would call it
+fn a_restarted_daemon_refuses_a_queue_name_that_is_not_its_own() {
+    let Some(mut d) = Daemon::start("foreign-queue", &["--workers", "1"]) else {
+        return;
+    };
+    signal_pid("KILL", d.pid);
+    d.wait_exit(WATCHDOG);
+    wait_for("the killed daemon's workers to die", || {
+        d.group_left().is_empty()
+    });
+    // Another program has since made a queue under the daemon's queue
+    // name (its own: the old queue and record are gone).
+    MessageQueue::reclaim(&d.queue).unwrap();
+    let c = std::ffi::CString::new(d.queue.as_str()).unwrap();
+    // SAFETY: a NUL-terminated name; a null attr asks for the defaults.
+    let fd = unsafe {
+        libc::mq_open(
+            c.as_ptr(),
+            libc::O_RDWR | libc::O_CREAT | libc::O_EXCL,
+            0o600 as libc::mode_t,
+            std::ptr::null::<libc::mq_attr>(),
+        )
+    };
+    assert!(fd >= 0, "mq_open: {}", std::io::Error::last_os_error());
+    // SAFETY: the descriptor just made, closed once.
+    unsafe { libc::close(fd) };
+    let (code, stderr) = d.run_again(&d.pidfile);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("a queue without an mproc owner record; left untouched"),
+        "{stderr}"
+    );
+    assert!(
+        MessageQueue::open(&d.queue).is_ok(),
+        "the daemon removed a queue that is not its own"
+    );
+    // (The guard removes the foreign queue: it has no record to check.)
+    // SAFETY: a NUL-terminated name.
+    unsafe { libc::mq_unlink(c.as_ptr()) };
 }

@@ -4,6 +4,7 @@
 //! `authkey`.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _};
 use std::time::{Duration, Instant};
 
 use super::Connection;
@@ -97,7 +98,14 @@ fn address_error(op: &'static str, address: &str, e: Errno) -> Error {
 /// `"\0name"`, also accepted): no file, nothing to clean up, gone with the
 /// listener. Any other address is a filesystem path, made with mode `0600`
 /// and removed when the listener that made it is dropped (in the process
-/// that made it). At most 107 bytes either way.
+/// that made it), if the path is still the socket file it made (same
+/// device and inode): a file that another process put there since is left
+/// alone. At most 107 bytes either way.
+///
+/// A listener killed with `SIGKILL` leaves its socket file behind, and a
+/// new [`bind`](Listener::bind) on the path is refused;
+/// [`Listener::reclaim`] removes such a file, and only such a file: a
+/// socket that nobody listens on.
 ///
 /// # Who may connect: peer credentials, not an `authkey`
 ///
@@ -115,6 +123,9 @@ pub struct Listener {
     address: heapless::String<{ socket::ADDRESS_MAX + 1 }>,
     /// The process that made the path and removes it.
     unlink_in: Option<i32>,
+    /// The socket file made, by device and inode (0, 0 for an abstract
+    /// name).
+    made: (u64, u64),
     allowed: heapless::Vec<u32, ALLOWED_UIDS>,
 }
 
@@ -124,7 +135,7 @@ impl Listener {
     /// # Errors
     ///
     /// [`ErrorKind::AlreadyExists`] when the name or path is taken (a path
-    /// left by a listener that died must be removed first);
+    /// left by a listener that died is removed by [`Listener::reclaim`]);
     /// [`ErrorKind::CapacityExceeded`] past 107 bytes;
     /// [`ErrorKind::InvalidArgument`] for an empty name or a NUL in a path;
     /// the kernel's refusals (`EACCES` on a path's directory…).
@@ -135,12 +146,89 @@ impl Listener {
             .map_err(|_| address_error(OP, address, Errno::ENAMETOOLONG))?;
         let parsed = parse(address);
         let fd = socket::seqpacket_listen(parsed, 64).map_err(|e| address_error(OP, address, e))?;
+        let made = match parsed {
+            socket::Address::Path(path) => {
+                std::fs::symlink_metadata(as_path(path)).map_or((0, 0), |m| (m.dev(), m.ino()))
+            }
+            socket::Address::Abstract(_) => (0, 0),
+        };
         Ok(Listener {
             fd,
             address: kept,
             unlink_in: matches!(parsed, socket::Address::Path(_)).then(sys::process::getpid),
+            made,
             allowed: heapless::Vec::new(),
         })
+    }
+
+    /// Removes the socket file at `address` if nobody listens on it any
+    /// more (a listener that died without removing it): the path is a
+    /// socket, and connecting to it is refused. `Ok(true)` when it removed
+    /// one; `Ok(false)` when there was nothing to remove: no such path, an
+    /// abstract name (nothing outlives its listener there), or a live
+    /// socket (someone listens on it, or it is a live socket of another
+    /// type, such as a datagram socket). A live listener sees the probe as
+    /// a client that connects and closes at once.
+    ///
+    /// Anything else at the path stays as it is, with an error. Between
+    /// the check and the removal another process could put a new socket
+    /// there; the window is a few system calls, and the check is repeated
+    /// on the file's identity (device and inode) just before it.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotOurs`] for a path that is not a socket (a regular
+    /// file, a directory, a symbolic link…), left untouched; as
+    /// [`Listener::bind`] for a malformed address; the file system's
+    /// refusals.
+    pub fn reclaim(address: &str) -> Result<bool> {
+        const OP: &str = "Listener::reclaim";
+        if address.len() > socket::ADDRESS_MAX {
+            return Err(address_error(OP, address, Errno::ENAMETOOLONG));
+        }
+        let parsed = parse(address);
+        let socket::Address::Path(bytes) = parsed else {
+            return Ok(false);
+        };
+        let path = as_path(bytes);
+        let io = |e: std::io::Error| {
+            let errno = e.raw_os_error().map_or(Errno::EIO, Errno::from_raw);
+            address_error(OP, address, errno)
+        };
+        let before = match std::fs::symlink_metadata(path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(io(e)),
+        };
+        if !before.file_type().is_socket() {
+            return Err(Error::new(
+                OP,
+                socket_resource(address),
+                ErrorKind::NotOurs {
+                    found: "a file that is not a socket",
+                },
+            ));
+        }
+        match socket::seqpacket_connect(parsed) {
+            // Nobody listens behind it.
+            Err(Errno::ECONNREFUSED) => {}
+            Err(Errno::ENOENT) => return Ok(false),
+            // Someone listens (the connection is closed at once), or it is
+            // a live socket of another type.
+            Ok(_) | Err(Errno::EPROTOTYPE) => return Ok(false),
+            Err(e) => return Err(address_error(OP, address, e)),
+        }
+        let same = std::fs::symlink_metadata(path)
+            .is_ok_and(|m| (m.dev(), m.ino()) == (before.dev(), before.ino()));
+        if !same {
+            // Replaced meanwhile: not the file we looked at.
+            return Ok(false);
+        }
+        match socket::unlink(bytes) {
+            Ok(()) => Ok(true),
+            Err(Errno::ENOENT) => Ok(false),
+            Err(e) => Err(address_error(OP, address, e)),
+        }
     }
 
     /// The address it listens on, as given to [`Listener::bind`].
@@ -254,10 +342,25 @@ impl AsFd for Listener {
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        if self.unlink_in == Some(sys::process::getpid()) {
+        if self.unlink_in != Some(sys::process::getpid()) {
+            return;
+        }
+        // Only the socket file this listener made: while the listener is
+        // open its file's inode cannot be reused, so the same device and
+        // inode mean the same file.
+        let path = as_path(self.address.as_bytes());
+        let ours = std::fs::symlink_metadata(path)
+            .is_ok_and(|m| m.file_type().is_socket() && (m.dev(), m.ino()) == self.made);
+        if ours {
             let _ = socket::unlink(self.address.as_bytes());
         }
     }
+}
+
+/// A socket path as a `Path`.
+fn as_path(bytes: &[u8]) -> &std::path::Path {
+    use std::os::unix::ffi::OsStrExt as _;
+    std::path::Path::new(std::ffi::OsStr::from_bytes(bytes))
 }
 
 /// Connects to the [`Listener`] at `address` (Python's

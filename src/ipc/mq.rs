@@ -1,13 +1,95 @@
 //! [`MessageQueue`]: a raw POSIX message queue (`mq_overview(7)`).
+//!
+//! How a queue's creator is recorded, and why that way: see the section
+//! "Leftovers: the owner record" of [`MessageQueue`].
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, Resource, Result, SegmentName};
 use crate::name::{KernelName, normalize};
+use crate::shm::{Shareable, SharedMemory};
 use crate::signal::Signal;
 use crate::sys::mq::{self as sys, Limit, Wait};
-use crate::sys::{Errno, process as sysproc};
+use crate::sys::{Errno, MAX_NAME, process as sysproc, shm::stat};
+
+/// What an owner record's segment name starts with.
+const RECORD_PREFIX: &str = "/mproc-mq-owner-";
+
+/// A queue's owner record, the payload of the segment
+/// `/mproc-mq-owner-<hex>` (see `MessageQueue`, "Leftovers"). Written in full before
+/// the segment is published, except `dev` and `ino`, stored once the
+/// queue exists.
+#[repr(C)]
+#[derive(Debug)]
+struct OwnerRecord {
+    /// The queue's device number (`st_dev`); 0 until it exists.
+    dev: AtomicU64,
+    /// Its inode number (`st_ino`); 0 until it exists.
+    ino: AtomicU64,
+    /// The length of `name`.
+    name_len: u32,
+    /// 0.
+    reserved: u32,
+    /// The queue's name, with its `/`.
+    name: [u8; MAX_NAME],
+}
+
+// SAFETY: repr(C) of fixed-width integers, their atomics and a byte array:
+// no pointers, no drop glue, every bit pattern valid (the name is only
+// compared, its length bounded before use); the plain fields are written
+// before the segment is published and only read after.
+#[allow(unsafe_code)]
+unsafe impl Shareable for OwnerRecord {
+    fn type_identity() -> &'static str {
+        "mproc::ipc::MessageQueue owner record v1"
+    }
+}
+
+static_assertions::const_assert_eq!(core::mem::size_of::<OwnerRecord>(), 24 + MAX_NAME);
+static_assertions::const_assert_eq!(core::mem::align_of::<OwnerRecord>(), 8);
+static_assertions::const_assert_eq!(core::mem::offset_of!(OwnerRecord, name_len), 16);
+static_assertions::const_assert_eq!(core::mem::offset_of!(OwnerRecord, name), 24);
+
+impl OwnerRecord {
+    fn new(name: &str) -> OwnerRecord {
+        let mut bytes = [0u8; MAX_NAME];
+        let len = name.len().min(MAX_NAME);
+        bytes[..len].copy_from_slice(&name.as_bytes()[..len]);
+        OwnerRecord {
+            dev: AtomicU64::new(0),
+            ino: AtomicU64::new(0),
+            name_len: len as u32,
+            reserved: 0,
+            name: bytes,
+        }
+    }
+
+    /// Whether it is the record of the queue `name` whose file is `queue`.
+    fn describes(&self, name: &str, queue: &crate::sys::shm::FileStat) -> bool {
+        let len = self.name_len as usize;
+        // SYNC POINT: Acquire pairs with the creator's Release store of
+        // the inode, after the device.
+        let ino = self.ino.load(Ordering::Acquire);
+        len <= MAX_NAME
+            && &self.name[..len] == name.as_bytes()
+            && ino != 0
+            && ino == queue.ino
+            && self.dev.load(Ordering::Relaxed) == queue.dev
+    }
+}
+
+/// The name of the owner record of the queue `name`.
+fn record_name(name: &str) -> KernelName {
+    let mut out = KernelName::new();
+    let _ = out.push_str(RECORD_PREFIX);
+    let _ = core::fmt::Write::write_fmt(
+        &mut out,
+        format_args!("{:016x}", crate::shm::fnv1a(name.as_bytes())),
+    );
+    out
+}
 
 /// Priorities run from 0 to this, exclusive (`MQ_PRIO_MAX` on Linux).
 pub const PRIORITY_LIMIT: u32 = 32768;
@@ -31,7 +113,10 @@ pub struct Attributes {
 ///
 /// The creator owns the name and removes it (`mq_unlink`) when its handle
 /// is dropped, unless it called [`persist`](MessageQueue::persist); the
-/// queue itself lives on while any process has it open.
+/// queue itself lives on while any process has it open. A creator that
+/// died without dropping it leaves the name behind, with its owner record
+/// (see [Leftovers](MessageQueue#leftovers-the-owner-record) below):
+/// [`MessageQueue::reclaim`] removes them.
 ///
 /// ```no_run
 /// use mproc::ipc::MessageQueue;
@@ -43,6 +128,44 @@ pub struct Attributes {
 /// assert_eq!(q.receive(&mut buf)?, (6, 9)); // "urgent" first
 /// # Ok::<(), mproc::Error>(())
 /// ```
+///
+/// # Leftovers: the owner record
+///
+/// A queue's creator owns its name and removes it when it is done; a
+/// creator killed with `SIGKILL` leaves the name behind, and
+/// [`MessageQueue::reclaim`] removes it, as [`SharedMemory::reclaim`] does
+/// for segments. But a POSIX queue has nowhere to say who made it: no
+/// header (its bytes are messages), no extended attributes, only an owner
+/// uid and a mode that every other queue of the user shares. So
+/// [`MessageQueue::create`] makes an *owner record* beside the queue: a
+/// named segment `/mproc-mq-owner-<hex>` (`<hex>`: the 16 lower-case hex
+/// digits of the 64-bit FNV-1a of the queue's name, `/` included), with
+/// the segment header every named segment has (magic, format version,
+/// the creator's pid and start time) and, as payload, the queue's name and
+/// the device and inode numbers `fstat` gives for it. The record is made
+/// first and the queue second, then the inode is written; dropping the
+/// owner's handle (or [`unlink`](MessageQueue::unlink)) removes the queue
+/// first and the record second, and
+/// [`persist`](MessageQueue::persist) persists both.
+///
+/// `reclaim` removes a queue only when its record is trusted and says the
+/// creator is gone: the record is an `mproc` segment of exactly this type,
+/// its file belongs to the queue's owner uid and nobody else may write it
+/// (mode `0600`: otherwise another user could have rewritten the pid), it
+/// names this queue, and its device and inode are the queue's (so a
+/// record left by a dead creator is never taken to speak for a queue made
+/// since by someone else). A queue without such a record is not ours, and
+/// stays. Two other designs were weighed: an open-file lock held by the
+/// creator tells "alive" well, but not "made by mproc" (any unlocked
+/// foreign queue would look abandoned), and the lock is inherited by
+/// every forked child, so a worker that outlives its master keeps the
+/// queue "alive"; a lock *and* a marker would need the record anyway. The
+/// record costs one more name in `/dev/shm` per queue, which goes with
+/// the queue. Trust stops at the user, as for any name: a process of the
+/// queue's own uid could forge a record, but it could as well remove the
+/// queue itself.
+///
+/// [`SharedMemory::reclaim`]: crate::shm::SharedMemory::reclaim
 #[derive(Debug)]
 pub struct MessageQueue {
     fd: OwnedFd,
@@ -50,6 +173,9 @@ pub struct MessageQueue {
     /// The pid that created it and owns its name, while it does (0: not
     /// this handle).
     owner: i32,
+    /// The owner record, for a handle that made the queue (and its forked
+    /// copies, which do not own it).
+    record: Option<SharedMemory<OwnerRecord>>,
     message_size: usize,
 }
 
@@ -79,14 +205,116 @@ impl MessageQueue {
             i64::try_from(max_messages).unwrap_or(i64::MAX),
             i64::try_from(message_size).unwrap_or(i64::MAX),
         );
+        // The record first: a name whose record is taken is refused before
+        // any queue is made.
+        let record = SharedMemory::create(&record_name(&name), OwnerRecord::new(&name)).map_err(
+            |e| match e.kind() {
+                kind @ (ErrorKind::StaleSegment { .. } | ErrorKind::AlreadyExists) => {
+                    Error::new(OP, resource, kind)
+                }
+                _ => e,
+            },
+        )?;
+        // On an error the record goes with `record`, dropped by its owner.
         let fd = sys::open(&name, Some(wanted))
             .map_err(|e| create_error(OP, resource, e, max_messages, message_size))?;
+        match stat(&fd) {
+            Ok(st) => {
+                record.dev.store(st.dev, Ordering::Relaxed);
+                // SYNC POINT: Release pairs with the Acquire load in
+                // `OwnerRecord::describes`.
+                record.ino.store(st.ino, Ordering::Release);
+            }
+            Err(e) => {
+                let _ = sys::unlink(&name);
+                return Err(Error::os(OP, resource, e));
+            }
+        }
         Ok(MessageQueue {
             fd,
             name,
             owner: sysproc::getpid(),
+            record: Some(record),
             message_size,
         })
+    }
+
+    /// Removes the queue `name` (and its owner record) if it was made by
+    /// [`MessageQueue::create`] in a process that is gone: its owner
+    /// record (see [Leftovers](MessageQueue#leftovers-the-owner-record))
+    /// is trusted, names this very queue, and its creator's pid is no
+    /// longer alive (or is now another process's, started at another
+    /// time). `Ok(true)` when it removed a
+    /// leftover, including a record whose queue was already gone;
+    /// `Ok(false)` when there was nothing to remove (no such queue, a live
+    /// or persisted owner, a creator still setting up).
+    ///
+    /// A queue that is not ours stays as it is, with an error saying why.
+    /// Call it at start-up, for names your program owns.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidArgument`] for a bad name; [`ErrorKind::NotOurs`]
+    /// for a queue without an owner record (made by another program, or
+    /// by a build of mproc from before records), with a record of another
+    /// queue, of another user or writable by others, or with something
+    /// else where its record should be; [`ErrorKind::PermissionDenied`]
+    /// for another user's queue.
+    pub fn reclaim(name: &str) -> Result<bool> {
+        const OP: &str = "MessageQueue::reclaim";
+        let name = normalize(OP, "message queue name", name)?;
+        let resource = Resource::MessageQueue(SegmentName::new(&name));
+        let not_ours = |found| Err(Error::new(OP, resource, ErrorKind::NotOurs { found }));
+        let record = record_name(&name);
+        let queue = match sys::open(&name, None) {
+            Ok(fd) => fd,
+            // No queue: a record its dead creator left without it (killed
+            // between removing the two, or before making the queue) goes.
+            Err(Errno::ENOENT) => {
+                return Ok(SharedMemory::<OwnerRecord>::reclaim(&record).unwrap_or(false));
+            }
+            Err(e) => return Err(Error::os(OP, resource, e)),
+        };
+        let queue = stat(&queue).map_err(|e| Error::os(OP, resource, e))?;
+        let (mut found, dead, file) = match SharedMemory::<OwnerRecord>::open_as(OP, &record) {
+            Ok(found) => found,
+            Err(e) => {
+                return match e.kind() {
+                    ErrorKind::NotFound => not_ours("a queue without an mproc owner record"),
+                    // Its creator is making the record: alive.
+                    ErrorKind::NotReady => Ok(false),
+                    // A creator that died before its record was published
+                    // had not made a queue yet: this one is another's.
+                    ErrorKind::StaleSegment { .. } => {
+                        not_ours("an owner record whose creator died before making a queue")
+                    }
+                    ErrorKind::PermissionDenied => {
+                        not_ours("an owner record this user may not open")
+                    }
+                    ErrorKind::LayoutMismatch { .. } | ErrorKind::NotOurs { .. } => {
+                        not_ours("something else where its owner record should be")
+                    }
+                    _ => Err(e),
+                };
+            }
+        };
+        if dead.is_none() {
+            // A live creator, or a persisted queue.
+            return Ok(false);
+        }
+        if file.uid != queue.uid || file.mode & 0o077 != 0 {
+            return not_ours("an owner record of another user, or that others may write");
+        }
+        if !found.describes(&name, &queue) {
+            return not_ours("an owner record of another queue");
+        }
+        // The queue looked at, not one made since under the name.
+        match sys::unlink_if(&name, (queue.dev, queue.ino)) {
+            Ok(()) | Err(Errno::ENOENT) => {}
+            Err(e) => return Err(Error::os(OP, resource, e)),
+        }
+        let _ = found.unlink();
+        Ok(true)
     }
 
     /// Opens the existing queue `name`.
@@ -105,6 +333,7 @@ impl MessageQueue {
             fd,
             name,
             owner: 0,
+            record: None,
             message_size: usize::try_from(attr.message_size).unwrap_or(0),
         })
     }
@@ -276,20 +505,51 @@ impl MessageQueue {
     }
 
     /// Keeps the name after this handle is dropped: the queue stays until
-    /// some process unlinks it (or the machine restarts).
+    /// some process unlinks it (or the machine restarts), and is never
+    /// taken for a leftover by [`MessageQueue::reclaim`].
     pub fn persist(&mut self) {
+        if self.owns() {
+            if let Some(record) = &mut self.record {
+                record.persist();
+            }
+        }
         self.owner = 0;
     }
 
-    /// Removes the name now (`mq_unlink`), from any handle: later `open`s
-    /// fail, while every process that has the queue open keeps using it.
+    /// Removes the name now (`mq_unlink`), from any handle, and the
+    /// queue's owner record with it: later `open`s fail, while every
+    /// process that has the queue open keeps using it. Only this queue's
+    /// name is removed: if the name now holds another queue (this one was
+    /// unlinked and the name taken again), that one is left alone.
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::NotFound`] when the name is already gone.
+    /// [`ErrorKind::NotFound`] when this queue's name is already gone.
     pub fn unlink(&mut self) -> Result<()> {
         self.owner = 0;
-        sys::unlink(&self.name).map_err(|e| Error::os("MessageQueue::unlink", self.resource(), e))
+        let unlinked = self
+            .unlink_own()
+            .map_err(|e| Error::os("MessageQueue::unlink", self.resource(), e));
+        let record = record_name(&self.name);
+        let mine = match self.record.take() {
+            Some(made) => Some(made),
+            // Opened, not made here: the record of this very queue only.
+            None => stat(&self.fd).ok().and_then(|queue| {
+                let (found, _, _) =
+                    SharedMemory::<OwnerRecord>::open_as("MessageQueue::unlink", &record).ok()?;
+                found.describes(&self.name, &queue).then_some(found)
+            }),
+        };
+        if let Some(mut found) = mine {
+            let _ = found.unlink();
+        }
+        unlinked
+    }
+
+    /// `mq_unlink` of the name while it is still this queue's.
+    fn unlink_own(&self) -> core::result::Result<(), Errno> {
+        let st = stat(&self.fd)?;
+        sys::unlink_if(&self.name, (st.dev, st.ino))
     }
 
     /// Whether this handle owns the name (removes it on drop).
@@ -360,7 +620,10 @@ impl AsRawFd for MessageQueue {
 impl Drop for MessageQueue {
     fn drop(&mut self) {
         if self.owns() {
-            let _ = sys::unlink(&self.name);
+            // The queue first, then (as the field drops) its record: a
+            // crash between the two leaves a record that `reclaim` removes.
+            // Only this queue's name: it may have been taken again.
+            let _ = self.unlink_own();
         }
     }
 }

@@ -163,7 +163,7 @@ impl Fingerprint {
 }
 
 /// 64-bit FNV-1a: small, stable, and the same on every target.
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in bytes {
         hash ^= u64::from(b);

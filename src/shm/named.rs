@@ -109,7 +109,8 @@ fn normalize(op: &'static str, name: &str) -> Result<ShmName> {
 /// # Ownership of the name
 ///
 /// The creator owns the name: dropping its handle removes the name (the
-/// memory lives on for whoever has it mapped), unless it called
+/// memory lives on for whoever has it mapped; a name that now holds
+/// another segment is left alone), unless it called
 /// [`persist`](SharedMemory::persist). A creator that dies without
 /// dropping (SIGKILL, [`process::exit`](crate::process::exit)) leaves the
 /// name behind; [`open`](SharedMemory::open) and
@@ -125,15 +126,45 @@ fn normalize(op: &'static str, name: &str) -> Result<ShmName> {
 /// mismatch with [`ErrorKind::LayoutMismatch`] naming the field. The
 /// creator makes the file with `O_EXCL` and mode `0200`, reserves its
 /// backing with `fallocate` (a full `/dev/shm` fails here, not with a
-/// `SIGBUS` later), writes the payload and the header, publishes the
-/// version last, and only then makes the file `0600`. Nothing read from the
-/// header is used as a pointer or a length: it is only compared.
+/// `SIGBUS` later), writes the header (its pid and start time before the
+/// magic, so a file with the magic always names its owner), then the
+/// payload, publishes the version last, and only then makes the file
+/// `0600`. Nothing read from the
+/// header is used as a pointer or a length: it is only compared. `open`
+/// and [`reclaim`](SharedMemory::reclaim) read the header with `pread`
+/// (never through a mapping) and compare the file's size with it before
+/// mapping anything more, so a short or foreign file is an error, not a
+/// `SIGBUS`.
+///
+/// # Truncation: a peer that cuts the file kills the readers with `SIGBUS`
+///
+/// A named segment is a file that every process of the same user may open
+/// and resize. If one of them truncates it (`ftruncate`, or `>
+/// /dev/shm/<name>`) while others have it mapped, their next access to the
+/// cut pages raises `SIGBUS`, which kills them: the kernel has no page to
+/// give. No check can prevent it: `open` validates the size when it opens,
+/// but a cut that comes later reaches memory the program already holds
+/// references into. CPython's `multiprocessing.shared_memory.SharedMemory`
+/// (and any `shm_open` + `mmap` user) has the same exposure. What to do:
+///
+/// - Between a parent and the children it forks, use anonymous segments
+///   ([`Shared`](super::Shared), [`Value`](super::Value),
+///   [`Array`](super::Array)): no name, nothing another process can open.
+/// - For a peer you do not trust, hand over a `memfd` sealed against
+///   shrinking (`F_SEAL_SHRINK`, over a socket) rather than a name: the
+///   kernel then refuses the truncate itself.
+/// - Otherwise trust stops at the user: segments are `0600`, so only the
+///   same user (or root) can cut them; keep the name unguessable (a random
+///   part) when other programs of that user are not trusted either.
 pub struct SharedMemory<T: Shareable> {
     payload: Payload<T>,
     name: ShmName,
     /// The pid that created the segment and owns its name, while it does
     /// (0: this handle does not own the name).
     owner: i32,
+    /// The segment's file, by device and inode: only this file's name is
+    /// ever removed through this handle.
+    file: (u64, u64),
 }
 
 impl<T: Shareable> SharedMemory<T> {
@@ -183,12 +214,15 @@ impl<T: Shareable> SharedMemory<T> {
             Err(Errno::EEXIST) => return Err(taken_error(op, &name, resource)),
             Err(e) => return Err(Error::os(op, resource, e)),
         };
-        let made = set_up(&fd, init).map_err(|(op, e)| Error::os(op, resource, e));
+        let made = set_up(&fd, init)
+            .and_then(|payload| Ok((payload, sys::stat(&fd).map_err(|e| ("fstat", e))?)))
+            .map_err(|(op, e)| Error::os(op, resource, e));
         match made {
-            Ok(payload) => Ok(SharedMemory {
+            Ok((payload, st)) => Ok(SharedMemory {
                 payload,
                 name,
                 owner: sysproc::getpid(),
+                file: (st.dev, st.ino),
             }),
             Err(e) => {
                 // The name is ours (O_EXCL): remove what we began.
@@ -212,62 +246,135 @@ impl<T: Shareable> SharedMemory<T> {
     /// a non-root caller, one still being set up).
     pub fn open(name: &str) -> Result<SharedMemory<T>> {
         const OP: &str = "SharedMemory::open";
-        let name = normalize(OP, name)?;
+        let (segment, dead, _) = Self::open_as(OP, name)?;
+        match dead {
+            None => Ok(segment),
+            Some(owner) => Err(Error::new(
+                OP,
+                Resource::NamedSegment(SegmentName::new(segment.name())),
+                ErrorKind::StaleSegment { owner },
+            )),
+        }
+    }
+
+    /// [`SharedMemory::open`] that also maps a published segment whose
+    /// owner is gone, with that owner's pid, and says what `fstat` said of
+    /// the file: for the crate's own records, which are looked at before
+    /// they are reclaimed.
+    pub(crate) fn open_as(
+        op: &'static str,
+        name: &str,
+    ) -> Result<(SharedMemory<T>, Option<i32>, sys::FileStat)> {
+        let name = normalize(op, name)?;
         let resource = Resource::NamedSegment(SegmentName::new(&name));
-        let os = |e| Error::os(OP, resource, e);
+        let os = |e| Error::os(op, resource, e);
+        let fail = |kind| Error::new(op, resource, kind);
         let fd = sys::open(&name, OpenMode::Existing).map_err(os)?;
-        let not_ready = || Error::new(OP, resource, ErrorKind::NotReady);
-        let (size, head) = map_header(&fd).map_err(os)?.ok_or_else(not_ready)?;
-        let header = header_of(&head).ok_or_else(not_ready)?;
-        check::<T>(header, size).map_err(|kind| Error::new(OP, resource, kind))?;
-        drop(head);
+        let cut = |found: u64| ErrorKind::LayoutMismatch {
+            field: "file size",
+            expected: total_len::<T>() as u64,
+            found,
+        };
+        let (head, size) = match read_contents(&fd).map_err(os)? {
+            // A creator between `shm_open` and reserving the file.
+            Contents::Empty => return Err(fail(ErrorKind::NotReady)),
+            Contents::Short(found) => return Err(fail(cut(found))),
+            Contents::Header(head, size) => (head, size),
+        };
+        check::<T>(&head, size).map_err(fail)?;
         let map = FileMapping::new(&fd, total_len::<T>()).map_err(os)?;
+        // Measured again now that it is mapped: touching a mapping past
+        // the file's end is a SIGBUS, so a file cut meanwhile is refused
+        // here (one cut later cannot be: see "Truncation" above).
+        let stat = sys::stat(&fd).map_err(os)?;
+        if stat.size < total_len::<T>() as u64 {
+            return Err(fail(cut(stat.size)));
+        }
         let payload = Payload::new(map, payload_offset::<T>())
-            .map_err(|_| Error::os(OP, resource, Errno::EINVAL))?;
-        Ok(SharedMemory {
+            .map_err(|_| Error::os(op, resource, Errno::EINVAL))?;
+        // SYNC POINT: this Acquire load pairs with the creator's Release
+        // store of the version: the payload it wrote before is visible
+        // through the mapping from here on (the copy checked above was
+        // read with pread, which orders nothing).
+        let version = header_of(payload.mapping()).map_or(0, |h| h.version.load(Ordering::Acquire));
+        if version != FORMAT_VERSION {
+            return Err(fail(ErrorKind::LayoutMismatch {
+                field: "format version",
+                expected: u64::from(FORMAT_VERSION),
+                found: u64::from(version),
+            }));
+        }
+        let dead = dead_owner(head.owner_pid, head.owner_start);
+        let segment = SharedMemory {
             payload,
             name,
             owner: 0,
-        })
+            file: (stat.dev, stat.ino),
+        };
+        Ok((segment, dead, stat))
     }
 
-    /// Removes the segment `name` if it is a leftover: its owner died
-    /// without removing it, or its creator died before writing its header.
-    /// `Ok(true)` when it removed one; `Ok(false)` when there was nothing
-    /// stale (no such name, a live owner, or a persisted segment).
+    /// Removes the segment `name` if it is an `mproc` segment left behind
+    /// by an owner that is gone: its header has this crate's magic, format
+    /// version and header size, and names an owner (pid and start time)
+    /// that is no longer alive, or whose pid now belongs to a process that
+    /// started at another time. The payload's type is not looked at: any
+    /// `T` reclaims any dead owner's segment. `Ok(true)` when it removed
+    /// one; `Ok(false)` when there was nothing to remove (no such name, a
+    /// live owner, a creator still setting it up, or a persisted segment).
     ///
-    /// A creator is between `shm_open` and writing its pid for some
-    /// microseconds; a `reclaim` at that instant takes the name from it (its
-    /// handle keeps working, unnamed). Call it at start-up, for names your
-    /// program owns.
+    /// Anything else under the name is not ours, and stays as it is: an
+    /// error says what was found. The header is read with `pread`, never
+    /// mapped, so a file of any size is safe to look at.
+    ///
+    /// A creator killed in the microseconds between `shm_open` and
+    /// reserving its file leaves an empty file; it cannot be told from
+    /// another program's empty file, so it is refused too (remove it by
+    /// hand: `rm /dev/shm/<name>`). Call `reclaim` at start-up, for names
+    /// your program owns.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::InvalidArgument`] for a bad name;
-    /// [`ErrorKind::PermissionDenied`] for another user's segment.
+    /// [`ErrorKind::NotOurs`] for a file that is not an `mproc` segment
+    /// (`found` says why: `"an empty file"`, `"a file shorter than a
+    /// segment header"`, `"no mproc segment magic"`, `"an unknown format
+    /// version"`, `"an unknown header size"`), left untouched;
+    /// [`ErrorKind::PermissionDenied`] for another user's segment (or, for
+    /// a non-root caller, one still being set up).
     pub fn reclaim(name: &str) -> Result<bool> {
         const OP: &str = "SharedMemory::reclaim";
         let name = normalize(OP, name)?;
         let resource = Resource::NamedSegment(SegmentName::new(&name));
         let os = |e| Error::os(OP, resource, e);
+        let not_ours = |found| Err(Error::new(OP, resource, ErrorKind::NotOurs { found }));
         let fd = match sys::open(&name, OpenMode::Existing) {
             Ok(fd) => fd,
             Err(Errno::ENOENT) => return Ok(false),
             Err(e) => return Err(os(e)),
         };
-        let stale = match map_header(&fd).map_err(os)? {
-            // Its creator died before reserving the file.
-            None => true,
-            Some((_, head)) => header_of(&head).is_none_or(|header| {
-                dead_owner(header).is_some()
-                    || (header.owner_pid.load(Ordering::Acquire) == 0
-                        && header.version.load(Ordering::Acquire) == 0)
-            }),
+        let head = match read_contents(&fd).map_err(os)? {
+            Contents::Empty => return not_ours("an empty file"),
+            Contents::Short(_) => return not_ours("a file shorter than a segment header"),
+            Contents::Header(head, _) => head,
         };
-        if !stale {
+        if head.magic != MAGIC {
+            return not_ours("no mproc segment magic");
+        }
+        // 0: the creator wrote its pid (before the magic) and had not
+        // published the segment yet.
+        if head.version != 0 && head.version != FORMAT_VERSION {
+            return not_ours("an unknown format version");
+        }
+        if head.header_size != HEADER_SIZE as u32 {
+            return not_ours("an unknown header size");
+        }
+        if dead_owner(head.owner_pid, head.owner_start).is_none() {
             return Ok(false);
         }
-        match sys::unlink(&name) {
+        // The file looked at, not one made since under the name.
+        let file = sys::stat(&fd).map_err(os)?;
+        match sys::unlink_if(&name, (file.dev, file.ino)) {
             Ok(()) => Ok(true),
             // Someone else removed it meanwhile.
             Err(Errno::ENOENT) => Ok(false),
@@ -292,14 +399,16 @@ impl<T: Shareable> SharedMemory<T> {
 
     /// Removes the name now (Python's `unlink()`), from any handle: later
     /// `open`s fail, while every process that has it mapped keeps the
-    /// memory until it drops its handle.
+    /// memory until it drops its handle. Only this segment's name is
+    /// removed: if the name now holds another segment (this one was
+    /// unlinked and the name taken again), that one is left alone.
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::NotFound`] when the name is already gone.
+    /// [`ErrorKind::NotFound`] when this segment's name is already gone.
     pub fn unlink(&mut self) -> Result<()> {
         self.owner = 0;
-        sys::unlink(&self.name).map_err(|e| {
+        sys::unlink_if(&self.name, self.file).map_err(|e| {
             Error::os(
                 "SharedMemory::unlink",
                 Resource::NamedSegment(SegmentName::new(&self.name)),
@@ -335,21 +444,86 @@ fn header_of(map: &FileMapping) -> Option<&Header> {
     map.get::<Header>(0)
 }
 
-/// The segment file's size and its header mapped; `None` while the file is
-/// shorter than a header (its creator has not reserved it yet, or died
-/// first).
-fn map_header(
-    fd: &std::os::fd::OwnedFd,
-) -> core::result::Result<Option<(u64, FileMapping)>, Errno> {
-    let size = sys::size(fd)?;
-    if size < HEADER_SIZE as u64 {
-        return Ok(None);
+/// A header as read with `pread`: plain numbers, not yet checked.
+#[derive(Clone, Copy, Debug)]
+struct HeaderCopy {
+    magic: u64,
+    version: u32,
+    header_size: u32,
+    payload_offset: u64,
+    payload_size: u64,
+    payload_align: u64,
+    type_identity: u64,
+    owner_pid: i32,
+    owner_start: u64,
+}
+
+impl HeaderCopy {
+    /// The fields at the offsets pinned on [`Header`].
+    fn parse(b: &[u8; HEADER_SIZE]) -> HeaderCopy {
+        let u64_at = |at: usize| {
+            let mut f = [0u8; 8];
+            f.copy_from_slice(&b[at..at + 8]);
+            u64::from_ne_bytes(f)
+        };
+        let u32_at = |at: usize| {
+            let mut f = [0u8; 4];
+            f.copy_from_slice(&b[at..at + 4]);
+            u32::from_ne_bytes(f)
+        };
+        HeaderCopy {
+            magic: u64_at(offset_of!(Header, magic)),
+            version: u32_at(offset_of!(Header, version)),
+            header_size: u32_at(offset_of!(Header, header_size)),
+            payload_offset: u64_at(offset_of!(Header, payload_offset)),
+            payload_size: u64_at(offset_of!(Header, payload_size)),
+            payload_align: u64_at(offset_of!(Header, payload_align)),
+            type_identity: u64_at(offset_of!(Header, type_identity)),
+            owner_pid: u32_at(offset_of!(Header, owner_pid)) as i32,
+            owner_start: u64_at(offset_of!(Header, owner_start)),
+        }
     }
-    FileMapping::new(fd, HEADER_SIZE).map(|head| Some((size, head)))
+}
+
+/// What a segment's file holds, as far as its first bytes tell.
+enum Contents {
+    /// Nothing: a creator between `shm_open` and reserving the file (the
+    /// reservation sets the whole length at once), or another program's
+    /// empty file.
+    Empty,
+    /// Fewer bytes than a header (this many): never a stage of an `mproc`
+    /// segment.
+    Short(u64),
+    /// A header's worth of bytes, unchecked, and the file's size.
+    Header(HeaderCopy, u64),
+}
+
+/// The file's first bytes, read with `pread` rather than mapped: a file
+/// shorter than a header (or cut while it is read) gives fewer bytes,
+/// never a `SIGBUS`.
+fn read_contents(fd: &std::os::fd::OwnedFd) -> core::result::Result<Contents, Errno> {
+    let size = sys::size(fd)?;
+    let mut bytes = [0u8; HEADER_SIZE];
+    let n = if size == 0 {
+        0
+    } else {
+        sys::read_at(fd, &mut bytes, 0)?
+    };
+    Ok(match n {
+        0 => Contents::Empty,
+        n if n < HEADER_SIZE => Contents::Short(n as u64),
+        _ => Contents::Header(HeaderCopy::parse(&bytes), size),
+    })
 }
 
 /// Reserves, maps and fills a segment just created with `O_EXCL`; the
 /// failing call's name and errno otherwise.
+///
+/// The order is what [`SharedMemory::reclaim`] relies on: the reservation
+/// gives the file its whole length at once; the owner's pid and start
+/// time (and the layout fields) are written before the magic, and the
+/// magic before the payload, so a file with the magic always names its
+/// owner; the version comes last.
 fn set_up<T: Shareable>(
     fd: &std::os::fd::OwnedFd,
     init: impl FnOnce(&mut FileMapping) -> bool,
@@ -357,33 +531,39 @@ fn set_up<T: Shareable>(
     let len = total_len::<T>();
     sys::reserve(fd, len).map_err(|e| ("fallocate", e))?;
     let mut map = FileMapping::new(fd, len).map_err(|e| ("mmap", e))?;
+    {
+        let header = header_of(&map).ok_or(("mmap", Errno::EINVAL))?;
+        let fingerprint = Fingerprint::of::<T>();
+        let me = sysproc::getpid();
+        header.owner_pid.store(me, Ordering::Relaxed);
+        header
+            .owner_start
+            .store(sysproc::start_time(me).unwrap_or(0), Ordering::Relaxed);
+        header
+            .header_size
+            .store(HEADER_SIZE as u32, Ordering::Relaxed);
+        header
+            .payload_offset
+            .store(payload_offset::<T>() as u64, Ordering::Relaxed);
+        header
+            .payload_size
+            .store(fingerprint.size, Ordering::Relaxed);
+        header
+            .payload_align
+            .store(fingerprint.align, Ordering::Relaxed);
+        header
+            .type_identity
+            .store(fingerprint.identity, Ordering::Relaxed);
+        // SYNC POINT: Release orders the owner and layout fields above
+        // before the magic, for readers that decide by them once they see
+        // the magic (reclaim, open).
+        header.magic.store(MAGIC, Ordering::Release);
+    }
     if !init(&mut map) {
         return Err(("mmap", Errno::EINVAL));
     }
     let payload = Payload::new(map, payload_offset::<T>()).map_err(|_| ("mmap", Errno::EINVAL))?;
     let header = header_of(payload.mapping()).ok_or(("mmap", Errno::EINVAL))?;
-    let fingerprint = Fingerprint::of::<T>();
-    let me = sysproc::getpid();
-    header.magic.store(MAGIC, Ordering::Relaxed);
-    header
-        .header_size
-        .store(HEADER_SIZE as u32, Ordering::Relaxed);
-    header
-        .payload_offset
-        .store(payload_offset::<T>() as u64, Ordering::Relaxed);
-    header
-        .payload_size
-        .store(fingerprint.size, Ordering::Relaxed);
-    header
-        .payload_align
-        .store(fingerprint.align, Ordering::Relaxed);
-    header
-        .type_identity
-        .store(fingerprint.identity, Ordering::Relaxed);
-    header.owner_pid.store(me, Ordering::Relaxed);
-    header
-        .owner_start
-        .store(sysproc::start_time(me).unwrap_or(0), Ordering::Relaxed);
     // SYNC POINT: Release publishes the payload and every field above to an
     // opener's Acquire load of the version.
     header.version.store(FORMAT_VERSION, Ordering::Release);
@@ -391,8 +571,10 @@ fn set_up<T: Shareable>(
     Ok(payload)
 }
 
-/// The first header field that differs from what `T` needs, as an error.
-fn check<T: Shareable>(header: &Header, file_size: u64) -> core::result::Result<(), ErrorKind> {
+/// The first header field that differs from what `T` needs, as an error
+/// (and a segment not published yet: stale or not ready). Whether the
+/// owner of a published segment lives is left to the caller.
+fn check<T: Shareable>(header: &HeaderCopy, file_size: u64) -> core::result::Result<(), ErrorKind> {
     let mismatch = |field, expected: u64, found: u64| {
         if expected == found {
             Ok(())
@@ -404,10 +586,9 @@ fn check<T: Shareable>(header: &Header, file_size: u64) -> core::result::Result<
             })
         }
     };
-    mismatch("magic", MAGIC, header.magic.load(Ordering::Acquire))?;
-    let version = header.version.load(Ordering::Acquire);
-    if version == 0 {
-        return Err(match dead_owner(header) {
+    mismatch("magic", MAGIC, header.magic)?;
+    if header.version == 0 {
+        return Err(match dead_owner(header.owner_pid, header.owner_start) {
             Some(owner) => ErrorKind::StaleSegment { owner },
             None => ErrorKind::NotReady,
         });
@@ -415,48 +596,37 @@ fn check<T: Shareable>(header: &Header, file_size: u64) -> core::result::Result<
     mismatch(
         "format version",
         u64::from(FORMAT_VERSION),
-        u64::from(version),
+        u64::from(header.version),
+    )?;
+    mismatch(
+        "header size",
+        HEADER_SIZE as u64,
+        u64::from(header.header_size),
     )?;
     let fingerprint = Fingerprint::of::<T>();
     mismatch(
         "payload offset",
         payload_offset::<T>() as u64,
-        header.payload_offset.load(Ordering::Relaxed),
+        header.payload_offset,
     )?;
-    mismatch(
-        "payload size",
-        fingerprint.size,
-        header.payload_size.load(Ordering::Relaxed),
-    )?;
-    mismatch(
-        "payload alignment",
-        fingerprint.align,
-        header.payload_align.load(Ordering::Relaxed),
-    )?;
-    mismatch(
-        "type identity",
-        fingerprint.identity,
-        header.type_identity.load(Ordering::Relaxed),
-    )?;
-    mismatch("file size", total_len::<T>() as u64, file_size)?;
-    match dead_owner(header) {
-        Some(owner) => Err(ErrorKind::StaleSegment { owner }),
-        None => Ok(()),
-    }
+    mismatch("payload size", fingerprint.size, header.payload_size)?;
+    mismatch("payload alignment", fingerprint.align, header.payload_align)?;
+    mismatch("type identity", fingerprint.identity, header.type_identity)?;
+    mismatch("file size", total_len::<T>() as u64, file_size)
 }
 
-/// The owner's pid if the header names an owner that is no longer alive:
-/// its pid is gone (or a zombie), or now belongs to a process that started
-/// at another time.
-fn dead_owner(header: &Header) -> Option<i32> {
-    let pid = header.owner_pid.load(Ordering::Acquire);
+/// `pid` if a header naming owner `pid`, started at `recorded` (clock
+/// ticks after boot; 0 if unknown), names an owner that is no longer
+/// alive: its pid is gone (or a zombie), or now belongs to a process that
+/// started at another time. `None` for a live owner, and for no owner
+/// (0: persisted).
+fn dead_owner(pid: i32, recorded: u64) -> Option<i32> {
     if pid <= 0 {
         return None;
     }
     if sysproc::is_dead(pid) {
         return Some(pid);
     }
-    let recorded = header.owner_start.load(Ordering::Relaxed);
     match sysproc::start_time(pid) {
         Some(now) if recorded != 0 && now != 0 && now != recorded => Some(pid),
         _ => None,
@@ -465,10 +635,15 @@ fn dead_owner(header: &Header) -> Option<i32> {
 
 /// The error for a name `create` found taken: stale or alive.
 fn taken_error(op: &'static str, name: &str, resource: Resource) -> Error {
-    let stale = sys::open(name, OpenMode::Existing).ok().and_then(|fd| {
-        let (_, head) = map_header(&fd).ok()??;
-        dead_owner(header_of(&head)?)
-    });
+    let stale =
+        sys::open(name, OpenMode::Existing)
+            .ok()
+            .and_then(|fd| match read_contents(&fd).ok()? {
+                Contents::Header(h, _) if h.magic == MAGIC => {
+                    dead_owner(h.owner_pid, h.owner_start)
+                }
+                _ => None,
+            });
     match stale {
         Some(owner) => Error::new(op, resource, ErrorKind::StaleSegment { owner }),
         None => Error::os(op, resource, Errno::EEXIST),
@@ -485,7 +660,8 @@ impl<T: Shareable> std::ops::Deref for SharedMemory<T> {
 impl<T: Shareable> Drop for SharedMemory<T> {
     fn drop(&mut self) {
         if self.owns() {
-            let _ = sys::unlink(&self.name);
+            // Only this segment's: the name may have been taken again.
+            let _ = sys::unlink_if(&self.name, self.file);
         }
     }
 }

@@ -59,6 +59,27 @@ pub(crate) fn unlink(name: &str) -> Result<(), Errno> {
     cvt(unsafe { libc::mq_unlink(cname.as_ptr().cast()) }).map(drop)
 }
 
+/// `mq_unlink(name)` only while `name` is the queue `(dev, ino)` (looked
+/// at with `mq_open(O_RDONLY)` and `fstat`): `ENOENT` when the name is gone
+/// or now names another queue, which is left alone. A queue the caller
+/// holds open cannot have its inode reused, so the identity is exact for
+/// it; only a queue made in the instant between the look and the unlink
+/// could slip through.
+pub(crate) fn unlink_if(name: &str, (dev, ino): (u64, u64)) -> Result<(), Errno> {
+    let cname = with_nul(name)?;
+    let fd = retry_on_intr(|| {
+        // SAFETY: `cname` is NUL-terminated and outlives the call.
+        cvt(unsafe { libc::mq_open(cname.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) })
+    })?;
+    // SAFETY: mq_open returned a new descriptor that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let st = super::shm::stat(&fd)?;
+    if (st.dev, st.ino) != (dev, ino) {
+        return Err(Errno::ENOENT);
+    }
+    unlink(name)
+}
+
 /// `mq_getattr`.
 #[allow(clippy::useless_conversion)] // c_long is i32 on 32-bit targets
 pub(crate) fn attributes(fd: &OwnedFd) -> Result<Attr, Errno> {

@@ -44,6 +44,28 @@ pub(crate) fn unlink(name: &str) -> Result<(), Errno> {
     cvt(unsafe { libc::shm_unlink(cname.as_ptr().cast()) }).map(drop)
 }
 
+/// `shm_unlink(name)` only while `name` is the file `(dev, ino)` (looked
+/// at with `shm_open(O_RDONLY)` and `fstat`): `ENOENT` when the name is
+/// gone or now names another file, which is left alone. A file that some
+/// process maps cannot have its inode reused, so for the caller's own
+/// mapped segment the identity is exact; only a rename into place in the
+/// instant between the look and the unlink could slip through.
+pub(crate) fn unlink_if(name: &str, (dev, ino): (u64, u64)) -> Result<(), Errno> {
+    let cname = with_nul(name)?;
+    let flags = libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW;
+    let fd = super::retry_on_intr(|| {
+        // SAFETY: `cname` is NUL-terminated and outlives the call.
+        cvt(unsafe { libc::shm_open(cname.as_ptr().cast(), flags, 0) })
+    })?;
+    // SAFETY: shm_open just returned this descriptor; nothing else owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let st = stat(&fd)?;
+    if (st.dev, st.ino) != (dev, ino) {
+        return Err(Errno::ENOENT);
+    }
+    unlink(name)
+}
+
 /// Reserves `len` bytes of backing for the file and sets its size to
 /// `len` (`fallocate(2)` mode 0): a full `/dev/shm` fails here with
 /// `ENOSPC` instead of a `SIGBUS` at first touch.
@@ -56,13 +78,68 @@ pub(crate) fn reserve(fd: &OwnedFd, len: usize) -> Result<(), Errno> {
     .map(drop)
 }
 
-/// The file's size, by `fstat(2)`.
-pub(crate) fn size(fd: &OwnedFd) -> Result<u64, Errno> {
+/// What `fstat(2)` says about a file: enough to tell one file from
+/// another and whose it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FileStat {
+    /// Its size in bytes.
+    pub(crate) size: u64,
+    /// The device and inode: the file's identity while it exists.
+    pub(crate) dev: u64,
+    /// See `dev`.
+    pub(crate) ino: u64,
+    /// Its owner's uid.
+    pub(crate) uid: u32,
+    /// Its permission bits.
+    pub(crate) mode: u32,
+}
+
+/// `fstat(2)` of any descriptor (a segment, a message queue…).
+#[allow(clippy::useless_conversion)] // the stat fields' widths vary by target
+pub(crate) fn stat(fd: &OwnedFd) -> Result<FileStat, Errno> {
     // SAFETY: zeroed storage for the struct the kernel fills in.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: `st` is live and writable; the descriptor is ours.
     cvt(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
-    Ok(u64::try_from(st.st_size).unwrap_or(0))
+    Ok(FileStat {
+        size: u64::try_from(st.st_size).unwrap_or(0),
+        dev: u64::from(st.st_dev),
+        ino: u64::from(st.st_ino),
+        uid: st.st_uid,
+        mode: u32::from(st.st_mode) & 0o7777,
+    })
+}
+
+/// The file's size, by `fstat(2)`.
+pub(crate) fn size(fd: &OwnedFd) -> Result<u64, Errno> {
+    stat(fd).map(|st| st.size)
+}
+
+/// `pread(2)`: up to `buf.len()` bytes from `offset`, without mapping the
+/// file (a file shorter than asked gives fewer bytes, never a `SIGBUS`).
+/// Retries `EINTR` and short reads; returns how many bytes were read.
+pub(crate) fn read_at(fd: &OwnedFd, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
+    let mut done = 0;
+    while done < buf.len() {
+        let at = libc::off_t::try_from(offset + done as u64).map_err(|_| Errno::EFBIG)?;
+        let rest = &mut buf[done..];
+        let n = super::retry_on_intr(|| {
+            // SAFETY: `rest` is live and writable for `rest.len()` bytes;
+            // the descriptor is ours.
+            let n =
+                unsafe { libc::pread(fd.as_raw_fd(), rest.as_mut_ptr().cast(), rest.len(), at) };
+            if n < 0 {
+                Err(Errno::last())
+            } else {
+                Ok(n as usize)
+            }
+        })?;
+        if n == 0 {
+            break;
+        }
+        done += n;
+    }
+    Ok(done)
 }
 
 /// `fchmod(2)`.

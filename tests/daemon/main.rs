@@ -50,19 +50,192 @@ fn a_pidfile_is_exclusive_replaces_a_stale_one_and_goes_with_its_owner() {
         assert!(path.exists());
         drop(p);
         assert!(!path.exists());
-        // Stale: a pid that is gone, and a file without a pid.
+        // Stale: a pid that is gone.
         let mut gone = Process::new(|| ());
         gone.start().unwrap();
         let dead = gone.pid().unwrap();
         gone.join().unwrap();
         std::fs::write(&path, format!("{dead}\n")).unwrap();
         let p = Pidfile::create(&path).unwrap();
+        assert_eq!(p.replaced(), Some(dead));
         assert_eq!(Pidfile::read(&path).unwrap(), Some(process::getpid()));
         drop(p);
-        std::fs::write(&path, "garbage").unwrap();
-        assert_eq!(Pidfile::read(&path).unwrap(), None);
-        drop(Pidfile::create(&path).unwrap());
         assert!(!path.exists());
+        let p = Pidfile::create(&path).unwrap();
+        assert_eq!(p.replaced(), None);
+        drop(p);
+        // Nothing else is left beside it (the temporary name it was
+        // written under).
+        let dir = path.parent().unwrap();
+        let stem = path.file_name().unwrap().to_str().unwrap();
+        let left: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.starts_with(stem))
+            .collect();
+        assert_eq!(left, Vec::<String>::new());
+    });
+}
+
+#[test]
+fn a_file_that_is_not_a_pidfile_of_ours_is_refused_and_left_as_it_is() {
+    isolated(|| {
+        let path = scratch("pidfile-foreign");
+        let mut gone = Process::new(|| ());
+        gone.start().unwrap();
+        let dead = gone.pid().unwrap().as_raw();
+        gone.join().unwrap();
+        let mut random = vec![0u8; 4096];
+        use std::io::Read as _;
+        std::fs::File::open("/dev/urandom")
+            .unwrap()
+            .read_exact(&mut random)
+            .unwrap();
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (
+                b"garbage".to_vec(),
+                "something else than a pid and a newline",
+            ),
+            (Vec::new(), "an empty file"),
+            (
+                format!("{dead} and more\n").into_bytes(),
+                "something else than a pid and a newline",
+            ),
+            (
+                format!(" {dead}\n").into_bytes(),
+                "something else than a pid and a newline",
+            ),
+            (
+                format!("{dead}\n{dead}\n").into_bytes(),
+                "something else than a pid and a newline",
+            ),
+            (b"0\n".to_vec(), "something else than a pid and a newline"),
+            (b"-1\n".to_vec(), "something else than a pid and a newline"),
+            (random, "something else than a pid and a newline"),
+            (
+                b"[Unit]\nDescription=not a pidfile\n".to_vec(),
+                "something else than a pid and a newline",
+            ),
+        ];
+        for (content, found) in cases {
+            std::fs::write(&path, &content).unwrap();
+            let e = Pidfile::create(&path).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::NotOurs { found }, "{content:?}: {e}");
+            assert!(e.to_string().contains("left untouched"), "{e}");
+            assert_eq!(
+                std::fs::read(&path).unwrap(),
+                content,
+                "a file that is not a pidfile was changed"
+            );
+        }
+        std::fs::remove_file(&path).unwrap();
+    });
+}
+
+/// Sets the start time a pidfile records, as `Pidfile::create` does;
+/// `false` where the file system keeps no user extended attributes.
+fn record_start(path: &std::path::Path, start: u64) -> bool {
+    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    let value = start.to_string();
+    // SAFETY: NUL-terminated strings and a live buffer of `value.len()`.
+    let r = unsafe {
+        libc::setxattr(
+            c.as_ptr(),
+            c"user.mproc.start".as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    r == 0
+}
+
+/// The start time of `pid`, as procfs says (0 where it hides it).
+fn start_of(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc//{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    after.split(' ').nth(19).unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_pidfile_whose_pid_was_reused_is_replaced_and_a_live_one_kept() {
+    isolated(|| {
+        let path = scratch("pidfile-reused");
+        // A live process standing for whoever has the pid now.
+        let mut other = Process::new(|| {
+            loop {
+                signal::pause();
+            }
+        });
+        other.start().unwrap();
+        let pid = other.pid().unwrap();
+        let start = start_of(pid.as_raw());
+        std::fs::write(&path, format!("{pid}\n")).unwrap();
+        if start == 0 || !record_start(&path, start) {
+            common::raw_stderr(
+                "skipped: no process start times or no user extended attributes here\n",
+            );
+            other.kill().unwrap();
+            other.join().unwrap();
+            let _ = std::fs::remove_file(&path);
+            return;
+        }
+        // The recorded start time is this process's: it wrote the file.
+        assert_eq!(
+            Pidfile::create(&path).unwrap_err().kind(),
+            ErrorKind::AlreadyRunning { pid: pid.as_raw() }
+        );
+        // Without a recorded start time: taken at its word.
+        std::fs::write(&path, format!("{pid}\n")).unwrap();
+        assert_eq!(
+            Pidfile::create(&path).unwrap_err().kind(),
+            ErrorKind::AlreadyRunning { pid: pid.as_raw() }
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{pid}\n"));
+        // Recorded by a writer that started at another time: the pid was
+        // reused, the writer is gone.
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, format!("{pid}\n")).unwrap();
+        assert!(record_start(&path, start + 1));
+        let p = Pidfile::create(&path).unwrap();
+        assert_eq!(p.replaced(), Some(pid));
+        assert_eq!(Pidfile::read(&path).unwrap(), Some(process::getpid()));
+        // And ours records our start time.
+        let mut buf = [0u8; 32];
+        let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+        // SAFETY: NUL-terminated strings and a live buffer.
+        let n = unsafe {
+            libc::getxattr(
+                c.as_ptr(),
+                c"user.mproc.start".as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        assert!(n > 0);
+        let mine: u64 = std::str::from_utf8(&buf[..n as usize])
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(mine, start_of(process::getpid().as_raw()));
+        drop(p);
+        other.kill().unwrap();
+        other.join().unwrap();
+    });
+}
+
+#[test]
+fn a_pidfile_put_in_place_by_another_process_is_not_removed_by_the_old_owner() {
+    isolated(|| {
+        let path = scratch("pidfile-replaced");
+        let p = Pidfile::create(&path).unwrap();
+        // Another instance's pidfile now stands at the path.
+        let theirs = path.with_extension("theirs");
+        std::fs::write(&theirs, "4242\n").unwrap();
+        std::fs::rename(&theirs, &path).unwrap();
+        drop(p);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "4242\n");
+        std::fs::remove_file(&path).unwrap();
     });
 }
 
@@ -285,5 +458,59 @@ fn children_of_a_loop_that_blocks_term_still_die_of_it() {
             Some(-15),
             "ended by SIGTERM, not blocked in the child"
         );
+    });
+}
+
+#[test]
+fn starters_racing_over_a_stale_pidfile_leave_exactly_one_running() {
+    isolated(|| {
+        use std::io::{Read as _, Write as _};
+        let path = scratch("pidfile-race");
+        for _round in 0..20 {
+            let mut gone = Process::new(|| ());
+            gone.start().unwrap();
+            let dead = gone.pid().unwrap();
+            gone.join().unwrap();
+            std::fs::write(&path, format!("{dead}\n")).unwrap();
+            let (mut results, report) = std::io::pipe().unwrap();
+            let (hold, mut release) = std::io::pipe().unwrap();
+            let starters: Vec<_> = (0..6)
+                .map(|_| {
+                    let (path, mut report, mut hold) = (
+                        path.clone(),
+                        report.try_clone().unwrap(),
+                        hold.try_clone().unwrap(),
+                    );
+                    let mut p = Process::new(move || {
+                        let made = Pidfile::create(&path);
+                        let byte = match &made {
+                            Ok(_) => b'1',
+                            Err(e) if matches!(e.kind(), ErrorKind::AlreadyRunning { .. }) => b'0',
+                            Err(_) => b'e',
+                        };
+                        report.write_all(&[byte]).unwrap();
+                        // Keep it until every starter has tried.
+                        let mut b = [0u8; 1];
+                        hold.read_exact(&mut b).unwrap();
+                        drop(made);
+                    });
+                    p.start().unwrap();
+                    p
+                })
+                .collect();
+            drop((report, hold));
+            let mut got = [0u8; 6];
+            results.read_exact(&mut got).unwrap();
+            // One byte each (every child holds a copy of the write end, so
+            // closing ours would not end their reads).
+            release.write_all(&[0u8; 6]).unwrap();
+            for p in &starters {
+                assert_eq!(p.join().unwrap(), 0);
+            }
+            let winners = got.iter().filter(|&&b| b == b'1').count();
+            assert_eq!(winners, 1, "{:?}", String::from_utf8_lossy(&got));
+            assert!(got.iter().all(|&b| b != b'e'), "{got:?}");
+            assert!(!path.exists(), "the winner's pidfile went with it");
+        }
     });
 }

@@ -184,3 +184,130 @@ fn a_peer_with_another_uid_is_refused_until_allowed() {
         assert_eq!(admitted.join().unwrap(), 0);
     });
 }
+
+#[test]
+fn a_listener_removes_only_the_socket_file_it_made() {
+    isolated(|| {
+        let path = std::env::temp_dir().join(unique("own-file"));
+        let address = path.to_str().unwrap().to_string();
+        // Its file removed, and a regular file put there: drop leaves it.
+        let first = Listener::bind(&address).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, "someone's data").unwrap();
+        drop(first);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "someone's data");
+        std::fs::remove_file(&path).unwrap();
+        // Its file removed, and another listener bound there: drop leaves
+        // the other's socket, which still serves.
+        let first = Listener::bind(&address).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let second = Listener::bind(&address).unwrap();
+        drop(first);
+        assert!(
+            path.exists(),
+            "the first listener removed the second's socket"
+        );
+        let _conn = client(&address).unwrap();
+        assert!(
+            second
+                .accept_timeout(Duration::from_secs(5))
+                .unwrap()
+                .is_some()
+        );
+        drop(second);
+        assert!(!path.exists());
+    });
+}
+
+#[test]
+fn reclaim_removes_only_a_socket_nobody_listens_on() {
+    isolated(|| {
+        let path = std::env::temp_dir().join(unique("reclaim"));
+        let address = path.to_str().unwrap().to_string();
+        let not_ours = |what: &str| {
+            let e = Listener::reclaim(&address).unwrap_err();
+            assert_eq!(
+                e.kind(),
+                ErrorKind::NotOurs {
+                    found: "a file that is not a socket"
+                },
+                "{what}: {e}"
+            );
+            assert_eq!(
+                e.resource(),
+                mproc::Resource::Socket(mproc::error::SegmentName::new(&address))
+            );
+        };
+        assert!(!Listener::reclaim(&address).unwrap(), "nothing there");
+        // A regular file, a directory, a symbolic link to a dead socket:
+        // not ours.
+        std::fs::write(&path, "data").unwrap();
+        not_ours("a regular file");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "data");
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        not_ours("a directory");
+        assert!(path.is_dir());
+        std::fs::remove_dir(&path).unwrap();
+
+        // A live listener: left alone, and still serving.
+        let live = Listener::bind(&address).unwrap();
+        assert!(!Listener::reclaim(&address).unwrap());
+        assert!(path.exists());
+        let _c = client(&address).unwrap();
+        drop(live);
+
+        // Live sockets of other types: left alone.
+        let dgram = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        assert!(!Listener::reclaim(&address).unwrap());
+        assert!(path.exists());
+        drop(dgram);
+        std::fs::remove_file(&path).unwrap();
+        let stream = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        assert!(!Listener::reclaim(&address).unwrap());
+        assert!(path.exists());
+        drop(stream);
+        std::fs::remove_file(&path).unwrap();
+
+        // A listener killed with SIGKILL left its socket: bind is refused,
+        // reclaim removes it, bind works again.
+        let (mut rx, tx) = std::io::pipe().unwrap();
+        let mut tx = Some(tx);
+        let child_address = address.clone();
+        let mut owner = Process::new(move || {
+            let _l = Listener::bind(&child_address).unwrap();
+            use std::io::Write as _;
+            tx.take().unwrap().write_all(b"x").unwrap();
+            loop {
+                mproc::signal::pause();
+            }
+        });
+        owner.start().unwrap();
+        use std::io::Read as _;
+        let mut b = [0u8; 1];
+        rx.read_exact(&mut b).unwrap();
+        owner.kill().unwrap();
+        owner.join().unwrap();
+        assert!(path.exists());
+        let symlink = path.with_extension("link");
+        std::os::unix::fs::symlink(&path, &symlink).unwrap();
+        let link_address = symlink.to_str().unwrap();
+        assert_eq!(
+            Listener::reclaim(link_address).unwrap_err().kind(),
+            ErrorKind::NotOurs {
+                found: "a file that is not a socket"
+            }
+        );
+        std::fs::remove_file(&symlink).unwrap();
+        assert_eq!(
+            Listener::bind(&address).unwrap_err().kind(),
+            ErrorKind::AlreadyExists
+        );
+        assert!(Listener::reclaim(&address).unwrap());
+        assert!(!path.exists());
+        drop(Listener::bind(&address).unwrap());
+        assert!(!path.exists());
+        // Abstract names leave nothing behind: nothing to reclaim.
+        assert!(!Listener::reclaim(&format!("@{}", unique("abstract"))).unwrap());
+    });
+}

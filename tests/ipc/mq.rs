@@ -5,6 +5,7 @@
 use std::os::fd::AsRawFd as _;
 use std::time::{Duration, Instant};
 
+use mproc::error::SegmentName;
 use mproc::ipc::{Attributes, MessageQueue};
 use mproc::process::Process;
 use mproc::signal::{SigSet, Signal};
@@ -21,7 +22,23 @@ struct Unique(String);
 impl Drop for Unique {
     fn drop(&mut self) {
         let _ = MessageQueue::open(&self.0).map(|mut q| q.unlink());
+        let _ = std::fs::remove_file(record_path(&self.0));
     }
+}
+
+/// Where the owner record of queue `name` is, as `mproc::ipc::mq`
+/// documents it: `/dev/shm/mproc-mq-owner-<FNV-1a 64 of the name, hex>`.
+fn record_path(name: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in name.as_bytes() {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("/dev/shm/mproc-mq-owner-{hash:016x}")
+}
+
+fn has_record(name: &str) -> bool {
+    std::path::Path::new(&record_path(name)).exists()
 }
 
 fn unique(tag: &str) -> Unique {
@@ -69,8 +86,10 @@ fn highest_priority_first_and_in_order_within_a_priority_across_processes() {
             "priority order, first in first out within one"
         );
         assert!(!gone(&name.0));
+        assert!(has_record(&name.0), "no owner record beside the queue");
         drop(q);
         assert!(gone(&name.0), "the owner's drop did not unlink");
+        assert!(!has_record(&name.0), "the owner record was left behind");
     });
 }
 
@@ -188,9 +207,15 @@ fn names_are_checked_and_owned() {
         // Persisted: outlives the handle; then unlinked by another.
         q.persist();
         drop(q);
+        assert!(has_record(&name.0), "a persisted queue keeps its record");
+        assert!(
+            !MessageQueue::reclaim(&name.0).unwrap(),
+            "persisted: not a leftover"
+        );
         let mut again = MessageQueue::open(&name.0).unwrap();
         again.unlink().unwrap();
         assert!(gone(&name.0));
+        assert!(!has_record(&name.0), "unlink leaves the record");
         assert_eq!(again.unlink().unwrap_err().kind(), ErrorKind::NotFound);
     });
 }
@@ -297,4 +322,227 @@ fn the_descriptor_polls_readable_while_a_message_waits() {
     let mut buf = [0u8; 8];
     q.receive(&mut buf).unwrap();
     assert_eq!(poll(), 0);
+}
+
+/// Makes the queue `name` with `mq_open` itself, as another program would:
+/// no owner record.
+fn foreign_queue(name: &str) {
+    let c = std::ffi::CString::new(name).unwrap();
+    // SAFETY: a NUL-terminated name; a null attr pointer asks for the
+    // kernel's defaults.
+    let fd = unsafe {
+        libc::mq_open(
+            c.as_ptr(),
+            libc::O_RDWR | libc::O_CREAT | libc::O_EXCL,
+            0o600 as libc::mode_t,
+            std::ptr::null::<libc::mq_attr>(),
+        )
+    };
+    assert!(fd >= 0, "mq_open: {}", std::io::Error::last_os_error());
+    // SAFETY: the descriptor just made, closed once.
+    unsafe { libc::close(fd) };
+}
+
+/// A pid that is certainly gone: a child that ran and was reaped.
+fn dead_pid() -> i32 {
+    let mut gone = Process::new(|| ());
+    gone.start().unwrap();
+    gone.join().unwrap();
+    gone.pid().unwrap().as_raw()
+}
+
+/// Starts a child that creates the queue `name`, says so, and waits to be
+/// killed.
+fn creator(name: &str) -> Process<impl FnOnce()> {
+    let (mut rx, tx) = std::io::pipe().unwrap();
+    let mut tx = Some(tx);
+    let child_name = name.to_string();
+    let mut p = Process::new(move || {
+        let q = MessageQueue::create(&child_name, 4, 16).unwrap();
+        q.send(b"left", 0).unwrap();
+        use std::io::Write as _;
+        tx.take().unwrap().write_all(b"x").unwrap();
+        loop {
+            mproc::signal::pause();
+        }
+    });
+    p.start().unwrap();
+    use std::io::Read as _;
+    let mut buf = [0u8; 1];
+    rx.read_exact(&mut buf).unwrap();
+    p
+}
+
+#[test]
+fn reclaim_removes_a_killed_creators_queue_and_record_and_leaves_a_live_ones() {
+    isolated(|| {
+        let name = unique("reclaim");
+        let owner = creator(&name.0);
+        // Alive: nothing to reclaim, and the name is taken.
+        assert!(!MessageQueue::reclaim(&name.0).unwrap());
+        assert!(!gone(&name.0));
+        assert_eq!(
+            MessageQueue::create(&name.0, 4, 16).unwrap_err().kind(),
+            ErrorKind::AlreadyExists
+        );
+        let pid = owner.pid().unwrap().as_raw();
+        owner.kill().unwrap();
+        assert_eq!(owner.join().unwrap(), -9);
+        assert!(!gone(&name.0) && has_record(&name.0), "SIGKILL left both");
+        let err = MessageQueue::create(&name.0, 4, 16).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::StaleSegment { owner: pid });
+        assert_eq!(
+            err.resource(),
+            Resource::MessageQueue(SegmentName::new(&name.0))
+        );
+        assert!(MessageQueue::reclaim(&name.0).unwrap());
+        assert!(gone(&name.0));
+        assert!(!has_record(&name.0));
+        assert!(!MessageQueue::reclaim(&name.0).unwrap());
+        // The name is free again, and the new queue is empty.
+        let q = MessageQueue::create(&name.0, 4, 16).unwrap();
+        assert_eq!(q.attributes().unwrap().current, 0);
+        drop(q);
+        assert!(gone(&name.0) && !has_record(&name.0));
+    });
+}
+
+#[test]
+fn reclaim_removes_a_record_left_without_its_queue() {
+    isolated(|| {
+        let name = unique("orphan");
+        let owner = creator(&name.0);
+        owner.kill().unwrap();
+        owner.join().unwrap();
+        // As if killed between removing the queue and its record.
+        MessageQueue::open(&name.0)
+            .map(|mut q| {
+                // An opened handle removes only the record of its own queue:
+                // here, that one. Put it back to stage the orphan.
+                let bytes = std::fs::read(record_path(&name.0)).unwrap();
+                q.unlink().unwrap();
+                std::fs::write(record_path(&name.0), bytes).unwrap();
+            })
+            .unwrap();
+        assert!(gone(&name.0) && has_record(&name.0));
+        assert!(MessageQueue::reclaim(&name.0).unwrap());
+        assert!(!has_record(&name.0));
+    });
+}
+
+/// `mq_unlink` itself, as another program would: the record stays.
+fn raw_unlink(name: &str) {
+    let c = std::ffi::CString::new(name).unwrap();
+    // SAFETY: a NUL-terminated name.
+    assert_eq!(unsafe { libc::mq_unlink(c.as_ptr()) }, 0);
+}
+
+#[test]
+fn reclaim_leaves_a_queue_that_is_not_ours() {
+    isolated(|| {
+        let not_ours = |name: &str, found: &'static str| {
+            let err = MessageQueue::reclaim(name).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::NotOurs { found }, "{err}");
+            assert_eq!(
+                err.resource(),
+                Resource::MessageQueue(SegmentName::new(name))
+            );
+            assert!(err.to_string().contains(name), "{err}");
+            assert!(!gone(name), "reclaim removed a queue that is not ours");
+        };
+        // Another program's queue: no record.
+        let name = unique("foreign");
+        foreign_queue(&name.0);
+        not_ours(&name.0, "a queue without an mproc owner record");
+
+        // Something else where the record would be: both stay.
+        let junk = vec![0x5au8; 4096];
+        std::fs::write(record_path(&name.0), &junk).unwrap();
+        not_ours(&name.0, "something else where its owner record should be");
+        assert_eq!(std::fs::read(record_path(&name.0)).unwrap(), junk);
+        std::fs::remove_file(record_path(&name.0)).unwrap();
+        raw_unlink(&name.0);
+
+        // A killed creator's record, and a foreign queue made since under
+        // the name: the record is of another queue.
+        let owner = creator(&name.0);
+        owner.kill().unwrap();
+        owner.join().unwrap();
+        raw_unlink(&name.0);
+        foreign_queue(&name.0);
+        not_ours(&name.0, "an owner record of another queue");
+        assert!(has_record(&name.0), "the record stays too");
+        raw_unlink(&name.0);
+        std::fs::remove_file(record_path(&name.0)).unwrap();
+
+        // A killed creator's own record, but others may write it (and so
+        // may have forged its pid): not trusted until it is 0600 again.
+        let owner = creator(&name.0);
+        owner.kill().unwrap();
+        owner.join().unwrap();
+        let perms = |mode| {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(record_path(&name.0), std::fs::Permissions::from_mode(mode))
+                .unwrap();
+        };
+        perms(0o666);
+        not_ours(
+            &name.0,
+            "an owner record of another user, or that others may write",
+        );
+        perms(0o600);
+        assert!(MessageQueue::reclaim(&name.0).unwrap());
+        assert!(gone(&name.0) && !has_record(&name.0));
+
+        // A record whose creator died before publishing it (version 0)
+        // beside a foreign queue: that creator made no queue.
+        foreign_queue(&name.0);
+        let mut head = vec![0u8; 64 + 24 + 256];
+        head[0..8].copy_from_slice(b"mprocSHM");
+        head[12..16].copy_from_slice(&64u32.to_ne_bytes());
+        head[48..52].copy_from_slice(&dead_pid().to_ne_bytes());
+        std::fs::write(record_path(&name.0), &head).unwrap();
+        not_ours(
+            &name.0,
+            "an owner record whose creator died before making a queue",
+        );
+        raw_unlink(&name.0);
+        // Without the queue it is a leftover of ours, and goes.
+        assert!(MessageQueue::reclaim(&name.0).unwrap());
+        assert!(!has_record(&name.0));
+    });
+}
+
+#[test]
+fn a_handle_removes_only_its_own_queues_name() {
+    isolated(|| {
+        let name = unique("own-name");
+        // The owner's queue is unlinked by another handle, and a new queue
+        // takes the name: the old owner's drop leaves it and its record.
+        let old = MessageQueue::create(&name.0, 2, 8).unwrap();
+        MessageQueue::open(&name.0).unwrap().unlink().unwrap();
+        assert!(gone(&name.0) && !has_record(&name.0));
+        let new = MessageQueue::create(&name.0, 2, 8).unwrap();
+        new.send(b"new", 0).unwrap();
+        drop(old);
+        assert!(!gone(&name.0), "the old owner removed the new queue");
+        assert!(has_record(&name.0), "the old owner removed the new record");
+        assert_eq!(
+            MessageQueue::open(&name.0)
+                .unwrap()
+                .attributes()
+                .unwrap()
+                .current,
+            1
+        );
+        // Nor does an opened handle of a queue that lost its name.
+        let mut stale_view = MessageQueue::open(&name.0).unwrap();
+        let mut other = MessageQueue::open(&name.0).unwrap();
+        other.unlink().unwrap();
+        let newer = MessageQueue::create(&name.0, 2, 8).unwrap();
+        assert_eq!(stale_view.unlink().unwrap_err().kind(), ErrorKind::NotFound);
+        assert!(!gone(&name.0) && has_record(&name.0));
+        drop((new, newer));
+        assert!(gone(&name.0) && !has_record(&name.0));
+    });
 }

@@ -10,6 +10,7 @@ mod common;
 mod array;
 mod layout;
 mod named;
+mod reclaim;
 mod segment;
 mod string;
 mod value;

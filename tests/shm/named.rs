@@ -397,15 +397,22 @@ fn a_segment_being_set_up_is_not_ready_until_its_creator_dies() {
         );
         assert!(SharedMemory::<u64>::reclaim(&name).unwrap());
 
-        // An empty file (creator died right after shm_open): not ready, and
-        // reclaimable.
+        // An empty file (a creator right after shm_open, or another
+        // program's file): not ready, and not reclaimed (it cannot be told
+        // from a file that is not ours; see tests/shm/reclaim.rs).
         write_raw(&name, &[], 0);
         assert_eq!(
             SharedMemory::<u64>::open(&name).unwrap_err().kind(),
             ErrorKind::NotReady
         );
-        assert!(SharedMemory::<u64>::reclaim(&name).unwrap());
-        assert!(!exists(&name));
+        assert_eq!(
+            SharedMemory::<u64>::reclaim(&name).unwrap_err().kind(),
+            ErrorKind::NotOurs {
+                found: "an empty file"
+            }
+        );
+        assert!(exists(&name));
+        std::fs::remove_file(path(&name)).unwrap();
     });
 }
 
@@ -431,11 +438,19 @@ fn an_owner_pid_reused_by_another_process_counts_as_dead() {
             SharedMemory::<u64>::open(&name).unwrap_err().kind(),
             ErrorKind::StaleSegment { owner: me }
         );
-        // With the right start time it is this live process's.
+        // With the right start time it is this live process's: reclaim
+        // leaves it; with another, its owner is gone and reclaim takes it.
         let mut fields = header_fields(me);
         fields.push((56, start.to_ne_bytes().to_vec()));
         write_header(&name, &fields, 72);
         assert!(SharedMemory::<u64>::open(&name).is_ok());
+        assert!(!SharedMemory::<u64>::reclaim(&name).unwrap());
+        let mut fields = header_fields(me);
+        fields.push((56, (start + 1).to_ne_bytes().to_vec()));
+        write_header(&name, &fields, 72);
+        assert!(SharedMemory::<u64>::reclaim(&name).unwrap());
+        assert!(!exists(&name));
+        write_header(&name, &header_fields(me), 72);
         std::fs::remove_file(path(&name)).unwrap();
     });
 }
