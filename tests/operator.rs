@@ -345,18 +345,18 @@ impl Daemon {
             if cond(self) {
                 return;
             }
-            if self.exited.is_none() {
-                if let Ok(Some(status)) = self.child.try_wait() {
-                    self.exited = Some(status);
-                    // One more look: the state may have come with the exit.
-                    if cond(self) {
-                        return;
-                    }
-                    panic!(
-                        "the daemon exited ({status}) while waiting for {what}\n{}",
-                        self.dump()
-                    );
+            if self.exited.is_none()
+                && let Ok(Some(status)) = self.child.try_wait()
+            {
+                self.exited = Some(status);
+                // One more look: the state may have come with the exit.
+                if cond(self) {
+                    return;
                 }
+                panic!(
+                    "the daemon exited ({status}) while waiting for {what}\n{}",
+                    self.dump()
+                );
             }
             assert!(
                 Instant::now() < deadline,

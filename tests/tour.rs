@@ -200,10 +200,10 @@ fn remove(path: &Path) {
     if std::fs::remove_file(path).is_ok() || std::fs::remove_dir_all(path).is_ok() {
         return;
     }
-    if let Some(queue) = path.to_str().and_then(|p| p.strip_prefix("/dev/mqueue")) {
-        if let Ok(mut q) = mproc::ipc::MessageQueue::open(queue) {
-            let _ = q.unlink();
-        }
+    if let Some(queue) = path.to_str().and_then(|p| p.strip_prefix("/dev/mqueue"))
+        && let Ok(mut q) = mproc::ipc::MessageQueue::open(queue)
+    {
+        let _ = q.unlink();
     }
 }
 

@@ -508,10 +508,10 @@ impl MessageQueue {
     /// some process unlinks it (or the machine restarts), and is never
     /// taken for a leftover by [`MessageQueue::reclaim`].
     pub fn persist(&mut self) {
-        if self.owns() {
-            if let Some(record) = &mut self.record {
-                record.persist();
-            }
+        if self.owns()
+            && let Some(record) = &mut self.record
+        {
+            record.persist();
         }
         self.owner = 0;
     }

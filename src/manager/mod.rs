@@ -491,10 +491,8 @@ impl Manager {
                 false
             }
         };
-        if !clean {
-            if let Some(path) = &self.path {
-                path.remove_abandoned();
-            }
+        if !clean && let Some(path) = &self.path {
+            path.remove_abandoned();
         }
     }
 }

@@ -602,10 +602,10 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         };
         let (key, wake_fd) = (self.key, self.wake.as_raw_fd());
         let target: Box<dyn FnOnce()> = Box::new(move || {
-            if let Some(init) = initializer {
-                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| init())).is_err() {
-                    process::exit(1);
-                }
+            if let Some(init) = initializer
+                && std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| init())).is_err()
+            {
+                process::exit(1);
             }
             ring.started[me].store(1, Ordering::Release);
             ring::work(ring::WorkerSpec {

@@ -132,11 +132,11 @@ impl Server {
                     else {
                         break;
                     };
-                    if let Some(Some(c)) = self.conns.get_mut(slot) {
-                        if let Some(p) = &mut c.parked {
-                            p.phase = NOTIFIED;
-                            p.deadline = None;
-                        }
+                    if let Some(Some(c)) = self.conns.get_mut(slot)
+                        && let Some(p) = &mut c.parked
+                    {
+                        p.phase = NOTIFIED;
+                        p.deadline = None;
                     }
                     woken += 1;
                 }
@@ -310,10 +310,8 @@ impl Server {
                         moved = parked == Some(c.chan.load())
                             && c.chan.take_at(REQUEST_HEADER + 8, &mut self.req[..item]);
                     }
-                    if moved {
-                        if let Some(Data::Queue(q)) = &mut self.objects[index].data {
-                            let _ = q.extend(&self.req[..item], 1);
-                        }
+                    if moved && let Some(Data::Queue(q)) = &mut self.objects[index].data {
+                        let _ = q.extend(&self.req[..item], 1);
                     }
                     // The getter's reply is still in the reply buffer: send
                     // it first, then the putter's.
@@ -443,11 +441,11 @@ impl Server {
             let kind_code = self.objects[index].kind;
             match (kind_code, p.op) {
                 (kind::CONDITION, op::WAIT) => {
-                    if let Some(Some(c)) = self.conns.get_mut(slot) {
-                        if let Some(p) = &mut c.parked {
-                            p.phase = TIMED_OUT;
-                            p.deadline = None;
-                        }
+                    if let Some(Some(c)) = self.conns.get_mut(slot)
+                        && let Some(p) = &mut c.parked
+                    {
+                        p.phase = TIMED_OUT;
+                        p.deadline = None;
                     }
                     if matches!(self.objects[index].data, Some(Data::Lock { holder: 0, .. })) {
                         self.grant_lock(index);
@@ -468,20 +466,19 @@ impl Server {
     /// What a connection's end does to the objects: its locks are
     /// released, a barrier it waited at is broken.
     pub(super) fn abandon(&mut self, id: u32, parked: Option<Parked>) {
-        if let Some(p) = parked {
-            if self.objects[p.object].kind == kind::BARRIER
-                && self.objects[p.object].generation == p.generation
-            {
-                self.break_barrier(p.object);
-            }
+        if let Some(p) = parked
+            && self.objects[p.object].kind == kind::BARRIER
+            && self.objects[p.object].generation == p.generation
+        {
+            self.break_barrier(p.object);
         }
         for index in 0..self.objects.len() {
-            if let Some(Data::Lock { holder, depth }) = &mut self.objects[index].data {
-                if *holder == id {
-                    *holder = 0;
-                    *depth = 0;
-                    self.grant_lock(index);
-                }
+            if let Some(Data::Lock { holder, depth }) = &mut self.objects[index].data
+                && *holder == id
+            {
+                *holder = 0;
+                *depth = 0;
+                self.grant_lock(index);
             }
         }
     }
