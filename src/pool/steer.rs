@@ -233,14 +233,21 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         // A queued task's clock starts when a worker takes it, which
         // wakes nobody, and a worker stores the start just after its claim:
         // for a task queued, or claimed with no start stored yet, look again
-        // a timeout from now at the latest.
+        // a timeout from now at the latest. The queue is read first: a
+        // worker marks its slot RUNNING before it advances `head`, so a task
+        // that has left the queue (read here, Acquire) shows RUNNING in the
+        // scan below. Scanning first could miss it in both (still queued in
+        // the scan, claimed by the count), and the loop then slept without
+        // a deadline while the task overran: the operator test saw that
+        // once in about 30 full runs.
+        let queued = self.queued() > 0;
         let unclocked = self.ring.slots.iter().any(|slot| {
             let st = slot.state.load(Ordering::Acquire);
             ring::kind(st) == ring::RUNNING
                 && self.ring.busy_since[ring::worker(st) % POOL_MAX_WORKERS].load(Ordering::Relaxed)
                     == 0
         });
-        if self.queued() > 0 || unclocked {
+        if queued || unclocked {
             soonest(now + timeout);
         }
         let workers = self.workers.borrow();
