@@ -138,6 +138,7 @@
 //! | `Pool(processes, initializer, initargs, maxtasksperchild)` | [`Pool::new`], [`Pool::builder`] |
 //! | `apply(f, (x,))` | [`Pool::apply`] |
 //! | `apply_async(f, (x,), callback, error_callback)` | [`Pool::apply_async`], [`Pool::apply_async_with`] |
+//! | `apply_async(f, (x,), callback=cb)` (no `error_callback`) | [`Pool::apply_async_callback`] |
 //! | `AsyncResult.get/wait/ready/successful` | [`AsyncResult`] |
 //! | `map(f, xs, chunksize)`, `map_async` | [`Pool::map`], [`Pool::map_into`], [`Pool::map_async`] |
 //! | `imap`, `imap_unordered` | [`Pool::imap`], [`Pool::imap_unordered`] |
@@ -148,6 +149,7 @@
 // failing allocates nothing; results carrying it are that big by design.
 #![allow(clippy::result_large_err)]
 
+mod callback;
 mod map;
 mod result;
 mod ring;

@@ -202,6 +202,45 @@ fn a_held_result_is_still_fetchable_after_its_callback() {
 }
 
 #[test]
+fn a_callback_without_error_callback_runs_on_success_only_and_the_handle_keeps_the_failure() {
+    isolated(|| {
+        let pool = Pool::new(2).unwrap();
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let f = |x: u64| -> u64 {
+            assert!(x != 3, "no threes");
+            x + 100
+        };
+        // Held handles: the failure reaches `get`, no callback runs for it.
+        let (a, b) = (Rc::clone(&seen), Rc::clone(&seen));
+        let ok = pool
+            .apply_async_callback(f, 1, move |v: &u64| a.borrow_mut().push(*v))
+            .unwrap();
+        let bad = pool
+            .apply_async_callback(f, 3, move |v: &u64| b.borrow_mut().push(*v))
+            .unwrap();
+        assert_eq!(ok.get().unwrap(), 101);
+        bad.wait().unwrap();
+        assert_eq!(bad.successful(), Some(false));
+        let e = bad.get().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Panicked);
+        assert_eq!(e.message(), "no threes");
+        assert_eq!(*seen.borrow(), vec![101]);
+        // Dropped handles: a failure is dropped unseen, the pool still ends.
+        for i in 0..6u64 {
+            let s = Rc::clone(&seen);
+            pool.apply_async_callback(f, i, move |v: &u64| s.borrow_mut().push(*v))
+                .unwrap();
+        }
+        pool.close();
+        pool.join().unwrap();
+        assert_eq!(pool.outstanding(), 0);
+        let mut seen = seen.borrow().clone();
+        seen.sort();
+        assert_eq!(seen, vec![100, 101, 101, 102, 104, 105]);
+    });
+}
+
+#[test]
 fn submitting_after_close_or_terminate_is_an_error_and_join_needs_close() {
     isolated(|| {
         let pool = Pool::new(2).unwrap();
