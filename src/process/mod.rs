@@ -11,6 +11,54 @@
 //! (the child has a copy of the parent's memory), so nothing is pickled and
 //! no `'static` or `Send` bound applies.
 //!
+//! # A process defined by a type
+//!
+//! Python's other way to make a process, a subclass of `Process` that
+//! overrides `run()`, is a type of your own implementing [`Run`]:
+//! [`Process::from_run`] (or [`Run::into_process`]) makes it a
+//! [`Process`] whose target is its `run`, and calling `run` directly runs
+//! it in the current process, as Python's `p.run()` does.
+//!
+//! ```python
+//! class Greeter(Process):
+//!     def __init__(self, n):
+//!         super().__init__()
+//!         self.n = n
+//!     def run(self):
+//!         print("hello", self.n, "from", os.getpid())
+//!
+//! p = Greeter(3); p.start(); p.join()   # in a child
+//! Greeter(4).run()                      # here
+//! ```
+//!
+//! ```no_run
+//! use mproc::process::{self, Process, Run};
+//!
+//! struct Greeter {
+//!     n: u32,
+//! }
+//!
+//! impl Run for Greeter {
+//!     fn run(&mut self) {
+//!         println!("hello {} from {}", self.n, process::getpid());
+//!     }
+//! }
+//!
+//! let mut p = Process::from_run(Greeter { n: 3 }); // or Greeter { n: 3 }.into_process()
+//! p.start()?;
+//! assert_eq!(p.join()?, 0);
+//! Greeter { n: 4 }.run();
+//! # Ok::<(), mproc::Error>(())
+//! ```
+//!
+//! `super().__init__(name=…, daemon=…)` becomes
+//! [`with_name`](Process::with_name) and [`daemon`](Process::daemon) on the
+//! handle. The value moves into the handle and, at
+//! [`start`](Process::start), into the child; the parent's copy is
+//! dropped, so what the child computes comes back the way a target's
+//! result does (shared memory, a pipe, a queue), as in Python, where the
+//! child's changes to `self` are not seen by the parent either.
+//!
 //! # The thread policy
 //!
 //! [`fork`] and [`Process::start`] refuse, with
@@ -75,9 +123,11 @@ mod at_exit;
 mod handle;
 mod lineage;
 mod registry;
+mod run;
 
 pub use handle::Process;
 pub use lineage::{Name, ParentProcess, ProcessInfo, current_process, parent_process};
+pub use run::Run;
 
 use lineage::prepare_lineage;
 

@@ -12,3 +12,4 @@ mod lifecycle;
 mod orphans;
 mod queries;
 mod reaping;
+mod run;
