@@ -546,6 +546,7 @@ fn manager_proxy_calls_allocate_nothing_in_steady_state() {
         let ev = m.event().unwrap();
         let cond = m.condition().unwrap();
         let q = m.queue::<u64>(4).unwrap();
+        let arr = m.array::<u32>(&[1, 2, 3, 4]).unwrap();
         let key: FixedStr<16> = "count".parse().unwrap();
         d.set(&key, &100).unwrap();
         let round = || {
@@ -563,6 +564,11 @@ fn manager_proxy_calls_allocate_nothing_in_steady_state() {
             let mut snap = heapless::Vec::<u32, 8>::new();
             l.snapshot_into(&mut snap).unwrap();
             v.set(&v.get().unwrap().wrapping_add(1)).unwrap();
+            arr.set(-1, &arr.get(0).unwrap().wrapping_add(1)).unwrap();
+            assert_eq!(arr.len().unwrap(), 4);
+            let mut cells = [0u32; 4];
+            arr.snapshot_into(&mut cells).unwrap();
+            assert!(arr.get(4).is_err());
             ns.set("x", &1i32).unwrap();
             assert_eq!(ns.get::<i32>("x").unwrap(), Some(1));
             // A refused call: its error is built without allocating.

@@ -1,5 +1,5 @@
 //! The [`Manager`]: a server process that owns shared objects — dicts,
-//! lists, values, namespaces, locks, semaphores, events, conditions,
+//! lists, arrays, values, namespaces, locks, semaphores, events, conditions,
 //! barriers, queues and registered types — and serves
 //! proxies to forked children and to unrelated programs (Python's
 //! `multiprocessing.Manager()` and `managers.BaseManager`).
@@ -47,7 +47,7 @@
 //!   idle for a moment parks on the socket, where the other rings a
 //!   one-byte doorbell. The socket's hang-up is how each side learns of
 //!   the other's death, at once.
-//! - **Proxies** ([`DictProxy`], [`ListProxy`], [`ValueProxy`],
+//! - **Proxies** ([`DictProxy`], [`ListProxy`], [`ArrayProxy`], [`ValueProxy`],
 //!   [`NamespaceProxy`], [`Proxy`] for registered types, and the waiting
 //!   objects below) are handles: an object number and this process's
 //!   connection. A forked child that uses an inherited proxy makes its own
@@ -146,9 +146,9 @@ mod store;
 mod wire;
 
 pub use proxy::{
-    BarrierProxy, ConditionProxy, DictProxy, EventProxy, FieldName, ListProxy, LockProxy,
-    ManagerGuard, NamespaceProxy, Proxied, Proxy, QueueProxy, RLockProxy, SemaphoreProxy, Token,
-    ValueProxy,
+    ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EventProxy, FieldName, ListProxy,
+    LockProxy, ManagerGuard, NamespaceProxy, Proxied, Proxy, QueueProxy, RLockProxy,
+    SemaphoreProxy, Token, ValueProxy,
 };
 pub use served::{Call, Method, Served};
 pub use wire::Wire;

@@ -131,12 +131,16 @@ pub(crate) mod kind {
     pub(crate) const CUSTOM: u16 = 11;
     pub(crate) const QUEUE: u16 = 12;
     pub(crate) const BOUNDED_SEMAPHORE: u16 = 13;
+    /// A list of fixed length: made full, then only read and written
+    /// by index (`LEN`, `GET`, `SET`, `ITEMS`).
+    pub(crate) const ARRAY: u16 = 14;
 
     /// The kind's name in errors and docs.
     pub(crate) fn name(kind: u16) -> &'static str {
         match kind {
             DICT => "dict",
             LIST => "list",
+            ARRAY => "array",
             VALUE => "value",
             NAMESPACE => "namespace",
             LOCK => "lock",

@@ -306,9 +306,11 @@ macro_rules! proxied {
 
 // The proxies of the waiting kinds and registered types, and the
 // creation of objects, live in submodules (they use `proxied!` above).
+mod array;
 mod make;
 mod waits;
 
+pub use array::ArrayProxy;
 pub use waits::{
     BarrierProxy, ConditionProxy, EventProxy, LockProxy, ManagerGuard, Proxy, QueueProxy,
     RLockProxy, SemaphoreProxy,

@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod array;
 mod faults;
 mod hostile;
 mod objects;

@@ -55,7 +55,7 @@ impl Client {
         self.make_as(op_name, kind_code, capacity, 0, 0, 0, |_| 0)
     }
 
-    fn make<P: Proxied>(
+    pub(super) fn make<P: Proxied>(
         &self,
         op_name: &'static str,
         capacity: usize,

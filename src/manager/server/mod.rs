@@ -41,7 +41,9 @@ mod ops;
 mod waits;
 
 use conns::{Conn, Hello};
-use ops::{bad, dict_op, list_op, mismatch, namespace_op, u16_at, u32_at, u64_at, value_op};
+use ops::{
+    array_op, bad, dict_op, list_op, mismatch, namespace_op, u16_at, u32_at, u64_at, value_op,
+};
 use waits::Parked;
 
 /// How long the loop keeps scanning after the last request before it
@@ -484,6 +486,7 @@ impl Server {
             kind::DICT => Action::Reply(dict_op(obj, r, args, out)),
             kind::NAMESPACE => Action::Reply(namespace_op(obj, r, args, out)),
             kind::LIST => Action::Reply(list_op(obj, r, args, out)),
+            kind::ARRAY => Action::Reply(array_op(obj, r, args, out)),
             kind::VALUE => Action::Reply(value_op(obj, r, args, out)),
             kind::QUEUE if r.fp_a != obj.fp_a => {
                 Action::Reply(mismatch(field::VALUE, obj.fp_a, r.fp_a))
@@ -538,7 +541,7 @@ impl Server {
                     return Reply::status(status::WRONG_KIND, u64::from(o.kind), 0);
                 }
                 if o.fp_a != r.fp_a {
-                    let f = if o.kind == kind::LIST {
+                    let f = if matches!(o.kind, kind::LIST | kind::ARRAY) {
                         field::VALUE
                     } else {
                         field::KEY
@@ -658,6 +661,15 @@ impl Server {
                 (Data::Table(Table::new(a_size, b_size, capacity)), r.fp_a)
             }
             kind::LIST => (Data::List(List::new(a_size, capacity)), r.fp_a),
+            kind::ARRAY => {
+                // Made full, from its initial items; its length never
+                // changes.
+                let mut l = List::new(a_size, capacity);
+                if l.extend(rest, capacity).is_err() {
+                    return bad(len);
+                }
+                (Data::List(l), r.fp_a)
+            }
             kind::VALUE => {
                 if rest.len() != b_size {
                     return bad(len);

@@ -1,4 +1,4 @@
-//! The plain objects' operations: dicts, namespaces, lists and values,
+//! The plain objects' operations: dicts, namespaces, lists, arrays and values,
 //! each answered at once from the request's arguments (already copied out
 //! of the channel and bounded by the message size).
 
@@ -278,6 +278,15 @@ pub(super) fn list_op(obj: &mut Object, r: &Request, args: &[u8], out: &mut [u8]
     }
 }
 
+/// An array: a list of fixed length, so only the operations that keep
+/// it (`len`, `a[i]`, `a[i] = x`, a snapshot).
+pub(super) fn array_op(obj: &mut Object, r: &Request, args: &[u8], out: &mut [u8]) -> Reply {
+    match r.op {
+        op::LEN | op::GET | op::SET | op::ITEMS => list_op(obj, r, args, out),
+        other => Reply::status(status::UNKNOWN_METHOD, u64::from(other), 0),
+    }
+}
+
 pub(super) fn value_op(obj: &mut Object, r: &Request, args: &[u8], out: &mut [u8]) -> Reply {
     if r.fp_a != obj.fp_a {
         return mismatch(field::VALUE, obj.fp_a, r.fp_a);
@@ -298,5 +307,54 @@ pub(super) fn value_op(obj: &mut Object, r: &Request, args: &[u8], out: &mut [u8
             Reply::ok(0)
         }
         other => Reply::status(status::UNKNOWN_METHOD, u64::from(other), 0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn array(items: &[u8]) -> Object {
+        let mut l = List::new(1, items.len());
+        l.extend(items, items.len()).unwrap();
+        Object {
+            kind: crate::manager::protocol::kind::ARRAY,
+            generation: 1,
+            name: heapless::String::new(),
+            fp_a: 42,
+            fp_b: 0,
+            a_size: 1,
+            b_size: 0,
+            data: Some(Data::List(l)),
+        }
+    }
+
+    #[test]
+    fn an_array_refuses_every_operation_that_would_change_its_length() {
+        let mut a = array(b"xyz");
+        let mut out = [0u8; 64];
+        let request = |op| Request {
+            op,
+            fp_a: 42,
+            ..Request::default()
+        };
+        let index_and_item = [0u8, 0, 0, 0, 0, 0, 0, 0, b'q'];
+        for (op, args) in [
+            (op::APPEND, &b"q"[..]),
+            (op::EXTEND, &b"qq"[..]),
+            (op::INSERT, &index_and_item[..]),
+            (op::POP_AT, &index_and_item[..8]),
+            (op::REMOVE, &b"x"[..]),
+            (op::CLEAR, &[][..]),
+            (op::REVERSE, &[][..]),
+        ] {
+            let r = array_op(&mut a, &request(op), args, &mut out);
+            assert_eq!(r.status, status::UNKNOWN_METHOD, "op {op}");
+        }
+        assert_eq!(array_op(&mut a, &request(op::LEN), &[], &mut out).a, 3);
+        let r = array_op(&mut a, &request(op::SET), &index_and_item, &mut out);
+        assert_eq!(r.status, status::OK);
+        let r = array_op(&mut a, &request(op::ITEMS), &[], &mut out);
+        assert_eq!((r.a, &out[..r.len as usize]), (3, &b"qyz"[..]));
     }
 }
