@@ -45,6 +45,8 @@ mod joinable_queue;
 mod kill_between;
 #[path = "manager_counter.rs"]
 mod manager_counter;
+#[path = "manager_array.rs"]
+mod manager_array;
 #[path = "manager_dict_list.rs"]
 mod manager_dict_list;
 #[path = "manager_lock.rs"]
@@ -57,10 +59,14 @@ mod manager_string;
 mod message_queue;
 #[path = "pipe.rs"]
 mod pipe;
+#[path = "process_subclass.rs"]
+mod process_subclass;
 #[path = "pool_apply.rs"]
 mod pool_apply;
 #[path = "pool_apply_async.rs"]
 mod pool_apply_async;
+#[path = "pool_callback.rs"]
+mod pool_callback;
 #[path = "pool_callbacks.rs"]
 mod pool_callbacks;
 #[path = "pool_map.rs"]
@@ -94,6 +100,11 @@ const SCENARIOS: &[(&str, &str, Scenario)] = &[
         "five_processes",
         "multiprocessing: 5 processes started, then joined",
         five_processes::run,
+    ),
+    (
+        "process_subclass",
+        "class Counter(Process) overriding run(): 3 started as children, 1 run() here",
+        process_subclass::run,
     ),
     (
         "write_files",
@@ -211,6 +222,11 @@ const SCENARIOS: &[(&str, &str, Scenario)] = &[
         pool_callbacks::run,
     ),
     (
+        "pool_callback",
+        "apply_async(callback=results.append) alone: the failure stays with its AsyncResult",
+        pool_callback::run,
+    ),
+    (
         "pool_map",
         "Pool(cpu_count()).map against a loop: primes below 1,000,000, both timed",
         pool_map::run,
@@ -234,6 +250,11 @@ const SCENARIOS: &[(&str, &str, Scenario)] = &[
         "manager_dict_list",
         "Manager: a child sets d[1], d['2'], d[0.25] and reverses l; the parent prints both",
         manager_dict_list::run,
+    ),
+    (
+        "manager_array",
+        "Manager Array('i', range(10)): 10 children square a cell each; a[10] is an IndexError",
+        manager_array::run,
     ),
     (
         "manager_lock",
