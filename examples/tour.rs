@@ -43,10 +43,10 @@ mod full_queue;
 mod joinable_queue;
 #[path = "kill_between.rs"]
 mod kill_between;
-#[path = "manager_counter.rs"]
-mod manager_counter;
 #[path = "manager_array.rs"]
 mod manager_array;
+#[path = "manager_counter.rs"]
+mod manager_counter;
 #[path = "manager_dict_list.rs"]
 mod manager_dict_list;
 #[path = "manager_lock.rs"]
@@ -59,8 +59,6 @@ mod manager_string;
 mod message_queue;
 #[path = "pipe.rs"]
 mod pipe;
-#[path = "process_subclass.rs"]
-mod process_subclass;
 #[path = "pool_apply.rs"]
 mod pool_apply;
 #[path = "pool_apply_async.rs"]
@@ -73,6 +71,8 @@ mod pool_callbacks;
 mod pool_map;
 #[path = "pool_starmap.rs"]
 mod pool_starmap;
+#[path = "process_subclass.rs"]
+mod process_subclass;
 #[path = "queue_writer_reader.rs"]
 mod queue_writer_reader;
 #[path = "semaphore.rs"]

@@ -521,6 +521,20 @@ fn pool_apply_async_get_map_and_callbacks_allocate_nothing_in_steady_state() {
                 100
             );
             assert_eq!(out[99], 99 * 99);
+            // The callback forms without an error callback, and of map_async.
+            let r = pool
+                .apply_async_callback(pool_square, 4, |v: &u64| assert_eq!(*v, 16))
+                .unwrap();
+            assert_eq!(r.get().unwrap(), 16);
+            let r = pool.map_async_with(
+                pool_square,
+                0..100u64,
+                &mut out,
+                8,
+                |results: &[u64]| assert_eq!(results[99], 99 * 99),
+                |e| panic!("{e}"),
+            );
+            assert_eq!(r.get().unwrap(), 100);
             let sum: u64 = pool
                 .imap_unordered(pool_square, 0..50u64, 4)
                 .map(|r| r.unwrap())

@@ -335,27 +335,55 @@ impl<C, A, R, I, const SLOTS: usize, const BYTES: usize> Drop
 /// The handle of [`Pool::map_async`] (Python's `MapResult`): the results
 /// go into the caller's buffer. Tasks are submitted a few chunks ahead
 /// and topped up whenever the handle is waited on or asked `ready`.
-pub struct MapResult<'p, 'o, C, A, R, I, const SLOTS: usize, const BYTES: usize> {
+///
+/// `CB` and `EB` are the callbacks of [`Pool::map_async_with`] (plain
+/// `fn` types, unused, for [`Pool::map_async`]).
+pub struct MapResult<
+    'p,
+    'o,
+    C,
+    A,
+    R,
+    I,
+    const SLOTS: usize,
+    const BYTES: usize,
+    CB = fn(&[R]),
+    EB = fn(&TaskError),
+> {
     imap: Imap<'p, C, A, R, I, SLOTS, BYTES>,
     out: &'o mut [R],
     written: usize,
     error: Option<TaskError>,
     done: bool,
+    /// The callbacks, until they run (when the handle sees the end).
+    callbacks: Option<(CB, EB)>,
 }
 
-impl<'p, 'o, C, A, R, I, const SLOTS: usize, const BYTES: usize>
-    MapResult<'p, 'o, C, A, R, I, SLOTS, BYTES>
+/// The callback types of a [`MapResult`] made without callbacks.
+type NoCallbacks<R> = (fn(&[R]), fn(&TaskError));
+
+/// The callbacks of a [`MapResult`] made without any.
+fn no_callbacks<R>() -> Option<NoCallbacks<R>> {
+    None
+}
+
+impl<'p, 'o, C, A, R, I, const SLOTS: usize, const BYTES: usize, CB, EB>
+    MapResult<'p, 'o, C, A, R, I, SLOTS, BYTES, CB, EB>
 where
     C: Call<A, R>,
     A: TaskData,
     R: TaskData,
     I: Iterator<Item = A>,
+    CB: FnOnce(&[R]),
+    EB: FnOnce(&TaskError),
 {
-    /// Submits the first chunks of `imap`, whose results go to `out`.
-    fn start(
+    /// Submits the first chunks of `imap`, whose results go to `out`;
+    /// `callbacks` run when the handle sees the end.
+    pub(super) fn start(
         mut imap: Imap<'p, C, A, R, I, SLOTS, BYTES>,
         out: &'o mut [R],
-    ) -> MapResult<'p, 'o, C, A, R, I, SLOTS, BYTES> {
+        callbacks: Option<(CB, EB)>,
+    ) -> MapResult<'p, 'o, C, A, R, I, SLOTS, BYTES, CB, EB> {
         imap.fill("Pool::map_async");
         MapResult {
             imap,
@@ -363,6 +391,7 @@ where
             written: 0,
             error: None,
             done: false,
+            callbacks,
         }
     }
 
@@ -396,6 +425,14 @@ where
                 None => self.done = true,
                 Some(true) => {}
                 Some(false) => break,
+            }
+        }
+        if self.done
+            && let Some((callback, error_callback)) = self.callbacks.take()
+        {
+            match &self.error {
+                Some(e) => error_callback(e),
+                None => callback(&self.out[..self.written]),
             }
         }
         Ok(())
@@ -568,6 +605,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         MapResult::start(
             Imap::new(self, Direct(f), items, chunksize.into(), true),
             out,
+            no_callbacks(),
         )
     }
 
@@ -630,6 +668,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
                 true,
             ),
             out,
+            no_callbacks(),
         )
         .get()
     }

@@ -95,10 +95,13 @@
 //! the parent calls into it: a wait ([`AsyncResult::get`],
 //! [`AsyncResult::wait`], [`Pool::join`], [`Pool::apply`], a `map`, an
 //! `imap` step), a submission, or [`Pool::poll`]. `callback` and
-//! `error_callback` ([`Pool::apply_async_with`]) run then, in the parent,
+//! `error_callback` ([`Pool::apply_async_with`],
+//! [`Pool::apply_async_callback`]) run then, in the parent,
 //! on the parent's stack: never in a worker, never inside a signal
 //! handler. A daemon puts [`Pool::sentinel`] into its
 //! [`wait`](crate::ipc::wait) set and calls [`Pool::poll`] when it fires.
+//! A `map_async`'s callbacks ([`Pool::map_async_with`]) are run by its
+//! [`MapResult`], in the call on it that sees the map end.
 //!
 //! # Faults
 //!
@@ -141,6 +144,7 @@
 //! | `apply_async(f, (x,), callback=cb)` (no `error_callback`) | [`Pool::apply_async_callback`] |
 //! | `AsyncResult.get/wait/ready/successful` | [`AsyncResult`] |
 //! | `map(f, xs, chunksize)`, `map_async` | [`Pool::map`], [`Pool::map_into`], [`Pool::map_async`] |
+//! | `map_async(f, xs, chunksize, callback, error_callback)` | [`Pool::map_async_with`] |
 //! | `imap`, `imap_unordered` | [`Pool::imap`], [`Pool::imap_unordered`] |
 //! | `starmap(f, [(a, b), …])` | [`Pool::starmap`], [`Pool::starmap_into`] |
 //! | `close`, `terminate`, `join`, `with Pool() as p` | [`Pool::close`], [`Pool::terminate`], [`Pool::join`], drop |

@@ -1,5 +1,6 @@
-//! `map`, `map_into`, `map_async`, `imap`, `imap_unordered`, `starmap`.
+//! `map`, `map_into`, `map_async` (with callbacks too), `imap`, `imap_unordered`, `starmap`.
 
+use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
 use mproc::ErrorKind;
@@ -57,6 +58,85 @@ fn map_async_returns_at_once_and_get_waits() {
         assert!(r.ready());
         assert_eq!(r.get().unwrap(), 10);
         assert_eq!(out, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    });
+}
+
+#[test]
+fn map_async_with_runs_the_callback_once_with_every_result() {
+    isolated(|| {
+        let pool = Pool::new(3).unwrap();
+        let mut out = [0u64; 50];
+        let seen = RefCell::new(Vec::new());
+        let (calls, errors) = (Cell::new(0), Cell::new(0));
+        let mut r = pool.map_async_with(
+            square,
+            0..50u64,
+            &mut out,
+            4,
+            |results: &[u64]| {
+                calls.set(calls.get() + 1);
+                seen.borrow_mut().extend_from_slice(results);
+            },
+            |_| errors.set(errors.get() + 1),
+        );
+        r.wait().unwrap();
+        assert_eq!((calls.get(), errors.get()), (1, 0));
+        assert!(r.ready());
+        assert_eq!(r.get().unwrap(), 50);
+        assert_eq!(calls.get(), 1);
+        let want: Vec<u64> = (0..50).map(|x| x * x).collect();
+        assert_eq!(*seen.borrow(), want);
+        assert_eq!(out.to_vec(), want);
+    });
+}
+
+#[test]
+fn map_async_with_runs_the_error_callback_with_the_first_failure() {
+    isolated(|| {
+        fn picky(x: u64) -> u64 {
+            assert!(x != 13 && x != 40, "unlucky {x}");
+            x
+        }
+        let pool = Pool::new(2).unwrap();
+        let mut out = [0u64; 100];
+        let failure = RefCell::new(None);
+        let calls = Cell::new(0);
+        let r = pool.map_async_with(
+            picky,
+            0..100u64,
+            &mut out,
+            4,
+            |_: &[u64]| calls.set(calls.get() + 1),
+            |e| *failure.borrow_mut() = Some(e.message().to_owned()),
+        );
+        // `get` runs it before it returns the same failure.
+        let e = r.get().unwrap_err();
+        assert_eq!(e.message(), "unlucky 13");
+        assert_eq!(failure.borrow().as_deref(), Some("unlucky 13"));
+        assert_eq!(calls.get(), 0);
+        assert_eq!(pool.outstanding(), 0);
+    });
+}
+
+#[test]
+fn map_async_with_runs_nothing_for_a_handle_dropped_before_it_saw_the_end() {
+    isolated(|| {
+        let pool = Pool::new(2).unwrap();
+        let mut out = [0u64; 8];
+        let calls = Cell::new(0);
+        let r = pool.map_async_with(
+            square,
+            0..8u64,
+            &mut out,
+            1,
+            |_: &[u64]| calls.set(calls.get() + 1),
+            |_| calls.set(calls.get() + 1),
+        );
+        drop(r);
+        pool.close();
+        pool.join().unwrap();
+        assert_eq!(calls.get(), 0);
+        assert_eq!(pool.outstanding(), 0);
     });
 }
 
