@@ -172,6 +172,15 @@ pub mod signal;
 pub mod sync;
 mod sys;
 
+// The derives name the traits `::mproc::…`, in this crate's own tests and
+// docs too.
+extern crate self as mproc;
+
 pub use error::{Error, ErrorKind, Resource, Result};
+/// The derive macros (feature `derive`, on by default): `#[derive(Shareable)]`,
+/// `#[derive(TaskData)]`, `#[derive(Wire)]`, also re-exported beside each
+/// trait ([`shm::Shareable`], [`pool::TaskData`], [`manager::Wire`]).
+#[cfg(feature = "derive")]
+pub use mproc_derive::{Shareable, TaskData, Wire};
 pub use process::{Pid, Process};
 pub use signal::Signal;

@@ -43,6 +43,13 @@ use crate::shm::FixedStr;
 ///
 /// Floats compare by their bits on the server: `-0.0` and `0.0` are two
 /// keys, and a NaN key can be found again.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not `Wire`: it can't travel to and from a `Manager` server",
+    label = "not `Wire`",
+    note = "a struct or enum of `Wire` fields gets it with `#[derive(mproc::Wire)]`: the fields encoded one after another, decoding validated",
+    note = "text goes in `mproc::shm::FixedStr<N>`, not `String` or `&str`",
+    note = "a value of any size (`String`, `Vec`, a map…) takes the serde route instead: a `Serialize + Deserialize` type through the manager with the crate's `serde` feature"
+)]
 pub trait Wire: Sized {
     /// Bytes of the encoding: the same for every value of the type.
     const SIZE: usize;

@@ -155,6 +155,9 @@ mod steer;
 
 pub use crate::sys::task::TaskData;
 pub use map::{Call, Direct, Imap, MapResult, Star, StarFn};
+/// `#[derive(TaskData)]`: the compile-time checks instead of an `unsafe impl`.
+#[cfg(feature = "derive")]
+pub use mproc_derive::TaskData;
 pub use result::{AsyncResult, PanicMessage, TaskError};
 
 use std::cell::{Cell, RefCell};

@@ -52,6 +52,9 @@ mod string;
 mod value;
 
 pub use crate::sys::mem::Shareable;
+/// `#[derive(Shareable)]`: the compile-time checks instead of an `unsafe impl`.
+#[cfg(feature = "derive")]
+pub use mproc_derive::Shareable;
 pub use named::SharedMemory;
 pub use string::FixedStr;
 pub use value::{Array, ArrayGuard, RawArray, RawValue, Value, ValueGuard};

@@ -269,6 +269,13 @@ fn vm_flag(addr: usize, flag: [u8; 2]) -> bool {
 /// mutation through `&self` done with atomics or under a protocol the type
 /// itself enforces. Memory of another process is read as this type without
 /// any check.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not `Shareable`: it can't live in shared memory, nor travel as a `Queue` item or a `Pipe` value",
+    label = "not `Shareable`",
+    note = "a `#[repr(C)]` struct of fixed-width fields gets it with `#[derive(mproc::Shareable)]` (no `unsafe impl`); text goes in `mproc::shm::FixedStr<N>`, not `String` or `&str`",
+    note = "`usize`/`isize`, `bool`, `char`, tuples and `Option` are not `Shareable`: use `u64`/`i64`, a `u8` flag, `u32`, a `#[repr(C)]` struct",
+    note = "a value of any size (`String`, `Vec`, a map…) takes the serde route instead: a `Serialize + Deserialize` type through the channels of the crate's `serde` feature"
+)]
 pub unsafe trait Shareable: Sync + Send + Sized + 'static {
     /// The name two builds of this type agree on, hashed into the layout
     /// fingerprint of named segments. Defaults to the type's path

@@ -39,6 +39,13 @@ use super::mem::Shareable;
 /// anything outside the value's own bytes: a value moved into a worker that
 /// is then killed is never dropped (leaked), and one moved out is dropped
 /// by whoever receives it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not `TaskData`: it can't be a `Pool` task's argument or result",
+    label = "not `TaskData`",
+    note = "a struct or enum of `TaskData` fields gets it with `#[derive(mproc::TaskData)]` (no `unsafe impl`); a closure may capture nothing: pass what it needs as the argument",
+    note = "text goes in `mproc::shm::FixedStr<N>` or `heapless::String<N>`, a list in an array or `heapless::Vec<T, N>`, not `String`, `Vec` or a reference",
+    note = "a value of any size (`String`, `Vec`, a map…) takes the serde route instead: a `Serialize + Deserialize` type through the pool with the crate's `serde` feature"
+)]
 pub unsafe trait TaskData: Sized + 'static {}
 
 macro_rules! task_data {
