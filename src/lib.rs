@@ -126,7 +126,11 @@
 //! threads running (two functions), running an arbitrary closure inside a
 //! signal handler ([`signal::register`]), and implementing
 //! [`Shareable`](shm::Shareable) or [`TaskData`](pool::TaskData) for a type
-//! of your own.
+//! of your own by hand. User code need not: `#[derive(Shareable)]` and
+//! `#[derive(TaskData)]` (feature `derive`, on by default; crate
+//! `mproc-derive`) check the contract when the program is built — every
+//! field itself shareable, no padding, no drop glue, no pointer, reference
+//! or `usize` — and refuse with a message that names the field and why.
 //!
 //! ## Errors
 //!

@@ -187,7 +187,8 @@ impl Wire for Pid {
     }
 }
 
-/// A length (`u32`, little-endian) and `N` bytes, zeros after the text.
+/// A length (`u32`, little-endian) and `N` bytes, zeros after the text
+/// (checked on decode: one string, one encoding).
 impl<const N: usize> Wire for FixedStr<N> {
     const SIZE: usize = 4 + N;
     fn encode(&self, out: &mut [u8]) {
@@ -200,6 +201,9 @@ impl<const N: usize> Wire for FixedStr<N> {
     fn decode(bytes: &[u8]) -> Option<FixedStr<N>> {
         let len = usize::try_from(u32::decode(bytes.get(..4)?)?).ok()?;
         let text = core::str::from_utf8(bytes.get(4..4 + len)?).ok()?;
+        if !bytes[4 + len..].iter().all(|&b| b == 0) {
+            return None;
+        }
         let mut s = FixedStr::new();
         s.set(text).ok()?;
         Some(s)
@@ -336,6 +340,22 @@ mod tests {
         );
         assert_eq!(FixedStr::<4>::decode(&[1, 0, 0, 0, 0xFF, 0, 0, 0]), None);
         assert_eq!(u32::decode(&[1, 2]), None);
+    }
+
+    #[test]
+    fn a_string_decodes_only_from_its_one_encoding() {
+        // "a" with a stray byte after it: the server would keep it as a
+        // second key equal to "a" (it compares bytes), so it is refused,
+        // alone and inside a derived enum's payload.
+        assert_eq!(
+            FixedStr::<4>::decode(&[1, 0, 0, 0, b'a', 0, 0, 0]),
+            Some("a".parse().unwrap())
+        );
+        assert_eq!(FixedStr::<4>::decode(&[1, 0, 0, 0, b'a', b'b', 0, 0]), None);
+        assert_eq!(
+            Option::<FixedStr<2>>::decode(&[1, 0, 0, 0, 0, 0, b'x']),
+            None
+        );
     }
 
     #[test]
