@@ -22,6 +22,7 @@
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
 use quote::{format_ident, quote, quote_spanned};
+use syn::ext::IdentExt as _;
 use syn::spanned::Spanned;
 use syn::{
     Attribute, Data, DeriveInput, Fields, GenericParam, Generics, LitStr, Type, parse_macro_input,
@@ -130,7 +131,7 @@ fn fields_of(fields: &Fields) -> Vec<Field<'_>> {
         .enumerate()
         .map(|(i, f)| match &f.ident {
             Some(id) => Field {
-                label: id.to_string(),
+                label: id.unraw().to_string(),
                 ty: &f.ty,
             },
             None => Field {

@@ -70,11 +70,11 @@ mod types {
         Failed { code: i32 },
     }
 
-    /// A manager key.
-    #[derive(Wire, Clone, Copy, Debug, PartialEq)]
+    /// A manager key (a raw identifier for a field name, too).
+    #[derive(Wire, TaskData, Clone, Copy, Debug, PartialEq)]
     pub struct Key {
         pub user: u32,
-        pub slot: u8,
+        pub r#type: u8,
     }
 
     /// A manager value of mixed kinds (Python's `None`, `int`, `str`…).
@@ -208,18 +208,22 @@ fn derived_wire_types_are_manager_dict_keys_and_values() {
         let d = m.dict::<Key, Py>(8).unwrap();
         let v = m.value(&Py::None).unwrap();
         let mut p = Process::new(|| {
-            d.set(&Key { user: 1, slot: 0 }, &Py::Int(-7)).unwrap();
-            d.set(&Key { user: 1, slot: 1 }, &Py::Str(s("hé"))).unwrap();
+            d.set(&Key { user: 1, r#type: 0 }, &Py::Int(-7)).unwrap();
+            d.set(&Key { user: 1, r#type: 1 }, &Py::Str(s("hé")))
+                .unwrap();
             v.set(&Py::Pair { a: 3, b: true }).unwrap();
         });
         p.start().unwrap();
         assert_eq!(p.join().unwrap(), 0);
-        assert_eq!(d.get(&Key { user: 1, slot: 0 }).unwrap(), Some(Py::Int(-7)));
         assert_eq!(
-            d.get(&Key { user: 1, slot: 1 }).unwrap(),
+            d.get(&Key { user: 1, r#type: 0 }).unwrap(),
+            Some(Py::Int(-7))
+        );
+        assert_eq!(
+            d.get(&Key { user: 1, r#type: 1 }).unwrap(),
             Some(Py::Str(s("hé")))
         );
-        assert_eq!(d.get(&Key { user: 2, slot: 0 }).unwrap(), None);
+        assert_eq!(d.get(&Key { user: 2, r#type: 0 }).unwrap(), None);
         assert_eq!(v.get().unwrap(), Py::Pair { a: 3, b: true });
     });
 }
@@ -236,7 +240,7 @@ fn a_derived_wire_struct_is_its_fields_one_after_another() {
     assert_eq!(
         encoded(&Key {
             user: 0x0102_0304,
-            slot: 9
+            r#type: 9
         }),
         [4, 3, 2, 1, 9]
     );
@@ -244,7 +248,7 @@ fn a_derived_wire_struct_is_its_fields_one_after_another() {
         Key::decode(&[4, 3, 2, 1, 9]),
         Some(Key {
             user: 0x0102_0304,
-            slot: 9
+            r#type: 9
         })
     );
     assert_eq!(Key::decode(&[4, 3, 2, 1]), None, "too short");
