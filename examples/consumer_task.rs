@@ -34,26 +34,23 @@
 //! ```
 //!
 //! A `Task` crosses processes as it is, so it is a `#[repr(C)]` struct of
-//! fixed-width fields, marked [`Shareable`]; `None` is a task with
-//! `stop` set.
+//! fixed-width fields that derives [`Shareable`] (which checks, when the
+//! program is built, that every field is shareable and nothing is padding);
+//! `None` is a task with `stop` set.
 
 use mproc::ipc::{JoinableQueue, Queue};
 use mproc::process::{self, Process};
 use mproc::shm::{FixedStr, Shareable};
 
 #[repr(C)]
-#[derive(Clone, Copy)]
+#[derive(Shareable, Clone, Copy)]
 struct Task {
     a: u64,
     b: u64,
-    /// Nonzero: the poison pill.
-    stop: u32,
+    /// Nonzero: the poison pill (a `u64`: a `u32` would leave 4 bytes of
+    /// padding, which the derive refuses).
+    stop: u64,
 }
-
-#[allow(unsafe_code)]
-// SAFETY: repr(C), fixed-width integers only (no pointers, no drop glue),
-// and every bit pattern is a valid Task.
-unsafe impl Shareable for Task {}
 
 impl Task {
     const NONE: Task = Task {

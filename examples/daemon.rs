@@ -163,7 +163,7 @@ pub const WAITING: usize = 3;
 // ------------------------------------------------------------------ jobs
 
 /// What a job asks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(TaskData, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     /// CRC-32 and length of a file.
     Checksum,
@@ -222,7 +222,7 @@ impl Kind {
 }
 
 /// One job, as a message carries it and as a worker receives it.
-#[derive(Clone, Copy)]
+#[derive(TaskData, Clone, Copy)]
 pub struct Job {
     /// The submitter's id for it.
     pub id: u64,
@@ -233,11 +233,6 @@ pub struct Job {
     path_len: u32,
     path: [u8; PATH_BYTES],
 }
-
-#[allow(unsafe_code)]
-// SAFETY: numbers, a field-less enum and inline bytes: no pointers, no
-// descriptors, no drop glue.
-unsafe impl TaskData for Job {}
 
 /// Why a message is not a job: the id when it could be read.
 #[derive(Debug)]

@@ -76,7 +76,7 @@ pub const CLIENTS: usize = 6;
 const IDLE: Duration = Duration::from_secs(30);
 
 /// What a worker reports once its client has hung up.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(TaskData, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Served {
     /// The worker's pid.
     pub pid: i32,
@@ -85,10 +85,6 @@ pub struct Served {
     /// Lines answered.
     pub lines: u32,
 }
-
-#[allow(unsafe_code)]
-// SAFETY: integers only: no pointers, no handles, no drop glue.
-unsafe impl TaskData for Served {}
 
 /// Why a connection was not served to its end, cut to 96 bytes.
 pub type Failure = FixedStr<96>;

@@ -28,9 +28,9 @@
 //! value type, each a fixed-size [`Wire`] value, so the example defines
 //! the closest thing to a Python object that has a fixed size: [`Py`], an
 //! enum of `int` (`i64`), `float` (`f64`), a short `str` (`FixedStr<15>`)
-//! and `None`, encoded by hand as a tag byte and its payload, the unused
-//! bytes zero (two equal values must have equal bytes: the server compares
-//! keys by their bytes). Its `Display` is Python's `repr`, so the dict
+//! and `None`, that derives [`Wire`]: a tag byte (the variant's position)
+//! and its payload, the unused bytes zero (two equal values must have
+//! equal bytes: the server compares keys by their bytes). Its `Display` is Python's `repr`, so the dict
 //! prints as Python prints it, in insertion order.
 //!
 //! One difference stays: Python's `1`, `1.0` and `True` are one key (they
@@ -50,8 +50,12 @@ use mproc::shm::FixedStr;
 const STR_BYTES: usize = 15;
 
 /// A Python object small enough for a manager's dict: `int`, `float`,
-/// `str` (at most 15 bytes) or `None`.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// `str` (at most 15 bytes) or `None`: a tag byte, then the payload, then
+/// zeros up to the size of the largest payload (the string's: its 4-byte
+/// length and 15 bytes). A name of its own, so a program that renames this
+/// file still talks to one that does not.
+#[derive(Wire, Clone, Copy, Debug, PartialEq)]
+#[mproc(type_identity = "mproc-example::Py")]
 pub enum Py {
     /// `None`.
     None,
@@ -71,61 +75,6 @@ impl Py {
     /// `CapacityExceeded` past [`STR_BYTES`] bytes.
     pub fn str(text: &str) -> mproc::Result<Py> {
         Ok(Py::Str(text.parse()?))
-    }
-}
-
-/// The tags: the first byte of the encoding.
-const NONE: u8 = 0;
-const INT: u8 = 1;
-const FLOAT: u8 = 2;
-const STR: u8 = 3;
-
-/// A tag byte, then the payload, then zeros up to the size of the largest
-/// payload (the string's: its 4-byte length and 15 bytes).
-impl Wire for Py {
-    const SIZE: usize = 1 + FixedStr::<STR_BYTES>::SIZE;
-
-    fn encode(&self, out: &mut [u8]) {
-        out.fill(0);
-        let (tag, payload) = out.split_at_mut(1);
-        tag[0] = match self {
-            Py::None => NONE,
-            Py::Int(i) => {
-                i.encode(&mut payload[..8]);
-                INT
-            }
-            Py::Float(x) => {
-                x.encode(&mut payload[..8]);
-                FLOAT
-            }
-            Py::Str(s) => {
-                s.encode(payload);
-                STR
-            }
-        };
-    }
-
-    fn decode(bytes: &[u8]) -> Option<Py> {
-        let (&tag, payload) = bytes.split_first()?;
-        // Whatever a variant does not use must be zero: one value, one
-        // encoding.
-        let zero_after = |n: usize| payload.get(n..).is_some_and(|r| r.iter().all(|&b| b == 0));
-        match tag {
-            NONE if zero_after(0) => Some(Py::None),
-            INT if zero_after(8) => Some(Py::Int(i64::decode(payload.get(..8)?)?)),
-            FLOAT if zero_after(8) => Some(Py::Float(f64::decode(payload.get(..8)?)?)),
-            STR => {
-                let s = FixedStr::<STR_BYTES>::decode(payload)?;
-                zero_after(4 + s.as_bytes().len()).then_some(Py::Str(s))
-            }
-            _ => None,
-        }
-    }
-
-    /// A name of its own, so a program that renames this file still talks
-    /// to one that does not.
-    fn type_identity() -> &'static str {
-        "mproc-example::Py"
     }
 }
 

@@ -25,19 +25,15 @@
 //! by value is a `fn` of three arguments, `Calculator::scale(calc, x,
 //! offset)`, and `starmap` calls it with the fields of each `(calc, x,
 //! offset)` tuple. The `Calculator` travels by its bytes, like the numbers
-//! (it is a plain `Copy` struct marked [`TaskData`]). Standard-library
+//! (it is a plain `Copy` struct that derives [`TaskData`]). Standard-library
 //! methods are tasks the same way: `u64::pow` plays Python's `pow`.
 
 use mproc::pool::{Pool, TaskData};
 
-#[derive(Clone, Copy, Debug)]
+#[derive(TaskData, Clone, Copy, Debug)]
 struct Calculator {
     factor: u64,
 }
-
-#[allow(unsafe_code)]
-// SAFETY: one integer: no pointers, no handles, no drop glue.
-unsafe impl TaskData for Calculator {}
 
 impl Calculator {
     fn scale(self, x: u64, offset: u64) -> u64 {

@@ -14,7 +14,7 @@
 #      first, and which of them declare a newer Rust (cargo's MSRV-aware resolver, the default
 #      for edition 2024, would pick older versions for such a dependent).
 #   3. Standard-library items: clippy's `incompatible_msrv` (it reads rust-version) denied over
-#      every target -- library, build script, tests (clippy.toml turns on
+#      every target of mproc and mproc-derive -- library, build script, tests (clippy.toml turns on
 #      check-incompatible-msrv-in-tests), examples, benches. First a canary: a scratch crate
 #      with the same rust-version uses an item stabilized after it, in a function and in a
 #      #[test], and the lint must fire on both, or this script fails (the lint would be
@@ -172,9 +172,9 @@ EOF
   done
   say "3. canary: incompatible_msrv fires on an item stable since $canary_since, in a function and in a #[test]"
 fi
-cargo clippy --quiet --all-targets -- -D clippy::incompatible_msrv ||
+cargo clippy --quiet --all-targets -p mproc -p mproc-derive -- -D clippy::incompatible_msrv ||
   fail "clippy's incompatible_msrv: a standard-library item newer than $msrv is used (above)"
-say "3. clippy --all-targets: no standard-library item newer than $msrv"
+say "3. clippy --all-targets (mproc and mproc-derive): no standard-library item newer than $msrv"
 
 # 4. Language features: grep for syntax stabilized after the MSRV.
 files=$(git ls-files '*.rs' | grep -v '^bench/' || true)

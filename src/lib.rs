@@ -126,7 +126,11 @@
 //! threads running (two functions), running an arbitrary closure inside a
 //! signal handler ([`signal::register`]), and implementing
 //! [`Shareable`](shm::Shareable) or [`TaskData`](pool::TaskData) for a type
-//! of your own.
+//! of your own by hand. User code need not: `#[derive(Shareable)]` and
+//! `#[derive(TaskData)]` (feature `derive`, on by default; crate
+//! `mproc-derive`) check the contract when the program is built — every
+//! field itself shareable, no padding, no drop glue, no pointer, reference
+//! or `usize` — and refuse with a message that names the field and why.
 //!
 //! ## Errors
 //!
@@ -172,6 +176,15 @@ pub mod signal;
 pub mod sync;
 mod sys;
 
+// The derives name the traits `::mproc::…`, in this crate's own tests and
+// docs too.
+extern crate self as mproc;
+
 pub use error::{Error, ErrorKind, Resource, Result};
+/// The derive macros (feature `derive`, on by default): `#[derive(Shareable)]`,
+/// `#[derive(TaskData)]`, `#[derive(Wire)]`, also re-exported beside each
+/// trait ([`shm::Shareable`], [`pool::TaskData`], [`manager::Wire`]).
+#[cfg(feature = "derive")]
+pub use mproc_derive::{Shareable, TaskData, Wire};
 pub use process::{Pid, Process};
 pub use signal::Signal;

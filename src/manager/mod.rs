@@ -145,6 +145,9 @@ mod socket_file;
 mod store;
 mod wire;
 
+/// `#[derive(Wire)]`: the encoding and its validating decode, field by field.
+#[cfg(feature = "derive")]
+pub use mproc_derive::Wire;
 pub use proxy::{
     ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EventProxy, FieldName, ListProxy,
     LockProxy, ManagerGuard, NamespaceProxy, Proxied, Proxy, QueueProxy, RLockProxy,

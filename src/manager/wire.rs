@@ -18,31 +18,60 @@ use crate::shm::FixedStr;
 /// Implemented for the fixed-width integers (`usize`/`isize` travel as 8
 /// bytes and fail to decode out of range), `f32`, `f64`, `bool`, `char`,
 /// `()`, [`FixedStr`], [`Pid`], arrays, `Option`, and tuples of up to four.
-/// Your own type implements it by encoding its fields one after another:
+/// Your own struct or enum derives it (feature `derive`, on by default):
 ///
 /// ```
 /// use mproc::manager::Wire;
+/// use mproc::shm::FixedStr;
 ///
-/// #[derive(Debug, PartialEq)]
+/// #[derive(Wire, Debug, PartialEq)]
 /// struct Point { x: i32, y: i32 }
 ///
-/// impl Wire for Point {
-///     const SIZE: usize = 8;
-///     fn encode(&self, out: &mut [u8]) {
-///         self.x.encode(&mut out[..4]);
-///         self.y.encode(&mut out[4..]);
-///     }
-///     fn decode(bytes: &[u8]) -> Option<Point> {
-///         Some(Point { x: i32::decode(&bytes[..4])?, y: i32::decode(&bytes[4..])? })
-///     }
-/// }
-/// let mut buf = [0u8; 8];
+/// let mut buf = [0u8; Point::SIZE];
 /// Point { x: 1, y: -2 }.encode(&mut buf);
+/// assert_eq!(buf, [1, 0, 0, 0, 0xFE, 0xFF, 0xFF, 0xFF]);
 /// assert_eq!(Point::decode(&buf), Some(Point { x: 1, y: -2 }));
+///
+/// /// Python's mixed values: a tag byte (the variant's position), then
+/// /// the variant's fields, zeros up to the largest variant.
+/// #[derive(Wire, Debug, PartialEq)]
+/// #[mproc(type_identity = "myapp::Py")] // survives a rename
+/// enum Py {
+///     None,
+///     Int(i64),
+///     Str(FixedStr<15>),
+/// }
+/// assert_eq!(Py::SIZE, 1 + 4 + 15);
+/// let mut buf = [0u8; Py::SIZE];
+/// Py::Int(-1).encode(&mut buf);
+/// assert_eq!(Py::decode(&buf), Some(Py::Int(-1)));
+/// buf[0] = 9; // no such variant
+/// assert_eq!(Py::decode(&buf), None);
 /// ```
+///
+/// A struct's fields are encoded one after another; an enum (at most 256
+/// variants) as a tag byte, then its fields, then zeros, which decoding
+/// checks, so each value has one encoding. Type parameters get a `Wire`
+/// bound. A field that is not `Wire` is refused when the program is built:
+///
+/// ```compile_fail,E0277
+/// # use mproc::manager::Wire;
+/// #[derive(Wire)]
+/// struct Entry { name: String } // use FixedStr<N>
+/// ```
+///
+/// By hand, an implementation encodes its fields one after another the same
+/// way, each with its own [`Wire::encode`] / [`Wire::decode`].
 ///
 /// Floats compare by their bits on the server: `-0.0` and `0.0` are two
 /// keys, and a NaN key can be found again.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not `Wire`: it can't travel to and from a `Manager` server",
+    label = "not `Wire`",
+    note = "a struct or enum of `Wire` fields gets it with `#[derive(mproc::Wire)]`: the fields encoded one after another, decoding validated",
+    note = "text goes in `mproc::shm::FixedStr<N>`, not `String` or `&str`",
+    note = "a value of any size (`String`, `Vec`, a map…) takes the serde route instead: a `Serialize + Deserialize` type through the manager with the crate's `serde` feature"
+)]
 pub trait Wire: Sized {
     /// Bytes of the encoding: the same for every value of the type.
     const SIZE: usize;
@@ -158,7 +187,8 @@ impl Wire for Pid {
     }
 }
 
-/// A length (`u32`, little-endian) and `N` bytes, zeros after the text.
+/// A length (`u32`, little-endian) and `N` bytes, zeros after the text
+/// (checked on decode: one string, one encoding).
 impl<const N: usize> Wire for FixedStr<N> {
     const SIZE: usize = 4 + N;
     fn encode(&self, out: &mut [u8]) {
@@ -171,6 +201,9 @@ impl<const N: usize> Wire for FixedStr<N> {
     fn decode(bytes: &[u8]) -> Option<FixedStr<N>> {
         let len = usize::try_from(u32::decode(bytes.get(..4)?)?).ok()?;
         let text = core::str::from_utf8(bytes.get(4..4 + len)?).ok()?;
+        if !bytes[4 + len..].iter().all(|&b| b == 0) {
+            return None;
+        }
         let mut s = FixedStr::new();
         s.set(text).ok()?;
         Some(s)
@@ -307,6 +340,22 @@ mod tests {
         );
         assert_eq!(FixedStr::<4>::decode(&[1, 0, 0, 0, 0xFF, 0, 0, 0]), None);
         assert_eq!(u32::decode(&[1, 2]), None);
+    }
+
+    #[test]
+    fn a_string_decodes_only_from_its_one_encoding() {
+        // "a" with a stray byte after it: the server would keep it as a
+        // second key equal to "a" (it compares bytes), so it is refused,
+        // alone and inside a derived enum's payload.
+        assert_eq!(
+            FixedStr::<4>::decode(&[1, 0, 0, 0, b'a', 0, 0, 0]),
+            Some("a".parse().unwrap())
+        );
+        assert_eq!(FixedStr::<4>::decode(&[1, 0, 0, 0, b'a', b'b', 0, 0]), None);
+        assert_eq!(
+            Option::<FixedStr<2>>::decode(&[1, 0, 0, 0, 0, 0, b'x']),
+            None
+        );
     }
 
     #[test]

@@ -64,20 +64,19 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! A struct of your own becomes a task argument or result by implementing
-//! [`TaskData`] (its contract: no pointers, no descriptors, nothing whose
-//! drop releases anything outside the value):
+//! A struct or enum of your own becomes a task argument or result by
+//! deriving [`TaskData`], which checks its contract when the program is
+//! built (every field `TaskData`: no pointers, no descriptors, and no
+//! `Drop` of its own):
 //!
 //! ```no_run
 //! use mproc::pool::{Pool, TaskData};
 //!
-//! #[derive(Clone, Copy)]
+//! #[derive(TaskData, Clone, Copy)]
 //! struct Job {
 //!     id: u32,
 //!     weight: f64,
 //! }
-//! // SAFETY: two numbers, no pointers, no drop glue.
-//! unsafe impl TaskData for Job {}
 //!
 //! fn cost(job: Job) -> (u32, f64) {
 //!     (job.id, job.weight * 2.0)
@@ -161,6 +160,9 @@ mod steer;
 
 pub use crate::sys::task::TaskData;
 pub use map::{Call, Direct, Imap, MapResult, Star, StarFn};
+/// `#[derive(TaskData)]`: the compile-time checks instead of an `unsafe impl`.
+#[cfg(feature = "derive")]
+pub use mproc_derive::TaskData;
 pub use result::{AsyncResult, PanicMessage, TaskError};
 
 use std::cell::{Cell, RefCell};

@@ -8,9 +8,13 @@
 //! pointers, references, descriptors or `Drop`, every bit pattern valid.
 //! It is implemented for the fixed-width integers and floats, their
 //! atomics, arrays of shareable types, [`FixedStr`], and the primitives of
-//! [`sync`](crate::sync). Your own `#[repr(C)]` struct of such fields may
-//! implement it (`unsafe impl`, with the contract checked by you). heapless
-//! containers are not `#[repr(C)]`: keep them for process-local tables.
+//! [`sync`](crate::sync). Your own `#[repr(C)]` struct of such fields
+//! derives it, `#[derive(Shareable)]`, which checks the contract when the
+//! program is built (no padding, no drop glue, every field shareable, no
+//! `usize`, pointer or reference) and names the field it refuses. `bool`,
+//! `char`, `Option` and tuples are not shareable (see [`Shareable`] for
+//! why, and what to use). heapless containers are not `#[repr(C)]`: keep
+//! them for process-local tables.
 //!
 //! **Anonymous segments** ([`Shared`], and the memory behind [`Value`],
 //! [`Array`], [`RawValue`], [`RawArray`]) are `mmap(MAP_SHARED |
@@ -52,6 +56,9 @@ mod string;
 mod value;
 
 pub use crate::sys::mem::Shareable;
+/// `#[derive(Shareable)]`: the compile-time checks instead of an `unsafe impl`.
+#[cfg(feature = "derive")]
+pub use mproc_derive::Shareable;
 pub use named::SharedMemory;
 pub use string::FixedStr;
 pub use value::{Array, ArrayGuard, RawArray, RawValue, Value, ValueGuard};

@@ -259,6 +259,137 @@ fn vm_flag(addr: usize, flag: [u8; 2]) -> bool {
 /// Plain data that may live in memory shared between processes. Re-exported
 /// and documented as [`crate::shm::Shareable`].
 ///
+/// # Declaring your own type: `#[derive(Shareable)]`
+///
+/// The derive (feature `derive`, on by default) checks the contract below
+/// at compile time and writes the `unsafe impl` for you, so user code never
+/// does:
+///
+/// ```
+/// use mproc::shm::{FixedStr, Shareable, Shared};
+/// use std::sync::atomic::{AtomicU64, Ordering};
+///
+/// #[repr(C)]
+/// #[derive(Shareable)]
+/// struct Stats {
+///     requests: AtomicU64,
+///     errors: AtomicU64,
+///     name: FixedStr<20>, // 4 + 20 bytes
+/// }
+///
+/// let stats = Shared::new(Stats {
+///     requests: AtomicU64::new(0),
+///     errors: AtomicU64::new(0),
+///     name: "front".parse()?,
+/// })?;
+/// stats.requests.fetch_add(1, Ordering::Relaxed);
+/// # Ok::<(), mproc::Error>(())
+/// ```
+///
+/// It refuses, with a message that names the field and why:
+///
+/// - a struct that is not `#[repr(C)]` or `#[repr(transparent)]` (the
+///   compiler would choose the order of the fields), or is `packed`:
+///
+/// ```compile_fail
+/// # use mproc::shm::Shareable;
+/// #[derive(Shareable)]
+/// struct Point { x: i32, y: i32 } // no #[repr(C)]
+/// ```
+///
+/// - padding, between fields or at the end: its bytes are never written,
+///   so they could carry stale bytes of one process into another (reorder
+///   the fields, largest alignment first, or spell the gap as `[u8; N]`):
+///
+/// ```compile_fail,E0080
+/// # use mproc::shm::Shareable;
+/// #[repr(C)]
+/// #[derive(Shareable)]
+/// struct Sample { flag: u8, value: u32 } // 3 bytes of padding after `flag`
+/// ```
+///
+/// - a field whose size differs between 32- and 64-bit targets (`usize`,
+///   `isize`, a pointer), and a reference, `bool` or `char` (see below):
+///
+/// ```compile_fail
+/// # use mproc::shm::Shareable;
+/// #[repr(C)]
+/// #[derive(Shareable)]
+/// struct Cursor { at: usize }
+/// ```
+///
+/// ```compile_fail
+/// # use mproc::shm::Shareable;
+/// #[repr(C)]
+/// #[derive(Shareable)]
+/// struct Node { next: *const Node, value: u64 }
+/// ```
+///
+/// ```compile_fail
+/// # use mproc::shm::Shareable;
+/// #[repr(C)]
+/// #[derive(Shareable)]
+/// struct Label { text: &'static str }
+/// ```
+///
+/// - a field whose type is not itself `Shareable` (the error names the
+///   field's type, and the function `field_<name>_of_<Type>_must_be_shareable`):
+///
+/// ```compile_fail,E0277
+/// # use mproc::shm::Shareable;
+/// struct Opaque(u32); // not Shareable
+/// #[repr(C)]
+/// #[derive(Shareable)]
+/// struct Holder { inner: Opaque }
+/// ```
+///
+/// - drop glue (a `Drop` impl): a value in shared memory is never dropped
+///   by the processes that leave it:
+///
+/// ```compile_fail,E0080
+/// # use mproc::shm::Shareable;
+/// #[repr(C)]
+/// #[derive(Shareable)]
+/// struct Ticket { id: u64 }
+/// impl Drop for Ticket {
+///     fn drop(&mut self) {}
+/// }
+/// ```
+///
+/// - an enum or a union (a discriminant read from another process's memory
+///   could be no variant), and generic parameters (padding and drop glue
+///   are checked on one concrete layout):
+///
+/// ```compile_fail
+/// # use mproc::shm::Shareable;
+/// #[repr(C)]
+/// #[derive(Shareable)]
+/// enum State { Idle, Busy }
+/// ```
+///
+/// `#[mproc(type_identity = "name")]` on the struct sets
+/// [`Shareable::type_identity`].
+///
+/// # What is not `Shareable`, and why
+///
+/// Memory written by another process is read as the type without a check,
+/// so only types of which every bit pattern is a value qualify:
+///
+/// - `bool` (only 0 and 1 are values) and `char` (not every `u32` is one):
+///   store a `u8` or a `u32` and convert when reading
+///   (`char::from_u32`).
+/// - `Option<T>` and enums: a discriminant that is no variant would be
+///   undefined behaviour; store a flag field beside the value.
+/// - tuples: their layout is the compiler's choice (`repr(Rust)`), and
+///   mixed elements are padded (`(u8, u32)` has 3 padding bytes); use a
+///   `#[repr(C)]` struct. (Tuples, `Option`, `bool` and `char` are
+///   [`TaskData`](crate::pool::TaskData) and [`Wire`](crate::manager::Wire),
+///   where bytes are copied within one binary or validated on decode.)
+/// - `usize`/`isize`: 4 bytes on 32-bit targets, 8 on 64-bit ones.
+///
+/// Arrays of `Shareable` types are `Shareable` (no padding between
+/// elements).
+///
 /// # Safety
 ///
 /// The implementing type must be `#[repr(C)]` (or `#[repr(transparent)]`, or
@@ -269,6 +400,13 @@ fn vm_flag(addr: usize, flag: [u8; 2]) -> bool {
 /// mutation through `&self` done with atomics or under a protocol the type
 /// itself enforces. Memory of another process is read as this type without
 /// any check.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not `Shareable`: it can't live in shared memory, nor travel as a `Queue` item or a `Pipe` value",
+    label = "not `Shareable`",
+    note = "a `#[repr(C)]` struct of fixed-width fields gets it with `#[derive(mproc::Shareable)]` (no `unsafe impl`); text goes in `mproc::shm::FixedStr<N>`, not `String` or `&str`",
+    note = "`usize`/`isize`, `bool`, `char`, tuples and `Option` are not `Shareable`: use `u64`/`i64`, a `u8` flag, `u32`, a `#[repr(C)]` struct",
+    note = "a value of any size (`String`, `Vec`, a map…) takes the serde route instead: a `Serialize + Deserialize` type through the channels of the crate's `serde` feature"
+)]
 pub unsafe trait Shareable: Sync + Send + Sized + 'static {
     /// The name two builds of this type agree on, hashed into the layout
     /// fingerprint of named segments. Defaults to the type's path

@@ -24,8 +24,70 @@ use super::mem::Shareable;
 /// are the same binary), floats, `bool`, `char`, `()`, arrays, tuples of up
 /// to six elements, `Option`, `Result`, `Duration`, [`Pid`](crate::Pid),
 /// [`FixedStr`](crate::shm::FixedStr), `heapless::String` and
-/// `heapless::Vec` of such values. A type of your own (a `#[repr(C)]`
-/// struct of such fields, or any [`Shareable`] type) may implement it too.
+/// `heapless::Vec` of such values. A struct or enum of your own derives it:
+///
+/// ```no_run
+/// use mproc::pool::{Pool, TaskData};
+///
+/// #[derive(TaskData)]
+/// struct Job {
+///     id: usize,
+///     weight: f64,
+///     urgent: bool,
+/// }
+///
+/// #[derive(TaskData, Debug, PartialEq)]
+/// enum Outcome {
+///     Skipped,
+///     Done(f64),
+/// }
+///
+/// fn cost(job: Job) -> Outcome {
+///     if job.urgent { Outcome::Done(job.weight * 2.0) } else { Outcome::Skipped }
+/// }
+///
+/// let pool = Pool::new(2)?;
+/// let job = Job { id: 7, weight: 1.5, urgent: true };
+/// assert_eq!(pool.apply(cost, job)?, Outcome::Done(3.0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// The derive (feature `derive`, on by default) writes the `unsafe impl`
+/// after checking at compile time that every field is itself `TaskData`
+/// (type parameters get a `TaskData` bound), and refuses, naming the field
+/// and why, a reference or pointer, an owning pointer (`String`, `Vec`,
+/// `Box`…), a descriptor (`File`, `OwnedFd`…), and a `Drop` impl of the
+/// type's own. Padding, `usize`, `bool`, `char` and enums are fine here:
+/// the bytes are copied between processes of one binary, from a valid
+/// value.
+///
+/// ```compile_fail
+/// # use mproc::pool::TaskData;
+/// #[derive(TaskData)]
+/// struct Request { path: String } // use FixedStr<N> or heapless::String<N>
+/// ```
+///
+/// ```compile_fail
+/// # use mproc::pool::TaskData;
+/// #[derive(TaskData)]
+/// struct View { data: &'static [u8] }
+/// ```
+///
+/// ```compile_fail,E0277
+/// # use mproc::pool::TaskData;
+/// struct Opaque(u32); // not TaskData
+/// #[derive(TaskData)]
+/// struct Holder { inner: Opaque }
+/// ```
+///
+/// ```compile_fail,E0119
+/// # use mproc::pool::TaskData;
+/// #[derive(TaskData)]
+/// struct Lease { id: u32 }
+/// impl Drop for Lease {
+///     fn drop(&mut self) {} // a leased worker killed mid-task never drops it
+/// }
+/// ```
 ///
 /// Unlike [`Shareable`], this does not ask for `#[repr(C)]` or fixed-width
 /// fields: the bytes only ever travel between processes forked from one
@@ -39,6 +101,13 @@ use super::mem::Shareable;
 /// anything outside the value's own bytes: a value moved into a worker that
 /// is then killed is never dropped (leaked), and one moved out is dropped
 /// by whoever receives it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not `TaskData`: it can't be a `Pool` task's argument or result",
+    label = "not `TaskData`",
+    note = "a struct or enum of `TaskData` fields gets it with `#[derive(mproc::TaskData)]` (no `unsafe impl`); a closure may capture nothing: pass what it needs as the argument",
+    note = "text goes in `mproc::shm::FixedStr<N>` or `heapless::String<N>`, a list in an array or `heapless::Vec<T, N>`, not `String`, `Vec` or a reference",
+    note = "a value of any size (`String`, `Vec`, a map…) takes the serde route instead: a `Serialize + Deserialize` type through the pool with the crate's `serde` feature"
+)]
 pub unsafe trait TaskData: Sized + 'static {}
 
 macro_rules! task_data {
