@@ -34,12 +34,14 @@
 //! [`ErrorKind::BrokenPipe`]: crate::ErrorKind::BrokenPipe
 //! [`ErrorKind::EndOfStream`]: crate::ErrorKind::EndOfStream
 
+mod handle;
 mod listener;
 mod mq;
 mod pipe;
 mod queue;
 mod wait;
 
+pub use handle::MAX_FDS;
 pub use listener::{ALLOWED_UIDS, Credentials, Listener, client};
 pub use mq::{Attributes, MessageQueue, PRIORITY_LIMIT};
 pub use pipe::{Connection, Pipe};

@@ -9,5 +9,6 @@ mod common;
 mod apply;
 mod echo;
 mod faults;
+mod fds;
 mod map;
 mod steer;
