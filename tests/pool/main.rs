@@ -11,4 +11,5 @@ mod echo;
 mod faults;
 mod fds;
 mod map;
+mod seed_echo;
 mod steer;
