@@ -208,3 +208,78 @@ fn queued_connections_wait_for_a_free_worker_and_terminate_closes_them() {
         assert_eq!(open_fds(), before);
     });
 }
+
+/// The socket descriptors open in this process.
+fn sockets() -> Vec<i32> {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| {
+            let e = e.unwrap();
+            let link = std::fs::read_link(e.path()).ok()?;
+            link.to_str()?.starts_with("socket:[").then_some(())?;
+            e.file_name().to_str()?.parse().ok()
+        })
+        .collect()
+}
+
+fn record_lock(fd: i32, lock: bool) {
+    // SAFETY: flock is plain data.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = if lock { libc::F_WRLCK } else { libc::F_UNLCK } as _;
+    fl.l_whence = libc::SEEK_SET as _;
+    // SAFETY: `fl` is live; `fd` is one of this process's sockets.
+    let r = unsafe { libc::fcntl(fd, libc::F_SETLK, &raw const fl) };
+    assert_eq!(r, 0, "F_SETLK: {}", std::io::Error::last_os_error());
+}
+
+/// Whether `pid` waits for a record lock (a `->` line of /proc/locks).
+fn waits_for_lock(pid: i32) -> bool {
+    let locks = std::fs::read_to_string("/proc/locks").unwrap();
+    locks.lines().any(|l| {
+        let mut f = l.split_whitespace().skip(1);
+        f.next() == Some("->") && f.nth(3) == Some(pid.to_string().as_str())
+    })
+}
+
+#[test]
+fn a_worker_dying_before_it_took_its_descriptor_leaves_it_to_the_parent() {
+    isolated(|| {
+        let old = sockets();
+        let pool = Pool::new(1).unwrap();
+        let queue: Vec<i32> = sockets().into_iter().filter(|s| !old.contains(s)).collect();
+        assert_eq!(queue.len(), 2, "the pool's descriptor queue");
+        // Holding the queue's lock here stops the worker between claiming
+        // the task and taking its descriptor.
+        for &s in &queue {
+            record_lock(s, true);
+        }
+        let (mut here, there) = UnixStream::pair().unwrap();
+        let before = open_fds();
+        let r = pool.apply_async_fd(serve, there, 1).unwrap();
+        let worker = pool.pids()[0].as_raw();
+        assert!(
+            crate::common::eventually(Duration::from_secs(20), || waits_for_lock(worker)),
+            "the worker never waited for the queue"
+        );
+        signal::kill(pool.pids()[0], Signal::KILL).unwrap();
+        let e = r.get().unwrap_err();
+        assert!(matches!(e.kind(), ErrorKind::WorkerDied { .. }), "{e}");
+        for &s in &queue {
+            record_lock(s, false);
+        }
+        // The parent took the message out of the queue and closed it.
+        here.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut rest = [0u8; 1];
+        assert_eq!(here.read(&mut rest).unwrap(), 0, "the other end is closed");
+        assert_eq!(open_fds(), before - 1);
+        // The replacement serves the next one.
+        let (mut here, there) = UnixStream::pair().unwrap();
+        let r = pool.apply_async_fd(serve, there, 2).unwrap();
+        here.write_all(b"next").unwrap();
+        let mut buf = [0u8; 4];
+        here.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"NEXT");
+        assert_eq!(r.get().unwrap().0, 2);
+    });
+}
