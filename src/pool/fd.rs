@@ -10,6 +10,16 @@ use super::{AsyncResult, Pool, TaskData, TaskError};
 use crate::error::{Error, ErrorKind, Resource, Result};
 use crate::sys::{Errno, fdpass, socket};
 
+/// About what one queued message costs the queue's send buffer (768
+/// bytes measured on x86_64: the kernel's bookkeeping of a short message
+/// with a descriptor).
+const MESSAGE_COST: usize = 1024;
+
+/// The room the parent leaves in the queue's send buffer: a worker puts
+/// back the message it took with a blocking send, which must always find
+/// room (nobody else takes messages while it holds the lock).
+const HEADROOM: usize = 4 * MESSAGE_COST;
+
 /// The parent's side of a pool's descriptor queue.
 pub(super) struct FdQueue<const SLOTS: usize> {
     /// The receiving end: workers take messages from it.
@@ -26,6 +36,12 @@ impl<const SLOTS: usize> FdQueue<SLOTS> {
     pub(super) fn new(resource: Resource) -> Result<FdQueue<SLOTS>> {
         let (queue, back) =
             socket::seqpacket_pair().map_err(|e| Error::os("Pool::new", resource, e))?;
+        // Room for a message per slot (best effort: capped by
+        // net.core.wmem_max; the default, 208 KiB, holds about 270).
+        let want = SLOTS.saturating_mul(MESSAGE_COST).saturating_add(HEADROOM);
+        if socket::send_buffer(&back).is_ok_and(|now| now < want) {
+            let _ = fdpass::set_send_buffer(back.as_fd(), want);
+        }
         Ok(FdQueue {
             queue,
             back,
@@ -143,6 +159,10 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
     /// # Errors
     ///
     /// As [`Pool::apply_async`] (the descriptor is closed then);
+    /// [`ErrorKind::CapacityExceeded`] when the descriptor queue is full
+    /// (its send buffer holds a message per slot up to
+    /// `net.core.wmem_max`: about 270 at the default 208 KiB; only a pool
+    /// of more slots can fill it, with descriptor tasks not yet claimed);
     /// [`ErrorKind::KernelLimit`] when the kernel refuses to hold more
     /// descriptors in flight (`RLIMIT_NOFILE` counts them).
     pub fn apply_async_fd<F, D, A, R>(
@@ -161,10 +181,18 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         self.check_running(OP)?;
         let fd: OwnedFd = fd.into();
         let q = &self.fds;
+        let capacity = socket::send_buffer(&q.back).unwrap_or(0);
+        let queued = fdpass::queued_bytes(q.back.as_fd()).unwrap_or(0);
+        if queued.saturating_add(HEADROOM).saturating_add(MESSAGE_COST) > capacity {
+            return Err(self.queue_full(OP, capacity));
+        }
         let key = q.next.get() + 1;
         q.next.set(key);
-        if let Err(e) = fdpass::send_fds(q.back.as_fd(), &key.to_ne_bytes(), &[fd.as_fd()], true) {
-            return Err(self.queue_error(OP, e));
+        if let Err(e) = fdpass::send_fds(q.back.as_fd(), &key.to_ne_bytes(), &[fd.as_fd()], false) {
+            return Err(match e {
+                Errno::EAGAIN => self.queue_full(OP, capacity),
+                e => self.queue_error(OP, e),
+            });
         }
         drop(fd);
         let task = FdTask {
@@ -208,6 +236,16 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         R: TaskData,
     {
         self.apply_async_fd(f, fd, arg)?.get()
+    }
+
+    fn queue_full(&self, op: &'static str, capacity: usize) -> Error {
+        Error::new(
+            op,
+            Resource::Capacity("the pool's descriptor queue (SO_SNDBUF, net.core.wmem_max)"),
+            ErrorKind::CapacityExceeded {
+                limit: capacity.saturating_sub(HEADROOM) / MESSAGE_COST,
+            },
+        )
     }
 
     fn queue_error(&self, op: &'static str, e: Errno) -> Error {

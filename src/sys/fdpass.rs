@@ -257,3 +257,30 @@ pub(crate) fn drain(queue: BorrowedFd<'_>) {
         }
     }
 }
+
+/// Bytes of `sock`'s sent messages not yet received (`SIOCOUTQ`): for a
+/// Unix socket, what its queued messages are charged, about 768 bytes
+/// each for a short message with a descriptor.
+pub(crate) fn queued_bytes(sock: BorrowedFd<'_>) -> Result<usize, Errno> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: TIOCOUTQ (SIOCOUTQ) writes one int into the live `n`.
+    cvt(unsafe { libc::ioctl(sock.as_raw_fd(), libc::TIOCOUTQ, &raw mut n) })?;
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
+/// Asks for a send buffer of `bytes` (`SO_SNDBUF`; the kernel doubles
+/// it, and caps it at `net.core.wmem_max`).
+pub(crate) fn set_send_buffer(sock: BorrowedFd<'_>, bytes: usize) -> Result<(), Errno> {
+    let size = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `size` is a live int of the length given.
+    cvt(unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&raw const size).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    })
+    .map(drop)
+}

@@ -283,3 +283,44 @@ fn a_worker_dying_before_it_took_its_descriptor_leaves_it_to_the_parent() {
         assert_eq!(r.get().unwrap().0, 2);
     });
 }
+
+fn numbered(_f: std::fs::File, i: u32) -> u32 {
+    i
+}
+
+#[test]
+fn hundreds_of_queued_descriptors_are_each_served_or_refused_with_a_typed_error() {
+    isolated(|| {
+        let (gate_r, mut gate_w) = std::io::pipe().unwrap();
+        let pool = Pool::builder()
+            .processes(1)
+            .build_sized::<512, 64>()
+            .unwrap();
+        let busy = pool.apply_async(block_on, gate_r.as_raw_fd()).unwrap();
+        let null = std::fs::File::open("/dev/null").unwrap();
+        let before = open_fds();
+        let mut results = Vec::new();
+        for i in 0..400u32 {
+            match pool.apply_async_fd(numbered, null.try_clone().unwrap(), i) {
+                Ok(r) => results.push((i, r)),
+                Err(e) => {
+                    // Past the queue's send buffer (net.core.wmem_max).
+                    assert!(
+                        matches!(e.kind(), ErrorKind::CapacityExceeded { .. }),
+                        "{e}"
+                    );
+                    break;
+                }
+            }
+        }
+        // Nothing stays in this process's table while they wait.
+        assert_eq!(open_fds(), before);
+        assert!(results.len() >= 200, "only {} queued", results.len());
+        gate_w.write_all(b"x").unwrap();
+        assert_eq!(busy.get().unwrap(), 0);
+        for (i, r) in results {
+            assert_eq!(r.get().unwrap(), i);
+        }
+        assert_eq!(open_fds(), before);
+    });
+}
