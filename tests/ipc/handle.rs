@@ -182,6 +182,15 @@ fn raw_send(sock: RawFd, fd: RawFd, n: usize) {
 
 #[test]
 fn more_descriptors_than_a_receiver_has_room_for_leak_nothing() {
+    if crate::common::under_qemu() {
+        // qemu-user receives into a control buffer of its own, larger than
+        // the program's, and drops (without closing) what does not fit.
+        eprintln!(
+            "SKIPPED under qemu-user (it leaks the descriptors past the program's \
+             control buffer itself): handle::more_descriptors_than_a_receiver_has_room_for_leak_nothing"
+        );
+        return;
+    }
     isolated(|| {
         let (a, b) = Pipe::duplex().unwrap();
         let mem = memfd(b"m");
