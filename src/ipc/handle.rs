@@ -12,6 +12,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use super::pipe::Connection;
 use crate::error::{ErrorKind, Result};
+use crate::shm::Shareable;
 use crate::sys::Errno;
 use crate::sys::fdpass;
 
@@ -96,6 +97,79 @@ impl Connection {
         fds: &mut [Option<OwnedFd>],
     ) -> Result<(usize, usize)> {
         self.recv_fds_as("Connection::recv_bytes_with_fds", buf, fds, true)
+    }
+
+    /// Sends `value` as one message of `size_of::<T>()` bytes with copies
+    /// of `fds` attached (at most [`MAX_FDS`]): [`Connection::send`] for a
+    /// value that names the descriptors it comes with, e.g. a request and
+    /// the socket to answer on.
+    ///
+    /// ```no_run
+    /// use std::os::fd::AsFd;
+    /// use std::os::unix::net::UnixStream;
+    /// use mproc::ipc::Pipe;
+    ///
+    /// let (a, b) = Pipe::duplex()?;
+    /// let (mine, theirs) = UnixStream::pair()?;
+    /// a.send_with_fds(&7u32, &[theirs.as_fd()])?;
+    /// let mut fds = [None];
+    /// let (request, n) = b.recv_with_fds::<u32>(&mut fds)?;
+    /// assert_eq!((request, n), (7, 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::send_bytes_with_fds`] (a zero-sized `T` is an
+    /// empty message).
+    pub fn send_with_fds<T: Shareable>(&self, value: &T, fds: &[BorrowedFd<'_>]) -> Result<()> {
+        const OP: &str = "Connection::send_with_fds";
+        let len = std::mem::size_of::<T>();
+        self.check_send(OP, len)?;
+        if fds.len() > MAX_FDS {
+            return Err(self.error(OP, ErrorKind::CapacityExceeded { limit: MAX_FDS }));
+        }
+        fdpass::send_value_fds(self.fd().as_fd(), value, fds, true)
+            .map_err(|e| self.send_error(OP, len, e))
+    }
+
+    /// Waits for the next message and returns it as a `T` with the
+    /// number of descriptors put into `fds` (in the order sent; the slots
+    /// after them set to `None`, descriptors beyond `fds.len()` closed):
+    /// the receiving side of [`Connection::send_with_fds`].
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::MessageSize`] when the message is not exactly
+    /// `size_of::<T>()` bytes (it is taken, its descriptors closed);
+    /// otherwise as [`Connection::recv_bytes`].
+    pub fn recv_with_fds<T: Shareable>(&self, fds: &mut [Option<OwnedFd>]) -> Result<(T, usize)> {
+        const OP: &str = "Connection::recv_with_fds";
+        self.check_recv(OP)?;
+        let (value, got) = loop {
+            match fdpass::recv_value_fds::<T>(self.fd().as_fd(), fds, true) {
+                Ok(r) => break r,
+                Err(Errno::EAGAIN) => continue,
+                Err(e) => return Err(crate::Error::os(OP, self.resource(), e)),
+            }
+        };
+        match value {
+            Ok(value) => Ok((value, got.fds)),
+            Err(()) => {
+                for fd in fds.iter_mut() {
+                    *fd = None;
+                }
+                let kind = if got.len == 0 && got.fds == 0 {
+                    ErrorKind::EndOfStream
+                } else {
+                    ErrorKind::MessageSize {
+                        size: got.len,
+                        capacity: std::mem::size_of::<T>(),
+                    }
+                };
+                Err(self.error(OP, kind))
+            }
+        }
     }
 
     fn send_fds_as(&self, op: &'static str, msg: &[u8], fds: &[BorrowedFd<'_>]) -> Result<()> {

@@ -2,8 +2,10 @@
 //! message, and the keyed descriptor queue a pool uses to hand a
 //! descriptor to whichever worker claims its task.
 
+use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
+use super::mem::Shareable;
 use super::{Errno, cvt, retry_on_intr};
 
 /// The most descriptors one message carries (`SCM_MAX_FD` is 253; a
@@ -30,14 +32,42 @@ pub(crate) fn send_fds(
     fds: &[BorrowedFd<'_>],
     wait: bool,
 ) -> Result<(), Errno> {
+    send_raw(sock, bytes.as_ptr(), bytes.len(), fds, wait)
+}
+
+/// [`send_fds`] of the bytes of `value` (its padding, if any, is read by
+/// the kernel only).
+pub(crate) fn send_value_fds<T: Shareable>(
+    sock: BorrowedFd<'_>,
+    value: &T,
+    fds: &[BorrowedFd<'_>],
+    wait: bool,
+) -> Result<(), Errno> {
+    send_raw(
+        sock,
+        (value as *const T).cast(),
+        std::mem::size_of::<T>(),
+        fds,
+        wait,
+    )
+}
+
+/// Sends the `len` bytes at `ptr` (alive for the call) with `fds`.
+fn send_raw(
+    sock: BorrowedFd<'_>,
+    ptr: *const u8,
+    len: usize,
+    fds: &[BorrowedFd<'_>],
+    wait: bool,
+) -> Result<(), Errno> {
     if fds.len() > MAX_FDS {
         return Err(Errno::EINVAL);
     }
     let mut control = Control([0; 96]);
     debug_assert!(space(MAX_FDS) <= control.0.len());
     let mut iov = libc::iovec {
-        iov_base: bytes.as_ptr().cast_mut().cast(),
-        iov_len: bytes.len(),
+        iov_base: ptr.cast_mut().cast(),
+        iov_len: len,
     };
     // SAFETY: msghdr is plain data; all zero is an empty header.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
@@ -72,7 +102,7 @@ pub(crate) fn send_fds(
             Ok(n as usize)
         }
     })?;
-    if sent == bytes.len() {
+    if sent == len {
         Ok(())
     } else {
         Err(Errno::EMSGSIZE)
@@ -103,10 +133,40 @@ pub(crate) fn recv_fds(
     out: &mut [Option<OwnedFd>],
     wait: bool,
 ) -> Result<Received, Errno> {
+    recv_raw(sock, buf.as_mut_ptr(), buf.len(), out, wait)
+}
+
+/// [`recv_fds`] of a `T`: `Ok(Ok(value))` when the message is exactly
+/// `size_of::<T>()` bytes long, `Ok(Err(..))` (the message taken, its
+/// descriptors in `out` all the same) otherwise.
+pub(crate) fn recv_value_fds<T: Shareable>(
+    sock: BorrowedFd<'_>,
+    out: &mut [Option<OwnedFd>],
+    wait: bool,
+) -> Result<(Result<T, ()>, Received), Errno> {
+    let mut slot = MaybeUninit::<T>::uninit();
+    let size = std::mem::size_of::<T>();
+    let got = recv_raw(sock, slot.as_mut_ptr().cast(), size, out, wait)?;
+    if got.len != size {
+        return Ok((Err(()), got));
+    }
+    // SAFETY: the kernel wrote all `size` bytes of the slot; every bit
+    // pattern is a valid T (Shareable), padding included.
+    Ok((Ok(unsafe { slot.assume_init() }), got))
+}
+
+/// Receives into the `len` writable bytes at `ptr` (alive for the call).
+fn recv_raw(
+    sock: BorrowedFd<'_>,
+    ptr: *mut u8,
+    len: usize,
+    out: &mut [Option<OwnedFd>],
+    wait: bool,
+) -> Result<Received, Errno> {
     let mut control = Control([0; 96]);
     let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
+        iov_base: ptr.cast(),
+        iov_len: len,
     };
     // SAFETY: msghdr is plain data; all zero is an empty header.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };

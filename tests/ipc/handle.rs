@@ -226,3 +226,47 @@ fn a_message_without_a_descriptor_is_a_typed_error() {
     drop(a);
     assert_eq!(b.recv_fd().unwrap_err().kind(), ErrorKind::EndOfStream);
 }
+
+#[test]
+fn a_value_travels_with_its_descriptors() {
+    isolated(|| {
+        let (a, b) = Pipe::duplex().unwrap();
+        let (mut mine, theirs) = UnixStream::pair().unwrap();
+        let mem = memfd(b"data");
+        let before = open_fds();
+        a.send_with_fds(&[7u32, 9], &[theirs.as_fd(), mem.as_fd()])
+            .unwrap();
+        let mut fds = [None, None, None];
+        let (value, n) = b.recv_with_fds::<[u32; 2]>(&mut fds).unwrap();
+        assert_eq!((value, n), ([7, 9], 2));
+        assert!(fds[2].is_none());
+        let mut sock = UnixStream::from(fds[0].take().unwrap());
+        assert!(cloexec(sock.as_raw_fd()));
+        sock.write_all(b"ping").unwrap();
+        let mut buf = [0u8; 4];
+        mine.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"ping");
+        assert_eq!(
+            inode(fds[1].as_ref().unwrap().as_raw_fd()),
+            inode(mem.as_raw_fd())
+        );
+        drop((sock, fds));
+        assert_eq!(open_fds(), before);
+        // A message of another size is refused, its descriptors closed.
+        a.send_with_fds(&1u8, &[mem.as_fd()]).unwrap();
+        let mut fds = [None];
+        let e = b.recv_with_fds::<[u32; 2]>(&mut fds).unwrap_err();
+        assert_eq!(
+            e.kind(),
+            ErrorKind::MessageSize {
+                size: 1,
+                capacity: 8
+            }
+        );
+        assert!(fds[0].is_none());
+        assert_eq!(open_fds(), before);
+        drop(a);
+        let e = b.recv_with_fds::<u32>(&mut []).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::EndOfStream);
+    });
+}
