@@ -44,6 +44,8 @@ impl Connection {
     /// # Errors
     ///
     /// As [`Connection::send_bytes`].
+    #[doc(alias = "send_handle")]
+    #[doc(alias = "SCM_RIGHTS")]
     pub fn send_fd(&self, fd: BorrowedFd<'_>) -> Result<()> {
         self.send_fds_as("Connection::send_fd", &[HANDLE_BYTE], &[fd])
     }
@@ -56,6 +58,7 @@ impl Connection {
     ///
     /// [`ErrorKind::NoDescriptor`] when the message carried none (it is
     /// taken all the same); otherwise as [`Connection::recv_bytes`].
+    #[doc(alias = "recv_handle")]
     pub fn recv_fd(&self) -> Result<OwnedFd> {
         const OP: &str = "Connection::recv_fd";
         let mut byte = [0u8; 1];

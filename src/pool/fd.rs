@@ -165,6 +165,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
     /// of more slots can fill it, with descriptor tasks not yet claimed);
     /// [`ErrorKind::KernelLimit`] when the kernel refuses to hold more
     /// descriptors in flight (`RLIMIT_NOFILE` counts them).
+    #[doc(alias = "send_handle")]
     pub fn apply_async_fd<F, D, A, R>(
         &self,
         f: F,
