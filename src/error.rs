@@ -405,6 +405,10 @@ pub enum ErrorKind {
     /// A daemon is killed with its parent, with no chance to join or stop
     /// children of its own.
     DaemonicParent,
+    /// A message came without the descriptor the receiver expected
+    /// (`SCM_RIGHTS`): the peer sent plain bytes, or the descriptor was
+    /// lost on the way (its sender died holding it).
+    NoDescriptor,
 }
 
 impl fmt::Display for ErrorKind {
@@ -515,6 +519,9 @@ impl fmt::Display for ErrorKind {
                 "daemonic processes are not allowed to have children \
                  (a daemon dies with its parent and could not join them)",
             ),
+            ErrorKind::NoDescriptor => {
+                f.write_str("the message carried no file descriptor (SCM_RIGHTS)")
+            }
         }
     }
 }

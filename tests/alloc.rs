@@ -290,6 +290,34 @@ fn pipe_send_and_recv_allocate_nothing_in_steady_state() {
     });
 }
 
+fn pool_fd_len(f: std::fs::File, _: ()) -> u64 {
+    f.metadata().map(|m| m.len()).unwrap_or(u64::MAX)
+}
+
+#[test]
+fn descriptors_through_a_pipe_and_to_pool_workers_allocate_nothing_in_steady_state() {
+    common::isolated(|| {
+        use std::os::fd::AsFd;
+        let (a, b) = Pipe::duplex().unwrap();
+        let file = std::fs::File::open("/dev/null").unwrap();
+        let pool = mproc::pool::Pool::new(1).unwrap();
+        let round = || {
+            a.send_fd(file.as_fd()).unwrap();
+            drop(b.recv_fd().unwrap());
+            a.send_with_fds(&7u32, &[file.as_fd(), file.as_fd()])
+                .unwrap();
+            let mut fds = [None];
+            assert_eq!(b.recv_with_fds::<u32>(&mut fds).unwrap(), (7, 1));
+            drop(fds);
+            a.send_bytes(b"none").unwrap();
+            assert!(b.recv_fd().is_err());
+            let dup = file.try_clone().unwrap();
+            assert_eq!(pool.apply_fd(pool_fd_len, dup, ()).unwrap(), 0);
+        };
+        assert_steady_state_allocates_nothing(10, round);
+    });
+}
+
 /// The primitives again, each on the path where another process is
 /// involved: this process parked until a child releases, sets, notifies or
 /// arrives, and a child killed while it holds an RLock or a Condition's

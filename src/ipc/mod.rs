@@ -16,6 +16,14 @@
 //! sending, [`ErrorKind::EndOfStream`] once everything it sent has been
 //! received), never a `SIGPIPE`.
 //!
+//! A message may also carry file descriptors (`SCM_RIGHTS`: sockets,
+//! files, pipe ends, memfds): [`Connection::send_fd`] and
+//! [`Connection::recv_fd`] (Python's `reduction.send_handle` and
+//! `recv_handle`), [`Connection::send_with_fds`] and
+//! [`Connection::send_bytes_with_fds`] for a value or bytes with the
+//! descriptors they name. Received descriptors are close-on-exec; those a
+//! receiver has no room for are closed on arrival.
+//!
 //! ```no_run
 //! use mproc::ipc::Pipe;
 //! use mproc::process::Process;
@@ -34,12 +42,14 @@
 //! [`ErrorKind::BrokenPipe`]: crate::ErrorKind::BrokenPipe
 //! [`ErrorKind::EndOfStream`]: crate::ErrorKind::EndOfStream
 
+mod handle;
 mod listener;
 mod mq;
 mod pipe;
 mod queue;
 mod wait;
 
+pub use handle::MAX_FDS;
 pub use listener::{ALLOWED_UIDS, Credentials, Listener, client};
 pub use mq::{Attributes, MessageQueue, PRIORITY_LIMIT};
 pub use pipe::{Connection, Pipe};

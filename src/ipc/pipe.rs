@@ -92,13 +92,13 @@ impl Connection {
         self.fd
     }
 
-    fn resource(&self) -> Resource {
+    pub(super) fn resource(&self) -> Resource {
         Resource::Connection {
             fd: self.fd.as_raw_fd(),
         }
     }
 
-    fn error(&self, op: &'static str, kind: ErrorKind) -> Error {
+    pub(super) fn error(&self, op: &'static str, kind: ErrorKind) -> Error {
         Error::new(op, self.resource(), kind)
     }
 
@@ -112,7 +112,7 @@ impl Connection {
         self.writable
     }
 
-    fn check_send(&self, op: &'static str, len: usize) -> Result<()> {
+    pub(super) fn check_send(&self, op: &'static str, len: usize) -> Result<()> {
         if !self.writable {
             return Err(self.error(
                 op,
@@ -128,7 +128,7 @@ impl Connection {
         Ok(())
     }
 
-    fn send_error(&self, op: &'static str, len: usize, e: Errno) -> Error {
+    pub(super) fn send_error(&self, op: &'static str, len: usize, e: Errno) -> Error {
         match e {
             Errno::EPIPE | Errno::ECONNRESET | Errno::ENOTCONN => {
                 self.error(op, ErrorKind::BrokenPipe)
@@ -186,7 +186,7 @@ impl Connection {
         socket::send_value(&self.fd, value, true).map_err(|e| self.send_error(OP, len, e))
     }
 
-    fn check_recv(&self, op: &'static str) -> Result<()> {
+    pub(super) fn check_recv(&self, op: &'static str) -> Result<()> {
         if self.readable {
             Ok(())
         } else {

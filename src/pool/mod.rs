@@ -153,6 +153,7 @@
 #![allow(clippy::result_large_err)]
 
 mod callback;
+mod fd;
 mod map;
 mod result;
 mod ring;
@@ -301,6 +302,8 @@ pub struct Pool<const SLOTS: usize = POOL_SLOTS, const BYTES: usize = POOL_TASK_
     /// Bit `w`: worker `w` is dead (reaped) and not yet replaced.
     dead: Cell<u64>,
     broken: Cell<Option<ErrorKind>>,
+    /// The descriptor queue of [`Pool::apply_async_fd`] (see `fd.rs`).
+    fds: fd::FdQueue<SLOTS>,
 }
 
 /// Builds a [`Pool`] with Python's optional arguments: `processes`,
@@ -421,6 +424,7 @@ impl PoolBuilder {
             ));
         }
         let wake = event::eventfd().map_err(|e| Error::os("eventfd", resource, e))?;
+        let fds = fd::FdQueue::new(resource)?;
         let ring = Rc::new(Shared::<Ring<SLOTS, BYTES>>::zeroed()?);
         // Half the CPUs may spin for work (at least one): the parent and
         // the workers running tasks need the others.
@@ -460,6 +464,7 @@ impl PoolBuilder {
             init_failures: Cell::new(0),
             dead: Cell::new(0),
             broken: Cell::new(None),
+            fds,
         };
         for me in 0..size {
             let worker = pool.fork_worker(me)?;
@@ -1213,9 +1218,10 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
     /// Marks the slots worker `w` was running as ended by its death
     /// (`kind`: `DIED` or `TIMED_OUT`).
     fn fail_running(&self, w: usize, pid: i32, code: i32, kind: u64) {
-        for slot in self.ring.slots.iter() {
+        for (s, slot) in self.ring.slots.iter().enumerate() {
             let st = slot.state.load(Ordering::Acquire);
             if ring::kind(st) == ring::RUNNING && ring::worker(st) == w {
+                self.fds.lost(s);
                 slot.died_pid.store(pid, Ordering::Relaxed);
                 slot.died_code.store(code, Ordering::Relaxed);
                 slot.state.store(
@@ -1235,6 +1241,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         self.ring.control.0.stop.swap(1, Ordering::SeqCst);
         self.ring.wake_all_workers();
         self.stop_workers();
+        self.fds.clear();
         for s in 0..SLOTS {
             let l = &self.local[s];
             if l.busy.get() && matches!(self.ended(s), Ended::Running) {

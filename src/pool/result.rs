@@ -164,6 +164,11 @@ impl<'p, R, const SLOTS: usize, const BYTES: usize> AsyncResult<'p, R, SLOTS, BY
         }
     }
 
+    /// The slot the task occupies.
+    pub(crate) fn slot(&self) -> usize {
+        self.slot
+    }
+
     /// The task's submission number (0 for the pool's first task).
     pub fn task(&self) -> u64 {
         self.pool.local[self.slot].seq.get()

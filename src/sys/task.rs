@@ -23,7 +23,7 @@ use super::mem::Shareable;
 /// Implemented for the integers (`usize` and `isize` too: parent and worker
 /// are the same binary), floats, `bool`, `char`, `()`, arrays, tuples of up
 /// to six elements, `Option`, `Result`, `Duration`, [`Pid`](crate::Pid),
-/// [`FixedStr`](crate::shm::FixedStr), `heapless::String` and
+/// [`FixedStr`](crate::shm::FixedStr), `std::net::SocketAddr`, `heapless::String` and
 /// `heapless::Vec` of such values. A struct or enum of your own derives it:
 ///
 /// ```no_run
@@ -152,6 +152,9 @@ unsafe impl<T: TaskData, E: TaskData> TaskData for Result<T, E> {}
 unsafe impl<const N: usize> TaskData for crate::shm::FixedStr<N> {}
 // SAFETY: heapless's string is an inline byte buffer and a length.
 unsafe impl<const N: usize> TaskData for heapless::String<N> {}
+// SAFETY: socket addresses are plain numbers (an IPv6 address, a port, a
+// flow label, a scope id): no pointers, no drop glue.
+unsafe impl TaskData for std::net::SocketAddr {}
 // SAFETY: heapless's vector is an inline array of TaskData and a length;
 // its Drop drops only those elements.
 unsafe impl<T: TaskData, const N: usize> TaskData for heapless::Vec<T, N> {}

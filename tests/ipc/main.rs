@@ -7,6 +7,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod handle;
 mod listener;
 mod mq;
 mod pipe;

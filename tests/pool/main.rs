@@ -9,5 +9,7 @@ mod common;
 mod apply;
 mod echo;
 mod faults;
+mod fds;
 mod map;
+mod seed_echo;
 mod steer;

@@ -1,0 +1,136 @@
+//! examples/pool_echo_server.rs (seed 000's server: the parent accepts,
+//! `apply_async_fd(talk, conn, addr)` hands each connection to a worker)
+//! against the seeds' own Python clients, from /work/shared/seeds-py (or
+//! `MPROC_SEEDS_PY`), run unedited:
+//!
+//! - `echo_load_client.py PORT 6`: six clients at once against `Pool(4)`;
+//!   every reply is the message upper-cased, and the two clients beyond
+//!   the pool's size waited for a free worker;
+//! - `seed004_echo_client.py`, fed two lines on stdin. It connects to the
+//!   fixed 127.0.0.1:8080, which another program may hold on a shared
+//!   machine, so a small shim (below) runs it with `socket.connect`
+//!   pointed at the test's port instead; the seed file itself is not
+//!   changed.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use mproc::process::Process;
+
+use crate::common::{isolated, under_qemu};
+
+#[path = "../../examples/pool_echo_server.rs"]
+#[allow(dead_code)] // the example's `main`
+mod pool_echo_server;
+
+/// Runs a seed file with `socket.connect` to 127.0.0.1:8080 sent to the
+/// port in argv[1] instead; the seed's `input()` ending at end of stdin
+/// ends it.
+const SHIM: &str = r#"
+import runpy, socket, sys
+port, seed = int(sys.argv[1]), sys.argv[2]
+connect = socket.socket.connect
+def redirected(self, addr):
+    if tuple(addr) == ('127.0.0.1', 8080):
+        addr = ('127.0.0.1', port)
+    return connect(self, addr)
+socket.socket.connect = redirected
+try:
+    runpy.run_path(seed, run_name='__main__')
+except EOFError:
+    pass
+"#;
+
+fn seeds() -> Option<PathBuf> {
+    let dir = std::env::var_os("MPROC_SEEDS_PY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/work/shared/seeds-py"));
+    dir.join("echo_load_client.py").exists().then_some(dir)
+}
+
+/// Runs `cmd` to its end, killing it after `limit` (a watchdog).
+fn run(mut cmd: Command, stdin: &[u8], limit: Duration) -> Output {
+    use std::io::Write;
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("python3");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn the_seeds_python_clients_get_their_messages_upper_cased() {
+    let Some(dir) = seeds() else {
+        eprintln!("SKIPPED: no seeds-py directory (set MPROC_SEEDS_PY)");
+        return;
+    };
+    if under_qemu() || Command::new("python3").arg("-V").output().is_err() {
+        eprintln!("SKIPPED: no python3 to run the seed clients (or under qemu-user)");
+        return;
+    }
+    isolated(move || {
+        let server = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = server.local_addr().unwrap().port();
+        // Six load clients and one seed004 client: seven connections.
+        let mut srv = Process::new(move || {
+            pool_echo_server::serve(server, Some(4), Some(7)).unwrap();
+        });
+        srv.start().unwrap();
+
+        let mut load = Command::new("python3");
+        load.arg(dir.join("echo_load_client.py"))
+            .arg(port.to_string())
+            .arg("6");
+        let out = run(load, b"", Duration::from_secs(40));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 6, "{text}");
+        let mut waited = 0;
+        for (i, line) in lines.iter().enumerate() {
+            assert!(line.starts_with(&format!("({i}, ")), "{line}");
+            for j in 0..3 {
+                assert!(line.contains(&format!("'HELLO {i}-{j}'")), "{line}");
+            }
+            let elapsed: f64 = line.split(", ").nth(1).unwrap().parse().unwrap();
+            // Each client takes at least 0.9 s (three 0.3 s pauses); one
+            // that had to wait for a worker, at least twice that.
+            assert!(elapsed >= 0.85, "{line}");
+            if elapsed >= 1.7 {
+                waited += 1;
+            }
+        }
+        assert!(waited >= 2, "at most four are served at once:\n{text}");
+
+        let mut seed = Command::new("python3");
+        seed.arg("-c")
+            .arg(SHIM)
+            .arg(port.to_string())
+            .arg(dir.join("seed004_echo_client.py"));
+        let out = run(seed, b"hello\nmixed Case 42\n", Duration::from_secs(20));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(text, ">>: HELLO\n>>: MIXED CASE 42\n>>: ", "{text}");
+
+        assert_eq!(srv.join().unwrap(), 0);
+    });
+}
