@@ -26,13 +26,12 @@
 //!
 //! Python's parent accepts each connection and hands the socket to a
 //! worker: `multiprocessing` pickles a socket by sending its descriptor
-//! over a Unix socket, from a helper thread of the parent. Here a task's
-//! argument is a fixed-size value copied by its bytes, and a descriptor
-//! number means nothing in a worker unless the worker inherited it: a
-//! connection accepted after the pool forked does not exist in the
-//! workers.
+//! over a Unix socket. That shape is here too, as
+//! `examples/pool_echo_server.rs` (`pool.apply_async_fd(talk, conn,
+//! addr)`). This example shows the other classic shape, which needs no
+//! descriptor passing at all.
 //!
-//! So the server takes the *pre-fork* shape, the one nginx workers,
+//! The *pre-fork* shape, the one nginx workers,
 //! gunicorn's sync workers and Apache's prefork MPM serve with: the
 //! listening socket is bound **before** the pool forks, every worker
 //! inherits it, and each worker calls `accept()` itself. The parent only
