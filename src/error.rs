@@ -409,6 +409,21 @@ pub enum ErrorKind {
     /// (`SCM_RIGHTS`): the peer sent plain bytes, or the descriptor was
     /// lost on the way (its sender died holding it).
     NoDescriptor,
+    /// A value's encoding (feature `serde`) does not fit where it goes: a
+    /// caller's buffer, or a message queue's message size. Nothing was
+    /// written or sent.
+    EncodedSize {
+        /// The value's encoded length in bytes.
+        size: usize,
+        /// The room there was for it.
+        capacity: usize,
+        /// What raises that room.
+        knob: &'static str,
+    },
+    /// A message is not a valid encoding of the type asked for (feature
+    /// `serde`): malformed, cut short, or followed by more bytes; the text
+    /// says what was wrong.
+    InvalidData(&'static str),
 }
 
 impl fmt::Display for ErrorKind {
@@ -522,6 +537,18 @@ impl fmt::Display for ErrorKind {
             ErrorKind::NoDescriptor => {
                 f.write_str("the message carried no file descriptor (SCM_RIGHTS)")
             }
+            ErrorKind::EncodedSize {
+                size,
+                capacity,
+                knob,
+            } => write!(
+                f,
+                "the value encodes to {size} bytes, more than the {capacity} there is room \
+                 for (nothing was sent): {knob}"
+            ),
+            ErrorKind::InvalidData(what) => {
+                write!(f, "not a valid encoding of the type asked for: {what}")
+            }
         }
     }
 }
@@ -615,7 +642,9 @@ impl From<Error> for std::io::Error {
             ErrorKind::EndOfStream => std::io::ErrorKind::UnexpectedEof,
             ErrorKind::WouldBlock => std::io::ErrorKind::WouldBlock,
             ErrorKind::NotFound => std::io::ErrorKind::NotFound,
-            ErrorKind::LayoutMismatch { .. } => std::io::ErrorKind::InvalidData,
+            ErrorKind::LayoutMismatch { .. } | ErrorKind::InvalidData(_) => {
+                std::io::ErrorKind::InvalidData
+            }
             ErrorKind::InvalidSignal
             | ErrorKind::UncatchableSignal
             | ErrorKind::InvalidArgument(_)

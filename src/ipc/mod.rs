@@ -24,6 +24,12 @@
 //! descriptors they name. Received descriptors are close-on-exec; those a
 //! receiver has no room for are closed on arrival.
 //!
+//! With the `serde` feature, any `Serialize + DeserializeOwned` value goes
+//! through a [`Connection`] (`send_value`/`recv_value`, Python's pickling
+//! `send(obj)`/`recv()`) and a [`MessageQueue`]
+//! (`send_value`/`receive_value`), encoded with postcard by [`codec`]
+//! into a reusable buffer: the transport allocates nothing once warm.
+//!
 //! ```no_run
 //! use mproc::ipc::Pipe;
 //! use mproc::process::Process;
@@ -42,11 +48,16 @@
 //! [`ErrorKind::BrokenPipe`]: crate::ErrorKind::BrokenPipe
 //! [`ErrorKind::EndOfStream`]: crate::ErrorKind::EndOfStream
 
+#[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+pub mod codec;
 mod handle;
 mod listener;
 mod mq;
 mod pipe;
 mod queue;
+#[cfg(feature = "serde")]
+mod values;
 mod wait;
 
 pub use handle::MAX_FDS;
@@ -54,4 +65,7 @@ pub use listener::{ALLOWED_UIDS, Credentials, Listener, client};
 pub use mq::{Attributes, MessageQueue, PRIORITY_LIMIT};
 pub use pipe::{Connection, Pipe};
 pub use queue::{JoinableQueue, Queue, SimpleQueue, Watch};
+#[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+pub use values::QUEUE_KNOB;
 pub use wait::{Ready, WAIT_MAX, wait};

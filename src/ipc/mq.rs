@@ -338,7 +338,7 @@ impl MessageQueue {
         })
     }
 
-    fn resource(&self) -> Resource {
+    pub(super) fn resource(&self) -> Resource {
         Resource::MessageQueue(SegmentName::new(&self.name))
     }
 
@@ -369,7 +369,13 @@ impl MessageQueue {
         })
     }
 
-    fn send_with(&self, op: &'static str, msg: &[u8], priority: u32, wait: Wait) -> Result<()> {
+    pub(super) fn send_with(
+        &self,
+        op: &'static str,
+        msg: &[u8],
+        priority: u32,
+        wait: Wait,
+    ) -> Result<()> {
         if priority >= PRIORITY_LIMIT {
             return Err(Error::new(
                 op,
@@ -430,7 +436,12 @@ impl MessageQueue {
         )
     }
 
-    fn receive_with(&self, op: &'static str, buf: &mut [u8], wait: Wait) -> Result<(usize, u32)> {
+    pub(super) fn receive_with(
+        &self,
+        op: &'static str,
+        buf: &mut [u8],
+        wait: Wait,
+    ) -> Result<(usize, u32)> {
         if buf.len() < self.message_size {
             // The kernel refuses any buffer shorter than the queue's message
             // size, whatever the next message's length.

@@ -266,7 +266,7 @@ impl Connection {
         self.timed(OP, timeout, || self.recv_into(OP, buf, false))
     }
 
-    fn recv_value<T: Shareable>(&self, op: &'static str, wait: bool) -> Result<Option<T>> {
+    fn recv_shareable<T: Shareable>(&self, op: &'static str, wait: bool) -> Result<Option<T>> {
         self.check_recv(op)?;
         match socket::recv_value::<T>(&self.fd, wait) {
             Ok(Ok(value)) => Ok(Some(value)),
@@ -293,7 +293,7 @@ impl Connection {
     /// [`Connection::recv_bytes`].
     pub fn recv<T: Shareable>(&self) -> Result<T> {
         loop {
-            if let Some(value) = self.recv_value("Connection::recv", true)? {
+            if let Some(value) = self.recv_shareable("Connection::recv", true)? {
                 return Ok(value);
             }
         }
@@ -306,7 +306,7 @@ impl Connection {
     ///
     /// As [`Connection::recv`].
     pub fn try_recv<T: Shareable>(&self) -> Result<Option<T>> {
-        self.recv_value("Connection::try_recv", false)
+        self.recv_shareable("Connection::try_recv", false)
     }
 
     /// [`Connection::recv`] waiting at most `timeout`: `Ok(None)` when no
@@ -317,12 +317,12 @@ impl Connection {
     /// As [`Connection::recv`].
     pub fn recv_timeout<T: Shareable>(&self, timeout: Duration) -> Result<Option<T>> {
         const OP: &str = "Connection::recv_timeout";
-        self.timed(OP, timeout, || self.recv_value(OP, false))
+        self.timed(OP, timeout, || self.recv_shareable(OP, false))
     }
 
     /// Runs the non-blocking `attempt` until it gives a value, polling for
     /// readability in between, for at most `timeout`.
-    fn timed<R>(
+    pub(super) fn timed<R>(
         &self,
         op: &'static str,
         timeout: Duration,

@@ -114,6 +114,22 @@ pub(crate) fn recv(fd: &OwnedFd, buf: &mut [u8], wait: bool) -> Result<usize, Er
     recv_raw(fd, buf.as_mut_ptr(), buf.len(), libc::MSG_TRUNC, wait)
 }
 
+/// The length of the next message, leaving it in place (`MSG_PEEK` with
+/// `MSG_TRUNC`, which on a `SOCK_SEQPACKET` socket gives the message's real
+/// length into an empty buffer). 0 at end-of-stream. With `wait` false,
+/// `EAGAIN` when none is there.
+#[cfg_attr(not(feature = "serde"), allow(dead_code))]
+pub(crate) fn peek_len(fd: &OwnedFd, wait: bool) -> Result<usize, Errno> {
+    let mut none = [0u8; 0];
+    recv_raw(
+        fd,
+        none.as_mut_ptr(),
+        0,
+        libc::MSG_PEEK | libc::MSG_TRUNC,
+        wait,
+    )
+}
+
 /// Takes the next message as a `T` if it is exactly `size_of::<T>()` bytes
 /// long; `Err(Ok(len))` when its length differs (it is taken all the same).
 pub(crate) fn recv_value<T: Shareable>(
