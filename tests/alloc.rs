@@ -671,3 +671,61 @@ fn a_daemon_main_loop_with_a_steered_pool_allocates_nothing_in_steady_state() {
         let _ = std::fs::remove_file(&path);
     });
 }
+
+/// Serde values (feature `serde`) through a pipe and a message queue: the
+/// `*_in` forms with the caller's buffers, and the plain forms with the
+/// thread's buffer once warm, allocate nothing for a value whose type has
+/// no heap fields; nor do their errors.
+#[cfg(feature = "serde")]
+#[test]
+fn serde_values_through_a_pipe_and_a_message_queue_allocate_nothing_in_steady_state() {
+    use mproc::ipc::MessageQueue;
+    common::isolated(|| {
+        let (here, there) = Pipe::duplex().unwrap();
+        let name = format!("/mproc-alloc-serde-{}", std::process::id());
+        let q = MessageQueue::create(&name, 4, 64).unwrap();
+        let value: (u32, [u8; 16]) = (7, [0xa5; 16]);
+        // Sized before the first call: the `_in` forms never allocate.
+        let mut out = Vec::with_capacity(64);
+        let mut into = Vec::with_capacity(64);
+        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        here.send_value_in(&value, &mut out).unwrap();
+        assert_eq!(
+            there.recv_value_in::<(u32, [u8; 16])>(&mut into).unwrap(),
+            value
+        );
+        q.send_value_in(&value, 3, &mut out).unwrap();
+        assert_eq!(
+            q.receive_value_in::<(u32, [u8; 16])>(&mut into).unwrap(),
+            (value, 3)
+        );
+        assert_eq!(ALLOCATIONS.load(Ordering::Relaxed), before);
+        let round = || {
+            here.send_value(&value).unwrap();
+            assert_eq!(there.recv_value::<(u32, [u8; 16])>().unwrap(), value);
+            there.send_value(&Some(5u32)).unwrap();
+            assert_eq!(here.try_recv_value::<Option<u32>>().unwrap(), Some(Some(5)));
+            there.send_value(&(1u8, 2u64)).unwrap();
+            assert_eq!(
+                here.recv_value_timeout::<(u8, u64)>(Duration::from_secs(20))
+                    .unwrap(),
+                Some((1, 2))
+            );
+            assert_eq!(here.try_recv_value::<u8>().unwrap(), None);
+            q.send_value(&value, 1).unwrap();
+            q.try_send_value(&[9u8; 32], 2).unwrap();
+            assert_eq!(q.receive_value::<[u8; 32]>().unwrap(), ([9; 32], 2));
+            assert_eq!(
+                q.try_receive_value::<(u32, [u8; 16])>().unwrap(),
+                (value, 1)
+            );
+            // Errors are built without allocating too: too long for the
+            // queue, garbage, an empty queue.
+            assert!(q.send_value(&[0u8; 80][..], 0).is_err());
+            here.send_bytes(b"\xff\xff").unwrap();
+            assert!(there.recv_value::<u32>().is_err());
+            assert!(q.try_receive_value::<u32>().is_err());
+        };
+        assert_steady_state_allocates_nothing(10, round);
+    });
+}

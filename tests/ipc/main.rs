@@ -12,4 +12,6 @@ mod listener;
 mod mq;
 mod pipe;
 mod queue;
+#[cfg(feature = "serde")]
+mod serde;
 mod wait;

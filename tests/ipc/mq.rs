@@ -17,7 +17,7 @@ const MUST: Duration = Duration::from_secs(20);
 
 /// A name no other test (or run) uses; the queue is unlinked when dropped
 /// if still there, so a failing test leaves nothing behind either.
-struct Unique(String);
+pub(crate) struct Unique(pub(crate) String);
 
 impl Drop for Unique {
     fn drop(&mut self) {
@@ -41,7 +41,7 @@ fn has_record(name: &str) -> bool {
     std::path::Path::new(&record_path(name)).exists()
 }
 
-fn unique(tag: &str) -> Unique {
+pub(crate) fn unique(tag: &str) -> Unique {
     Unique(format!("/mproc-test-{}-{tag}", std::process::id()))
 }
 
