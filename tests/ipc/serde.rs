@@ -178,23 +178,27 @@ fn the_in_forms_use_the_callers_buffer_and_grow_it() {
 
 #[test]
 fn try_and_timed_receives_return_none_when_nothing_came() {
-    let (a, b) = Pipe::duplex().unwrap();
-    assert_eq!(b.try_recv_value::<u32>().unwrap(), None);
-    assert_eq!(
-        b.recv_value_timeout::<u32>(Duration::from_millis(20))
-            .unwrap(),
-        None
-    );
-    a.send_value(&Some(5u32)).unwrap();
-    assert_eq!(b.try_recv_value::<Option<u32>>().unwrap(), Some(Some(5)));
-    a.send_value(&words()).unwrap();
-    assert_eq!(
-        b.recv_value_timeout::<Vec<String>>(Duration::from_secs(20))
-            .unwrap(),
-        Some(words())
-    );
-    drop(a);
-    assert_eq!(kind(b.try_recv_value::<u32>()), ErrorKind::EndOfStream);
+    // Isolated: a process forked by another test meanwhile would hold a
+    // copy of `a`, and `b` would never see it closed.
+    isolated(|| {
+        let (a, b) = Pipe::duplex().unwrap();
+        assert_eq!(b.try_recv_value::<u32>().unwrap(), None);
+        assert_eq!(
+            b.recv_value_timeout::<u32>(Duration::from_millis(20))
+                .unwrap(),
+            None
+        );
+        a.send_value(&Some(5u32)).unwrap();
+        assert_eq!(b.try_recv_value::<Option<u32>>().unwrap(), Some(Some(5)));
+        a.send_value(&words()).unwrap();
+        assert_eq!(
+            b.recv_value_timeout::<Vec<String>>(Duration::from_secs(20))
+                .unwrap(),
+            Some(words())
+        );
+        drop(a);
+        assert_eq!(kind(b.try_recv_value::<u32>()), ErrorKind::EndOfStream);
+    });
 }
 
 #[test]
