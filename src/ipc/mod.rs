@@ -27,7 +27,7 @@
 //! With the `serde` feature, any `Serialize + DeserializeOwned` value goes
 //! through a [`Connection`] (`send_value`/`recv_value`, Python's pickling
 //! `send(obj)`/`recv()`) and a [`MessageQueue`]
-//! (`send_value`/`receive_value`), encoded with postcard by [`codec`]
+//! (`send_value`/`receive_value`), encoded with postcard by `codec`
 //! into a reusable buffer: the transport allocates nothing once warm.
 //!
 //! ```no_run
