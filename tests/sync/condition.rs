@@ -681,15 +681,19 @@ fn notify_wakes_the_longest_waiting_first_and_skips_those_that_left() {
             }
         }
         assert_eq!(stage.woke(), 0);
+        // A waiter counts itself woken, then records who it is: wait for
+        // the record, not just the count (reading between the two saw
+        // no one, once in 30 full runs).
+        let recorded = |k: usize| order[k].load(Ordering::SeqCst) != u32::MAX;
         assert_eq!(stage.cond.acquire().unwrap().notify(1), 1);
-        assert!(eventually(MUST, || stage.woke() == 1));
+        assert!(eventually(MUST, || stage.woke() == 1 && recorded(0)));
         assert_eq!(
             order[0].load(Ordering::SeqCst),
             0,
             "not the longest-waiting"
         );
         assert_eq!(stage.cond.acquire().unwrap().notify(1), 1);
-        assert!(eventually(MUST, || stage.woke() == 2));
+        assert!(eventually(MUST, || stage.woke() == 2 && recorded(1)));
         assert_eq!(
             order[1].load(Ordering::SeqCst),
             2,
