@@ -15,7 +15,7 @@ use super::protocol::{
 use crate::config::MANAGER_MESSAGE_BYTES;
 use crate::error::{Error, ErrorKind, Resource, Result, SegmentName, Uids};
 use crate::ipc;
-use crate::sys::{self, Errno, socket};
+use crate::sys::{self, Errno, fdpass, socket};
 
 /// How long a caller watches its channel for the reply before it parks on
 /// the socket.
@@ -135,8 +135,8 @@ impl Link {
         let mut welcome = [0u8; REFUSAL + 8];
         // A server that closed before it read the hello resets the
         // connection; the reset is reported once, before what it sent.
-        let received = match socket::recv_with_fd(&sock, &mut welcome) {
-            Err(Errno::ECONNRESET) => socket::recv_with_fd(&sock, &mut welcome),
+        let received = match fdpass::recv_one_fd(sock.as_fd(), &mut welcome) {
+            Err(Errno::ECONNRESET) => fdpass::recv_one_fd(sock.as_fd(), &mut welcome),
             other => other,
         };
         let (n, memfd) = received.map_err(|_| self.gone(op))?;

@@ -227,6 +227,23 @@ fn recv_raw(
     Ok(got)
 }
 
+/// Takes the next message into `buf`, waiting for it, with the first
+/// descriptor sent along with it if any (others are closed): the bytes
+/// copied (0 at end-of-stream) and the descriptor. A message longer than
+/// `buf` is `EMSGSIZE` (its descriptors closed).
+pub(crate) fn recv_one_fd(
+    sock: BorrowedFd<'_>,
+    buf: &mut [u8],
+) -> Result<(usize, Option<OwnedFd>), Errno> {
+    let mut out = [None];
+    let got = recv_fds(sock, buf, &mut out, true)?;
+    if got.len > buf.len() {
+        return Err(Errno::EMSGSIZE);
+    }
+    let [fd] = out;
+    Ok((got.len, fd))
+}
+
 /// Takes (`lock`) or releases a POSIX record lock on all of `fd`'s file,
 /// waiting for it. Record locks belong to the process: one that dies
 /// holding it releases it, and the processes sharing the descriptor

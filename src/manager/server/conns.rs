@@ -30,7 +30,7 @@ use super::waits::Parked;
 use super::{HELLO_TOKEN, LISTENER, Server, WATCH, token};
 use crate::config::{MANAGER_CONNECTIONS, MANAGER_MESSAGE_BYTES};
 use crate::manager::protocol::{Channel, HELLO, MAGIC, REFUSAL, VERSION, status};
-use crate::sys::{self, Errno, socket};
+use crate::sys::{self, Errno, fdpass, socket};
 
 /// How long a new connection may take to send its hello.
 pub(super) const HELLO_DEADLINE: Duration = Duration::from_secs(2);
@@ -255,7 +255,7 @@ impl Server {
         welcome[12..16].copy_from_slice(&sys::process::getpid().to_le_bytes());
         // The socket is new and non-blocking: the welcome goes at once or
         // the client is not worth waiting for.
-        if socket::send_with_fd(&h.sock, &welcome, memfd.as_fd()).is_err() {
+        if fdpass::send_fds(h.sock.as_fd(), &welcome, &[memfd.as_fd()], true).is_err() {
             return;
         }
         if self.epoll.add(h.sock.as_fd(), token(slot, h.id)).is_err() {
