@@ -75,16 +75,7 @@ impl Handle {
 
     fn publish(&self, name: &str) -> Result<()> {
         const OP: &str = "publish";
-        if name.is_empty() || name.len() > NAME_MAX {
-            return Err(Error::new(
-                OP,
-                Resource::Text {
-                    what: "a published name",
-                    len: name.len(),
-                },
-                ErrorKind::CapacityExceeded { limit: NAME_MAX },
-            ));
-        }
+        published_name(OP, name)?;
         let request = Request {
             op: op::PUBLISH,
             ..Request::default()
@@ -324,6 +315,22 @@ proxied!(
     /// Every operation is one request, atomic on the server.
     DictProxy [K: Wire, V: Wire] [K, V] (fn(K) -> V), kind::DICT, fingerprint::<K>(), fingerprint::<V>()
 );
+
+/// Checks a name to publish or open an object under: 1 to `NAME_MAX`
+/// bytes.
+fn published_name(op: &'static str, name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > NAME_MAX {
+        return Err(Error::new(
+            op,
+            Resource::Text {
+                what: "a published name",
+                len: name.len(),
+            },
+            ErrorKind::CapacityExceeded { limit: NAME_MAX },
+        ));
+    }
+    Ok(())
+}
 
 fn encode<T: Wire>(value: &T, out: &mut [u8]) -> usize {
     value.encode(&mut out[..T::SIZE]);

@@ -6,12 +6,13 @@ use std::sync::Arc;
 use super::{
     BarrierProxy, ConditionProxy, DictProxy, EventProxy, FieldName, Handle, ListProxy, LockProxy,
     NamespaceProxy, Proxied, Proxy, QueueProxy, RLockProxy, SemaphoreProxy, ValueProxy, encode,
+    published_name,
 };
 use crate::error::{Error, ErrorKind, Resource, Result};
 use crate::manager::Client;
 use crate::manager::protocol::{Request, kind, op};
 use crate::manager::served::Served;
-use crate::manager::server::{NAME_MAX, TYPEID_MAX};
+use crate::manager::server::TYPEID_MAX;
 use crate::manager::wire::{Wire, fingerprint};
 use crate::sys;
 
@@ -347,16 +348,7 @@ impl Client {
     /// or its types differ from `P`'s; [`ErrorKind::ManagerGone`].
     pub fn open<P: Proxied>(&self, name: &str) -> Result<P> {
         const OP: &str = "Client::open";
-        if name.is_empty() || name.len() > NAME_MAX {
-            return Err(Error::new(
-                OP,
-                Resource::Text {
-                    what: "a published name",
-                    len: name.len(),
-                },
-                ErrorKind::CapacityExceeded { limit: NAME_MAX },
-            ));
-        }
+        published_name(OP, name)?;
         let request = Request {
             op: op::OPEN,
             fp_a: P::fp_a(),
