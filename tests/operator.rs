@@ -17,6 +17,8 @@
 //! the emulated architecture cannot be spawned: every test says so on
 //! stderr and passes without running.
 
+#[path = "common/examples.rs"]
+mod examples;
 #[allow(dead_code)]
 #[path = "common/procs.rs"]
 mod procs;
@@ -68,7 +70,7 @@ fn binaries() -> Option<&'static Binaries> {
                 .parent()
                 .and_then(Path::parent)
                 .expect("the test executable lives in <target>/<profile>/deps");
-            build_examples(profile_dir);
+            examples::build(profile_dir, &["daemon", "submit", "status"]);
             let dir = profile_dir.join("examples");
             let b = Binaries {
                 daemon: dir.join("daemon"),
@@ -85,59 +87,6 @@ fn binaries() -> Option<&'static Binaries> {
             Some(b)
         })
         .as_ref()
-}
-
-/// `cargo build` of the three examples for this test's profile and target
-/// (a no-op when `cargo test` built them already). Without cargo (the test
-/// binary run by hand), the binaries found are used as they are.
-fn build_examples(profile_dir: &Path) {
-    let Some(cargo) = std::env::var_os("CARGO").or_else(|| option_env!("CARGO").map(Into::into))
-    else {
-        return;
-    };
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR")).args([
-        "build",
-        "--quiet",
-        "--example",
-        "daemon",
-        "--example",
-        "submit",
-        "--example",
-        "status",
-    ]);
-    let profile = profile_dir
-        .file_name()
-        .and_then(|p| p.to_str())
-        .unwrap_or("debug");
-    match profile {
-        "debug" => {}
-        "release" => {
-            cmd.arg("--release");
-        }
-        other => {
-            cmd.args(["--profile", other]);
-        }
-    }
-    let parent = profile_dir.parent().expect("a target directory");
-    if parent.join("CACHEDIR.TAG").exists() {
-        cmd.arg("--target-dir").arg(parent);
-    } else if let (Some(triple), Some(target_dir)) = (parent.file_name(), parent.parent()) {
-        cmd.arg("--target")
-            .arg(triple)
-            .arg("--target-dir")
-            .arg(target_dir);
-    }
-    match cmd.output() {
-        Ok(out) if out.status.success() => {}
-        Ok(out) => panic!(
-            "building the examples failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        ),
-        Err(e) => note(&format!(
-            "cannot run cargo ({e}); using the examples as built"
-        )),
-    }
 }
 
 /// One daemon started from its binary, on names of its own. Dropping it

@@ -22,6 +22,8 @@
 #![allow(unsafe_code)] // setsid in pre_exec, waitpid of orphans.
 
 mod common;
+#[path = "common/examples.rs"]
+mod examples;
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::os::unix::process::CommandExt as _;
@@ -51,7 +53,7 @@ fn tour_binary() -> Option<PathBuf> {
         .parent()
         .and_then(Path::parent)
         .expect("the test executable lives in <target>/<profile>/deps");
-    build_tour(profile_dir);
+    examples::build(profile_dir, &["tour"]);
     let bin = profile_dir.join("examples").join("tour");
     assert!(
         bin.exists(),
@@ -59,44 +61,6 @@ fn tour_binary() -> Option<PathBuf> {
         bin.display()
     );
     Some(bin)
-}
-
-/// `cargo build --example tour` for this test's profile and target (a
-/// no-op when `cargo test` built it already), as tests/operator.rs does.
-fn build_tour(profile_dir: &Path) {
-    let Some(cargo) = std::env::var_os("CARGO").or_else(|| option_env!("CARGO").map(Into::into))
-    else {
-        return;
-    };
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["build", "--quiet", "--example", "tour"]);
-    match profile_dir.file_name().and_then(|p| p.to_str()) {
-        Some("debug") | None => {}
-        Some("release") => {
-            cmd.arg("--release");
-        }
-        Some(other) => {
-            cmd.args(["--profile", other]);
-        }
-    }
-    let parent = profile_dir.parent().expect("a target directory");
-    if parent.join("CACHEDIR.TAG").exists() {
-        cmd.arg("--target-dir").arg(parent);
-    } else if let (Some(triple), Some(target_dir)) = (parent.file_name(), parent.parent()) {
-        cmd.arg("--target")
-            .arg(triple)
-            .arg("--target-dir")
-            .arg(target_dir);
-    }
-    match cmd.output() {
-        Ok(out) if out.status.success() => {}
-        Ok(out) => panic!(
-            "building the tour failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        ),
-        Err(e) => note(&format!("cannot run cargo ({e}); using the tour as built")),
-    }
 }
 
 /// A process as `/proc/<pid>/stat` shows it.
