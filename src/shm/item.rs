@@ -1,0 +1,419 @@
+//! [`Item`]: values copied into a queue slot or a pipe message and out
+//! again, checked on the way out; [`Packed`], the padding-free stored form
+//! of tuples and `Option`s.
+
+use super::Shareable;
+use crate::sys::mem::zeroed;
+
+/// A value that travels by copy through a [`Queue`], [`SimpleQueue`],
+/// [`JoinableQueue`] or a [`Connection`] ([`send`]/[`recv`]): it is turned
+/// into its stored form ([`Item::Repr`], a [`Shareable`] type) on the way
+/// in and checked on the way out, so bytes that are no value (written by
+/// another program into a named segment, or sent as raw bytes) are an
+/// [`ErrorKind::InvalidData`] error for the reader, never a wrong value
+/// and never undefined behaviour.
+///
+/// Python's queues and pipes pickle any object; an `Item` is the
+/// fixed-size, allocation-free subset:
+///
+/// | type | stored as | checked on the way out |
+/// |---|---|---|
+/// | every [`Shareable`]` + Copy` type (integers, floats, [`FixedStr`], arrays of them, your `#[derive(Shareable)]` structs) | itself | nothing to check: every bit pattern is a value |
+/// | `bool` | `u8` | 0 or 1 |
+/// | `char` | `u32` | [`char::from_u32`] |
+/// | `()` | `[u8; 0]` | — |
+/// | `Option<T>` | [`Packed`]`<u8, T::Repr>`: a tag, then the value (zeros for `None`) | tag 0 or 1, then `T`'s check |
+/// | tuples of up to 6 items | `Packed<A::Repr, Packed<B::Repr, …>>`: the elements one after another | each element's check |
+/// | arrays of `bool`, `char`, `()`, `Option`s and tuples | an array of their stored forms | each element's check |
+///
+/// ```
+/// use mproc::ipc::Queue;
+///
+/// let q = Queue::<(u32, Option<char>), 4>::new()?;
+/// q.put((7, Some('é')))?;
+/// q.put((8, None))?;
+/// assert_eq!(q.get()?, (7, Some('é')));
+/// assert_eq!(q.get()?, (8, None));
+/// # Ok::<(), mproc::Error>(())
+/// ```
+///
+/// **Why not [`Shareable`].** A `Shareable` value is handed out *by
+/// reference* ([`Shared`](super::Shared) derefs to `&T` in memory other
+/// processes write), so every bit pattern must be a value: `bool`,
+/// `char` and `Option` can't be. An `Item` is only ever *copied* out and
+/// checked before it is a value, so they can.
+///
+/// **Why [`Packed`].** A tuple or `Option` in Rust's own layout has padding
+/// (`(u8, u64)` has 7 bytes of it) and an unspecified order; padding bytes
+/// are never written, so a copy into shared memory or a message would
+/// carry whatever stale bytes of the sender's stack were there. `Packed`
+/// is `#[repr(C, packed)]`: its fields one after another, no padding
+/// anywhere, the same layout on 32- and 64-bit targets, and alignment 1
+/// (its fields are never borrowed, only copied out, so nothing is read
+/// through a misaligned reference). So `(u8, u64)` is stored in 9 bytes,
+/// `Option<u32>` in 5.
+///
+/// **Your own type.** A `#[repr(C)]` struct of fixed-width fields derives
+/// [`Shareable`] and is an `Item` at once. A struct with `bool` or `Option`
+/// fields implements `Item` by hand — a safe trait, no `unsafe` — with
+/// a tuple's or a `Packed`'s stored form, or a `#[derive(Shareable)]`
+/// struct of its own:
+///
+/// ```
+/// use mproc::shm::{Item, Packed};
+///
+/// #[derive(Debug, PartialEq)]
+/// struct Reading { sensor: u16, ok: bool, value: Option<f32> }
+///
+/// impl Item for Reading {
+///     type Repr = <(u16, bool, Option<f32>) as Item>::Repr;
+///     fn to_repr(&self) -> Self::Repr {
+///         (self.sensor, self.ok, self.value).to_repr()
+///     }
+///     fn from_repr(repr: Self::Repr) -> Option<Reading> {
+///         let (sensor, ok, value) = <(u16, bool, Option<f32>)>::from_repr(repr)?;
+///         Some(Reading { sensor, ok, value })
+///     }
+/// }
+///
+/// let r = Reading { sensor: 3, ok: true, value: Some(1.5) };
+/// assert_eq!(Reading::from_repr(r.to_repr()), Some(r));
+/// assert_eq!(size_of::<<Reading as Item>::Repr>(), 2 + 1 + 5);
+/// ```
+///
+/// What stays refused, at compile time: references, `String`, `Vec` and
+/// other owners of memory elsewhere (they would carry a pointer into the
+/// sender's memory), `usize`/`isize` (their size differs between targets):
+///
+/// ```compile_fail,E0277
+/// use mproc::ipc::Queue;
+/// let q = Queue::<String, 4>::new(); // FixedStr<N>, or the serde route
+/// ```
+///
+/// ```compile_fail,E0277
+/// use mproc::ipc::Queue;
+/// let q = Queue::<&'static u32, 4>::new(); // send the value
+/// ```
+///
+/// ```compile_fail,E0277
+/// use mproc::ipc::Queue;
+/// let q = Queue::<(usize, bool), 4>::new(); // u64
+/// ```
+///
+/// ```compile_fail,E0277
+/// use mproc::ipc::Pipe;
+/// let (a, _b) = Pipe::duplex()?;
+/// a.send(&vec![1u8, 2, 3])?; // send_bytes, or send_value (feature serde)
+/// # Ok::<(), mproc::Error>(())
+/// ```
+///
+/// [`Queue`]: crate::ipc::Queue
+/// [`SimpleQueue`]: crate::ipc::SimpleQueue
+/// [`JoinableQueue`]: crate::ipc::JoinableQueue
+/// [`Connection`]: crate::ipc::Connection
+/// [`send`]: crate::ipc::Connection::send
+/// [`recv`]: crate::ipc::Connection::recv
+/// [`ErrorKind::InvalidData`]: crate::ErrorKind::InvalidData
+/// [`FixedStr`]: super::FixedStr
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an `Item`: it can't travel through a `Queue`, `SimpleQueue`, `JoinableQueue` or `Connection::send`/`recv`",
+    label = "not an `Item`",
+    note = "items are the `Shareable` types, `bool`, `char`, `()`, `Option`s and tuples (up to 6) of items, and arrays of those; a `#[repr(C)]` struct of fixed-width fields is one with `#[derive(mproc::Shareable)]` (no `unsafe impl`), a struct with `bool`/`Option` fields implements the safe trait `mproc::shm::Item` by hand",
+    note = "text goes in `mproc::shm::FixedStr<N>`, not `String` or `&str`; a reference is never an item: send the value; `usize`/`isize` travel as `u64`/`i64`",
+    note = "a value of any size (`String`, `Vec`, a map…) takes the serde route instead: a `Serialize + Deserialize` type through `Connection::send_value`/`recv_value` with the crate's `serde` feature"
+)]
+pub trait Item: Sized + 'static {
+    /// The stored form: what a queue slot or a message holds.
+    type Repr: Shareable + Copy;
+
+    /// The value in its stored form.
+    fn to_repr(&self) -> Self::Repr;
+
+    /// The value a stored form holds; `None` when it holds no value of
+    /// this type (a `bool` of 2, a `char` in the surrogate range, an
+    /// `Option` tag other than 0 or 1).
+    fn from_repr(repr: Self::Repr) -> Option<Self>;
+}
+
+/// Every [`Shareable`] value is its own stored form: every bit pattern is
+/// a value, so nothing is checked.
+impl<T: Shareable + Copy> Item for T {
+    type Repr = T;
+    fn to_repr(&self) -> T {
+        *self
+    }
+    fn from_repr(repr: T) -> Option<T> {
+        Some(repr)
+    }
+}
+
+/// Two stored forms one after another, with no padding: the stored form of
+/// `Option`s (a `u8` tag, then the value) and of tuples (nested: `(A, B, C)`
+/// is `Packed<A, Packed<B, C>>`). See [`Item`] for why.
+///
+/// `#[repr(C, packed)]`, alignment 1: its size is the sum of its fields'
+/// sizes on every target. Its fields are private and only ever copied out
+/// ([`Packed::into_parts`]), never borrowed, so no reference to a
+/// misaligned field can exist.
+#[repr(C, packed)]
+pub struct Packed<A: Shareable + Copy, B: Shareable + Copy> {
+    first: A,
+    second: B,
+}
+
+impl<A: Shareable + Copy, B: Shareable + Copy> Packed<A, B> {
+    /// `first`, then `second`.
+    pub const fn new(first: A, second: B) -> Packed<A, B> {
+        Packed { first, second }
+    }
+
+    /// The two fields, copied out.
+    pub const fn into_parts(self) -> (A, B) {
+        (self.first, self.second)
+    }
+}
+
+impl<A: Shareable + Copy, B: Shareable + Copy> Clone for Packed<A, B> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<A: Shareable + Copy, B: Shareable + Copy> Copy for Packed<A, B> {}
+
+impl<A, B> std::fmt::Debug for Packed<A, B>
+where
+    A: Shareable + Copy + std::fmt::Debug,
+    B: Shareable + Copy + std::fmt::Debug,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (first, second) = self.into_parts();
+        f.debug_tuple("Packed")
+            .field(&first)
+            .field(&second)
+            .finish()
+    }
+}
+
+#[allow(unsafe_code)]
+// SAFETY: repr(C, packed) of two Shareable + Copy fields: no padding (packed),
+// the same layout on every target (each field's is), no pointers and no drop
+// glue (Copy), every bit pattern of each field a value, so of the whole; no
+// interior mutability (Copy types hold no atomics or cells) and the fields
+// are private and only copied out, so no misaligned reference is ever made.
+unsafe impl<A: Shareable + Copy, B: Shareable + Copy> Shareable for Packed<A, B> {
+    fn type_identity() -> &'static str {
+        core::any::type_name::<Self>()
+    }
+}
+
+/// `u8`: 0 or 1.
+impl Item for bool {
+    type Repr = u8;
+    fn to_repr(&self) -> u8 {
+        u8::from(*self)
+    }
+    fn from_repr(repr: u8) -> Option<bool> {
+        match repr {
+            0 => Some(false),
+            1 => Some(true),
+            _ => None,
+        }
+    }
+}
+
+/// `u32`: a Unicode scalar value ([`char::from_u32`]).
+impl Item for char {
+    type Repr = u32;
+    fn to_repr(&self) -> u32 {
+        u32::from(*self)
+    }
+    fn from_repr(repr: u32) -> Option<char> {
+        char::from_u32(repr)
+    }
+}
+
+/// No bytes.
+impl Item for () {
+    type Repr = [u8; 0];
+    fn to_repr(&self) -> [u8; 0] {
+        []
+    }
+    fn from_repr(_: [u8; 0]) -> Option<()> {
+        Some(())
+    }
+}
+
+/// A `u8` tag (0: `None`, 1: `Some`), then the value's stored form (all
+/// zeros for `None`, so no stale byte is ever copied out).
+impl<T: Item> Item for Option<T> {
+    type Repr = Packed<u8, T::Repr>;
+    fn to_repr(&self) -> Self::Repr {
+        match self {
+            None => Packed::new(0, zeroed()),
+            Some(value) => Packed::new(1, value.to_repr()),
+        }
+    }
+    fn from_repr(repr: Self::Repr) -> Option<Option<T>> {
+        match repr.into_parts() {
+            (0, _) => Some(None),
+            (1, value) => Some(Some(T::from_repr(value)?)),
+            _ => None,
+        }
+    }
+}
+
+/// The stored form of a tuple of items: the first element's, then (nested
+/// in a [`Packed`]) the rest's.
+macro_rules! tuple_repr {
+    ($last:ident) => { <$last as Item>::Repr };
+    ($first:ident $($rest:ident)+) => { Packed<<$first as Item>::Repr, tuple_repr!($($rest)+)> };
+}
+
+/// The stored form of the tuple's elements, bound to variables named as
+/// their types.
+macro_rules! tuple_pack {
+    ($last:ident) => { $last.to_repr() };
+    ($first:ident $($rest:ident)+) => { Packed::new($first.to_repr(), tuple_pack!($($rest)+)) };
+}
+
+/// Binds each element of a stored tuple to a variable named as its type,
+/// returning `None` from the function for an element that holds no value.
+macro_rules! tuple_unpack {
+    ($repr:expr; $last:ident) => {
+        let $last = <$last as Item>::from_repr($repr)?;
+    };
+    ($repr:expr; $first:ident $($rest:ident)+) => {
+        let (head, tail) = $repr.into_parts();
+        let $first = <$first as Item>::from_repr(head)?;
+        tuple_unpack!(tail; $($rest)+);
+    };
+}
+
+macro_rules! item_tuple {
+    ($($name:ident)+) => {
+        /// The elements one after another, with no padding ([`Packed`]).
+        impl<$($name: Item),+> Item for ($($name,)+) {
+            type Repr = tuple_repr!($($name)+);
+            #[allow(non_snake_case)]
+            fn to_repr(&self) -> Self::Repr {
+                let ($($name,)+) = self;
+                tuple_pack!($($name)+)
+            }
+            #[allow(non_snake_case)]
+            fn from_repr(repr: Self::Repr) -> Option<Self> {
+                tuple_unpack!(repr; $($name)+);
+                Some(($($name,)+))
+            }
+        }
+    };
+}
+
+item_tuple!(A);
+item_tuple!(A B);
+item_tuple!(A B C);
+item_tuple!(A B C D);
+item_tuple!(A B C D E);
+item_tuple!(A B C D E F);
+
+/// The stored forms of an array's elements.
+fn array_to_repr<T: Item, const N: usize>(items: &[T; N]) -> [T::Repr; N] {
+    items.each_ref().map(T::to_repr)
+}
+
+/// The elements of an array of stored forms, if each holds a value.
+fn array_from_repr<T: Item, const N: usize>(reprs: [T::Repr; N]) -> Option<[T; N]> {
+    let mut items = heapless::Vec::<T, N>::new();
+    for repr in reprs {
+        // N stored forms: never more than N items.
+        items.push(T::from_repr(repr)?).ok()?;
+    }
+    items.into_array().ok()
+}
+
+/// Arrays of items that are not [`Shareable`] themselves (arrays of
+/// `Shareable` types are `Shareable`, so items already): one impl per kind
+/// of element, as a blanket one would overlap theirs.
+macro_rules! item_array {
+    ($([$($param:tt)*] $elem:ty;)+) => {
+        $(
+            /// The elements' stored forms, one after another; each is checked.
+            impl<$($param)* const N: usize> Item for [$elem; N] {
+                type Repr = [<$elem as Item>::Repr; N];
+                fn to_repr(&self) -> Self::Repr {
+                    array_to_repr(self)
+                }
+                fn from_repr(repr: Self::Repr) -> Option<Self> {
+                    array_from_repr(repr)
+                }
+            }
+        )+
+    };
+}
+
+item_array! {
+    [] bool;
+    [] char;
+    [] ();
+    [T: Item,] Option<T>;
+    [A: Item,] (A,);
+    [A: Item, B: Item,] (A, B);
+    [A: Item, B: Item, C: Item,] (A, B, C);
+    [A: Item, B: Item, C: Item, D: Item,] (A, B, C, D);
+    [A: Item, B: Item, C: Item, D: Item, E: Item,] (A, B, C, D, E);
+    [A: Item, B: Item, C: Item, D: Item, E: Item, F: Item,] (A, B, C, D, E, F);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip<T: Item + PartialEq + std::fmt::Debug>(value: T) {
+        let repr = value.to_repr();
+        assert_eq!(T::from_repr(repr), Some(value));
+    }
+
+    #[test]
+    fn every_kind_of_item_comes_back_as_it_went() {
+        round_trip(7u32);
+        round_trip(true);
+        round_trip(false);
+        round_trip('é');
+        round_trip(());
+        round_trip(Some(5u64));
+        round_trip(None::<u64>);
+        round_trip((1u8, 2u64));
+        round_trip((1u8, Some(false), 'x', -3i16, [1u32, 2], Some((2u8, 9u64))));
+        round_trip([true, false, true]);
+        round_trip([Some('a'), None]);
+        round_trip([(1u8, true); 3]);
+        round_trip(Some(Some(())));
+    }
+
+    #[test]
+    fn stored_forms_have_no_padding() {
+        assert_eq!(size_of::<<(u8, u64) as Item>::Repr>(), 9);
+        assert_eq!(size_of::<<Option<u32> as Item>::Repr>(), 5);
+        assert_eq!(size_of::<<(u8, Option<i64>) as Item>::Repr>(), 10);
+        assert_eq!(size_of::<<[Option<bool>; 3] as Item>::Repr>(), 6);
+        assert_eq!(align_of::<<(u8, u64) as Item>::Repr>(), 1);
+    }
+
+    #[test]
+    fn bit_patterns_that_are_no_value_are_refused() {
+        assert_eq!(bool::from_repr(2), None);
+        assert_eq!(char::from_repr(0xD800), None);
+        assert_eq!(char::from_repr(0x11_0000), None);
+        assert_eq!(Option::<u32>::from_repr(Packed::new(2, 0)), None);
+        assert_eq!(Option::<bool>::from_repr(Packed::new(1, 2)), None);
+        assert_eq!(Option::<bool>::from_repr(Packed::new(0, 2)), Some(None));
+        assert_eq!(<(u32, bool)>::from_repr(Packed::new(1, 3)), None);
+        assert_eq!(<[bool; 3]>::from_repr([1, 0, 9]), None);
+    }
+
+    #[test]
+    fn none_is_stored_as_zeros() {
+        let repr = None::<u64>.to_repr();
+        assert_eq!(repr.into_parts(), (0, 0));
+    }
+}
