@@ -1,8 +1,10 @@
 //! `Item`s that are not `Shareable` — tuples, `Option`, `bool`, `char`,
 //! arrays of them — through the fixed `Queue`, `SimpleQueue`,
-//! `JoinableQueue` and a `Pipe`'s `send`/`recv`, across a fork; and bytes
-//! that are no value read back as a typed error.
+//! `JoinableQueue` and a `Pipe`'s `send`/`recv` (with descriptors too),
+//! across a fork; and bytes that are no value read back as a typed error.
 
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use mproc::ErrorKind;
@@ -171,4 +173,29 @@ fn a_slot_that_is_no_value_is_invalid_data_and_does_not_block_the_queue() {
     ));
     assert!(as_bools.get_nowait().unwrap());
     assert!(as_bools.empty());
+}
+
+#[test]
+fn an_item_travels_with_descriptors_and_one_that_is_no_value_closes_them() {
+    isolated(|| {
+        let open_fds = || std::fs::read_dir("/proc/self/fd").unwrap().count();
+        let (a, b) = Pipe::duplex().unwrap();
+        let (_mine, theirs) = UnixStream::pair().unwrap();
+        let before = open_fds();
+        a.send_with_fds(&(3u16, Some(true)), &[theirs.as_fd()])
+            .unwrap();
+        let mut fds = [None, None];
+        let (value, n) = b.recv_with_fds::<(u16, Option<bool>)>(&mut fds).unwrap();
+        assert_eq!((value, n), ((3, Some(true)), 1));
+        assert!(fds[0].is_some() && fds[1].is_none());
+        drop(fds);
+        assert_eq!(open_fds(), before);
+        // A bool of 2: refused, its descriptor closed on arrival.
+        a.send_with_fds(&2u8, &[theirs.as_fd()]).unwrap();
+        let mut fds = [None];
+        let e = b.recv_with_fds::<bool>(&mut fds).unwrap_err();
+        assert!(matches!(e.kind(), ErrorKind::InvalidData(_)));
+        assert!(fds[0].is_none());
+        assert_eq!(open_fds(), before);
+    });
 }
