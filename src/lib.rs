@@ -182,9 +182,10 @@ extern crate self as mproc;
 
 pub use error::{Error, ErrorKind, Resource, Result};
 /// The derive macros (feature `derive`, on by default): `#[derive(Shareable)]`,
-/// `#[derive(TaskData)]`, `#[derive(Wire)]`, also re-exported beside each
-/// trait ([`shm::Shareable`], [`pool::TaskData`], [`manager::Wire`]).
+/// `#[derive(Item)]`, `#[derive(TaskData)]`, `#[derive(Wire)]`, also
+/// re-exported beside each trait ([`shm::Shareable`], [`shm::Item`],
+/// [`pool::TaskData`], [`manager::Wire`]).
 #[cfg(feature = "derive")]
-pub use mproc_derive::{Shareable, TaskData, Wire};
+pub use mproc_derive::{Item, Shareable, TaskData, Wire};
 pub use process::{Pid, Process};
 pub use signal::Signal;

@@ -23,8 +23,9 @@ use crate::sys::mem::zeroed;
 /// | `char` | `u32` | [`char::from_u32`] |
 /// | `()` | `[u8; 0]` | — |
 /// | `Option<T>` | [`Packed`]`<u8, T::Repr>`: a tag, then the value (zeros for `None`) | tag 0 or 1, then `T`'s check |
+/// | `Result<T, E>` | `Packed<u8, Packed<T::Repr, E::Repr>>`: a tag, then both (zeros for the one not in use) | tag 0 or 1, then `T`'s or `E`'s check |
 /// | tuples of up to 6 items | `Packed<A::Repr, Packed<B::Repr, …>>`: the elements one after another | each element's check |
-/// | arrays of `bool`, `char`, `()`, `Option`s and tuples | an array of their stored forms | each element's check |
+/// | arrays of `bool`, `char`, `()`, `Option`s, `Result`s and tuples | an array of their stored forms | each element's check |
 ///
 /// ```
 /// use mproc::ipc::Queue;
@@ -54,31 +55,80 @@ use crate::sys::mem::zeroed;
 /// `Option<u32>` in 5.
 ///
 /// **Your own type.** A `#[repr(C)]` struct of fixed-width fields derives
-/// [`Shareable`] and is an `Item` at once. A struct with `bool` or `Option`
-/// fields implements `Item` by hand — a safe trait, no `unsafe` — with
-/// a tuple's or a `Packed`'s stored form, or a `#[derive(Shareable)]`
-/// struct of its own:
+/// [`Shareable`] and is an `Item` at once. A struct with `bool`, `char`,
+/// `Option` or tuple fields derives `Item` (feature `derive`, on by
+/// default): its fields are stored one after another in nested [`Packed`]s
+/// and each is checked when read back. So does an enum whose variants have
+/// no fields (stored as the variant's position in one byte):
 ///
 /// ```
-/// use mproc::shm::{Item, Packed};
+/// use mproc::ipc::Queue;
+/// use mproc::shm::Item;
 ///
-/// #[derive(Debug, PartialEq)]
+/// #[derive(Item, Debug, PartialEq)]
 /// struct Reading { sensor: u16, ok: bool, value: Option<f32> }
 ///
-/// impl Item for Reading {
-///     type Repr = <(u16, bool, Option<f32>) as Item>::Repr;
-///     fn to_repr(&self) -> Self::Repr {
-///         (self.sensor, self.ok, self.value).to_repr()
+/// #[derive(Item, Debug, PartialEq)]
+/// enum State { Idle, Busy, Done }
+///
+/// assert_eq!(size_of::<<Reading as Item>::Repr>(), 2 + 1 + (1 + 4));
+/// let q = Queue::<(State, Reading), 4>::new()?;
+/// q.put((State::Busy, Reading { sensor: 3, ok: true, value: Some(1.5) }))?;
+/// assert_eq!(q.get()?, (State::Busy, Reading { sensor: 3, ok: true, value: Some(1.5) }));
+/// assert_eq!(State::from_repr(3), None); // no fourth variant
+/// # Ok::<(), mproc::Error>(())
+/// ```
+///
+/// The derive refuses a field that can never be an item (a pointer, a
+/// reference, a `String`…) or is not one, and an enum with fields (take
+/// the manager's [`Wire`](crate::manager::Wire) or the serde route, or
+/// implement `Item` by hand):
+///
+/// ```compile_fail
+/// use mproc::shm::Item;
+/// #[derive(Item)]
+/// struct Job { name: String } // FixedStr<N>
+/// ```
+///
+/// ```compile_fail,E0277
+/// use mproc::shm::Item;
+/// struct Opaque(u32);
+/// #[derive(Item)]
+/// struct Holder { inner: Opaque, ready: bool }
+/// ```
+///
+/// ```compile_fail
+/// use mproc::shm::Item;
+/// #[derive(Item)]
+/// enum Message { Stop, Job(u32) }
+/// ```
+///
+/// An array of a derived type is not an item (the one impl that could make
+/// it one would overlap that of arrays of `Shareable` types, which are
+/// items already): use a tuple of them, or spell the elements as fields.
+///
+/// By hand, `Item` is a safe trait (a wrong `from_repr` can give a wrong
+/// value, never undefined behaviour): convert to and from a stored form
+/// that already is one, such as a tuple's:
+///
+/// ```
+/// use mproc::shm::Item;
+///
+/// #[derive(Debug, PartialEq)]
+/// struct Celsius(f32); // only values above absolute zero
+///
+/// impl Item for Celsius {
+///     type Repr = f32;
+///     fn to_repr(&self) -> f32 {
+///         self.0
 ///     }
-///     fn from_repr(repr: Self::Repr) -> Option<Reading> {
-///         let (sensor, ok, value) = <(u16, bool, Option<f32>)>::from_repr(repr)?;
-///         Some(Reading { sensor, ok, value })
+///     fn from_repr(repr: f32) -> Option<Celsius> {
+///         (repr >= -273.15).then_some(Celsius(repr))
 ///     }
 /// }
 ///
-/// let r = Reading { sensor: 3, ok: true, value: Some(1.5) };
-/// assert_eq!(Reading::from_repr(r.to_repr()), Some(r));
-/// assert_eq!(size_of::<<Reading as Item>::Repr>(), 2 + 1 + 5);
+/// assert_eq!(Celsius::from_repr(Celsius(21.5).to_repr()), Some(Celsius(21.5)));
+/// assert_eq!(Celsius::from_repr(-300.0), None);
 /// ```
 ///
 /// What stays refused, at compile time: references, `String`, `Vec` and
@@ -118,7 +168,7 @@ use crate::sys::mem::zeroed;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not an `Item`: it can't travel through a `Queue`, `SimpleQueue`, `JoinableQueue` or `Connection::send`/`recv`",
     label = "not an `Item`",
-    note = "items are the `Shareable` types, `bool`, `char`, `()`, `Option`s and tuples (up to 6) of items, and arrays of those; a `#[repr(C)]` struct of fixed-width fields is one with `#[derive(mproc::Shareable)]` (no `unsafe impl`), a struct with `bool`/`Option` fields implements the safe trait `mproc::shm::Item` by hand",
+    note = "items are the `Shareable` types, `bool`, `char`, `()`, `Option`s, `Result`s and tuples (up to 6) of items, and arrays of those; a struct of items, or an enum without fields, is one with `#[derive(mproc::Item)]` (a `#[repr(C)]` struct of fixed-width fields with `#[derive(mproc::Shareable)]`), no `unsafe impl`",
     note = "text goes in `mproc::shm::FixedStr<N>`, not `String` or `&str`; a reference is never an item: send the value; `usize`/`isize` travel as `u64`/`i64`",
     note = "a value of any size (`String`, `Vec`, a map…) takes the serde route instead: a `Serialize + Deserialize` type through `Connection::send_value`/`recv_value` with the crate's `serde` feature"
 )]
@@ -263,6 +313,27 @@ impl<T: Item> Item for Option<T> {
     }
 }
 
+/// A `u8` tag (0: `Ok`, 1: `Err`), then both stored forms side by side:
+/// the one in use, and zeros for the other.
+impl<T: Item, E: Item> Item for Result<T, E> {
+    type Repr = Packed<u8, Packed<T::Repr, E::Repr>>;
+    fn to_repr(&self) -> Self::Repr {
+        match self {
+            Ok(value) => Packed::new(0, Packed::new(value.to_repr(), zeroed())),
+            Err(error) => Packed::new(1, Packed::new(zeroed(), error.to_repr())),
+        }
+    }
+    fn from_repr(repr: Self::Repr) -> Option<Result<T, E>> {
+        let (tag, both) = repr.into_parts();
+        let (value, error) = both.into_parts();
+        match tag {
+            0 => Some(Ok(T::from_repr(value)?)),
+            1 => Some(Err(E::from_repr(error)?)),
+            _ => None,
+        }
+    }
+}
+
 /// The stored form of a tuple of items: the first element's, then (nested
 /// in a [`Packed`]) the rest's.
 macro_rules! tuple_repr {
@@ -356,6 +427,7 @@ item_array! {
     [] char;
     [] ();
     [T: Item,] Option<T>;
+    [T: Item, E: Item,] Result<T, E>;
     [A: Item,] (A,);
     [A: Item, B: Item,] (A, B);
     [A: Item, B: Item, C: Item,] (A, B, C);
@@ -388,6 +460,9 @@ mod tests {
         round_trip([Some('a'), None]);
         round_trip([(1u8, true); 3]);
         round_trip(Some(Some(())));
+        round_trip(Ok::<u32, char>(4));
+        round_trip(Err::<u32, char>('e'));
+        round_trip([Ok::<bool, u8>(true), Err(3)]);
     }
 
     #[test]
@@ -409,6 +484,12 @@ mod tests {
         assert_eq!(Option::<bool>::from_repr(Packed::new(0, 2)), Some(None));
         assert_eq!(<(u32, bool)>::from_repr(Packed::new(1, 3)), None);
         assert_eq!(<[bool; 3]>::from_repr([1, 0, 9]), None);
+        let bad_err = Packed::new(1, Packed::new(0u8, 2u8));
+        assert_eq!(Result::<bool, bool>::from_repr(bad_err), None);
+        assert_eq!(
+            Result::<bool, bool>::from_repr(Packed::new(2, Packed::new(0, 0))),
+            None
+        );
     }
 
     #[test]

@@ -64,6 +64,10 @@ mod value;
 
 pub use crate::sys::mem::Shareable;
 pub use item::{Item, Packed};
+/// `#[derive(Item)]`: a struct of items, or a fieldless enum, through a
+/// `Queue` or a `Pipe`.
+#[cfg(feature = "derive")]
+pub use mproc_derive::Item;
 /// `#[derive(Shareable)]`: the compile-time checks instead of an `unsafe impl`.
 #[cfg(feature = "derive")]
 pub use mproc_derive::Shareable;

@@ -199,3 +199,58 @@ fn an_item_travels_with_descriptors_and_one_that_is_no_value_closes_them() {
         assert_eq!(open_fds(), before);
     });
 }
+
+/// A struct `Shareable` refuses (a `bool`, an `Option`, a tuple, a `char`).
+#[derive(mproc::Item, Debug, PartialEq, Clone, Copy)]
+struct Job {
+    id: u32,
+    urgent: bool,
+    deadline: Option<u64>,
+    span: (u8, u16),
+    tag: char,
+}
+
+#[derive(mproc::Item, Debug, PartialEq, Clone, Copy)]
+enum State {
+    Idle,
+    Busy,
+    Done,
+}
+
+#[test]
+fn derived_items_go_through_a_queue_and_a_pipe_across_a_fork() {
+    isolated(|| {
+        let job = |i: u32| Job {
+            id: i,
+            urgent: i.is_multiple_of(2),
+            deadline: (!i.is_multiple_of(3)).then_some(u64::from(i) * 1000),
+            span: (i as u8, i as u16 * 7),
+            tag: char::from(b'a' + (i % 26) as u8),
+        };
+        let q = Queue::<(State, Job), 4>::new().unwrap();
+        let q_ref: &Queue<(State, Job), 4> = &q;
+        let (here, there) = Pipe::duplex().unwrap();
+        let mut child = Process::new(move || {
+            for i in 0..50 {
+                q_ref.put((State::Busy, job(i))).unwrap();
+            }
+            there.send(&(State::Idle, State::Done)).unwrap();
+        });
+        child.start().unwrap();
+        for i in 0..50 {
+            assert_eq!(q.get_timeout(MUST).unwrap(), (State::Busy, job(i)));
+        }
+        assert_eq!(
+            here.recv::<(State, State)>().unwrap(),
+            (State::Idle, State::Done)
+        );
+        assert_eq!(child.join().unwrap(), 0);
+        // A fourth variant is no State.
+        let (a, b) = Pipe::duplex().unwrap();
+        a.send_bytes(&[3]).unwrap();
+        assert!(matches!(
+            b.recv::<State>().unwrap_err().kind(),
+            ErrorKind::InvalidData(_)
+        ));
+    });
+}
