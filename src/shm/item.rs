@@ -21,11 +21,14 @@ use crate::sys::mem::zeroed;
 /// | every [`Shareable`]` + Copy` type (integers, floats, [`FixedStr`], arrays of them, your `#[derive(Shareable)]` structs) | itself | nothing to check: every bit pattern is a value |
 /// | `bool` | `u8` | 0 or 1 |
 /// | `char` | `u32` | [`char::from_u32`] |
+/// | `usize`, `isize` | `u64`, `i64` (the same on 32- and 64-bit targets) | within the target's range |
+/// | [`Pid`](crate::process::Pid) | `i32` | positive |
+/// | [`Duration`](std::time::Duration) | `Packed<u64, u32>`: seconds, nanoseconds | nanoseconds below 10⁹ |
 /// | `()` | `[u8; 0]` | — |
 /// | `Option<T>` | [`Packed`]`<u8, T::Repr>`: a tag, then the value (zeros for `None`) | tag 0 or 1, then `T`'s check |
 /// | `Result<T, E>` | `Packed<u8, Packed<T::Repr, E::Repr>>`: a tag, then both (zeros for the one not in use) | tag 0 or 1, then `T`'s or `E`'s check |
 /// | tuples of up to 6 items | `Packed<A::Repr, Packed<B::Repr, …>>`: the elements one after another | each element's check |
-/// | arrays of `bool`, `char`, `()`, `Option`s, `Result`s and tuples | an array of their stored forms | each element's check |
+/// | arrays of all of the above | an array of their stored forms | each element's check |
 ///
 /// ```
 /// use mproc::ipc::Queue;
@@ -133,7 +136,8 @@ use crate::sys::mem::zeroed;
 ///
 /// What stays refused, at compile time: references, `String`, `Vec` and
 /// other owners of memory elsewhere (they would carry a pointer into the
-/// sender's memory), `usize`/`isize` (their size differs between targets):
+/// sender's memory), descriptors (a number that means something only in
+/// the process that opened it: see `Connection::send_fd`):
 ///
 /// ```compile_fail,E0277
 /// use mproc::ipc::Queue;
@@ -147,7 +151,7 @@ use crate::sys::mem::zeroed;
 ///
 /// ```compile_fail,E0277
 /// use mproc::ipc::Queue;
-/// let q = Queue::<(usize, bool), 4>::new(); // u64
+/// let q = Queue::<(u32, std::fs::File), 4>::new(); // send_fd, send_with_fds
 /// ```
 ///
 /// ```compile_fail,E0277
@@ -168,8 +172,8 @@ use crate::sys::mem::zeroed;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not an `Item`: it can't travel through a `Queue`, `SimpleQueue`, `JoinableQueue` or `Connection::send`/`recv`",
     label = "not an `Item`",
-    note = "items are the `Shareable` types, `bool`, `char`, `()`, `Option`s, `Result`s and tuples (up to 6) of items, and arrays of those; a struct of items, or an enum without fields, is one with `#[derive(mproc::Item)]` (a `#[repr(C)]` struct of fixed-width fields with `#[derive(mproc::Shareable)]`), no `unsafe impl`",
-    note = "text goes in `mproc::shm::FixedStr<N>`, not `String` or `&str`; a reference is never an item: send the value; `usize`/`isize` travel as `u64`/`i64`",
+    note = "items are the `Shareable` types, `bool`, `char`, `usize`, `isize`, `Pid`, `Duration`, `()`, `Option`s, `Result`s and tuples (up to 6) of items, and arrays of those; a struct of items, or an enum without fields, is one with `#[derive(mproc::Item)]` (a `#[repr(C)]` struct of fixed-width fields with `#[derive(mproc::Shareable)]`), no `unsafe impl`",
+    note = "text goes in `mproc::shm::FixedStr<N>`, not `String` or `&str`; a reference is never an item: send the value; a descriptor travels with `Connection::send_fd`/`send_with_fds`",
     note = "a value of any size (`String`, `Vec`, a map…) takes the serde route instead: a `Serialize + Deserialize` type through `Connection::send_value`/`recv_value` with the crate's `serde` feature"
 )]
 pub trait Item: Sized + 'static {
@@ -280,6 +284,52 @@ impl Item for char {
     }
     fn from_repr(repr: u32) -> Option<char> {
         char::from_u32(repr)
+    }
+}
+
+/// `u64`, whatever the target (so a 32- and a 64-bit program agree, as the
+/// manager's `Wire` does): a value beyond `usize::MAX` is no value.
+impl Item for usize {
+    type Repr = u64;
+    fn to_repr(&self) -> u64 {
+        *self as u64
+    }
+    fn from_repr(repr: u64) -> Option<usize> {
+        usize::try_from(repr).ok()
+    }
+}
+
+/// `i64`, whatever the target: a value beyond `isize`'s range is no value.
+impl Item for isize {
+    type Repr = i64;
+    fn to_repr(&self) -> i64 {
+        *self as i64
+    }
+    fn from_repr(repr: i64) -> Option<isize> {
+        isize::try_from(repr).ok()
+    }
+}
+
+/// `i32`: a positive number.
+impl Item for crate::process::Pid {
+    type Repr = i32;
+    fn to_repr(&self) -> i32 {
+        self.as_raw()
+    }
+    fn from_repr(repr: i32) -> Option<crate::process::Pid> {
+        crate::process::Pid::from_raw(repr)
+    }
+}
+
+/// Seconds (`u64`), then nanoseconds (`u32`): below 10⁹.
+impl Item for std::time::Duration {
+    type Repr = Packed<u64, u32>;
+    fn to_repr(&self) -> Self::Repr {
+        Packed::new(self.as_secs(), self.subsec_nanos())
+    }
+    fn from_repr(repr: Self::Repr) -> Option<std::time::Duration> {
+        let (secs, nanos) = repr.into_parts();
+        (nanos < 1_000_000_000).then(|| std::time::Duration::new(secs, nanos))
     }
 }
 
@@ -425,6 +475,10 @@ macro_rules! item_array {
 item_array! {
     [] bool;
     [] char;
+    [] usize;
+    [] isize;
+    [] crate::process::Pid;
+    [] std::time::Duration;
     [] ();
     [T: Item,] Option<T>;
     [T: Item, E: Item,] Result<T, E>;
@@ -461,6 +515,13 @@ mod tests {
         round_trip([(1u8, true); 3]);
         round_trip(Some(Some(())));
         round_trip(Ok::<u32, char>(4));
+        round_trip((
+            usize::MAX,
+            isize::MIN,
+            std::time::Duration::new(3, 999_999_999),
+        ));
+        round_trip(crate::process::Pid::from_raw(42));
+        round_trip([Some(1usize), None]);
         round_trip(Err::<u32, char>('e'));
         round_trip([Ok::<bool, u8>(true), Err(3)]);
     }
@@ -484,6 +545,11 @@ mod tests {
         assert_eq!(Option::<bool>::from_repr(Packed::new(0, 2)), Some(None));
         assert_eq!(<(u32, bool)>::from_repr(Packed::new(1, 3)), None);
         assert_eq!(<[bool; 3]>::from_repr([1, 0, 9]), None);
+        assert_eq!(crate::process::Pid::from_repr(0), None);
+        let late = Packed::new(1, 1_000_000_000);
+        assert_eq!(std::time::Duration::from_repr(late), None);
+        #[cfg(target_pointer_width = "32")]
+        assert_eq!(usize::from_repr(1 << 32), None);
         let bad_err = Packed::new(1, Packed::new(0u8, 2u8));
         assert_eq!(Result::<bool, bool>::from_repr(bad_err), None);
         assert_eq!(

@@ -385,8 +385,9 @@ fn vm_flag(addr: usize, flag: [u8; 2]) -> bool {
 ///   `#[repr(C)]` struct.
 /// - `usize`/`isize`: 4 bytes on 32-bit targets, 8 on 64-bit ones.
 ///
-/// Tuples, `Option`, `bool` and `char` still travel everywhere a value is
-/// *copied* rather than lent: they are [`Item`](crate::shm::Item)s, which
+/// Tuples, `Option`, `bool`, `char` and `usize` still travel everywhere a
+/// value is *copied* rather than lent: they are
+/// [`Item`](crate::shm::Item)s, which
 /// a [`Queue`](crate::ipc::Queue) and a
 /// [`Connection`](crate::ipc::Connection)'s `send`/`recv` carry in a
 /// padding-free stored form checked on the way out, and
@@ -408,10 +409,10 @@ fn vm_flag(addr: usize, flag: [u8; 2]) -> bool {
 /// itself enforces. Memory of another process is read as this type without
 /// any check.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` is not `Shareable`: it can't live in shared memory, nor travel through a `Queue` or a `Pipe` unless it is `bool`, `char`, `()`, an `Option`, a tuple or an array of such",
+    message = "`{Self}` is not `Shareable`: it can't live in shared memory, nor travel through a `Queue` or a `Pipe` unless it is `bool`, `char`, `usize`, `isize`, `()`, a `Pid`, a `Duration`, an `Option`, a `Result`, a tuple or an array of such",
     label = "not `Shareable`",
     note = "a `#[repr(C)]` struct of fixed-width fields gets it with `#[derive(mproc::Shareable)]` (no `unsafe impl`); text goes in `mproc::shm::FixedStr<N>`, not `String` or `&str`",
-    note = "`usize`/`isize`, `bool`, `char`, tuples and `Option` are not `Shareable` in shared memory (`Shared`, `Value`, `Array`, a named segment: read in place, unchecked): use `u64`/`i64`, a `u8` flag, `u32`, a `#[repr(C)]` struct; a `Queue` or a `Pipe` copies and checks values (`mproc::shm::Item`), so `bool`, `char`, tuples and `Option` travel there as they are",
+    note = "`usize`/`isize`, `bool`, `char`, tuples and `Option` are not `Shareable` in shared memory (`Shared`, `Value`, `Array`, a named segment: read in place, unchecked): use `u64`/`i64`, a `u8` flag, `u32`, a `#[repr(C)]` struct; a `Queue` or a `Pipe` copies and checks values (`mproc::shm::Item`), so `usize`, `bool`, `char`, tuples and `Option` travel there as they are",
     note = "a value of any size (`String`, `Vec`, a map…) takes the serde route instead: a `Serialize + Deserialize` type through the channels of the crate's `serde` feature (`Connection::send_value`/`recv_value`)"
 )]
 pub unsafe trait Shareable: Sync + Send + Sized + 'static {

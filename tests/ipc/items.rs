@@ -254,3 +254,21 @@ fn derived_items_go_through_a_queue_and_a_pipe_across_a_fork() {
         ));
     });
 }
+
+#[test]
+fn pids_durations_and_usizes_go_through_a_queue_across_a_fork() {
+    isolated(|| {
+        type Report = (mproc::Pid, Duration, usize);
+        let q = Queue::<Report, 2>::new().unwrap();
+        let q_ref: &Queue<Report, 2> = &q;
+        let mut child = Process::new(move || {
+            let me = mproc::process::current_process().pid;
+            q_ref.put((me, Duration::new(1, 500), usize::MAX)).unwrap();
+        });
+        child.start().unwrap();
+        let (pid, took, n) = q.get_timeout(MUST).unwrap();
+        assert_eq!(Some(pid), child.pid());
+        assert_eq!((took, n), (Duration::new(1, 500), usize::MAX));
+        assert_eq!(child.join().unwrap(), 0);
+    });
+}
