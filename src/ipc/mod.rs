@@ -12,11 +12,11 @@
 //! [`Connection::recv_bytes`] into a caller's buffer) or fixed-size
 //! [`Item`](crate::shm::Item) values ([`Connection::send`],
 //! [`Connection::recv`]: numbers, `bool`, `char`, tuples, `Option`s,
-//! arrays, `#[derive(Shareable)]` structs), copied and checked on the
-//! way out: nothing is pickled or allocated. The shared-memory queues
-//! carry the same items. A closed peer is an error ([`ErrorKind::BrokenPipe`] when
-//! sending, [`ErrorKind::EndOfStream`] once everything it sent has been
-//! received), never a `SIGPIPE`.
+//! arrays, `#[derive(Shareable)]` and `#[derive(Item)]` types), copied
+//! and checked on the way out: nothing is pickled or allocated. The
+//! shared-memory queues carry the same items. A closed peer is an error
+//! ([`ErrorKind::BrokenPipe`] when sending, [`ErrorKind::EndOfStream`]
+//! once everything it sent has been received), never a `SIGPIPE`.
 //!
 //! A message may also carry file descriptors (`SCM_RIGHTS`: sockets,
 //! files, pipe ends, memfds): [`Connection::send_fd`] and

@@ -176,7 +176,8 @@ impl Connection {
     /// Sends `value` as one message of its stored form,
     /// `size_of::<T::Repr>()` bytes (Python's `send(obj)`, for a
     /// fixed-size [`Item`] — numbers, `bool`, `char`, tuples, `Option`s,
-    /// arrays, `#[derive(Shareable)]` structs — instead of a pickled one).
+    /// arrays, `#[derive(Shareable)]` and `#[derive(Item)]` types —
+    /// instead of a pickled one).
     ///
     /// ```no_run
     /// use mproc::ipc::Pipe;

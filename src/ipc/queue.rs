@@ -12,9 +12,9 @@ use crate::sys::mem::SharedCell;
 use crate::sys::{event, futex};
 
 /// A bounded queue of `N` items of type `T` (a fixed-size [`Item`]:
-/// numbers, `bool`, `char`, tuples, `Option`s, arrays, [`FixedStr`] and
-/// `#[derive(Shareable)]` structs, copied in and out), shared by every
-/// process forked after it was made: Python's
+/// numbers, `bool`, `char`, tuples, `Option`s, arrays, [`FixedStr`],
+/// `#[derive(Shareable)]` and `#[derive(Item)]` types, copied in and
+/// out), shared by every process forked after it was made: Python's
 /// `multiprocessing.Queue(maxsize=N)`, without pickling or a feeder
 /// thread. Make it with [`Queue::new`], which places it in shared memory
 /// with an eventfd for [`Queue::watch`].
