@@ -9,12 +9,13 @@ use syn::{Data, DeriveInput, Fields, Type};
 
 use crate::{Field, Target, bindings, bounded, construct, fields_of, refused};
 
-/// The stored form of `tys`, one after another: `[u8; 0]` for none, the
-/// field's own for one, nested `Packed`s for more.
+/// The stored form of `tys`, one after another: `()`'s for none (one
+/// byte, so a message is never empty), the field's own for one, nested
+/// `Packed`s for more.
 fn repr_of(tys: &[&Type]) -> TokenStream2 {
     let item = quote!(::mproc::shm::Item);
     match tys {
-        [] => quote!([u8; 0]),
+        [] => quote!(<() as #item>::Repr),
         [last] => quote!(<#last as #item>::Repr),
         [first, rest @ ..] => {
             let rest = repr_of(rest);
@@ -28,7 +29,7 @@ fn repr_of(tys: &[&Type]) -> TokenStream2 {
 fn pack(tys: &[&Type], bindings: &[syn::Ident]) -> TokenStream2 {
     let item = quote!(::mproc::shm::Item);
     match (tys, bindings) {
-        ([], _) | (_, []) => quote!([]),
+        ([], _) | (_, []) => quote!(<() as #item>::to_repr(&())),
         ([last], [b]) => quote!(<#last as #item>::to_repr(#b)),
         ([first, rest_t @ ..], [b, rest_b @ ..]) => {
             let rest = pack(rest_t, rest_b);
@@ -42,7 +43,9 @@ fn pack(tys: &[&Type], bindings: &[syn::Ident]) -> TokenStream2 {
 fn unpack(repr: TokenStream2, tys: &[&Type], bindings: &[syn::Ident]) -> TokenStream2 {
     let item = quote!(::mproc::shm::Item);
     match (tys, bindings) {
-        ([], _) | (_, []) => quote!(let _ = #repr;),
+        ([], _) | (_, []) => quote! {
+            <() as #item>::from_repr(#repr)?;
+        },
         ([last], [b]) => quote! {
             let #b = <#last as #item>::from_repr(#repr)?;
         },

@@ -125,7 +125,7 @@ impl Connection {
     /// # Errors
     ///
     /// As [`Connection::send_bytes_with_fds`] (a zero-sized stored form,
-    /// `()`'s, is an empty message).
+    /// such as `[u8; 0]`, is an empty message).
     pub fn send_with_fds<T: Item>(&self, value: &T, fds: &[BorrowedFd<'_>]) -> Result<()> {
         const OP: &str = "Connection::send_with_fds";
         let len = std::mem::size_of::<T::Repr>();

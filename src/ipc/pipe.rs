@@ -190,8 +190,8 @@ impl Connection {
     ///
     /// # Errors
     ///
-    /// As [`Connection::send_bytes`] (a zero-sized stored form, `()`'s, is
-    /// an empty message).
+    /// As [`Connection::send_bytes`] (a zero-sized stored form, such as
+    /// `[u8; 0]`, is an empty message).
     pub fn send<T: Item>(&self, value: &T) -> Result<()> {
         const OP: &str = "Connection::send";
         let len = std::mem::size_of::<T::Repr>();

@@ -24,7 +24,7 @@ use crate::sys::mem::zeroed;
 /// | `usize`, `isize` | `u64`, `i64` (the same on 32- and 64-bit targets) | within the target's range |
 /// | [`Pid`](crate::process::Pid) | `i32` | positive |
 /// | [`Duration`](std::time::Duration) | `Packed<u64, u32>`: seconds, nanoseconds | nanoseconds below 10⁹ |
-/// | `()` | `[u8; 0]` | — |
+/// | `()` | `u8`, 0 (one byte: a message is never empty) | 0 |
 /// | `Option<T>` | [`Packed`]`<u8, T::Repr>`: a tag, then the value (zeros for `None`) | tag 0 or 1, then `T`'s check |
 /// | `Result<T, E>` | `Packed<u8, Packed<T::Repr, E::Repr>>`: a tag, then both (zeros for the one not in use) | tag 0 or 1, then `T`'s or `E`'s check |
 /// | tuples of up to 6 items | `Packed<A::Repr, Packed<B::Repr, …>>`: the elements one after another | each element's check |
@@ -333,14 +333,15 @@ impl Item for std::time::Duration {
     }
 }
 
-/// No bytes.
+/// One byte, 0: a message is never empty (an empty one reads as the
+/// peer's end), so `conn.send(&())` works as Python's `conn.send(None)`.
 impl Item for () {
-    type Repr = [u8; 0];
-    fn to_repr(&self) -> [u8; 0] {
-        []
+    type Repr = u8;
+    fn to_repr(&self) -> u8 {
+        0
     }
-    fn from_repr(_: [u8; 0]) -> Option<()> {
-        Some(())
+    fn from_repr(repr: u8) -> Option<()> {
+        (repr == 0).then_some(())
     }
 }
 
@@ -538,6 +539,7 @@ mod tests {
     #[test]
     fn bit_patterns_that_are_no_value_are_refused() {
         assert_eq!(bool::from_repr(2), None);
+        assert_eq!(<()>::from_repr(1), None);
         assert_eq!(char::from_repr(0xD800), None);
         assert_eq!(char::from_repr(0x11_0000), None);
         assert_eq!(Option::<u32>::from_repr(Packed::new(2, 0)), None);

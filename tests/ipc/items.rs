@@ -144,6 +144,9 @@ fn a_message_that_is_no_value_is_invalid_data_not_a_value() {
     ));
     // The messages after a bad one are untouched.
     assert_eq!(b.recv::<Option<u32>>().unwrap(), Some(1));
+    // `()` is one byte, so it travels as Python's `send(None)` does.
+    a.send(&()).unwrap();
+    b.recv::<()>().unwrap();
     // The size is still checked first.
     a.send_bytes(&[1, 0]).unwrap();
     assert!(matches!(
