@@ -426,7 +426,8 @@ impl<T: Item, const N: usize> Queue<T, N> {
     ///
     /// [`ErrorKind::EndOfStream`] when the queue is closed and empty;
     /// [`ErrorKind::InvalidData`] when the front slot holds no value of
-    /// type `T` (see [`Item`]): it is taken all the same.
+    /// type `T` (see [`Item`]): it is taken all the same (a
+    /// [`JoinableQueue`] counts it as a task taken: mark it done).
     pub fn get(&self) -> Result<T> {
         self.get_until("Queue::get", None)
     }
