@@ -421,8 +421,10 @@ pub enum ErrorKind {
         knob: &'static str,
     },
     /// A message is not a valid encoding of the type asked for (feature
-    /// `serde`): malformed, cut short, or followed by more bytes; the text
-    /// says what was wrong.
+    /// `serde`): malformed, cut short, or followed by more bytes; or a
+    /// message or queue slot holds bytes that are no value of the
+    /// [`Item`](crate::shm::Item) type asked for (a `bool` of 2). The
+    /// text says what was wrong.
     InvalidData(&'static str),
 }
 

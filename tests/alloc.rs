@@ -510,6 +510,40 @@ fn queue_put_and_get_allocate_nothing_in_steady_state() {
     });
 }
 
+#[test]
+fn tuples_and_options_through_a_queue_and_a_pipe_allocate_nothing_in_steady_state() {
+    common::isolated(|| {
+        type Job = (u32, Option<u64>, bool);
+        let q = Queue::<Job, 4>::new().unwrap();
+        let q_ref: &Queue<Job, 4> = &q;
+        let (here, there) = Pipe::duplex().unwrap();
+        let round = || {
+            q.put((1, Some(2), true)).unwrap();
+            q.put_nowait((3, None, false)).unwrap();
+            assert_eq!(q.get().unwrap(), (1, Some(2), true));
+            assert_eq!(q.get_nowait().unwrap(), (3, None, false));
+            // Across a fork: a child puts, the parent takes.
+            let mut putter = Process::new(move || {
+                for i in 0..8 {
+                    q_ref.put((i, Some(u64::from(i)), i % 2 == 0)).unwrap();
+                }
+            });
+            putter.start().unwrap();
+            for i in 0..8 {
+                let want = (i, Some(u64::from(i)), i % 2 == 0);
+                assert_eq!(q.get_timeout(Duration::from_secs(20)).unwrap(), want);
+            }
+            assert_eq!(putter.join().unwrap(), 0);
+            here.send(&(7u32, Some('x'))).unwrap();
+            assert_eq!(there.recv::<(u32, Option<char>)>().unwrap(), (7, Some('x')));
+            // A message that is no value: a typed error, still no allocation.
+            here.send_bytes(&[2]).unwrap();
+            assert!(there.recv::<bool>().is_err());
+        };
+        assert_steady_state_allocates_nothing(5, round);
+    });
+}
+
 fn pool_square(x: u64) -> u64 {
     x * x
 }

@@ -5,6 +5,9 @@
 //! - `#[derive(Shareable)]`: plain data that may live in shared memory (and
 //!   travel as a `Queue` item or a `Pipe` value). The derive refuses at
 //!   compile time what would be unsound, naming the field and why.
+//! - `#[derive(Item)]`: a value copied through a `Queue` or a `Pipe` and
+//!   checked on the way out, so its fields may be `bool`, `char`, `Option`s
+//!   and tuples; or an enum without fields.
 //! - `#[derive(TaskData)]`: a `Pool` task's argument or result, copied by
 //!   its bytes into a process forked from the same binary.
 //! - `#[derive(Wire)]`: the manager's canonical little-endian encoding,
@@ -73,6 +76,24 @@ pub fn derive_wire(input: TokenStream) -> TokenStream {
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }
+
+/// Implements `mproc::shm::Item` — a value copied through a `Queue` or a
+/// `Pipe` and checked on the way out — for a struct whose fields are items
+/// (`bool`, `char`, `Option`s, tuples, `Shareable` types…: stored one
+/// after another in nested `Packed`s, no padding, each field checked when
+/// read back), or for an enum whose variants have no fields (stored as the
+/// variant's position in one byte; another byte is no value). Type
+/// parameters get an `Item` bound. A `Shareable + Copy` type is an `Item`
+/// already: derive this for what `Shareable` refuses.
+#[proc_macro_derive(Item)]
+pub fn derive_item(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    item::item(&input)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+mod item;
 
 /// Errors gathered over all fields, so one build reports all of them.
 #[derive(Default)]
@@ -182,7 +203,8 @@ fn refused(ty: &Type, target: Target) -> Option<String> {
         }
         Type::Tuple(t) if target == Target::Shareable && !t.elems.is_empty() => Some(
             "is a tuple: tuples have no fixed layout (the compiler orders and pads their \
-             elements) so they are not `Shareable`; use a `#[repr(C)]` struct of its elements"
+             elements) so they are not `Shareable`; use a `#[repr(C)]` struct of its elements \
+             (or, for a struct only copied through a `Queue` or a `Pipe`, `#[derive(Item)]`)"
                 .into(),
         ),
         _ => {
@@ -194,17 +216,20 @@ fn refused(ty: &Type, target: Target) -> Option<String> {
                 )),
                 ("bool", Target::Shareable) => Some(
                     "is `bool`: only 0 and 1 are valid, and memory written by another process \
-                     is read without a check; use `u8` (0 or 1) and compare with `!= 0`"
+                     is read without a check; use `u8` (0 or 1) and compare with `!= 0` (or, for \
+                     a struct only copied through a `Queue` or a `Pipe`, `#[derive(Item)]`)"
                         .into(),
                 ),
                 ("char", Target::Shareable) => Some(
                     "is `char`: not every `u32` is a valid `char`, and memory written by another \
-                     process is read without a check; use `u32` and `char::from_u32`"
+                     process is read without a check; use `u32` and `char::from_u32` (or, for a \
+                     struct only copied through a `Queue` or a `Pipe`, `#[derive(Item)]`)"
                         .into(),
                 ),
                 ("Option" | "Result", Target::Shareable) => Some(format!(
                     "is an `{id}`: its discriminant has invalid bit patterns and its layout is the \
-                     compiler's choice; use a flag field (`u8`) beside the value"
+                     compiler's choice; use a flag field (`u8`) beside the value (or, for a struct \
+                     only copied through a `Queue` or a `Pipe`, `#[derive(Item)]`)"
                 )),
                 ("String" | "Vec" | "Box" | "Rc" | "Arc" | "HashMap" | "BTreeMap", _) => {
                     Some(format!(

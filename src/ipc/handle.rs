@@ -12,7 +12,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use super::pipe::Connection;
 use crate::error::{ErrorKind, Result};
-use crate::shm::Shareable;
+use crate::shm::Item;
 use crate::sys::Errno;
 use crate::sys::fdpass;
 
@@ -102,7 +102,8 @@ impl Connection {
         self.recv_fds_as("Connection::recv_bytes_with_fds", buf, fds, true)
     }
 
-    /// Sends `value` as one message of `size_of::<T>()` bytes with copies
+    /// Sends `value` as one message of its stored form (`size_of::<T::Repr>()`
+    /// bytes, see [`Item`]) with copies
     /// of `fds` attached (at most [`MAX_FDS`]): [`Connection::send`] for a
     /// value that names the descriptors it comes with, e.g. a request and
     /// the socket to answer on.
@@ -123,16 +124,16 @@ impl Connection {
     ///
     /// # Errors
     ///
-    /// As [`Connection::send_bytes_with_fds`] (a zero-sized `T` is an
-    /// empty message).
-    pub fn send_with_fds<T: Shareable>(&self, value: &T, fds: &[BorrowedFd<'_>]) -> Result<()> {
+    /// As [`Connection::send_bytes_with_fds`] (a zero-sized stored form,
+    /// such as `[u8; 0]`, is an empty message).
+    pub fn send_with_fds<T: Item>(&self, value: &T, fds: &[BorrowedFd<'_>]) -> Result<()> {
         const OP: &str = "Connection::send_with_fds";
-        let len = std::mem::size_of::<T>();
+        let len = std::mem::size_of::<T::Repr>();
         self.check_send(OP, len)?;
         if fds.len() > MAX_FDS {
             return Err(self.error(OP, ErrorKind::CapacityExceeded { limit: MAX_FDS }));
         }
-        fdpass::send_value_fds(self.fd().as_fd(), value, fds, true)
+        fdpass::send_value_fds(self.fd().as_fd(), &value.to_repr(), fds, true)
             .map_err(|e| self.send_error(OP, len, e))
     }
 
@@ -144,20 +145,31 @@ impl Connection {
     /// # Errors
     ///
     /// [`ErrorKind::MessageSize`] when the message is not exactly
-    /// `size_of::<T>()` bytes (it is taken, its descriptors closed);
-    /// otherwise as [`Connection::recv_bytes`].
-    pub fn recv_with_fds<T: Shareable>(&self, fds: &mut [Option<OwnedFd>]) -> Result<(T, usize)> {
+    /// `size_of::<T::Repr>()` bytes, [`ErrorKind::InvalidData`] when it
+    /// holds no value of type `T` (see [`Item`]): it is taken, its
+    /// descriptors closed, in both cases. Otherwise as
+    /// [`Connection::recv_bytes`].
+    pub fn recv_with_fds<T: Item>(&self, fds: &mut [Option<OwnedFd>]) -> Result<(T, usize)> {
         const OP: &str = "Connection::recv_with_fds";
         self.check_recv(OP)?;
         let (value, got) = loop {
-            match fdpass::recv_value_fds::<T>(self.fd().as_fd(), fds, true) {
+            match fdpass::recv_value_fds::<T::Repr>(self.fd().as_fd(), fds, true) {
                 Ok(r) => break r,
                 Err(Errno::EAGAIN) => continue,
                 Err(e) => return Err(crate::Error::os(OP, self.resource(), e)),
             }
         };
-        match value {
-            Ok(value) => Ok((value, got.fds)),
+        match value.map(T::from_repr) {
+            Ok(Some(value)) => Ok((value, got.fds)),
+            Ok(None) => {
+                for fd in fds.iter_mut() {
+                    *fd = None;
+                }
+                Err(self.error(
+                    OP,
+                    ErrorKind::InvalidData("the message holds no value of the type asked for"),
+                ))
+            }
             Err(()) => {
                 for fd in fds.iter_mut() {
                     *fd = None;

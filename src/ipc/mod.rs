@@ -10,11 +10,13 @@
 //! side. Messages keep their boundaries (one send is one receive) and
 //! arrive in order; they are bytes ([`Connection::send_bytes`],
 //! [`Connection::recv_bytes`] into a caller's buffer) or fixed-size
-//! [`Shareable`](crate::shm::Shareable) values ([`Connection::send`],
-//! [`Connection::recv`]), copied as they are: nothing is pickled or
-//! allocated. A closed peer is an error ([`ErrorKind::BrokenPipe`] when
-//! sending, [`ErrorKind::EndOfStream`] once everything it sent has been
-//! received), never a `SIGPIPE`.
+//! [`Item`](crate::shm::Item) values ([`Connection::send`],
+//! [`Connection::recv`]: numbers, `bool`, `char`, tuples, `Option`s,
+//! arrays, `#[derive(Shareable)]` and `#[derive(Item)]` types), copied
+//! and checked on the way out: nothing is pickled or allocated. The
+//! shared-memory queues carry the same items. A closed peer is an error
+//! ([`ErrorKind::BrokenPipe`] when sending, [`ErrorKind::EndOfStream`]
+//! once everything it sent has been received), never a `SIGPIPE`.
 //!
 //! A message may also carry file descriptors (`SCM_RIGHTS`: sockets,
 //! files, pipe ends, memfds): [`Connection::send_fd`] and
@@ -34,13 +36,13 @@
 //! use mproc::ipc::Pipe;
 //! use mproc::process::Process;
 //!
-//! // Python: parent_conn, child_conn = Pipe(); child_conn.send([42, None])
+//! // Python: parent_conn, child_conn = Pipe(); child_conn.send((42, None))
 //! let (parent_end, child_end) = Pipe::duplex()?;
 //! let mut p = Process::new(move || {
-//!     child_end.send(&[42u32, 0]).unwrap();
+//!     child_end.send(&(42u32, None::<u32>)).unwrap();
 //! });
 //! p.start()?;
-//! assert_eq!(parent_end.recv::<[u32; 2]>()?, [42, 0]);
+//! assert_eq!(parent_end.recv::<(u32, Option<u32>)>()?, (42, None));
 //! p.join()?;
 //! # Ok::<(), mproc::Error>(())
 //! ```

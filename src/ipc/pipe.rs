@@ -5,7 +5,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind, Resource, Result};
-use crate::shm::Shareable;
+use crate::shm::Item;
 use crate::sys::socket::{self, Shut};
 use crate::sys::{self, Errno};
 
@@ -173,17 +173,31 @@ impl Connection {
         socket::send(&self.fd, msg, false).map_err(|e| self.send_error(OP, msg.len(), e))
     }
 
-    /// Sends `value` as one message of `size_of::<T>()` bytes (Python's
-    /// `send(obj)`, for a fixed-layout value instead of a pickled one).
+    /// Sends `value` as one message of its stored form,
+    /// `size_of::<T::Repr>()` bytes (Python's `send(obj)`, for a
+    /// fixed-size [`Item`] — numbers, `bool`, `char`, tuples, `Option`s,
+    /// arrays, `#[derive(Shareable)]` and `#[derive(Item)]` types —
+    /// instead of a pickled one).
+    ///
+    /// ```no_run
+    /// use mproc::ipc::Pipe;
+    ///
+    /// let (a, b) = Pipe::duplex()?;
+    /// a.send(&(1u32, Some(2u64)))?;
+    /// assert_eq!(b.recv::<(u32, Option<u64>)>()?, (1, Some(2)));
+    /// # Ok::<(), mproc::Error>(())
+    /// ```
     ///
     /// # Errors
     ///
-    /// As [`Connection::send_bytes`] (a zero-sized `T` is an empty message).
-    pub fn send<T: Shareable>(&self, value: &T) -> Result<()> {
+    /// As [`Connection::send_bytes`] (a zero-sized stored form, such as
+    /// `[u8; 0]`, is an empty message).
+    pub fn send<T: Item>(&self, value: &T) -> Result<()> {
         const OP: &str = "Connection::send";
-        let len = std::mem::size_of::<T>();
+        let len = std::mem::size_of::<T::Repr>();
         self.check_send(OP, len)?;
-        socket::send_value(&self.fd, value, true).map_err(|e| self.send_error(OP, len, e))
+        socket::send_value(&self.fd, &value.to_repr(), true)
+            .map_err(|e| self.send_error(OP, len, e))
     }
 
     pub(super) fn check_recv(&self, op: &'static str) -> Result<()> {
@@ -266,16 +280,22 @@ impl Connection {
         self.timed(OP, timeout, || self.recv_into(OP, buf, false))
     }
 
-    fn recv_shareable<T: Shareable>(&self, op: &'static str, wait: bool) -> Result<Option<T>> {
+    fn recv_item<T: Item>(&self, op: &'static str, wait: bool) -> Result<Option<T>> {
         self.check_recv(op)?;
-        match socket::recv_value::<T>(&self.fd, wait) {
-            Ok(Ok(value)) => Ok(Some(value)),
+        match socket::recv_value::<T::Repr>(&self.fd, wait) {
+            Ok(Ok(repr)) => match T::from_repr(repr) {
+                Some(value) => Ok(Some(value)),
+                None => Err(self.error(
+                    op,
+                    ErrorKind::InvalidData("the message holds no value of the type asked for"),
+                )),
+            },
             Ok(Err(0)) => Err(self.error(op, ErrorKind::EndOfStream)),
             Ok(Err(len)) => Err(self.error(
                 op,
                 ErrorKind::MessageSize {
                     size: len,
-                    capacity: std::mem::size_of::<T>(),
+                    capacity: std::mem::size_of::<T::Repr>(),
                 },
             )),
             Err(Errno::EAGAIN) => Ok(None),
@@ -289,11 +309,13 @@ impl Connection {
     /// # Errors
     ///
     /// [`ErrorKind::MessageSize`] when the message is not exactly
-    /// `size_of::<T>()` bytes (it is taken, and dropped); otherwise as
-    /// [`Connection::recv_bytes`].
-    pub fn recv<T: Shareable>(&self) -> Result<T> {
+    /// `size_of::<T::Repr>()` bytes, [`ErrorKind::InvalidData`] when it
+    /// holds no value of type `T` (a `bool` of 2, an `Option` tag other
+    /// than 0 or 1: see [`Item`]); the message is taken, and dropped, in
+    /// both cases. Otherwise as [`Connection::recv_bytes`].
+    pub fn recv<T: Item>(&self) -> Result<T> {
         loop {
-            if let Some(value) = self.recv_shareable("Connection::recv", true)? {
+            if let Some(value) = self.recv_item("Connection::recv", true)? {
                 return Ok(value);
             }
         }
@@ -305,8 +327,8 @@ impl Connection {
     /// # Errors
     ///
     /// As [`Connection::recv`].
-    pub fn try_recv<T: Shareable>(&self) -> Result<Option<T>> {
-        self.recv_shareable("Connection::try_recv", false)
+    pub fn try_recv<T: Item>(&self) -> Result<Option<T>> {
+        self.recv_item("Connection::try_recv", false)
     }
 
     /// [`Connection::recv`] waiting at most `timeout`: `Ok(None)` when no
@@ -315,9 +337,9 @@ impl Connection {
     /// # Errors
     ///
     /// As [`Connection::recv`].
-    pub fn recv_timeout<T: Shareable>(&self, timeout: Duration) -> Result<Option<T>> {
+    pub fn recv_timeout<T: Item>(&self, timeout: Duration) -> Result<Option<T>> {
         const OP: &str = "Connection::recv_timeout";
-        self.timed(OP, timeout, || self.recv_shareable(OP, false))
+        self.timed(OP, timeout, || self.recv_item(OP, false))
     }
 
     /// Runs the non-blocking `attempt` until it gives a value, polling for

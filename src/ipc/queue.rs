@@ -6,16 +6,25 @@ use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind, Resource, Result};
-use crate::shm::{Shareable, Shared};
+use crate::shm::{Item, Shareable, Shared};
 use crate::sync::{Lock, LockGuard};
 use crate::sys::mem::SharedCell;
 use crate::sys::{event, futex};
 
-/// A bounded queue of `N` items of type `T` (a fixed-size [`Shareable`]
-/// value, copied in and out), shared by every process forked after it was
-/// made: Python's `multiprocessing.Queue(maxsize=N)`, without pickling or a
-/// feeder thread. Make it with [`Queue::new`], which places it in shared
-/// memory with an eventfd for [`Queue::watch`].
+/// A bounded queue of `N` items of type `T` (a fixed-size [`Item`]:
+/// numbers, `bool`, `char`, tuples, `Option`s, arrays, [`FixedStr`],
+/// `#[derive(Shareable)]` and `#[derive(Item)]` types, copied in and
+/// out), shared by every process forked after it was made: Python's
+/// `multiprocessing.Queue(maxsize=N)`, without pickling or a feeder
+/// thread. Make it with [`Queue::new`], which places it in shared memory
+/// with an eventfd for [`Queue::watch`].
+///
+/// Each slot holds the item's stored form ([`Item::Repr`]), checked when
+/// it is taken: a `get` of bytes that are no value (a `bool` of 2, written
+/// by another program into a named segment) takes them and fails with
+/// [`ErrorKind::InvalidData`].
+///
+/// [`FixedStr`]: crate::shm::FixedStr
 ///
 /// ```no_run
 /// use mproc::ipc::Queue;
@@ -56,7 +65,7 @@ use crate::sys::{event, futex};
 /// it; a getter killed before its store leaves the item in the queue for
 /// the next `get`.
 #[repr(C)]
-pub struct Queue<T: Shareable + Copy, const N: usize> {
+pub struct Queue<T: Item, const N: usize> {
     lock: Lock,
     /// `head | count << 16 | unfinished << 32`: the first item's slot, the
     /// number of items, and the puts not yet matched by a `task_done`.
@@ -79,22 +88,23 @@ pub struct Queue<T: Shareable + Copy, const N: usize> {
     /// Live [`Watch`]es.
     watchers: AtomicU32,
     /// On a cache line of its own, away from the words waiters spin on.
-    slots: Slots<T, N>,
+    slots: Slots<T::Repr, N>,
 }
 
-/// The ring's slots, starting on a fresh cache line.
+/// The ring's slots, starting on a fresh cache line; each holds an item's
+/// stored form ([`Item::Repr`]).
 #[repr(C, align(64))]
-struct Slots<T: Shareable + Copy, const N: usize>([SharedCell<T>; N]);
+struct Slots<R: Shareable + Copy, const N: usize>([SharedCell<R>; N]);
 
 #[allow(unsafe_code)]
-// SAFETY: repr(C) of a Lock, atomics and SharedCells of a Shareable T: no
+// SAFETY: repr(C) of a Lock, atomics and SharedCells of a Shareable T::Repr: no
 // pointers, no drop glue, every bit pattern valid (a garbage state word is
 // bounded by `N` before use); mutation is atomic, or volatile under the
 // lock. The one descriptor number (`waker`) is set only by `Queue::new` and
 // friends, whose queue lives in an anonymous segment reached only through
 // the `Shared` handle that owns the descriptor (see `Queue::waker`); any
 // other queue (all zero) has none.
-unsafe impl<T: Shareable + Copy, const N: usize> Shareable for Queue<T, N> {
+unsafe impl<T: Item, const N: usize> Shareable for Queue<T, N> {
     fn type_identity() -> &'static str {
         core::any::type_name::<Self>()
     }
@@ -107,7 +117,7 @@ const SPIN_FOR: Duration = Duration::from_micros(20);
 /// After this long spinning, a waiter yields its CPU between looks.
 const YIELD_AFTER: Duration = Duration::from_micros(2);
 
-impl<T: Shareable + Copy, const N: usize> Queue<T, N> {
+impl<T: Item, const N: usize> Queue<T, N> {
     const CAPACITY_OK: () = assert!(
         N > 0 && N < (1 << COUNT_SHIFT),
         "a Queue holds 1 to 65535 items"
@@ -318,7 +328,7 @@ impl<T: Shareable + Copy, const N: usize> Queue<T, N> {
             }
             let (head, count, unfinished) = self.load();
             if count < N {
-                self.slots.0[(head + count) % N].store(item);
+                self.slots.0[(head + count) % N].store(item.to_repr());
                 self.store(head, count + 1, unfinished.saturating_add(1));
                 if count == 0 {
                     self.raise_if_watched();
@@ -343,7 +353,7 @@ impl<T: Shareable + Copy, const N: usize> Queue<T, N> {
             let guard = self.locked();
             let (head, count, unfinished) = self.load();
             if count > 0 {
-                let item = self.slots.0[head].load();
+                let repr = self.slots.0[head].load();
                 self.store((head + 1) % N, count - 1, unfinished);
                 if count == 1 {
                     self.lower_if_watched();
@@ -353,7 +363,16 @@ impl<T: Shareable + Copy, const N: usize> Queue<T, N> {
                     self.gets.fetch_add(1, Ordering::SeqCst);
                     futex::wake(&self.gets, 1);
                 }
-                return Ok(item);
+                // Taken either way: bytes that are no value (written by
+                // another program into a named segment) never block the
+                // items behind them.
+                return T::from_repr(repr).ok_or_else(|| {
+                    Error::new(
+                        op,
+                        Self::resource(),
+                        ErrorKind::InvalidData("the slot holds no value of the item type"),
+                    )
+                });
             }
             if self.closed.load(Ordering::Relaxed) != 0 {
                 return Err(Error::new(op, Self::resource(), ErrorKind::EndOfStream));
@@ -405,7 +424,10 @@ impl<T: Shareable + Copy, const N: usize> Queue<T, N> {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::EndOfStream`] when the queue is closed and empty.
+    /// [`ErrorKind::EndOfStream`] when the queue is closed and empty;
+    /// [`ErrorKind::InvalidData`] when the front slot holds no value of
+    /// type `T` (see [`Item`]): it is taken all the same (a
+    /// [`JoinableQueue`] counts it as a task taken: mark it done).
     pub fn get(&self) -> Result<T> {
         self.get_until("Queue::get", None)
     }
@@ -552,7 +574,7 @@ impl std::fmt::Debug for Watch<'_> {
     }
 }
 
-impl<T: Shareable + Copy, const N: usize> std::fmt::Debug for Queue<T, N> {
+impl<T: Item, const N: usize> std::fmt::Debug for Queue<T, N> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Queue")
             .field("qsize", &self.qsize())
@@ -571,17 +593,17 @@ impl<T: Shareable + Copy, const N: usize> std::fmt::Debug for Queue<T, N> {
 /// A consumer killed between its `get` and its `task_done` leaves that task
 /// unfinished for ever: join with a timeout where that can happen.
 #[repr(transparent)]
-pub struct JoinableQueue<T: Shareable + Copy, const N: usize>(Queue<T, N>);
+pub struct JoinableQueue<T: Item, const N: usize>(Queue<T, N>);
 
 #[allow(unsafe_code)]
 // SAFETY: repr(transparent) over a Queue, which is Shareable.
-unsafe impl<T: Shareable + Copy, const N: usize> Shareable for JoinableQueue<T, N> {
+unsafe impl<T: Item, const N: usize> Shareable for JoinableQueue<T, N> {
     fn type_identity() -> &'static str {
         core::any::type_name::<Self>()
     }
 }
 
-impl<T: Shareable + Copy, const N: usize> JoinableQueue<T, N> {
+impl<T: Item, const N: usize> JoinableQueue<T, N> {
     /// An empty queue in a fresh anonymous shared segment (Python's
     /// `JoinableQueue(maxsize=N)`).
     ///
@@ -651,14 +673,14 @@ impl<T: Shareable + Copy, const N: usize> JoinableQueue<T, N> {
     }
 }
 
-impl<T: Shareable + Copy, const N: usize> std::ops::Deref for JoinableQueue<T, N> {
+impl<T: Item, const N: usize> std::ops::Deref for JoinableQueue<T, N> {
     type Target = Queue<T, N>;
     fn deref(&self) -> &Queue<T, N> {
         &self.0
     }
 }
 
-impl<T: Shareable + Copy, const N: usize> std::fmt::Debug for JoinableQueue<T, N> {
+impl<T: Item, const N: usize> std::fmt::Debug for JoinableQueue<T, N> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JoinableQueue")
             .field("queue", &self.0)
@@ -673,17 +695,17 @@ impl<T: Shareable + Copy, const N: usize> std::fmt::Debug for JoinableQueue<T, N
 /// its pipe is full), and it has the same behaviour when a process is
 /// killed.
 #[repr(transparent)]
-pub struct SimpleQueue<T: Shareable + Copy, const N: usize>(Queue<T, N>);
+pub struct SimpleQueue<T: Item, const N: usize>(Queue<T, N>);
 
 #[allow(unsafe_code)]
 // SAFETY: repr(transparent) over a Queue, which is Shareable.
-unsafe impl<T: Shareable + Copy, const N: usize> Shareable for SimpleQueue<T, N> {
+unsafe impl<T: Item, const N: usize> Shareable for SimpleQueue<T, N> {
     fn type_identity() -> &'static str {
         core::any::type_name::<Self>()
     }
 }
 
-impl<T: Shareable + Copy, const N: usize> SimpleQueue<T, N> {
+impl<T: Item, const N: usize> SimpleQueue<T, N> {
     /// An empty queue in a fresh anonymous shared segment (Python's
     /// `SimpleQueue()`).
     ///
@@ -737,7 +759,7 @@ impl<T: Shareable + Copy, const N: usize> SimpleQueue<T, N> {
     }
 }
 
-impl<T: Shareable + Copy, const N: usize> std::fmt::Debug for SimpleQueue<T, N> {
+impl<T: Item, const N: usize> std::fmt::Debug for SimpleQueue<T, N> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_tuple("SimpleQueue").field(&self.0).finish()
     }

@@ -16,6 +16,12 @@
 //! why, and what to use). heapless containers are not `#[repr(C)]`: keep
 //! them for process-local tables.
 //!
+//! **What may travel by copy** through a [`Queue`](crate::ipc::Queue) or a
+//! [`Connection`](crate::ipc::Connection)'s `send`/`recv` is said by
+//! [`Item`]: every `Shareable + Copy` type, and `bool`, `char`, `()`,
+//! `Option`s, tuples and arrays of items, stored without padding
+//! ([`Packed`]) and checked when read back.
+//!
 //! **Anonymous segments** ([`Shared`], and the memory behind [`Value`],
 //! [`Array`], [`RawValue`], [`RawArray`]) are `mmap(MAP_SHARED |
 //! MAP_ANONYMOUS)`: made before a fork, the same memory in every process
@@ -51,11 +57,17 @@
 //! # Ok::<(), mproc::Error>(())
 //! ```
 
+mod item;
 mod named;
 mod string;
 mod value;
 
 pub use crate::sys::mem::Shareable;
+pub use item::{Item, Packed};
+/// `#[derive(Item)]`: a struct of items, or a fieldless enum, through a
+/// `Queue` or a `Pipe`.
+#[cfg(feature = "derive")]
+pub use mproc_derive::Item;
 /// `#[derive(Shareable)]`: the compile-time checks instead of an `unsafe impl`.
 #[cfg(feature = "derive")]
 pub use mproc_derive::Shareable;

@@ -382,10 +382,18 @@ fn vm_flag(addr: usize, flag: [u8; 2]) -> bool {
 ///   undefined behaviour; store a flag field beside the value.
 /// - tuples: their layout is the compiler's choice (`repr(Rust)`), and
 ///   mixed elements are padded (`(u8, u32)` has 3 padding bytes); use a
-///   `#[repr(C)]` struct. (Tuples, `Option`, `bool` and `char` are
-///   [`TaskData`](crate::pool::TaskData) and [`Wire`](crate::manager::Wire),
-///   where bytes are copied within one binary or validated on decode.)
+///   `#[repr(C)]` struct.
 /// - `usize`/`isize`: 4 bytes on 32-bit targets, 8 on 64-bit ones.
+///
+/// Tuples, `Option`, `bool`, `char` and `usize` still travel everywhere a
+/// value is *copied* rather than lent: they are
+/// [`Item`](crate::shm::Item)s, which
+/// a [`Queue`](crate::ipc::Queue) and a
+/// [`Connection`](crate::ipc::Connection)'s `send`/`recv` carry in a
+/// padding-free stored form checked on the way out, and
+/// [`TaskData`](crate::pool::TaskData) and [`Wire`](crate::manager::Wire),
+/// where bytes are copied within one binary or validated on decode. Every
+/// `Shareable + Copy` type is an `Item` too.
 ///
 /// Arrays of `Shareable` types are `Shareable` (no padding between
 /// elements).
@@ -401,11 +409,11 @@ fn vm_flag(addr: usize, flag: [u8; 2]) -> bool {
 /// itself enforces. Memory of another process is read as this type without
 /// any check.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` is not `Shareable`: it can't live in shared memory, nor travel as a `Queue` item or a `Pipe` value",
+    message = "`{Self}` is not `Shareable`: it can't live in shared memory, nor travel through a `Queue` or a `Pipe` unless it is `bool`, `char`, `usize`, `isize`, `()`, a `Pid`, a `Duration`, an `Option`, a `Result`, a tuple or an array of such",
     label = "not `Shareable`",
     note = "a `#[repr(C)]` struct of fixed-width fields gets it with `#[derive(mproc::Shareable)]` (no `unsafe impl`); text goes in `mproc::shm::FixedStr<N>`, not `String` or `&str`",
-    note = "`usize`/`isize`, `bool`, `char`, tuples and `Option` are not `Shareable`: use `u64`/`i64`, a `u8` flag, `u32`, a `#[repr(C)]` struct",
-    note = "a value of any size (`String`, `Vec`, a map…) takes the serde route instead: a `Serialize + Deserialize` type through the channels of the crate's `serde` feature"
+    note = "`usize`/`isize`, `bool`, `char`, tuples and `Option` are not `Shareable` in shared memory (`Shared`, `Value`, `Array`, a named segment: read in place, unchecked): use `u64`/`i64`, a `u8` flag, `u32`, a `#[repr(C)]` struct; a `Queue` or a `Pipe` copies and checks values (`mproc::shm::Item`), so `usize`, `bool`, `char`, tuples and `Option` travel there as they are",
+    note = "a value of any size (`String`, `Vec`, a map…) takes the serde route instead: a `Serialize + Deserialize` type through the channels of the crate's `serde` feature (`Connection::send_value`/`recv_value`)"
 )]
 pub unsafe trait Shareable: Sync + Send + Sized + 'static {
     /// The name two builds of this type agree on, hashed into the layout
@@ -415,6 +423,13 @@ pub unsafe trait Shareable: Sync + Send + Sized + 'static {
     fn type_identity() -> &'static str {
         core::any::type_name::<Self>()
     }
+}
+
+/// The all-zero `T`: a value for every `Shareable` type.
+pub(crate) fn zeroed<T: Shareable>() -> T {
+    // SAFETY: the Shareable contract: every bit pattern is a valid T, the
+    // all-zero one included.
+    unsafe { std::mem::zeroed() }
 }
 
 /// An anonymous `MAP_SHARED` mapping holding one `T`: every process forked

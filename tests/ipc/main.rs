@@ -8,6 +8,7 @@
 mod common;
 
 mod handle;
+mod items;
 mod listener;
 mod mq;
 mod pipe;
