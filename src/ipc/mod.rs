@@ -56,16 +56,20 @@ mod listener;
 mod mq;
 mod pipe;
 mod queue;
+mod records;
 #[cfg(feature = "serde")]
 mod values;
 mod wait;
+mod waiters;
 
 pub use handle::MAX_FDS;
 pub use listener::{ALLOWED_UIDS, Credentials, Listener, client};
 pub use mq::{Attributes, MessageQueue, PRIORITY_LIMIT};
 pub use pipe::{Connection, Pipe};
-pub use queue::{JoinableQueue, Queue, SimpleQueue, Watch};
+pub use queue::{JoinableQueue, Queue, SimpleQueue};
+pub use records::{RECORD_KNOB, RecordQueue};
 #[cfg(feature = "serde")]
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 pub use values::QUEUE_KNOB;
 pub use wait::{Ready, WAIT_MAX, wait};
+pub use waiters::Watch;

@@ -12,6 +12,7 @@ mod listener;
 mod mq;
 mod pipe;
 mod queue;
+mod records;
 #[cfg(feature = "serde")]
 mod serde;
 mod wait;
