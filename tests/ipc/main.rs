@@ -13,6 +13,7 @@ mod mq;
 mod pipe;
 mod queue;
 mod records;
+mod records_chaos;
 #[cfg(feature = "serde")]
 mod serde;
 mod wait;
