@@ -76,8 +76,8 @@ unsafe impl Shareable for Header {}
 
 /// A queue of byte records of any length (up to a bound) in shared memory,
 /// shared by every process forked after it was made: the transport under
-/// the serde queues ([`ValueQueue`](super::ValueQueue) and its kin, with
-/// feature `serde`), and a queue of its own for bytes (Python's
+/// the serde queues (`ValueQueue` and its kin, with feature `serde`),
+/// and a queue of its own for bytes (Python's
 /// `Queue.put(b"...")`, `send_bytes`).
 ///
 /// A record costs its length rounded up to 8 bytes, plus an 8-byte
@@ -138,8 +138,7 @@ unsafe impl Shareable for Header {}
 /// `JoinableQueue` does ([`task_done`](RecordQueue::task_done),
 /// [`join`](RecordQueue::join)): the count is one more field of the state
 /// it commits anyway, so a separate type would add nothing; the typed
-/// [`ValueJoinableQueue`](super::ValueJoinableQueue) is the one that shows
-/// it.
+/// `ValueJoinableQueue` (feature `serde`) is the one that shows it.
 pub struct RecordQueue {
     region: Region<Header>,
     /// The eventfd [`RecordQueue::watch`] hands out (its number is in the

@@ -16,4 +16,6 @@ mod records;
 mod records_chaos;
 #[cfg(feature = "serde")]
 mod serde;
+#[cfg(feature = "serde")]
+mod value_queue;
 mod wait;
