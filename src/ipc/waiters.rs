@@ -146,10 +146,10 @@ impl Waiters {
         }
     }
 
-    /// After a committed `get`, the lock released: wakes a parked putter,
-    /// if there is one. (Every putter is woken: with records of different
-    /// sizes, the one woken may not fit where another would; the futex
-    /// call is the same.)
+    /// After a committed `get`, the lock released: wakes one parked
+    /// putter, or every one (`all`: with records of different sizes, the
+    /// one woken may not fit where another would, and would go back to
+    /// sleep holding the wake-up), if any is parked.
     pub(crate) fn get_done(&self, all: bool) {
         if self.putters.load(Ordering::SeqCst) > 0 {
             self.gets.fetch_add(1, Ordering::SeqCst);

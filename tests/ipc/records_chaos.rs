@@ -1,8 +1,8 @@
 //! `RecordQueue` under SIGKILL: producers and consumers of records of
 //! every length are killed mid-record, round after round. No torn or
-//! garbage record is ever read (copied out or in place), none is read twice, each producer's order
-//! is kept, at most one record is lost per killed consumer, and the queue
-//! keeps working.
+//! garbage record is ever read (copied out or in place), none is read
+//! twice, each producer's order is kept, at most one record is lost per
+//! killed consumer, and the queue keeps working.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
