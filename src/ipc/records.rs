@@ -2,13 +2,15 @@
 //! of any length in one shared segment whose size is chosen at run time.
 
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+mod ring;
+
+use ring::{ALIGN, HEADER, Header, Ring, WRAP, footprint};
 
 use super::waiters::{Side, Waiters, Watch};
 use crate::error::{Error, ErrorKind, Resource, Result};
-use crate::shm::Shareable;
-use crate::sync::{Lock, LockGuard};
+use crate::sync::LockGuard;
 use crate::sys::event;
 use crate::sys::region::Region;
 
@@ -17,62 +19,6 @@ use crate::sys::region::Region;
 pub const RECORD_KNOB: &str = "make the queue with a larger capacity \
      (RecordQueue::with_capacity, or the serde queues' with_capacity): \
      a record takes up to the capacity less 8 bytes";
-
-/// Each record's header: its length, then the length's complement.
-const HEADER: usize = 8;
-/// Records start at multiples of this.
-const ALIGN: usize = 8;
-/// A header with this length says: the rest of the ring is unused, the
-/// next record is at its start.
-const WRAP: u32 = u32::MAX;
-
-/// The bytes a record of `len` bytes takes in the ring.
-const fn footprint(len: usize) -> usize {
-    HEADER + len.next_multiple_of(ALIGN)
-}
-
-/// The ring's state: the first record's offset, the bytes taken from
-/// there (records, their headers and padding, and the unused end of the
-/// ring skipped by a wrap), the records, and the puts not yet matched by
-/// a `task_done`.
-#[repr(C)]
-struct State {
-    head: AtomicU64,
-    used: AtomicU64,
-    count: AtomicU32,
-    unfinished: AtomicU32,
-}
-
-/// A plain copy of a [`State`], bounded by the capacity.
-#[derive(Clone, Copy, Debug)]
-struct Ring {
-    head: usize,
-    used: usize,
-    count: u32,
-    unfinished: u32,
-}
-
-/// The segment's header; the ring's bytes follow on their own cache line.
-#[repr(C)]
-struct Header {
-    lock: Lock,
-    /// The commit word: the number of commits so far. `states[current %
-    /// 2]` is the ring's state; a change writes the other copy, then
-    /// stores this word (one store commits).
-    current: AtomicU32,
-    _spare: AtomicU32,
-    /// The closed flag, the words waiters park on, the eventfd.
-    waiters: Waiters,
-    states: [State; 2],
-}
-
-#[allow(unsafe_code)]
-// SAFETY: repr(C) of a Lock and atomics: no pointers, no drop glue, every
-// bit pattern valid (a garbage state is bounded by the capacity, which the
-// handle keeps in its own memory, before use); all mutation is atomic. The
-// one descriptor number (the waiters' `waker`) is set only by
-// `RecordQueue::with_capacity`, whose handle owns the descriptor.
-unsafe impl Shareable for Header {}
 
 /// A queue of byte records of any length (up to a bound) in shared memory,
 /// shared by every process forked after it was made: the transport under
@@ -118,7 +64,7 @@ unsafe impl Shareable for Header {}
 ///
 /// # How it works, and what a killed process costs
 ///
-/// A ring of bytes under a process-shared [`Lock`], as the fixed
+/// A ring of bytes under a process-shared [`Lock`](crate::sync::Lock), as the fixed
 /// [`Queue`](super::Queue): records are written and read under the lock,
 /// and each `put`, `get` and `task_done` ends with one store that commits
 /// it (the ring's state is kept twice; a change writes the copy not in
@@ -238,52 +184,6 @@ impl RecordQueue {
         }
     }
 
-    /// The state in force, read from the copy the commit word names,
-    /// bounded by the capacity. Exact under the lock; a snapshot
-    /// otherwise (read again until the commit word stays put, a few
-    /// times).
-    fn load(&self) -> Ring {
-        let h = self.header();
-        let cap = self.capacity();
-        let mut tries = 0;
-        loop {
-            // SYNC POINT: Acquire (SeqCst) pairs with the commit's swap:
-            // the copy it names was written before.
-            let commits = h.current.load(Ordering::SeqCst);
-            let s = &h.states[(commits % 2) as usize];
-            let ring = Ring {
-                head: usize::try_from(s.head.load(Ordering::Relaxed)).unwrap_or(0) % cap / ALIGN
-                    * ALIGN,
-                used: usize::try_from(s.used.load(Ordering::Relaxed))
-                    .unwrap_or(cap)
-                    .min(cap),
-                count: s.count.load(Ordering::Relaxed),
-                unfinished: s.unfinished.load(Ordering::Relaxed),
-            };
-            tries += 1;
-            if tries >= 4 || h.current.load(Ordering::SeqCst) == commits {
-                return ring;
-            }
-        }
-    }
-
-    /// Under the lock: writes `ring` into the copy not in force, then
-    /// commits it with one store.
-    fn store(&self, ring: Ring) {
-        let h = self.header();
-        let commits = h.current.load(Ordering::Relaxed);
-        let next = commits.wrapping_add(1);
-        let s = &h.states[(next % 2) as usize];
-        s.head.store(ring.head as u64, Ordering::Relaxed);
-        s.used.store(ring.used as u64, Ordering::Relaxed);
-        s.count.store(ring.count, Ordering::Relaxed);
-        s.unfinished.store(ring.unfinished, Ordering::Relaxed);
-        // The commit: one store, made as a swap so that it is ordered
-        // before the loads of the parked counters that follow on every
-        // target (see the fixed Queue's `store`).
-        h.current.swap(next, Ordering::SeqCst);
-    }
-
     /// The lock, taken over (silently) from a holder that died: the state
     /// in force is always consistent, so there is nothing to repair.
     fn locked(&self) -> LockGuard<'_> {
@@ -300,32 +200,6 @@ impl RecordQueue {
         }
     }
 
-    /// Where a record taking `size` bytes goes in `ring`: its offset and
-    /// the bytes skipped at the ring's end before it (a wrap), or `None`
-    /// when there is no room for it now.
-    fn place(&self, ring: Ring, size: usize) -> Option<(usize, usize)> {
-        let cap = self.capacity();
-        if ring.used == 0 {
-            // Empty: start again at the ring's start.
-            return (size <= cap).then_some((0, 0));
-        }
-        if ring.used >= cap {
-            return None;
-        }
-        let tail = (ring.head + ring.used) % cap;
-        if tail > ring.head {
-            if cap - tail >= size {
-                Some((tail, 0))
-            } else if size <= ring.head {
-                Some((0, cap - tail))
-            } else {
-                None
-            }
-        } else {
-            (ring.head - tail >= size).then_some((tail, 0))
-        }
-    }
-
     /// Whether a record taking `size` bytes could be put now, or the queue
     /// is closed.
     fn puttable(&self, size: usize) -> bool {
@@ -335,14 +209,6 @@ impl RecordQueue {
     /// Whether a `get` could go on now: a record, or the queue closed.
     fn gettable(&self) -> bool {
         self.load().count > 0 || self.waiters().is_closed()
-    }
-
-    fn corrupt(&self, op: &'static str) -> Error {
-        Error::new(
-            op,
-            self.resource(),
-            ErrorKind::InvalidData("the queue's ring is corrupt (written outside the queue)"),
-        )
     }
 
     /// Puts a record of `len` bytes written by `fill`, waiting for room
@@ -410,30 +276,6 @@ impl RecordQueue {
             self.waiters()
                 .wait_until(Side::Putter, || self.puttable(size), deadline);
         }
-    }
-
-    /// Under the lock: writes a record header for `len` at `at`.
-    fn write_header(&self, op: &'static str, at: usize, len: u32) -> Result<()> {
-        #[allow(unsafe_code)]
-        // SAFETY: under the lock; the bytes are outside every committed
-        // record.
-        let bytes = unsafe { self.region.bytes_mut(at, HEADER) }.ok_or_else(|| self.corrupt(op))?;
-        bytes[..4].copy_from_slice(&len.to_ne_bytes());
-        bytes[4..].copy_from_slice(&(!len).to_ne_bytes());
-        Ok(())
-    }
-
-    /// Under the lock: the length in the record header at `at`, checked.
-    fn read_header(&self, op: &'static str, at: usize) -> Result<u32> {
-        #[allow(unsafe_code)]
-        // SAFETY: under the lock, which every writer of the ring takes.
-        let bytes = unsafe { self.region.bytes(at, HEADER) }.ok_or_else(|| self.corrupt(op))?;
-        let len = u32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-        let check = u32::from_ne_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
-        if check != !len {
-            return Err(self.corrupt(op));
-        }
-        Ok(len)
     }
 
     /// Takes the front record, waiting for one until `deadline`, and hands
