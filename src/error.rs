@@ -410,8 +410,9 @@ pub enum ErrorKind {
     /// lost on the way (its sender died holding it).
     NoDescriptor,
     /// A value's encoding (feature `serde`) does not fit where it goes: a
-    /// caller's buffer, or a message queue's message size. Nothing was
-    /// written or sent.
+    /// caller's buffer, or a message queue's message size; or a record is
+    /// longer than a [`RecordQueue`](crate::ipc::RecordQueue) takes.
+    /// Nothing was written or sent.
     EncodedSize {
         /// The value's encoded length in bytes.
         size: usize,

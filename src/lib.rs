@@ -118,7 +118,8 @@
 //! lock they hold is what makes the reference exclusive), the `TaskData` declaration of a manager
 //! [`Token`](manager::Token) (an inline address and two numbers), and the
 //! calls into `sys` that need a protocol kept above it: borrowing the eventfd a
-//! [`Queue`](ipc::Queue) keeps, and the [`pool`]'s moves of task values
+//! [`Queue`](ipc::Queue) keeps, the bytes of a [`RecordQueue`](ipc::RecordQueue)'s
+//! ring read and written under its lock, and the [`pool`]'s moves of task values
 //! through a slot whose ownership its state word hands over (the type
 //! erasure itself — task entries by address, sealed with a per-pool key,
 //! inline callbacks — is in `sys::task`). Five public items are `unsafe`

@@ -706,6 +706,99 @@ fn a_daemon_main_loop_with_a_steered_pool_allocates_nothing_in_steady_state() {
     });
 }
 
+/// A `RecordQueue`: putting borrowed bytes (copied, or written in place)
+/// and getting them into a reused `Vec`, a caller's slice or in place,
+/// watched, with a getter parked until a child puts, and its errors.
+#[test]
+fn record_queue_put_and_get_of_borrowed_bytes_allocate_nothing_in_steady_state() {
+    use mproc::ipc::RecordQueue;
+    common::isolated(|| {
+        let q = RecordQueue::with_capacity(4096).unwrap();
+        let q_ref = &q;
+        let watch = q.watch().unwrap();
+        let big = [0x5au8; 1500];
+        let mut buf = Vec::new();
+        let mut slice = [0u8; 64];
+        let round = || {
+            q.put(b"twenty bytes, or so.").unwrap();
+            q.put_nowait(&big).unwrap();
+            q.put_timeout(b"", Duration::from_millis(1)).unwrap();
+            q.put_with(8, |b| b.copy_from_slice(&7u64.to_le_bytes()))
+                .unwrap();
+            assert_eq!(q.get_into(&mut buf).unwrap(), 20);
+            assert_eq!(q.get_into_nowait(&mut buf).unwrap(), 1500);
+            assert_eq!(q.get_bytes(&mut slice, None).unwrap(), 0);
+            assert!(q.get_with(|r| r == 7u64.to_le_bytes()).unwrap());
+            assert!(q.get_into_nowait(&mut buf).is_err());
+            assert!(q.put(&[0u8; 4096]).is_err());
+            // Parked until a child puts.
+            let mut putter = Process::new(move || {
+                std::thread::sleep(Duration::from_millis(5));
+                q_ref.put(b"late").unwrap();
+            });
+            putter.start().unwrap();
+            assert_eq!(
+                q.get_into_timeout(&mut buf, Duration::from_secs(20))
+                    .unwrap(),
+                4
+            );
+            assert_eq!(putter.join().unwrap(), 0);
+            q.put(&big[..100]).unwrap();
+            assert!(wait(&[watch.as_fd()], None).unwrap().contains(0));
+            assert!(
+                q.get_bytes(&mut slice, None).is_err(),
+                "too short: it stays"
+            );
+            assert_eq!(
+                q.get_with_timeout(Duration::ZERO, |r| r.len()).unwrap(),
+                100
+            );
+        };
+        assert_steady_state_allocates_nothing(10, round);
+    });
+}
+
+/// Serde values (feature `serde`) through a `ValueQueue`: encoded into the
+/// record and decoded from it, nothing allocated for a value whose type
+/// has no heap fields; nor for its errors.
+#[cfg(feature = "serde")]
+#[test]
+fn serde_values_through_a_value_queue_allocate_nothing_in_steady_state() {
+    use mproc::ipc::{ValueQueue, ValueSimpleQueue};
+    common::isolated(|| {
+        let q = ValueQueue::<(u32, [u8; 16])>::with_capacity(256).unwrap();
+        let options = ValueSimpleQueue::<Option<u32>>::new().unwrap();
+        let q_ref = &q;
+        let value: (u32, [u8; 16]) = (7, [0xa5; 16]);
+        let round = || {
+            q.put(&value).unwrap();
+            q.put_nowait(&value).unwrap();
+            q.put_timeout(&value, Duration::from_millis(1)).unwrap();
+            assert_eq!(q.get().unwrap(), value);
+            assert_eq!(q.get_nowait().unwrap(), value);
+            assert_eq!(q.get_timeout(Duration::from_millis(1)).unwrap(), value);
+            assert!(q.get_nowait().is_err());
+            options.put(&Some(5)).unwrap();
+            options.put(&None).unwrap();
+            assert_eq!(options.get().unwrap(), Some(5));
+            assert_eq!(options.get().unwrap(), None);
+            // Parked until a child puts.
+            let mut putter = Process::new(move || {
+                std::thread::sleep(Duration::from_millis(5));
+                q_ref.put(&(1, [2; 16])).unwrap();
+            });
+            putter.start().unwrap();
+            assert_eq!(q.get().unwrap(), (1, [2; 16]));
+            assert_eq!(putter.join().unwrap(), 0);
+            // A record that is not a value: an error, built without
+            // allocating.
+            q.records().put(&[0xff; 3]).unwrap();
+            assert!(q.get().is_err());
+        };
+        assert_steady_state_allocates_nothing(10, round);
+    });
+}
+
 /// Serde values (feature `serde`) through a pipe and a message queue: the
 /// `*_in` forms with the caller's buffers, and the plain forms with the
 /// thread's buffer once warm, allocate nothing for a value whose type has

@@ -1,7 +1,9 @@
 //! Message passing between processes: [`Pipe`] (Python's
 //! `multiprocessing.Pipe`) and raw POSIX message queues
 //! ([`MessageQueue`]), bounded shared-memory queues ([`Queue`],
-//! [`SimpleQueue`], [`JoinableQueue`]), and [`wait`] over pipe ends,
+//! [`SimpleQueue`], [`JoinableQueue`] of fixed-size items;
+//! [`RecordQueue`] of byte records of any length, in a segment sized at
+//! run time), and [`wait`] over pipe ends,
 //! message queues, watched queues ([`Watch`]), process sentinels and
 //! signal descriptors; [`Listener`] and [`client`] connect unrelated
 //! processes by name, the kernel vouching for who is at the other end.
@@ -31,6 +33,10 @@
 //! `send(obj)`/`recv()`) and a [`MessageQueue`]
 //! (`send_value`/`receive_value`), encoded with postcard by `codec`
 //! into a reusable buffer: the transport allocates nothing once warm.
+//! `ValueQueue`, `ValueSimpleQueue` and `ValueJoinableQueue` are Python's
+//! `Queue()`, `SimpleQueue()` and `JoinableQueue()` for such values: each
+//! value is encoded straight into a [`RecordQueue`] record and decoded
+//! straight from it.
 //!
 //! ```no_run
 //! use mproc::ipc::Pipe;
@@ -58,16 +64,25 @@ mod listener;
 mod mq;
 mod pipe;
 mod queue;
+mod records;
+#[cfg(feature = "serde")]
+mod value_queue;
 #[cfg(feature = "serde")]
 mod values;
 mod wait;
+mod waiters;
 
 pub use handle::MAX_FDS;
 pub use listener::{ALLOWED_UIDS, Credentials, Listener, client};
 pub use mq::{Attributes, MessageQueue, PRIORITY_LIMIT};
 pub use pipe::{Connection, Pipe};
-pub use queue::{JoinableQueue, Queue, SimpleQueue, Watch};
+pub use queue::{JoinableQueue, Queue, SimpleQueue};
+pub use records::{RECORD_KNOB, RecordQueue};
+#[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+pub use value_queue::{ValueJoinableQueue, ValueQueue, ValueSimpleQueue};
 #[cfg(feature = "serde")]
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 pub use values::QUEUE_KNOB;
 pub use wait::{Ready, WAIT_MAX, wait};
+pub use waiters::Watch;

@@ -1,15 +1,16 @@
 //! [`Queue`]: a bounded multi-producer multi-consumer queue in shared
 //! memory (Python's `multiprocessing.Queue(maxsize)`).
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
-use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use super::waiters::{Side, Waiters, Watch};
 use crate::error::{Error, ErrorKind, Resource, Result};
 use crate::shm::{Item, Shareable, Shared};
 use crate::sync::{Lock, LockGuard};
+use crate::sys::event;
 use crate::sys::mem::SharedCell;
-use crate::sys::{event, futex};
 
 /// A bounded queue of `N` items of type `T` (a fixed-size [`Item`]:
 /// numbers, `bool`, `char`, tuples, `Option`s, arrays, [`FixedStr`],
@@ -53,7 +54,8 @@ use crate::sys::{event, futex};
 /// other side is most likely running and about to answer, and a blocking
 /// wake-up costs tens of microseconds), then parks on a futex word that
 /// the other side moves only when someone is parked. So a hand-off
-/// between two busy processes costs no system call.
+/// between two busy processes costs no system call. (The variable-length
+/// [`RecordQueue`](super::RecordQueue) waits the same way.)
 ///
 /// [`Queue::watch`] makes the queue a source for [`wait`](super::wait).
 ///
@@ -70,23 +72,8 @@ pub struct Queue<T: Item, const N: usize> {
     /// `head | count << 16 | unfinished << 32`: the first item's slot, the
     /// number of items, and the puts not yet matched by a `task_done`.
     state: AtomicU64,
-    /// 1 once [`Queue::close`]d.
-    closed: AtomicU32,
-    /// Moved by every `put` while a getter may be parked: getters park on it.
-    puts: AtomicU32,
-    /// Moved by every `get` while a putter may be parked: putters park on it.
-    gets: AtomicU32,
-    /// Getters and putters parked (or about to park).
-    getters: AtomicU32,
-    putters: AtomicU32,
-    /// Moved each time the unfinished tasks reach zero: joiners park on it.
-    finished: AtomicU32,
-    /// The eventfd made with the queue, plus one (0: none): readable while
-    /// the queue holds an item or is closed, kept so only while
-    /// `watchers > 0` (every change is made under the lock).
-    waker: AtomicI32,
-    /// Live [`Watch`]es.
-    watchers: AtomicU32,
+    /// The closed flag, the words waiters park on, the eventfd.
+    waiters: Waiters,
     /// On a cache line of its own, away from the words waiters spin on.
     slots: Slots<T::Repr, N>,
 }
@@ -100,7 +87,7 @@ struct Slots<R: Shareable + Copy, const N: usize>([SharedCell<R>; N]);
 // SAFETY: repr(C) of a Lock, atomics and SharedCells of a Shareable T::Repr: no
 // pointers, no drop glue, every bit pattern valid (a garbage state word is
 // bounded by `N` before use); mutation is atomic, or volatile under the
-// lock. The one descriptor number (`waker`) is set only by `Queue::new` and
+// lock. The one descriptor number (the waiters' `waker`) is set only by `Queue::new` and
 // friends, whose queue lives in an anonymous segment reached only through
 // the `Shared` handle that owns the descriptor (see `Queue::waker`); any
 // other queue (all zero) has none.
@@ -111,11 +98,6 @@ unsafe impl<T: Item, const N: usize> Shareable for Queue<T, N> {
 }
 
 const COUNT_SHIFT: u32 = 16;
-
-/// How long a waiter spins before it parks.
-const SPIN_FOR: Duration = Duration::from_micros(20);
-/// After this long spinning, a waiter yields its CPU between looks.
-const YIELD_AFTER: Duration = Duration::from_micros(2);
 
 impl<T: Item, const N: usize> Queue<T, N> {
     const CAPACITY_OK: () = assert!(
@@ -143,9 +125,7 @@ impl<T: Item, const N: usize> Queue<T, N> {
         let () = Self::CAPACITY_OK;
         let fd = event::eventfd().map_err(|e| Error::os("eventfd", Self::resource(), e))?;
         let shared = Shared::<Q>::zeroed()?;
-        queue(&shared)
-            .waker
-            .store(fd.as_raw_fd() + 1, Ordering::Relaxed);
+        queue(&shared).waiters.set_waker(fd.as_raw_fd());
         Ok(shared.with_companion(fd))
     }
 
@@ -186,144 +166,30 @@ impl<T: Item, const N: usize> Queue<T, N> {
                 guard.mark_consistent();
                 // The dead holder may have committed without raising or
                 // lowering the eventfd.
-                self.sync_waker();
+                self.waiters.sync_waker(self.load().1 > 0);
                 guard
             }
         }
     }
 
-    /// The eventfd, if the queue has one. Valid in this process: the
-    /// `Shared` handle that owns it is alive wherever `&self` is (a queue
-    /// is reached only through the handle that maps it, and a forked child
-    /// inherits both).
-    fn waker(&self) -> Option<BorrowedFd<'_>> {
-        match self.waker.load(Ordering::Relaxed) {
-            0 => None,
-            plus_one => {
-                #[allow(unsafe_code)]
-                // SAFETY: see above: the descriptor is open while `self` is
-                // reachable, and the borrow does not outlive `self`.
-                Some(unsafe { event::borrow(plus_one - 1) })
-            }
-        }
-    }
-
-    /// Under the lock, when watched: raises the eventfd (the queue just
-    /// got its first item, or was closed).
-    fn raise_if_watched(&self) {
-        if self.watchers.load(Ordering::Relaxed) > 0
-            && let Some(fd) = self.waker()
-        {
-            event::raise(fd);
-        }
-    }
-
-    /// Under the lock, when watched: lowers the eventfd (the queue was
-    /// just emptied and is open).
-    fn lower_if_watched(&self) {
-        if self.watchers.load(Ordering::Relaxed) > 0
-            && self.closed.load(Ordering::Relaxed) == 0
-            && let Some(fd) = self.waker()
-        {
-            event::lower(fd);
-        }
-    }
-
-    /// Under the lock: makes the eventfd readable exactly when the queue
-    /// holds an item or is closed.
-    fn sync_waker(&self) {
-        if let Some(fd) = self.waker() {
-            event::lower(fd);
-            if self.load().1 > 0 || self.closed.load(Ordering::Relaxed) != 0 {
-                event::raise(fd);
-            }
-        }
-    }
-
-    /// Waits until `ready` holds, may hold, or `deadline` passes: spins
-    /// on the state word first (no one needs to wake a spinner), then
-    /// registers in `parked` and sleeps on `word`, which the other side
-    /// moves after its commit when it sees someone registered.
-    fn wait_until(
-        &self,
-        ready: impl Fn(&Self) -> bool,
-        word: &AtomicU32,
-        parked: &AtomicU32,
-        deadline: Option<Instant>,
-    ) {
-        // Spin while the other side is likely running on another CPU, then
-        // yield (it may be waiting for ours), then park.
-        let start = Instant::now();
-        let mut spins = 0u32;
-        loop {
-            if ready(self) {
-                return;
-            }
-            spins += 1;
-            if spins.is_multiple_of(64) {
-                let now = Instant::now();
-                if deadline.is_some_and(|d| now >= d) {
-                    // The caller looks once more, then gives up.
-                    return;
-                }
-                let spent = now - start;
-                if spent > SPIN_FOR {
-                    break;
-                }
-                if spent > YIELD_AFTER {
-                    std::thread::yield_now();
-                }
-            }
-            std::hint::spin_loop();
-        }
-        parked.fetch_add(1, Ordering::SeqCst);
-        // SYNC POINT: register, then read the word, then look again: the
-        // other side commits (SeqCst store of the state) and then reads
-        // `parked` (SeqCst), so either it sees us and moves `word` (after
-        // our read: the futex wait returns at once), or we see its commit.
-        let seen = word.load(Ordering::SeqCst);
-        if !ready(self) {
-            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            if !left.is_some_and(|l| l.is_zero()) {
-                futex::wait(word, seen, left);
-            }
-        }
-        parked.fetch_sub(1, Ordering::SeqCst);
-    }
-
     /// Whether a `get` could go on now: an item, or the queue closed.
     fn gettable(&self) -> bool {
-        self.count_now() > 0 || self.closed.load(Ordering::SeqCst) != 0
+        self.count_now() > 0 || self.waiters.is_closed()
     }
 
     /// Whether a `put` could go on now: room, or the queue closed.
     fn puttable(&self) -> bool {
-        self.count_now() < N || self.closed.load(Ordering::SeqCst) != 0
+        self.count_now() < N || self.waiters.is_closed()
     }
 
     fn count_now(&self) -> usize {
         ((self.state.load(Ordering::SeqCst) >> COUNT_SHIFT) & 0xffff) as usize
     }
 
-    /// Waits on `word` (still at `seen`) until it moves or `deadline`.
-    fn park(word: &AtomicU32, seen: u32, deadline: Option<Instant>) {
-        let mut backoff = crate::sync::raw::Backoff::new();
-        while backoff.snooze() {
-            if word.load(Ordering::Acquire) != seen {
-                return;
-            }
-        }
-        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        if left.is_some_and(|l| l.is_zero()) {
-            return;
-        }
-        futex::wait(word, seen, left);
-    }
-
     fn put_until(&self, op: &'static str, item: T, deadline: Option<Instant>) -> Result<()> {
         loop {
             let guard = self.locked();
-            if self.closed.load(Ordering::Relaxed) != 0 {
+            if self.waiters.is_closed() {
                 return Err(Error::new(op, Self::resource(), ErrorKind::BrokenPipe));
             }
             let (head, count, unfinished) = self.load();
@@ -331,20 +197,18 @@ impl<T: Item, const N: usize> Queue<T, N> {
                 self.slots.0[(head + count) % N].store(item.to_repr());
                 self.store(head, count + 1, unfinished.saturating_add(1));
                 if count == 0 {
-                    self.raise_if_watched();
+                    self.waiters.raise_if_watched();
                 }
                 drop(guard);
-                if self.getters.load(Ordering::SeqCst) > 0 {
-                    self.puts.fetch_add(1, Ordering::SeqCst);
-                    futex::wake(&self.puts, 1);
-                }
+                self.waiters.put_done();
                 return Ok(());
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(Error::new(op, Self::resource(), ErrorKind::Full));
             }
             drop(guard);
-            self.wait_until(Self::puttable, &self.gets, &self.putters, deadline);
+            self.waiters
+                .wait_until(Side::Putter, || self.puttable(), deadline);
         }
     }
 
@@ -356,13 +220,10 @@ impl<T: Item, const N: usize> Queue<T, N> {
                 let repr = self.slots.0[head].load();
                 self.store((head + 1) % N, count - 1, unfinished);
                 if count == 1 {
-                    self.lower_if_watched();
+                    self.waiters.lower_if_watched();
                 }
                 drop(guard);
-                if self.putters.load(Ordering::SeqCst) > 0 {
-                    self.gets.fetch_add(1, Ordering::SeqCst);
-                    futex::wake(&self.gets, 1);
-                }
+                self.waiters.get_done(false);
                 // Taken either way: bytes that are no value (written by
                 // another program into a named segment) never block the
                 // items behind them.
@@ -374,14 +235,15 @@ impl<T: Item, const N: usize> Queue<T, N> {
                     )
                 });
             }
-            if self.closed.load(Ordering::Relaxed) != 0 {
+            if self.waiters.is_closed() {
                 return Err(Error::new(op, Self::resource(), ErrorKind::EndOfStream));
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(Error::new(op, Self::resource(), ErrorKind::Empty));
             }
             drop(guard);
-            self.wait_until(Self::gettable, &self.puts, &self.getters, deadline);
+            self.waiters
+                .wait_until(Side::Getter, || self.gettable(), deadline);
         }
     }
 
@@ -479,18 +341,14 @@ impl<T: Item, const N: usize> Queue<T, N> {
     /// Waiting processes are woken.
     pub fn close(&self) {
         let guard = self.locked();
-        self.closed.store(1, Ordering::Relaxed);
-        self.raise_if_watched();
+        self.waiters.mark_closed();
         drop(guard);
-        self.puts.fetch_add(1, Ordering::SeqCst);
-        self.gets.fetch_add(1, Ordering::SeqCst);
-        futex::wake(&self.puts, u32::MAX);
-        futex::wake(&self.gets, u32::MAX);
+        self.waiters.wake_all();
     }
 
     /// Whether [`Queue::close`] was called.
     pub fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Relaxed) != 0
+        self.waiters.is_closed()
     }
 
     /// Watches the queue for [`wait`](super::wait): the returned [`Watch`]
@@ -524,53 +382,20 @@ impl<T: Item, const N: usize> Queue<T, N> {
     /// [`Queue::new`] (or [`JoinableQueue::new`], [`SimpleQueue::new`]),
     /// e.g. one inside another shared value: it has no descriptor.
     pub fn watch(&self) -> Result<Watch<'_>> {
-        let Some(fd) = self.waker() else {
-            return Err(Error::new(
+        let no_descriptor = || {
+            Error::new(
                 "Queue::watch",
                 Self::resource(),
                 ErrorKind::InvalidArgument("the queue was not made by Queue::new: no descriptor"),
-            ));
+            )
         };
-        let guard = self.locked();
-        self.watchers.fetch_add(1, Ordering::Relaxed);
-        self.sync_waker();
-        drop(guard);
-        Ok(Watch {
-            fd,
-            watchers: &self.watchers,
-            pid: crate::sync::raw::me(),
-        })
-    }
-}
-
-/// A [`Queue`] being watched for [`wait`](super::wait) (from
-/// [`Queue::watch`]): its descriptor is readable while the queue holds an
-/// item or is closed. Dropping it ends the watch.
-pub struct Watch<'a> {
-    fd: BorrowedFd<'a>,
-    watchers: &'a AtomicU32,
-    /// The process that registered: a copy inherited by a forked child
-    /// does not unregister.
-    pid: u32,
-}
-
-impl AsFd for Watch<'_> {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd
-    }
-}
-
-impl Drop for Watch<'_> {
-    fn drop(&mut self) {
-        if self.pid == crate::sync::raw::me() {
-            self.watchers.fetch_sub(1, Ordering::Relaxed);
+        if !self.waiters.has_waker() {
+            return Err(no_descriptor());
         }
-    }
-}
-
-impl std::fmt::Debug for Watch<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Watch").field("fd", &self.fd).finish()
+        let _guard = self.locked();
+        self.waiters
+            .watch(self.load().1 > 0)
+            .ok_or_else(no_descriptor)
     }
 }
 
@@ -634,9 +459,8 @@ impl<T: Item, const N: usize> JoinableQueue<T, N> {
         }
         q.store(head, count, unfinished - 1);
         if unfinished == 1 {
-            q.finished.fetch_add(1, Ordering::SeqCst);
             drop(guard);
-            futex::wake(&q.finished, u32::MAX);
+            q.waiters.all_done();
         }
         Ok(())
     }
@@ -658,18 +482,7 @@ impl<T: Item, const N: usize> JoinableQueue<T, N> {
     }
 
     fn join_until(&self, deadline: Option<Instant>) -> bool {
-        loop {
-            // SYNC POINT: read the count of zero-crossings before the count,
-            // so a crossing in between moves the word we park on.
-            let seen = self.0.finished.load(Ordering::SeqCst);
-            if self.unfinished() == 0 {
-                return true;
-            }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return false;
-            }
-            Queue::<T, N>::park(&self.0.finished, seen, deadline);
-        }
+        self.0.waiters.join_until(|| self.unfinished(), deadline)
     }
 }
 

@@ -161,17 +161,35 @@ unsafe fn words_at(ptr: *mut AtomicI32, len: usize) -> &'static [AtomicI32] {
 #[cold]
 #[inline(never)]
 fn map_shared(len: usize) -> Result<*mut AtomicI32, Errno> {
+    map_anonymous(bytes(len), libc::MAP_SHARED).map(|p| p.as_ptr().cast())
+}
+
+/// A fresh anonymous `MAP_SHARED` mapping of `len` zero-filled bytes
+/// (`len` > 0), page-aligned: what every process forked afterwards sees
+/// too. Unmap it with [`unmap`].
+pub(crate) fn map_shared_bytes(len: usize) -> Result<std::ptr::NonNull<u8>, Errno> {
     map_anonymous(len, libc::MAP_SHARED)
 }
 
-/// A fresh anonymous mapping of `len` zero-filled words, `MAP_SHARED` or
+/// Unmaps `len` bytes at `ptr`.
+///
+/// # Safety
+///
+/// `ptr` and `len` are those of a mapping made here, unmapped once; no
+/// reference into it is used afterwards.
+pub(crate) unsafe fn unmap(ptr: std::ptr::NonNull<u8>, len: usize) {
+    // SAFETY: the caller's promise.
+    unsafe { libc::munmap(ptr.as_ptr().cast(), len) };
+}
+
+/// A fresh anonymous mapping of `len` zero-filled bytes, `MAP_SHARED` or
 /// `MAP_PRIVATE` as `sharing` says.
-fn map_anonymous(len: usize, sharing: libc::c_int) -> Result<*mut AtomicI32, Errno> {
+fn map_anonymous(len: usize, sharing: libc::c_int) -> Result<std::ptr::NonNull<u8>, Errno> {
     // SAFETY: a fresh anonymous mapping; no existing memory is affected.
     let ptr = unsafe {
         libc::mmap(
             std::ptr::null_mut(),
-            bytes(len),
+            len,
             libc::PROT_READ | libc::PROT_WRITE,
             sharing | libc::MAP_ANONYMOUS,
             -1,
@@ -181,7 +199,7 @@ fn map_anonymous(len: usize, sharing: libc::c_int) -> Result<*mut AtomicI32, Err
     if ptr == libc::MAP_FAILED {
         return Err(Errno::last());
     }
-    Ok(ptr.cast())
+    std::ptr::NonNull::new(ptr.cast()).ok_or(Errno::ENOMEM)
 }
 
 fn bytes(len: usize) -> usize {
@@ -197,7 +215,9 @@ fn bytes(len: usize) -> usize {
 #[cold]
 #[inline(never)]
 fn map_wiped(len: usize) -> Result<(*mut AtomicI32, bool), Errno> {
-    let ptr = map_anonymous(len, libc::MAP_PRIVATE)?;
+    let ptr: *mut AtomicI32 = map_anonymous(bytes(len), libc::MAP_PRIVATE)?
+        .as_ptr()
+        .cast();
     // SAFETY: `ptr` is the start of the mapping just made, `bytes(len)` long.
     let advised = unsafe { libc::madvise(ptr.cast(), bytes(len), libc::MADV_WIPEONFORK) } == 0;
     // qemu-user answers 0 and ignores the advice: believe the kernel's own
@@ -458,25 +478,8 @@ impl<T: Shareable> SharedRegion<T> {
         };
         // mmap refuses a zero length; a zero-sized T still gets a page.
         let len = std::mem::size_of::<T>().max(1);
-        // SAFETY: a fresh anonymous shared mapping; no existing memory is
-        // affected.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(Errno::last());
-        }
-        match std::ptr::NonNull::new(ptr.cast::<T>()) {
-            Some(ptr) => Ok(SharedRegion { ptr }),
-            None => Err(Errno::ENOMEM),
-        }
+        let ptr = map_shared_bytes(len)?.cast::<T>();
+        Ok(SharedRegion { ptr })
     }
 
     /// A region holding `value`.

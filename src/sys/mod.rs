@@ -14,6 +14,7 @@ pub(crate) mod futex;
 pub(crate) mod mem;
 pub(crate) mod mq;
 pub(crate) mod process;
+pub(crate) mod region;
 pub(crate) mod robust;
 pub(crate) mod shm;
 pub(crate) mod signal;

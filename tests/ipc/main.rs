@@ -13,6 +13,10 @@ mod listener;
 mod mq;
 mod pipe;
 mod queue;
+mod records;
+mod records_chaos;
 #[cfg(feature = "serde")]
 mod serde;
+#[cfg(feature = "serde")]
+mod value_queue;
 mod wait;

@@ -1,0 +1,303 @@
+//! What the shared-memory queues ([`Queue`](super::Queue) and
+//! [`RecordQueue`](super::RecordQueue)) share besides their lock and their
+//! state: the words their waiters spin and park on, the closed flag, the
+//! unfinished-task wake-ups of the joinable forms, and the eventfd that
+//! makes a queue a source for [`wait`](super::wait) ([`Watch`]).
+//!
+//! A `put` on a full queue or a `get` on an empty one watches the queue
+//! for up to 20 µs (spinning for the first 2 µs, then yielding its CPU
+//! between looks: the other side is most likely running and about to
+//! answer, and a blocking wake-up costs tens of microseconds), then parks
+//! on a futex word that the other side moves only when someone is parked.
+//! So a hand-off between two busy processes costs no system call.
+
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::sys::{event, futex};
+
+/// How long a waiter spins before it parks.
+const SPIN_FOR: Duration = Duration::from_micros(20);
+/// After this long spinning, a waiter yields its CPU between looks.
+const YIELD_AFTER: Duration = Duration::from_micros(2);
+
+/// The waiting side of a shared queue: eight `u32` words, all zero for a
+/// fresh open queue with no eventfd. Lives in the queue's segment, next to
+/// its lock; the words marked "under the lock" change only while the
+/// queue's lock is held.
+#[repr(C)]
+pub(crate) struct Waiters {
+    /// 1 once the queue is closed (under the lock).
+    closed: AtomicU32,
+    /// Moved by every `put` while a getter may be parked: getters park on it.
+    puts: AtomicU32,
+    /// Moved by every `get` while a putter may be parked: putters park on it.
+    gets: AtomicU32,
+    /// Getters and putters parked (or about to park).
+    getters: AtomicU32,
+    putters: AtomicU32,
+    /// Moved each time the unfinished tasks reach zero: joiners park on it.
+    finished: AtomicU32,
+    /// The eventfd made with the queue, plus one (0: none): readable while
+    /// the queue holds an item or is closed, kept so only while
+    /// `watchers > 0` (every change is made under the lock).
+    waker: AtomicI32,
+    /// Live [`Watch`]es.
+    watchers: AtomicU32,
+}
+
+static_assertions::assert_eq_size!(Waiters, [u32; 8]);
+
+/// Which side a waiter is on.
+#[derive(Clone, Copy)]
+pub(crate) enum Side {
+    /// Waits for an item (or the close).
+    Getter,
+    /// Waits for room (or the close).
+    Putter,
+}
+
+impl Waiters {
+    /// Gives the queue its eventfd (at creation, before it is shared).
+    pub(crate) fn set_waker(&self, fd: i32) {
+        self.waker.store(fd + 1, Ordering::Relaxed);
+    }
+
+    /// The eventfd, if the queue has one. Valid in this process: the
+    /// handle that owns it is alive wherever `&self` is (a queue is reached
+    /// only through the handle that maps it, and a forked child inherits
+    /// both).
+    fn waker(&self) -> Option<BorrowedFd<'_>> {
+        match self.waker.load(Ordering::Relaxed) {
+            0 => None,
+            plus_one => {
+                #[allow(unsafe_code)]
+                // SAFETY: see above: the descriptor is open while `self` is
+                // reachable, and the borrow does not outlive `self`.
+                Some(unsafe { event::borrow(plus_one - 1) })
+            }
+        }
+    }
+
+    /// Whether the queue has an eventfd (it was made by its `new`).
+    pub(crate) fn has_waker(&self) -> bool {
+        self.waker.load(Ordering::Relaxed) != 0
+    }
+
+    /// Under the lock, when watched: raises the eventfd (the queue just
+    /// got its first item, or was closed).
+    pub(crate) fn raise_if_watched(&self) {
+        if self.watchers.load(Ordering::Relaxed) > 0
+            && let Some(fd) = self.waker()
+        {
+            event::raise(fd);
+        }
+    }
+
+    /// Under the lock, when watched: lowers the eventfd (the queue was
+    /// just emptied and is open).
+    pub(crate) fn lower_if_watched(&self) {
+        if self.watchers.load(Ordering::Relaxed) > 0
+            && self.closed.load(Ordering::Relaxed) == 0
+            && let Some(fd) = self.waker()
+        {
+            event::lower(fd);
+        }
+    }
+
+    /// Under the lock: makes the eventfd readable exactly when the queue
+    /// holds an item (`nonempty`) or is closed.
+    pub(crate) fn sync_waker(&self, nonempty: bool) {
+        if let Some(fd) = self.waker() {
+            event::lower(fd);
+            if nonempty || self.closed.load(Ordering::Relaxed) != 0 {
+                event::raise(fd);
+            }
+        }
+    }
+
+    /// Whether the queue was closed.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst) != 0
+    }
+
+    /// Under the lock: marks the queue closed and raises the eventfd.
+    /// Call [`Waiters::wake_all`] once the lock is released.
+    pub(crate) fn mark_closed(&self) {
+        self.closed.store(1, Ordering::SeqCst);
+        self.raise_if_watched();
+    }
+
+    /// Wakes every parked getter and putter (after a close).
+    pub(crate) fn wake_all(&self) {
+        self.puts.fetch_add(1, Ordering::SeqCst);
+        self.gets.fetch_add(1, Ordering::SeqCst);
+        futex::wake(&self.puts, u32::MAX);
+        futex::wake(&self.gets, u32::MAX);
+    }
+
+    /// After a committed `put`, the lock released: wakes a parked getter,
+    /// if there is one.
+    pub(crate) fn put_done(&self) {
+        if self.getters.load(Ordering::SeqCst) > 0 {
+            self.puts.fetch_add(1, Ordering::SeqCst);
+            futex::wake(&self.puts, 1);
+        }
+    }
+
+    /// After a committed `get`, the lock released: wakes one parked
+    /// putter, or every one (`all`: with records of different sizes, the
+    /// one woken may not fit where another would, and would go back to
+    /// sleep holding the wake-up), if any is parked.
+    pub(crate) fn get_done(&self, all: bool) {
+        if self.putters.load(Ordering::SeqCst) > 0 {
+            self.gets.fetch_add(1, Ordering::SeqCst);
+            futex::wake(&self.gets, if all { u32::MAX } else { 1 });
+        }
+    }
+
+    /// Waits until `ready` holds, may hold, or `deadline` passes: spins
+    /// on the queue's state first (no one needs to wake a spinner), then
+    /// registers as parked and sleeps on the word the other side moves
+    /// after its commit when it sees someone registered.
+    pub(crate) fn wait_until(
+        &self,
+        side: Side,
+        ready: impl Fn() -> bool,
+        deadline: Option<Instant>,
+    ) {
+        let (word, parked) = match side {
+            Side::Getter => (&self.puts, &self.getters),
+            Side::Putter => (&self.gets, &self.putters),
+        };
+        // Spin while the other side is likely running on another CPU, then
+        // yield (it may be waiting for ours), then park.
+        let start = Instant::now();
+        let mut spins = 0u32;
+        loop {
+            if ready() {
+                return;
+            }
+            spins += 1;
+            if spins.is_multiple_of(64) {
+                let now = Instant::now();
+                if deadline.is_some_and(|d| now >= d) {
+                    // The caller looks once more, then gives up.
+                    return;
+                }
+                let spent = now - start;
+                if spent > SPIN_FOR {
+                    break;
+                }
+                if spent > YIELD_AFTER {
+                    std::thread::yield_now();
+                }
+            }
+            std::hint::spin_loop();
+        }
+        parked.fetch_add(1, Ordering::SeqCst);
+        // SYNC POINT: register, then read the word, then look again: the
+        // other side commits (SeqCst) and then reads `parked` (SeqCst), so
+        // either it sees us and moves `word` (after our read: the futex
+        // wait returns at once), or we see its commit.
+        let seen = word.load(Ordering::SeqCst);
+        if !ready() {
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if !left.is_some_and(|l| l.is_zero()) {
+                futex::wait(word, seen, left);
+            }
+        }
+        parked.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// After the unfinished tasks reached zero (the lock released): wakes
+    /// every joiner.
+    pub(crate) fn all_done(&self) {
+        self.finished.fetch_add(1, Ordering::SeqCst);
+        futex::wake(&self.finished, u32::MAX);
+    }
+
+    /// Waits until `unfinished()` is zero or `deadline` passes: whether it
+    /// is zero.
+    pub(crate) fn join_until(
+        &self,
+        unfinished: impl Fn() -> u32,
+        deadline: Option<Instant>,
+    ) -> bool {
+        loop {
+            // SYNC POINT: read the count of zero-crossings before the count,
+            // so a crossing in between moves the word we park on.
+            let seen = self.finished.load(Ordering::SeqCst);
+            if unfinished() == 0 {
+                return true;
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return false;
+            }
+            let mut backoff = crate::sync::raw::Backoff::new();
+            let mut moved = false;
+            while backoff.snooze() {
+                if self.finished.load(Ordering::Acquire) != seen {
+                    moved = true;
+                    break;
+                }
+            }
+            if moved {
+                continue;
+            }
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if left.is_some_and(|l| l.is_zero()) {
+                continue;
+            }
+            futex::wait(&self.finished, seen, left);
+        }
+    }
+
+    /// Under the lock: registers a watcher and makes the eventfd current
+    /// (`nonempty`: whether the queue holds an item). `None` for a queue
+    /// without an eventfd.
+    pub(crate) fn watch(&self, nonempty: bool) -> Option<Watch<'_>> {
+        let fd = self.waker()?;
+        self.watchers.fetch_add(1, Ordering::Relaxed);
+        self.sync_waker(nonempty);
+        Some(Watch {
+            fd,
+            watchers: &self.watchers,
+            pid: crate::sync::raw::me(),
+        })
+    }
+}
+
+/// A queue being watched for [`wait`](super::wait) (from
+/// [`Queue::watch`](super::Queue::watch) or
+/// [`RecordQueue::watch`](super::RecordQueue::watch)): its descriptor is
+/// readable while the queue holds an item or is closed. Dropping it ends
+/// the watch.
+pub struct Watch<'a> {
+    fd: BorrowedFd<'a>,
+    watchers: &'a AtomicU32,
+    /// The process that registered: a copy inherited by a forked child
+    /// does not unregister.
+    pid: u32,
+}
+
+impl AsFd for Watch<'_> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd
+    }
+}
+
+impl Drop for Watch<'_> {
+    fn drop(&mut self) {
+        if self.pid == crate::sync::raw::me() {
+            self.watchers.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl std::fmt::Debug for Watch<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watch").field("fd", &self.fd).finish()
+    }
+}

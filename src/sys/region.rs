@@ -1,0 +1,120 @@
+//! A shared mapping sized at run time: anonymous
+//! `MAP_SHARED` memory holding a fixed header and then a run of bytes
+//! (the variable-length record queue's ring).
+
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+
+use super::Errno;
+use super::mem::Shareable;
+
+/// Where the bytes start: after the header, on a cache line of their own.
+const fn bytes_at<H>() -> usize {
+    std::mem::size_of::<H>().div_ceil(64) * 64
+}
+
+/// An anonymous `MAP_SHARED` mapping of a header `H` followed by `len`
+/// bytes, all zero when made: every process forked after it was made sees
+/// the same memory. Unmapped on drop (in each process that drops its
+/// copy). Pages are touched only as they are used, so a large region
+/// costs memory only for what was written.
+pub(crate) struct Region<H: Shareable> {
+    ptr: NonNull<u8>,
+    /// The bytes after the header.
+    len: usize,
+    _header: PhantomData<H>,
+}
+
+// SAFETY: the region is plain memory holding an `H: Sync` and bytes that
+// are reached only through the `unsafe` accessors, whose callers promise
+// exclusion; moving the owner to another thread moves only the address.
+unsafe impl<H: Shareable> Send for Region<H> {}
+// SAFETY: as above: `&H` is shared (`H: Sync`), the bytes are reached
+// under the callers' lock.
+unsafe impl<H: Shareable> Sync for Region<H> {}
+
+impl<H: Shareable> Region<H> {
+    /// A zero-filled region of a header and `len` bytes (all-zero is a
+    /// valid `H` by the `Shareable` contract). `ENOMEM` when the total
+    /// overflows the address space.
+    pub(crate) fn zeroed(len: usize) -> Result<Region<H>, Errno> {
+        const {
+            assert!(
+                std::mem::align_of::<H>() <= 64,
+                "a region's header may not be aligned beyond a cache line"
+            )
+        };
+        let total = bytes_at::<H>().checked_add(len).ok_or(Errno::ENOMEM)?;
+        // `total` is never zero: the header takes at least a line.
+        let ptr = super::mem::map_shared_bytes(total)?;
+        Ok(Region {
+            ptr,
+            len,
+            _header: PhantomData,
+        })
+    }
+
+    /// The header.
+    pub(crate) fn header(&self) -> &H {
+        // SAFETY: the mapping is page-aligned (so aligned for H, at most a
+        // cache line), starts with an initialised H (zeroed is valid by the
+        // Shareable contract), lives as long as `self`, and only shared
+        // references to it are handed out.
+        unsafe { self.ptr.cast::<H>().as_ref() }
+    }
+
+    /// The number of bytes after the header.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The bytes `at..at + len`, or `None` when they are not all in the
+    /// region.
+    ///
+    /// # Safety
+    ///
+    /// No process or thread may write these bytes while the slice lives:
+    /// the caller holds a lock that every writer of them takes.
+    pub(crate) unsafe fn bytes(&self, at: usize, len: usize) -> Option<&[u8]> {
+        let end = at.checked_add(len)?;
+        if end > self.len {
+            return None;
+        }
+        // SAFETY: in bounds (checked above) of a live mapping; bytes are
+        // always initialised (zero-filled at first); the caller excludes
+        // writers for the slice's life.
+        Some(unsafe {
+            std::slice::from_raw_parts(self.ptr.as_ptr().add(bytes_at::<H>() + at), len)
+        })
+    }
+
+    /// The bytes `at..at + len`, writable, or `None` when they are not all
+    /// in the region.
+    ///
+    /// # Safety
+    ///
+    /// No other process or thread may read or write these bytes while the
+    /// slice lives: the caller holds a lock that every access to them
+    /// takes.
+    #[allow(clippy::mut_from_ref)] // exclusivity comes from the caller's lock
+    pub(crate) unsafe fn bytes_mut(&self, at: usize, len: usize) -> Option<&mut [u8]> {
+        let end = at.checked_add(len)?;
+        if end > self.len {
+            return None;
+        }
+        // SAFETY: in bounds (checked above) of a live, writable mapping;
+        // exclusive for the slice's life by the caller's promise.
+        Some(unsafe {
+            std::slice::from_raw_parts_mut(self.ptr.as_ptr().add(bytes_at::<H>() + at), len)
+        })
+    }
+}
+
+impl<H: Shareable> Drop for Region<H> {
+    fn drop(&mut self) {
+        // SAFETY: the mapping was made by `zeroed` with this length and is
+        // unmapped once, here; no reference into it outlives `self` (they
+        // borrow it). H has no drop glue to run (Shareable contract).
+        unsafe { super::mem::unmap(self.ptr, bytes_at::<H>() + self.len) };
+    }
+}
