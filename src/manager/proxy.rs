@@ -4,6 +4,7 @@
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use super::encoding::{Encoding, enc};
 use super::link::{Link, undecodable};
 use super::protocol::{Request, kind, op};
 use super::server::NAME_MAX;
@@ -64,6 +65,24 @@ impl Handle {
             |reply, payload| {
                 decode(reply.a, reply.b, payload).ok_or_else(|| undecodable(name, resource))
             },
+        )
+    }
+
+    /// [`Handle::call`] whose arguments and reply may fail to encode or
+    /// decode (a value's own error).
+    fn try_call<R>(
+        &self,
+        name: &'static str,
+        op: u16,
+        fill: impl FnOnce(&mut [u8]) -> Result<usize>,
+        decode: impl FnOnce(u64, u64, &[u8]) -> Result<R>,
+    ) -> Result<R> {
+        self.link.try_call(
+            name,
+            self.resource(),
+            self.request(op, 0),
+            fill,
+            |reply, payload| decode(reply.a, reply.b, payload),
         )
     }
 
@@ -242,8 +261,17 @@ macro_rules! proxied {
         $(#[$doc:meta])*
         $proxy:ident [$($g:tt)*] [$($gu:tt)*] ($phantom:ty), $kind:expr, $fa:expr, $fb:expr
     ) => {
+        proxied!(
+            $(#[$doc])*
+            $proxy [$($g)*] [$($gu)*] struct [$($g)*] ($phantom), $kind, $fa, $fb
+        );
+    };
+    (
+        $(#[$doc:meta])*
+        $proxy:ident [$($g:tt)*] [$($gu:tt)*] struct [$($gs:tt)*] ($phantom:ty), $kind:expr, $fa:expr, $fb:expr
+    ) => {
         $(#[$doc])*
-        pub struct $proxy<$($g)*> {
+        pub struct $proxy<$($gs)*> {
             handle: Handle,
             _types: PhantomData<$phantom>,
         }
@@ -300,6 +328,8 @@ mod array;
 mod dict;
 mod list;
 mod make;
+#[cfg(feature = "serde")]
+mod make_serde;
 mod queue;
 mod registered;
 mod value;
@@ -331,15 +361,80 @@ fn published_name(op: &'static str, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Writes `key` then `value` into `out`; for a variable encoding, the
+/// key's length (`u32`) first, so the server can tell them apart.
+fn encode_pair<E: Encoding<K> + Encoding<V>, K, V>(
+    op: &'static str,
+    resource: Resource,
+    key: &K,
+    value: &V,
+    out: &mut [u8],
+) -> Result<usize> {
+    let var = <E as Encoding<K>>::VARIABLE;
+    let at = if var { 4 } else { 0 };
+    let k = enc::<E, K>(op, resource, key, &mut out[at..])?;
+    if var {
+        out[..4].copy_from_slice(&(k as u32).to_le_bytes());
+    }
+    let v = enc::<E, V>(op, resource, value, &mut out[at + k..])?;
+    Ok(at + k + v)
+}
+
+/// Calls `each` with every record of a snapshot of `n`: `fixed` bytes
+/// each, or (`None`) each after its `u32` length.
+fn records(
+    op: &'static str,
+    resource: Resource,
+    payload: &[u8],
+    n: u64,
+    fixed: Option<usize>,
+    mut each: impl FnMut(&[u8]) -> Result<()>,
+) -> Result<usize> {
+    let torn = || {
+        Error::new(
+            op,
+            resource,
+            ErrorKind::InvalidData("a snapshot whose lengths do not add up"),
+        )
+    };
+    let mut at = 0usize;
+    for _ in 0..n {
+        let len = match fixed {
+            Some(len) => len,
+            None => {
+                let word = payload.get(at..at + 4).ok_or_else(torn)?;
+                at += 4;
+                u32::from_le_bytes([word[0], word[1], word[2], word[3]]) as usize
+            }
+        };
+        let end = at.checked_add(len).ok_or_else(torn)?;
+        each(payload.get(at..end).ok_or_else(torn)?)?;
+        at = end;
+    }
+    usize::try_from(n).map_err(|_| torn())
+}
+
+/// A record of a variable dict's snapshot: the key's length, the key,
+/// the value.
+fn split_entry<'a>(
+    op: &'static str,
+    resource: Resource,
+    entry: &'a [u8],
+) -> Result<(&'a [u8], &'a [u8])> {
+    let torn = || {
+        Error::new(
+            op,
+            resource,
+            ErrorKind::InvalidData("a dict entry whose key length does not fit it"),
+        )
+    };
+    let word = entry.get(..4).ok_or_else(torn)?;
+    let klen = u32::from_le_bytes([word[0], word[1], word[2], word[3]]) as usize;
+    let key = entry.get(4..4 + klen).ok_or_else(torn)?;
+    Ok((key, &entry[4 + klen..]))
+}
+
 fn encode<T: Wire>(value: &T, out: &mut [u8]) -> usize {
     value.encode(&mut out[..T::SIZE]);
     T::SIZE
-}
-
-fn decode_found<T: Wire>(found: u64, payload: &[u8]) -> Option<Option<T>> {
-    if found == 0 {
-        Some(None)
-    } else {
-        T::decode(payload).map(Some)
-    }
 }

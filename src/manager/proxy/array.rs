@@ -152,7 +152,7 @@ impl Client {
         // and come back whole in a snapshot's reply: the reply's room is
         // the smaller, and the server's rule.
         let size = items.len().saturating_mul(T::SIZE);
-        let room = crate::config::MANAGER_MESSAGE_BYTES - REPLY_HEADER - AREA;
+        let room = self.link.message_bytes() - REPLY_HEADER - AREA;
         const { assert!(REPLY_HEADER + AREA >= REQUEST_HEADER + 16) };
         if size > room {
             return Err(Error::new(

@@ -1,36 +1,56 @@
 //! [`DictProxy`]: Python's `manager.dict()`.
 
-use super::{Handle, Proxied, Token, decode_found, encode};
+use std::marker::PhantomData;
+
+use super::{Handle, Proxied, Token, encode_pair, records, split_entry};
 #[cfg(doc)]
 use crate::error::ErrorKind;
 use crate::error::Result;
+use crate::manager::encoding::{Encoding, Fixed, dec, enc};
 use crate::manager::protocol::{kind, op};
-use crate::manager::wire::{Wire, fingerprint};
-use std::marker::PhantomData;
 
 proxied!(
     /// A dict on the server (Python's `manager.dict()`): at most its
     /// capacity of keys `K`, each with a value `V`, kept in insertion order.
     /// Every operation is one request, atomic on the server.
-    DictProxy [K: Wire, V: Wire] [K, V] (fn(K) -> V), kind::DICT, fingerprint::<K>(), fingerprint::<V>()
+    ///
+    /// `E` is how keys and values travel: [`Fixed`] [`Wire`](crate::manager::Wire)
+    /// values (made by [`Client::dict`](crate::manager::Client::dict)), or
+    /// [`Serde`](crate::manager::Serde) values of any length (made by
+    /// `Client::dict_serde`, feature
+    /// `serde`).
+    DictProxy [K, V, E: Encoding<K> + Encoding<V>] [K, V, E]
+        struct [K, V, E = Fixed] (fn(K, E) -> V), kind::DICT,
+        <E as Encoding<K>>::fingerprint(), <E as Encoding<V>>::fingerprint()
 );
 
-impl<K: Wire, V: Wire> DictProxy<K, V> {
+impl<K, V, E: Encoding<K> + Encoding<V>> DictProxy<K, V, E> {
+    /// A request with the key only, answered by a value if `found`.
+    fn keyed(&self, name: &'static str, op: u16, key: &K) -> Result<Option<V>> {
+        let resource = self.handle.resource();
+        self.handle.try_call(
+            name,
+            op,
+            |out| enc::<E, K>(name, resource, key, out),
+            |found, _, p| match found {
+                0 => Ok(None),
+                _ => dec::<E, V>(name, resource, p).map(Some),
+            },
+        )
+    }
+
     /// `d[key]`: the value, `None` when the key is absent (Python's
     /// `d.get(key)`).
     ///
     /// # Errors
     ///
     /// [`ErrorKind::ManagerGone`]; [`ErrorKind::NotFound`] when the dict
-    /// was released.
+    /// was released; for [`Serde`](crate::manager::Serde) values,
+    /// [`ErrorKind::EncodedSize`] for a key that does not fit in a message
+    /// and [`ErrorKind::InvalidData`] for a value that does not decode as
+    /// `V`.
     pub fn get(&self, key: &K) -> Result<Option<V>> {
-        self.handle.call(
-            "DictProxy::get",
-            op::GET,
-            0,
-            |out| encode(key, out),
-            |found, _, p| decode_found(found, p),
-        )
+        self.keyed("DictProxy::get", op::GET, key)
     }
 
     /// `d[key] = value`.
@@ -38,14 +58,19 @@ impl<K: Wire, V: Wire> DictProxy<K, V> {
     /// # Errors
     ///
     /// [`ErrorKind::CapacityExceeded`] for a new key when the dict is full
-    /// (nothing changed); as [`DictProxy::get`].
+    /// (nothing changed); for [`Serde`](crate::manager::Serde) values,
+    /// [`ErrorKind::EncodedSize`] when the entry does not fit in the dict's
+    /// free bytes (its knob [`OBJECT_BYTES_KNOB`](crate::manager::OBJECT_BYTES_KNOB);
+    /// nothing changed, the old value kept) or in a message
+    /// ([`MESSAGE_KNOB`](crate::manager::MESSAGE_KNOB)); as [`DictProxy::get`].
     pub fn set(&self, key: &K, value: &V) -> Result<()> {
-        self.handle.call(
-            "DictProxy::set",
+        const OP: &str = "DictProxy::set";
+        let resource = self.handle.resource();
+        self.handle.try_call(
+            OP,
             op::SET,
-            0,
-            |out| encode(key, out) + encode(value, &mut out[K::SIZE..]),
-            |_, _, _| Some(()),
+            |out| encode_pair::<E, K, V>(OP, resource, key, value, out),
+            |_, _, _| Ok(()),
         )
     }
 
@@ -55,13 +80,7 @@ impl<K: Wire, V: Wire> DictProxy<K, V> {
     ///
     /// As [`DictProxy::get`].
     pub fn pop(&self, key: &K) -> Result<Option<V>> {
-        self.handle.call(
-            "DictProxy::pop",
-            op::POP,
-            0,
-            |out| encode(key, out),
-            |found, _, p| decode_found(found, p),
-        )
+        self.keyed("DictProxy::pop", op::POP, key)
     }
 
     /// `key in d`.
@@ -70,12 +89,13 @@ impl<K: Wire, V: Wire> DictProxy<K, V> {
     ///
     /// As [`DictProxy::get`].
     pub fn contains(&self, key: &K) -> Result<bool> {
-        self.handle.call(
-            "DictProxy::contains",
+        const OP: &str = "DictProxy::contains";
+        let resource = self.handle.resource();
+        self.handle.try_call(
+            OP,
             op::CONTAINS,
-            0,
-            |out| encode(key, out),
-            |found, _, _| Some(found != 0),
+            |out| enc::<E, K>(OP, resource, key, out),
+            |found, _, _| Ok(found != 0),
         )
     }
 
@@ -86,12 +106,13 @@ impl<K: Wire, V: Wire> DictProxy<K, V> {
     ///
     /// As [`DictProxy::set`].
     pub fn setdefault(&self, key: &K, default: &V) -> Result<V> {
-        self.handle.call(
-            "DictProxy::setdefault",
+        const OP: &str = "DictProxy::setdefault";
+        let resource = self.handle.resource();
+        self.handle.try_call(
+            OP,
             op::SETDEFAULT,
-            0,
-            |out| encode(key, out) + encode(default, &mut out[K::SIZE..]),
-            |_, _, p| V::decode(p),
+            |out| encode_pair::<E, K, V>(OP, resource, key, default, out),
+            |_, _, p| dec::<E, V>(OP, resource, p),
         )
     }
 
@@ -126,30 +147,37 @@ impl<K: Wire, V: Wire> DictProxy<K, V> {
 
     /// Every `(key, value)` in insertion order, as one atomic snapshot,
     /// pushed onto `out` (allocation-free with a `heapless::Vec` or a
-    /// `Vec` with room); returns how many. Entries that do not fit in
-    /// `out` are not pushed.
+    /// `Vec` with room, for keys and values that do not allocate
+    /// themselves); returns how many. Entries that do not fit in `out` are
+    /// not pushed.
     ///
     /// # Errors
     ///
     /// As [`DictProxy::get`].
-    pub fn items_into<E: Extend<(K, V)>>(&self, out: &mut E) -> Result<usize> {
-        self.handle.call(
-            "DictProxy::items",
+    pub fn items_into<X: Extend<(K, V)>>(&self, out: &mut X) -> Result<usize> {
+        const OP: &str = "DictProxy::items";
+        let resource = self.handle.resource();
+        let var = <E as Encoding<K>>::VARIABLE;
+        self.handle.try_call(
+            OP,
             op::ITEMS,
-            0,
-            |_| 0,
+            |_| Ok(0),
             |n, _, p| {
-                let step = K::SIZE + V::SIZE;
-                let mut count = 0;
-                for i in 0..n as usize {
-                    let at = i * step;
-                    let entry = p.get(at..at + step)?;
-                    let k = K::decode(&entry[..K::SIZE])?;
-                    let v = V::decode(&entry[K::SIZE..])?;
+                // A fixed entry's size: a key and a value of their sizes;
+                // the server sends them as it got them, one after another.
+                let key_size = <E as Encoding<K>>::fixed_size();
+                let fixed = (!var).then(|| key_size + <E as Encoding<V>>::fixed_size());
+                records(OP, resource, p, n, fixed, |entry| {
+                    let (k, v) = if var {
+                        split_entry(OP, resource, entry)?
+                    } else {
+                        entry.split_at(key_size)
+                    };
+                    let k = dec::<E, K>(OP, resource, k)?;
+                    let v = dec::<E, V>(OP, resource, v)?;
                     out.extend(core::iter::once((k, v)));
-                    count += 1;
-                }
-                Some(count)
+                    Ok(())
+                })
             },
         )
     }

@@ -8,35 +8,46 @@ use super::{Handle, Proxied, Token, encode};
 #[cfg(doc)]
 use crate::error::ErrorKind;
 use crate::error::Result;
+use crate::manager::encoding::{Encoding, Fixed, dec, enc};
 use crate::manager::protocol::{kind, op};
-use crate::manager::wire::{Wire, fingerprint};
 
 proxied!(
     /// A queue on the server (Python's `manager.Queue(maxsize)`): items `T`,
     /// at most its capacity, first in first out; puts and gets wait (or
     /// not, or for a time) as Python's do. Unlike the shared-memory
     /// [`Queue`](crate::ipc::Queue), unrelated programs reach it by name.
-    QueueProxy [T: Wire] [T] (fn(T) -> T), kind::QUEUE, fingerprint::<T>(), 0
+    ///
+    /// `E` is how items travel: [`Fixed`] [`Wire`](crate::manager::Wire)
+    /// items (made by [`Client::queue`](crate::manager::Client::queue)), or
+    /// [`Serde`](crate::manager::Serde) items of any length (made by
+    /// `Client::queue_serde`, feature
+    /// `serde`; a put then waits for room in the queue's bytes too, and an
+    /// item larger than all of them is [`ErrorKind::EncodedSize`] at once).
+    QueueProxy [T, E: Encoding<T>] [T, E] struct [T, E = Fixed] (fn(T, E) -> T),
+        kind::QUEUE, E::fingerprint(), 0
 );
 
-impl<T: Wire> QueueProxy<T> {
+impl<T, E: Encoding<T>> QueueProxy<T, E> {
     fn put_waiting(&self, name: &'static str, item: &T, timeout: Option<Duration>) -> Result<()> {
-        self.handle.call(
+        let resource = self.handle.resource();
+        self.handle.try_call(
             name,
             op::Q_PUT,
-            0,
-            |out| encode(&timeout_ns(timeout), out) + encode(item, &mut out[8..]),
-            |_, _, _| Some(()),
+            |out| {
+                let at = encode(&timeout_ns(timeout), out);
+                Ok(at + enc::<E, T>(name, resource, item, &mut out[at..])?)
+            },
+            |_, _, _| Ok(()),
         )
     }
 
     fn get_waiting(&self, name: &'static str, timeout: Option<Duration>) -> Result<T> {
-        self.handle.call(
+        let resource = self.handle.resource();
+        self.handle.try_call(
             name,
             op::Q_GET,
-            0,
-            |out| encode(&timeout_ns(timeout), out),
-            |_, _, p| T::decode(p),
+            |out| Ok(encode(&timeout_ns(timeout), out)),
+            |_, _, p| dec::<E, T>(name, resource, p),
         )
     }
 

@@ -3,11 +3,11 @@
 
 use std::marker::PhantomData;
 
-use super::{Handle, Proxied, Token, encode};
+use super::{Handle, Proxied, Token};
 #[cfg(doc)]
 use crate::error::ErrorKind;
 use crate::error::Result;
-use crate::manager::link::undecodable;
+use crate::manager::encoding::{Encoding, Fixed, dec, enc};
 use crate::manager::protocol::kind;
 use crate::manager::served::{Method, Served};
 use crate::manager::wire::{Wire, fingerprint};
@@ -38,16 +38,43 @@ impl<T: Served> Proxy<T> {
     /// method with other argument or result types; [`ErrorKind::Panicked`]
     /// when its handler panicked; [`ErrorKind::ManagerGone`].
     pub fn call<A: Wire, R: Wire>(&self, method: Method<A, R>, arg: &A) -> Result<R> {
+        self.call_as::<A, R, Fixed>("Proxy::call", method, arg)
+    }
+
+    /// [`Proxy::call`] for a method whose argument and result are serde
+    /// values (feature `serde`), answered by
+    /// `Call::on_serde`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::EncodedSize`] for an argument or result larger than a
+    /// message; [`ErrorKind::InvalidData`] for one that does not decode
+    /// (on either side); as [`Proxy::call`].
+    #[cfg(feature = "serde")]
+    pub fn call_serde<A, R>(&self, method: Method<A, R>, arg: &A) -> Result<R>
+    where
+        A: serde::Serialize + serde::de::DeserializeOwned + 'static,
+        R: serde::Serialize + serde::de::DeserializeOwned + 'static,
+    {
+        self.call_as::<A, R, crate::manager::Serde>("Proxy::call_serde", method, arg)
+    }
+
+    fn call_as<A, R, E: Encoding<A> + Encoding<R>>(
+        &self,
+        op_name: &'static str,
+        method: Method<A, R>,
+        arg: &A,
+    ) -> Result<R> {
         let mut request = self.handle.request(method.id(), 0);
-        request.fp_a = fingerprint::<A>();
-        request.fp_b = fingerprint::<R>();
+        request.fp_a = <E as Encoding<A>>::fingerprint();
+        request.fp_b = <E as Encoding<R>>::fingerprint();
         let resource = self.handle.resource();
-        self.handle.link.call(
-            "Proxy::call",
+        self.handle.link.try_call(
+            op_name,
             resource,
             request,
-            |out| encode(arg, out),
-            |_, p| R::decode(p).ok_or_else(|| undecodable("Proxy::call", resource)),
+            |out| enc::<E, A>(op_name, resource, arg, out),
+            |_, p| dec::<E, R>(op_name, resource, p),
         )
     }
 }

@@ -26,18 +26,20 @@ use std::time::{Duration, Instant};
 use super::TYPES_MAX;
 use super::protocol::{
     AREA, DOORBELL, IDLE, PENDING, REPLY, REPLY_HEADER, REQUEST, REQUEST_HEADER, Reply, Request,
-    SERVING, field, kind, op, phase, seq, status, word,
+    SERVING, create, field, kind, op, phase, seq, status, word,
 };
+use super::records::Records;
 use super::served::{Call, Dispatch, Registration, split_mismatch};
 use super::socket_file::SocketFile;
 use super::store::{List, Table};
-use crate::config::{MANAGER_CONNECTIONS, MANAGER_MESSAGE_BYTES, MANAGER_OBJECTS};
+use crate::config::MANAGER_CONNECTIONS;
 use crate::ipc::{ALLOWED_UIDS, Listener};
 use crate::sys::epoll::{Epoll, Ready};
 use crate::sys::{self, socket};
 
 mod conns;
 mod ops;
+mod var_ops;
 mod waits;
 
 use conns::{Conn, Hello};
@@ -79,6 +81,10 @@ pub(crate) struct Spec {
     pub(crate) allowed: heapless::Vec<u32, ALLOWED_UIDS>,
     /// The socket file to remove at the end (a path address).
     pub(crate) path: Option<SocketFile>,
+    /// The most objects held at once.
+    pub(crate) objects: usize,
+    /// Bytes of one request or reply.
+    pub(crate) message_bytes: usize,
 }
 
 enum Data {
@@ -104,6 +110,8 @@ enum Data {
         broken: bool,
     },
     Queue(List),
+    /// A dict, list, value or queue of variable-length values.
+    Records(Records),
     Custom(Box<dyn Dispatch>),
 }
 
@@ -115,6 +123,8 @@ struct Object {
     fp_b: u64,
     a_size: usize,
     b_size: usize,
+    /// Values have lengths of their own (kept in `Data::Records`).
+    var: bool,
     data: Option<Data>,
 }
 
@@ -155,6 +165,8 @@ struct Server {
     objects: Vec<Object>,
     req: Vec<u8>,
     rep: Vec<u8>,
+    /// Bytes of one request or reply (the channel's message area).
+    message_bytes: usize,
     next_conn_id: u32,
     next_stamp: u64,
     /// The earliest deadline of a parked request.
@@ -170,7 +182,8 @@ struct Server {
 /// at the end if it still names the socket bound for it.
 pub(crate) fn run(spec: Spec) -> i32 {
     let path = spec.path;
-    let code = serve(spec.listener, spec.registry, spec.allowed);
+    let sizes = (spec.objects, spec.message_bytes);
+    let code = serve(spec.listener, spec.registry, spec.allowed, sizes);
     if let Some(path) = path {
         path.remove();
     }
@@ -181,6 +194,7 @@ fn serve(
     listener: Listener,
     registry: heapless::Vec<Registration, TYPES_MAX>,
     allowed: heapless::Vec<u32, ALLOWED_UIDS>,
+    (objects, message_bytes): (usize, usize),
 ) -> i32 {
     let Ok(epoll) = Epoll::new() else { return 2 };
     if epoll.add(listener.as_fd(), LISTENER).is_err() {
@@ -199,7 +213,7 @@ fn serve(
         greeting: 0,
         next_hello: None,
         reaping: false,
-        objects: (0..MANAGER_OBJECTS)
+        objects: (0..objects)
             .map(|_| Object {
                 kind: 0,
                 generation: 0,
@@ -208,11 +222,13 @@ fn serve(
                 fp_b: 0,
                 a_size: 0,
                 b_size: 0,
+                var: false,
                 data: None,
             })
             .collect(),
-        req: vec![0; MANAGER_MESSAGE_BYTES],
-        rep: vec![0; MANAGER_MESSAGE_BYTES],
+        req: vec![0; message_bytes],
+        rep: vec![0; message_bytes],
+        message_bytes,
         next_conn_id: 1,
         next_stamp: 0,
         next_deadline: None,
@@ -393,7 +409,7 @@ impl Server {
         }
         let request = Request::read(&head);
         let len = request.len as usize;
-        if len > MANAGER_MESSAGE_BYTES - REQUEST_HEADER
+        if len > self.message_bytes - REQUEST_HEADER
             || !conn.chan.take_at(REQUEST_HEADER, &mut self.req[..len])
         {
             // Past the message area: garbage, not a request.
@@ -483,6 +499,9 @@ impl Server {
         let args = &self.req[..len];
         let out = &mut self.rep[REPLY_HEADER..];
         match obj.kind {
+            kind::DICT if obj.var => Action::Reply(var_ops::dict_op(obj, r, args, out)),
+            kind::LIST if obj.var => Action::Reply(var_ops::list_op(obj, r, args, out)),
+            kind::VALUE if obj.var => Action::Reply(var_ops::value_op(obj, r, args, out)),
             kind::DICT => Action::Reply(dict_op(obj, r, args, out)),
             kind::NAMESPACE => Action::Reply(namespace_op(obj, r, args, out)),
             kind::LIST => Action::Reply(list_op(obj, r, args, out)),
@@ -631,7 +650,11 @@ impl Server {
         };
         let (capacity, a_size, b_size) = (capacity as usize, a_size as usize, b_size as usize);
         let rest = &args[16..];
-        let room = MANAGER_MESSAGE_BYTES - REPLY_HEADER - AREA;
+        let var = u16_at(args, 2).is_some_and(|f| f & create::VARIABLE != 0);
+        if var {
+            return self.create_var(r, kind_code, capacity, a_size, len);
+        }
+        let room = self.message_bytes - REPLY_HEADER - AREA;
         // Everything an object holds must fit in one reply (snapshots are
         // atomic); the sizes are checked before anything is allocated.
         let entry = a_size.saturating_add(b_size);
@@ -654,7 +677,7 @@ impl Server {
             return Reply::status(status::TOO_BIG, capacity as u64, room as u64);
         }
         let Some(index) = self.objects.iter().position(|o| o.data.is_none()) else {
-            return Reply::status(status::TOO_MANY_OBJECTS, MANAGER_OBJECTS as u64, 0);
+            return Reply::status(status::TOO_MANY_OBJECTS, self.objects.len() as u64, 0);
         };
         let (data, fp_a) = match kind_code {
             kind::DICT | kind::NAMESPACE => {
@@ -732,6 +755,19 @@ impl Server {
             }
             _ => return Reply::status(status::WRONG_KIND, u64::from(kind_code), 0),
         };
+        self.install(index, kind_code, r, fp_a, (a_size, b_size, false), data)
+    }
+
+    /// Puts a new object in slot `index`; the reply naming it.
+    fn install(
+        &mut self,
+        index: usize,
+        kind_code: u16,
+        r: &Request,
+        fp_a: u64,
+        (a_size, b_size, var): (usize, usize, bool),
+        data: Data,
+    ) -> Reply {
         let o = &mut self.objects[index];
         o.kind = kind_code;
         o.generation = o.generation.wrapping_add(1);
@@ -740,7 +776,55 @@ impl Server {
         o.fp_b = r.fp_b;
         o.a_size = a_size;
         o.b_size = b_size;
+        o.var = var;
         o.data = Some(data);
         Reply::status(status::OK, index as u64 + 1, u64::from(o.generation))
+    }
+
+    /// Makes a dict, list, value or queue of variable-length values: at
+    /// most `capacity` records of `bytes` bytes in all, each record and
+    /// the whole snapshot (4 bytes of length per record) within one reply.
+    fn create_var(
+        &mut self,
+        r: &Request,
+        kind_code: u16,
+        capacity: usize,
+        bytes: usize,
+        len: usize,
+    ) -> Reply {
+        let rest = &self.req[16..len];
+        let room = self.message_bytes - REPLY_HEADER - AREA;
+        let total = capacity.saturating_mul(4).saturating_add(bytes);
+        if total > room {
+            return Reply::status(status::TOO_BIG, total as u64, room as u64);
+        }
+        if capacity == 0
+            || !matches!(
+                kind_code,
+                kind::DICT | kind::LIST | kind::VALUE | kind::QUEUE
+            )
+        {
+            return bad(rest.len());
+        }
+        let mut records = Records::new(capacity, bytes);
+        if kind_code == kind::VALUE {
+            if capacity != 1 {
+                return bad(rest.len());
+            }
+            if let Err(f) = records.insert(0, &[rest]) {
+                return var_ops::full(f);
+            }
+        }
+        let Some(index) = self.objects.iter().position(|o| o.data.is_none()) else {
+            return Reply::status(status::TOO_MANY_OBJECTS, self.objects.len() as u64, 0);
+        };
+        self.install(
+            index,
+            kind_code,
+            r,
+            r.fp_a,
+            (bytes, 0, true),
+            Data::Records(records),
+        )
     }
 }
