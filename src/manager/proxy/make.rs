@@ -139,9 +139,9 @@ impl Client {
     ///
     /// [`ErrorKind::InvalidArgument`] for a capacity of 0;
     /// [`ErrorKind::MessageSize`] when `capacity` entries would not fit in
-    /// one message (`MPROC_MANAGER_MESSAGE_BYTES`: a snapshot is one
+    /// one message (`Builder::message_bytes`, by default `MPROC_MANAGER_MESSAGE_BYTES`: a snapshot is one
     /// reply); [`ErrorKind::CapacityExceeded`] naming
-    /// `MPROC_MANAGER_OBJECTS` when the server holds that many objects;
+    /// `Builder::objects` (`MPROC_MANAGER_OBJECTS`) when the server holds that many objects;
     /// [`ErrorKind::ManagerGone`].
     pub fn dict<K: Wire, V: Wire>(&self, capacity: usize) -> Result<DictProxy<K, V>> {
         at_least_one(
