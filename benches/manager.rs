@@ -190,6 +190,9 @@ struct Measured {
     getset: Samples,
     one: Samples,
     many: Samples,
+    /// 64-byte values: the fixed `Wire` dict's ns per operation, and the
+    /// serde dict's (empty without the feature).
+    value64: (Vec<f64>, Vec<f64>),
 }
 
 /// The benchmarks, in order, on one manager of each side.
@@ -209,6 +212,7 @@ fn benches(plan: &Plan, python: &mut Option<Peer>) -> Result<Measured> {
     }
 
     let getset = bench_getset(plan, &d, &key, python)?;
+    let value64 = bench_value64(plan, &manager)?;
     let objects = Objects {
         d: &d,
         lock: &lock,
@@ -224,7 +228,69 @@ fn benches(plan: &Plan, python: &mut Option<Peer>) -> Result<Measured> {
     guarded("shutting the mproc manager down", PATIENCE, || {
         Ok(manager.shutdown()?)
     })?;
-    Ok(Measured { getset, one, many })
+    Ok(Measured {
+        getset,
+        one,
+        many,
+        value64,
+    })
+}
+
+// ------------------------------------------------- 64-byte values: serde
+
+/// A text of `len` bytes.
+fn text64(len: usize) -> String {
+    "v".repeat(len)
+}
+
+/// `n` times a set then a get of one 64-byte value under the key, in a
+/// fixed dict (`FixedStr<60>`: 4 bytes of length, 60 of text) and, with
+/// the `serde` feature, a serde one (`String`: 1 byte of length, 63 of
+/// text); each checked.
+fn bench_value64(plan: &Plan, manager: &Manager) -> Result<(Vec<f64>, Vec<f64>)> {
+    let key: FixedStr<16> = KEY.parse()?;
+    let fixed: DictProxy<FixedStr<16>, FixedStr<60>> = manager.dict(16)?;
+    let value: FixedStr<60> = text64(60).parse()?;
+    #[cfg(feature = "serde")]
+    let serde_dict = manager.dict_serde::<String, String>(16, 4096)?;
+    let mut wire = Vec::new();
+    #[cfg_attr(not(feature = "serde"), allow(unused_mut))]
+    let mut serde = Vec::new();
+    rounds(plan.rounds, |warm| {
+        let n = size(warm, plan.getset);
+        let t = guarded("mproc 64-byte Wire value", PATIENCE, || {
+            let start = Instant::now();
+            for _ in 0..n {
+                fixed.set(&key, &value)?;
+                if fixed.get(&key)?.as_ref() != Some(&value) {
+                    return Err("the 64-byte Wire value came back changed".into());
+                }
+            }
+            Ok(start.elapsed())
+        })?;
+        if !warm {
+            wire.push(ns_per_op(t, 2.0 * f64::from(n)));
+        }
+        #[cfg(feature = "serde")]
+        {
+            let (key, value) = (KEY.to_string(), text64(63));
+            let t = guarded("mproc 64-byte serde value", PATIENCE, || {
+                let start = Instant::now();
+                for _ in 0..n {
+                    serde_dict.set(&key, &value)?;
+                    if serde_dict.get(&key)?.as_ref() != Some(&value) {
+                        return Err("the 64-byte serde value came back changed".into());
+                    }
+                }
+                Ok(start.elapsed())
+            })?;
+            if !warm {
+                serde.push(ns_per_op(t, 2.0 * f64::from(n)));
+            }
+        }
+        Ok(())
+    })?;
+    Ok((wire, serde))
 }
 
 // ------------------------------------------------------------- machinery
@@ -518,6 +584,26 @@ fn report(out: &mut String, m: &Measured) {
             ratio_cell(r),
         );
     }
+
+    // 64-byte values: serde against Wire.
+    let (wire, serde) = &m.value64;
+    let _ = writeln!(
+        out,
+        "\n| dict set + get of a 64-byte value, per operation | Wire `FixedStr<60>` ns/op | \
+         serde `String` (63 chars) ns/op | serde/Wire |"
+    );
+    let _ = writeln!(out, "|---|--:|--:|--:|");
+    let serde_cell = if cfg!(feature = "serde") {
+        cell(median(serde))
+    } else {
+        "n/a (build with `--features serde`)".to_owned()
+    };
+    let _ = writeln!(
+        out,
+        "| from the manager's owner | {} | {serde_cell} | {} |",
+        cell(median(wire)),
+        ratio_cell(paired_ratio(serde, wire)),
+    );
 
     // 4: against shared memory.
     let _ = writeln!(

@@ -25,37 +25,32 @@
 //!
 //! The dict mixes an `int`, a `str` and a `float` as keys and a `str`, an
 //! `int` and `None` as values. A manager's dict has one key type and one
-//! value type, each a fixed-size [`Wire`] value, so the example defines
-//! the closest thing to a Python object that has a fixed size: [`Py`], an
-//! enum of `int` (`i64`), `float` (`f64`), a short `str` (`FixedStr<15>`)
-//! and `None`, that derives [`Wire`]: a tag byte (the variant's position)
-//! and its payload, the unused bytes zero (two equal values must have
-//! equal bytes: the server compares keys by their bytes). Its `Display` is Python's `repr`, so the dict
-//! prints as Python prints it, in insertion order.
+//! value type; with the `serde` feature they may be any serde type, so
+//! the example defines [`Py`], an enum of `int` (`i64`), `float` (`f64`),
+//! `str` (`String`, any length) and `None` that derives `Serialize` and
+//! `Deserialize`, and makes the dict with `dict_serde` (at most 8
+//! entries and 1 KiB of keys and values, chosen here). Its `Display` is
+//! Python's `repr`, so the dict prints as Python prints it, in insertion
+//! order.
 //!
 //! One difference stays: Python's `1`, `1.0` and `True` are one key (they
 //! are equal and hash alike); here `Py::Int(1)` and `Py::Float(1.0)` are
-//! two, as their bytes differ.
+//! two, as their encodings differ (the server compares keys by their
+//! bytes).
 //!
 //! The list holds `i64`, at most ten (a manager's objects have a fixed
 //! capacity): `manager.list(range(10))` is a list of ten and an `extend`.
+//!
+//! Run it with `cargo run --example manager_dict_list --features serde`.
 
 use std::fmt;
 
-use mproc::manager::{DictProxy, ListProxy, Manager, Wire};
+use mproc::manager::{DictProxy, ListProxy, Manager, Serde};
 use mproc::process::{self, Process};
-use mproc::shm::FixedStr;
+use serde::{Deserialize, Serialize};
 
-/// The longest `str` a [`Py`] holds, in bytes.
-const STR_BYTES: usize = 15;
-
-/// A Python object small enough for a manager's dict: `int`, `float`,
-/// `str` (at most 15 bytes) or `None`: a tag byte, then the payload, then
-/// zeros up to the size of the largest payload (the string's: its 4-byte
-/// length and 15 bytes). A name of its own, so a program that renames this
-/// file still talks to one that does not.
-#[derive(Wire, Clone, Copy, Debug, PartialEq)]
-#[mproc(type_identity = "mproc-example::Py")]
+/// A Python object: `int`, `float`, `str` or `None`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub enum Py {
     /// `None`.
     None,
@@ -63,18 +58,14 @@ pub enum Py {
     Int(i64),
     /// A `float`.
     Float(f64),
-    /// A `str` of at most [`STR_BYTES`] bytes.
-    Str(FixedStr<STR_BYTES>),
+    /// A `str`.
+    Str(String),
 }
 
 impl Py {
     /// A `str`.
-    ///
-    /// # Errors
-    ///
-    /// `CapacityExceeded` past [`STR_BYTES`] bytes.
-    pub fn str(text: &str) -> mproc::Result<Py> {
-        Ok(Py::Str(text.parse()?))
+    pub fn str(text: &str) -> Py {
+        Py::Str(text.to_string())
     }
 }
 
@@ -89,8 +80,7 @@ impl fmt::Display for Py {
             Py::Float(x) if x.is_infinite() => f.write_str(if *x > 0.0 { "inf" } else { "-inf" }),
             // `{:?}` keeps the `.0` of a whole number, as `repr` does.
             Py::Float(x) => write!(f, "{x:?}"),
-            Py::Str(s) => {
-                let text = s.as_str();
+            Py::Str(text) => {
                 // Single quotes, unless the text has one and no double.
                 let quote = if text.contains('\'') && !text.contains('"') {
                     '"'
@@ -127,9 +117,9 @@ fn list_repr(items: &[i64]) -> String {
 }
 
 /// The child's work.
-fn f(d: &DictProxy<Py, Py>, l: &ListProxy<i64>) -> mproc::Result<()> {
-    d.set(&Py::Int(1), &Py::str("1")?)?;
-    d.set(&Py::str("2")?, &Py::Int(2))?;
+fn f(d: &DictProxy<Py, Py, Serde>, l: &ListProxy<i64>) -> mproc::Result<()> {
+    d.set(&Py::Int(1), &Py::str("1"))?;
+    d.set(&Py::str("2"), &Py::Int(2))?;
     d.set(&Py::Float(0.25), &Py::None)?;
     l.reverse()
 }
@@ -137,7 +127,7 @@ fn f(d: &DictProxy<Py, Py>, l: &ListProxy<i64>) -> mproc::Result<()> {
 /// Runs the scenario.
 pub fn run() -> Result<(), Box<dyn std::error::Error>> {
     let manager = Manager::start()?;
-    let d = manager.dict::<Py, Py>(8)?;
+    let d = manager.dict_serde::<Py, Py>(8, 1024)?;
     let l = manager.list::<i64>(10)?;
     l.extend(&(0..10).collect::<Vec<i64>>())?;
 

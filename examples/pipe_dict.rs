@@ -55,7 +55,11 @@ fn worker(conn: &mproc::ipc::Connection) -> mproc::Result<()> {
     let mut reply = Dict::new();
     reply.insert("name".into(), job.get("name").cloned().unwrap_or(Py::None));
     reply.insert("total".into(), Py::Int(total));
-    let note = if values.is_empty() { Py::Str("empty".into()) } else { Py::None };
+    let note = if values.is_empty() {
+        Py::Str("empty".into())
+    } else {
+        Py::None
+    };
     reply.insert("note".into(), note);
     conn.send_value(&reply)
 }
@@ -72,7 +76,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut job = Dict::new();
     job.insert("name".into(), Py::Str("job-1".into()));
-    job.insert("values".into(), Py::List(vec![Py::Int(42), Py::Int(7), Py::Int(1)]));
+    job.insert(
+        "values".into(),
+        Py::List(vec![Py::Int(42), Py::Int(7), Py::Int(1)]),
+    );
     parent_conn.send_value(&job)?;
     let reply: Dict = parent_conn.recv_value()?;
     println!("{reply:?}");

@@ -47,8 +47,17 @@ mod kill_between;
 mod manager_array;
 #[path = "manager_counter.rs"]
 mod manager_counter;
+#[cfg(feature = "serde")]
 #[path = "manager_dict_list.rs"]
 mod manager_dict_list;
+/// Without the `serde` feature the scenario is skipped, saying so.
+#[cfg(not(feature = "serde"))]
+mod manager_dict_list {
+    pub fn run() -> Result<(), Box<dyn std::error::Error>> {
+        println!("skipped: manager_dict_list needs the serde feature (--features serde)");
+        Ok(())
+    }
+}
 #[path = "manager_lock.rs"]
 mod manager_lock;
 #[path = "manager_server.rs"]

@@ -856,3 +856,40 @@ fn serde_values_through_a_pipe_and_a_message_queue_allocate_nothing_in_steady_st
         assert_steady_state_allocates_nothing(10, round);
     });
 }
+
+/// Serde values (feature `serde`) through the manager's dict, list, value,
+/// namespace and queue: for types without heap fields, calls allocate
+/// nothing in steady state; nor do their refusals (more items than a
+/// list holds).
+#[cfg(feature = "serde")]
+#[test]
+fn manager_serde_values_allocate_nothing_in_steady_state() {
+    common::isolated(|| {
+        use mproc::manager::Manager;
+        let m = Manager::start().unwrap();
+        let d = m.dict_serde::<(u8, u32), Option<u64>>(8, 256).unwrap();
+        let l = m.list_serde::<[u8; 16]>(8, 256).unwrap();
+        let v = m.value_serde(&(1u32, true), 16).unwrap();
+        let ns = m.namespace(2, 16).unwrap();
+        let q = m.queue_serde::<(i64, char)>(4, 64).unwrap();
+        let round = || {
+            d.set(&(1, 2), &Some(3)).unwrap();
+            assert_eq!(d.get(&(1, 2)).unwrap(), Some(Some(3)));
+            let mut items = heapless::Vec::<((u8, u32), Option<u64>), 8>::new();
+            d.items_into(&mut items).unwrap();
+            assert_eq!(d.pop(&(1, 2)).unwrap(), Some(Some(3)));
+            l.append(&[7; 16]).unwrap();
+            let mut snap = heapless::Vec::<[u8; 16], 8>::new();
+            l.snapshot_into(&mut snap).unwrap();
+            assert_eq!(l.pop(-1).unwrap(), [7; 16]);
+            v.set(&(2, false)).unwrap();
+            assert_eq!(v.get().unwrap(), (2, false));
+            ns.set_serde("x", &(5u16, 6u16)).unwrap();
+            assert_eq!(ns.get_serde::<(u16, u16)>("x").unwrap(), Some((5, 6)));
+            q.put(&(-1, 'é')).unwrap();
+            assert_eq!(q.get().unwrap(), (-1, 'é'));
+            assert!(l.extend(&[[0; 16]; 16]).is_err());
+        };
+        assert_steady_state_allocates_nothing(20, round);
+    });
+}

@@ -5,7 +5,7 @@
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use super::protocol::{
@@ -28,6 +28,12 @@ const PENDING_SPIN: Duration = Duration::from_micros(5);
 /// How long a new connection waits for the server's welcome.
 const HANDSHAKE_PATIENCE: Duration = Duration::from_secs(10);
 
+/// The smallest message size a manager has (`MPROC_MANAGER_MESSAGE_BYTES`'s
+/// and [`Builder::message_bytes`](super::Builder::message_bytes)'s range).
+pub const MESSAGE_BYTES_MIN: usize = 512;
+/// The largest message size a manager has.
+pub const MESSAGE_BYTES_MAX: usize = 16 * 1024 * 1024;
+
 /// The longest address (a socket path or abstract name) with its `@`.
 pub(crate) const ADDRESS_MAX: usize = socket::ADDRESS_MAX;
 
@@ -48,6 +54,8 @@ pub(crate) struct Link {
     /// before: a later connection must reach the same one, or the objects
     /// its proxies name are not there (a new server on the same address).
     instance: AtomicU64,
+    /// The server's message size, once connected (0 before).
+    message_bytes: AtomicUsize,
 }
 
 impl std::fmt::Debug for Link {
@@ -75,6 +83,7 @@ impl Link {
             address: kept,
             session: Mutex::new(None),
             instance: AtomicU64::new(0),
+            message_bytes: AtomicUsize::new(0),
         };
         let session = link.open("Manager::connect")?;
         *link.lock() = Some(session);
@@ -89,11 +98,21 @@ impl Link {
             address: kept,
             session: Mutex::new(None),
             instance: AtomicU64::new(0),
+            message_bytes: AtomicUsize::new(0),
         }
     }
 
     pub(crate) fn address(&self) -> &str {
         &self.address
+    }
+
+    /// Bytes of one message of the server (the build's
+    /// `MPROC_MANAGER_MESSAGE_BYTES` before the first connection).
+    pub(crate) fn message_bytes(&self) -> usize {
+        match self.message_bytes.load(Ordering::Relaxed) {
+            0 => MANAGER_MESSAGE_BYTES,
+            n => n,
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Session>> {
@@ -117,7 +136,9 @@ impl Link {
         let mut hello = [0u8; HELLO];
         hello[0..4].copy_from_slice(&MAGIC.to_le_bytes());
         hello[4..8].copy_from_slice(&VERSION.to_le_bytes());
-        hello[8..12].copy_from_slice(&(MANAGER_MESSAGE_BYTES as u32).to_le_bytes());
+        // 0: whatever message size the server has (the channel's length
+        // tells it).
+        hello[8..12].fill(0);
         hello[12..16].copy_from_slice(&sys::process::getpid().to_le_bytes());
         match socket::send(&sock, &hello, true) {
             // A server that refused at once (see below) may have closed
@@ -163,14 +184,16 @@ impl Link {
             if first.is_err_and(|known| known != instance) {
                 return Err(self.gone(op));
             }
-            let chan = Channel::open(&memfd, MANAGER_MESSAGE_BYTES)
-                .map_err(|e| Error::os(op, self.resource(), e))?;
+            let (chan, message_bytes) =
+                Channel::open(&memfd, MESSAGE_BYTES_MIN..=MESSAGE_BYTES_MAX)
+                    .map_err(|e| Error::os(op, self.resource(), e))?;
+            self.message_bytes.store(message_bytes, Ordering::Relaxed);
             return Ok(Session {
                 pid: sys::process::getpid(),
                 sock,
                 chan,
                 seq: 0,
-                buf: vec![0; MANAGER_MESSAGE_BYTES],
+                buf: vec![0; message_bytes],
             });
         }
         Err(self.refused(op, &welcome[..REFUSAL]))
@@ -247,8 +270,21 @@ impl Link {
         &self,
         op: &'static str,
         resource: Resource,
-        mut request: Request,
+        request: Request,
         fill: impl FnOnce(&mut [u8]) -> usize,
+        decode: impl FnOnce(&Reply, &[u8]) -> Result<R>,
+    ) -> Result<R> {
+        self.try_call(op, resource, request, |out| Ok(fill(out)), decode)
+    }
+
+    /// [`Link::call`] whose `fill` may fail (a value whose encoding does
+    /// not fit): then nothing is sent, and the error is the call's.
+    pub(crate) fn try_call<R>(
+        &self,
+        op: &'static str,
+        resource: Resource,
+        mut request: Request,
+        fill: impl FnOnce(&mut [u8]) -> Result<usize>,
         decode: impl FnOnce(&Reply, &[u8]) -> Result<R>,
     ) -> Result<R> {
         let mut guard = self.lock();
@@ -271,7 +307,7 @@ impl Link {
         let Some(s) = guard.as_mut() else {
             return Err(self.gone(op));
         };
-        let len = fill(&mut s.buf[REQUEST_HEADER..]);
+        let len = fill(&mut s.buf[REQUEST_HEADER..])?;
         request.len = len as u32;
         request.write(&mut s.buf[..REQUEST_HEADER]);
         s.seq = (s.seq + 1) & (u32::MAX >> 3);
@@ -383,7 +419,7 @@ pub(crate) fn reply_error(op: &'static str, resource: Resource, r: &Reply) -> Er
         status::TOO_MANY_OBJECTS => {
             return Error::new(
                 op,
-                Resource::Capacity("MPROC_MANAGER_OBJECTS"),
+                Resource::Capacity("MPROC_MANAGER_OBJECTS or Builder::objects"),
                 ErrorKind::CapacityExceeded {
                     limit: r.a as usize,
                 },
@@ -400,7 +436,17 @@ pub(crate) fn reply_error(op: &'static str, resource: Resource, r: &Reply) -> Er
             expected: 0,
             found: r.a,
         },
-        status::BAD_VALUE => ErrorKind::InvalidArgument("a value that does not decode"),
+        status::BAD_VALUE => ErrorKind::InvalidData("a value the server could not decode"),
+        status::RESULT_TOO_BIG => ErrorKind::EncodedSize {
+            size: r.a as usize,
+            capacity: r.b as usize,
+            knob: super::encoding::MESSAGE_KNOB,
+        },
+        status::NO_ROOM => ErrorKind::EncodedSize {
+            size: r.a as usize,
+            capacity: r.b as usize,
+            knob: super::encoding::OBJECT_BYTES_KNOB,
+        },
         status::BROKEN => ErrorKind::BrokenBarrier,
         status::QUEUE_FULL => ErrorKind::Full,
         status::QUEUE_EMPTY => ErrorKind::Empty,

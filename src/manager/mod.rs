@@ -39,6 +39,25 @@
 //!   own), encoded in one canonical little-endian form, never pickled.
 //!   Every request carries the caller's type check, so a dict made for
 //!   `u32` keys refuses an `i64` key with a typed error.
+//! - **Values of any size** (feature `serde`): `Client::dict_serde`,
+//!   `list_serde`, `value_serde` and `queue_serde` make objects of any
+//!   `Serialize + DeserializeOwned` keys, values and items (postcard),
+//!   with proxies of the same methods ([`DictProxy`]`<K, V, `[`Serde`]`>`…);
+//!   [`NamespaceProxy`]'s `set_serde`/`get_serde` and [`Proxy`]'s
+//!   `call_serde` ([`Call`]'s `on_serde`) do the same for fields and
+//!   registered types. Such an object holds at most a number of entries
+//!   and of bytes, both chosen when it is made and allocated once on the
+//!   server, its values kept one after another (a 20-byte value takes 20
+//!   bytes). A value that does not fit is [`ErrorKind::EncodedSize`]
+//!   naming its size, the room and the knob ([`OBJECT_BYTES_KNOB`],
+//!   [`MESSAGE_KNOB`]), and changes nothing; bytes that do not decode are
+//!   [`ErrorKind::InvalidData`]. The server never decodes them (but for a
+//!   registered type's arguments), and compares keys and items by their
+//!   encoded bytes.
+//! - **Capacities** are chosen at run time: each object's when it is made,
+//!   the server's object count and message size with [`Builder::objects`]
+//!   and [`Builder::message_bytes`] (defaults: the build settings
+//!   `MPROC_MANAGER_OBJECTS` and `MPROC_MANAGER_MESSAGE_BYTES`).
 //! - **Transport**: each connection is a `SOCK_SEQPACKET` socket plus a
 //!   channel of shared memory (a memfd the server passes over the socket,
 //!   its size sealed).
@@ -136,15 +155,18 @@
 //! unrelated programs open by name, and for code written against
 //! Python's manager.
 
+mod encoding;
 mod link;
 mod protocol;
 mod proxy;
+mod records;
 mod served;
 mod server;
 mod socket_file;
 mod store;
 mod wire;
 
+pub use encoding::{Encoding, Fixed, MESSAGE_KNOB, OBJECT_BYTES_KNOB, Serde};
 /// `#[derive(Wire)]`: the encoding and its validating decode, field by field.
 #[cfg(feature = "derive")]
 pub use mproc_derive::Wire;
@@ -171,6 +193,12 @@ use socket_file::SocketFile;
 
 /// The most types one manager registers.
 pub const TYPES_MAX: usize = 16;
+
+/// The most objects [`Builder::objects`] allows (`MPROC_MANAGER_OBJECTS`'s
+/// range too).
+pub const OBJECTS_MAX: usize = 65_536;
+
+pub use link::{MESSAGE_BYTES_MAX, MESSAGE_BYTES_MIN};
 
 /// How long [`Manager::shutdown`] waits for the server to exit before it
 /// kills it.
@@ -258,6 +286,8 @@ pub struct Builder {
     address: Option<heapless::String<ADDRESS_MAX>>,
     allowed: heapless::Vec<u32, ALLOWED_UIDS>,
     registry: heapless::Vec<Registration, TYPES_MAX>,
+    objects: Option<usize>,
+    message_bytes: Option<usize>,
     error: Option<Error>,
 }
 
@@ -299,6 +329,44 @@ impl Builder {
                 },
             ));
         }
+        self
+    }
+
+    /// Holds at most `n` objects at once (instead of the build's
+    /// `MPROC_MANAGER_OBJECTS`), 1 to [`OBJECTS_MAX`]: a creation past
+    /// them is [`ErrorKind::CapacityExceeded`] naming the knob.
+    pub fn objects(mut self, n: usize) -> Builder {
+        if !(1..=OBJECTS_MAX).contains(&n) {
+            self.error.get_or_insert(Error::new(
+                "Builder::objects",
+                Resource::Capacity("Builder::objects (MPROC_MANAGER_OBJECTS): 1 to OBJECTS_MAX"),
+                ErrorKind::CapacityExceeded { limit: OBJECTS_MAX },
+            ));
+        }
+        self.objects = Some(n);
+        self
+    }
+
+    /// Makes each request and reply at most `n` bytes (instead of the
+    /// build's `MPROC_MANAGER_MESSAGE_BYTES`), [`MESSAGE_BYTES_MIN`] to
+    /// [`MESSAGE_BYTES_MAX`]. Every connection's channel has that many
+    /// bytes, and an object's whole contents fit in one message (its
+    /// snapshot is one reply), so this bounds the objects' capacities too.
+    /// Clients learn the size when they connect.
+    pub fn message_bytes(mut self, n: usize) -> Builder {
+        if !(MESSAGE_BYTES_MIN..=MESSAGE_BYTES_MAX).contains(&n) {
+            self.error.get_or_insert(Error::new(
+                "Builder::message_bytes",
+                Resource::Capacity(
+                    "Builder::message_bytes (MPROC_MANAGER_MESSAGE_BYTES): MESSAGE_BYTES_MIN to \
+                     MESSAGE_BYTES_MAX",
+                ),
+                ErrorKind::CapacityExceeded {
+                    limit: MESSAGE_BYTES_MAX,
+                },
+            ));
+        }
+        self.message_bytes = Some(n);
         self
     }
 
@@ -371,6 +439,10 @@ impl Builder {
             registry: self.registry,
             allowed: self.allowed,
             path: path.clone(),
+            objects: self.objects.unwrap_or(crate::config::MANAGER_OBJECTS),
+            message_bytes: self
+                .message_bytes
+                .unwrap_or(crate::config::MANAGER_MESSAGE_BYTES),
         };
         let target: Box<dyn FnOnce()> = Box::new(move || {
             let code = server::run(spec);

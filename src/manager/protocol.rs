@@ -15,7 +15,7 @@
 //!
 //! | message | bytes | words |
 //! |---|---|---|
-//! | hello (client) | 16 | `MAGIC`, `VERSION`, the client's message size, its pid (informative: the server asks the kernel) |
+//! | hello (client) | 16 | `MAGIC`, `VERSION`, the client's message size (0: the server's, which the channel's length tells), its pid (informative: the server asks the kernel) |
 //! | welcome (server, with the memfd) | 16 | `MAGIC`, 0, the server's start stamp, its pid |
 //! | refusal (server, no descriptor) | 56 | `MAGIC`, a status, its detail, the server's pid, `a`, `b`, 8 uids |
 //!
@@ -38,7 +38,8 @@
 //! ## The channel
 //!
 //! `AREA` bytes of header words (the state word, then each side's
-//! `parked` flag), then the message area of `MPROC_MANAGER_MESSAGE_BYTES`.
+//! `parked` flag), then the message area of the server's message size
+//! (`Builder::message_bytes`, by default `MPROC_MANAGER_MESSAGE_BYTES`).
 //! The server sizes the memfd, then seals it (`F_SEAL_SHRINK |
 //! F_SEAL_GROW | F_SEAL_SEAL`) before passing it: a client can write the
 //! bytes but not change the size under the server's mapping (a truncated
@@ -157,6 +158,14 @@ pub(crate) mod kind {
     }
 }
 
+/// Flags of a `CREATE` (the word after the kind).
+pub(crate) mod create {
+    /// Values have lengths of their own (the serde encoding): the object
+    /// keeps them as records in a byte arena. Its `a_size` is then the
+    /// arena's bytes, `b_size` 0.
+    pub(crate) const VARIABLE: u16 = 1;
+}
+
 /// Operations. Object 0 is the manager itself; every other object takes
 /// the operations of its kind (numbers repeat across kinds).
 pub(crate) mod op {
@@ -260,6 +269,12 @@ pub(crate) mod status {
     /// Handshake: the server could not make the channel (`detail`: the
     /// errno).
     pub(crate) const NO_CHANNEL: u16 = 22;
+    /// An object of variable-length values has no room for a record:
+    /// `a` its size, `b` the free bytes (nothing changed).
+    pub(crate) const NO_ROOM: u16 = 23;
+    /// A registered object's result does not encode in the reply's room:
+    /// `a` its size, `b` the room.
+    pub(crate) const RESULT_TOO_BIG: u16 = 24;
 }
 
 /// Which part of a request a `TYPE_MISMATCH` is about.
@@ -393,16 +408,23 @@ impl Channel {
         Ok((Channel { map }, fd))
     }
 
-    /// Maps a channel passed by the server (client side), checking its
-    /// size first.
-    pub(crate) fn open(fd: &OwnedFd, message_bytes: usize) -> Result<Channel, Errno> {
-        let len = Self::len_for(message_bytes);
-        if sys::shm::size(fd)? != len as u64 {
+    /// Maps a channel passed by the server (client side); its message
+    /// size, read from the channel's length, must be in `sizes`.
+    pub(crate) fn open(
+        fd: &OwnedFd,
+        sizes: core::ops::RangeInclusive<usize>,
+    ) -> Result<(Channel, usize), Errno> {
+        let len = usize::try_from(sys::shm::size(fd)?).map_err(|_| Errno::EPROTO)?;
+        let message_bytes = len.checked_sub(AREA).ok_or(Errno::EPROTO)?;
+        if !sizes.contains(&message_bytes) {
             return Err(Errno::EPROTO);
         }
-        Ok(Channel {
-            map: FileMapping::new(fd, len)?,
-        })
+        Ok((
+            Channel {
+                map: FileMapping::new(fd, len)?,
+            },
+            message_bytes,
+        ))
     }
 
     fn word(&self, index: usize) -> &AtomicU32 {

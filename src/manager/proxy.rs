@@ -4,12 +4,12 @@
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use super::encoding::{Encoding, enc};
 use super::link::{Link, undecodable};
 use super::protocol::{Request, kind, op};
 use super::server::NAME_MAX;
-use super::wire::{Wire, fingerprint};
+use super::wire::Wire;
 use crate::error::{Error, ErrorKind, Resource, Result};
-use crate::shm::FixedStr;
 use crate::sys;
 
 /// What every proxy holds: the link, the object's number and generation,
@@ -65,6 +65,24 @@ impl Handle {
             |reply, payload| {
                 decode(reply.a, reply.b, payload).ok_or_else(|| undecodable(name, resource))
             },
+        )
+    }
+
+    /// [`Handle::call`] whose arguments and reply may fail to encode or
+    /// decode (a value's own error).
+    fn try_call<R>(
+        &self,
+        name: &'static str,
+        op: u16,
+        fill: impl FnOnce(&mut [u8]) -> Result<usize>,
+        decode: impl FnOnce(u64, u64, &[u8]) -> Result<R>,
+    ) -> Result<R> {
+        self.link.try_call(
+            name,
+            self.resource(),
+            self.request(op, 0),
+            fill,
+            |reply, payload| decode(reply.a, reply.b, payload),
         )
     }
 
@@ -243,8 +261,17 @@ macro_rules! proxied {
         $(#[$doc:meta])*
         $proxy:ident [$($g:tt)*] [$($gu:tt)*] ($phantom:ty), $kind:expr, $fa:expr, $fb:expr
     ) => {
+        proxied!(
+            $(#[$doc])*
+            $proxy [$($g)*] [$($gu)*] struct [$($g)*] ($phantom), $kind, $fa, $fb
+        );
+    };
+    (
+        $(#[$doc:meta])*
+        $proxy:ident [$($g:tt)*] [$($gu:tt)*] struct [$($gs:tt)*] ($phantom:ty), $kind:expr, $fa:expr, $fb:expr
+    ) => {
         $(#[$doc])*
-        pub struct $proxy<$($g)*> {
+        pub struct $proxy<$($gs)*> {
             handle: Handle,
             _types: PhantomData<$phantom>,
         }
@@ -295,26 +322,28 @@ macro_rules! proxied {
     };
 }
 
-// The proxies of the waiting kinds and registered types, and the
-// creation of objects, live in submodules (they use `proxied!` above).
+// The proxies, one kind (or family of kinds) per submodule, and the
+// creation of objects (they use `proxied!` above).
 mod array;
+mod dict;
+mod list;
 mod make;
+#[cfg(feature = "serde")]
+mod make_serde;
+mod queue;
+mod registered;
+mod value;
 mod waits;
 
 pub use array::ArrayProxy;
+pub use dict::DictProxy;
+pub use list::ListProxy;
+pub use queue::QueueProxy;
+pub use registered::Proxy;
+pub use value::{FieldName, NamespaceProxy, ValueProxy};
 pub use waits::{
-    BarrierProxy, ConditionProxy, EventProxy, LockProxy, ManagerGuard, Proxy, QueueProxy,
-    RLockProxy, SemaphoreProxy,
+    BarrierProxy, ConditionProxy, EventProxy, LockProxy, ManagerGuard, RLockProxy, SemaphoreProxy,
 };
-
-// ------------------------------------------------------------------ dict
-
-proxied!(
-    /// A dict on the server (Python's `manager.dict()`): at most its
-    /// capacity of keys `K`, each with a value `V`, kept in insertion order.
-    /// Every operation is one request, atomic on the server.
-    DictProxy [K: Wire, V: Wire] [K, V] (fn(K) -> V), kind::DICT, fingerprint::<K>(), fingerprint::<V>()
-);
 
 /// Checks a name to publish or open an object under: 1 to `NAME_MAX`
 /// bytes.
@@ -332,578 +361,80 @@ fn published_name(op: &'static str, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Writes `key` then `value` into `out`; for a variable encoding, the
+/// key's length (`u32`) first, so the server can tell them apart.
+fn encode_pair<E: Encoding<K> + Encoding<V>, K, V>(
+    op: &'static str,
+    resource: Resource,
+    key: &K,
+    value: &V,
+    out: &mut [u8],
+) -> Result<usize> {
+    let var = <E as Encoding<K>>::VARIABLE;
+    let at = if var { 4 } else { 0 };
+    let k = enc::<E, K>(op, resource, key, &mut out[at..])?;
+    if var {
+        out[..4].copy_from_slice(&(k as u32).to_le_bytes());
+    }
+    let v = enc::<E, V>(op, resource, value, &mut out[at + k..])?;
+    Ok(at + k + v)
+}
+
+/// Calls `each` with every record of a snapshot of `n`: `fixed` bytes
+/// each, or (`None`) each after its `u32` length.
+fn records(
+    op: &'static str,
+    resource: Resource,
+    payload: &[u8],
+    n: u64,
+    fixed: Option<usize>,
+    mut each: impl FnMut(&[u8]) -> Result<()>,
+) -> Result<usize> {
+    let torn = || {
+        Error::new(
+            op,
+            resource,
+            ErrorKind::InvalidData("a snapshot whose lengths do not add up"),
+        )
+    };
+    let mut at = 0usize;
+    for _ in 0..n {
+        let len = match fixed {
+            Some(len) => len,
+            None => {
+                let word = payload.get(at..at + 4).ok_or_else(torn)?;
+                at += 4;
+                u32::from_le_bytes([word[0], word[1], word[2], word[3]]) as usize
+            }
+        };
+        let end = at.checked_add(len).ok_or_else(torn)?;
+        each(payload.get(at..end).ok_or_else(torn)?)?;
+        at = end;
+    }
+    usize::try_from(n).map_err(|_| torn())
+}
+
+/// A record of a variable dict's snapshot: the key's length, the key,
+/// the value.
+fn split_entry<'a>(
+    op: &'static str,
+    resource: Resource,
+    entry: &'a [u8],
+) -> Result<(&'a [u8], &'a [u8])> {
+    let torn = || {
+        Error::new(
+            op,
+            resource,
+            ErrorKind::InvalidData("a dict entry whose key length does not fit it"),
+        )
+    };
+    let word = entry.get(..4).ok_or_else(torn)?;
+    let klen = u32::from_le_bytes([word[0], word[1], word[2], word[3]]) as usize;
+    let key = entry.get(4..4 + klen).ok_or_else(torn)?;
+    Ok((key, &entry[4 + klen..]))
+}
+
 fn encode<T: Wire>(value: &T, out: &mut [u8]) -> usize {
     value.encode(&mut out[..T::SIZE]);
     T::SIZE
-}
-
-fn decode_found<T: Wire>(found: u64, payload: &[u8]) -> Option<Option<T>> {
-    if found == 0 {
-        Some(None)
-    } else {
-        T::decode(payload).map(Some)
-    }
-}
-
-impl<K: Wire, V: Wire> DictProxy<K, V> {
-    /// `d[key]`: the value, `None` when the key is absent (Python's
-    /// `d.get(key)`).
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::ManagerGone`]; [`ErrorKind::NotFound`] when the dict
-    /// was released.
-    pub fn get(&self, key: &K) -> Result<Option<V>> {
-        self.handle.call(
-            "DictProxy::get",
-            op::GET,
-            0,
-            |out| encode(key, out),
-            |found, _, p| decode_found(found, p),
-        )
-    }
-
-    /// `d[key] = value`.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::CapacityExceeded`] for a new key when the dict is full
-    /// (nothing changed); as [`DictProxy::get`].
-    pub fn set(&self, key: &K, value: &V) -> Result<()> {
-        self.handle.call(
-            "DictProxy::set",
-            op::SET,
-            0,
-            |out| encode(key, out) + encode(value, &mut out[K::SIZE..]),
-            |_, _, _| Some(()),
-        )
-    }
-
-    /// `d.pop(key, None)`: removes the key, returning its value.
-    ///
-    /// # Errors
-    ///
-    /// As [`DictProxy::get`].
-    pub fn pop(&self, key: &K) -> Result<Option<V>> {
-        self.handle.call(
-            "DictProxy::pop",
-            op::POP,
-            0,
-            |out| encode(key, out),
-            |found, _, p| decode_found(found, p),
-        )
-    }
-
-    /// `key in d`.
-    ///
-    /// # Errors
-    ///
-    /// As [`DictProxy::get`].
-    pub fn contains(&self, key: &K) -> Result<bool> {
-        self.handle.call(
-            "DictProxy::contains",
-            op::CONTAINS,
-            0,
-            |out| encode(key, out),
-            |found, _, _| Some(found != 0),
-        )
-    }
-
-    /// `d.setdefault(key, default)`: the value of `key`, inserting
-    /// `default` first if it is absent.
-    ///
-    /// # Errors
-    ///
-    /// As [`DictProxy::set`].
-    pub fn setdefault(&self, key: &K, default: &V) -> Result<V> {
-        self.handle.call(
-            "DictProxy::setdefault",
-            op::SETDEFAULT,
-            0,
-            |out| encode(key, out) + encode(default, &mut out[K::SIZE..]),
-            |_, _, p| V::decode(p),
-        )
-    }
-
-    /// `len(d)`.
-    ///
-    /// # Errors
-    ///
-    /// As [`DictProxy::get`].
-    pub fn len(&self) -> Result<usize> {
-        self.handle
-            .number("DictProxy::len", op::LEN)
-            .map(|n| n as usize)
-    }
-
-    /// `len(d) == 0`.
-    ///
-    /// # Errors
-    ///
-    /// As [`DictProxy::get`].
-    pub fn is_empty(&self) -> Result<bool> {
-        self.len().map(|n| n == 0)
-    }
-
-    /// `d.clear()`.
-    ///
-    /// # Errors
-    ///
-    /// As [`DictProxy::get`].
-    pub fn clear(&self) -> Result<()> {
-        self.handle.number("DictProxy::clear", op::CLEAR).map(drop)
-    }
-
-    /// Every `(key, value)` in insertion order, as one atomic snapshot,
-    /// pushed onto `out` (allocation-free with a `heapless::Vec` or a
-    /// `Vec` with room); returns how many. Entries that do not fit in
-    /// `out` are not pushed.
-    ///
-    /// # Errors
-    ///
-    /// As [`DictProxy::get`].
-    pub fn items_into<E: Extend<(K, V)>>(&self, out: &mut E) -> Result<usize> {
-        self.handle.call(
-            "DictProxy::items",
-            op::ITEMS,
-            0,
-            |_| 0,
-            |n, _, p| {
-                let step = K::SIZE + V::SIZE;
-                let mut count = 0;
-                for i in 0..n as usize {
-                    let at = i * step;
-                    let entry = p.get(at..at + step)?;
-                    let k = K::decode(&entry[..K::SIZE])?;
-                    let v = V::decode(&entry[K::SIZE..])?;
-                    out.extend(core::iter::once((k, v)));
-                    count += 1;
-                }
-                Some(count)
-            },
-        )
-    }
-
-    /// Every `(key, value)` in insertion order (one atomic snapshot), in a
-    /// new `Vec` (allocates: [`DictProxy::items_into`] does not). Python's
-    /// `d.items()` / `dict(d)`.
-    ///
-    /// # Errors
-    ///
-    /// As [`DictProxy::get`].
-    pub fn items(&self) -> Result<Vec<(K, V)>> {
-        let mut v = Vec::new();
-        self.items_into(&mut v)?;
-        Ok(v)
-    }
-}
-
-// ------------------------------------------------------------------ list
-
-proxied!(
-    /// A list on the server (Python's `manager.list()`): at most its capacity
-    /// of items `T`. Indexes may be negative, counting from the end, as in
-    /// Python.
-    ListProxy [T: Wire] [T] (fn(T) -> T), kind::LIST, fingerprint::<T>(), 0
-);
-
-impl<T: Wire> ListProxy<T> {
-    /// `l.append(item)`; returns the new length.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::CapacityExceeded`] when the list is full (nothing
-    /// changed); [`ErrorKind::ManagerGone`]; [`ErrorKind::NotFound`] when
-    /// the list was released.
-    pub fn append(&self, item: &T) -> Result<usize> {
-        self.handle.call(
-            "ListProxy::append",
-            op::APPEND,
-            0,
-            |out| encode(item, out),
-            |n, _, _| Some(n as usize),
-        )
-    }
-
-    /// `l.extend(items)`: all of them, or none when they do not all fit.
-    ///
-    /// # Errors
-    ///
-    /// As [`ListProxy::append`]; [`ErrorKind::MessageSize`] when the items
-    /// do not fit in one message.
-    pub fn extend(&self, items: &[T]) -> Result<usize> {
-        let bytes = items.len().saturating_mul(T::SIZE);
-        let room = crate::config::MANAGER_MESSAGE_BYTES - super::protocol::REQUEST_HEADER;
-        if bytes > room {
-            return Err(Error::new(
-                "ListProxy::extend",
-                self.handle.resource(),
-                ErrorKind::MessageSize {
-                    size: bytes,
-                    capacity: room,
-                },
-            ));
-        }
-        self.handle.call(
-            "ListProxy::extend",
-            op::EXTEND,
-            0,
-            |out| {
-                if T::SIZE == 0 {
-                    // Items of no bytes travel as their count.
-                    return encode(&(items.len() as u64), out);
-                }
-                for (i, item) in items.iter().enumerate() {
-                    encode(item, &mut out[i * T::SIZE..]);
-                }
-                bytes
-            },
-            |n, _, _| Some(n as usize),
-        )
-    }
-
-    /// `l[index]`.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::IndexOutOfRange`]; as [`ListProxy::append`].
-    pub fn get(&self, index: i64) -> Result<T> {
-        self.handle.call(
-            "ListProxy::get",
-            op::GET,
-            0,
-            |out| encode(&index, out),
-            |_, _, p| T::decode(p),
-        )
-    }
-
-    /// `l[index] = item`.
-    ///
-    /// # Errors
-    ///
-    /// As [`ListProxy::get`].
-    pub fn set(&self, index: i64, item: &T) -> Result<()> {
-        self.handle.call(
-            "ListProxy::set",
-            op::SET,
-            0,
-            |out| encode(&index, out) + encode(item, &mut out[8..]),
-            |_, _, _| Some(()),
-        )
-    }
-
-    /// `l.insert(index, item)` (an index past either end inserts there,
-    /// as in Python).
-    ///
-    /// # Errors
-    ///
-    /// As [`ListProxy::append`].
-    pub fn insert(&self, index: i64, item: &T) -> Result<()> {
-        self.handle.call(
-            "ListProxy::insert",
-            op::INSERT,
-            0,
-            |out| encode(&index, out) + encode(item, &mut out[8..]),
-            |_, _, _| Some(()),
-        )
-    }
-
-    /// `l.pop(index)`: removes and returns the item (`-1`: the last).
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::IndexOutOfRange`] (also for an empty list); as
-    /// [`ListProxy::append`].
-    pub fn pop(&self, index: i64) -> Result<T> {
-        self.handle.call(
-            "ListProxy::pop",
-            op::POP_AT,
-            0,
-            |out| encode(&index, out),
-            |_, _, p| T::decode(p),
-        )
-    }
-
-    /// `l.index(item)`: the first index of an equal item, `None` when
-    /// there is none (Python raises `ValueError`).
-    ///
-    /// # Errors
-    ///
-    /// As [`ListProxy::append`].
-    pub fn index(&self, item: &T) -> Result<Option<usize>> {
-        self.handle.call(
-            "ListProxy::index",
-            op::INDEX,
-            0,
-            |out| encode(item, out) + encode(&0u64, &mut out[T::SIZE..]),
-            |found, at, _| Some((found != 0).then_some(at as usize)),
-        )
-    }
-
-    /// `l.remove(item)`: removes the first equal item; `false` when there
-    /// is none.
-    ///
-    /// # Errors
-    ///
-    /// As [`ListProxy::append`].
-    pub fn remove(&self, item: &T) -> Result<bool> {
-        self.handle.call(
-            "ListProxy::remove",
-            op::REMOVE,
-            0,
-            |out| encode(item, out),
-            |found, _, _| Some(found != 0),
-        )
-    }
-
-    /// `l.count(item)`.
-    ///
-    /// # Errors
-    ///
-    /// As [`ListProxy::append`].
-    pub fn count(&self, item: &T) -> Result<usize> {
-        self.handle.call(
-            "ListProxy::count",
-            op::COUNT_OF,
-            0,
-            |out| encode(item, out),
-            |n, _, _| Some(n as usize),
-        )
-    }
-
-    /// `l.reverse()`.
-    ///
-    /// # Errors
-    ///
-    /// As [`ListProxy::append`].
-    pub fn reverse(&self) -> Result<()> {
-        self.handle
-            .number("ListProxy::reverse", op::REVERSE)
-            .map(drop)
-    }
-
-    /// `l.clear()`.
-    ///
-    /// # Errors
-    ///
-    /// As [`ListProxy::append`].
-    pub fn clear(&self) -> Result<()> {
-        self.handle.number("ListProxy::clear", op::CLEAR).map(drop)
-    }
-
-    /// `len(l)`.
-    ///
-    /// # Errors
-    ///
-    /// As [`ListProxy::append`].
-    pub fn len(&self) -> Result<usize> {
-        self.handle
-            .number("ListProxy::len", op::LEN)
-            .map(|n| n as usize)
-    }
-
-    /// `len(l) == 0`.
-    ///
-    /// # Errors
-    ///
-    /// As [`ListProxy::append`].
-    pub fn is_empty(&self) -> Result<bool> {
-        self.len().map(|n| n == 0)
-    }
-
-    /// Every item in order, as one atomic snapshot, pushed onto `out`
-    /// (allocation-free with room); returns how many.
-    ///
-    /// # Errors
-    ///
-    /// As [`ListProxy::append`].
-    pub fn snapshot_into<E: Extend<T>>(&self, out: &mut E) -> Result<usize> {
-        self.handle.call(
-            "ListProxy::snapshot",
-            op::ITEMS,
-            0,
-            |_| 0,
-            |n, _, p| {
-                for i in 0..n as usize {
-                    let item = T::decode(p.get(i * T::SIZE..(i + 1) * T::SIZE)?)?;
-                    out.extend(core::iter::once(item));
-                }
-                Some(n as usize)
-            },
-        )
-    }
-
-    /// Every item in order (one atomic snapshot) in a new `Vec`
-    /// (allocates: [`ListProxy::snapshot_into`] does not). Python's
-    /// `list(l)`; iterate over it.
-    ///
-    /// # Errors
-    ///
-    /// As [`ListProxy::append`].
-    pub fn snapshot(&self) -> Result<Vec<T>> {
-        let mut v = Vec::new();
-        self.snapshot_into(&mut v)?;
-        Ok(v)
-    }
-}
-
-// ----------------------------------------------------------------- value
-
-proxied!(
-    /// One value on the server (Python's `manager.Value(typecode, value)`).
-    ValueProxy [T: Wire] [T] (fn(T) -> T), kind::VALUE, fingerprint::<T>(), 0
-);
-
-impl<T: Wire> ValueProxy<T> {
-    /// `v.value`.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::ManagerGone`]; [`ErrorKind::NotFound`] when the value
-    /// was released.
-    pub fn get(&self) -> Result<T> {
-        self.handle
-            .call("ValueProxy::get", op::GET, 0, |_| 0, |_, _, p| T::decode(p))
-    }
-
-    /// `v.value = value`.
-    ///
-    /// # Errors
-    ///
-    /// As [`ValueProxy::get`].
-    pub fn set(&self, value: &T) -> Result<()> {
-        self.handle.call(
-            "ValueProxy::set",
-            op::SET,
-            0,
-            |out| encode(value, out),
-            |_, _, _| Some(()),
-        )
-    }
-}
-
-// ------------------------------------------------------------- namespace
-
-/// The name of a [`NamespaceProxy`] field.
-pub type FieldName = FixedStr<32>;
-
-proxied!(
-    /// A namespace on the server (Python's `manager.Namespace()`): named
-    /// fields, each with a value of its own type (at most the namespace's
-    /// field size in bytes). Reading a field as another type than it was set
-    /// with is a [`ErrorKind::LayoutMismatch`].
-    NamespaceProxy [] [] (()), kind::NAMESPACE, fingerprint::<FieldName>(), 0
-);
-
-fn field_name(op: &'static str, name: &str) -> Result<FieldName> {
-    let mut f = FieldName::new();
-    f.set(name).map_err(|_| {
-        Error::new(
-            op,
-            Resource::Text {
-                what: "a namespace field name",
-                len: name.len(),
-            },
-            ErrorKind::CapacityExceeded { limit: 32 },
-        )
-    })?;
-    Ok(f)
-}
-
-impl NamespaceProxy {
-    fn call_typed<R>(
-        &self,
-        name: &'static str,
-        op: u16,
-        value_type: u64,
-        fill: impl FnOnce(&mut [u8]) -> usize,
-        decode: impl FnOnce(u64, &[u8]) -> Option<R>,
-    ) -> Result<R> {
-        let mut request = self.handle.request(op, 0);
-        request.fp_b = value_type;
-        let resource = self.handle.resource();
-        self.handle
-            .link
-            .call(name, resource, request, fill, |r, p| {
-                decode(r.a, p).ok_or_else(|| undecodable(name, resource))
-            })
-    }
-
-    /// `ns.field = value`.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::CapacityExceeded`] for a name over 32 bytes or a new
-    /// field when all are taken; [`ErrorKind::MessageSize`] for a value
-    /// larger than the namespace's field size; [`ErrorKind::ManagerGone`].
-    pub fn set<T: Wire>(&self, field: &str, value: &T) -> Result<()> {
-        const OP: &str = "NamespaceProxy::set";
-        let name = field_name(OP, field)?;
-        self.call_typed(
-            OP,
-            op::SET,
-            fingerprint::<T>(),
-            |out| encode(&name, out) + encode(value, &mut out[FieldName::SIZE..]),
-            |_, _| Some(()),
-        )
-    }
-
-    /// `ns.field`: `None` when the field was never set.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::LayoutMismatch`] when the field holds another type;
-    /// as [`NamespaceProxy::set`].
-    pub fn get<T: Wire>(&self, field: &str) -> Result<Option<T>> {
-        const OP: &str = "NamespaceProxy::get";
-        let name = field_name(OP, field)?;
-        self.call_typed(
-            OP,
-            op::GET,
-            fingerprint::<T>(),
-            |out| encode(&name, out),
-            |found, p| decode_found(found, p),
-        )
-    }
-
-    /// `del ns.field`; `false` when it was not set.
-    ///
-    /// # Errors
-    ///
-    /// As [`NamespaceProxy::set`].
-    pub fn remove(&self, field: &str) -> Result<bool> {
-        const OP: &str = "NamespaceProxy::remove";
-        let name = field_name(OP, field)?;
-        self.call_typed(
-            OP,
-            op::POP,
-            0,
-            |out| encode(&name, out),
-            |found, _| Some(found != 0),
-        )
-    }
-
-    /// The names of the fields set, in the order they were first set,
-    /// pushed onto `out`; returns how many.
-    ///
-    /// # Errors
-    ///
-    /// As [`NamespaceProxy::set`].
-    pub fn fields_into<E: Extend<FieldName>>(&self, out: &mut E) -> Result<usize> {
-        self.call_typed(
-            "NamespaceProxy::fields",
-            op::ITEMS,
-            0,
-            |_| 0,
-            |n, p| {
-                for i in 0..n as usize {
-                    let at = i * FieldName::SIZE;
-                    out.extend(core::iter::once(FieldName::decode(
-                        p.get(at..at + FieldName::SIZE)?,
-                    )?));
-                }
-                Some(n as usize)
-            },
-        )
-    }
 }

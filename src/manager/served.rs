@@ -3,8 +3,10 @@
 
 use std::marker::PhantomData;
 
+use super::encoding::{Encoding, Fixed, dec, enc};
 use super::protocol::{field, status};
 use super::wire::{Wire, fingerprint};
+use crate::error::ErrorKind;
 
 /// A method of a [`Served`] type: its number, the argument type `A` and
 /// the result type `R`. Declare each as a constant shared by the type and
@@ -139,10 +141,37 @@ impl<'a> Call<'a> {
     /// [`ErrorKind::LayoutMismatch`](crate::ErrorKind::LayoutMismatch), and
     /// `handler` does not run.
     pub fn on<A: Wire, R: Wire>(&mut self, method: Method<A, R>, handler: impl FnOnce(A) -> R) {
+        self.on_as::<A, R, Fixed>(method, handler);
+    }
+
+    /// [`Call::on`] for a method whose argument and result are serde
+    /// values (feature `serde`), called with
+    /// `Proxy::call_serde`. An argument that
+    /// does not decode as `A` fails the call with
+    /// [`ErrorKind::InvalidData`](crate::ErrorKind::InvalidData) and
+    /// `handler` does not run; a result larger than a message fails it
+    /// with [`ErrorKind::EncodedSize`](crate::ErrorKind::EncodedSize).
+    #[cfg(feature = "serde")]
+    pub fn on_serde<A, R>(&mut self, method: Method<A, R>, handler: impl FnOnce(A) -> R)
+    where
+        A: serde::Serialize + serde::de::DeserializeOwned + 'static,
+        R: serde::Serialize + serde::de::DeserializeOwned + 'static,
+    {
+        self.on_as::<A, R, super::Serde>(method, handler);
+    }
+
+    fn on_as<A, R, E: Encoding<A> + Encoding<R>>(
+        &mut self,
+        method: Method<A, R>,
+        handler: impl FnOnce(A) -> R,
+    ) {
         if self.outcome.is_some() || method.id != self.method {
             return;
         }
-        let (want_a, want_r) = (fingerprint::<A>(), fingerprint::<R>());
+        let (want_a, want_r) = (
+            <E as Encoding<A>>::fingerprint(),
+            <E as Encoding<R>>::fingerprint(),
+        );
         if want_a != self.arg_type {
             self.outcome = Some((mismatch(field::ARGUMENT), want_a, self.arg_type, 0));
             return;
@@ -151,26 +180,30 @@ impl<'a> Call<'a> {
             self.outcome = Some((mismatch(field::RESULT), want_r, self.result_type, 0));
             return;
         }
-        if self.args.len() != A::SIZE {
-            self.outcome = Some((
-                status::BAD_REQUEST,
-                A::SIZE as u64,
-                self.args.len() as u64,
-                0,
-            ));
+        let size = <E as Encoding<A>>::fixed_size();
+        if !<E as Encoding<A>>::VARIABLE && self.args.len() != size {
+            self.outcome = Some((status::BAD_REQUEST, size as u64, self.args.len() as u64, 0));
             return;
         }
-        let Some(arg) = A::decode(self.args) else {
+        const OP: &str = "Call::on";
+        let resource = crate::error::Resource::CurrentProcess;
+        let Ok(arg) = dec::<E, A>(OP, resource, self.args) else {
             self.outcome = Some((status::BAD_VALUE, 0, 0, 0));
             return;
         };
         let result = handler(arg);
-        if R::SIZE > self.out.len() {
-            self.outcome = Some((status::TOO_BIG, R::SIZE as u64, self.out.len() as u64, 0));
-            return;
-        }
-        result.encode(&mut self.out[..R::SIZE]);
-        self.outcome = Some((status::OK, 0, 0, R::SIZE));
+        self.outcome = Some(match enc::<E, R>(OP, resource, &result, self.out) {
+            Ok(n) => (status::OK, 0, 0, n),
+            Err(e) => match e.kind() {
+                ErrorKind::EncodedSize { size, capacity, .. } => {
+                    (status::RESULT_TOO_BIG, size as u64, capacity as u64, 0)
+                }
+                ErrorKind::MessageSize { size, capacity } => {
+                    (status::TOO_BIG, size as u64, capacity as u64, 0)
+                }
+                _ => (status::BAD_VALUE, 0, 0, 0),
+            },
+        });
     }
 
     /// What the server replies: status, details, result length.

@@ -7,10 +7,13 @@
 mod common;
 
 mod array;
+mod capacity;
 mod faults;
 mod hostile;
 mod objects;
 mod remote;
 mod rogue;
+#[cfg(feature = "serde")]
+mod serde_values;
 mod types;
 mod waits;

@@ -142,9 +142,9 @@ impl Client {
     /// # Errors
     ///
     /// [`ErrorKind::MessageSize`] when the items do not fit in one message
-    /// (`MPROC_MANAGER_MESSAGE_BYTES`: they travel in the request that
+    /// (`Builder::message_bytes`, by default `MPROC_MANAGER_MESSAGE_BYTES`: they travel in the request that
     /// makes the array, and a snapshot is one reply);
-    /// [`ErrorKind::CapacityExceeded`] naming `MPROC_MANAGER_OBJECTS` when
+    /// [`ErrorKind::CapacityExceeded`] naming `Builder::objects` (`MPROC_MANAGER_OBJECTS`) when
     /// the server holds that many objects; [`ErrorKind::ManagerGone`].
     pub fn array<T: Wire>(&self, items: &[T]) -> Result<ArrayProxy<T>> {
         const OP: &str = "Client::array";
@@ -152,7 +152,7 @@ impl Client {
         // and come back whole in a snapshot's reply: the reply's room is
         // the smaller, and the server's rule.
         let size = items.len().saturating_mul(T::SIZE);
-        let room = crate::config::MANAGER_MESSAGE_BYTES - REPLY_HEADER - AREA;
+        let room = self.link.message_bytes() - REPLY_HEADER - AREA;
         const { assert!(REPLY_HEADER + AREA >= REQUEST_HEADER + 16) };
         if size > room {
             return Err(Error::new(

@@ -35,16 +35,16 @@ fn at_least_one(
     Ok(())
 }
 
-/// The most items of `size` bytes an object holds: all of them fit in one
-/// reply (the server's rule).
-fn largest_capacity(size: usize) -> usize {
-    let room = crate::config::MANAGER_MESSAGE_BYTES
-        - crate::manager::protocol::REPLY_HEADER
-        - crate::manager::protocol::AREA;
-    room / size.max(1)
-}
-
 impl Client {
+    /// The most items of `size` bytes an object holds: all of them fit in
+    /// one reply (the server's rule).
+    fn largest_capacity(&self, size: usize) -> usize {
+        let room = self.link.message_bytes()
+            - crate::manager::protocol::REPLY_HEADER
+            - crate::manager::protocol::AREA;
+        room / size.max(1)
+    }
+
     /// `make` for a proxy type that serves two kinds (a semaphore, bounded
     /// or not).
     fn make_kind<P: Proxied>(
@@ -53,7 +53,7 @@ impl Client {
         kind_code: u16,
         capacity: usize,
     ) -> Result<P> {
-        self.make_as(op_name, kind_code, capacity, 0, 0, 0, |_| 0)
+        self.make_as(op_name, (kind_code, 0), capacity, (0, 0), 0, |_| Ok(0))
     }
 
     pub(super) fn make<P: Proxied>(
@@ -65,19 +65,27 @@ impl Client {
         fp_b: u64,
         rest: impl FnOnce(&mut [u8]) -> usize,
     ) -> Result<P> {
-        self.make_as(op_name, P::KIND, capacity, a_size, b_size, fp_b, rest)
+        self.make_as(
+            op_name,
+            (P::KIND, 0),
+            capacity,
+            (a_size, b_size),
+            fp_b,
+            |out| Ok(rest(out)),
+        )
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn make_as<P: Proxied>(
+    /// Makes an object of `kind_code` with creation `flags`: `capacity`
+    /// entries, sizes `a_size` and `b_size`, `rest` writing what follows
+    /// (an initial value).
+    pub(super) fn make_as<P: Proxied>(
         &self,
         op_name: &'static str,
-        kind_code: u16,
+        (kind_code, flags): (u16, u16),
         capacity: usize,
-        a_size: usize,
-        b_size: usize,
+        (a_size, b_size): (usize, usize),
         fp_b: u64,
-        rest: impl FnOnce(&mut [u8]) -> usize,
+        rest: impl FnOnce(&mut [u8]) -> Result<usize>,
     ) -> Result<P> {
         let cap = u32::try_from(capacity).map_err(|_| {
             Error::new(
@@ -98,17 +106,17 @@ impl Client {
             ..Request::default()
         };
         let resource = Resource::Manager(crate::error::SegmentName::new(self.link.address()));
-        let (id, generation) = self.link.call(
+        let (id, generation) = self.link.try_call(
             op_name,
             resource,
             request,
             |out| {
                 out[0..2].copy_from_slice(&kind_code.to_le_bytes());
-                out[2..4].fill(0);
+                out[2..4].copy_from_slice(&flags.to_le_bytes());
                 out[4..8].copy_from_slice(&cap.to_le_bytes());
                 out[8..12].copy_from_slice(&(a_size as u32).to_le_bytes());
                 out[12..16].copy_from_slice(&(b_size as u32).to_le_bytes());
-                16 + rest(&mut out[16..])
+                Ok(16 + rest(&mut out[16..])?)
             },
             |r, _| Ok((r.a as u32, r.b as u32)),
         )?;
@@ -131,9 +139,9 @@ impl Client {
     ///
     /// [`ErrorKind::InvalidArgument`] for a capacity of 0;
     /// [`ErrorKind::MessageSize`] when `capacity` entries would not fit in
-    /// one message (`MPROC_MANAGER_MESSAGE_BYTES`: a snapshot is one
+    /// one message (`Builder::message_bytes`, by default `MPROC_MANAGER_MESSAGE_BYTES`: a snapshot is one
     /// reply); [`ErrorKind::CapacityExceeded`] naming
-    /// `MPROC_MANAGER_OBJECTS` when the server holds that many objects;
+    /// `Builder::objects` (`MPROC_MANAGER_OBJECTS`) when the server holds that many objects;
     /// [`ErrorKind::ManagerGone`].
     pub fn dict<K: Wire, V: Wire>(&self, capacity: usize) -> Result<DictProxy<K, V>> {
         at_least_one(
@@ -301,7 +309,7 @@ impl Client {
     /// As [`Client::dict`].
     pub fn queue<T: Wire>(&self, maxsize: usize) -> Result<QueueProxy<T>> {
         let maxsize = match maxsize {
-            0 => largest_capacity(T::SIZE),
+            0 => self.largest_capacity(T::SIZE),
             n => n,
         };
         self.make("Client::queue", maxsize, T::SIZE, 0, 0, |_| 0)

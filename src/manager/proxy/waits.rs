@@ -1,5 +1,5 @@
 //! The proxies of the objects that wait: locks, conditions, semaphores,
-//! events, barriers, queues; and of registered types.
+//! events, barriers (the queue, which waits too, is in `queue`).
 
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
@@ -8,10 +8,7 @@ use super::{Handle, Proxied, Token, encode};
 #[cfg(doc)]
 use crate::error::ErrorKind;
 use crate::error::Result;
-use crate::manager::link::undecodable;
 use crate::manager::protocol::{kind, op};
-use crate::manager::served::{Method, Served};
-use crate::manager::wire::{Wire, fingerprint};
 
 // ----------------------------------------------------------------- locks
 
@@ -47,7 +44,7 @@ impl Drop for ManagerGuard<'_> {
 
 /// A timeout as a waiting request carries it: nanoseconds, 0 for "do not
 /// wait", `u64::MAX` for "no limit".
-fn timeout_ns(timeout: Option<Duration>) -> u64 {
+pub(super) fn timeout_ns(timeout: Option<Duration>) -> u64 {
     match timeout {
         None => u64::MAX,
         Some(t) => u64::try_from(t.as_nanos())
@@ -476,167 +473,5 @@ impl BarrierProxy {
     /// [`ErrorKind::ManagerGone`].
     pub fn is_broken(&self) -> Result<bool> {
         self.state().map(|s| s.2)
-    }
-}
-
-proxied!(
-    /// A queue on the server (Python's `manager.Queue(maxsize)`): items `T`,
-    /// at most its capacity, first in first out; puts and gets wait (or
-    /// not, or for a time) as Python's do. Unlike the shared-memory
-    /// [`Queue`](crate::ipc::Queue), unrelated programs reach it by name.
-    QueueProxy [T: Wire] [T] (fn(T) -> T), kind::QUEUE, fingerprint::<T>(), 0
-);
-
-impl<T: Wire> QueueProxy<T> {
-    fn put_waiting(&self, name: &'static str, item: &T, timeout: Option<Duration>) -> Result<()> {
-        self.handle.call(
-            name,
-            op::Q_PUT,
-            0,
-            |out| encode(&timeout_ns(timeout), out) + encode(item, &mut out[8..]),
-            |_, _, _| Some(()),
-        )
-    }
-
-    fn get_waiting(&self, name: &'static str, timeout: Option<Duration>) -> Result<T> {
-        self.handle.call(
-            name,
-            op::Q_GET,
-            0,
-            |out| encode(&timeout_ns(timeout), out),
-            |_, _, p| T::decode(p),
-        )
-    }
-
-    /// `q.put(item)`: waits for room.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::ManagerGone`]; [`ErrorKind::NotFound`] when the queue
-    /// was released.
-    pub fn put(&self, item: &T) -> Result<()> {
-        self.put_waiting("QueueProxy::put", item, None)
-    }
-
-    /// `q.put_nowait(item)`.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::Full`] (Python's `queue.Full`); as [`QueueProxy::put`].
-    pub fn put_nowait(&self, item: &T) -> Result<()> {
-        self.put_waiting("QueueProxy::put_nowait", item, Some(Duration::ZERO))
-    }
-
-    /// `q.put(item, timeout=t)`.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::Full`] when no room came in time; as
-    /// [`QueueProxy::put`].
-    pub fn put_timeout(&self, item: &T, timeout: Duration) -> Result<()> {
-        self.put_waiting("QueueProxy::put_timeout", item, Some(timeout))
-    }
-
-    /// `q.get()`: waits for an item.
-    ///
-    /// # Errors
-    ///
-    /// As [`QueueProxy::put`].
-    pub fn get(&self) -> Result<T> {
-        self.get_waiting("QueueProxy::get", None)
-    }
-
-    /// `q.get_nowait()`.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::Empty`] (Python's `queue.Empty`); as
-    /// [`QueueProxy::put`].
-    pub fn get_nowait(&self) -> Result<T> {
-        self.get_waiting("QueueProxy::get_nowait", Some(Duration::ZERO))
-    }
-
-    /// `q.get(timeout=t)`.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::Empty`] when no item came in time; as
-    /// [`QueueProxy::put`].
-    pub fn get_timeout(&self, timeout: Duration) -> Result<T> {
-        self.get_waiting("QueueProxy::get_timeout", Some(timeout))
-    }
-
-    /// `q.qsize()`.
-    ///
-    /// # Errors
-    ///
-    /// As [`QueueProxy::put`].
-    pub fn qsize(&self) -> Result<usize> {
-        self.handle
-            .number("QueueProxy::qsize", op::LEN)
-            .map(|n| n as usize)
-    }
-
-    /// `q.empty()`.
-    ///
-    /// # Errors
-    ///
-    /// As [`QueueProxy::put`].
-    pub fn empty(&self) -> Result<bool> {
-        self.qsize().map(|n| n == 0)
-    }
-
-    /// `q.maxsize`: the most items it holds (for a queue made with
-    /// `maxsize` 0, the largest one message allows).
-    ///
-    /// # Errors
-    ///
-    /// As [`QueueProxy::put`].
-    pub fn maxsize(&self) -> Result<usize> {
-        self.handle
-            .call("QueueProxy::maxsize", op::LEN, 0, |_| 0, |_, b, _| Some(b))
-            .map(|n| n as usize)
-    }
-}
-
-// ------------------------------------------------------------ registered
-
-/// The type check an object of `T` carries: its type name.
-pub(crate) fn typeid_fingerprint<T: Served>() -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in T::TYPEID.as_bytes() {
-        hash ^= u64::from(b);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash
-}
-
-proxied!(
-    /// A proxy for a registered [`Served`] type (what Python's
-    /// `BaseManager.register` makes): [`Proxy::call`] sends one method call.
-    Proxy [T: Served] [T] (fn() -> T), kind::CUSTOM, typeid_fingerprint::<T>(), fingerprint::<T::Init>()
-);
-
-impl<T: Served> Proxy<T> {
-    /// Calls `method` with `arg` on the server and returns its result.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::UnknownMethod`] when the type does not answer the
-    /// method's number; [`ErrorKind::LayoutMismatch`] when it declares the
-    /// method with other argument or result types; [`ErrorKind::Panicked`]
-    /// when its handler panicked; [`ErrorKind::ManagerGone`].
-    pub fn call<A: Wire, R: Wire>(&self, method: Method<A, R>, arg: &A) -> Result<R> {
-        let mut request = self.handle.request(method.id(), 0);
-        request.fp_a = fingerprint::<A>();
-        request.fp_b = fingerprint::<R>();
-        let resource = self.handle.resource();
-        self.handle.link.call(
-            "Proxy::call",
-            resource,
-            request,
-            |out| encode(arg, out),
-            |_, p| R::decode(p).ok_or_else(|| undecodable("Proxy::call", resource)),
-        )
     }
 }

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use super::waits::Parked;
 use super::{HELLO_TOKEN, LISTENER, Server, WATCH, token};
-use crate::config::{MANAGER_CONNECTIONS, MANAGER_MESSAGE_BYTES};
+use crate::config::MANAGER_CONNECTIONS;
 use crate::manager::protocol::{Channel, HELLO, MAGIC, REFUSAL, VERSION, status};
 use crate::sys::{self, Errno, fdpass, socket};
 
@@ -232,8 +232,11 @@ impl Server {
             let m = self.refusal(status::BAD_REQUEST, VERSION, 0, 0);
             return refuse(h.sock, &m);
         }
-        if field_at(8) as usize != MANAGER_MESSAGE_BYTES {
-            let m = self.refusal(status::TOO_BIG, MANAGER_MESSAGE_BYTES as u32, 0, 0);
+        // 0: the client takes the server's size (the channel's length
+        // tells it).
+        let asked = field_at(8) as usize;
+        if asked != 0 && asked != self.message_bytes {
+            let m = self.refusal(status::TOO_BIG, self.message_bytes as u32, 0, 0);
             return refuse(h.sock, &m);
         }
         // There is one: every connection in its handshake is counted
@@ -242,7 +245,7 @@ impl Server {
             let m = self.refusal(status::FULL, MANAGER_CONNECTIONS as u32, 0, h.uid);
             return refuse(h.sock, &m);
         };
-        let (chan, memfd) = match Channel::create(MANAGER_MESSAGE_BYTES) {
+        let (chan, memfd) = match Channel::create(self.message_bytes) {
             Ok(made) => made,
             Err(e) => {
                 let m = self.refusal(status::NO_CHANNEL, e as u32, 0, 0);

@@ -325,6 +325,7 @@ mod tests {
             fp_b: 0,
             a_size: 1,
             b_size: 0,
+            var: false,
             data: Some(Data::List(l)),
         }
     }

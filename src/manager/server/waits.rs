@@ -14,7 +14,9 @@
 use std::time::{Duration, Instant};
 
 use super::{Action, Data, Server};
-use crate::manager::protocol::{PENDING, REQUEST_HEADER, Reply, SERVING, kind, op, status, word};
+use crate::manager::protocol::{
+    PENDING, REQUEST_HEADER, Reply, Request, SERVING, kind, op, status, word,
+};
 use crate::manager::store::List;
 use std::sync::atomic::Ordering;
 
@@ -324,7 +326,91 @@ impl Server {
                 q.len() as u64,
                 q.capacity() as u64,
             )),
+            // ------------------------------- queue of variable-length items
+            (Data::Records(q), op::Q_PUT) => {
+                let Some(size) = len.checked_sub(8) else {
+                    return Action::Reply(super::bad(len));
+                };
+                if size > q.used() + q.room() {
+                    // Larger than the whole queue: it could never go in.
+                    let all = q.used() + q.room();
+                    return Action::Reply(Reply::status(status::NO_ROOM, size as u64, all as u64));
+                }
+                if let Some(getter) = self.oldest(index, |p| p.op == op::Q_GET) {
+                    let reply = self.item_reply(8, size);
+                    self.grant(getter, reply);
+                    return Action::Reply(Reply::ok(0));
+                }
+                // Puts keep their order: none goes past an older one that
+                // waits for room.
+                let waiting = self.oldest(index, |p| p.op == op::Q_PUT).is_some();
+                let Some(Data::Records(q)) = &mut self.objects[index].data else {
+                    return Action::Reply(Reply::status(status::NO_OBJECT, 0, 0));
+                };
+                if !waiting && q.insert(q.len(), &[&self.req[8..len]]).is_ok() {
+                    return Action::Reply(Reply::ok(0));
+                }
+                match args_deadline {
+                    Err(()) => Action::Reply(Reply::status(status::QUEUE_FULL, 0, 0)),
+                    Ok(d) => park(d, 0, 0, 0),
+                }
+            }
+            (Data::Records(q), op::Q_GET) => {
+                if q.len() == 0 {
+                    return match args_deadline {
+                        Err(()) => Action::Reply(Reply::status(status::QUEUE_EMPTY, 0, 0)),
+                        Ok(d) => park(d, 0, 0, 0),
+                    };
+                }
+                let n = q
+                    .pop_into(0, &mut self.rep[super::REPLY_HEADER..])
+                    .unwrap_or(0);
+                let mut reply = Reply::ok(0);
+                reply.len = n as u32;
+                // Room now: the parked puts go in, oldest first, while
+                // they fit (their replies carry nothing, so the getter's
+                // item stays in the reply buffer meanwhile).
+                self.move_parked_puts(index);
+                Action::Reply(reply)
+            }
+            (Data::Records(q), op::LEN) => Action::Reply(Reply::status(
+                status::OK,
+                q.len() as u64,
+                q.capacity() as u64,
+            )),
             _ => Action::Reply(Reply::status(status::UNKNOWN_METHOD, u64::from(op), 0)),
+        }
+    }
+
+    /// Moves the parked puts of variable-length queue `index` in, oldest
+    /// first, while the next one fits; each is answered. A put whose
+    /// client changed its channel under it is answered and moves nothing
+    /// (its connection is dropped when answered).
+    fn move_parked_puts(&mut self, index: usize) {
+        while let Some(putter) = self.oldest(index, |p| p.op == op::Q_PUT) {
+            let mut size = None;
+            if let Some(Some(c)) = self.conns.get(putter) {
+                let parked = c.parked.map(|p| word(p.seq, PENDING));
+                let mut head = [0u8; REQUEST_HEADER];
+                if parked == Some(c.chan.load()) && c.chan.take(&mut head) {
+                    let len = Request::read(&head).len as usize;
+                    size = len
+                        .checked_sub(8)
+                        .filter(|_| len <= self.message_bytes - REQUEST_HEADER)
+                        .filter(|&s| c.chan.take_at(REQUEST_HEADER + 8, &mut self.req[..s]));
+                }
+            }
+            if let Some(size) = size {
+                let Some(Data::Records(q)) = &mut self.objects[index].data else {
+                    return;
+                };
+                if q.len() == q.capacity() || size > q.room() {
+                    // It waits for the next get.
+                    return;
+                }
+                let _ = q.insert(q.len(), &[&self.req[..size]]);
+            }
+            self.grant(putter, Reply::ok(0));
         }
     }
 
