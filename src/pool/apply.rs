@@ -103,6 +103,27 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
             let _ = self.free.borrow_mut().push(s as u16);
             return Ok(None);
         }
+        let drop_results = erased::drop_results::<A, R> as DropResults;
+        self.queue(s, entry, count, held, callbacks, Some(drop_results));
+        Ok(Some((s, count)))
+    }
+
+    /// Queues slot `s` (taken by `take_slot`, its `count` arguments in
+    /// place) as a chunk for the task `entry`; `drop_results` drops its
+    /// untaken results. `None` marks an encoded chunk (the serde route,
+    /// `value.rs`): its results are bytes, and its failed items say why
+    /// in them.
+    pub(super) fn queue(
+        &self,
+        s: usize,
+        entry: u64,
+        count: usize,
+        held: bool,
+        callbacks: Option<Callbacks<TaskError>>,
+        drop_results: Option<DropResults>,
+    ) {
+        let ring: &Ring<SLOTS, BYTES> = &self.ring;
+        let slot = &ring.slots[s];
         let t = self.next_seq.get();
         // The order ring has SLOTS entries; a claimed submission whose
         // worker died before advancing `head` is skipped here. `head` is
@@ -129,8 +150,8 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         l.count.set(count);
         l.untaken.set(Mask::first(count));
         l.failure.set(None);
-        l.drop_results
-            .set(Some(erased::drop_results::<A, R> as DropResults));
+        l.drop_results.set(drop_results);
+        l.value.set(drop_results.is_none());
         let attended = held && callbacks.is_none();
         *l.callbacks.borrow_mut() = callbacks;
         if !attended {
@@ -147,7 +168,6 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         // (see `Ring::park`).
         ring.publish(t, s);
         ring.wake_worker();
-        Ok(Some((s, count)))
     }
 
     // ------------------------------------------------------------ operations
@@ -248,7 +268,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
             true,
             callbacks,
         )? {
-            Some((s, _)) => Ok(AsyncResult::new(self, s, erased::take_result::<A, R>)),
+            Some((s, _)) => Ok(AsyncResult::new(self, s, erased::take_ok::<A, R>)),
             // Cannot happen: the iterator holds one item.
             None => Err(Error::new(
                 op,

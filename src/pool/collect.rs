@@ -57,14 +57,27 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         TaskError::new(error, message)
     }
 
+    /// The error of item `index` of slot `s`, which ended and whose
+    /// worker marked the item failed: a panic, or for an encoded chunk
+    /// what its bytes say (a result too big for the slot…).
+    pub(crate) fn failed_item(&self, op: &'static str, s: usize, index: usize) -> TaskError {
+        #[cfg(feature = "serde")]
+        if self.local[s].value.get() {
+            return self.item_error(op, s, self.value_failure(s, index));
+        }
+        let _ = index;
+        self.item_error(op, s, ErrorKind::Panicked)
+    }
+
     /// Item `index` of slot `s` (ended): its result, moved out, or its
-    /// error. `take` is `sys::task::take_result` for the slot's types.
+    /// error. `take` is `sys::task::take_ok` for the slot's types (or the
+    /// serde route's decoder).
     pub(crate) fn take<R>(
         &self,
         op: &'static str,
         s: usize,
         index: usize,
-        take: unsafe fn(*mut u8, usize, usize) -> R,
+        take: unsafe fn(*mut u8, usize, usize) -> Result<R, ErrorKind>,
     ) -> core::result::Result<R, TaskError> {
         let l = &self.local[s];
         match self.ended(s) {
@@ -73,9 +86,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
                 PanicMessage::default(),
             )),
             Ended::Failed(kind) => Err(self.item_error(op, s, kind)),
-            Ended::Done { failed } if failed.has(index) => {
-                Err(self.item_error(op, s, ErrorKind::Panicked))
-            }
+            Ended::Done { failed } if failed.has(index) => Err(self.failed_item(op, s, index)),
             Ended::Done { .. } => {
                 let mut untaken = l.untaken.get();
                 if !untaken.has(index) {
@@ -96,7 +107,8 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
                 // now cleared); `take` is `take_result` for the types the
                 // slot was submitted with (the caller's handle recorded it).
                 #[allow(unsafe_code)]
-                Ok(unsafe { take(self.ring.slots[s].payload.ptr(), BYTES, index) })
+                let taken = unsafe { take(self.ring.slots[s].payload.ptr(), BYTES, index) };
+                taken.map_err(|kind| self.item_error(op, s, kind))
             }
         }
     }
@@ -108,7 +120,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         &self,
         op: &'static str,
         s: usize,
-        take: unsafe fn(*mut u8, usize, usize) -> R,
+        take: unsafe fn(*mut u8, usize, usize) -> Result<R, ErrorKind>,
         mut sink: impl FnMut(usize, core::result::Result<R, TaskError>),
     ) {
         let l = &self.local[s];
@@ -128,7 +140,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
                 l.untaken.set(Mask::default());
                 for i in (0..count).filter(|&i| untaken.has(i)) {
                     if failed.has(i) {
-                        sink(i, Err(self.item_error(op, s, ErrorKind::Panicked)));
+                        sink(i, Err(self.failed_item(op, s, i)));
                     } else {
                         // SAFETY: as in `take`: DONE, so the payload is
                         // ours; item `i` did not fail and was not taken
@@ -136,7 +148,8 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
                         // `free_slot` drops none of these); `take` is
                         // `take_result` for the slot's types.
                         #[allow(unsafe_code)]
-                        sink(i, Ok(unsafe { take(payload, BYTES, i) }));
+                        let taken = unsafe { take(payload, BYTES, i) };
+                        sink(i, taken.map_err(|kind| self.item_error(op, s, kind)));
                     }
                 }
             }
@@ -237,11 +250,12 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
                                 payload: self.ring.slots[s].payload.ptr(),
                                 bytes: BYTES,
                                 index: 0,
+                                task: l.seq.get(),
                             })
                         }
                     }
                     Ended::Done { .. } => {
-                        let e = self.item_error("Pool::apply_async", s, ErrorKind::Panicked);
+                        let e = self.failed_item("Pool::apply_async", s, 0);
                         // SAFETY: a failure outcome touches no payload.
                         #[allow(unsafe_code)]
                         unsafe {

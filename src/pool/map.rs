@@ -13,6 +13,72 @@ use crate::error::{Error, ErrorKind, Resource};
 use crate::sys::task as erased;
 pub use crate::sys::task::Call;
 
+/// How a task's values travel through a slot, for the map family's
+/// engine: copied by their bytes ([`Direct`], [`Star`], for [`TaskData`]
+/// values), or encoded (`Value`, the `serde` feature's route). Only the
+/// crate implements it; it appears in the types of [`Imap`] and
+/// [`MapResult`].
+pub trait Route<A, R>: sealed::RouteImpl<A, R> {}
+
+impl<T: sealed::RouteImpl<A, R>, A, R> Route<A, R> for T {}
+
+pub(crate) mod sealed {
+    use super::Pool;
+    use crate::error::ErrorKind;
+
+    /// [`Route`](super::Route)'s workings (not nameable outside the crate).
+    pub trait RouteImpl<A, R>: Copy + 'static {
+        /// The most items a chunk may hold in a slot of `bytes` bytes.
+        fn chunk_capacity(bytes: usize) -> usize;
+
+        /// Submits a chunk of up to `max` items: `pending` first (an item
+        /// a previous chunk had no room for), then `items`. See
+        /// `Pool::submit`.
+        fn submit_chunk<I: Iterator<Item = A>, const SLOTS: usize, const BYTES: usize>(
+            self,
+            pool: &Pool<SLOTS, BYTES>,
+            op: &'static str,
+            pending: &mut Option<A>,
+            items: &mut I,
+            max: usize,
+        ) -> crate::Result<Option<(usize, usize)>>;
+
+        /// Takes result `index` out of an ended slot's payload.
+        fn take_fn() -> unsafe fn(*mut u8, usize, usize) -> Result<R, ErrorKind>;
+    }
+}
+
+macro_rules! fixed_route {
+    ($wrapper:ident) => {
+        impl<F, A: TaskData, R: TaskData> sealed::RouteImpl<A, R> for $wrapper<F>
+        where
+            $wrapper<F>: Call<A, R>,
+        {
+            fn chunk_capacity(bytes: usize) -> usize {
+                erased::chunk_capacity::<A, R>(bytes)
+            }
+
+            fn submit_chunk<I: Iterator<Item = A>, const SLOTS: usize, const BYTES: usize>(
+                self,
+                pool: &Pool<SLOTS, BYTES>,
+                op: &'static str,
+                _pending: &mut Option<A>,
+                items: &mut I,
+                max: usize,
+            ) -> crate::Result<Option<(usize, usize)>> {
+                pool.submit::<Self, A, R>(op, self, items, max, true, None)
+            }
+
+            fn take_fn() -> unsafe fn(*mut u8, usize, usize) -> Result<R, ErrorKind> {
+                erased::take_ok::<A, R>
+            }
+        }
+    };
+}
+
+fixed_route!(Direct);
+fixed_route!(Star);
+
 /// A task `F: Fn(A) -> R`, as `map` and `imap` call it.
 #[derive(Clone, Copy, Debug)]
 pub struct Direct<F>(pub(crate) F);
@@ -94,14 +160,15 @@ pub struct Imap<'p, C, A, R, I, const SLOTS: usize, const BYTES: usize> {
     exhausted: bool,
     /// A submission error to hand out once.
     error: Option<TaskError>,
+    /// An item taken from `items` that the last chunk had no room for
+    /// (the serde route fills chunks by bytes).
+    pending: Option<A>,
     _types: PhantomData<fn(A) -> R>,
 }
 
 impl<'p, C, A, R, I, const SLOTS: usize, const BYTES: usize> Imap<'p, C, A, R, I, SLOTS, BYTES>
 where
-    C: Call<A, R>,
-    A: TaskData,
-    R: TaskData,
+    C: Route<A, R>,
     I: Iterator<Item = A>,
 {
     pub(crate) fn new(
@@ -111,7 +178,7 @@ where
         chunksize: Option<usize>,
         ordered: bool,
     ) -> Self {
-        let capacity = erased::chunk_capacity::<A, R>(BYTES).max(1);
+        let capacity = C::chunk_capacity(BYTES).max(1);
         let chunksize = match chunksize {
             Some(n) => n,
             None => {
@@ -131,6 +198,7 @@ where
             next_index: 0,
             exhausted: false,
             error: None,
+            pending: None,
             _types: PhantomData,
         }
     }
@@ -148,13 +216,12 @@ where
                 self.error = Some(e.into());
                 return;
             }
-            match self.pool.submit::<C, A, R>(
+            match self.task.submit_chunk(
+                self.pool,
                 op,
-                self.task,
+                &mut self.pending,
                 &mut self.items,
                 self.chunksize,
-                true,
-                None,
             ) {
                 Ok(Some((slot, count))) => {
                     // Cannot fail: fewer than `limit` <= SLOTS in flight.
@@ -165,7 +232,7 @@ where
                         yielded: 0,
                     });
                     self.next_index += count;
-                    if count < self.chunksize {
+                    if count < self.chunksize && self.pending.is_none() {
                         self.exhausted = true;
                     }
                 }
@@ -231,7 +298,7 @@ where
         chunk.yielded += 1;
         let at = chunk.first + index;
         let finished = chunk.yielded == chunk.count;
-        let result = pool.take(op, slot, index, erased::take_result::<A, R>);
+        let result = pool.take(op, slot, index, C::take_fn());
         if finished {
             pool.free_slot(slot);
             self.remove(position);
@@ -272,9 +339,7 @@ where
             return Ok(Some(false));
         }
         self.inflight.pop_front();
-        pool.drain_results(op, slot, erased::take_result::<A, R>, |i, r| {
-            sink(front.first + i, r)
-        });
+        pool.drain_results(op, slot, C::take_fn(), |i, r| sink(front.first + i, r));
         self.fill(op);
         Ok(Some(true))
     }
@@ -299,7 +364,7 @@ where
     /// what fits the slot's bytes) for chunks not yet submitted.
     #[must_use]
     pub fn chunksize(mut self, n: usize) -> Self {
-        let capacity = erased::chunk_capacity::<A, R>(BYTES).max(1);
+        let capacity = C::chunk_capacity(BYTES).max(1);
         self.chunksize = n.clamp(1, capacity);
         self
     }
@@ -308,9 +373,7 @@ where
 impl<C, A, R, I, const SLOTS: usize, const BYTES: usize> Iterator
     for Imap<'_, C, A, R, I, SLOTS, BYTES>
 where
-    C: Call<A, R>,
-    A: TaskData,
-    R: TaskData,
+    C: Route<A, R>,
     I: Iterator<Item = A>,
 {
     type Item = Result<R, TaskError>;
@@ -363,16 +426,14 @@ pub struct MapResult<
 type NoCallbacks<R> = (fn(&[R]), fn(&TaskError));
 
 /// The callbacks of a [`MapResult`] made without any.
-fn no_callbacks<R>() -> Option<NoCallbacks<R>> {
+pub(super) fn no_callbacks<R>() -> Option<NoCallbacks<R>> {
     None
 }
 
 impl<'p, 'o, C, A, R, I, const SLOTS: usize, const BYTES: usize, CB, EB>
     MapResult<'p, 'o, C, A, R, I, SLOTS, BYTES, CB, EB>
 where
-    C: Call<A, R>,
-    A: TaskData,
-    R: TaskData,
+    C: Route<A, R>,
     I: Iterator<Item = A>,
     CB: FnOnce(&[R]),
     EB: FnOnce(&TaskError),
@@ -677,14 +738,12 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
 /// Drives `imap` to the end, collecting the results in a `Vec`; the first
 /// failure (in input order) stops submissions and is returned once the
 /// chunks in flight have ended.
-fn collect_vec<C, A, R, I, const SLOTS: usize, const BYTES: usize>(
+pub(super) fn collect_vec<C, A, R, I, const SLOTS: usize, const BYTES: usize>(
     mut imap: Imap<'_, C, A, R, I, SLOTS, BYTES>,
     op: &'static str,
 ) -> Result<Vec<R>, TaskError>
 where
-    C: Call<A, R>,
-    A: TaskData,
-    R: TaskData,
+    C: Route<A, R>,
     I: Iterator<Item = A>,
 {
     let mut out = Vec::with_capacity(imap.items.size_hint().0);

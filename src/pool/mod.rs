@@ -87,6 +87,50 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Values of any type (feature `serde`)
+//!
+//! Python's pool pickles whatever it is given. With the crate's `serde`
+//! feature, any `Serialize + DeserializeOwned` value (a `String`, a
+//! `Vec`, a struct of yours with `#[derive(Serialize, Deserialize)]`…)
+//! is an argument or a result, through each entry point's `_value`
+//! form: `Pool::apply_value`, `Pool::apply_async_value` (and its
+//! `_with` and `_callback` forms, the callbacks given the decoded
+//! result), and the map family's `_values` forms:
+//! `Pool::map_values`, `Pool::map_async_values`,
+//! `Pool::imap_values`, `Pool::imap_unordered_values`,
+//! `Pool::starmap_values`. The plain names stay the copy-by-bytes
+//! route of [`TaskData`] values; a separate name, not a blanket impl,
+//! keeps the two apart (a type may be both), as
+//! `Connection::send_value` does beside `send`. The task is still a plain `fn(A) -> R`.
+//!
+//! ```no_run
+//! # #[cfg(feature = "serde")] {
+//! use mproc::pool::Pool;
+//!
+//! fn stem(path: String) -> String {
+//!     path.rsplit('/').next().unwrap_or("").trim_end_matches(".txt").to_string()
+//! }
+//!
+//! // Python: with Pool(4) as p: p.map(stem, paths)
+//! let pool = Pool::new(4)?;
+//! let paths: Vec<String> = (0..1000).map(|i| format!("/srv/data/file-{i:05}.txt")).collect();
+//! let stems = pool.map_values(stem, paths, None)?;
+//! assert_eq!(stems[42], "file-00042");
+//! # }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Values are encoded with postcard straight into the task's slot, and
+//! the worker encodes the result into the same slot: the transport
+//! allocates nothing (only building the values does). Sizes stay
+//! bounded and named: an argument whose encoding does not fit a slot
+//! (`BYTES` less an 8-byte header) is refused when submitted with
+//! [`ErrorKind::EncodedSize`] (its size, the room,
+//! `TASK_BYTES_KNOB`), losing nothing already submitted; a result that
+//! does not fit fails its own task with that error (the chunks of a map
+//! share a slot: its results share the room, `CHUNK_KNOB`); a result that
+//! does not decode fails its task with [`ErrorKind::InvalidData`].
+//!
 //! # Callbacks, and when the pool does its work
 //!
 //! There is no handler thread. The pool acts — collects results, runs
@@ -146,6 +190,7 @@
 //! | `map_async(f, xs, chunksize, callback, error_callback)` | [`Pool::map_async_with`] |
 //! | `imap`, `imap_unordered` | [`Pool::imap`], [`Pool::imap_unordered`] |
 //! | `starmap(f, [(a, b), …])` | [`Pool::starmap`], [`Pool::starmap_into`] |
+//! | any picklable argument or result | the `_value`/`_values` forms (feature `serde`): `apply_value`, `apply_async_value`, `map_values`, `imap_values`, `imap_unordered_values`, `starmap_values`… |
 //! | `close`, `terminate`, `join`, `with Pool() as p` | [`Pool::close`], [`Pool::terminate`], [`Pool::join`], drop |
 
 // `TaskError` carries its panic message inline (about 250 bytes) so that
@@ -158,10 +203,14 @@ mod callback;
 mod collect;
 mod fd;
 mod map;
+#[cfg(feature = "serde")]
+mod map_value;
 mod result;
 mod ring;
 mod shutdown;
 mod steer;
+#[cfg(feature = "serde")]
+mod value;
 mod workers;
 
 pub use crate::sys::task::TaskData;
@@ -171,6 +220,9 @@ pub use map::{Call, Direct, Imap, MapResult, Star, StarFn};
 #[cfg(feature = "derive")]
 pub use mproc_derive::TaskData;
 pub use result::{AsyncResult, PanicMessage, TaskError};
+#[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+pub use value::{CHUNK_KNOB, TASK_BYTES_KNOB, Value};
 
 use std::cell::{Cell, RefCell};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -219,6 +271,9 @@ struct Local {
     /// has not seen).
     end_seen: Cell<bool>,
     drop_results: Cell<Option<DropResults>>,
+    /// Its values are encoded (the serde route): failed items say why in
+    /// the slot's bytes (see `value.rs`).
+    value: Cell<bool>,
     callbacks: RefCell<Option<Callbacks<TaskError>>>,
 }
 
@@ -233,6 +288,7 @@ impl Local {
             failure: Cell::new(None),
             end_seen: Cell::new(false),
             drop_results: Cell::new(None),
+            value: Cell::new(false),
             callbacks: RefCell::new(None),
         }
     }

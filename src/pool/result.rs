@@ -146,7 +146,7 @@ impl std::error::Error for TaskError {
 pub struct AsyncResult<'p, R, const SLOTS: usize, const BYTES: usize> {
     pool: &'p Pool<SLOTS, BYTES>,
     slot: usize,
-    take: unsafe fn(*mut u8, usize, usize) -> R,
+    take: unsafe fn(*mut u8, usize, usize) -> Result<R, ErrorKind>,
     done: bool,
 }
 
@@ -154,7 +154,7 @@ impl<'p, R, const SLOTS: usize, const BYTES: usize> AsyncResult<'p, R, SLOTS, BY
     pub(crate) fn new(
         pool: &'p Pool<SLOTS, BYTES>,
         slot: usize,
-        take: unsafe fn(*mut u8, usize, usize) -> R,
+        take: unsafe fn(*mut u8, usize, usize) -> Result<R, ErrorKind>,
     ) -> Self {
         AsyncResult {
             pool,

@@ -177,6 +177,11 @@ task_data_tuples!(
     (A, B, C, D, E, F),
 );
 
+#[cfg(feature = "serde")]
+mod bytes;
+#[cfg(feature = "serde")]
+pub(crate) use bytes::{ByteOutcome, ByteTask, byte_entry_of, payload_bytes};
+
 /// The most bytes of a panic message a slot keeps.
 pub(crate) const MESSAGE_LEN: usize = 120;
 
@@ -338,6 +343,22 @@ pub(crate) unsafe fn take_result<A, R>(payload: *mut u8, bytes: usize, index: us
     unsafe { payload.add(layout.result(index)).cast::<R>().read() }
 }
 
+/// [`take_result`] as the pool's collectors take it: a fixed-size result
+/// cannot fail to be read (an encoded one can, see `crate::pool`'s serde
+/// route).
+///
+/// # Safety
+///
+/// As [`take_result`].
+pub(crate) unsafe fn take_ok<A, R>(
+    payload: *mut u8,
+    bytes: usize,
+    index: usize,
+) -> Result<R, crate::error::ErrorKind> {
+    // SAFETY: forwarded from the caller.
+    Ok(unsafe { take_result::<A, R>(payload, bytes, index) })
+}
+
 /// Result `index` of a chunk, by reference (for a callback).
 ///
 /// # Safety
@@ -397,7 +418,7 @@ impl Message {
         self.len = end as u32;
     }
 
-    fn set_from_panic(&mut self, payload: &(dyn core::any::Any + Send)) {
+    pub(crate) fn set_from_panic(&mut self, payload: &(dyn core::any::Any + Send)) {
         if let Some(s) = payload.downcast_ref::<&str>() {
             self.set(s);
         } else if let Some(s) = payload.downcast_ref::<String>() {
@@ -511,6 +532,9 @@ pub(crate) enum Outcome<'a, E> {
         payload: *mut u8,
         bytes: usize,
         index: usize,
+        /// The task's submission number (for an error it reports).
+        #[cfg_attr(not(feature = "serde"), allow(dead_code))]
+        task: u64,
     },
     /// The task failed.
     Failed(&'a E),
@@ -593,6 +617,7 @@ unsafe fn run_callbacks<A, R, E, F: FnOnce(&R), G: FnOnce(&E)>(
             payload,
             bytes,
             index,
+            ..
         } => {
             drop(err);
             // SAFETY: the caller's promise: result `index` is an R.
