@@ -363,3 +363,17 @@ fn a_worker_killed_mid_task_fails_only_that_value_task() {
         );
     });
 }
+
+#[path = "../../examples/pool_map_objects.rs"]
+#[allow(dead_code)] // the example's `main`
+mod pool_map_objects;
+
+#[path = "../../examples/pool_crawler.rs"]
+#[allow(dead_code)] // the example's `main`
+mod pool_crawler;
+
+#[test]
+fn the_seed_shaped_examples_run_and_check_their_results() {
+    isolated(|| pool_map_objects::run().unwrap());
+    isolated(|| pool_crawler::run().unwrap());
+}
