@@ -152,6 +152,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         l.failure.set(None);
         l.drop_results.set(drop_results);
         l.value.set(drop_results.is_none());
+        l.cursor.set((0, 0));
         let attended = held && callbacks.is_none();
         *l.callbacks.borrow_mut() = callbacks;
         if !attended {

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use super::ring;
 use super::{Ended, PanicMessage, Pool, TaskError};
 use crate::error::{Error, ErrorKind, Resource};
-use crate::sys::task::{Mask, Outcome};
+use crate::sys::task::{Mask, Outcome, TakeFn};
 
 impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
     // ----------------------------------------------------------- collecting
@@ -77,7 +77,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         op: &'static str,
         s: usize,
         index: usize,
-        take: unsafe fn(*mut u8, usize, usize) -> Result<R, ErrorKind>,
+        take: TakeFn<R>,
     ) -> core::result::Result<R, TaskError> {
         let l = &self.local[s];
         match self.ended(s) {
@@ -107,7 +107,8 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
                 // now cleared); `take` is `take_result` for the types the
                 // slot was submitted with (the caller's handle recorded it).
                 #[allow(unsafe_code)]
-                let taken = unsafe { take(self.ring.slots[s].payload.ptr(), BYTES, index) };
+                let taken =
+                    unsafe { take(self.ring.slots[s].payload.ptr(), BYTES, index, &l.cursor) };
                 taken.map_err(|kind| self.item_error(op, s, kind))
             }
         }
@@ -120,7 +121,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         &self,
         op: &'static str,
         s: usize,
-        take: unsafe fn(*mut u8, usize, usize) -> Result<R, ErrorKind>,
+        take: TakeFn<R>,
         mut sink: impl FnMut(usize, core::result::Result<R, TaskError>),
     ) {
         let l = &self.local[s];
@@ -148,7 +149,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
                         // `free_slot` drops none of these); `take` is
                         // `take_result` for the slot's types.
                         #[allow(unsafe_code)]
-                        let taken = unsafe { take(payload, BYTES, i) };
+                        let taken = unsafe { take(payload, BYTES, i, &l.cursor) };
                         sink(i, taken.map_err(|kind| self.item_error(op, s, kind)));
                     }
                 }

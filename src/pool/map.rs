@@ -12,6 +12,7 @@ use super::{Ended, Pool, TaskData, TaskError};
 use crate::error::{Error, ErrorKind, Resource};
 use crate::sys::task as erased;
 pub use crate::sys::task::Call;
+use crate::sys::task::TakeFn;
 
 /// How a task's values travel through a slot, for the map family's
 /// engine: copied by their bytes ([`Direct`], [`Star`], for [`TaskData`]
@@ -23,8 +24,7 @@ pub trait Route<A, R>: sealed::RouteImpl<A, R> {}
 impl<T: sealed::RouteImpl<A, R>, A, R> Route<A, R> for T {}
 
 pub(crate) mod sealed {
-    use super::Pool;
-    use crate::error::ErrorKind;
+    use super::{Pool, TakeFn};
 
     /// [`Route`](super::Route)'s workings (not nameable outside the crate).
     pub trait RouteImpl<A, R>: Copy + 'static {
@@ -44,7 +44,7 @@ pub(crate) mod sealed {
         ) -> crate::Result<Option<(usize, usize)>>;
 
         /// Takes result `index` out of an ended slot's payload.
-        fn take_fn() -> unsafe fn(*mut u8, usize, usize) -> Result<R, ErrorKind>;
+        fn take_fn() -> TakeFn<R>;
     }
 }
 
@@ -69,7 +69,7 @@ macro_rules! fixed_route {
                 pool.submit::<Self, A, R>(op, self, items, max, true, None)
             }
 
-            fn take_fn() -> unsafe fn(*mut u8, usize, usize) -> Result<R, ErrorKind> {
+            fn take_fn() -> TakeFn<R> {
                 erased::take_ok::<A, R>
             }
         }

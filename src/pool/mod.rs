@@ -274,6 +274,9 @@ struct Local {
     /// Its values are encoded (the serde route): failed items say why in
     /// the slot's bytes (see `value.rs`).
     value: Cell<bool>,
+    /// Where the last result read from an encoded chunk left off (see
+    /// `value.rs`): the index and offset of the next record.
+    cursor: Cell<(usize, usize)>,
     callbacks: RefCell<Option<Callbacks<TaskError>>>,
 }
 
@@ -289,6 +292,7 @@ impl Local {
             end_seen: Cell::new(false),
             drop_results: Cell::new(None),
             value: Cell::new(false),
+            cursor: Cell::new((0, 0)),
             callbacks: RefCell::new(None),
         }
     }

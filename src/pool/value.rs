@@ -22,6 +22,7 @@
 //! (the first item may take it all), leaving the results about twice the
 //! room their arguments took.
 
+use core::cell::Cell;
 use core::marker::PhantomData;
 
 use serde::Serialize;
@@ -31,7 +32,7 @@ use super::{AsyncResult, Pool, TaskError, map};
 use crate::error::{Error, ErrorKind, Resource, Result};
 use crate::ipc::codec;
 use crate::sys::task::{
-    self as erased, ByteOutcome, ByteTask, CHUNK_MAX, Callbacks, Mask, Message,
+    self as erased, ByteOutcome, ByteTask, CHUNK_MAX, Callbacks, Mask, Message, TakeFn,
 };
 
 /// The bytes of a record's header.
@@ -172,9 +173,19 @@ where
 
 /// Where result `index`'s record starts, and its header.
 fn find(payload: &[u8], index: usize) -> core::result::Result<(usize, u32, u32), ErrorKind> {
+    find_from(payload, index, (0, 0))
+}
+
+/// [`find`], walking from `from`: the index and offset of a record (the
+/// start, or where a previous read left off).
+fn find_from(
+    payload: &[u8],
+    index: usize,
+    from: (usize, usize),
+) -> core::result::Result<(usize, u32, u32), ErrorKind> {
     let torn = ErrorKind::InvalidData("the slot's results are not whole");
-    let mut at = 0;
-    for _ in 0..index {
+    let (start, mut at) = if from.0 <= index { from } else { (0, 0) };
+    for _ in start..index {
         let (first, _) = header(payload, at).ok_or(torn)?;
         at += record_len(first);
     }
@@ -207,9 +218,16 @@ pub(super) fn failure(payload: &[u8], index: usize, chunk: bool) -> ErrorKind {
     }
 }
 
-/// Result `index` of an ended encoded chunk, decoded.
-fn read<R: DeserializeOwned>(payload: &[u8], index: usize) -> core::result::Result<R, ErrorKind> {
-    let (at, first, _) = find(payload, index)?;
+/// Result `index` of an ended encoded chunk, decoded; `cursor` is where
+/// a previous read left off (results are read in order: each read starts
+/// there and leaves it at the next record).
+fn read<R: DeserializeOwned>(
+    payload: &[u8],
+    index: usize,
+    cursor: &Cell<(usize, usize)>,
+) -> core::result::Result<R, ErrorKind> {
+    let (at, first, _) = find_from(payload, index, cursor.get())?;
+    cursor.set((index + 1, at + record_len(first)));
     if first & FAILED != 0 {
         return Err(failure(payload, index, false));
     }
@@ -227,10 +245,11 @@ unsafe fn take_value<R: DeserializeOwned>(
     payload: *mut u8,
     bytes: usize,
     index: usize,
+    cursor: &Cell<(usize, usize)>,
 ) -> core::result::Result<R, ErrorKind> {
     // SAFETY: the caller's promise; the bytes are only read.
     let payload: &[u8] = unsafe { erased::payload_bytes(payload, bytes) };
-    read(payload, index)
+    read(payload, index, cursor)
 }
 
 impl<C, A, R> map::sealed::RouteImpl<A, R> for Value<C>
@@ -254,7 +273,7 @@ where
         pool.submit_values::<C, A, R>(op, self.0, pending, items, max, true, None)
     }
 
-    fn take_fn() -> unsafe fn(*mut u8, usize, usize) -> core::result::Result<R, ErrorKind> {
+    fn take_fn() -> TakeFn<R> {
         take_value::<R>
     }
 }
@@ -472,7 +491,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         const OP: &str = "Pool::apply_async_value";
         let handler =
             move |outcome: core::result::Result<ByteOutcome<'_>, &TaskError>| match outcome {
-                Ok(done) => match read::<R>(done.payload, done.index) {
+                Ok(done) => match read::<R>(done.payload, done.index, &Cell::new((0, 0))) {
                     Ok(value) => callback(&value),
                     Err(kind) => {
                         error_callback(&Error::new(OP, Resource::Task(done.task), kind).into())

@@ -343,6 +343,17 @@ pub(crate) unsafe fn take_result<A, R>(payload: *mut u8, bytes: usize, index: us
     unsafe { payload.add(layout.result(index)).cast::<R>().read() }
 }
 
+/// How the pool's collectors take result `index` out of a slot's payload
+/// of `bytes` bytes: [`take_ok`], or the serde route's decoder, which
+/// reads its variable-length results on from the cursor (the index and
+/// offset where the last read left off).
+pub(crate) type TakeFn<R> = unsafe fn(
+    *mut u8,
+    usize,
+    usize,
+    &core::cell::Cell<(usize, usize)>,
+) -> Result<R, crate::error::ErrorKind>;
+
 /// [`take_result`] as the pool's collectors take it: a fixed-size result
 /// cannot fail to be read (an encoded one can, see `crate::pool`'s serde
 /// route).
@@ -354,6 +365,7 @@ pub(crate) unsafe fn take_ok<A, R>(
     payload: *mut u8,
     bytes: usize,
     index: usize,
+    _cursor: &core::cell::Cell<(usize, usize)>,
 ) -> Result<R, crate::error::ErrorKind> {
     // SAFETY: forwarded from the caller.
     Ok(unsafe { take_result::<A, R>(payload, bytes, index) })

@@ -331,6 +331,42 @@ fn a_result_that_does_not_decode_fails_its_task() {
     });
 }
 
+/// Panics on "word-3".
+fn picky(s: String) -> String {
+    assert!(s != "word-3", "not {s}");
+    s.to_uppercase()
+}
+
+#[test]
+fn a_panic_in_a_chunk_fails_its_item_and_the_others_read_right() {
+    isolated(|| {
+        let pool = Pool::builder()
+            .processes(1)
+            .initializer(|()| std::panic::set_hook(Box::new(|_| {})), ())
+            .build()
+            .unwrap();
+        for ordered in [true, false] {
+            let got: Vec<_> = if ordered {
+                pool.imap_values(picky, words(12), 8).collect()
+            } else {
+                pool.imap_unordered_values(picky, words(12), 8).collect()
+            };
+            assert_eq!(got.len(), 12);
+            for (i, r) in got.iter().enumerate() {
+                if i == 3 {
+                    let e = r.as_ref().unwrap_err();
+                    assert_eq!(e.kind(), ErrorKind::Panicked);
+                    assert_eq!(e.message(), "not word-3");
+                } else {
+                    assert_eq!(r.as_ref().unwrap(), &format!("WORD-{i}"));
+                }
+            }
+        }
+        let e = pool.map_values(picky, words(12), 8).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Panicked);
+    });
+}
+
 #[test]
 fn a_worker_killed_mid_task_fails_only_that_value_task() {
     isolated(|| {
