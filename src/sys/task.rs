@@ -106,7 +106,7 @@ use super::mem::Shareable;
     label = "not `TaskData`",
     note = "a struct or enum of `TaskData` fields gets it with `#[derive(mproc::TaskData)]` (no `unsafe impl`); a closure may capture nothing: pass what it needs as the argument",
     note = "text goes in `mproc::shm::FixedStr<N>` or `heapless::String<N>`, a list in an array or `heapless::Vec<T, N>`, not `String`, `Vec` or a reference",
-    note = "a value of any size (`String`, `Vec`, a map…) takes the serde route instead: a `Serialize + Deserialize` type through the pool with the crate's `serde` feature"
+    note = "a value of any size (`String`, `Vec`, a map…) takes the serde route instead: a `Serialize + Deserialize` type through the pool's `_value` forms (`apply_value`, `apply_async_value`, `map_values`…) with the crate's `serde` feature"
 )]
 pub unsafe trait TaskData: Sized + 'static {}
 
