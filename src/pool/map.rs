@@ -16,7 +16,7 @@ use crate::sys::task::TakeFn;
 
 /// How a task's values travel through a slot, for the map family's
 /// engine: copied by their bytes ([`Direct`], [`Star`], for [`TaskData`]
-/// values), or encoded (`Value`, the `serde` feature's route). Only the
+/// values), or encoded (`Encoded`, the `serde` feature's route). Only the
 /// crate implements it; it appears in the types of [`Imap`] and
 /// [`MapResult`].
 pub trait Route<A, R>: sealed::RouteImpl<A, R> {}

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::map::{Direct, Imap, MapResult, Star, StarFn, collect_vec, no_callbacks};
-use super::value::Value;
+use super::value::Encoded;
 use super::{Pool, TaskError};
 
 impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
@@ -58,9 +58,9 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         I: IntoIterator<Item = A>,
     {
         collect_vec(
-            Imap::<Value<Direct<F>>, A, R, _, SLOTS, BYTES>::new(
+            Imap::<Encoded<Direct<F>>, A, R, _, SLOTS, BYTES>::new(
                 self,
-                Value(Direct(f)),
+                Encoded(Direct(f)),
                 items.into_iter(),
                 chunksize.into(),
                 true,
@@ -99,7 +99,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         items: I,
         out: &'o mut [R],
         chunksize: impl Into<Option<usize>>,
-    ) -> MapResult<'_, 'o, Value<Direct<F>>, A, R, core::iter::Take<I::IntoIter>, SLOTS, BYTES>
+    ) -> MapResult<'_, 'o, Encoded<Direct<F>>, A, R, core::iter::Take<I::IntoIter>, SLOTS, BYTES>
     where
         F: Fn(A) -> R + Copy + 'static,
         A: Serialize + DeserializeOwned + 'static,
@@ -108,7 +108,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
     {
         let items = items.into_iter().take(out.len());
         MapResult::start(
-            Imap::new(self, Value(Direct(f)), items, chunksize.into(), true),
+            Imap::new(self, Encoded(Direct(f)), items, chunksize.into(), true),
             out,
             no_callbacks(),
         )
@@ -129,7 +129,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
     ) -> MapResult<
         '_,
         'o,
-        Value<Direct<F>>,
+        Encoded<Direct<F>>,
         A,
         R,
         core::iter::Take<I::IntoIter>,
@@ -148,7 +148,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
     {
         let items = items.into_iter().take(out.len());
         MapResult::start(
-            Imap::new(self, Value(Direct(f)), items, chunksize.into(), true),
+            Imap::new(self, Encoded(Direct(f)), items, chunksize.into(), true),
             out,
             Some((callback, error_callback)),
         )
@@ -162,7 +162,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         f: F,
         items: I,
         chunksize: impl Into<Option<usize>>,
-    ) -> Imap<'_, Value<Direct<F>>, A, R, I::IntoIter, SLOTS, BYTES>
+    ) -> Imap<'_, Encoded<Direct<F>>, A, R, I::IntoIter, SLOTS, BYTES>
     where
         F: Fn(A) -> R + Copy + 'static,
         A: Serialize + DeserializeOwned + 'static,
@@ -170,7 +170,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         I: IntoIterator<Item = A>,
     {
         let chunksize = Some(chunksize.into().unwrap_or(1));
-        Imap::new(self, Value(Direct(f)), items.into_iter(), chunksize, true)
+        Imap::new(self, Encoded(Direct(f)), items.into_iter(), chunksize, true)
     }
 
     /// [`Pool::imap_unordered`] for values of any serde type: as
@@ -180,7 +180,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         f: F,
         items: I,
         chunksize: impl Into<Option<usize>>,
-    ) -> Imap<'_, Value<Direct<F>>, A, R, I::IntoIter, SLOTS, BYTES>
+    ) -> Imap<'_, Encoded<Direct<F>>, A, R, I::IntoIter, SLOTS, BYTES>
     where
         F: Fn(A) -> R + Copy + 'static,
         A: Serialize + DeserializeOwned + 'static,
@@ -188,7 +188,13 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         I: IntoIterator<Item = A>,
     {
         let chunksize = Some(chunksize.into().unwrap_or(1));
-        Imap::new(self, Value(Direct(f)), items.into_iter(), chunksize, false)
+        Imap::new(
+            self,
+            Encoded(Direct(f)),
+            items.into_iter(),
+            chunksize,
+            false,
+        )
     }
 
     /// [`Pool::starmap`] for values of any serde type: `f(a, b)` for each
@@ -210,9 +216,9 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         I: IntoIterator<Item = Args>,
     {
         collect_vec(
-            Imap::<Value<Star<F>>, Args, R, _, SLOTS, BYTES>::new(
+            Imap::<Encoded<Star<F>>, Args, R, _, SLOTS, BYTES>::new(
                 self,
-                Value(Star(f)),
+                Encoded(Star(f)),
                 items.into_iter(),
                 chunksize.into(),
                 true,

@@ -222,7 +222,7 @@ pub use mproc_derive::TaskData;
 pub use result::{AsyncResult, PanicMessage, TaskError};
 #[cfg(feature = "serde")]
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
-pub use value::{CHUNK_KNOB, TASK_BYTES_KNOB, Value};
+pub use value::{CHUNK_KNOB, Encoded, TASK_BYTES_KNOB};
 
 use std::cell::{Cell, RefCell};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};

@@ -61,7 +61,7 @@ pub const CHUNK_KNOB: &str = "a chunk's results share its slot: pass a smaller c
 /// the wrapper in the types of [`Imap`](super::Imap) and
 /// [`MapResult`](super::MapResult) made by the `_values` map family.
 #[derive(Clone, Copy, Debug)]
-pub struct Value<C>(pub(crate) C);
+pub struct Encoded<C>(pub(crate) C);
 
 fn header(bytes: &[u8], at: usize) -> Option<(u32, u32)> {
     let h = bytes.get(at..at.checked_add(HEADER)?)?;
@@ -252,7 +252,7 @@ unsafe fn take_value<R: DeserializeOwned>(
     read(payload, index, cursor)
 }
 
-impl<C, A, R> map::sealed::RouteImpl<A, R> for Value<C>
+impl<C, A, R> map::sealed::RouteImpl<A, R> for Encoded<C>
 where
     C: erased::Call<A, R>,
     A: Serialize + DeserializeOwned + 'static,
