@@ -120,6 +120,7 @@ where
         }
         payload.copy_within(0..end, size - end);
         let mut failed = Mask::default();
+        let mut panicked = false;
         let (mut arg, mut out) = (size - end, 0);
         for i in 0..count {
             let len = header(payload, arg).map_or(0, |(len, _)| len as usize);
@@ -127,7 +128,7 @@ where
             // Decoded into a value of its own: its bytes are free from here.
             let decoded = codec::decode::<A>(&payload[arg + HEADER..next]);
             arg = next;
-            let room = &mut payload[out + HEADER..next];
+            let room = &mut payload[out + HEADER..next.min(out + HEADER + MAX_LEN)];
             let outcome = match decoded {
                 Err(_) => Err((UNDECODABLE, 0)),
                 Ok(a) => {
@@ -145,7 +146,8 @@ where
                             _ => (UNENCODABLE, 0),
                         }),
                         Err(panic) => {
-                            if failed.is_empty() {
+                            if !panicked {
+                                panicked = true;
                                 message.set_from_panic(&*panic);
                             }
                             // Dropping a panic payload can panic again.

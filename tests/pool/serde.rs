@@ -306,6 +306,33 @@ fn a_result_too_big_fails_its_task_alone_with_both_sizes() {
     });
 }
 
+/// Panics for 1, else a result `n` bytes long.
+fn long_or_panic(n: u64) -> String {
+    assert!(n != 1, "one");
+    "x".repeat(n as usize)
+}
+
+#[test]
+fn a_panic_after_a_result_too_big_in_its_chunk_keeps_its_message() {
+    isolated(|| {
+        let pool = Pool::builder()
+            .processes(1)
+            .initializer(|()| std::panic::set_hook(Box::new(|_| {})), ())
+            .build_sized::<4, 256>()
+            .unwrap();
+        let got: Vec<_> = pool
+            .imap_values(long_or_panic, [1000u64, 1, 3], 3)
+            .collect();
+        assert!(matches!(
+            got[0].as_ref().unwrap_err().kind(),
+            ErrorKind::EncodedSize { size: 1002, .. }
+        ));
+        let e = got[1].as_ref().unwrap_err();
+        assert_eq!((e.kind(), e.message()), (ErrorKind::Panicked, "one"));
+        assert_eq!(got[2].as_ref().unwrap(), "xxx");
+    });
+}
+
 #[test]
 fn a_result_that_does_not_decode_fails_its_task() {
     isolated(|| {
