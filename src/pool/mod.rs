@@ -207,6 +207,7 @@ mod map;
 mod map_value;
 mod result;
 mod ring;
+mod route;
 mod shutdown;
 mod steer;
 #[cfg(feature = "serde")]

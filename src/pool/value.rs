@@ -28,7 +28,7 @@ use core::marker::PhantomData;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{AsyncResult, Pool, TaskError, map};
+use super::{AsyncResult, Pool, TaskError, map, route};
 use crate::error::{Error, ErrorKind, Resource, Result};
 use crate::ipc::codec;
 use crate::sys::task::{
@@ -254,7 +254,7 @@ unsafe fn take_value<R: DeserializeOwned>(
     read(payload, index, cursor)
 }
 
-impl<C, A, R> map::sealed::RouteImpl<A, R> for Encoded<C>
+impl<C, A, R> route::sealed::RouteImpl<A, R> for Encoded<C>
 where
     C: erased::Call<A, R>,
     A: Serialize + DeserializeOwned + 'static,
