@@ -893,3 +893,65 @@ fn manager_serde_values_allocate_nothing_in_steady_state() {
         assert_steady_state_allocates_nothing(20, round);
     });
 }
+
+/// A value whose encoding (3072 bytes) is bigger than a default pool slot.
+#[cfg(feature = "serde")]
+type Big = [[[u8; 32]; 32]; 3];
+
+#[cfg(feature = "serde")]
+fn pool_big(x: u8) -> Big {
+    [[[x; 32]; 32]; 3]
+}
+
+#[cfg(feature = "serde")]
+fn pool_first(b: Big) -> u8 {
+    b[0][0][0]
+}
+
+#[cfg(feature = "serde")]
+fn pool_pair(v: (u32, [u8; 16])) -> (u64, [u8; 16]) {
+    (u64::from(v.0) * 2, v.1)
+}
+
+/// Serde values (feature `serde`) through a pool: arguments and results
+/// encoded into the slots and decoded from them allocate nothing for
+/// values whose types have no heap fields; nor do callbacks, the map
+/// forms into a buffer, and the errors of a value too big either way.
+#[cfg(feature = "serde")]
+#[test]
+fn serde_values_through_a_pool_allocate_nothing_in_steady_state() {
+    common::isolated(|| {
+        use mproc::pool::Pool;
+        let pool = Pool::new(2).unwrap();
+        let round = || {
+            assert_eq!(pool.apply_value(pool_square, 7u64).unwrap(), 49);
+            let r = pool.apply_async_value(pool_pair, (3, [1; 16])).unwrap();
+            assert_eq!(r.get().unwrap(), (6, [1; 16]));
+            let r = pool
+                .apply_async_value_with(pool_square, 3, |v: &u64| assert_eq!(*v, 9), |_| {})
+                .unwrap();
+            assert_eq!(r.get().unwrap(), 9);
+            drop(
+                pool.apply_async_value_callback(pool_square, 4, |v: &u64| assert_eq!(*v, 16))
+                    .unwrap(),
+            );
+            let mut out = [0u64; 100];
+            assert_eq!(
+                pool.map_values_into(pool_square, 0..100u64, &mut out, 8)
+                    .unwrap(),
+                100
+            );
+            assert_eq!(out[99], 99 * 99);
+            let sum: u64 = pool
+                .imap_unordered_values(pool_square, 0..50u64, 4)
+                .map(|r| r.unwrap())
+                .sum();
+            assert_eq!(sum, (0..50u64).map(|x| x * x).sum());
+            // Too big as an argument (refused), and as a result (failed).
+            assert!(pool.apply_async_value(pool_first, pool_big(1)).is_err());
+            assert!(pool.apply_value(pool_big, 1).is_err());
+            pool.poll().unwrap();
+        };
+        assert_steady_state_allocates_nothing(10, round);
+    });
+}

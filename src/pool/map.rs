@@ -8,62 +8,10 @@
 use core::marker::PhantomData;
 use std::time::Instant;
 
+pub use super::route::{Direct, Route, Star, StarFn};
 use super::{Ended, Pool, TaskData, TaskError};
 use crate::error::{Error, ErrorKind, Resource};
-use crate::sys::task as erased;
 pub use crate::sys::task::Call;
-
-/// A task `F: Fn(A) -> R`, as `map` and `imap` call it.
-#[derive(Clone, Copy, Debug)]
-pub struct Direct<F>(pub(crate) F);
-
-impl<F: Fn(A) -> R + Copy + 'static, A, R> Call<A, R> for Direct<F> {
-    fn call(&self, arg: A) -> R {
-        (self.0)(arg)
-    }
-}
-
-/// A task `F` called with the fields of a tuple, as `starmap` calls it.
-#[derive(Clone, Copy, Debug)]
-pub struct Star<F>(pub(crate) F);
-
-impl<F: StarFn<Args, R>, Args, R> Call<Args, R> for Star<F> {
-    fn call(&self, args: Args) -> R {
-        self.0.call_star(args)
-    }
-}
-
-/// A function called with the fields of a tuple, for
-/// [`Pool::starmap`]: implemented for every `Fn` of two to six arguments,
-/// with `Args` the tuple of them.
-pub trait StarFn<Args, R>: Copy + 'static {
-    /// Calls `self` with the fields of `args`.
-    fn call_star(&self, args: Args) -> R;
-}
-
-macro_rules! star_fn {
-    ($(($($a:ident),+)),* $(,)?) => {
-        $(
-            impl<Func, $($a,)+ R> StarFn<($($a,)+), R> for Func
-            where
-                Func: Fn($($a),+) -> R + Copy + 'static,
-            {
-                #[allow(non_snake_case)]
-                fn call_star(&self, ($($a,)+): ($($a,)+)) -> R {
-                    self($($a),+)
-                }
-            }
-        )*
-    };
-}
-
-star_fn!(
-    (A, B),
-    (A, B, C),
-    (A, B, C, D),
-    (A, B, C, D, E),
-    (A, B, C, D, E, G),
-);
 
 /// One chunk in flight: its slot, the index of its first item, its item
 /// count, and how many of its results were handed out.
@@ -94,14 +42,15 @@ pub struct Imap<'p, C, A, R, I, const SLOTS: usize, const BYTES: usize> {
     exhausted: bool,
     /// A submission error to hand out once.
     error: Option<TaskError>,
+    /// An item taken from `items` that the last chunk had no room for
+    /// (the serde route fills chunks by bytes).
+    pending: Option<A>,
     _types: PhantomData<fn(A) -> R>,
 }
 
 impl<'p, C, A, R, I, const SLOTS: usize, const BYTES: usize> Imap<'p, C, A, R, I, SLOTS, BYTES>
 where
-    C: Call<A, R>,
-    A: TaskData,
-    R: TaskData,
+    C: Route<A, R>,
     I: Iterator<Item = A>,
 {
     pub(crate) fn new(
@@ -111,7 +60,7 @@ where
         chunksize: Option<usize>,
         ordered: bool,
     ) -> Self {
-        let capacity = erased::chunk_capacity::<A, R>(BYTES).max(1);
+        let capacity = C::chunk_capacity(BYTES).max(1);
         let chunksize = match chunksize {
             Some(n) => n,
             None => {
@@ -131,6 +80,7 @@ where
             next_index: 0,
             exhausted: false,
             error: None,
+            pending: None,
             _types: PhantomData,
         }
     }
@@ -148,13 +98,12 @@ where
                 self.error = Some(e.into());
                 return;
             }
-            match self.pool.submit::<C, A, R>(
+            match self.task.submit_chunk(
+                self.pool,
                 op,
-                self.task,
+                &mut self.pending,
                 &mut self.items,
                 self.chunksize,
-                true,
-                None,
             ) {
                 Ok(Some((slot, count))) => {
                     // Cannot fail: fewer than `limit` <= SLOTS in flight.
@@ -165,7 +114,7 @@ where
                         yielded: 0,
                     });
                     self.next_index += count;
-                    if count < self.chunksize {
+                    if count < self.chunksize && self.pending.is_none() {
                         self.exhausted = true;
                     }
                 }
@@ -231,7 +180,7 @@ where
         chunk.yielded += 1;
         let at = chunk.first + index;
         let finished = chunk.yielded == chunk.count;
-        let result = pool.take(op, slot, index, erased::take_result::<A, R>);
+        let result = pool.take(op, slot, index, C::take_fn());
         if finished {
             pool.free_slot(slot);
             self.remove(position);
@@ -272,9 +221,7 @@ where
             return Ok(Some(false));
         }
         self.inflight.pop_front();
-        pool.drain_results(op, slot, erased::take_result::<A, R>, |i, r| {
-            sink(front.first + i, r)
-        });
+        pool.drain_results(op, slot, C::take_fn(), |i, r| sink(front.first + i, r));
         self.fill(op);
         Ok(Some(true))
     }
@@ -299,7 +246,7 @@ where
     /// what fits the slot's bytes) for chunks not yet submitted.
     #[must_use]
     pub fn chunksize(mut self, n: usize) -> Self {
-        let capacity = erased::chunk_capacity::<A, R>(BYTES).max(1);
+        let capacity = C::chunk_capacity(BYTES).max(1);
         self.chunksize = n.clamp(1, capacity);
         self
     }
@@ -308,9 +255,7 @@ where
 impl<C, A, R, I, const SLOTS: usize, const BYTES: usize> Iterator
     for Imap<'_, C, A, R, I, SLOTS, BYTES>
 where
-    C: Call<A, R>,
-    A: TaskData,
-    R: TaskData,
+    C: Route<A, R>,
     I: Iterator<Item = A>,
 {
     type Item = Result<R, TaskError>;
@@ -363,16 +308,14 @@ pub struct MapResult<
 type NoCallbacks<R> = (fn(&[R]), fn(&TaskError));
 
 /// The callbacks of a [`MapResult`] made without any.
-fn no_callbacks<R>() -> Option<NoCallbacks<R>> {
+pub(super) fn no_callbacks<R>() -> Option<NoCallbacks<R>> {
     None
 }
 
 impl<'p, 'o, C, A, R, I, const SLOTS: usize, const BYTES: usize, CB, EB>
     MapResult<'p, 'o, C, A, R, I, SLOTS, BYTES, CB, EB>
 where
-    C: Call<A, R>,
-    A: TaskData,
-    R: TaskData,
+    C: Route<A, R>,
     I: Iterator<Item = A>,
     CB: FnOnce(&[R]),
     EB: FnOnce(&TaskError),
@@ -677,14 +620,12 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
 /// Drives `imap` to the end, collecting the results in a `Vec`; the first
 /// failure (in input order) stops submissions and is returned once the
 /// chunks in flight have ended.
-fn collect_vec<C, A, R, I, const SLOTS: usize, const BYTES: usize>(
+pub(super) fn collect_vec<C, A, R, I, const SLOTS: usize, const BYTES: usize>(
     mut imap: Imap<'_, C, A, R, I, SLOTS, BYTES>,
     op: &'static str,
 ) -> Result<Vec<R>, TaskError>
 where
-    C: Call<A, R>,
-    A: TaskData,
-    R: TaskData,
+    C: Route<A, R>,
     I: Iterator<Item = A>,
 {
     let mut out = Vec::with_capacity(imap.items.size_hint().0);

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::{Ended, Pool};
 use crate::error::{Error, ErrorKind};
-use crate::sys::task::MESSAGE_LEN;
+use crate::sys::task::{MESSAGE_LEN, TakeFn};
 
 /// A task's panic message, cut to 120 bytes (at a character boundary),
 /// stored inline.
@@ -146,16 +146,12 @@ impl std::error::Error for TaskError {
 pub struct AsyncResult<'p, R, const SLOTS: usize, const BYTES: usize> {
     pool: &'p Pool<SLOTS, BYTES>,
     slot: usize,
-    take: unsafe fn(*mut u8, usize, usize) -> R,
+    take: TakeFn<R>,
     done: bool,
 }
 
 impl<'p, R, const SLOTS: usize, const BYTES: usize> AsyncResult<'p, R, SLOTS, BYTES> {
-    pub(crate) fn new(
-        pool: &'p Pool<SLOTS, BYTES>,
-        slot: usize,
-        take: unsafe fn(*mut u8, usize, usize) -> R,
-    ) -> Self {
+    pub(crate) fn new(pool: &'p Pool<SLOTS, BYTES>, slot: usize, take: TakeFn<R>) -> Self {
         AsyncResult {
             pool,
             slot,

@@ -106,7 +106,7 @@ use super::mem::Shareable;
     label = "not `TaskData`",
     note = "a struct or enum of `TaskData` fields gets it with `#[derive(mproc::TaskData)]` (no `unsafe impl`); a closure may capture nothing: pass what it needs as the argument",
     note = "text goes in `mproc::shm::FixedStr<N>` or `heapless::String<N>`, a list in an array or `heapless::Vec<T, N>`, not `String`, `Vec` or a reference",
-    note = "a value of any size (`String`, `Vec`, a map…) takes the serde route instead: a `Serialize + Deserialize` type through the pool with the crate's `serde` feature"
+    note = "a value of any size (`String`, `Vec`, a map…) takes the serde route instead: a `Serialize + Deserialize` type through the pool's `_value` forms (`apply_value`, `apply_async_value`, `map_values`…) with the crate's `serde` feature"
 )]
 pub unsafe trait TaskData: Sized + 'static {}
 
@@ -176,6 +176,11 @@ task_data_tuples!(
     (A, B, C, D, E),
     (A, B, C, D, E, F),
 );
+
+#[cfg(feature = "serde")]
+mod bytes;
+#[cfg(feature = "serde")]
+pub(crate) use bytes::{ByteOutcome, ByteTask, byte_entry_of, payload_bytes};
 
 /// The most bytes of a panic message a slot keeps.
 pub(crate) const MESSAGE_LEN: usize = 120;
@@ -338,6 +343,34 @@ pub(crate) unsafe fn take_result<A, R>(payload: *mut u8, bytes: usize, index: us
     unsafe { payload.add(layout.result(index)).cast::<R>().read() }
 }
 
+/// How the pool's collectors take result `index` out of a slot's payload
+/// of `bytes` bytes: [`take_ok`], or the serde route's decoder, which
+/// reads its variable-length results on from the cursor (the index and
+/// offset where the last read left off).
+pub(crate) type TakeFn<R> = unsafe fn(
+    *mut u8,
+    usize,
+    usize,
+    &core::cell::Cell<(usize, usize)>,
+) -> Result<R, crate::error::ErrorKind>;
+
+/// [`take_result`] as the pool's collectors take it: a fixed-size result
+/// cannot fail to be read (an encoded one can, see `crate::pool`'s serde
+/// route).
+///
+/// # Safety
+///
+/// As [`take_result`].
+pub(crate) unsafe fn take_ok<A, R>(
+    payload: *mut u8,
+    bytes: usize,
+    index: usize,
+    _cursor: &core::cell::Cell<(usize, usize)>,
+) -> Result<R, crate::error::ErrorKind> {
+    // SAFETY: forwarded from the caller.
+    Ok(unsafe { take_result::<A, R>(payload, bytes, index) })
+}
+
 /// Result `index` of a chunk, by reference (for a callback).
 ///
 /// # Safety
@@ -397,7 +430,7 @@ impl Message {
         self.len = end as u32;
     }
 
-    fn set_from_panic(&mut self, payload: &(dyn core::any::Any + Send)) {
+    pub(crate) fn set_from_panic(&mut self, payload: &(dyn core::any::Any + Send)) {
         if let Some(s) = payload.downcast_ref::<&str>() {
             self.set(s);
         } else if let Some(s) = payload.downcast_ref::<String>() {
@@ -511,6 +544,9 @@ pub(crate) enum Outcome<'a, E> {
         payload: *mut u8,
         bytes: usize,
         index: usize,
+        /// The task's submission number (for an error it reports).
+        #[cfg_attr(not(feature = "serde"), allow(dead_code))]
+        task: u64,
     },
     /// The task failed.
     Failed(&'a E),
@@ -593,6 +629,7 @@ unsafe fn run_callbacks<A, R, E, F: FnOnce(&R), G: FnOnce(&E)>(
             payload,
             bytes,
             index,
+            ..
         } => {
             drop(err);
             // SAFETY: the caller's promise: result `index` is an R.

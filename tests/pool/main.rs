@@ -12,4 +12,6 @@ mod faults;
 mod fds;
 mod map;
 mod seed_echo;
+#[cfg(feature = "serde")]
+mod serde;
 mod steer;

@@ -1,0 +1,231 @@
+//! [`PoolBuilder`]: Python's optional arguments of `Pool(...)`, and the
+//! forking of the first workers.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::ring::Ring;
+use super::{Local, Phase, Pool, fd};
+use crate::config::POOL_MAX_WORKERS;
+use crate::error::{Error, ErrorKind, Resource, Result};
+use crate::process;
+use crate::shm::Shared;
+use crate::sys::{self, event};
+
+/// Builds a [`Pool`] with Python's optional arguments: `processes`,
+/// `initializer` with its argument, `maxtasksperchild`.
+///
+/// ```no_run
+/// use mproc::pool::Pool;
+/// fn init(tag: u32) {
+///     println!("worker {} ready ({tag})", mproc::process::getpid());
+/// }
+/// let pool = Pool::builder().processes(2).initializer(init, 7).maxtasksperchild(100).build()?;
+/// # Ok::<(), mproc::Error>(())
+/// ```
+#[must_use = "a builder does nothing until `build`"]
+pub struct PoolBuilder {
+    processes: Option<usize>,
+    initializer: Option<Rc<dyn Fn()>>,
+    max_tasks: u64,
+    jitter: u64,
+    task_timeout: Option<Duration>,
+}
+
+impl PoolBuilder {
+    /// The number of workers (Python's `processes`); by default
+    /// [`cpu_count`](crate::process::cpu_count), capped at
+    /// `MPROC_POOL_MAX_WORKERS`.
+    pub fn processes(mut self, n: usize) -> PoolBuilder {
+        self.processes = Some(n);
+        self
+    }
+
+    /// Runs `f(arg)` once in each worker when it starts, before its first
+    /// task (Python's `initializer` and `initargs`). If it panics in three
+    /// workers in a row, the pool stops with
+    /// [`ErrorKind::InitializerFailed`] instead of forking forever.
+    pub fn initializer<A: Clone + 'static>(mut self, f: fn(A), arg: A) -> PoolBuilder {
+        self.initializer = Some(Rc::new(move || f(arg.clone())));
+        self
+    }
+
+    /// Replaces each worker after it has run `n` tasks (a map chunk counts
+    /// as one), as Python's `maxtasksperchild`; 0 (the default) never.
+    pub fn maxtasksperchild(mut self, n: u64) -> PoolBuilder {
+        self.max_tasks = n;
+        self
+    }
+
+    /// Adds up to `n` tasks, drawn at random for each worker, to
+    /// `maxtasksperchild`, so workers forked together are not all replaced
+    /// at once (gunicorn's `max_requests_jitter`).
+    pub fn maxtasksperchild_jitter(mut self, n: u64) -> PoolBuilder {
+        self.jitter = n;
+        self
+    }
+
+    /// Stops a worker whose task runs longer than `timeout` (`SIGTERM`,
+    /// then `SIGKILL` half a second later): the task fails with
+    /// [`ErrorKind::TaskTimedOut`] and a replacement is forked. Python's
+    /// pool has no such limit. The parent enforces it when it acts: in its
+    /// waits, and in [`Pool::poll`] (a daemon's loop bounds its wait with
+    /// [`Pool::poll_timeout`]). A chunk of a `map` counts as one task.
+    pub fn task_timeout(mut self, timeout: Duration) -> PoolBuilder {
+        self.task_timeout = Some(timeout);
+        self
+    }
+
+    /// Forks the workers: a pool with the default ring.
+    ///
+    /// # Errors
+    ///
+    /// As [`PoolBuilder::build_sized`].
+    pub fn build(self) -> Result<Pool> {
+        self.build_sized()
+    }
+
+    /// Forks the workers: a pool of `SLOTS` slots of `BYTES` bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidArgument`] for 0 workers or `SLOTS` over
+    /// 65535; [`ErrorKind::CapacityExceeded`] for more workers than
+    /// `MPROC_POOL_MAX_WORKERS`; [`ErrorKind::DaemonicParent`] in a
+    /// daemonic process (Python's rule: the workers would be its
+    /// children); the errors of
+    /// [`Process::start`](crate::process::Process::start) (other threads
+    /// running, the kernel refusing a process) and of the mapping.
+    pub fn build_sized<const SLOTS: usize, const BYTES: usize>(self) -> Result<Pool<SLOTS, BYTES>> {
+        let op = "Pool::new";
+        let size = match self.processes {
+            Some(n) => n,
+            None => process::cpu_count()?.clamp(1, POOL_MAX_WORKERS),
+        };
+        let resource = Resource::Pool { workers: size };
+        if process::is_daemon() {
+            return Err(Error::new(op, resource, ErrorKind::DaemonicParent));
+        }
+        if size == 0 {
+            return Err(Error::new(
+                op,
+                resource,
+                ErrorKind::InvalidArgument("a pool needs at least one worker"),
+            ));
+        }
+        if size > POOL_MAX_WORKERS {
+            return Err(Error::new(
+                op,
+                Resource::Capacity("MPROC_POOL_MAX_WORKERS"),
+                ErrorKind::CapacityExceeded {
+                    limit: POOL_MAX_WORKERS,
+                },
+            ));
+        }
+        if SLOTS == 0 || SLOTS > usize::from(u16::MAX) {
+            return Err(Error::new(
+                op,
+                resource,
+                ErrorKind::InvalidArgument("a pool has 1 to 65535 slots"),
+            ));
+        }
+        let wake = event::eventfd().map_err(|e| Error::os("eventfd", resource, e))?;
+        let fds = fd::FdQueue::new(resource)?;
+        let ring = Rc::new(Shared::<Ring<SLOTS, BYTES>>::zeroed()?);
+        // Half the CPUs may spin for work (at least one): the parent and
+        // the workers running tasks need the others.
+        let cpus = process::cpu_count().unwrap_or(1);
+        ring.control
+            .0
+            .max_spinning
+            .store((cpus / 2).clamp(1, size) as u32, Ordering::Relaxed);
+        let mut free = heapless::Vec::new();
+        for s in (0..SLOTS).rev() {
+            // Cannot fail: SLOTS entries in a vector of capacity SLOTS.
+            let _ = free.push(s as u16);
+        }
+        let pool = Pool {
+            ring,
+            wake,
+            key: random_key(),
+            owner: sys::process::getpid(),
+            size: Cell::new(size),
+            workers: RefCell::new(heapless::Vec::new()),
+            forked: Cell::new(0),
+            initializer: self.initializer,
+            max_tasks: self.max_tasks,
+            jitter: self.jitter,
+            task_timeout: self.task_timeout,
+            timed_out: Cell::new(0),
+            term_sent: RefCell::new([None; POOL_MAX_WORKERS]),
+            forked_at: RefCell::new([None; POOL_MAX_WORKERS]),
+            crash_streak: Cell::new(0),
+            respawn_at: Cell::new(None),
+            local: core::array::from_fn(|_| Local::new()),
+            free: RefCell::new(free),
+            next_seq: Cell::new(0),
+            head_seen: Cell::new(0),
+            phase: Cell::new(Phase::Running),
+            unattended: Cell::new(0),
+            init_failures: Cell::new(0),
+            dead: Cell::new(0),
+            broken: Cell::new(None),
+            fds,
+        };
+        for me in 0..size {
+            let worker = pool.fork_worker(me)?;
+            // Cannot fail: at most POOL_MAX_WORKERS (checked above).
+            let _ = pool.workers.borrow_mut().push(worker);
+        }
+        Ok(pool)
+    }
+}
+
+/// A 64-bit mix (splitmix64's finaliser): spreads a counter over the bits.
+pub(super) fn splitmix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// A key for sealing task entries: random per pool (std's hasher keys come
+/// from the OS's random source), mixed with the pid and the time.
+fn random_key() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_i32(sys::process::getpid());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish() | 1
+}
+
+impl Pool {
+    /// A pool of `processes` workers with the default ring (Python's
+    /// `Pool(processes)`); [`Pool::builder`] for the other arguments.
+    ///
+    /// # Errors
+    ///
+    /// As [`PoolBuilder::build_sized`].
+    pub fn new(processes: usize) -> Result<Pool> {
+        Pool::builder().processes(processes).build()
+    }
+
+    /// A builder for Python's optional arguments (`initializer`,
+    /// `maxtasksperchild`, the default worker count).
+    pub fn builder() -> PoolBuilder {
+        PoolBuilder {
+            processes: None,
+            initializer: None,
+            max_tasks: 0,
+            jitter: 0,
+            task_timeout: None,
+        }
+    }
+}
