@@ -13,6 +13,32 @@ use std::time::Instant;
 #[path = "tour/watch.rs"]
 mod watch;
 
+/// A scenario that needs the `serde` feature: its file with the feature,
+/// and without it a stand-in that says it was skipped.
+macro_rules! serde_scenario {
+    ($name:ident, $file:literal) => {
+        #[cfg(feature = "serde")]
+        #[path = $file]
+        mod $name;
+        #[cfg(not(feature = "serde"))]
+        mod $name {
+            pub fn run() -> Result<(), Box<dyn std::error::Error>> {
+                println!(
+                    "skipped: {} needs the serde feature (--features serde)",
+                    stringify!($name)
+                );
+                Ok(())
+            }
+        }
+    };
+}
+
+serde_scenario!(manager_dict_list, "manager_dict_list.rs");
+serde_scenario!(pipe_dict, "pipe_dict.rs");
+serde_scenario!(queue_list, "queue_list.rs");
+serde_scenario!(pool_map_objects, "pool_map_objects.rs");
+serde_scenario!(pool_crawler, "pool_crawler.rs");
+
 #[path = "alarm_pause.rs"]
 mod alarm_pause;
 #[path = "baozi.rs"]
@@ -47,17 +73,6 @@ mod kill_between;
 mod manager_array;
 #[path = "manager_counter.rs"]
 mod manager_counter;
-#[cfg(feature = "serde")]
-#[path = "manager_dict_list.rs"]
-mod manager_dict_list;
-/// Without the `serde` feature the scenario is skipped, saying so.
-#[cfg(not(feature = "serde"))]
-mod manager_dict_list {
-    pub fn run() -> Result<(), Box<dyn std::error::Error>> {
-        println!("skipped: manager_dict_list needs the serde feature (--features serde)");
-        Ok(())
-    }
-}
 #[path = "manager_lock.rs"]
 mod manager_lock;
 #[path = "manager_server.rs"]
@@ -176,6 +191,11 @@ const SCENARIOS: &[(&str, &str, Scenario)] = &[
         pipe::run,
     ),
     (
+        "pipe_dict",
+        "Pipe (serde): a dict of mixed values to a child and a reply dict back",
+        pipe_dict::run,
+    ),
+    (
         "message_queue",
         "POSIX message queue: a producer's urgent jobs overtake its routine ones",
         message_queue::run,
@@ -189,6 +209,11 @@ const SCENARIOS: &[(&str, &str, Scenario)] = &[
         "queue_writer_reader",
         "Queue: a writer puts A, B, C; a reader gets them until the queue is closed",
         queue_writer_reader::run,
+    ),
+    (
+        "queue_list",
+        "Queue() (serde): a writer puts lists of strings, a reader gets them",
+        queue_list::run,
     ),
     (
         "full_queue",
@@ -224,6 +249,16 @@ const SCENARIOS: &[(&str, &str, Scenario)] = &[
         "pool_apply_async",
         "Pool.apply_async: 10 tasks, close(), join(), then get() each result",
         pool_apply_async::run,
+    ),
+    (
+        "pool_map_objects",
+        "Pool.map (serde) over instances of a user type with a String field",
+        pool_map_objects::run,
+    ),
+    (
+        "pool_crawler",
+        "apply_async(fetch, path, callback=parse) (serde): local files to Strings",
+        pool_crawler::run,
     ),
     (
         "pool_callbacks",
