@@ -31,13 +31,17 @@ use crate::sys::mem::zeroed;
 /// | arrays of all of the above | an array of their stored forms | each element's check |
 ///
 /// ```
-/// use mproc::ipc::Queue;
+/// use mproc::ipc::{Pipe, Queue};
 ///
+/// // Python: q.put((7, 'é')); q.put((8, None)); a.send((1, True))
 /// let q = Queue::<(u32, Option<char>), 4>::new()?;
 /// q.put((7, Some('é')))?;
 /// q.put((8, None))?;
 /// assert_eq!(q.get()?, (7, Some('é')));
 /// assert_eq!(q.get()?, (8, None));
+/// let (a, b) = Pipe::duplex()?;
+/// a.send(&(1u32, true))?;
+/// assert_eq!(b.recv::<(u32, bool)>()?, (1, true));
 /// # Ok::<(), mproc::Error>(())
 /// ```
 ///
