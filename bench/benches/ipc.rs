@@ -74,15 +74,15 @@ use std::fmt::Write as _;
 use std::os::fd::AsRawFd;
 use std::process::ExitCode;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{
-    Result, cell, check, machine, median, os_error, paired_ratio, ratio_cell, spread, watchdog,
+    Result, Stage, cell, check, machine, median, os_error, paired_ratio, ratio_cell, spread,
+    watchdog,
 };
 use mproc::ipc::{MessageQueue, Pipe, Queue};
 use mproc::process::Process;
-use mproc::shm::Shared;
 
 /// The message size.
 const SIZE: usize = 64;
@@ -449,35 +449,6 @@ fn timed_stream(
         take(i)?;
     }
     Ok(start.elapsed())
-}
-
-/// A word in shared memory that the two sides of a run step up to order
-/// their set-up: each waits for the stage the other reaches.
-struct Stage(Shared<AtomicU32>);
-
-impl Stage {
-    fn new() -> Result<Stage> {
-        Ok(Stage(Shared::new(AtomicU32::new(0))?))
-    }
-
-    fn reach(&self, stage: u32) {
-        // SYNC POINT: Release pairs with the Acquire in `wait`: the set-up
-        // done before this store is seen by the side that waited for it.
-        self.0.store(stage, Ordering::Release);
-    }
-
-    /// Spins (yielding) until the other side has reached `stage`.
-    fn wait(&self, stage: u32) -> Result<()> {
-        let deadline = Instant::now() + PATIENCE;
-        // SYNC POINT: Acquire pairs with the Release in `reach`.
-        while self.0.load(Ordering::Acquire) < stage {
-            if Instant::now() > deadline {
-                return Err(format!("the other side never reached stage {stage}").into());
-            }
-            std::thread::yield_now();
-        }
-        Ok(())
-    }
 }
 
 /// Message `i`: its sequence number, then a fixed pattern.

@@ -29,16 +29,14 @@ mod common;
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{
-    Peer, Result, cell, check, exit_code, machine_with_load, median, paired_ratio, percentile,
-    print_report, quick_note, quick_run, ratio_cell, rounds, verdict,
+    Peer, Result, Stage, cell, check, exit_code, machine_with_load, median, paired_ratio,
+    percentile, print_report, quick_note, quick_run, ratio_cell, rounds, verdict,
 };
 use mproc::ipc::{Pipe, ValueQueue};
 use mproc::process::Process;
-use mproc::shm::Shared;
 use serde::{Deserialize, Serialize};
 
 /// The value carried: 64 bytes in memory, a 32-character `String` inside
@@ -187,33 +185,6 @@ fn run() -> Result<()> {
 }
 
 // --------------------------------------------------------------- one-way
-
-/// A word in shared memory: the producer says it is ready (1), the bench
-/// gives the go (2).
-struct Stage(Shared<AtomicU32>);
-
-impl Stage {
-    fn new() -> Result<Stage> {
-        Ok(Stage(Shared::new(AtomicU32::new(0))?))
-    }
-
-    fn reach(&self, stage: u32) {
-        // SYNC POINT: Release pairs with the Acquire in `wait`.
-        self.0.store(stage, Ordering::Release);
-    }
-
-    fn wait(&self, stage: u32) -> Result<()> {
-        let deadline = Instant::now() + PATIENCE;
-        // SYNC POINT: Acquire pairs with the Release in `reach`.
-        while self.0.load(Ordering::Acquire) < stage {
-            if Instant::now() > deadline {
-                return Err(format!("the other side never reached stage {stage}").into());
-            }
-            std::thread::yield_now();
-        }
-        Ok(())
-    }
-}
 
 /// Forks a producer that waits for the go, then calls `put(i)` for
 /// `0..n`; the bench waits until it is ready, gives the go and calls

@@ -771,3 +771,33 @@ impl Footprint {
         usage
     }
 }
+
+/// A word in shared memory that the two sides of a run step up to order
+/// their set-up: each waits for the stage the other reaches (for a minute
+/// at most).
+pub struct Stage(Shared<AtomicU32>);
+
+impl Stage {
+    pub fn new() -> Result<Stage> {
+        Ok(Stage(Shared::new(AtomicU32::new(0))?))
+    }
+
+    pub fn reach(&self, stage: u32) {
+        // SYNC POINT: Release pairs with the Acquire in `wait`: the set-up
+        // done before this store is seen by the side that waited for it.
+        self.0.store(stage, Ordering::Release);
+    }
+
+    /// Spins (yielding) until the other side has reached `stage`.
+    pub fn wait(&self, stage: u32) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        // SYNC POINT: Acquire pairs with the Release in `reach`.
+        while self.0.load(Ordering::Acquire) < stage {
+            if Instant::now() > deadline {
+                return Err(format!("the other side never reached stage {stage}").into());
+            }
+            std::thread::yield_now();
+        }
+        Ok(())
+    }
+}
