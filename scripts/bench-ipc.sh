@@ -6,7 +6,11 @@
 # throughput, for mproc's Pipe, MessageQueue and Queue against raw loops of
 # the same system calls (pipe pair, SOCK_SEQPACKET pair, POSIX mq pair), a
 # shared-memory spin floor, iceoryx2 (pub-sub, polling), ipc-channel and
-# Python's multiprocessing Pipe and Queue (bench/bench_ipc_peer.py).
+# Python's multiprocessing Pipe and Queue (bench/bench_ipc_peer.py). Then
+# bench/benches/values.rs (a 64-byte struct with a String, one way, through
+# ValueQueue, a Pipe's send_value, ipc-channel's serde channel and Python's
+# Queue of the same dict) and bench/benches/pool_map.rs (Pool.map of
+# 100,000 paths to Strings against Python's Pool.map and rayon).
 #
 #   scripts/bench-ipc.sh                        full run (about a minute after the build)
 #   MPROC_BENCH_QUICK=1 scripts/bench-ipc.sh    smoke run with small counts
@@ -26,4 +30,6 @@
 # (standard library only) is optional: its cells read "n/a" without it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-exec cargo bench -p mproc-bench --bench ipc "$@"
+cargo bench -p mproc-bench --bench ipc "$@"
+cargo bench -p mproc-bench --bench values "$@"
+exec cargo bench -p mproc-bench --bench pool_map "$@"

@@ -10,7 +10,9 @@
 # stripped and static), benches/recovery.rs (Semaphore acquire + drop
 # against the algorithm before unit recovery and a bare atomic; Lock and
 # RLock take-over latency after a SIGKILL of the holder; a Condition
-# notification when a waiter was killed) and benches/sync.rs (locked
+# notification when a waiter was killed), benches/queue.rs (feature serde:
+# RecordQueue throughput for 16 B to 4 KiB records, the serde ValueQueue's
+# round trip against the fixed Queue's) and benches/sync.rs (locked
 # counter, contended lock, Event ping-pong: mproc against a bare atomic, a
 # raw futex, a raw spin and Python's multiprocessing).
 #
@@ -30,7 +32,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 cargo bench --bench process "$@"
 cargo bench --bench pool "$@"
-cargo bench --bench manager "$@"
+cargo bench --bench manager --features serde "$@"
 cargo bench --bench daemon "$@"
 cargo bench --bench recovery "$@"
+cargo bench --bench queue --features serde "$@"
 exec cargo bench --bench sync "$@"
