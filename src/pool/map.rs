@@ -87,13 +87,26 @@ where
 
     /// Submits chunks while there is room (a free slot, fewer than the
     /// in-flight limit) and items. Takes items off the input only when a
-    /// slot is there for them, so nothing is lost to a refusal.
+    /// slot is there for them, so nothing is lost to a refusal. With
+    /// nothing of its own in flight and every slot busy with tasks whose
+    /// handles were dropped, it waits for one of them to end, as
+    /// `apply_async` does (without it the map would have no result to wait
+    /// for, and would fail as if the caller's handles held every slot).
     fn fill(&mut self, op: &'static str) {
-        while !self.exhausted
-            && self.error.is_none()
-            && self.inflight.len() < self.limit
-            && !self.pool.free.borrow().is_empty()
-        {
+        while !self.exhausted && self.error.is_none() && self.inflight.len() < self.limit {
+            if self.pool.free.borrow().is_empty() {
+                if !self.inflight.is_empty() || self.pool.unattended.get() == 0 {
+                    return;
+                }
+                let waited = self.pool.wait_until(None, |p| {
+                    !p.free.borrow().is_empty() || p.unattended_ended()
+                });
+                if let Err(e) = waited {
+                    self.error = Some(e.into());
+                    return;
+                }
+                continue;
+            }
             if let Err(e) = self.pool.check_running(op) {
                 self.error = Some(e.into());
                 return;
