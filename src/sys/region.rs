@@ -110,6 +110,40 @@ impl<H: Shareable> Region<H> {
     }
 }
 
+impl<H: Shareable> Region<H> {
+    /// The address of byte `at` of the bytes after the header, when
+    /// `at..at + len` is all in the region (for data reached by raw
+    /// pointer under a hand-over protocol, such as a pool slot's payload).
+    pub(crate) fn ptr_at(&self, at: usize, len: usize) -> Option<NonNull<u8>> {
+        if at.checked_add(len)? > self.len {
+            return None;
+        }
+        // `bytes_at + at` stays inside the mapping (checked above).
+        NonNull::new(self.ptr.as_ptr().wrapping_add(bytes_at::<H>() + at))
+    }
+
+    /// The `T` at byte `at` of the bytes after the header, or `None` when
+    /// it is not all in the region or `at` is not aligned for `T` (a
+    /// run-time sized array of shared records, such as a pool's slots).
+    ///
+    /// # Safety
+    ///
+    /// The bytes of that `T` are only ever reached as a `T` (this
+    /// function, with the same `at`), never through [`Region::bytes`],
+    /// [`Region::bytes_mut`] or a raw pointer that writes them as bytes.
+    pub(crate) unsafe fn get<T: Shareable>(&self, at: usize) -> Option<&T> {
+        let ptr = self.ptr_at(at, std::mem::size_of::<T>())?;
+        if !(ptr.as_ptr() as usize).is_multiple_of(std::mem::align_of::<T>()) {
+            return None;
+        }
+        // SAFETY: in bounds and aligned (checked above) in a live mapping
+        // that was zero-filled (all-zero is a valid `T` by the Shareable
+        // contract); only shared references to it exist (the caller's
+        // promise), and `T: Sync` makes sharing them sound.
+        Some(unsafe { ptr.cast::<T>().as_ref() })
+    }
+}
+
 impl<H: Shareable> Drop for Region<H> {
     fn drop(&mut self) {
         // SAFETY: the mapping was made by `zeroed` with this length and is
