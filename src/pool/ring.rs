@@ -170,6 +170,9 @@ pub(crate) struct Ring {
     slots_at: usize,
     /// A slot's header and payload, rounded up to a cache line.
     stride: usize,
+    /// `slots - 1` when `slots` is a power of two (the default 64): the
+    /// order ring's index is then a mask, not a division.
+    mask: Option<u64>,
 }
 
 /// `x` rounded up to a multiple of 64, or `None` on overflow.
@@ -179,10 +182,13 @@ fn line_up(x: usize) -> Option<usize> {
 
 impl Ring {
     /// A zero-filled ring of `slots` slots with `bytes` payload bytes
-    /// each (the caller checked the ranges). `ENOMEM` when the total does
+    /// each (the caller checked the ranges; `EINVAL` for 0 slots). `ENOMEM` when the total does
     /// not fit the address space or the kernel refuses the mapping; the
     /// total is returned beside it.
     pub(crate) fn new(slots: usize, bytes: usize) -> Result<Ring, (Errno, usize)> {
+        if slots == 0 {
+            return Err((Errno::EINVAL, 0));
+        }
         let sizes = (|| {
             let slots_at = line_up(slots.checked_mul(4)?)?;
             let stride = std::mem::size_of::<Slot>().checked_add(line_up(bytes)?)?;
@@ -193,12 +199,29 @@ impl Ring {
             return Err((Errno::ENOMEM, usize::MAX));
         };
         let region = Region::zeroed(len).map_err(|e| (e, len))?;
+        // The layout's bounds and alignment, checked once here for the
+        // last order word, slot and payload (the others lie before them,
+        // on the same alignment): `slot`, `order` and `payload` rely on
+        // it.
+        let last = slots_at + (slots - 1) * stride;
+        // SAFETY: nothing else has reached the region yet; these checks
+        // only look (the references are dropped at once).
+        #[allow(unsafe_code)]
+        let fits = unsafe {
+            region.get::<AtomicU32>((slots - 1) * 4).is_some() && region.get::<Slot>(last).is_some()
+        } && region
+            .ptr_at(last + std::mem::size_of::<Slot>(), bytes)
+            .is_some();
+        if !fits {
+            return Err((Errno::ENOMEM, len));
+        }
         Ok(Ring {
             region,
             slots,
             bytes,
             slots_at,
             stride,
+            mask: slots.is_power_of_two().then(|| slots as u64 - 1),
         })
     }
 
@@ -212,17 +235,22 @@ impl Ring {
         self.bytes
     }
 
-    /// Slot `s % slots`.
+    /// `s` if it names a slot, else `s % slots` (a word read from the
+    /// shared ring is never trusted as an index): no division on the
+    /// way of a valid one.
+    pub(crate) fn bound(&self, s: usize) -> usize {
+        if s < self.slots { s } else { s % self.slots }
+    }
+
+    /// Slot [`Ring::bound`]`(s)`.
     pub(crate) fn slot(&self, s: usize) -> &Slot {
-        let at = self.slots_at + (s % self.slots) * self.stride;
-        // SAFETY: a slot's header is reached only as a `Slot`, here; its
+        let at = self.slots_at + self.bound(s) * self.stride;
+        // SAFETY: in bounds and aligned, as `new` checked for the last
+        // slot; a slot's header is reached only as a `Slot`, here; its
         // payload, reached by pointer, starts after it (`payload`).
         #[allow(unsafe_code)]
-        let slot = unsafe { self.region.get::<Slot>(at) };
-        match slot {
-            Some(slot) => slot,
-            // In bounds and aligned by construction (`new`).
-            None => unreachable!("a pool slot outside its ring"),
+        unsafe {
+            self.region.get_unchecked::<Slot>(at)
         }
     }
 
@@ -231,11 +259,11 @@ impl Ring {
         (0..self.slots).map(|s| self.slot(s))
     }
 
-    /// The first byte of slot `s % slots`'s payload (64-byte aligned,
+    /// The first byte of slot [`Ring::bound`]`(s)`'s payload (64-byte aligned,
     /// [`Ring::bytes`] long): reached only through this pointer, by the
     /// process the slot's state gives it to.
     pub(crate) fn payload(&self, s: usize) -> *mut u8 {
-        let at = self.slots_at + (s % self.slots) * self.stride + std::mem::size_of::<Slot>();
+        let at = self.slots_at + self.bound(s) * self.stride + std::mem::size_of::<Slot>();
         match self.region.ptr_at(at, self.bytes) {
             Some(p) => p.as_ptr(),
             None => unreachable!("a pool slot's payload outside its ring"),
@@ -244,13 +272,17 @@ impl Ring {
 
     /// `order[t % slots]`: the slot of submission `t`.
     pub(crate) fn order(&self, t: u64) -> &AtomicU32 {
-        let at = (t % self.slots as u64) as usize * 4;
-        // SAFETY: the `order` words are reached only as `AtomicU32`s, here.
+        let i = match self.mask {
+            Some(mask) => t & mask,
+            None => t % self.slots as u64,
+        };
+        let at = i as usize * 4;
+        // SAFETY: `i < slots`: in bounds and aligned, as `new` checked for
+        // the last word; the `order` words are reached only as
+        // `AtomicU32`s, here.
         #[allow(unsafe_code)]
-        let word = unsafe { self.region.get::<AtomicU32>(at) };
-        match word {
-            Some(word) => word,
-            None => unreachable!("a pool order word outside its ring"),
+        unsafe {
+            self.region.get_unchecked::<AtomicU32>(at)
         }
     }
 }
@@ -323,9 +355,9 @@ impl Ring {
     /// is the tail word the caller read.
     fn claim(&self, h: u64, me: usize, tail: u64) -> Option<usize> {
         let s = if tail >> 16 == h + 1 {
-            (tail & 0xffff) as usize % self.slots
+            self.bound((tail & 0xffff) as usize)
         } else {
-            self.order(h).load(Ordering::Acquire) as usize % self.slots
+            self.bound(self.order(h).load(Ordering::Acquire) as usize)
         };
         let slot = self.slot(s);
         let queued = state(h, QUEUED, 0);
@@ -354,7 +386,7 @@ impl Ring {
     pub(crate) fn help_head(&self) {
         let h = self.head.0.load(Ordering::Acquire);
         if h < self.tail_count(Ordering::Acquire) {
-            let s = self.order(h).load(Ordering::Acquire) as usize % self.slots;
+            let s = self.bound(self.order(h).load(Ordering::Acquire) as usize);
             if self.slot(s).state.load(Ordering::Acquire) != state(h, QUEUED, 0) {
                 let _ = self
                     .head

@@ -142,6 +142,22 @@ impl<H: Shareable> Region<H> {
         // promise), and `T: Sync` makes sharing them sound.
         Some(unsafe { ptr.cast::<T>().as_ref() })
     }
+
+    /// The `T` at byte `at` of the bytes after the header, unchecked: for
+    /// the hot paths of a layout whose bounds and alignment were checked
+    /// once with [`Region::get`].
+    ///
+    /// # Safety
+    ///
+    /// `at..at + size_of::<T>()` is in the region and `at` is aligned for
+    /// `T` (as [`Region::get`] checks), and the obligations of
+    /// [`Region::get`] hold.
+    pub(crate) unsafe fn get_unchecked<T: Shareable>(&self, at: usize) -> &T {
+        // SAFETY: in bounds and aligned (the caller's promise) in a live,
+        // zero-filled mapping (all-zero is a valid `T`); only shared
+        // references to it exist (the caller's promise); `T: Sync`.
+        unsafe { &*self.ptr.as_ptr().add(bytes_at::<H>() + at).cast::<T>() }
+    }
 }
 
 impl<H: Shareable> Drop for Region<H> {
