@@ -14,7 +14,9 @@ use crate::process;
 use crate::sys::{self, event};
 
 /// Builds a [`Pool`] with Python's optional arguments: `processes`,
-/// `initializer` with its argument, `maxtasksperchild`.
+/// `initializer` with its argument, `maxtasksperchild`; and the sizes of
+/// its ring of task slots chosen at run time ([`slots`](Self::slots),
+/// [`task_bytes`](Self::task_bytes); see the module docs, "Ring sizes").
 ///
 /// ```no_run
 /// use mproc::pool::Pool;
@@ -147,14 +149,15 @@ impl PoolBuilder {
     /// than [`TASK_BYTES_MIN`] bytes given to `task_bytes`, and
     /// [`ErrorKind::CapacityExceeded`] for more than [`SLOTS_MAX`] slots
     /// or [`TASK_BYTES_MAX`] bytes given to `task_bytes` (each naming
-    /// its knob in [`Resource::Capacity`], before any worker is
-    /// forked); [`ErrorKind::CapacityExceeded`] for more workers than
+    /// its knob in [`Resource::Capacity`]);
+    /// [`ErrorKind::CapacityExceeded`] for more workers than
     /// `MPROC_POOL_MAX_WORKERS`; [`ErrorKind::Os`] (`ENOMEM`, naming the
-    /// knobs) when the kernel refuses to map the ring; [`ErrorKind::DaemonicParent`] in a
-    /// daemonic process (Python's rule: the workers would be its
-    /// children); the errors of
+    /// knobs) when the kernel refuses to map the ring;
+    /// [`ErrorKind::DaemonicParent`] in a daemonic process (Python's
+    /// rule: the workers would be its children) — all of these before
+    /// any worker is forked; then the errors of
     /// [`Process::start`](crate::process::Process::start) (other threads
-    /// running, the kernel refusing a process) and of the mapping.
+    /// running, the kernel refusing a process).
     pub fn build_sized<const SLOTS: usize, const BYTES: usize>(self) -> Result<Pool<SLOTS, BYTES>> {
         let op = "Pool::new";
         let size = match self.processes {
