@@ -955,3 +955,47 @@ fn serde_values_through_a_pool_allocate_nothing_in_steady_state() {
         assert_steady_state_allocates_nothing(10, round);
     });
 }
+
+/// A pool whose ring was sized at run time (`PoolBuilder::slots`,
+/// `task_bytes`): its tables are allocated once when it is built, and
+/// nothing after; an array bigger than the default slot travels, and
+/// (feature `serde`) a value that encodes bigger than it.
+#[test]
+fn a_pool_sized_at_run_time_allocates_nothing_in_steady_state() {
+    common::isolated(|| {
+        use mproc::pool::Pool;
+        let pool = Pool::builder()
+            .processes(2)
+            .slots(100)
+            .task_bytes(8 * 1024)
+            .build()
+            .unwrap();
+        let round = || {
+            let r = pool.apply_async(pool_square, 7).unwrap();
+            assert_eq!(r.get().unwrap(), 49);
+            assert_eq!(pool.apply(|a: [u8; 6000]| a[5999], [3; 6000]).unwrap(), 3);
+            // More tasks than the type's SLOTS, none held: slots come back.
+            for i in 0..150u64 {
+                drop(pool.apply_async(pool_square, i).unwrap());
+            }
+            let mut out = [0u64; 100];
+            assert_eq!(
+                pool.map_into(pool_square, 0..100u64, &mut out, 8).unwrap(),
+                100
+            );
+            assert_eq!(out[99], 99 * 99);
+            let sum: u64 = pool
+                .imap_unordered(pool_square, 0..50u64, 4)
+                .map(|r| r.unwrap())
+                .sum();
+            assert_eq!(sum, (0..50u64).map(|x| x * x).sum());
+            #[cfg(feature = "serde")]
+            {
+                assert_eq!(pool.apply_value(pool_first, pool_big(5)).unwrap(), 5);
+                assert_eq!(pool.apply_value(pool_big, 6).unwrap()[2][31][31], 6);
+            }
+            pool.poll().unwrap();
+        };
+        assert_steady_state_allocates_nothing(10, round);
+    });
+}

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 
 use super::ring::{self, Ring};
 use super::{AsyncResult, DropResults, Ended, Phase, Pool, TaskData, TaskError, map};
-use crate::error::{Error, ErrorKind, Resource, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::sys::task::{self as erased, Callbacks, Mask};
 
 impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
@@ -22,11 +22,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
             if self.unattended.get() == 0 {
                 // Every slot waits for a handle the caller holds: waiting
                 // would never end.
-                return Err(Error::new(
-                    op,
-                    Resource::Capacity("MPROC_POOL_SLOTS"),
-                    ErrorKind::CapacityExceeded { limit: SLOTS },
-                ));
+                return Err(self.slots_exceeded(op));
             }
             // `wait_until` runs `service` once this holds: it frees the
             // slot, or runs its callbacks (then the slot waits for its
@@ -77,30 +73,26 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         A: TaskData,
         R: TaskData,
     {
-        let capacity = erased::chunk_capacity::<A, R>(BYTES);
+        let bytes = self.task_bytes();
+        let capacity = erased::chunk_capacity::<A, R>(bytes);
         if capacity == 0 {
-            return Err(Error::new(
-                op,
-                Resource::Capacity("MPROC_POOL_TASK_BYTES"),
-                ErrorKind::CapacityExceeded { limit: BYTES },
-            ));
+            return Err(self.bytes_exceeded(op));
         }
         let entry = erased::entry_of::<C, A, R>(task);
         let s = self.take_slot(op)?;
-        let ring: &Ring<SLOTS, BYTES> = &self.ring;
-        let slot = &ring.slots[s];
+        let payload = self.ring.payload(s);
         let mut count = 0;
         for item in items.take(max.min(capacity)) {
             // SAFETY: the slot is FREE (it came off the free list), so its
             // payload is ours; `count` stays below the capacity.
             #[allow(unsafe_code)]
             unsafe {
-                erased::put_arg::<A, R>(slot.payload.ptr(), BYTES, count, item)
+                erased::put_arg::<A, R>(payload, bytes, count, item)
             };
             count += 1;
         }
         if count == 0 {
-            let _ = self.free.borrow_mut().push(s as u16);
+            self.free.borrow_mut().push(s as u16);
             return Ok(None);
         }
         let drop_results = erased::drop_results::<A, R> as DropResults;
@@ -122,17 +114,18 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         callbacks: Option<Callbacks<TaskError>>,
         drop_results: Option<DropResults>,
     ) {
-        let ring: &Ring<SLOTS, BYTES> = &self.ring;
-        let slot = &ring.slots[s];
+        let ring: &Ring = &self.ring;
+        let slot = ring.slot(s);
+        let slots = ring.slot_count() as u64;
         let t = self.next_seq.get();
-        // The order ring has SLOTS entries; a claimed submission whose
+        // The order ring has `slots` entries; a claimed submission whose
         // worker died before advancing `head` is skipped here. `head` is
         // read only when the last value seen would not do (it lives on a
         // line the workers write).
-        while t - self.head_seen.get() >= SLOTS as u64 {
+        while t - self.head_seen.get() >= slots {
             let h = ring.head.0.load(Ordering::Acquire);
             self.head_seen.set(h);
-            if t - h < SLOTS as u64 {
+            if t - h < slots {
                 break;
             }
             ring.help_head();
@@ -162,7 +155,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         // the arguments, entry and count are visible to it.
         slot.state
             .store(ring::state(t, ring::QUEUED, 0), Ordering::Release);
-        ring.order[(t % SLOTS as u64) as usize].store(s as u32, Ordering::Release);
+        ring.order(t).store(s as u32, Ordering::Release);
         self.next_seq.set(t + 1);
         // SYNC POINT: SeqCst, then the loads of `spinning` and `parked`
         // in `wake_worker`

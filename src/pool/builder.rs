@@ -7,15 +7,16 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::ring::Ring;
-use super::{Local, Phase, Pool, fd};
+use super::{Knobs, Local, Phase, Pool, fd};
 use crate::config::POOL_MAX_WORKERS;
 use crate::error::{Error, ErrorKind, Resource, Result};
 use crate::process;
-use crate::shm::Shared;
 use crate::sys::{self, event};
 
 /// Builds a [`Pool`] with Python's optional arguments: `processes`,
-/// `initializer` with its argument, `maxtasksperchild`.
+/// `initializer` with its argument, `maxtasksperchild`; and the sizes of
+/// its ring of task slots chosen at run time ([`slots`](Self::slots),
+/// [`task_bytes`](Self::task_bytes); see the module docs, "Ring sizes").
 ///
 /// ```no_run
 /// use mproc::pool::Pool;
@@ -32,7 +33,24 @@ pub struct PoolBuilder {
     max_tasks: u64,
     jitter: u64,
     task_timeout: Option<Duration>,
+    slots: Option<usize>,
+    task_bytes: Option<usize>,
 }
+
+/// The most task slots a pool's ring has (its slot numbers are 16 bits),
+/// for [`PoolBuilder::slots`] and `build_sized`'s `SLOTS` alike.
+pub const SLOTS_MAX: usize = 65_535;
+/// The fewest bytes [`PoolBuilder::task_bytes`] takes (as
+/// `MPROC_POOL_TASK_BYTES`): a `u64` argument.
+pub const TASK_BYTES_MIN: usize = 8;
+/// The most bytes [`PoolBuilder::task_bytes`] takes (as
+/// `MPROC_POOL_TASK_BYTES`): 1 MiB per slot.
+pub const TASK_BYTES_MAX: usize = 1 << 20;
+
+/// The knob texts of run-time sizes, as errors name them.
+const SLOTS_KNOB: &str = "PoolBuilder::slots (MPROC_POOL_SLOTS): 1 to SLOTS_MAX";
+const TASK_BYTES_RANGE: &str =
+    "PoolBuilder::task_bytes (MPROC_POOL_TASK_BYTES): TASK_BYTES_MIN to TASK_BYTES_MAX";
 
 impl PoolBuilder {
     /// The number of workers (Python's `processes`); by default
@@ -78,7 +96,38 @@ impl PoolBuilder {
         self
     }
 
-    /// Forks the workers: a pool with the default ring.
+    /// The ring's task slots, chosen at run time (instead of the build's
+    /// `MPROC_POOL_SLOTS`, or `build_sized`'s `SLOTS`), 1 to
+    /// [`SLOTS_MAX`]: at most this many tasks (a map chunk counts once)
+    /// are submitted and not yet collected. Python's pool has no such
+    /// bound (its queue grows); here a submission past it waits for an
+    /// unattended task to end, or fails when every slot waits for a
+    /// handle the caller holds.
+    ///
+    /// The slots live in the pool's shared mapping; the parent's table of
+    /// them is allocated once, when the pool is built.
+    pub fn slots(mut self, n: usize) -> PoolBuilder {
+        self.slots = Some(n);
+        self
+    }
+
+    /// The bytes of one task slot, chosen at run time (instead of the
+    /// build's `MPROC_POOL_TASK_BYTES`, or `build_sized`'s `BYTES`),
+    /// [`TASK_BYTES_MIN`] to [`TASK_BYTES_MAX`]: a task's argument,
+    /// then its result, share them (a map chunk's items too); with the
+    /// `serde` feature, an encoded value takes up to this less an 8-byte
+    /// header. For a program that learns its values' size only when it
+    /// runs (`task_bytes(64 * 1024)` for 64 KiB values). Pages of the
+    /// shared mapping cost memory only once a task has written them.
+    pub fn task_bytes(mut self, n: usize) -> PoolBuilder {
+        self.task_bytes = Some(n);
+        self
+    }
+
+    /// Forks the workers: a pool whose ring has the sizes given with
+    /// [`slots`](PoolBuilder::slots) and
+    /// [`task_bytes`](PoolBuilder::task_bytes), by default the build's
+    /// `MPROC_POOL_SLOTS` slots of `MPROC_POOL_TASK_BYTES` bytes.
     ///
     /// # Errors
     ///
@@ -87,17 +136,28 @@ impl PoolBuilder {
         self.build_sized()
     }
 
-    /// Forks the workers: a pool of `SLOTS` slots of `BYTES` bytes.
+    /// Forks the workers: a pool of type `Pool<SLOTS, BYTES>`, whose ring
+    /// has `SLOTS` slots of `BYTES` bytes unless
+    /// [`slots`](PoolBuilder::slots) or
+    /// [`task_bytes`](PoolBuilder::task_bytes) chose otherwise (the
+    /// run-time sizes win; `SLOTS` still bounds how many chunks one
+    /// `imap` keeps in flight).
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidArgument`] for 0 workers or `SLOTS` over
-    /// 65535; [`ErrorKind::CapacityExceeded`] for more workers than
-    /// `MPROC_POOL_MAX_WORKERS`; [`ErrorKind::DaemonicParent`] in a
-    /// daemonic process (Python's rule: the workers would be its
-    /// children); the errors of
+    /// [`ErrorKind::InvalidArgument`] for 0 workers, 0 slots or fewer
+    /// than [`TASK_BYTES_MIN`] bytes given to `task_bytes`, and
+    /// [`ErrorKind::CapacityExceeded`] for more than [`SLOTS_MAX`] slots
+    /// or [`TASK_BYTES_MAX`] bytes given to `task_bytes` (each naming
+    /// its knob in [`Resource::Capacity`]);
+    /// [`ErrorKind::CapacityExceeded`] for more workers than
+    /// `MPROC_POOL_MAX_WORKERS`; [`ErrorKind::Os`] (`ENOMEM`, naming the
+    /// knobs) when the kernel refuses to map the ring;
+    /// [`ErrorKind::DaemonicParent`] in a daemonic process (Python's
+    /// rule: the workers would be its children) — all of these before
+    /// any worker is forked; then the errors of
     /// [`Process::start`](crate::process::Process::start) (other threads
-    /// running, the kernel refusing a process) and of the mapping.
+    /// running, the kernel refusing a process).
     pub fn build_sized<const SLOTS: usize, const BYTES: usize>(self) -> Result<Pool<SLOTS, BYTES>> {
         let op = "Pool::new";
         let size = match self.processes {
@@ -124,16 +184,20 @@ impl PoolBuilder {
                 },
             ));
         }
-        if SLOTS == 0 || SLOTS > usize::from(u16::MAX) {
-            return Err(Error::new(
+        let (slots, bytes, knobs) = self.sizes::<SLOTS, BYTES>(op, resource)?;
+        let ring = Ring::new(slots, bytes).map_err(|(e, _)| {
+            Error::os(
                 op,
-                resource,
-                ErrorKind::InvalidArgument("a pool has 1 to 65535 slots"),
-            ));
-        }
+                Resource::Capacity(
+                    "the ring's mapping: PoolBuilder::slots × PoolBuilder::task_bytes \
+                     (MPROC_POOL_SLOTS × MPROC_POOL_TASK_BYTES)",
+                ),
+                e,
+            )
+        })?;
+        let ring = Rc::new(ring);
         let wake = event::eventfd().map_err(|e| Error::os("eventfd", resource, e))?;
-        let fds = fd::FdQueue::new(resource)?;
-        let ring = Rc::new(Shared::<Ring<SLOTS, BYTES>>::zeroed()?);
+        let fds = fd::FdQueue::new(resource, slots)?;
         // Half the CPUs may spin for work (at least one): the parent and
         // the workers running tasks need the others.
         let cpus = process::cpu_count().unwrap_or(1);
@@ -141,11 +205,8 @@ impl PoolBuilder {
             .0
             .max_spinning
             .store((cpus / 2).clamp(1, size) as u32, Ordering::Relaxed);
-        let mut free = heapless::Vec::new();
-        for s in (0..SLOTS).rev() {
-            // Cannot fail: SLOTS entries in a vector of capacity SLOTS.
-            let _ = free.push(s as u16);
-        }
+        // Room for every slot now: pushing a freed slot never allocates.
+        let free: Vec<u16> = (0..slots).rev().map(|s| s as u16).collect();
         let pool = Pool {
             ring,
             wake,
@@ -163,8 +224,9 @@ impl PoolBuilder {
             forked_at: RefCell::new([None; POOL_MAX_WORKERS]),
             crash_streak: Cell::new(0),
             respawn_at: Cell::new(None),
-            local: core::array::from_fn(|_| Local::new()),
+            local: (0..slots).map(|_| Local::new()).collect(),
             free: RefCell::new(free),
+            knobs,
             next_seq: Cell::new(0),
             head_seen: Cell::new(0),
             phase: Cell::new(Phase::Running),
@@ -180,6 +242,72 @@ impl PoolBuilder {
             let _ = pool.workers.borrow_mut().push(worker);
         }
         Ok(pool)
+    }
+}
+
+impl PoolBuilder {
+    /// The ring's slots and bytes (the run-time knobs, else `SLOTS` and
+    /// `BYTES`), checked, and the knob names errors give them.
+    fn sizes<const SLOTS: usize, const BYTES: usize>(
+        &self,
+        op: &'static str,
+        resource: Resource,
+    ) -> Result<(usize, usize, Knobs)> {
+        let slots = self.slots.unwrap_or(SLOTS);
+        let slots_knob = if self.slots.is_some() {
+            SLOTS_KNOB
+        } else {
+            "MPROC_POOL_SLOTS"
+        };
+        if slots == 0 {
+            let kind = ErrorKind::InvalidArgument("a pool has at least one task slot");
+            return Err(match self.slots {
+                Some(_) => Error::new(op, Resource::Capacity(slots_knob), kind),
+                None => Error::new(op, resource, kind),
+            });
+        }
+        if slots > SLOTS_MAX {
+            return Err(Error::new(
+                op,
+                Resource::Capacity(slots_knob),
+                ErrorKind::CapacityExceeded { limit: SLOTS_MAX },
+            ));
+        }
+        let bytes = match self.task_bytes {
+            None => BYTES,
+            Some(n) if n < TASK_BYTES_MIN => {
+                return Err(Error::new(
+                    op,
+                    Resource::Capacity(TASK_BYTES_RANGE),
+                    ErrorKind::InvalidArgument(
+                        "a pool's task slot has at least TASK_BYTES_MIN (8) bytes",
+                    ),
+                ));
+            }
+            Some(n) if n > TASK_BYTES_MAX => {
+                return Err(Error::new(
+                    op,
+                    Resource::Capacity(TASK_BYTES_RANGE),
+                    ErrorKind::CapacityExceeded {
+                        limit: TASK_BYTES_MAX,
+                    },
+                ));
+            }
+            Some(n) => n,
+        };
+        let knobs = Knobs {
+            slots: if self.slots.is_some() {
+                "PoolBuilder::slots"
+            } else {
+                "MPROC_POOL_SLOTS"
+            },
+            bytes: if self.task_bytes.is_some() {
+                "PoolBuilder::task_bytes"
+            } else {
+                "MPROC_POOL_TASK_BYTES"
+            },
+        };
+        Ok((slots, bytes, knobs))
     }
 }
 
@@ -226,6 +354,8 @@ impl Pool {
             max_tasks: 0,
             jitter: 0,
             task_timeout: None,
+            slots: None,
+            task_bytes: None,
         }
     }
 }

@@ -17,7 +17,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         if let Some(kind) = l.failure.get() {
             return Ended::Failed(kind);
         }
-        let slot = &self.ring.slots[s];
+        let slot = self.ring.slot(s);
         // SYNC POINT: Acquire pairs with the worker's commit (or the
         // parent's own DIED store): the results are visible.
         let st = slot.state.load(Ordering::Acquire);
@@ -47,7 +47,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         let l = &self.local[s];
         let error = Error::new(op, Resource::Task(l.seq.get()), kind);
         let message = if kind == ErrorKind::Panicked {
-            let slot = &self.ring.slots[s];
+            let slot = self.ring.slot(s);
             let bytes = slot.message.load();
             let len = (slot.message_len.load(Ordering::Relaxed) as usize).min(bytes.len());
             PanicMessage::from_bytes(&bytes[..len])
@@ -108,7 +108,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
                 // slot was submitted with (the caller's handle recorded it).
                 #[allow(unsafe_code)]
                 let taken =
-                    unsafe { take(self.ring.slots[s].payload.ptr(), BYTES, index, &l.cursor) };
+                    unsafe { take(self.ring.payload(s), self.task_bytes(), index, &l.cursor) };
                 taken.map_err(|kind| self.item_error(op, s, kind))
             }
         }
@@ -137,7 +137,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
                 }
             }
             Ended::Done { failed } => {
-                let payload = self.ring.slots[s].payload.ptr();
+                let payload = self.ring.payload(s);
                 l.untaken.set(Mask::default());
                 for i in (0..count).filter(|&i| untaken.has(i)) {
                     if failed.has(i) {
@@ -149,7 +149,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
                         // `free_slot` drops none of these); `take` is
                         // `take_result` for the slot's types.
                         #[allow(unsafe_code)]
-                        let taken = unsafe { take(payload, BYTES, i, &l.cursor) };
+                        let taken = unsafe { take(payload, self.task_bytes(), i, &l.cursor) };
                         sink(i, taken.map_err(|kind| self.item_error(op, s, kind)));
                     }
                 }
@@ -173,8 +173,8 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
             #[allow(unsafe_code)]
             unsafe {
                 drop_results(
-                    self.ring.slots[s].payload.ptr(),
-                    BYTES,
+                    self.ring.payload(s),
+                    self.task_bytes(),
                     l.count.get(),
                     failed,
                     l.untaken.get(),
@@ -191,7 +191,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         l.held.set(false);
         l.untaken.set(Mask::default());
         l.drop_results.set(None);
-        let _ = self.free.borrow_mut().push(s as u16);
+        self.free.borrow_mut().push(s as u16);
     }
 
     /// A handle lets go of slot `s`: freed now if it ended, else when it
@@ -222,7 +222,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         if self.unattended.get() == 0 {
             return;
         }
-        for s in 0..SLOTS {
+        for s in 0..self.slots() {
             let l = &self.local[s];
             if !l.busy.get() || (l.held.get() && l.callbacks.borrow().is_none()) {
                 continue;
@@ -248,8 +248,8 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
                         #[allow(unsafe_code)]
                         unsafe {
                             callbacks.run(Outcome::Done {
-                                payload: self.ring.slots[s].payload.ptr(),
-                                bytes: BYTES,
+                                payload: self.ring.payload(s),
+                                bytes: self.task_bytes(),
                                 index: 0,
                                 task: l.seq.get(),
                             })

@@ -21,7 +21,7 @@ const MESSAGE_COST: usize = 1024;
 const HEADROOM: usize = 4 * MESSAGE_COST;
 
 /// The parent's side of a pool's descriptor queue.
-pub(super) struct FdQueue<const SLOTS: usize> {
+pub(super) struct FdQueue {
     /// The receiving end: workers take messages from it.
     queue: OwnedFd,
     /// The sending end: the parent sends, workers put messages back.
@@ -29,16 +29,18 @@ pub(super) struct FdQueue<const SLOTS: usize> {
     /// The last key given (keys start at 1).
     next: Cell<u64>,
     /// Per slot: the key of the descriptor task it holds (0: none).
-    keys: [Cell<u64>; SLOTS],
+    keys: Box<[Cell<u64>]>,
 }
 
-impl<const SLOTS: usize> FdQueue<SLOTS> {
-    pub(super) fn new(resource: Resource) -> Result<FdQueue<SLOTS>> {
+impl FdQueue {
+    /// The queue of a pool of `slots` slots (its table allocated once,
+    /// here).
+    pub(super) fn new(resource: Resource, slots: usize) -> Result<FdQueue> {
         let (queue, back) =
             socket::seqpacket_pair().map_err(|e| Error::os("Pool::new", resource, e))?;
         // Room for a message per slot (best effort: capped by
         // net.core.wmem_max; the default, 208 KiB, holds about 270).
-        let want = SLOTS.saturating_mul(MESSAGE_COST).saturating_add(HEADROOM);
+        let want = slots.saturating_mul(MESSAGE_COST).saturating_add(HEADROOM);
         if socket::send_buffer(&back).is_ok_and(|now| now < want) {
             let _ = fdpass::set_send_buffer(back.as_fd(), want);
         }
@@ -46,7 +48,7 @@ impl<const SLOTS: usize> FdQueue<SLOTS> {
             queue,
             back,
             next: Cell::new(0),
-            keys: core::array::from_fn(|_| Cell::new(0)),
+            keys: (0..slots).map(|_| Cell::new(0)).collect(),
         })
     }
 
@@ -63,7 +65,7 @@ impl<const SLOTS: usize> FdQueue<SLOTS> {
     /// Every queued message goes (the workers are gone).
     pub(super) fn clear(&self) {
         fdpass::drain(self.queue.as_fd());
-        for k in &self.keys {
+        for k in self.keys.iter() {
             k.set(0);
         }
     }

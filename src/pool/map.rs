@@ -10,7 +10,6 @@ use std::time::Instant;
 
 pub use super::route::{Direct, Route, Star, StarFn};
 use super::{Ended, Pool, TaskData, TaskError};
-use crate::error::{Error, ErrorKind, Resource};
 pub use crate::sys::task::Call;
 
 /// One chunk in flight: its slot, the index of its first item, its item
@@ -60,7 +59,7 @@ where
         chunksize: Option<usize>,
         ordered: bool,
     ) -> Self {
-        let capacity = C::chunk_capacity(BYTES).max(1);
+        let capacity = C::chunk_capacity(pool.task_bytes()).max(1);
         let chunksize = match chunksize {
             Some(n) => n,
             None => {
@@ -76,7 +75,9 @@ where
             chunksize: chunksize.clamp(1, capacity),
             ordered,
             inflight: heapless::Deque::new(),
-            limit: (pool.processes() * 4).clamp(1, SLOTS),
+            // At most `SLOTS` (the in-flight table's room) even when the
+            // ring has more slots.
+            limit: (pool.processes() * 4).clamp(1, pool.slots().min(SLOTS)),
             next_index: 0,
             exhausted: false,
             error: None,
@@ -87,13 +88,26 @@ where
 
     /// Submits chunks while there is room (a free slot, fewer than the
     /// in-flight limit) and items. Takes items off the input only when a
-    /// slot is there for them, so nothing is lost to a refusal.
+    /// slot is there for them, so nothing is lost to a refusal. With
+    /// nothing of its own in flight and every slot busy with tasks whose
+    /// handles were dropped, it waits for one of them to end, as
+    /// `apply_async` does (without it the map would have no result to wait
+    /// for, and would fail as if the caller's handles held every slot).
     fn fill(&mut self, op: &'static str) {
-        while !self.exhausted
-            && self.error.is_none()
-            && self.inflight.len() < self.limit
-            && !self.pool.free.borrow().is_empty()
-        {
+        while !self.exhausted && self.error.is_none() && self.inflight.len() < self.limit {
+            if self.pool.free.borrow().is_empty() {
+                if !self.inflight.is_empty() || self.pool.unattended.get() == 0 {
+                    return;
+                }
+                let waited = self.pool.wait_until(None, |p| {
+                    !p.free.borrow().is_empty() || p.unattended_ended()
+                });
+                if let Err(e) = waited {
+                    self.error = Some(e.into());
+                    return;
+                }
+                continue;
+            }
             if let Err(e) = self.pool.check_running(op) {
                 self.error = Some(e.into());
                 return;
@@ -145,11 +159,7 @@ where
                 self.exhausted = true;
                 return Some((
                     self.next_index,
-                    Err(TaskError::from(Error::new(
-                        op,
-                        Resource::Capacity("MPROC_POOL_SLOTS"),
-                        ErrorKind::CapacityExceeded { limit: SLOTS },
-                    ))),
+                    Err(TaskError::from(self.pool.slots_exceeded(op))),
                 ));
             }
             return None;
@@ -246,7 +256,7 @@ where
     /// what fits the slot's bytes) for chunks not yet submitted.
     #[must_use]
     pub fn chunksize(mut self, n: usize) -> Self {
-        let capacity = C::chunk_capacity(BYTES).max(1);
+        let capacity = C::chunk_capacity(self.pool.task_bytes()).max(1);
         self.chunksize = n.clamp(1, capacity);
         self
     }

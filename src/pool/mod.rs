@@ -35,12 +35,72 @@
 //!   the main thread (or a thread that lives as long as the pool), since
 //!   replacements are forked by the thread that calls into the pool.
 //! - **A fixed ring of task slots** lives in one anonymous shared segment
-//!   made before the fork: `SLOTS` slots of `BYTES` bytes each (const
-//!   generics, by default the build-time `MPROC_POOL_SLOTS` = 64 and
-//!   `MPROC_POOL_TASK_BYTES` = 2048). A slot carries a task's argument,
-//!   then its result (or a chunk of a `map`'s items). Handing a task to a
-//!   busy worker and its result back costs no system call: both sides
-//!   watch the slot for a few microseconds before they park.
+//!   made before the fork: by default the build-time `MPROC_POOL_SLOTS` =
+//!   64 slots of `MPROC_POOL_TASK_BYTES` = 2048 bytes each, or the sizes
+//!   chosen when the pool is built (see "Ring sizes" below). A slot
+//!   carries a task's argument, then its result (or a chunk of a `map`'s
+//!   items). Handing a task to a busy worker and its result back costs no
+//!   system call: both sides watch the slot for a few microseconds before
+//!   they park.
+//!
+//! # Ring sizes: at build time, by const generics, or at run time
+//!
+//! How many tasks may be outstanding (the slots) and how big a task's
+//! argument and result may be (a slot's bytes) are chosen in one of
+//! three ways, the latest winning:
+//!
+//! | where | slots | bytes per slot |
+//! |---|---|---|
+//! | the crate's build (`build.rs`) | `MPROC_POOL_SLOTS` (1 to 4096, default 64) | `MPROC_POOL_TASK_BYTES` (8 to 1 MiB, default 2048) |
+//! | the pool's type, `Pool<SLOTS, BYTES>` with [`PoolBuilder::build_sized`] | `SLOTS` (1 to [`SLOTS_MAX`]) | `BYTES` |
+//! | the running program, [`PoolBuilder::slots`], [`PoolBuilder::task_bytes`] | 1 to [`SLOTS_MAX`] | [`TASK_BYTES_MIN`] to [`TASK_BYTES_MAX`] |
+//!
+//! ```no_run
+//! use mproc::pool::Pool;
+//! # fn value_size_from_config() -> usize { 64 * 1024 }
+//! // Learnt when the program runs: values up to 64 KiB, 16 in flight.
+//! let pool = Pool::builder()
+//!     .processes(4)
+//!     .slots(16)
+//!     .task_bytes(value_size_from_config())
+//!     .build()?;
+//! assert_eq!((pool.slots(), pool.task_bytes()), (16, 64 * 1024));
+//! # Ok::<(), mproc::Error>(())
+//! ```
+//!
+//! There is one ring either way: it is always laid out when the pool is
+//! built (a header, then the slots, each a fixed header and its bytes,
+//! on cache lines of their own), and the const generics are the sizes it
+//! gets when the run-time knobs are not given. So the const-generic and
+//! `MPROC_*` forms that firmware builds use keep their meaning and their
+//! costs: the ring is an anonymous mapping, not heap, whatever its size,
+//! and a pool's construction already allocates (the handle of the ring
+//! shared with the workers, each worker's boxed target when it is
+//! forked), so the parent's per-slot tables (a record and a free-list
+//! entry per slot, a key per slot for descriptor tasks) are allocated
+//! there too, once, sized to the ring. After that the pool allocates
+//! nothing, whichever form made it (`tests/alloc.rs` checks a run-time
+//! sized pool too). A separate run-time-only type would have doubled
+//! every handle type ([`AsyncResult`], [`Imap`], [`MapResult`]); keeping
+//! the tables inline in the `Pool` for the const form would have kept
+//! two layouts of every per-slot access for a saving of one allocation
+//! at start-up. `SLOTS` still bounds one thing at compile time: how many
+//! chunks one `imap` keeps in flight (its table is on the caller's stack,
+//! so that a map allocates nothing), at most
+//! `min(4 × processes, slots, SLOTS)`.
+//!
+//! Bad sizes are refused by `build` before any worker is forked, naming
+//! the knob and its limit in [`Resource::Capacity`]: 0 slots or fewer than
+//! [`TASK_BYTES_MIN`] bytes with [`ErrorKind::InvalidArgument`], more than
+//! [`SLOTS_MAX`] slots or [`TASK_BYTES_MAX`] bytes with
+//! [`ErrorKind::CapacityExceeded`], and a ring the kernel will not map
+//! (the address space, `RLIMIT_AS`, overcommit) with [`ErrorKind::Os`].
+//! Later refusals name the knob that sized the pool: a task too big for
+//! a slot (`MPROC_POOL_TASK_BYTES` or `PoolBuilder::task_bytes`), every
+//! slot held by the caller's handles (`MPROC_POOL_SLOTS` or
+//! `PoolBuilder::slots`). Memory: the ring takes about
+//! `slots × (192 + bytes)` bytes of address space (192: a slot's
+//! header), and pages cost memory only once a task has written them.
 //!
 //! # Tasks are `fn`s, not pickled closures
 //!
@@ -124,7 +184,9 @@
 //! the worker encodes the result into the same slot: the transport
 //! allocates nothing (only building the values does). Sizes stay
 //! bounded and named: an argument whose encoding does not fit a slot
-//! (`BYTES` less an 8-byte header) is refused when submitted with
+//! ([`Pool::task_bytes`] less an 8-byte header; a program that learns
+//! its values' size at run time sizes the slots with
+//! [`PoolBuilder::task_bytes`]) is refused when submitted with
 //! [`ErrorKind::EncodedSize`] (its size, the room,
 //! `TASK_BYTES_KNOB`), losing nothing already submitted; a result that
 //! does not fit fails its own task with that error (the chunks of a map
@@ -215,7 +277,7 @@ mod value;
 mod workers;
 
 pub use crate::sys::task::TaskData;
-pub use builder::PoolBuilder;
+pub use builder::{PoolBuilder, SLOTS_MAX, TASK_BYTES_MAX, TASK_BYTES_MIN};
 pub use map::{Call, Direct, Imap, MapResult, Star, StarFn};
 /// `#[derive(TaskData)]`: the compile-time checks instead of an `unsafe impl`.
 #[cfg(feature = "derive")]
@@ -234,7 +296,6 @@ use std::time::{Duration, Instant};
 use crate::config::{POOL_MAX_WORKERS, POOL_SLOTS, POOL_TASK_BYTES};
 use crate::error::{Error, ErrorKind, Resource, Result};
 use crate::process::Process;
-use crate::shm::Shared;
 use crate::sys;
 use crate::sys::task::{Callbacks, Mask};
 use ring::Ring;
@@ -299,6 +360,13 @@ impl Local {
     }
 }
 
+/// The names errors give the ring's sizes (see [`Pool::slots`]).
+#[derive(Clone, Copy)]
+struct Knobs {
+    slots: &'static str,
+    bytes: &'static str,
+}
+
 /// Whether the pool takes tasks.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Phase {
@@ -318,15 +386,16 @@ pub(crate) enum Ended {
 }
 
 /// Python's `multiprocessing.Pool`: a fixed set of forked workers and a
-/// fixed ring of `SLOTS` task slots of `BYTES` bytes (see the
-/// [module docs](self)). Used from the process that made it; a forked
+/// fixed ring of task slots, `SLOTS` slots of `BYTES` bytes unless
+/// [`PoolBuilder::slots`] and [`PoolBuilder::task_bytes`] chose other
+/// sizes when it was built (see the [module docs](self), "Ring sizes"). Used from the process that made it; a forked
 /// child's copy refuses every call, and its drop leaves the workers alone.
 ///
 /// Methods take `&self`, so results can be waited for while more tasks
 /// are submitted; the pool is not `Sync` (it belongs to one thread of one
 /// process).
 pub struct Pool<const SLOTS: usize = POOL_SLOTS, const BYTES: usize = POOL_TASK_BYTES> {
-    ring: Rc<Shared<Ring<SLOTS, BYTES>>>,
+    ring: Rc<Ring>,
     /// Raised by a worker that finishes a task while the parent is parked.
     wake: OwnedFd,
     /// Seals the entries the parent stores; only this pool's processes
@@ -353,8 +422,15 @@ pub struct Pool<const SLOTS: usize = POOL_SLOTS, const BYTES: usize = POOL_TASK_
     /// Quick deaths in a row, and when the next fork may happen.
     crash_streak: Cell<u32>,
     respawn_at: Cell<Option<Instant>>,
-    local: [Local; SLOTS],
-    free: RefCell<heapless::Vec<u16, SLOTS>>,
+    /// Per slot (allocated once, when the pool is built).
+    local: Box<[Local]>,
+    /// The free slots (its room, one per slot, allocated when the pool is
+    /// built: pushing never grows it).
+    free: RefCell<Vec<u16>>,
+    /// The knobs that set the slots and their bytes, as errors name them
+    /// (`MPROC_POOL_SLOTS`, or `PoolBuilder::slots` when chosen at run
+    /// time; the same for the bytes).
+    knobs: Knobs,
     next_seq: Cell<u64>,
     /// `head` as last read: it only grows.
     head_seen: Cell<u64>,
@@ -367,7 +443,7 @@ pub struct Pool<const SLOTS: usize = POOL_SLOTS, const BYTES: usize = POOL_TASK_
     dead: Cell<u64>,
     broken: Cell<Option<ErrorKind>>,
     /// The descriptor queue of [`Pool::apply_async_fd`] (see `fd.rs`).
-    fds: fd::FdQueue<SLOTS>,
+    fds: fd::FdQueue,
 }
 
 impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
@@ -429,7 +505,43 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
     /// The number of tasks submitted and not yet collected (each map chunk
     /// counts once): at most `SLOTS`.
     pub fn outstanding(&self) -> usize {
-        SLOTS - self.free.borrow().len()
+        self.slots() - self.free.borrow().len()
+    }
+
+    /// The task slots of the ring: at most this many tasks (a map chunk
+    /// counts once) are submitted and not yet collected. `SLOTS` unless
+    /// the pool was built with [`PoolBuilder::slots`].
+    pub fn slots(&self) -> usize {
+        self.ring.slot_count()
+    }
+
+    /// The bytes of one task slot: a task's argument, then its result (a
+    /// map chunk's items share them). `BYTES` unless the pool was built
+    /// with [`PoolBuilder::task_bytes`].
+    pub fn task_bytes(&self) -> usize {
+        self.ring.bytes()
+    }
+
+    /// The error for every slot held by the caller's handles.
+    fn slots_exceeded(&self, op: &'static str) -> Error {
+        Error::new(
+            op,
+            Resource::Capacity(self.knobs.slots),
+            ErrorKind::CapacityExceeded {
+                limit: self.slots(),
+            },
+        )
+    }
+
+    /// The error for a task whose argument or result does not fit a slot.
+    fn bytes_exceeded(&self, op: &'static str) -> Error {
+        Error::new(
+            op,
+            Resource::Capacity(self.knobs.bytes),
+            ErrorKind::CapacityExceeded {
+                limit: self.task_bytes(),
+            },
+        )
     }
 
     /// The pool's eventfd, readable when a worker finished a task while
@@ -457,8 +569,8 @@ impl<const SLOTS: usize, const BYTES: usize> core::fmt::Debug for Pool<SLOTS, BY
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Pool")
             .field("processes", &self.size)
-            .field("slots", &SLOTS)
-            .field("task_bytes", &BYTES)
+            .field("slots", &self.slots())
+            .field("task_bytes", &self.task_bytes())
             .field("outstanding", &self.outstanding())
             .field("phase", &self.phase.get())
             .finish()

@@ -17,7 +17,7 @@
 //!
 //! A worker killed at any instruction leaves its slot `RUNNING(w)`, which
 //! the parent turns into `DIED` once it has reaped the worker; no other
-//! slot is affected. Submission order is the `order` ring: `order[t % S]`
+//! slot is affected. Submission order is the `order` ring: `order[t % slots]`
 //! is the slot of submission `t` (the newest one's slot is also in `tail`'s
 //! low bits); `tail` counts submissions (the parent
 //! alone stores it) and `head` the submissions claimed (workers advance it
@@ -31,8 +31,10 @@ use std::time::{Duration, Instant};
 
 use crate::config::POOL_MAX_WORKERS;
 use crate::shm::Shareable;
+use crate::sys::Errno;
 use crate::sys::mem::SharedCell;
-use crate::sys::task::{self, CHUNK_MAX, MESSAGE_LEN, Mask, Message, Payload};
+use crate::sys::region::Region;
+use crate::sys::task::{self, CHUNK_MAX, MESSAGE_LEN, Mask, Message};
 use crate::sys::{event, futex};
 
 pub(crate) const QUEUED: u64 = 1;
@@ -81,9 +83,10 @@ pub(crate) const YIELD_AFTER: Duration = Duration::from_micros(2);
 #[repr(C, align(64))]
 pub(crate) struct Padded<T>(pub(crate) T);
 
-/// One task slot.
+/// One task slot's header; its payload (the task's bytes: arguments,
+/// then results) follows it in the ring (see [`Ring::payload`]).
 #[repr(C, align(64))]
-pub(crate) struct Slot<const B: usize> {
+pub(crate) struct Slot {
     pub(crate) state: AtomicU64,
     /// The task's entry (see `sys::task::entry_of`).
     pub(crate) entry: AtomicU64,
@@ -99,10 +102,20 @@ pub(crate) struct Slot<const B: usize> {
     pub(crate) died_pid: AtomicI32,
     pub(crate) died_code: AtomicI32,
     pub(crate) message: SharedCell<[u8; MESSAGE_LEN]>,
-    pub(crate) payload: Payload<B>,
 }
 
-impl<const B: usize> Slot<B> {
+// A slot's header: three cache lines on every target, so its payload
+// starts on a line of its own.
+const _: () = assert!(std::mem::size_of::<Slot>() == 192);
+
+#[allow(unsafe_code)]
+// SAFETY: repr(C) of atomics and a SharedCell of bytes (all Shareable): no
+// pointers (the `entry` words are code addresses of this binary, checked
+// against the pool's key before use and only ever in the anonymous
+// segment of one pool's processes), no drop glue, all-zero valid (FREE).
+unsafe impl Shareable for Slot {}
+
+impl Slot {
     pub(crate) fn store_failed(&self, m: Mask) {
         for (word, bits) in self.failed.iter().zip(m.0) {
             word.store(bits, Ordering::Relaxed);
@@ -118,9 +131,10 @@ impl<const B: usize> Slot<B> {
     }
 }
 
-/// What the parent and the workers share.
+/// The fixed part of what the parent and the workers share; the ring's
+/// run-time sized part (the `order` words and the slots) follows it.
 #[repr(C)]
-pub(crate) struct Ring<const S: usize, const B: usize> {
+pub(crate) struct RingHead {
     /// Submissions made, shifted left 16 bits, and the slot of the last
     /// one in the low 16 bits (stored by the parent only): a worker that
     /// claims the newest submission (a lone `apply`) finds its slot here
@@ -136,9 +150,148 @@ pub(crate) struct Ring<const S: usize, const B: usize> {
     /// (`CLOCK_MONOTONIC` nanoseconds, never 0), 0 while it has none: what
     /// the parent's task timeout measures.
     pub(crate) busy_since: [AtomicU64; POOL_MAX_WORKERS],
-    /// `order[t % S]`: the slot of submission `t`.
-    pub(crate) order: [AtomicU32; S],
-    pub(crate) slots: [Slot<B>; S],
+}
+
+#[allow(unsafe_code)]
+// SAFETY: repr(C) of atomics (Shareable): no pointers, no drop glue,
+// all-zero valid (nothing submitted, no worker started).
+unsafe impl Shareable for RingHead {}
+
+/// The ring, in one anonymous shared mapping made before the first fork
+/// and sized when the pool is built: the [`RingHead`], then
+/// `order[slots]` (`order[t % slots]`: the slot of submission `t`), then
+/// `slots` slots of `stride` bytes each, a [`Slot`] header followed by
+/// its payload. Every part starts on a cache line.
+pub(crate) struct Ring {
+    region: Region<RingHead>,
+    slots: usize,
+    bytes: usize,
+    /// Where the first slot starts (after `order`).
+    slots_at: usize,
+    /// A slot's header and payload, rounded up to a cache line.
+    stride: usize,
+    /// `slots - 1` when `slots` is a power of two (the default 64): the
+    /// order ring's index is then a mask, not a division.
+    mask: Option<u64>,
+}
+
+/// `x` rounded up to a multiple of 64, or `None` on overflow.
+fn line_up(x: usize) -> Option<usize> {
+    x.checked_add(63).map(|x| x & !63)
+}
+
+impl Ring {
+    /// A zero-filled ring of `slots` slots with `bytes` payload bytes
+    /// each (the caller checked the ranges; `EINVAL` for 0 slots). `ENOMEM` when the total does
+    /// not fit the address space or the kernel refuses the mapping; the
+    /// total is returned beside it.
+    pub(crate) fn new(slots: usize, bytes: usize) -> Result<Ring, (Errno, usize)> {
+        if slots == 0 {
+            return Err((Errno::EINVAL, 0));
+        }
+        let sizes = (|| {
+            let slots_at = line_up(slots.checked_mul(4)?)?;
+            let stride = std::mem::size_of::<Slot>().checked_add(line_up(bytes)?)?;
+            let len = slots_at.checked_add(slots.checked_mul(stride)?)?;
+            Some((slots_at, stride, len))
+        })();
+        let Some((slots_at, stride, len)) = sizes else {
+            return Err((Errno::ENOMEM, usize::MAX));
+        };
+        let region = Region::zeroed(len).map_err(|e| (e, len))?;
+        // The layout's bounds and alignment, checked once here for the
+        // last order word, slot and payload (the others lie before them,
+        // on the same alignment): `slot`, `order` and `payload` rely on
+        // it.
+        let last = slots_at + (slots - 1) * stride;
+        // SAFETY: nothing else has reached the region yet; these checks
+        // only look (the references are dropped at once).
+        #[allow(unsafe_code)]
+        let fits = unsafe {
+            region.get::<AtomicU32>((slots - 1) * 4).is_some() && region.get::<Slot>(last).is_some()
+        } && region
+            .ptr_at(last + std::mem::size_of::<Slot>(), bytes)
+            .is_some();
+        if !fits {
+            return Err((Errno::ENOMEM, len));
+        }
+        Ok(Ring {
+            region,
+            slots,
+            bytes,
+            slots_at,
+            stride,
+            mask: slots.is_power_of_two().then(|| slots as u64 - 1),
+        })
+    }
+
+    /// The number of slots.
+    pub(crate) fn slot_count(&self) -> usize {
+        self.slots
+    }
+
+    /// The payload bytes of each slot.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// `s` if it names a slot, else `s % slots` (a word read from the
+    /// shared ring is never trusted as an index): no division on the
+    /// way of a valid one.
+    pub(crate) fn bound(&self, s: usize) -> usize {
+        if s < self.slots { s } else { s % self.slots }
+    }
+
+    /// Slot [`Ring::bound`]`(s)`.
+    pub(crate) fn slot(&self, s: usize) -> &Slot {
+        let at = self.slots_at + self.bound(s) * self.stride;
+        // SAFETY: in bounds and aligned, as `new` checked for the last
+        // slot; a slot's header is reached only as a `Slot`, here; its
+        // payload, reached by pointer, starts after it (`payload`).
+        #[allow(unsafe_code)]
+        unsafe {
+            self.region.get_unchecked::<Slot>(at)
+        }
+    }
+
+    /// The slots, in order.
+    pub(crate) fn slots(&self) -> impl Iterator<Item = &Slot> {
+        (0..self.slots).map(|s| self.slot(s))
+    }
+
+    /// The first byte of slot [`Ring::bound`]`(s)`'s payload (64-byte aligned,
+    /// [`Ring::bytes`] long): reached only through this pointer, by the
+    /// process the slot's state gives it to.
+    pub(crate) fn payload(&self, s: usize) -> *mut u8 {
+        let at = self.slots_at + self.bound(s) * self.stride + std::mem::size_of::<Slot>();
+        match self.region.ptr_at(at, self.bytes) {
+            Some(p) => p.as_ptr(),
+            None => unreachable!("a pool slot's payload outside its ring"),
+        }
+    }
+
+    /// `order[t % slots]`: the slot of submission `t`.
+    pub(crate) fn order(&self, t: u64) -> &AtomicU32 {
+        let i = match self.mask {
+            Some(mask) => t & mask,
+            None => t % self.slots as u64,
+        };
+        let at = i as usize * 4;
+        // SAFETY: `i < slots`: in bounds and aligned, as `new` checked for
+        // the last word; the `order` words are reached only as
+        // `AtomicU32`s, here.
+        #[allow(unsafe_code)]
+        unsafe {
+            self.region.get_unchecked::<AtomicU32>(at)
+        }
+    }
+}
+
+impl std::ops::Deref for Ring {
+    type Target = RingHead;
+    fn deref(&self) -> &RingHead {
+        self.region.header()
+    }
 }
 
 /// Parking and stopping.
@@ -180,20 +333,12 @@ pub(crate) struct Control {
     pub(crate) retire: AtomicU64,
 }
 
-#[allow(unsafe_code)]
-// SAFETY: repr(C) of atomics, SharedCells of byte arrays and payload bytes
-// (all Shareable): no pointers (the `entry` words are code addresses of
-// this binary, checked against the pool's key before use and only ever in
-// the anonymous segment of one pool's processes), no drop glue, all-zero
-// valid (everything FREE, nothing submitted).
-unsafe impl<const S: usize, const B: usize> Shareable for Ring<S, B> {}
-
 /// Seals `entry` for submission `seq` with the pool's `key`.
 pub(crate) fn seal(entry: u64, seq: u64, key: u64) -> u64 {
     (entry ^ key).rotate_left((seq % 61) as u32 + 1) ^ seq.wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
-impl<const S: usize, const B: usize> Ring<S, B> {
+impl Ring {
     /// Submissions made so far.
     pub(crate) fn tail_count(&self, order: Ordering) -> u64 {
         self.tail.0.load(order) >> 16
@@ -210,11 +355,11 @@ impl<const S: usize, const B: usize> Ring<S, B> {
     /// is the tail word the caller read.
     fn claim(&self, h: u64, me: usize, tail: u64) -> Option<usize> {
         let s = if tail >> 16 == h + 1 {
-            (tail & 0xffff) as usize % S
+            self.bound((tail & 0xffff) as usize)
         } else {
-            self.order[(h % S as u64) as usize].load(Ordering::Acquire) as usize % S
+            self.bound(self.order(h).load(Ordering::Acquire) as usize)
         };
-        let slot = &self.slots[s];
+        let slot = self.slot(s);
         let queued = state(h, QUEUED, 0);
         // SYNC POINT: Acquire pairs with the parent's Release of QUEUED:
         // the arguments are visible after a successful claim.
@@ -241,8 +386,8 @@ impl<const S: usize, const B: usize> Ring<S, B> {
     pub(crate) fn help_head(&self) {
         let h = self.head.0.load(Ordering::Acquire);
         if h < self.tail_count(Ordering::Acquire) {
-            let s = self.order[(h % S as u64) as usize].load(Ordering::Acquire) as usize % S;
-            if self.slots[s].state.load(Ordering::Acquire) != state(h, QUEUED, 0) {
+            let s = self.bound(self.order(h).load(Ordering::Acquire) as usize);
+            if self.slot(s).state.load(Ordering::Acquire) != state(h, QUEUED, 0) {
                 let _ = self
                     .head
                     .0
@@ -412,8 +557,8 @@ impl<const S: usize, const B: usize> Ring<S, B> {
 
 /// What one worker needs: its index, the ring, the pool's key, the eventfd
 /// that wakes a parked parent, and its task limit.
-pub(crate) struct WorkerSpec<'a, const S: usize, const B: usize> {
-    pub(crate) ring: &'a Ring<S, B>,
+pub(crate) struct WorkerSpec<'a> {
+    pub(crate) ring: &'a Ring,
     pub(crate) me: usize,
     pub(crate) key: u64,
     pub(crate) wake_fd: RawFd,
@@ -422,7 +567,7 @@ pub(crate) struct WorkerSpec<'a, const S: usize, const B: usize> {
 
 /// A worker's life: run tasks until the pool stops or the task limit is
 /// reached, then return (the caller exits the process).
-pub(crate) fn work<const S: usize, const B: usize>(spec: WorkerSpec<'_, S, B>) {
+pub(crate) fn work(spec: WorkerSpec<'_>) {
     let ring = spec.ring;
     let mut done = 0u64;
     let mut spinning = false;
@@ -432,7 +577,7 @@ pub(crate) fn work<const S: usize, const B: usize>(spec: WorkerSpec<'_, S, B>) {
             // Took a task: no longer a start-up death if it dies now.
             ring.started[spec.me].store(2, Ordering::Relaxed);
         }
-        let slot = &ring.slots[s];
+        let slot = ring.slot(s);
         let entry = slot.entry.load(Ordering::Relaxed);
         let count = (slot.count.load(Ordering::Relaxed) as usize).min(task::CHUNK_MAX);
         let mut message = Message::empty();
@@ -443,7 +588,7 @@ pub(crate) fn work<const S: usize, const B: usize>(spec: WorkerSpec<'_, S, B>) {
             // `Pool::submit`); the claim made the payload ours.
             #[allow(unsafe_code)]
             unsafe {
-                task::call(entry, slot.payload.ptr(), B, count, &mut message)
+                task::call(entry, ring.payload(s), ring.bytes(), count, &mut message)
             }
         } else {
             message.set("the task's slot failed its integrity check: memory corrupted");

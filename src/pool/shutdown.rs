@@ -68,7 +68,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
             ));
         }
         let ended = self.wait_until(deadline, |p| {
-            (0..SLOTS).all(|s| !p.local[s].busy.get() || !matches!(p.ended(s), Ended::Running))
+            (0..p.slots()).all(|s| !p.local[s].busy.get() || !matches!(p.ended(s), Ended::Running))
         })?;
         if !ended {
             return Ok(false);
@@ -103,7 +103,7 @@ impl<const SLOTS: usize, const BYTES: usize> Drop for Pool<SLOTS, BYTES> {
     fn drop(&mut self) {
         if sys::process::getpid() == self.owner {
             let _ = self.terminate();
-            for s in 0..SLOTS {
+            for s in 0..self.slots() {
                 self.free_slot(s);
             }
         }

@@ -199,7 +199,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
 
     /// Whether a task ended that no [`Pool::wait_with`] has seen end.
     fn unseen_end(&self) -> bool {
-        (0..SLOTS).any(|s| {
+        (0..self.slots()).any(|s| {
             let l = &self.local[s];
             l.busy.get() && !l.end_seen.get() && !matches!(self.ended(s), Ended::Running)
         })
@@ -207,7 +207,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
 
     /// Records every ended task as seen by [`Pool::wait_with`].
     fn mark_ends_seen(&self) {
-        for s in 0..SLOTS {
+        for s in 0..self.slots() {
             let l = &self.local[s];
             if l.busy.get() && !matches!(self.ended(s), Ended::Running) {
                 l.end_seen.set(true);
@@ -241,7 +241,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         // a deadline while the task overran: the operator test saw that
         // once in about 30 full runs.
         let queued = self.queued() > 0;
-        let unclocked = self.ring.slots.iter().any(|slot| {
+        let unclocked = self.ring.slots().any(|slot| {
             let st = slot.state.load(Ordering::Acquire);
             ring::kind(st) == ring::RUNNING
                 && self.ring.busy_since[ring::worker(st) % POOL_MAX_WORKERS].load(Ordering::Relaxed)

@@ -50,12 +50,14 @@ const UNDECODABLE: u32 = FAILED | 0x7fff_fffd;
 const MAX_LEN: usize = 0x7fff_fff0;
 
 /// What raises a slot's room for an argument or a result.
-pub const TASK_BYTES_KNOB: &str = "raise MPROC_POOL_TASK_BYTES at build time, or size the \
-     pool's slots with PoolBuilder::build_sized::<SLOTS, BYTES>()";
+pub const TASK_BYTES_KNOB: &str = "size the pool's slots at run time with \
+     Pool::builder().task_bytes(n), or raise MPROC_POOL_TASK_BYTES at build time \
+     (PoolBuilder::build_sized::<SLOTS, BYTES>() for one pool)";
 /// What raises the room for a result of a `map` chunk of several items.
 pub const CHUNK_KNOB: &str = "a chunk's results share its slot: pass a smaller chunksize, \
-     raise MPROC_POOL_TASK_BYTES at build time, or size the pool's slots with \
-     PoolBuilder::build_sized::<SLOTS, BYTES>()";
+     size the pool's slots at run time with Pool::builder().task_bytes(n), or raise \
+     MPROC_POOL_TASK_BYTES at build time (PoolBuilder::build_sized::<SLOTS, BYTES>() \
+     for one pool)";
 
 /// A task whose argument and result travel encoded (the serde route):
 /// the wrapper in the types of [`Imap`](super::Imap) and
@@ -288,7 +290,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         // is ours; it is only read.
         #[allow(unsafe_code)]
         let payload: &[u8] =
-            unsafe { erased::payload_bytes(self.ring.slots[s].payload.ptr(), BYTES) };
+            unsafe { erased::payload_bytes(self.ring.payload(s), self.task_bytes()) };
         failure(payload, index, self.local[s].count.get() > 1)
     }
 
@@ -313,28 +315,24 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         A: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + 'static,
     {
-        if BYTES < HEADER {
-            return Err(Error::new(
-                op,
-                Resource::Capacity("MPROC_POOL_TASK_BYTES"),
-                ErrorKind::CapacityExceeded { limit: BYTES },
-            ));
+        if self.task_bytes() < HEADER {
+            return Err(self.bytes_exceeded(op));
         }
         let entry = erased::byte_entry_of(ValueTask::<C, A, R>(task, PhantomData));
         let s = self.take_slot(op)?;
         // SAFETY: the slot came off the free list: its payload is ours
         // until `queue` hands it to a worker (the slice ends before).
         #[allow(unsafe_code)]
-        let payload = unsafe { erased::payload_bytes(self.ring.slots[s].payload.ptr(), BYTES) };
+        let payload = unsafe { erased::payload_bytes(self.ring.payload(s), self.task_bytes()) };
         let (mut at, mut count) = (0, 0);
         while count < max.clamp(1, CHUNK_MAX) {
             let Some(item) = pending.take().or_else(|| items.next()) else {
                 break;
             };
             let limit = if count == 0 {
-                BYTES
+                self.task_bytes()
             } else {
-                (BYTES / 2).max(at)
+                (self.task_bytes() / 2).max(at)
             };
             let room = (at + HEADER).min(limit)..limit.min(at + HEADER + MAX_LEN);
             match codec::encode_as(
@@ -356,13 +354,13 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
                     break;
                 }
                 Err(e) => {
-                    let _ = self.free.borrow_mut().push(s as u16);
+                    self.free.borrow_mut().push(s as u16);
                     return Err(e);
                 }
             }
         }
         if count == 0 {
-            let _ = self.free.borrow_mut().push(s as u16);
+            self.free.borrow_mut().push(s as u16);
             return Ok(None);
         }
         self.queue(s, entry, count, held, callbacks, None);
@@ -437,8 +435,8 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
     /// allocates what its type does), encodes the result into the slot,
     /// and [`AsyncResult::get`] decodes it.
     ///
-    /// A result whose encoding does not fit the slot (`BYTES` less an
-    /// 8-byte header) fails its task with [`ErrorKind::EncodedSize`]
+    /// A result whose encoding does not fit the slot
+    /// ([`Pool::task_bytes`] less an 8-byte header) fails its task with [`ErrorKind::EncodedSize`]
     /// (its size, the room, [`TASK_BYTES_KNOB`]); one that does not
     /// decode (a `Deserialize` that refuses what its `Serialize` wrote)
     /// with [`ErrorKind::InvalidData`].
@@ -446,7 +444,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
     /// # Errors
     ///
     /// [`ErrorKind::EncodedSize`] when `arg`'s encoding does not fit a
-    /// slot (its size, `BYTES` less the 8-byte header, and
+    /// slot (its size, [`Pool::task_bytes`] less the 8-byte header, and
     /// [`TASK_BYTES_KNOB`]); nothing is queued then, and the pool goes on.
     /// [`ErrorKind::InvalidArgument`] for a value postcard cannot encode.
     /// Otherwise as [`Pool::apply_async`].

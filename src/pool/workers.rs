@@ -237,7 +237,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
     /// Marks the slots worker `w` was running as ended by its death
     /// (`kind`: `DIED` or `TIMED_OUT`).
     pub(super) fn fail_running(&self, w: usize, pid: i32, code: i32, kind: u64) {
-        for (s, slot) in self.ring.slots.iter().enumerate() {
+        for (s, slot) in self.ring.slots().enumerate() {
             let st = slot.state.load(Ordering::Acquire);
             if ring::kind(st) == ring::RUNNING && ring::worker(st) == w {
                 self.fds.lost(s);
@@ -261,7 +261,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         self.ring.wake_all_workers();
         self.stop_workers();
         self.fds.clear();
-        for s in 0..SLOTS {
+        for s in 0..self.slots() {
             let l = &self.local[s];
             if l.busy.get() && matches!(self.ended(s), Ended::Running) {
                 l.failure.set(Some(kind));

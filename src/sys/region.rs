@@ -110,6 +110,56 @@ impl<H: Shareable> Region<H> {
     }
 }
 
+impl<H: Shareable> Region<H> {
+    /// The address of byte `at` of the bytes after the header, when
+    /// `at..at + len` is all in the region (for data reached by raw
+    /// pointer under a hand-over protocol, such as a pool slot's payload).
+    pub(crate) fn ptr_at(&self, at: usize, len: usize) -> Option<NonNull<u8>> {
+        if at.checked_add(len)? > self.len {
+            return None;
+        }
+        // `bytes_at + at` stays inside the mapping (checked above).
+        NonNull::new(self.ptr.as_ptr().wrapping_add(bytes_at::<H>() + at))
+    }
+
+    /// The `T` at byte `at` of the bytes after the header, or `None` when
+    /// it is not all in the region or `at` is not aligned for `T` (a
+    /// run-time sized array of shared records, such as a pool's slots).
+    ///
+    /// # Safety
+    ///
+    /// The bytes of that `T` are only ever reached as a `T` (this
+    /// function, with the same `at`), never through [`Region::bytes`],
+    /// [`Region::bytes_mut`] or a raw pointer that writes them as bytes.
+    pub(crate) unsafe fn get<T: Shareable>(&self, at: usize) -> Option<&T> {
+        let ptr = self.ptr_at(at, std::mem::size_of::<T>())?;
+        if !(ptr.as_ptr() as usize).is_multiple_of(std::mem::align_of::<T>()) {
+            return None;
+        }
+        // SAFETY: in bounds and aligned (checked above) in a live mapping
+        // that was zero-filled (all-zero is a valid `T` by the Shareable
+        // contract); only shared references to it exist (the caller's
+        // promise), and `T: Sync` makes sharing them sound.
+        Some(unsafe { ptr.cast::<T>().as_ref() })
+    }
+
+    /// The `T` at byte `at` of the bytes after the header, unchecked: for
+    /// the hot paths of a layout whose bounds and alignment were checked
+    /// once with [`Region::get`].
+    ///
+    /// # Safety
+    ///
+    /// `at..at + size_of::<T>()` is in the region and `at` is aligned for
+    /// `T` (as [`Region::get`] checks), and the obligations of
+    /// [`Region::get`] hold.
+    pub(crate) unsafe fn get_unchecked<T: Shareable>(&self, at: usize) -> &T {
+        // SAFETY: in bounds and aligned (the caller's promise) in a live,
+        // zero-filled mapping (all-zero is a valid `T`); only shared
+        // references to it exist (the caller's promise); `T: Sync`.
+        unsafe { &*self.ptr.as_ptr().add(bytes_at::<H>() + at).cast::<T>() }
+    }
+}
+
 impl<H: Shareable> Drop for Region<H> {
     fn drop(&mut self) {
         // SAFETY: the mapping was made by `zeroed` with this length and is

@@ -9,10 +9,7 @@
 //! that claimed it, then the parent again), handed over by Release/Acquire
 //! stores of the slot's state word.
 
-use core::cell::UnsafeCell;
 use core::mem::{MaybeUninit, align_of, size_of};
-
-use super::mem::Shareable;
 
 /// A value that may be moved, by its bytes, into a process forked from this
 /// one, and back: the arguments and results of
@@ -89,7 +86,7 @@ use super::mem::Shareable;
 /// }
 /// ```
 ///
-/// Unlike [`Shareable`], this does not ask for `#[repr(C)]` or fixed-width
+/// Unlike [`Shareable`](crate::shm::Shareable), this does not ask for `#[repr(C)]` or fixed-width
 /// fields: the bytes only ever travel between processes forked from one
 /// binary, which agree on every layout. It never applies to named segments.
 ///
@@ -225,25 +222,6 @@ impl Mask {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.0.iter().all(|w| *w == 0)
-    }
-}
-
-/// The bytes of a slot: a task's arguments, then its results.
-#[repr(C, align(64))]
-pub(crate) struct Payload<const B: usize>(UnsafeCell<[MaybeUninit<u8>; B]>);
-
-// SAFETY: plain bytes; every access goes through the raw pointer under the
-// pool's hand-over protocol (one owner at a time, see the module docs).
-unsafe impl<const B: usize> Sync for Payload<B> {}
-// SAFETY: repr(C) bytes: no pointers, no drop glue, every bit pattern (and
-// all zero) valid as bytes; what they hold is read only by the process the
-// protocol gives them to, as the type that process wrote.
-unsafe impl<const B: usize> Shareable for Payload<B> {}
-
-impl<const B: usize> Payload<B> {
-    /// The first byte (64-byte aligned).
-    pub(crate) fn ptr(&self) -> *mut u8 {
-        self.0.get().cast()
     }
 }
 

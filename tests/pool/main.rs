@@ -7,6 +7,7 @@
 mod common;
 
 mod apply;
+mod capacity;
 mod echo;
 mod faults;
 mod fds;

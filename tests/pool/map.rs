@@ -270,3 +270,35 @@ fn tasks_carry_strings_vectors_and_structs() {
         );
     });
 }
+
+fn nap(ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+#[test]
+fn an_imap_waits_for_the_slots_of_tasks_whose_handles_were_dropped() {
+    isolated(|| {
+        // Every slot busy with a task nobody holds: the imap waits for
+        // them to end (as `apply_async` does), it does not fail.
+        let pool = Pool::builder().processes(2).build_sized::<3, 64>().unwrap();
+        for _ in 0..3 {
+            drop(pool.apply_async(nap, 50).unwrap());
+        }
+        assert_eq!(pool.outstanding(), 3);
+        let sum: u64 = pool
+            .imap_unordered(square, 0..20u64, 1)
+            .map(|r| r.unwrap())
+            .sum();
+        assert_eq!(sum, (0..20u64).map(square).sum());
+        for _ in 0..3 {
+            drop(pool.apply_async(nap, 50).unwrap());
+        }
+        let squares: Vec<u64> = pool.imap(square, 0..20u64, 2).map(|r| r.unwrap()).collect();
+        assert_eq!(squares[19], 361);
+        for _ in 0..3 {
+            drop(pool.apply_async(nap, 50).unwrap());
+        }
+        assert_eq!(pool.map(square, 0..20u64, None).unwrap()[19], 361);
+    });
+}
