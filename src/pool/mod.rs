@@ -79,7 +79,7 @@
 //! forked), so the parent's per-slot tables (a record and a free-list
 //! entry per slot, a key per slot for descriptor tasks) are allocated
 //! there too, once, sized to the ring. After that the pool allocates
-//! nothing, whichever form made it (`tests/alloc.rs` checks a run-time
+//! nothing, whichever form made it (`tests/alloc/` checks a run-time
 //! sized pool too). A separate run-time-only type would have doubled
 //! every handle type ([`AsyncResult`], [`Imap`], [`MapResult`]); keeping
 //! the tables inline in the `Pool` for the const form would have kept
