@@ -25,7 +25,8 @@ const YIELD_AFTER: Duration = Duration::from_micros(2);
 /// The waiting side of a shared queue: eight `u32` words, all zero for a
 /// fresh open queue with no eventfd. Lives in the queue's segment, next to
 /// its lock; the words marked "under the lock" change only while the
-/// queue's lock is held.
+/// queue's lock is held (a [`RecordQueue`](super::RecordQueue)'s two
+/// locks, both of them).
 #[repr(C)]
 pub(crate) struct Waiters {
     /// 1 once the queue is closed (under the lock).
@@ -83,6 +84,13 @@ impl Waiters {
     /// Whether the queue has an eventfd (it was made by its `new`).
     pub(crate) fn has_waker(&self) -> bool {
         self.waker.load(Ordering::Relaxed) != 0
+    }
+
+    /// Whether some [`Watch`] is live. A watch is registered only under
+    /// every lock of the queue, so under any one of them this holds still
+    /// until the lock is released, but for a watch dropped meanwhile.
+    pub(crate) fn is_watched(&self) -> bool {
+        self.watchers.load(Ordering::Relaxed) > 0
     }
 
     /// Under the lock, when watched: raises the eventfd (the queue just
