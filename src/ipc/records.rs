@@ -431,6 +431,11 @@ impl RecordQueue {
                 }
                 drop(locked);
                 self.waiters().put_done();
+                let next = (at + size) % self.capacity();
+                if free > 2 * PREFETCH {
+                    self.region.prefetch_write(next);
+                    self.region.prefetch_write(next + PREFETCH);
+                }
                 return Ok(());
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -819,6 +824,9 @@ impl RecordQueue {
             .ok_or_else(|| self.corrupt("RecordQueue::watch"))
     }
 }
+
+/// A cache line.
+const PREFETCH: usize = 64;
 
 /// The bytes a record taking `size` bytes at `spot` takes from the free
 /// ones: its own, and the ring's end it skips.
