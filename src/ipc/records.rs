@@ -423,7 +423,7 @@ impl RecordQueue {
                 h.back.tally.store(free as u32, Ordering::Relaxed);
                 self.commit(
                     &h.back,
-                    (at + size) % self.capacity(),
+                    ring::wrap(at + size, self.capacity()),
                     ring.puts.wrapping_add(1),
                 );
                 if ring.count() == 0 && locked.front.is_some() {
@@ -431,7 +431,7 @@ impl RecordQueue {
                 }
                 drop(locked);
                 self.waiters().put_done();
-                let next = (at + size) % self.capacity();
+                let next = ring::wrap(at + size, self.capacity());
                 if free > 2 * PREFETCH {
                     self.region.prefetch_write(next);
                     self.region.prefetch_write(next + PREFETCH);
@@ -442,8 +442,12 @@ impl RecordQueue {
                 return Err(Error::new(op, self.resource(), ErrorKind::Full));
             }
             drop(locked);
-            self.waiters()
-                .wait_until(Side::Putter, || self.puttable(size), deadline);
+            self.waiters().wait_until_after(
+                Side::Putter,
+                || self.puttable(size),
+                deadline,
+                || h.front_lock.lock.touch(),
+            );
         }
     }
 
@@ -489,7 +493,11 @@ impl RecordQueue {
                         .ok_or_else(|| self.corrupt(op))?;
                     read(body)?
                 };
-                self.commit(&h.front, (head + size) % cap, ring.gets.wrapping_add(1));
+                self.commit(
+                    &h.front,
+                    ring::wrap(head + size, cap),
+                    ring.gets.wrapping_add(1),
+                );
                 if ring.count() == 1 && locked.back.is_some() {
                     self.waiters().lower_if_watched();
                 }
@@ -510,8 +518,12 @@ impl RecordQueue {
                 return Err(Error::new(op, self.resource(), ErrorKind::Empty));
             }
             drop(locked);
-            self.waiters()
-                .wait_until(Side::Getter, || self.gettable(), deadline);
+            self.waiters().wait_until_after(
+                Side::Getter,
+                || self.gettable(),
+                deadline,
+                || h.back_lock.lock.touch(),
+            );
         }
     }
 

@@ -237,6 +237,45 @@ fn timed_forms_wait_their_time_and_waiters_are_woken_across_processes() {
 }
 
 #[test]
+fn parked_getters_and_putters_are_woken_every_time_in_a_ping_pong() {
+    // Each side answers after a pause longer than a waiter spins, so the
+    // other has parked: one lost wake-up stops the exchange for good.
+    isolated(|| {
+        let there = RecordQueue::with_capacity(64).unwrap();
+        let back = RecordQueue::with_capacity(64).unwrap();
+        const ROUNDS: u32 = 300;
+        let (there_ref, back_ref) = (&there, &back);
+        let mut peer = Process::new(move || {
+            let mut buf = Vec::new();
+            for i in 0..ROUNDS {
+                there_ref.get_into_timeout(&mut buf, MUST).unwrap();
+                assert_eq!(buf, i.to_le_bytes());
+                std::thread::sleep(Duration::from_micros(100));
+                back_ref.put_timeout(&buf, MUST).unwrap();
+            }
+            // Parked putters too: fill `there`, then wait for room.
+            for i in 0..ROUNDS {
+                there_ref.put_timeout(&[i as u8; 40], MUST).unwrap();
+            }
+        });
+        peer.start().unwrap();
+        let mut buf = Vec::new();
+        for i in 0..ROUNDS {
+            std::thread::sleep(Duration::from_micros(100));
+            there.put_timeout(&i.to_le_bytes(), MUST).unwrap();
+            back.get_into_timeout(&mut buf, MUST).unwrap();
+            assert_eq!(buf, i.to_le_bytes());
+        }
+        for i in 0..ROUNDS {
+            std::thread::sleep(Duration::from_micros(100));
+            there.get_into_timeout(&mut buf, MUST).unwrap();
+            assert_eq!(buf, [i as u8; 40]);
+        }
+        assert_eq!(peer.join().unwrap(), 0);
+    });
+}
+
+#[test]
 fn close_refuses_puts_drains_gets_and_wakes_waiters() {
     isolated(|| {
         let q = RecordQueue::with_capacity(64).unwrap();

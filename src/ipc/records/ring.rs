@@ -140,9 +140,15 @@ impl Ring {
         } else if self.tail == self.head {
             cap
         } else {
-            (self.tail + cap - self.head) % cap
+            wrap(self.tail + cap - self.head, cap)
         }
     }
+}
+
+/// `at` (below twice `cap`) brought into the ring: an offset, with no
+/// division (a hot path's `%` costs tens of cycles).
+pub(super) fn wrap(at: usize, cap: usize) -> usize {
+    if at >= cap { at - cap } else { at }
 }
 
 /// Where a record goes.
@@ -170,7 +176,13 @@ impl RecordQueue {
 
     /// An end's word as its offset (bounded by the capacity) and count.
     pub(super) fn unpack(&self, word: u64) -> (usize, u32) {
-        let offset = (word as u32) as usize % self.capacity() / ALIGN * ALIGN;
+        let cap = self.capacity();
+        let offset = match (word as u32) as usize {
+            // The common case, without a division.
+            offset if offset < cap => offset,
+            garbage => garbage % cap,
+        } / ALIGN
+            * ALIGN;
         (offset, (word >> 32) as u32)
     }
 
@@ -195,11 +207,13 @@ impl RecordQueue {
     }
 
     /// Under `end`'s lock: commits its new offset and count with one
-    /// store, made as a swap so that it is ordered before the loads of the
-    /// parked counters that follow on every target (see the fixed Queue's
-    /// `store`).
+    /// store. A plain store (no read-modify-write, which costs a pipeline
+    /// drain on every record): the release of the lock that follows, a
+    /// read-modify-write, orders it before the look at the parked
+    /// counters (see `Waiters::wait_until_after`).
     pub(super) fn commit(&self, end: &End, offset: usize, passed: u32) {
-        end.word.swap(pack(offset, passed), Ordering::SeqCst);
+        // SYNC POINT: Release pairs with the Acquire loads of `end`.
+        end.word.store(pack(offset, passed), Ordering::Release);
     }
 
     /// Where a record taking `size` bytes goes in `ring`, or `None` when
