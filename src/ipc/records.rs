@@ -293,10 +293,13 @@ impl RecordQueue {
                 }
                 drop(locked);
                 self.waiters().put_done();
-                let next = ring::wrap(at + size, self.capacity());
-                if free > 2 * PREFETCH {
-                    self.region.prefetch_write(next);
-                    self.region.prefetch_write(next + PREFETCH);
+                // The lines a few records on, not the next one: measured,
+                // a line asked for one record ahead has not come over yet
+                // when that record is written (one 4 to 5 lines ahead has).
+                let ahead = ring::wrap(at + size, self.capacity()) + PREFETCH_AHEAD;
+                if free > PREFETCH_AHEAD + 2 * LINE {
+                    self.region.prefetch_write(ahead);
+                    self.region.prefetch_write(ahead + LINE);
                 }
                 return Ok(());
             }
@@ -700,7 +703,9 @@ impl RecordQueue {
 }
 
 /// A cache line.
-const PREFETCH: usize = 64;
+const LINE: usize = 64;
+/// How far past the next record a putter asks for lines to write.
+const PREFETCH_AHEAD: usize = 4 * LINE;
 
 /// Copies `record` into `buf` (cleared, grown if short); its length.
 fn copy_into(record: &[u8], buf: &mut Vec<u8>) -> usize {
