@@ -2,15 +2,16 @@
 //! of any length in one shared segment whose size is chosen at run time.
 
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+mod ends;
 mod ring;
 
-use ring::{ALIGN, HEADER, Header, Ring, WRAP, footprint};
+use ring::{ALIGN, HEADER, Header, Spot, WRAP, footprint, pack};
 
 use super::waiters::{Side, Waiters, Watch};
 use crate::error::{Error, ErrorKind, Resource, Result};
-use crate::sync::LockGuard;
 use crate::sys::event;
 use crate::sys::region::Region;
 
@@ -64,16 +65,24 @@ pub const RECORD_KNOB: &str = "make the queue with a larger capacity \
 ///
 /// # How it works, and what a killed process costs
 ///
-/// A ring of bytes under a process-shared [`Lock`](crate::sync::Lock), as the fixed
-/// [`Queue`](super::Queue): records are written and read under the lock,
-/// and each `put`, `get` and `task_done` ends with one store that commits
-/// it (the ring's state is kept twice; a change writes the copy not in
-/// force, then flips the commit word). Waiting is the fixed queue's:
-/// spin briefly, then park on a futex. [`RecordQueue::watch`] makes the
-/// queue a source for [`wait`](super::wait).
+/// A ring of bytes with two ends, each under a process-shared
+/// [`Lock`](crate::sync::Lock) of its own: putters take the back's lock
+/// and write at the back, getters take the front's and read at the front,
+/// so a putter and a getter never wait for each other (only putters for
+/// putters, getters for getters). Each end's state (its offset, and the
+/// records that passed it) is one word, and each `put`, `get` and
+/// `task_done` ends with one store of it that commits it; the records are
+/// those the back has counted and the front not yet. The two ends' words,
+/// their locks and the waiters' words each live on a cache line of their
+/// own, and each side rereads the other's word only when it must (a
+/// getter when the ring looks empty, a putter when the room it knows of
+/// is used up). Waiting is the fixed queue's: spin briefly, then park on a
+/// futex. [`RecordQueue::watch`] makes the queue a source for
+/// [`wait`](super::wait) (while watched, each call takes both locks, so
+/// that the descriptor follows the exact count).
 ///
 /// A process killed at any instant leaves the queue usable: the next
-/// process to take the lock takes it over. Nothing already put is lost,
+/// process to take a lock it held takes it over. Nothing already put is lost,
 /// torn or duplicated, except the one record the dead process was
 /// handling: a putter killed before its commit never put its record (the
 /// half-written bytes are in the unused part of the ring); a getter
@@ -82,11 +91,15 @@ pub const RECORD_KNOB: &str = "make the queue with a larger capacity \
 ///
 /// Every `RecordQueue` also counts unfinished tasks, as Python's
 /// `JoinableQueue` does ([`task_done`](RecordQueue::task_done),
-/// [`join`](RecordQueue::join)): the count is one more field of the state
-/// it commits anyway, so a separate type would add nothing; the typed
+/// [`join`](RecordQueue::join)): the tasks done are one more word of the
+/// front, so a separate type would add nothing; the typed
 /// `ValueJoinableQueue` (feature `serde`) is the one that shows it.
 pub struct RecordQueue {
     region: Region<Header>,
+    /// The back's word as this handle's getters last read it: read and
+    /// written only under the front's lock. A getter looks at the back
+    /// again only when the ring looks empty from here.
+    seen_back: AtomicU64,
     /// The eventfd [`RecordQueue::watch`] hands out (its number is in the
     /// segment); inherited by forked children with the mapping.
     _waker: OwnedFd,
@@ -154,6 +167,7 @@ impl RecordQueue {
         region.header().waiters.set_waker(waker.as_raw_fd());
         Ok(RecordQueue {
             region,
+            seen_back: AtomicU64::new(0),
             _waker: waker,
         })
     }
@@ -184,22 +198,6 @@ impl RecordQueue {
         }
     }
 
-    /// The lock, taken over (silently) from a holder that died: the state
-    /// in force is always consistent, so there is nothing to repair.
-    fn locked(&self) -> LockGuard<'_> {
-        match self.header().lock.lock() {
-            Ok(guard) => guard,
-            Err(died) => {
-                let guard = died.into_guard();
-                guard.mark_consistent();
-                // The dead holder may have committed without raising or
-                // lowering the eventfd.
-                self.waiters().sync_waker(self.load().count > 0);
-                guard
-            }
-        }
-    }
-
     /// Whether a record taking `size` bytes could be put now, or the queue
     /// is closed.
     fn puttable(&self, size: usize) -> bool {
@@ -208,12 +206,15 @@ impl RecordQueue {
 
     /// Whether a `get` could go on now: a record, or the queue closed.
     fn gettable(&self) -> bool {
-        self.load().count > 0 || self.waiters().is_closed()
+        let h = self.header();
+        let (_, gets) = self.end(&h.front);
+        let (_, puts) = self.end(&h.back);
+        puts.wrapping_sub(gets) > 0 || self.waiters().is_closed()
     }
 
     /// Puts a record of `len` bytes written by `fill`, waiting for room
-    /// until `deadline`. `fill` runs under the lock; if it fails or panics
-    /// nothing is put.
+    /// until `deadline`. `fill` runs under the back's lock; if it fails or
+    /// panics nothing is put.
     pub(crate) fn put_raw(
         &self,
         op: &'static str,
@@ -233,55 +234,92 @@ impl RecordQueue {
             ));
         }
         let size = footprint(len);
+        let h = self.header();
         loop {
-            let guard = self.locked();
+            let mut locked = self.lock_back();
             if self.waiters().is_closed() {
                 return Err(Error::new(op, self.resource(), ErrorKind::BrokenPipe));
             }
-            let ring = self.load();
-            if let Some((at, skip)) = self.place(ring, size) {
-                let tail = (ring.head + ring.used) % self.capacity();
-                if skip > 0 {
-                    self.write_header(op, tail, WRAP)?;
+            let (ring, spot) = self.place_for_put(size, locked.front.is_some());
+            if let Some((spot, free)) = spot {
+                let (at, wrap) = match spot {
+                    Spot::At { at, wrap } => (at, wrap),
+                    Spot::Reset => {
+                        // Empty, so no getter moves the front: move it to
+                        // the start under its lock (a putter killed after
+                        // this leaves an empty ring whose front is there).
+                        if locked.front.is_none() {
+                            let mut died = false;
+                            locked.front = Some(Self::take(&h.front_lock.lock, &mut died));
+                        }
+                        // Putters read the front again from now on.
+                        h.back.tally.store(0, Ordering::Relaxed);
+                        self.commit(&h.front, 0, ring.gets);
+                        h.back.seen.store(pack(0, ring.gets), Ordering::Relaxed);
+                        (0, None)
+                    }
+                };
+                if let Some(wrap) = wrap {
+                    self.write_header(op, wrap, WRAP)?;
                 }
                 // `len` fits a u32: it is below the capacity (≤ 2 GiB).
                 self.write_header(op, at, len as u32)?;
                 {
                     #[allow(unsafe_code)]
-                    // SAFETY: under the lock, which every access to the
-                    // ring's bytes takes; these bytes are outside every
-                    // committed record, so no reader holds them.
+                    // SAFETY: under the back's lock, which every writer of
+                    // the ring takes; these bytes are outside every record
+                    // put and not taken (see `write_header`), so no reader
+                    // holds them.
                     let body = unsafe { self.region.bytes_mut(at + HEADER, len) }
                         .ok_or_else(|| self.corrupt(op))?;
                     fill(body)?;
                 }
-                let head = if ring.used == 0 { 0 } else { ring.head };
-                self.store(Ring {
-                    head,
-                    used: ring.used + skip + size,
-                    count: ring.count.saturating_add(1),
-                    unfinished: ring.unfinished.saturating_add(1),
-                });
-                if ring.count == 0 {
+                let free = if spot == Spot::Reset {
+                    self.capacity() - size
+                } else {
+                    free
+                };
+                // Before the commit: a putter killed in between leaves it
+                // too low.
+                // `free` is at most the capacity, at most 2 GiB.
+                h.back.tally.store(free as u32, Ordering::Relaxed);
+                self.commit(
+                    &h.back,
+                    ring::wrap(at + size, self.capacity()),
+                    ring.puts.wrapping_add(1),
+                );
+                if ring.count() == 0 && locked.front.is_some() {
                     self.waiters().raise_if_watched();
                 }
-                drop(guard);
+                drop(locked);
                 self.waiters().put_done();
+                // The lines a few records on, not the next one: measured,
+                // a line asked for one record ahead has not come over yet
+                // when that record is written (one 4 to 5 lines ahead has).
+                let ahead = ring::wrap(at + size, self.capacity()) + PREFETCH_AHEAD;
+                if free > PREFETCH_AHEAD + 2 * LINE {
+                    self.region.prefetch_write(ahead);
+                    self.region.prefetch_write(ahead + LINE);
+                }
                 return Ok(());
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(Error::new(op, self.resource(), ErrorKind::Full));
             }
-            drop(guard);
-            self.waiters()
-                .wait_until(Side::Putter, || self.puttable(size), deadline);
+            drop(locked);
+            self.waiters().wait_until_after(
+                Side::Putter,
+                || self.puttable(size),
+                deadline,
+                || h.front_lock.lock.touch(),
+            );
         }
     }
 
     /// Takes the front record, waiting for one until `deadline`, and hands
-    /// its bytes to `read` under the lock: the record is taken when `read`
-    /// returns `Ok`, and stays (for the next `get`) when it returns `Err`
-    /// or panics.
+    /// its bytes to `read` under the front's lock: the record is taken when
+    /// `read` returns `Ok`, and stays (for the next `get`) when it returns
+    /// `Err` or panics.
     pub(crate) fn get_raw<R>(
         &self,
         op: &'static str,
@@ -289,60 +327,68 @@ impl RecordQueue {
         read: impl FnOnce(&[u8]) -> Result<R>,
     ) -> Result<R> {
         let cap = self.capacity();
+        let h = self.header();
         loop {
-            let guard = self.locked();
-            let mut ring = self.load();
-            if ring.count > 0 {
-                let mut len = self.read_header(op, ring.head)?;
+            let locked = self.lock_front();
+            let ring = self.ring_for_get(locked.back.is_some());
+            if ring.count() > 0 {
+                let mut head = ring.head;
+                let mut used = ring.used(cap);
+                let mut len = self.read_header(op, head)?;
                 if len == WRAP {
-                    let skipped = cap - ring.head;
-                    if skipped >= ring.used {
+                    let skipped = cap - head;
+                    if skipped >= used {
                         return Err(self.corrupt(op));
                     }
-                    ring.used -= skipped;
-                    ring.head = 0;
+                    used -= skipped;
+                    head = 0;
                     len = self.read_header(op, 0)?;
                 }
                 let len = len as usize;
                 let size = footprint(len);
-                if size > ring.used || ring.head + size > cap {
+                if size > used || head + size > cap {
                     return Err(self.corrupt(op));
                 }
                 let value = {
                     #[allow(unsafe_code)]
-                    // SAFETY: under the lock, which every writer of the
-                    // ring takes; the bytes are a committed record.
-                    let body = unsafe { self.region.bytes(ring.head + HEADER, len) }
+                    // SAFETY: under the front's lock, which every reader
+                    // takes; the bytes are a record put and not taken (see
+                    // `read_header`), which no putter writes.
+                    let body = unsafe { self.region.bytes(head + HEADER, len) }
                         .ok_or_else(|| self.corrupt(op))?;
                     read(body)?
                 };
-                let used = ring.used - size;
-                self.store(Ring {
-                    head: if used == 0 {
-                        0
-                    } else {
-                        (ring.head + size) % cap
-                    },
-                    used,
-                    count: ring.count - 1,
-                    unfinished: ring.unfinished,
-                });
-                if ring.count == 1 {
+                self.commit(
+                    &h.front,
+                    ring::wrap(head + size, cap),
+                    ring.gets.wrapping_add(1),
+                );
+                if ring.count() == 1 && locked.back.is_some() {
                     self.waiters().lower_if_watched();
                 }
-                drop(guard);
+                drop(locked);
                 self.waiters().get_done(true);
                 return Ok(value);
             }
+            // SYNC POINT: the close is made under the back's lock, after
+            // every put that came before it: with the flag seen, a look
+            // at the back again sees them all.
             if self.waiters().is_closed() {
+                if self.load().count() > 0 {
+                    continue;
+                }
                 return Err(Error::new(op, self.resource(), ErrorKind::EndOfStream));
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(Error::new(op, self.resource(), ErrorKind::Empty));
             }
-            drop(guard);
-            self.waiters()
-                .wait_until(Side::Getter, || self.gettable(), deadline);
+            drop(locked);
+            self.waiters().wait_until_after(
+                Side::Getter,
+                || self.gettable(),
+                deadline,
+                || h.back_lock.lock.touch(),
+            );
         }
     }
 
@@ -403,7 +449,7 @@ impl RecordQueue {
     /// gets exactly `len` bytes holding whatever was there before: it
     /// must write them all.
     ///
-    /// `fill` runs while the queue's lock is held (keep it short, and do
+    /// `fill` runs while the lock of the queue's back is held (keep it short, and do
     /// not use this queue in it: that waits for ever). The record is put
     /// when `fill` returns; if it panics, or its process is killed
     /// meanwhile, nothing is put and the queue is as it was.
@@ -523,7 +569,7 @@ impl RecordQueue {
     /// (decode straight from the queue), waiting while the queue is empty;
     /// returns what `read` returns.
     ///
-    /// `read` runs while the queue's lock is held (keep it short, and do
+    /// `read` runs while the lock of the queue's front is held (keep it short, and do
     /// not use this queue in it: that waits for ever). The record is taken
     /// when `read` returns. If `read` panics, or its process is killed
     /// meanwhile, the record stays at the front for the next `get`.
@@ -556,7 +602,7 @@ impl RecordQueue {
     /// The number of records now (Python's `qsize()`; as there, it may
     /// have changed by the time it is used).
     pub fn qsize(&self) -> usize {
-        self.load().count as usize
+        self.load().count() as usize
     }
 
     /// Whether the queue is empty now (Python's `empty()`).
@@ -573,7 +619,7 @@ impl RecordQueue {
     /// The bytes records take now, headers, padding and a skipped ring
     /// end included (of [`capacity`](RecordQueue::capacity)).
     pub fn used(&self) -> usize {
-        self.load().used
+        self.load().used(self.capacity())
     }
 
     /// Closes the queue for every process: later puts fail with
@@ -581,9 +627,9 @@ impl RecordQueue {
     /// with [`ErrorKind::EndOfStream`] instead of waiting. Waiting
     /// processes are woken.
     pub fn close(&self) {
-        let guard = self.locked();
+        let locked = self.both(false);
         self.waiters().mark_closed();
-        drop(guard);
+        drop(locked);
         self.waiters().wake_all();
     }
 
@@ -600,21 +646,21 @@ impl RecordQueue {
     /// [`ErrorKind::InvalidArgument`] when there is no unfinished task;
     /// nothing changes then.
     pub fn task_done(&self) -> Result<()> {
-        let guard = self.locked();
+        let locked = self.lock_front();
         let ring = self.load();
-        if ring.unfinished == 0 {
+        if ring.unfinished() == 0 {
             return Err(Error::new(
                 "RecordQueue::task_done",
                 self.resource(),
                 ErrorKind::InvalidArgument("task_done() called more times than records were put"),
             ));
         }
-        self.store(Ring {
-            unfinished: ring.unfinished - 1,
-            ..ring
-        });
-        if ring.unfinished == 1 {
-            drop(guard);
+        self.header()
+            .front
+            .tally
+            .store(ring.done.wrapping_add(1), Ordering::SeqCst);
+        if ring.unfinished() == 1 {
+            drop(locked);
             self.waiters().all_done();
         }
         Ok(())
@@ -622,7 +668,7 @@ impl RecordQueue {
 
     /// The records put and not yet marked done.
     pub fn unfinished(&self) -> u32 {
-        self.load().unfinished
+        self.load().unfinished()
     }
 
     /// Waits until every record put has been marked done (Python's
@@ -649,12 +695,17 @@ impl RecordQueue {
     /// None today (every `RecordQueue` has its descriptor); kept for the
     /// fixed queue's shape.
     pub fn watch(&self) -> Result<Watch<'_>> {
-        let _guard = self.locked();
+        let _locked = self.both(false);
         self.waiters()
-            .watch(self.load().count > 0)
+            .watch(self.load().count() > 0)
             .ok_or_else(|| self.corrupt("RecordQueue::watch"))
     }
 }
+
+/// A cache line.
+const LINE: usize = 64;
+/// How far past the next record a putter asks for lines to write.
+const PREFETCH_AHEAD: usize = 4 * LINE;
 
 /// Copies `record` into `buf` (cleared, grown if short); its length.
 fn copy_into(record: &[u8], buf: &mut Vec<u8>) -> usize {

@@ -25,7 +25,8 @@ const YIELD_AFTER: Duration = Duration::from_micros(2);
 /// The waiting side of a shared queue: eight `u32` words, all zero for a
 /// fresh open queue with no eventfd. Lives in the queue's segment, next to
 /// its lock; the words marked "under the lock" change only while the
-/// queue's lock is held.
+/// queue's lock is held (a [`RecordQueue`](super::RecordQueue)'s two
+/// locks, both of them).
 #[repr(C)]
 pub(crate) struct Waiters {
     /// 1 once the queue is closed (under the lock).
@@ -83,6 +84,13 @@ impl Waiters {
     /// Whether the queue has an eventfd (it was made by its `new`).
     pub(crate) fn has_waker(&self) -> bool {
         self.waker.load(Ordering::Relaxed) != 0
+    }
+
+    /// Whether some [`Watch`] is live. A watch is registered only under
+    /// every lock of the queue, so under any one of them this holds still
+    /// until the lock is released, but for a watch dropped meanwhile.
+    pub(crate) fn is_watched(&self) -> bool {
+        self.watchers.load(Ordering::Relaxed) > 0
     }
 
     /// Under the lock, when watched: raises the eventfd (the queue just
@@ -160,12 +168,30 @@ impl Waiters {
     /// Waits until `ready` holds, may hold, or `deadline` passes: spins
     /// on the queue's state first (no one needs to wake a spinner), then
     /// registers as parked and sleeps on the word the other side moves
-    /// after its commit when it sees someone registered.
+    /// after its commit when it sees someone registered. For a queue whose
+    /// commits are swaps (SeqCst) followed by the look at the parked
+    /// counters.
     pub(crate) fn wait_until(
         &self,
         side: Side,
         ready: impl Fn() -> bool,
         deadline: Option<Instant>,
+    ) {
+        self.wait_until_after(side, ready, deadline, || ());
+    }
+
+    /// [`Waiters::wait_until`] for a queue whose commits are plain
+    /// (releasing) stores, each followed by the release of a lock, an
+    /// acquiring and releasing read-modify-write of its word, before the
+    /// look at the parked counters: `touch` makes such a read-modify-write
+    /// of the word of the lock the other side releases (changing nothing),
+    /// between registering as parked and the look at `ready`.
+    pub(crate) fn wait_until_after(
+        &self,
+        side: Side,
+        ready: impl Fn() -> bool,
+        deadline: Option<Instant>,
+        touch: impl Fn(),
     ) {
         let (word, parked) = match side {
             Side::Getter => (&self.puts, &self.getters),
@@ -201,6 +227,14 @@ impl Waiters {
         // other side commits (SeqCst) and then reads `parked` (SeqCst), so
         // either it sees us and moves `word` (after our read: the futex
         // wait returns at once), or we see its commit.
+        // With `touch`: the other side commits, releases its lock (an
+        // AcqRel read-modify-write of the lock's word) and then reads
+        // `parked`; we register and then touch the same word. The two
+        // read-modify-writes are ordered: if ours comes first, its release
+        // makes our registration visible to the other side's look at
+        // `parked`; if the other side's comes first, its release makes the
+        // commit visible to our look at `ready`.
+        touch();
         let seen = word.load(Ordering::SeqCst);
         if !ready() {
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));

@@ -140,6 +140,17 @@ impl Lock {
         })
     }
 
+    /// A read-modify-write of the lock's word that changes nothing,
+    /// acquiring and releasing: ordered against every release of the lock
+    /// (each a read-modify-write of the same word), so whatever came before
+    /// the last release before it is visible after it, and whatever came
+    /// before it is visible after the next release. A waiting protocol's
+    /// fence (see the record queue's waiters).
+    pub(crate) fn touch(&self) {
+        // SYNC POINT: AcqRel pairs with the AcqRel swap in `raw::release`.
+        self.word.fetch_add(0, Ordering::AcqRel);
+    }
+
     /// Whether some process holds the lock right now.
     pub fn is_locked(&self) -> bool {
         raw::holder(&self.word).is_some()

@@ -268,8 +268,11 @@ fn take_from_dead(word: &AtomicU32, seen: u32, me: u32, thorough: bool) -> Optio
 /// robust list first) and wakes one parked waiter if there may be one.
 pub(crate) fn release(word: &AtomicU32, tail: &Tail, me: u32) {
     let pending = robust::unlink(word, &tail.links, me);
-    // SYNC POINT: Release pairs with the Acquire in `try_take`/`acquire`.
-    let old = word.swap(0, Ordering::Release);
+    // SYNC POINT: Release pairs with the Acquire in `try_take`/`acquire`;
+    // Acquire pairs with `Lock::touch`, which a waiter of the record queue
+    // makes after registering as parked: its registration is then visible
+    // to the look at the parked counters after this release.
+    let old = word.swap(0, Ordering::AcqRel);
     if let Some(p) = pending {
         robust::released(p);
     }

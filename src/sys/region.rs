@@ -158,6 +158,56 @@ impl<H: Shareable> Region<H> {
         // references to it exist (the caller's promise); `T: Sync`.
         unsafe { &*self.ptr.as_ptr().add(bytes_at::<H>() + at).cast::<T>() }
     }
+
+    /// Asks the CPU to fetch the cache line holding byte `at` for writing,
+    /// ahead of a write there (a hint: nothing on targets without one,
+    /// nothing when `at` is outside the bytes).
+    pub(crate) fn prefetch_write(&self, at: usize) {
+        if at >= self.len {
+            return;
+        }
+        let p = self.ptr.as_ptr().wrapping_add(bytes_at::<H>() + at);
+        #[cfg(target_arch = "x86_64")]
+        if has_prefetchw() {
+            // SAFETY: a prefetch reads nothing into the program, writes
+            // nothing, and never faults (`p` is inside the live mapping
+            // besides); the CPU has the instruction (checked above).
+            unsafe {
+                core::arch::asm!("prefetchw [{}]", in(reg) p, options(nostack, preserves_flags, readonly));
+            }
+        }
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: as above.
+        unsafe {
+            core::arch::asm!("prfm pstl1keep, [{}]", in(reg) p, options(nostack, preserves_flags, readonly));
+        }
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+        let _ = p;
+    }
+}
+
+/// Whether the CPU has `prefetchw` (CPUID 0x8000_0001, ECX bit 8), asked
+/// once.
+#[cfg(target_arch = "x86_64")]
+fn has_prefetchw() -> bool {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    static HAS: AtomicU8 = AtomicU8::new(0);
+    match HAS.load(Ordering::Relaxed) {
+        1 => false,
+        2 => true,
+        _ => {
+            // SAFETY: CPUID exists on every x86_64 CPU; leaf 0x8000_0001
+            // is asked only when the highest extended leaf reaches it. (Safe
+            // to call in recent Rust, `unsafe` in older.)
+            #[allow(unused_unsafe)]
+            let has = unsafe {
+                core::arch::x86_64::__cpuid(0x8000_0000).eax >= 0x8000_0001
+                    && core::arch::x86_64::__cpuid(0x8000_0001).ecx & (1 << 8) != 0
+            };
+            HAS.store(if has { 2 } else { 1 }, Ordering::Relaxed);
+            has
+        }
+    }
 }
 
 impl<H: Shareable> Drop for Region<H> {

@@ -237,6 +237,45 @@ fn timed_forms_wait_their_time_and_waiters_are_woken_across_processes() {
 }
 
 #[test]
+fn parked_getters_and_putters_are_woken_every_time_in_a_ping_pong() {
+    // Each side answers after a pause longer than a waiter spins, so the
+    // other has parked: one lost wake-up stops the exchange for good.
+    isolated(|| {
+        let there = RecordQueue::with_capacity(64).unwrap();
+        let back = RecordQueue::with_capacity(64).unwrap();
+        const ROUNDS: u32 = 300;
+        let (there_ref, back_ref) = (&there, &back);
+        let mut peer = Process::new(move || {
+            let mut buf = Vec::new();
+            for i in 0..ROUNDS {
+                there_ref.get_into_timeout(&mut buf, MUST).unwrap();
+                assert_eq!(buf, i.to_le_bytes());
+                std::thread::sleep(Duration::from_micros(100));
+                back_ref.put_timeout(&buf, MUST).unwrap();
+            }
+            // Parked putters too: fill `there`, then wait for room.
+            for i in 0..ROUNDS {
+                there_ref.put_timeout(&[i as u8; 40], MUST).unwrap();
+            }
+        });
+        peer.start().unwrap();
+        let mut buf = Vec::new();
+        for i in 0..ROUNDS {
+            std::thread::sleep(Duration::from_micros(100));
+            there.put_timeout(&i.to_le_bytes(), MUST).unwrap();
+            back.get_into_timeout(&mut buf, MUST).unwrap();
+            assert_eq!(buf, i.to_le_bytes());
+        }
+        for i in 0..ROUNDS {
+            std::thread::sleep(Duration::from_micros(100));
+            there.get_into_timeout(&mut buf, MUST).unwrap();
+            assert_eq!(buf, [i as u8; 40]);
+        }
+        assert_eq!(peer.join().unwrap(), 0);
+    });
+}
+
+#[test]
 fn close_refuses_puts_drains_gets_and_wakes_waiters() {
     isolated(|| {
         let q = RecordQueue::with_capacity(64).unwrap();
@@ -276,6 +315,91 @@ fn a_watch_is_readable_while_a_record_is_queued() {
     q.get_with(|_| ()).unwrap();
     let ready = mproc::ipc::wait(&[watch.as_fd()], Some(Duration::ZERO)).unwrap();
     assert!(!ready.contains(0));
+}
+
+#[test]
+fn a_getter_takes_a_record_while_a_putter_is_in_the_middle_of_one() {
+    use std::sync::mpsc;
+    let q = RecordQueue::with_capacity(4096).unwrap();
+    q.put(b"first").unwrap();
+    let (in_fill, filling) = mpsc::channel();
+    let (go, wait_go) = mpsc::channel::<()>();
+    let (got_tx, got) = mpsc::channel();
+    std::thread::scope(|s| {
+        let q = &q;
+        s.spawn(move || {
+            q.put_with(6, |b| {
+                in_fill.send(()).unwrap();
+                wait_go.recv().unwrap();
+                b.copy_from_slice(b"second");
+            })
+            .unwrap();
+        });
+        filling.recv().unwrap();
+        // The putter holds the back's lock; the getter takes the front's.
+        s.spawn(move || got_tx.send(q.get_with(|r| r.to_vec())).unwrap());
+        let first = got.recv_timeout(MUST);
+        go.send(()).unwrap();
+        assert_eq!(
+            first.expect("the get waited for the putter").unwrap(),
+            b"first"
+        );
+    });
+    assert_eq!(q.get_with(|r| r.to_vec()).unwrap(), b"second");
+}
+
+#[test]
+fn a_record_longer_than_half_the_ring_goes_in_once_empty_wherever_the_front_stopped() {
+    let q = RecordQueue::with_capacity(1024).unwrap();
+    let mut buf = Vec::new();
+    let mut out = Vec::new();
+    for (front, len) in [
+        (400, 1016),
+        (16, 1000),
+        (1000, 1016),
+        (504, 600),
+        (792, 600),
+    ] {
+        // Move the front to `front` + 8, then empty the ring: the record
+        // fits neither from there to the end nor (but for the last)
+        // before it.
+        q.put(&vec![1; front]).unwrap();
+        q.get_into(&mut out).unwrap();
+        assert!(q.empty());
+        pattern(front as u8, len, &mut buf);
+        q.put_timeout(&buf, MUST).unwrap();
+        assert!(q.used() >= (len + 8).next_multiple_of(8));
+        q.get_into(&mut out).unwrap();
+        assert_eq!(out, buf);
+        assert_eq!(q.used(), 0);
+    }
+}
+
+#[test]
+fn a_watch_follows_a_producer_and_a_consumer_running_at_once() {
+    use std::os::fd::AsFd;
+    let q = RecordQueue::with_capacity(1024).unwrap();
+    let watch = q.watch().unwrap();
+    const N: u64 = 20_000;
+    isolated(|| {
+        let mut p = Process::new(|| {
+            for i in 0..N {
+                q.put(&i.to_le_bytes()).unwrap();
+            }
+        });
+        p.start().unwrap();
+        let mut out = Vec::new();
+        for i in 0..N {
+            q.get_into(&mut out).unwrap();
+            assert_eq!(out, i.to_le_bytes());
+        }
+        assert_eq!(p.join().unwrap(), 0);
+        let ready = mproc::ipc::wait(&[watch.as_fd()], Some(Duration::ZERO)).unwrap();
+        assert!(!ready.contains(0), "empty, yet readable");
+        q.put(b"x").unwrap();
+        let ready = mproc::ipc::wait(&[watch.as_fd()], Some(Duration::ZERO)).unwrap();
+        assert!(ready.contains(0), "a record, yet not readable");
+    });
 }
 
 #[test]

@@ -1,13 +1,25 @@
-//! The ring of a [`RecordQueue`]: its layout in the segment, the state
-//! kept twice and committed by one store, where a record goes, and the
-//! record headers.
+//! The ring of a [`RecordQueue`]: its layout in the segment, the two ends
+//! and their one-store commits, where a record goes, and the record
+//! headers.
 //!
-//! The segment holds a [`Header`] (the lock, the commit word, the
-//! waiters, two copies of the [`State`]) and then the ring's bytes. Each
-//! record is an 8-byte header (its length, then the length's complement)
-//! and its bytes, padded to 8; a record never wraps around the ring's
-//! end: when the end is too short, a header of length [`WRAP`] there says
-//! the record is at the ring's start. An empty ring starts again at 0.
+//! The segment holds a [`Header`] (the back [`End`], where records are
+//! put, the front one, where they are taken, and the waiters) and then
+//! the ring's bytes. Each end has a lock of its own and a committed
+//! word: its offset in the ring and the records that have passed it (the
+//! front's also counts the tasks done). Putters take only the back's
+//! lock and getters only the front's, so the two sides never wait for
+//! each other's lock, and each side's state lives on a cache line of its
+//! own. The records in the ring are those put and not yet taken (the
+//! back's count less the front's), from the front's offset to the
+//! back's.
+//!
+//! Each record is an 8-byte header (its length, then the length's
+//! complement) and its bytes, padded to 8; a record never wraps around
+//! the ring's end: when the end is too short, a header of length [`WRAP`]
+//! there says the record is at the ring's start. A record put into an
+//! empty ring goes where the front is (or, if it fits nowhere from
+//! there, to the start, after moving the front there: see
+//! [`Spot::Reset`]).
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -30,124 +42,227 @@ pub(super) const fn footprint(len: usize) -> usize {
     HEADER + len.next_multiple_of(ALIGN)
 }
 
-/// The ring's state: the first record's offset, the bytes taken from
-/// there (records, their headers and padding, and the unused end of the
-/// ring skipped by a wrap), the records, and the puts not yet matched by
-/// a `task_done`.
-#[repr(C)]
-pub(super) struct State {
-    pub(super) head: AtomicU64,
-    pub(super) used: AtomicU64,
-    pub(super) count: AtomicU32,
-    pub(super) unfinished: AtomicU32,
+/// An end's lock, on a cache line of its own (the other side's looks at
+/// the end's word do not take it from its holder).
+#[repr(C, align(64))]
+pub(super) struct EndLock {
+    pub(super) lock: Lock,
+    _spare: [AtomicU32; 6],
 }
 
-/// A plain copy of a [`State`], bounded by the capacity.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Ring {
-    pub(super) head: usize,
-    pub(super) used: usize,
-    pub(super) count: u32,
-    pub(super) unfinished: u32,
+/// An end's state, on a cache line of its own, committed by one store of
+/// one word.
+#[repr(C, align(64))]
+pub(super) struct End {
+    /// The end's offset in the ring (low 32 bits) and the records that
+    /// have passed it, wrapping (high 32 bits): changed under the end's
+    /// lock, by one store (the commit).
+    pub(super) word: AtomicU64,
+    /// The back's: the front's word as a putter last read it (under the
+    /// back's lock; see `credit`).
+    pub(super) seen: AtomicU64,
+    /// The front's: the tasks marked done, wrapping (under its lock).
+    /// The back's: bytes free for certain from the back up to the front
+    /// in `seen` (under its lock): a putter reads the front again only
+    /// when a record needs more. Lowered before each put's commit, zeroed
+    /// while the front is moved back ([`Spot::Reset`]): a putter killed
+    /// in between leaves it too low, never too high.
+    pub(super) tally: AtomicU32,
+    _spare: [AtomicU32; 11],
 }
+
+static_assertions::assert_eq_size!(EndLock, [u64; 8]);
+static_assertions::assert_eq_size!(End, [u64; 8]);
 
 /// The segment's header; the ring's bytes follow on their own cache line.
 #[repr(C)]
 pub(super) struct Header {
-    pub(super) lock: Lock,
-    /// The commit word: the number of commits so far. `states[current %
-    /// 2]` is the ring's state; a change writes the other copy, then
-    /// stores this word (one store commits).
-    pub(super) current: AtomicU32,
-    _spare: AtomicU32,
+    /// The lock of the back, where records are put.
+    pub(super) back_lock: EndLock,
+    /// The back: its offset is the ring's tail.
+    pub(super) back: End,
+    /// The lock of the front, where records are taken.
+    pub(super) front_lock: EndLock,
+    /// The front: its offset is the ring's head.
+    pub(super) front: End,
     /// The closed flag, the words waiters park on, the eventfd.
     pub(super) waiters: Waiters,
-    pub(super) states: [State; 2],
+    _spare: [AtomicU32; 8],
 }
 
-// The same layout on 32- and 64-bit targets: a lock (40 bytes), the
-// commit word and a spare, the waiters (32), two states (24 each).
-static_assertions::assert_eq_size!(Header, [u64; 16]);
-static_assertions::const_assert_eq!(std::mem::offset_of!(Header, states), 80);
+// The same layout on 32- and 64-bit targets: each lock (40 bytes) and
+// each end's state on a cache line of its own, then the waiters (32
+// bytes) on a fifth.
+static_assertions::assert_eq_size!(Header, [u64; 40]);
+static_assertions::const_assert_eq!(std::mem::offset_of!(Header, back), 64);
+static_assertions::const_assert_eq!(std::mem::offset_of!(Header, front_lock), 128);
+static_assertions::const_assert_eq!(std::mem::offset_of!(Header, front), 192);
+static_assertions::const_assert_eq!(std::mem::offset_of!(Header, waiters), 256);
 
 #[allow(unsafe_code)]
-// SAFETY: repr(C) of a Lock and atomics: no pointers, no drop glue, every
-// bit pattern valid (a garbage state is bounded by the capacity, which the
+// SAFETY: repr(C) of Locks and atomics: no pointers, no drop glue, every
+// bit pattern valid (a garbage word is bounded by the capacity, which the
 // handle keeps in its own memory, before use); all mutation is atomic. The
 // one descriptor number (the waiters' `waker`) is set only by
 // `RecordQueue::with_capacity`, whose handle owns the descriptor.
 unsafe impl Shareable for Header {}
 
+/// A plain copy of the ring's state, bounded by the capacity.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Ring {
+    /// The front's offset: the first record's (or its wrap header's).
+    pub(super) head: usize,
+    /// The back's offset: where the next record goes (the ring not
+    /// empty).
+    pub(super) tail: usize,
+    /// The records put, taken, and marked done, each wrapping.
+    pub(super) puts: u32,
+    pub(super) gets: u32,
+    pub(super) done: u32,
+}
+
+impl Ring {
+    /// The records in the ring.
+    pub(super) fn count(&self) -> u32 {
+        self.puts.wrapping_sub(self.gets)
+    }
+
+    /// The records put and not yet marked done.
+    pub(super) fn unfinished(&self) -> u32 {
+        self.puts.wrapping_sub(self.done)
+    }
+
+    /// The bytes taken from the head (records, their headers and padding,
+    /// and the unused end of the ring skipped by a wrap), of `cap`.
+    pub(super) fn used(&self, cap: usize) -> usize {
+        if self.count() == 0 {
+            0
+        } else if self.tail == self.head {
+            cap
+        } else {
+            wrap(self.tail + cap - self.head, cap)
+        }
+    }
+}
+
+/// `at` (below twice `cap`) brought into the ring: an offset, with no
+/// division (a hot path's `%` costs tens of cycles).
+pub(super) fn wrap(at: usize, cap: usize) -> usize {
+    if at >= cap { at - cap } else { at }
+}
+
+/// Where a record goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Spot {
+    /// At offset `at`, after a wrap header at `wrap` (the ring's end is
+    /// skipped) if there is one.
+    At { at: usize, wrap: Option<usize> },
+    /// The ring is empty, and the record fits nowhere from the front: move
+    /// the front to the ring's start (under its lock), then put it there.
+    Reset,
+}
+
+/// The word committing `offset` and `passed`.
+pub(super) fn pack(offset: usize, passed: u32) -> u64 {
+    offset as u64 | u64::from(passed) << 32
+}
+
 impl RecordQueue {
-    /// The state in force, read from the copy the commit word names,
-    /// bounded by the capacity. Exact under the lock; a snapshot
-    /// otherwise (read again until the commit word stays put, a few
-    /// times).
+    /// An end's word read (SeqCst, so Acquire: the records and bytes its
+    /// commit covers were written before), bounded by the capacity.
+    pub(super) fn end(&self, end: &End) -> (usize, u32) {
+        self.unpack(end.word.load(Ordering::SeqCst))
+    }
+
+    /// An end's word as its offset (bounded by the capacity) and count.
+    pub(super) fn unpack(&self, word: u64) -> (usize, u32) {
+        let cap = self.capacity();
+        let offset = match (word as u32) as usize {
+            // The common case, without a division.
+            offset if offset < cap => offset,
+            garbage => garbage % cap,
+        } / ALIGN
+            * ALIGN;
+        (offset, (word >> 32) as u32)
+    }
+
+    /// The ring's state: exact under both locks; under one, exact for its
+    /// end and a recent snapshot of the other (which only moves on:
+    /// records put are only more, records taken only fewer than there
+    /// are); under none, a snapshot that was true at some instant in
+    /// between (the tasks done, then the front, then the back are read,
+    /// each no ahead of the next).
     pub(super) fn load(&self) -> Ring {
         let h = self.header();
-        let cap = self.capacity();
-        let mut tries = 0;
-        loop {
-            // SYNC POINT: Acquire (SeqCst) pairs with the commit's swap:
-            // the copy it names was written before.
-            let commits = h.current.load(Ordering::SeqCst);
-            let s = &h.states[(commits % 2) as usize];
-            let ring = Ring {
-                head: usize::try_from(s.head.load(Ordering::Relaxed)).unwrap_or(0) % cap / ALIGN
-                    * ALIGN,
-                used: usize::try_from(s.used.load(Ordering::Relaxed))
-                    .unwrap_or(cap)
-                    .min(cap),
-                count: s.count.load(Ordering::Relaxed),
-                unfinished: s.unfinished.load(Ordering::Relaxed),
-            };
-            tries += 1;
-            if tries >= 4 || h.current.load(Ordering::SeqCst) == commits {
-                return ring;
-            }
+        let done = h.front.tally.load(Ordering::SeqCst);
+        let (head, gets) = self.end(&h.front);
+        let (tail, puts) = self.end(&h.back);
+        Ring {
+            head,
+            tail,
+            puts,
+            gets,
+            done,
         }
     }
 
-    /// Under the lock: writes `ring` into the copy not in force, then
-    /// commits it with one store.
-    pub(super) fn store(&self, ring: Ring) {
-        let h = self.header();
-        let commits = h.current.load(Ordering::Relaxed);
-        let next = commits.wrapping_add(1);
-        let s = &h.states[(next % 2) as usize];
-        s.head.store(ring.head as u64, Ordering::Relaxed);
-        s.used.store(ring.used as u64, Ordering::Relaxed);
-        s.count.store(ring.count, Ordering::Relaxed);
-        s.unfinished.store(ring.unfinished, Ordering::Relaxed);
-        // The commit: one store, made as a swap so that it is ordered
-        // before the loads of the parked counters that follow on every
-        // target (see the fixed Queue's `store`).
-        h.current.swap(next, Ordering::SeqCst);
+    /// Under `end`'s lock: commits its new offset and count with one
+    /// store. A plain store (no read-modify-write, which costs a pipeline
+    /// drain on every record): the release of the lock that follows, a
+    /// read-modify-write, orders it before the look at the parked
+    /// counters (see `Waiters::wait_until_after`).
+    pub(super) fn commit(&self, end: &End, offset: usize, passed: u32) {
+        // SYNC POINT: Release pairs with the Acquire loads of `end`.
+        end.word.store(pack(offset, passed), Ordering::Release);
     }
 
-    /// Where a record taking `size` bytes goes in `ring`: its offset and
-    /// the bytes skipped at the ring's end before it (a wrap), or `None`
-    /// when there is no room for it now.
-    pub(super) fn place(&self, ring: Ring, size: usize) -> Option<(usize, usize)> {
+    /// Where a record taking `size` bytes goes in `ring`, or `None` when
+    /// there is no room for it now.
+    pub(super) fn place(&self, ring: Ring, size: usize) -> Option<Spot> {
         let cap = self.capacity();
-        if ring.used == 0 {
-            // Empty: start again at the ring's start.
-            return (size <= cap).then_some((0, 0));
-        }
-        if ring.used >= cap {
+        if size > cap {
             return None;
         }
-        let tail = (ring.head + ring.used) % cap;
-        if tail > ring.head {
+        let head = ring.head;
+        if ring.count() == 0 {
+            // Empty: the next record is read where the front is.
+            return Some(if cap - head >= size {
+                Spot::At {
+                    at: head,
+                    wrap: None,
+                }
+            } else if size <= head {
+                Spot::At {
+                    at: 0,
+                    wrap: Some(head),
+                }
+            } else {
+                Spot::Reset
+            });
+        }
+        let tail = ring.tail;
+        if ring.used(cap) >= cap {
+            return None;
+        }
+        if tail > head {
             if cap - tail >= size {
-                Some((tail, 0))
-            } else if size <= ring.head {
-                Some((0, cap - tail))
+                Some(Spot::At {
+                    at: tail,
+                    wrap: None,
+                })
+            } else if size <= head {
+                Some(Spot::At {
+                    at: 0,
+                    wrap: Some(tail),
+                })
             } else {
                 None
             }
         } else {
-            (ring.head - tail >= size).then_some((tail, 0))
+            (head - tail >= size).then_some(Spot::At {
+                at: tail,
+                wrap: None,
+            })
         }
     }
 
@@ -159,21 +274,29 @@ impl RecordQueue {
         )
     }
 
-    /// Under the lock: writes a record header for `len` at `at`.
+    /// Under the back's lock: writes a record header for `len` at `at`,
+    /// outside every record put.
     pub(super) fn write_header(&self, op: &'static str, at: usize, len: u32) -> Result<()> {
         #[allow(unsafe_code)]
-        // SAFETY: under the lock; the bytes are outside every committed
-        // record.
+        // SAFETY: under the back's lock, which every writer of the ring
+        // takes; the bytes are outside every record put and not taken, so
+        // no reader holds them (a getter reads only records the back's
+        // commit covers, and frees them with the front's commit, which
+        // this putter read before choosing the place).
         let bytes = unsafe { self.region.bytes_mut(at, HEADER) }.ok_or_else(|| self.corrupt(op))?;
         bytes[..4].copy_from_slice(&len.to_ne_bytes());
         bytes[4..].copy_from_slice(&(!len).to_ne_bytes());
         Ok(())
     }
 
-    /// Under the lock: the length in the record header at `at`, checked.
+    /// Under the front's lock: the length in the record header at `at`
+    /// (of a record put), checked.
     pub(super) fn read_header(&self, op: &'static str, at: usize) -> Result<u32> {
         #[allow(unsafe_code)]
-        // SAFETY: under the lock, which every writer of the ring takes.
+        // SAFETY: under the front's lock, which every reader of records
+        // takes; the bytes belong to a record put (the back's commit,
+        // read before, covers them) and not taken, which no putter writes
+        // until the front's commit frees it.
         let bytes = unsafe { self.region.bytes(at, HEADER) }.ok_or_else(|| self.corrupt(op))?;
         let len = u32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
         let check = u32::from_ne_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
