@@ -8,8 +8,9 @@
 //! repeated, reordered or altered record fails the bench), timed from the
 //! go (given once the producer is set up and waiting) to the last record.
 //!
-//! - mproc: `ValueQueue<Record>` (a shared-memory queue of variable-length
-//!   records, encoded with postcard straight into the record) and a
+//! - mproc: `ValueQueue<Record>` made with `new()`, as Python's `Queue()`
+//!   (a shared-memory ring of variable-length records, 1 MiB, each value
+//!   encoded with postcard straight into its record), and a
 //!   `Pipe` (`send_value`/`recv_value`, encoded into a reused buffer).
 //! - ipc-channel: `ipc::channel::<Record>()` (bincode over a Unix socket),
 //!   made before the fork.
@@ -233,7 +234,7 @@ fn stream(
 }
 
 fn queue_stream(n: u32) -> Result<Duration> {
-    let q = ValueQueue::<Record>::with_capacity(64 * 1024)?;
+    let q = ValueQueue::<Record>::new()?;
     stream(n, |i| Ok(q.put(&record(i))?), |i| expect(&q.get()?, i))
 }
 
