@@ -92,7 +92,11 @@ pub trait Served: 'static {
     /// unrelated program names to make one. At most 32 bytes.
     const TYPEID: &'static str;
     /// What [`Client::create`](super::Client::create) passes to
-    /// [`Served::new`].
+    /// [`Served::new`]: a fixed-size [`Wire`] value. To start an object
+    /// from a value of any serde type (feature `serde`), take `()` here and
+    /// pass that value to a method of its own through
+    /// `Proxy::call_serde` right after
+    /// `create`.
     type Init: Wire;
     /// Makes one on the server.
     fn new(init: Self::Init) -> Self;
