@@ -186,7 +186,11 @@ impl<'p, R, const SLOTS: usize, const BYTES: usize> AsyncResult<'p, R, SLOTS, BY
     }
 
     /// Whether the task ended with a result (Python's `successful()`);
-    /// `None` while it has not ended (Python raises `ValueError`).
+    /// `None` while it has not ended (Python raises `ValueError`). For
+    /// the serde forms (`apply_async_value`…) the result is decoded only
+    /// by [`get`](AsyncResult::get): a result whose `Deserialize` does not
+    /// accept what its `Serialize` wrote reads `Some(true)` here and fails
+    /// in `get` with `InvalidData`.
     pub fn successful(&self) -> Option<bool> {
         if !self.ready() {
             return None;
