@@ -7,7 +7,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Data, DeriveInput, Fields, Type};
 
-use crate::{Field, Target, bindings, bounded, construct, fields_of, refused};
+use crate::{Field, Target, bindings, bounded, construct, fields_of};
 
 /// The stored form of `tys`, one after another: `()`'s for none (one
 /// byte, so a message is never empty), the field's own for one, nested
@@ -70,18 +70,11 @@ pub(crate) fn item(input: &DeriveInput) -> syn::Result<TokenStream2> {
         Data::Struct(s) => {
             let fields: Vec<Field<'_>> = fields_of(&s.fields);
             let mut errors = crate::Errors::default();
-            for f in &fields {
-                // What can never be an item, named at the field (`bool`,
-                // `char`, `Option` and tuples are items; the rest of the
-                // TaskData refusals — pointers, references, heap owners,
-                // descriptors — hold here too).
-                if let Some(why) = refused(f.ty, Target::TaskData) {
-                    errors.push(syn::Error::new(
-                        f.ty.span(),
-                        format!("field `{}` of `{name}` {why}", f.label),
-                    ));
-                }
-            }
+            // What can never be an item, named at the field (`bool`,
+            // `char`, `Option` and tuples are items; the rest of the
+            // TaskData refusals — pointers, references, heap owners,
+            // descriptors — hold here too).
+            errors.refuse_fields(&fields, Target::TaskData, name);
             errors.finish()?;
             // Each field an item, the error at the field.
             let checks = fields.iter().map(|f| {

@@ -110,6 +110,19 @@ impl Errors {
     fn finish(self) -> syn::Result<()> {
         self.0.map_or(Ok(()), Err)
     }
+
+    /// An error at each field of `name` whose type `target` refuses,
+    /// saying which field and why.
+    fn refuse_fields(&mut self, fields: &[Field<'_>], target: Target, name: &syn::Ident) {
+        for f in fields {
+            if let Some(why) = refused(f.ty, target) {
+                self.push(syn::Error::new(
+                    f.ty.span(),
+                    format!("field `{}` of `{name}` {why}", f.label),
+                ));
+            }
+        }
+    }
 }
 
 /// `#[mproc(type_identity = "...")]`, if given.
@@ -329,14 +342,7 @@ fn shareable(input: &DeriveInput) -> syn::Result<TokenStream2> {
     if let Err(e) = check_repr(input) {
         errors.push(e);
     }
-    for f in &fields {
-        if let Some(why) = refused(f.ty, Target::Shareable) {
-            errors.push(syn::Error::new(
-                f.ty.span(),
-                format!("field `{}` of `{name}` {why}", f.label),
-            ));
-        }
-    }
+    errors.refuse_fields(&fields, Target::Shareable, name);
     errors.finish()?;
 
     let trait_path = quote!(::mproc::shm::Shareable);
@@ -441,14 +447,7 @@ fn task_data(input: &DeriveInput) -> syn::Result<TokenStream2> {
         }
     };
     let mut errors = Errors::default();
-    for f in &fields {
-        if let Some(why) = refused(f.ty, Target::TaskData) {
-            errors.push(syn::Error::new(
-                f.ty.span(),
-                format!("field `{}` of `{name}` {why}", f.label),
-            ));
-        }
-    }
+    errors.refuse_fields(&fields, Target::TaskData, name);
     errors.finish()?;
     let field_checks = fields.iter().map(|f| {
         let check = format_ident!(

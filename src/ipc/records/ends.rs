@@ -29,6 +29,12 @@ impl RecordQueue {
     /// both follows). The state is then exact, as the eventfd needs.
     pub(super) fn both(&self, mut died: bool) -> Locked<'_> {
         let back = Self::take(&self.header().back_lock.lock, &mut died);
+        self.and_front(back, died)
+    }
+
+    /// The front's lock too, the back's held: both, the eventfd brought
+    /// in line if a holder of either had died.
+    fn and_front<'a>(&'a self, back: LockGuard<'a>, mut died: bool) -> Locked<'a> {
         let front = Self::take(&self.header().front_lock.lock, &mut died);
         if died {
             // The dead holder may have committed without raising or
@@ -52,14 +58,7 @@ impl RecordQueue {
                 back: Some(back),
             };
         }
-        let front = Self::take(&self.header().front_lock.lock, &mut died);
-        if died {
-            self.waiters().sync_waker(self.load().count() > 0);
-        }
-        Locked {
-            front: Some(front),
-            back: Some(back),
-        }
+        self.and_front(back, died)
     }
 
     /// The front's lock, for a get or a `task_done`; both while the queue
