@@ -1,6 +1,6 @@
 //! examples/pool_echo_server.rs (seed 000's server: the parent accepts,
 //! `apply_async_fd(talk, conn, addr)` hands each connection to a worker)
-//! against the seeds' own Python clients, from /work/shared/seeds-py (or
+//! against the seeds' own Python clients, from tests/seeds-py (or
 //! `MPROC_SEEDS_PY`), run unedited:
 //!
 //! - `echo_load_client.py PORT 6`: six clients at once against `Pool(4)`;
@@ -44,9 +44,10 @@ except EOFError:
 "#;
 
 fn seeds() -> Option<PathBuf> {
-    let dir = std::env::var_os("MPROC_SEEDS_PY")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/shared/seeds-py"));
+    let dir = std::env::var_os("MPROC_SEEDS_PY").map_or_else(
+        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/seeds-py")),
+        PathBuf::from,
+    );
     dir.join("echo_load_client.py").exists().then_some(dir)
 }
 
