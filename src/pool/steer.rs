@@ -286,6 +286,57 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         next
     }
 
+    /// Whether the pool is well: the question a service manager's watchdog
+    /// asks (systemd's `WATCHDOG=1`; see [`crate::daemon::Watchdog`]).
+    /// Every worker wanted ([`processes`](Pool::processes)) runs: none has
+    /// ended (reaped or not), none is dead and waiting for its replacement
+    /// (a crash loop's back-off included), none is being stopped for
+    /// overrunning the task timeout; and, with a
+    /// [`task_timeout`](super::PoolBuilder::task_timeout), no task has run
+    /// longer than it. A pool wedged in a task is unhealthy until the
+    /// timeout stops that worker and its replacement runs, so a watchdog
+    /// that pings only while this holds lets systemd restart a pool that
+    /// stays wedged. A pool closed or terminated is not healthy.
+    ///
+    /// It only looks (one `poll` of the workers' descriptors): deaths are
+    /// reaped and workers replaced by [`Pool::wait_with`] and the other
+    /// waits, as always. Allocation-free.
+    pub fn healthy(&self) -> bool {
+        if self.broken.get().is_some() || !matches!(self.phase.get(), super::Phase::Running) {
+            return false;
+        }
+        let size = self.size.get();
+        let workers = self.workers.borrow();
+        if workers.len() < size {
+            return false;
+        }
+        let mut fds = heapless::Vec::<std::os::fd::BorrowedFd<'_>, POOL_MAX_WORKERS>::new();
+        for (w, worker) in workers.iter().enumerate().take(size) {
+            if (self.dead.get() | self.timed_out.get()) & (1 << w) != 0 {
+                return false;
+            }
+            match worker.sentinel() {
+                Ok(fd) => {
+                    let _ = fds.push(fd);
+                }
+                Err(_) => return false,
+            }
+        }
+        // A sentinel is readable once its worker has ended.
+        if !matches!(sys::poll_many(&fds, Some(Duration::ZERO)), Ok(0)) {
+            return false;
+        }
+        let Some(timeout) = self.task_timeout else {
+            return true;
+        };
+        let limit = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
+        let now = sys::monotonic_ns();
+        (0..size).all(|w| {
+            let since = self.ring.busy_since[w].load(Ordering::Relaxed);
+            since == 0 || now.saturating_sub(since) <= limit
+        })
+    }
+
     /// Counts worker `w`'s death toward a crash loop (`failed`: it died
     /// by itself, with a non-zero status, before taking a task): after a
     /// few quick deaths in a row, re-forks wait, longer each time.

@@ -62,6 +62,8 @@ fn pool_apply_async_get_map_and_callbacks_allocate_nothing_in_steady_state() {
                 .sum();
             assert_eq!(sum, (0..50u64).map(|x| x * x).sum());
             pool.poll().unwrap();
+            // The watchdog's question.
+            assert!(pool.healthy());
         };
         assert_steady_state_allocates_nothing(10, round);
     });

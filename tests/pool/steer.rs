@@ -179,3 +179,53 @@ fn jitter_spreads_the_recycling_of_workers() {
         assert!(distinct(&jittered) < 20);
     });
 }
+
+/// Looks at `cond` without steering the pool, for at most 10 s.
+fn becomes(what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn healthy_means_every_worker_runs_and_no_task_overran_the_timeout() {
+    isolated(|| {
+        let pool = Pool::builder()
+            .processes(2)
+            .task_timeout(Duration::from_millis(300))
+            .build()
+            .unwrap();
+        assert!(pool.healthy());
+        // A worker killed: unhealthy from its death (before the pool
+        // reaps it) until its replacement runs.
+        let pid = pool.pids()[0];
+        mproc::signal::kill(pid, mproc::Signal::KILL).unwrap();
+        becomes("the death to show", || !pool.healthy());
+        until(&pool, "the replacement", |p| {
+            p.healthy() && !p.pids().contains(&pid)
+        });
+        // A task wedged past the timeout: unhealthy once it has run that
+        // long, until the pool has stopped and replaced its worker.
+        let wedged = pool.apply_async(nap, 10_000).unwrap();
+        becomes("the task to start", || pool.queued() == 0);
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(pool.healthy(), "within the timeout");
+        becomes("the overrun to show", || !pool.healthy());
+        until(&pool, "the wedged worker's replacement", |p| p.healthy());
+        let e = wedged.get().unwrap_err();
+        assert!(
+            matches!(
+                e.kind(),
+                ErrorKind::TaskTimedOut {
+                    timeout_ms: 300,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        pool.close();
+        assert!(!pool.healthy(), "closed");
+    });
+}
