@@ -100,10 +100,11 @@ pub fn init(level: LevelFilter) -> Result<(), SetLoggerError> {
 ///
 /// As [`init`].
 pub fn init_with(level: LevelFilter, mode: Mode) -> Result<(), SetLoggerError> {
+    // Installed first: a refused second init changes nothing.
+    ::log::set_logger(&LOGGER)?;
     LOGGER
         .journal
         .store(mode == Mode::Journal, Ordering::Relaxed);
-    ::log::set_logger(&LOGGER)?;
     ::log::set_max_level(level);
     Ok(())
 }

@@ -30,3 +30,36 @@ fn notify_messages_and_watchdog_pings_allocate_nothing_in_steady_state() {
         assert_steady_state_allocates_nothing(20, round);
     });
 }
+
+#[cfg(feature = "log")]
+#[test]
+fn journal_log_lines_allocate_nothing_in_steady_state() {
+    common::isolated(|| {
+        use mproc::daemon::journal::{self, Mode};
+        let saved = std::io::stderr().as_fd().try_clone_to_owned().unwrap();
+        let null = std::fs::File::options()
+            .write(true)
+            .open("/dev/null")
+            .unwrap();
+        let outcome = std::panic::catch_unwind(|| {
+            common::redirect(&null, 2);
+            journal::init_with(log::LevelFilter::Debug, Mode::Plain).unwrap();
+            let round = || {
+                log::error!("disk {} full", "/var");
+                log::info!(
+                    "worker {} replaced after {:?}",
+                    1234,
+                    Duration::from_millis(5)
+                );
+                log::debug!("two\nlines");
+                log::trace!("filtered out");
+            };
+            assert_steady_state_allocates_nothing(20, round);
+            journal::init_with(log::LevelFilter::Debug, Mode::Journal).unwrap_err();
+        });
+        common::redirect(&saved, 2);
+        if let Err(payload) = outcome {
+            std::panic::resume_unwind(payload);
+        }
+    });
+}

@@ -81,6 +81,8 @@ fn elsewhere_lines_carry_a_utc_time_and_the_level() {
                 assert_eq!(journal::detect(), Mode::Plain);
                 set_env("JOURNAL_STREAM", "garbage");
                 journal::init(LevelFilter::Info).unwrap();
+                // A second init is refused and changes nothing.
+                journal::init_with(LevelFilter::Trace, Mode::Journal).unwrap_err();
             },
             lines,
         );
