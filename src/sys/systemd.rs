@@ -104,16 +104,23 @@ pub(crate) const AF_INET: i32 = libc::AF_INET;
 pub(crate) const AF_INET6: i32 = libc::AF_INET6;
 
 /// `fstat(2)` of `fd`: its device and inode, and its file type bits.
-/// `EBADF` when it is not open.
+/// `EBADF` when it is not open. The 64-bit form on glibc, so a 32-bit
+/// target reads a large inode number (journald's stream, a file on XFS)
+/// instead of failing with `EOVERFLOW`.
+#[allow(clippy::useless_conversion)] // the stat fields' widths vary by target
 pub(crate) fn fstat(fd: RawFd) -> Result<(u64, u64, u32), Errno> {
+    #[cfg(not(target_env = "gnu"))]
+    use libc::{fstat, stat};
+    #[cfg(target_env = "gnu")]
+    use libc::{fstat64 as fstat, stat64 as stat};
     // SAFETY: stat is plain data; all zero is valid.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    let mut st: stat = unsafe { std::mem::zeroed() };
     // SAFETY: `st` is a live stat the call fills in; a closed `fd` is
     // refused with EBADF, never dereferenced.
-    cvt(unsafe { libc::fstat(fd, &mut st) })?;
+    cvt(unsafe { fstat(fd, &mut st) })?;
     Ok((
-        st.st_dev as u64,
-        st.st_ino as u64,
+        u64::from(st.st_dev),
+        u64::from(st.st_ino),
         st.st_mode & libc::S_IFMT,
     ))
 }

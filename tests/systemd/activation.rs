@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use mproc::daemon::{FdKind, LISTEN_FDS_MAX, ListenFds};
 use mproc::{ErrorKind, Resource, process};
 
-use crate::common::{self, isolated};
+use crate::common;
 use crate::{examples, set_env, unset_env};
+use crate::{isolated, serial};
 
 const VARS: [&str; 3] = ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"];
 
@@ -210,11 +211,12 @@ fn a_broken_environment_is_a_typed_error_naming_the_variable_or_descriptor() {
 
 #[test]
 fn with_threads_running_nothing_is_taken_or_removed() {
+    let _turn = serial();
     if common::under_qemu() {
         common::raw_stderr("SKIPPED under qemu-user (it hides the thread count)\n");
         return;
     }
-    isolated(|| {
+    common::isolated(|| {
         reserve();
         let (a, _b) = UnixStream::pair().unwrap();
         place(&a, 3);
@@ -284,6 +286,7 @@ fn read_reply(mut stream: impl std::io::Read) -> String {
 
 #[test]
 fn systemd_socket_activate_hands_the_example_its_named_listeners() {
+    let _turn = serial();
     let Some((example, activator)) = example_and_activator() else {
         return;
     };

@@ -7,7 +7,8 @@ use std::io::Read as _;
 use log::LevelFilter;
 use mproc::daemon::journal::{self, LINE_MAX, Mode};
 
-use crate::common::{isolated, redirect};
+use crate::common::redirect;
+use crate::isolated;
 use crate::{set_env, unset_env};
 
 /// `<dev>:<ino>` of this process's fd 2, as systemd writes it.

@@ -7,7 +7,11 @@
 //!
 //! The environment is per process: each body that sets a variable runs
 //! isolated in its own forked, single-threaded child (see
-//! tests/common/mod.rs), where changing it is sound.
+//! tests/common/mod.rs), where changing it is sound. And the tests of this
+//! binary take turns ([`serial`]): a fork made while another test thread
+//! holds std's environment lock (reading a variable, spawning a command)
+//! would leave the child's copy of that lock held forever, and the child's
+//! first change of a variable would hang.
 #![allow(unsafe_code)]
 
 #[path = "../common/mod.rs"]
@@ -19,6 +23,23 @@ mod activation;
 #[cfg(feature = "log")]
 mod journal;
 mod notify;
+
+/// Held by each test for its whole run: no test thread reads the
+/// environment while another forks.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Takes this binary's turn (see the module docs).
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// [`common::isolated`], in this binary's turn.
+fn isolated(body: impl FnOnce()) {
+    let _turn = serial();
+    common::isolated(body);
+}
 
 /// Sets an environment variable in this isolated (single-threaded) body.
 fn set_env(name: &str, value: &str) {

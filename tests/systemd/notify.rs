@@ -15,7 +15,7 @@ use mproc::shm::{Shared, Value};
 use mproc::signal::{SigSet, Signal};
 use mproc::sync::Event;
 
-use crate::common::isolated;
+use crate::isolated;
 use crate::{set_env, unset_env};
 
 /// A receiver bound to an abstract name of this process's own, and the
@@ -110,6 +110,7 @@ fn check_every_line(notifier: &Notifier, rx: &UnixDatagram) {
 
 #[test]
 fn every_message_is_one_datagram_with_exactly_its_lines_to_a_path() {
+    let _turn = crate::serial();
     let dir = std::env::temp_dir().join(format!("mproc-test-notify-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("notify");
@@ -128,6 +129,7 @@ fn every_message_is_one_datagram_with_exactly_its_lines_to_a_path() {
 
 #[test]
 fn every_message_is_one_datagram_with_exactly_its_lines_to_an_abstract_name() {
+    let _turn = crate::serial();
     let (rx, address) = abstract_receiver("abstract");
     let notifier = Notifier::to(&address).unwrap();
     check_every_line(&notifier, &rx);
@@ -165,6 +167,7 @@ fn notify_socket_from_the_environment_or_a_no_op_without_it() {
 
 #[test]
 fn a_manager_that_stops_reading_makes_a_send_time_out_instead_of_hanging() {
+    let _turn = crate::serial();
     let (rx, address) = abstract_receiver("full");
     let notifier = Notifier::to(&address).unwrap();
     let started = Instant::now();
