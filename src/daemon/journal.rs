@@ -118,6 +118,8 @@ struct Line {
     /// The `<n>` prefix repeated after each newline, or empty.
     prefix: [u8; 3],
     journal: bool,
+    /// A newline seen and not yet written.
+    newline: bool,
 }
 
 /// Room kept at the end for `…` and the newline.
@@ -167,23 +169,42 @@ impl Line {
 
 impl core::fmt::Write for Line {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        if !self.journal {
-            self.push_str_cut(s);
-            return Ok(());
-        }
+        // A newline is written only once text follows it, so a message
+        // that ends with one makes no empty line.
         let mut parts = s.split('\n');
         if let Some(first) = parts.next() {
-            self.push_str_cut(first);
+            self.text(first);
         }
         for part in parts {
-            let prefix = self.prefix;
-            if !self.push(b"\n") || !self.push(&prefix) {
-                self.cut = true;
-                return Ok(());
+            if self.newline {
+                self.break_line();
             }
-            self.push_str_cut(part);
+            self.newline = true;
+            self.text(part);
         }
         Ok(())
+    }
+}
+
+impl Line {
+    /// Text without a newline, after the pending newline if any.
+    fn text(&mut self, part: &str) {
+        if part.is_empty() {
+            return;
+        }
+        if self.newline {
+            self.newline = false;
+            self.break_line();
+        }
+        self.push_str_cut(part);
+    }
+
+    /// A newline, and in journal mode the prefix again.
+    fn break_line(&mut self) {
+        let prefix = self.prefix;
+        if !self.push(b"\n") || (self.journal && !self.push(&prefix)) {
+            self.cut = true;
+        }
     }
 }
 
@@ -204,6 +225,7 @@ impl Log for Logger {
             cut: false,
             prefix: [b'<', b'0' + prio, b'>'],
             journal,
+            newline: false,
         };
         let _ = if journal {
             core::fmt::Write::write_fmt(&mut line, format_args!("<{prio}>{}", record.args()))
@@ -233,6 +255,7 @@ mod tests {
             cut: false,
             prefix: *b"<6>",
             journal,
+            newline: false,
         };
         let _ = write!(l, "{}{text}", if journal { "<6>" } else { "" });
         String::from_utf8(l.finish().to_vec()).unwrap()
@@ -242,6 +265,9 @@ mod tests {
     fn journal_lines_carry_the_prefix_on_every_line_and_long_ones_are_cut_and_marked() {
         assert_eq!(line(true, "one\ntwo"), "<6>one\n<6>two\n");
         assert_eq!(line(false, "one\ntwo"), "one\ntwo\n");
+        assert_eq!(line(true, "one\n"), "<6>one\n");
+        assert_eq!(line(true, "one\n\ntwo\n"), "<6>one\n<6>\n<6>two\n");
+        assert_eq!(line(false, "one\n"), "one\n");
         let long = "é".repeat(LINE_MAX);
         let cut = line(false, &long);
         assert!(cut.len() <= LINE_MAX, "{}", cut.len());

@@ -64,7 +64,8 @@ pub enum Ping {
 /// }
 /// # Ok::<(), mproc::Error>(())
 /// ```
-#[derive(Clone, Copy, Debug)]
+// Not `Copy`: a copy would keep its own schedule.
+#[derive(Clone, Debug)]
 #[doc(alias = "sd_watchdog_enabled")]
 pub struct Watchdog {
     interval: Duration,
