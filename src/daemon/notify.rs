@@ -359,7 +359,9 @@ impl Notifier {
     }
 
     /// Sends `MAINPID=<pid>`: the service's main process is now `pid`
-    /// (after a binary upgrade, the new master).
+    /// (after a binary upgrade, the new master). Under `NotifyAccess=main`
+    /// only the current main process is heard, so the old master names the
+    /// new one; the new master's `READY=1` counts from then on.
     ///
     /// # Errors
     ///
