@@ -65,6 +65,12 @@ pub enum Resource {
     /// A named socket ([`Listener`](crate::ipc::Listener)), by its
     /// address.
     Socket(SegmentName),
+    /// An environment variable of the process, by name (`NOTIFY_SOCKET`,
+    /// `LISTEN_FDS`…).
+    Environment(&'static str),
+    /// A file descriptor of the process, by number (e.g. one that systemd
+    /// passed).
+    Descriptor(i32),
     /// A [`Pool`](crate::pool::Pool), by its worker count.
     Pool {
         /// Its workers.
@@ -211,6 +217,8 @@ impl fmt::Display for Resource {
             Resource::Connection { fd } => write!(f, "pipe end (fd {fd})"),
             Resource::MessageQueue(name) => write!(f, "message queue {name}"),
             Resource::Socket(address) => write!(f, "socket {address}"),
+            Resource::Environment(name) => write!(f, "environment variable {name}"),
+            Resource::Descriptor(fd) => write!(f, "fd {fd}"),
             Resource::Pool { workers } => write!(f, "a pool of {workers} workers"),
             Resource::Task(seq) => write!(f, "pool task {seq}"),
             Resource::Manager(address) => write!(f, "manager at {address}"),

@@ -4,6 +4,15 @@
 //! ([`Status`] in a named segment), and a log file that follows log
 //! rotation ([`LogFile`]).
 //!
+//! And what systemd asks of a daemon, without libsystemd: its notify
+//! protocol ([`Notifier`], from `$NOTIFY_SOCKET`; a no-op outside
+//! systemd), the watchdog's timing ([`Watchdog`], which pings only while
+//! the caller says the daemon is healthy), socket activation
+//! ([`ListenFds`], the descriptors systemd opened, taken once at start and
+//! removed from the environment), and with the `log` feature a logger
+//! that writes journald priorities when stderr is the journal
+//! (`journal`).
+//!
 //! The crate claims no signal: the daemon chooses which signals its loop
 //! takes (they are blocked and read from a `signalfd`, never handled
 //! asynchronously) and what each one does. `examples/daemon.rs` follows
@@ -38,13 +47,25 @@
 //! # Ok::<(), mproc::Error>(())
 //! ```
 
+mod activation;
+#[cfg(feature = "log")]
+#[cfg_attr(docsrs, doc(cfg(feature = "log")))]
+pub mod journal;
 mod log;
+mod notify;
 mod pidfile;
 mod status;
+mod watchdog;
 
+pub use activation::{
+    FdKind, KindMismatch, LISTEN_FDNAMES, LISTEN_FDS, LISTEN_FDS_MAX, LISTEN_FDS_START, LISTEN_PID,
+    ListenFd, ListenFds, UNKNOWN_NAME,
+};
 pub use log::{LogFile, UtcTime};
+pub use notify::{Env, NOTIFY_MAX, NOTIFY_SEND_TIMEOUT, NOTIFY_SOCKET, Notifier};
 pub use pidfile::Pidfile;
 pub use status::{Snapshot, State, Status};
+pub use watchdog::{Ping, WATCHDOG_PID, WATCHDOG_USEC, Watchdog};
 
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;

@@ -19,6 +19,7 @@ pub(crate) mod robust;
 pub(crate) mod shm;
 pub(crate) mod signal;
 pub(crate) mod socket;
+pub(crate) mod systemd;
 pub(crate) mod task;
 
 pub(crate) use nix::errno::Errno;
