@@ -1,4 +1,4 @@
-//! Daemon benchmarks: the example daemon (`examples/daemon.rs`) as an
+//! Daemon benchmarks: the example daemon (`examples/daemon/`) as an
 //! operator runs it, from its release binary, steered from this process
 //! the way `tests/operator.rs` steers it; the numbers a firmware team asks
 //! first.
@@ -25,7 +25,7 @@
 //! 2. **Job throughput**: `N` tiny jobs (`sleep 0`: the worker's task is a
 //!    zero sleep, which makes no system call) sent by this process with
 //!    [`MessageQueue::send`] straight to the daemon's queue (the job layout
-//!    of `examples/daemon.rs`, included here as a module), timed from the
+//!    of `examples/daemon/`, included here as a module), timed from the
 //!    first send until the status segment's `done` counter has grown by
 //!    `N` (polled every 50 µs while this process is not blocked in
 //!    `mq_send`). One daemon with 1 worker and one with 2, started once,
@@ -89,7 +89,7 @@ mod common;
 #[path = "../tests/common/procs.rs"]
 mod procs;
 
-#[path = "../examples/daemon.rs"]
+#[path = "../examples/daemon/main.rs"]
 #[allow(dead_code)] // the daemon's own `main`, and what only it uses
 mod daemon;
 

@@ -1,4 +1,4 @@
-//! Reads the status segment of `examples/daemon.rs` from an unrelated
+//! Reads the status segment of `examples/daemon/` from an unrelated
 //! process and prints it as one line, the same line the daemon writes to
 //! its log on `SIGUSR1`:
 //!
@@ -14,7 +14,7 @@
 //! before anything is read. A daemon killed without cleaning up leaves a
 //! stale segment, which this reports rather than reads.
 
-#[path = "daemon.rs"]
+#[path = "daemon/main.rs"]
 #[allow(dead_code)] // the daemon's own `main`, and what only it uses
 pub mod daemon;
 

@@ -1,4 +1,4 @@
-//! Sends jobs to `examples/daemon.rs` through its POSIX message queue:
+//! Sends jobs to `examples/daemon/` through its POSIX message queue:
 //!
 //! ```text
 //! submit [--queue NAME] [--count N] [--id FIRST] [--priority P] KIND [ARG]
@@ -18,7 +18,7 @@
 //! removes the queue's name), it says how many jobs were not sent and
 //! exits with 1.
 
-#[path = "daemon.rs"]
+#[path = "daemon/main.rs"]
 #[allow(dead_code)] // the daemon's own `main`, and what only it uses
 pub mod daemon;
 

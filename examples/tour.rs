@@ -49,7 +49,7 @@ mod condition;
 mod consumer_task;
 #[path = "counter.rs"]
 mod counter;
-#[path = "daemon.rs"]
+#[path = "daemon/main.rs"]
 mod daemon;
 #[path = "daemon_child.rs"]
 mod daemon_child;
@@ -347,7 +347,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if !watch::run_watched(title, *run)? {
             return Err(format!("the scenario {example} failed").into());
         }
-        println!("-- ok in {:.2?} (examples/{example}.rs)", t.elapsed());
+        println!(
+            "-- ok in {:.2?} (cargo run --example {example})",
+            t.elapsed()
+        );
     }
     println!(
         "\ntour: {} scenarios ran in {:.2?}",

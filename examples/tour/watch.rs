@@ -209,7 +209,7 @@ fn remove_names(pid: Pid) {
         }
     }
     // Without /dev/mqueue mounted, the queues are removed by name: the
-    // message_queue scenario's, and the daemon's (examples/daemon.rs
+    // message_queue scenario's, and the daemon's (examples/daemon/
     // names it `/mproc-tour-daemon-<pid>-jobs`).
     for queue in [
         crate::message_queue::queue_name(pid),

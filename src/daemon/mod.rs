@@ -15,7 +15,7 @@
 //!
 //! The crate claims no signal: the daemon chooses which signals its loop
 //! takes (they are blocked and read from a `signalfd`, never handled
-//! asynchronously) and what each one does. `examples/daemon.rs` follows
+//! asynchronously) and what each one does. `examples/daemon/` follows
 //! the conventions of gunicorn's and nginx's masters (`USR1` reopens the
 //! log and writes a status line, `HUP` replaces the workers, `TTIN`/`TTOU`
 //! grow and shrink, `WINCH` stops the workers, `TERM` drains, `INT`/`QUIT`
