@@ -1,4 +1,4 @@
-//! The example daemon (`examples/daemon.rs`) steered from outside, as an
+//! The example daemon (`examples/daemon/`) steered from outside, as an
 //! operator steers it: the built binary is started on names of its own,
 //! jobs go in through the `submit` binary, signals are sent with the
 //! system's `kill` command, and what is checked is what an operator sees:
@@ -40,7 +40,7 @@ use mproc::shm::SharedMemory;
 /// The longest any one step may take.
 const WATCHDOG: Duration = Duration::from_secs(30);
 
-/// `Status::user` indexes, as `examples/daemon.rs` documents them.
+/// `Status::user` indexes, as `examples/daemon/` documents them.
 const ACCEPTED: usize = 0;
 const STARTED: usize = 1;
 const TIMEOUTS: usize = 2;
