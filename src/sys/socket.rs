@@ -181,7 +181,9 @@ pub(crate) const ADDRESS_MAX: usize = 107;
 
 /// `address` as a `sockaddr_un` and its length; `ENAMETOOLONG` past
 /// [`ADDRESS_MAX`], `EINVAL` for an empty one or a NUL in a path.
-fn sockaddr(address: Address<'_>) -> Result<(libc::sockaddr_un, libc::socklen_t), Errno> {
+pub(super) fn sockaddr(
+    address: Address<'_>,
+) -> Result<(libc::sockaddr_un, libc::socklen_t), Errno> {
     // SAFETY: sockaddr_un is plain data; all zero is a valid value.
     let mut sa: libc::sockaddr_un = unsafe { std::mem::zeroed() };
     sa.sun_family = libc::AF_UNIX as libc::sa_family_t;
