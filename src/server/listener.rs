@@ -35,8 +35,10 @@ pub enum Family {
 /// systemd's socket activation, or a master re-executed on `USR2`). Its
 /// descriptor can be handed on the same way ([`AsFd`], [`Listener::into_fd`]).
 ///
-/// A Unix socket's path made by [`Listener::unix`] is removed when the
-/// process that made it drops the listener (never by a forked worker).
+/// A Unix socket's path made by [`Listener::unix`] is removed by the
+/// server's master when it drains or stops, or when
+/// [`serve`](super::Server::serve) returns (never by a forked worker). A listener dropped without a server
+/// leaves its file, as std's `UnixListener` does.
 /// A listener made here is also *shut* when its server drains (`TERM`):
 /// new connections are refused at once, in every process that holds it.
 /// One handed in ([`from_fd`](Listener::from_fd), `From`) is only closed:
@@ -107,8 +109,8 @@ impl Listener {
     }
 
     /// A Unix stream socket at `path`, listening with
-    /// [`DEFAULT_BACKLOG`]; the path is removed when the process that
-    /// made it drops the listener.
+    /// [`DEFAULT_BACKLOG`]; the path is removed by the server's master
+    /// when it drains or stops.
     ///
     /// # Errors
     ///
@@ -212,11 +214,17 @@ impl Listener {
 
     /// The descriptor, to pass on (a re-executed master): the path is no
     /// longer removed by this handle.
-    pub fn into_fd(mut self) -> OwnedFd {
-        if let Some(p) = self.path.take() {
-            p.keep();
-        }
+    pub fn into_fd(self) -> OwnedFd {
         self.fd
+    }
+
+    /// Makes the calling process the one that removes the path (a
+    /// server's master, which may be a child of the process that made
+    /// the listener).
+    pub(crate) fn adopt(&mut self) {
+        if let Some(p) = &mut self.path {
+            p.owner = sys::process::getpid();
+        }
     }
 
     /// Stops the kernel taking connections on it, in every process (a
@@ -228,33 +236,23 @@ impl Listener {
         self.remove_path();
     }
 
-    fn remove_path(&mut self) {
-        drop(self.path.take());
+    /// Removes the Unix socket's path made here, in the process that owns
+    /// it (never in a forked worker); once.
+    pub(crate) fn remove_path(&mut self) {
+        if let Some(p) = self.path.take()
+            && p.owner == sys::process::getpid()
+        {
+            let _ = sysl::unlink_path(p.path.as_os_str().as_bytes());
+        }
     }
 }
 
-/// A Unix socket's path, removed when dropped in the process that made
-/// it (a forked worker's copy is never dropped: workers end with `_exit`,
-/// and the check covers a plain `fork` too).
+/// A Unix socket's path made here, and the process that may remove it
+/// (the one that made it, or the master of the server it was given to).
 #[derive(Debug)]
 struct SocketPath {
     path: PathBuf,
     owner: i32,
-}
-
-impl SocketPath {
-    /// Leaves the file in place.
-    fn keep(mut self) {
-        self.owner = 0;
-    }
-}
-
-impl Drop for SocketPath {
-    fn drop(&mut self) {
-        if self.owner == sys::process::getpid() {
-            let _ = sysl::unlink_path(self.path.as_os_str().as_bytes());
-        }
-    }
 }
 
 impl AsFd for Listener {

@@ -339,6 +339,25 @@ impl<B: WorkerBody> Server<B> {
     pub fn serve_with(
         &mut self,
         main: &MainLoop,
+        hook: impl FnMut(&Server<B>, Event) -> Command,
+    ) -> Result<Stopped> {
+        // This process is the master: it removes the Unix sockets' paths.
+        for l in &mut self.listeners {
+            l.adopt();
+        }
+        let end = self.serve_inner(main, hook);
+        if end.is_err() {
+            self.kill_all();
+        }
+        for l in &mut self.listeners {
+            l.remove_path();
+        }
+        end
+    }
+
+    fn serve_inner(
+        &mut self,
+        main: &MainLoop,
         mut hook: impl FnMut(&Server<B>, Event) -> Command,
     ) -> Result<Stopped> {
         self.phase = Phase::Starting;
@@ -449,7 +468,6 @@ impl<B: WorkerBody> Server<B> {
             Command::SetWorkers(n) => self.target = n.clamp(1, MAX_WORKERS),
             Command::Drain => {
                 self.phase = Phase::Draining(Instant::now() + self.grace);
-                let _ = hook(self, Event::Stopping);
                 // The kernel stops taking connections on the sockets made
                 // here, in every process; the handed-in ones are closed.
                 for l in &mut self.listeners {
@@ -459,14 +477,15 @@ impl<B: WorkerBody> Server<B> {
                 for i in 0..SLOTS {
                     self.stop_worker(i);
                 }
+                let _ = hook(self, Event::Stopping);
             }
             Command::StopNow => {
-                let _ = hook(self, Event::Stopping);
                 for l in &mut self.listeners {
                     l.shut();
                 }
                 self.listeners.clear();
                 self.kill_all();
+                let _ = hook(self, Event::Stopping);
                 return Ok(Some(Stopped::Now));
             }
         }
