@@ -1,101 +1,24 @@
-//! The master: [`Builder`], [`Server`] and its loop ([`Server::serve`],
-//! [`Server::serve_with`]).
+//! The master: [`Server`] and its loop ([`Server::serve`],
+//! [`Server::serve_with`]): signals, workers forked, reaped, replaced and
+//! stopped, the connection timeout, the drain.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use super::board::{Board, MAX_WORKERS, SLOTS, WorkerInfo, WorkerState};
-use super::conn::Conn;
 use super::listener::Listener;
-use super::worker::{SyncWorker, WorkerBody, WorkerContext};
+use super::steer::{Command, Event, Stopped};
+use super::worker::{WorkerBody, WorkerContext};
 use crate::daemon::{MainLoop, State, Status};
 use crate::error::{Error, ErrorKind, Resource, Result};
 use crate::ipc::WAIT_MAX;
 use crate::process::{self, Fork, Pid};
 use crate::shm::Shared;
-use crate::signal::{SigInfo, Signal};
+use crate::signal::Signal;
 use crate::sys::{self, process as sysproc};
 
-/// The most listeners one server waits on.
-pub const MAX_LISTENERS: usize = 16;
-
-/// The grace period of a drain (`TERM`) when none is set: gunicorn's
-/// `graceful_timeout`.
-pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);
-
-/// How often the master looks at its workers when nothing wakes it.
-pub const DEFAULT_TICK: Duration = Duration::from_secs(1);
-
-/// Sets up a [`Server`]: `Server::builder().workers(4).listener(l).build(handler)`.
-#[derive(Debug)]
-pub struct Builder {
-    workers: usize,
-    listeners: Vec<Listener>,
-    grace: Duration,
-    connection_timeout: Option<Duration>,
-    kill_on_timeout: bool,
-    tick: Duration,
-}
-
-/// What happened, told to the hook of [`Server::serve_with`]: the points
-/// where a systemd notifier says `READY=1`, `RELOADING=1`,
-/// `STOPPING=1`, and pings its watchdog.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Event {
-    /// Every worker waits for connections: after the start, and again
-    /// once a replacement (`HUP`) has its new workers up.
-    Ready,
-    /// A replacement (`HUP`) begins.
-    Reloading,
-    /// A drain (`TERM`) or a quick stop (`INT`, `QUIT`) begins.
-    Stopping,
-    /// The master looked at its workers (at least every
-    /// [`tick`](Builder::tick)): the watchdog's moment, with
-    /// [`Server::healthy`].
-    Tick,
-    /// A signal of the main loop's set that the server does not take
-    /// (`USR1`, say): the hook's to handle.
-    Signal(SigInfo),
-}
-
-/// What the hook of [`Server::serve_with`] asks for: the same steering as
-/// the signals.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Command {
-    /// Nothing.
-    Continue,
-    /// Replace every worker gracefully (`HUP`).
-    Reload,
-    /// One worker more (`TTIN`).
-    Grow,
-    /// One worker fewer, never fewer than one (`TTOU`).
-    Shrink,
-    /// This many workers (1 to [`MAX_WORKERS`]).
-    SetWorkers(usize),
-    /// Stop accepting, finish the connections within the grace period
-    /// (`TERM`).
-    Drain,
-    /// Stop now: the workers are killed (`INT`, `QUIT`).
-    StopNow,
-}
-
-/// How [`Server::serve`] ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stopped {
-    /// Drained: every connection accepted was finished.
-    Drained,
-    /// The grace period ran out: this many workers were killed with the
-    /// connection they served.
-    GraceRanOut {
-        /// Workers killed.
-        killed: usize,
-    },
-    /// Stopped at once (`INT`, `QUIT`, [`Command::StopNow`]).
-    Now,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Phase {
+pub(super) enum Phase {
     Starting,
     Running,
     Reloading,
@@ -104,7 +27,7 @@ enum Phase {
 
 /// One worker, in the master's own table.
 #[derive(Debug)]
-struct Worker {
+pub(super) struct Worker {
     pid: Pid,
     pidfd: Option<OwnedFd>,
     generation: u64,
@@ -139,195 +62,23 @@ struct Worker {
 /// ```
 #[derive(Debug)]
 pub struct Server<B> {
-    body: B,
-    listeners: Vec<Listener>,
-    board: Shared<Board>,
-    ready: OwnedFd,
-    table: [Option<Worker>; SLOTS],
-    target: usize,
-    generation: u64,
-    phase: Phase,
-    grace: Duration,
-    connection_timeout: Option<Duration>,
-    kill_on_timeout: bool,
-    tick: Duration,
-    forks: u64,
-    fork_failures: u64,
-    timeouts: u64,
+    pub(super) body: B,
+    pub(super) listeners: Vec<Listener>,
+    pub(super) board: Shared<Board>,
+    pub(super) ready: OwnedFd,
+    pub(super) table: [Option<Worker>; SLOTS],
+    pub(super) target: usize,
+    pub(super) generation: u64,
+    pub(super) phase: Phase,
+    pub(super) grace: Duration,
+    pub(super) connection_timeout: Option<Duration>,
+    pub(super) kill_on_timeout: bool,
+    pub(super) tick: Duration,
+    pub(super) forks: u64,
+    pub(super) fork_failures: u64,
+    pub(super) timeouts: u64,
     /// Connections finished by workers that are gone.
-    served_by_gone: u64,
-}
-
-impl Default for Builder {
-    fn default() -> Builder {
-        Builder {
-            workers: 1,
-            listeners: Vec::new(),
-            grace: DEFAULT_GRACE,
-            connection_timeout: None,
-            kill_on_timeout: true,
-            tick: DEFAULT_TICK,
-        }
-    }
-}
-
-impl Builder {
-    /// How many workers (1 by default, at most [`MAX_WORKERS`]). A sync
-    /// worker serves one connection at a time: this is also how many
-    /// connections are served at once.
-    pub fn workers(mut self, n: usize) -> Builder {
-        self.workers = n;
-        self
-    }
-
-    /// Adds a listener (at most [`MAX_LISTENERS`]); every worker accepts
-    /// on all of them.
-    pub fn listener(mut self, l: Listener) -> Builder {
-        self.listeners.push(l);
-        self
-    }
-
-    /// How long a drain (`TERM`) waits for the connections being served
-    /// before it kills their workers ([`DEFAULT_GRACE`]).
-    pub fn grace(mut self, grace: Duration) -> Builder {
-        self.grace = grace;
-        self
-    }
-
-    /// The longest one connection may be served (none by default). A
-    /// worker whose connection runs past it is killed (`SIGKILL`), its
-    /// connection lost, and a fresh worker forked in its place (gunicorn's
-    /// `timeout`): a handler stuck on a client that never reads or never
-    /// writes cannot hold a worker for ever. Checked at every
-    /// [`tick`](Builder::tick), which is shortened to a quarter of it.
-    pub fn connection_timeout(mut self, timeout: Duration) -> Builder {
-        self.connection_timeout = Some(timeout);
-        self
-    }
-
-    /// Whether a worker that overruns the [connection
-    /// timeout](Builder::connection_timeout) is killed and replaced (the
-    /// default) or only reported: then [`Server::healthy`] is `false` for
-    /// as long as it overruns, and a watchdog that pings only while the
-    /// server is healthy lets the service manager restart the wedged
-    /// service (systemd's `WatchdogSec=`).
-    pub fn kill_on_timeout(mut self, kill: bool) -> Builder {
-        self.kill_on_timeout = kill;
-        self
-    }
-
-    /// How often the master looks at its workers when no signal or
-    /// worker wakes it ([`DEFAULT_TICK`]); [`Event::Tick`] comes at least
-    /// this often.
-    pub fn tick(mut self, tick: Duration) -> Builder {
-        self.tick = tick;
-        self
-    }
-
-    /// The server whose sync workers call `handler` with each connection,
-    /// one at a time. Nothing is forked yet.
-    ///
-    /// # Errors
-    ///
-    /// As [`Builder::build_with`].
-    pub fn build<H: FnMut(Conn)>(self, handler: H) -> Result<Server<SyncWorker<H>>> {
-        self.build_with(SyncWorker::new(handler))
-    }
-
-    /// The server whose workers run `body` (see [`WorkerBody`]).
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::CapacityExceeded`] for 0 or more than [`MAX_WORKERS`]
-    /// workers, or more than [`MAX_LISTENERS`] listeners;
-    /// [`ErrorKind::InvalidArgument`] without a listener or with a zero
-    /// tick, grace or timeout; the kernel's refusal of the board's mapping
-    /// or an eventfd.
-    pub fn build_with<B: WorkerBody>(self, body: B) -> Result<Server<B>> {
-        let op = "Server::build";
-        let res = Resource::Server {
-            workers: self.workers,
-        };
-        if self.workers == 0 || self.workers > MAX_WORKERS {
-            return Err(Error::new(
-                op,
-                Resource::Capacity("server::MAX_WORKERS"),
-                ErrorKind::CapacityExceeded { limit: MAX_WORKERS },
-            ));
-        }
-        if self.listeners.len() > MAX_LISTENERS {
-            return Err(Error::new(
-                op,
-                Resource::Capacity("server::MAX_LISTENERS"),
-                ErrorKind::CapacityExceeded {
-                    limit: MAX_LISTENERS,
-                },
-            ));
-        }
-        if self.listeners.is_empty() {
-            return Err(Error::new(
-                op,
-                res,
-                ErrorKind::InvalidArgument("a server needs at least one listener"),
-            ));
-        }
-        if self.tick.is_zero()
-            || self.grace.is_zero()
-            || self.connection_timeout.is_some_and(|t| t.is_zero())
-        {
-            return Err(Error::new(
-                op,
-                res,
-                ErrorKind::InvalidArgument("the tick, grace and connection timeout must not be 0"),
-            ));
-        }
-        let board = Shared::<Board>::zeroed()?;
-        let ready = sys::event::eventfd().map_err(|e| Error::os("eventfd", res, e))?;
-        let tick = match self.connection_timeout {
-            Some(t) => self.tick.min(t / 4).max(Duration::from_millis(1)),
-            None => self.tick,
-        };
-        Ok(Server {
-            body,
-            listeners: self.listeners,
-            board,
-            ready,
-            table: std::array::from_fn(|_| None),
-            target: self.workers,
-            generation: 0,
-            phase: Phase::Starting,
-            grace: self.grace,
-            connection_timeout: self.connection_timeout,
-            kill_on_timeout: self.kill_on_timeout,
-            tick,
-            forks: 0,
-            fork_failures: 0,
-            timeouts: 0,
-            served_by_gone: 0,
-        })
-    }
-}
-
-impl Server<()> {
-    /// A [`Builder`].
-    pub fn builder() -> Builder {
-        Builder::default()
-    }
-
-    /// The signals a server takes by convention (gunicorn's and nginx's):
-    /// `HUP`, `TTIN`, `TTOU`, `TERM`, `INT`, `QUIT`. Make the
-    /// [`MainLoop`] with these (and any of your own, which come to the
-    /// hook as [`Event::Signal`]).
-    pub fn signals() -> crate::signal::SigSet {
-        crate::signal::SigSet::from_signals(&[
-            Signal::HUP,
-            Signal::TTIN,
-            Signal::TTOU,
-            Signal::TERM,
-            Signal::INT,
-            Signal::QUIT,
-        ])
-    }
+    pub(super) served_by_gone: u64,
 }
 
 impl<B: WorkerBody> Server<B> {

@@ -99,15 +99,17 @@
 //!   the stop descriptor and the board's slot ([`WorkerContext`]).
 
 mod board;
+mod builder;
 mod conn;
 mod listener;
 mod master;
+mod steer;
 mod worker;
 
 pub use board::{MAX_WORKERS, WorkerInfo, WorkerState};
+pub use builder::{Builder, DEFAULT_GRACE, DEFAULT_TICK, MAX_LISTENERS};
 pub use conn::{Conn, Peer, Stream};
 pub use listener::{DEFAULT_BACKLOG, Family, Listener};
-pub use master::{
-    Builder, Command, DEFAULT_GRACE, DEFAULT_TICK, Event, MAX_LISTENERS, Server, Stopped,
-};
+pub use master::Server;
+pub use steer::{Command, Event, Stopped};
 pub use worker::{SyncWorker, WorkerBody, WorkerContext};
