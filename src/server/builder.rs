@@ -32,6 +32,22 @@ pub struct Builder {
     pub(super) connection_timeout: Option<Duration>,
     pub(super) kill_on_timeout: bool,
     pub(super) tick: Duration,
+    pub(super) overflow: Overflow,
+}
+
+/// What a client gets when every worker is busy
+/// ([`Builder::overflow`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Overflow {
+    /// It waits in the listen backlog until a worker is free (the
+    /// default; seed 004's `Pool(4)`: a fifth client is served when one of
+    /// the first four leaves).
+    Wait,
+    /// The master accepts it, writes these bytes without waiting (what
+    /// fits in the socket's send buffer: keep it short, a line), and
+    /// closes it: a "busy, try later" answer instead of a wait. A client
+    /// that sends before it reads may see a reset instead of the line.
+    Answer(&'static [u8]),
 }
 
 impl Default for Builder {
@@ -43,6 +59,7 @@ impl Default for Builder {
             connection_timeout: None,
             kill_on_timeout: true,
             tick: DEFAULT_TICK,
+            overflow: Overflow::Wait,
         }
     }
 }
@@ -89,6 +106,16 @@ impl Builder {
     /// service (systemd's `WatchdogSec=`).
     pub fn kill_on_timeout(mut self, kill: bool) -> Builder {
         self.kill_on_timeout = kill;
+        self
+    }
+
+    /// What a client gets when every worker is busy: a wait in the
+    /// backlog ([`Overflow::Wait`], the default) or a short answer and
+    /// the door ([`Overflow::Answer`]). With an answer, each worker tells
+    /// the master when it starts and ends a connection (an eventfd), and
+    /// the master watches the listeners while all are busy.
+    pub fn overflow(mut self, overflow: Overflow) -> Builder {
+        self.overflow = overflow;
         self
     }
 
@@ -175,6 +202,8 @@ impl Builder {
             grace: self.grace,
             connection_timeout: self.connection_timeout,
             kill_on_timeout: self.kill_on_timeout,
+            overflow: self.overflow,
+            turned_away: 0,
             tick,
             forks: 0,
             fork_failures: 0,

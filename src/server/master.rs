@@ -6,6 +6,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use super::board::{Board, MAX_WORKERS, SLOTS, WorkerInfo, WorkerState};
+use super::builder::Overflow;
 use super::listener::Listener;
 use super::steer::{Command, Event, Stopped};
 use super::worker::{WorkerBody, WorkerContext};
@@ -15,7 +16,7 @@ use crate::ipc::WAIT_MAX;
 use crate::process::{self, Fork, Pid};
 use crate::shm::Shared;
 use crate::signal::Signal;
-use crate::sys::{self, process as sysproc};
+use crate::sys::{self, listen as sysl, process as sysproc};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Phase {
@@ -73,6 +74,9 @@ pub struct Server<B> {
     pub(super) grace: Duration,
     pub(super) connection_timeout: Option<Duration>,
     pub(super) kill_on_timeout: bool,
+    pub(super) overflow: Overflow,
+    /// Clients answered by the overflow policy.
+    pub(super) turned_away: u64,
     pub(super) tick: Duration,
     pub(super) forks: u64,
     pub(super) fork_failures: u64,
@@ -135,7 +139,7 @@ impl<B: WorkerBody> Server<B> {
                     .min(until.saturating_duration_since(Instant::now())),
                 _ => self.tick,
             };
-            let wake = {
+            let (wake, first_listener) = {
                 let mut fds: heapless::Vec<BorrowedFd<'_>, { WAIT_MAX - 1 }> = heapless::Vec::new();
                 let _ = fds.push(self.ready.as_fd());
                 for w in self.table.iter().flatten() {
@@ -143,9 +147,20 @@ impl<B: WorkerBody> Server<B> {
                         let _ = fds.push(fd.as_fd());
                     }
                 }
-                main.wait(&fds, Some(timeout))?
+                // Every worker busy and an answer set: the master takes
+                // the excess.
+                let first_listener = fds.len();
+                if self.overflowing() {
+                    for l in &self.listeners {
+                        let _ = fds.push(l.as_fd());
+                    }
+                }
+                (main.wait(&fds, Some(timeout))?, first_listener)
             };
             sys::event::lower(self.ready.as_fd());
+            if wake.ready().iter().any(|i| i >= first_listener) {
+                self.turn_away();
+            }
             for info in wake.signals() {
                 let cmd = match info.signal {
                     Signal::HUP => Command::Reload,
@@ -343,7 +358,13 @@ impl<B: WorkerBody> Server<B> {
                     w.pidfd = None;
                 }
                 slot.set_pid(pid);
-                let code = match WorkerContext::new(&self.listeners, slot, self.ready.as_fd()) {
+                let busy_news = matches!(self.overflow, Overflow::Answer(_));
+                let code = match WorkerContext::new(
+                    &self.listeners,
+                    slot,
+                    self.ready.as_fd(),
+                    busy_news,
+                ) {
                     Ok(mut ctx) => self.body.run(&mut ctx),
                     Err(_) => 70,
                 };
@@ -393,6 +414,40 @@ impl<B: WorkerBody> Server<B> {
         self.served_by_gone += slot.served();
         slot.clear();
         self.table[i] = None;
+    }
+
+    /// Whether the master should take the connections beyond its busy
+    /// workers: an answer is set, the server runs, and every worker of
+    /// the current generation serves one.
+    fn overflowing(&self) -> bool {
+        matches!(self.overflow, Overflow::Answer(_))
+            && matches!(self.phase, Phase::Running | Phase::Reloading)
+            && self.current_count() > 0
+            && self.table.iter().enumerate().all(|(i, w)| match w {
+                Some(w) if w.generation == self.generation && !w.stopping && !w.killed => {
+                    self.board.slots[i].state() == WorkerState::Serving
+                }
+                _ => true,
+            })
+    }
+
+    /// Answers and closes the connections waiting while every worker is
+    /// busy.
+    fn turn_away(&mut self) {
+        let Overflow::Answer(line) = self.overflow else {
+            return;
+        };
+        for l in &self.listeners {
+            while self.overflowing() {
+                match sysl::accept_stream(l.as_fd()) {
+                    Ok((fd, _)) => {
+                        sysl::answer_and_close(fd, line);
+                        self.turned_away += 1;
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
     }
 
     /// Kills the workers whose connection ran past the timeout.
@@ -501,6 +556,11 @@ impl<B> Server<B> {
     /// Workers killed for overrunning the connection timeout.
     pub fn timeouts(&self) -> u64 {
         self.timeouts
+    }
+
+    /// Clients answered by the [`Overflow::Answer`] policy and closed.
+    pub fn turned_away(&self) -> u64 {
+        self.turned_away
     }
 
     /// The listeners (until a drain or a stop closes them): their

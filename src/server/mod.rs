@@ -77,6 +77,9 @@
 //!   the fifth client of four workers is served when one of the first
 //!   four hangs up, as with seed 004's `Pool(4)`. Its `connect` succeeds
 //!   at once; its first reply comes when a worker takes it.
+//! - Or, with [`Overflow::Answer`] ([`Builder::overflow`]), the master
+//!   takes the connections that come while every worker is busy, writes
+//!   them a short answer (a "busy" line) and closes them.
 //! - Beyond the backlog, the kernel drops the TCP handshake (the client
 //!   retries `SYN`s and its `connect` eventually times out) or refuses a
 //!   Unix `connect` (`EAGAIN` for a non-blocking client, a wait for a
@@ -107,7 +110,7 @@ mod steer;
 mod worker;
 
 pub use board::{MAX_WORKERS, WorkerInfo, WorkerState};
-pub use builder::{Builder, DEFAULT_GRACE, DEFAULT_TICK, MAX_LISTENERS};
+pub use builder::{Builder, DEFAULT_GRACE, DEFAULT_TICK, MAX_LISTENERS, Overflow};
 pub use conn::{Conn, Peer, Stream};
 pub use listener::{DEFAULT_BACKLOG, Family, Listener};
 pub use master::Server;

@@ -50,6 +50,9 @@ pub struct WorkerContext<'a> {
     listeners: &'a [Listener],
     slot: &'a Slot,
     ready: BorrowedFd<'a>,
+    /// Whether the master wants to hear of each connection's start and
+    /// end (an overflow policy answers while every worker is busy).
+    busy_news: bool,
     stop: SignalFd,
     stopping: bool,
 }
@@ -59,11 +62,13 @@ impl<'a> WorkerContext<'a> {
         listeners: &'a [Listener],
         slot: &'a Slot,
         ready: BorrowedFd<'a>,
+        busy_news: bool,
     ) -> crate::Result<WorkerContext<'a>> {
         Ok(WorkerContext {
             listeners,
             slot,
             ready,
+            busy_news,
             stop: SignalFd::new(SigSet::from_signals(&[Signal::TERM]))?,
             stopping: false,
         })
@@ -100,11 +105,17 @@ impl<'a> WorkerContext<'a> {
     /// connection timeout counts from here).
     pub fn begin_connection(&self) {
         self.slot.begin();
+        if self.busy_news {
+            sys::event::raise(self.ready);
+        }
     }
 
     /// Records that the current connection ended.
     pub fn end_connection(&self) {
         self.slot.end();
+        if self.busy_news {
+            sys::event::raise(self.ready);
+        }
     }
 }
 

@@ -250,6 +250,41 @@ pub(crate) fn shutdown_listener(fd: BorrowedFd<'_>) -> Result<(), Errno> {
     cvt(unsafe { libc::shutdown(fd.as_raw_fd(), libc::SHUT_RD) }).map(drop)
 }
 
+/// Sends `line` on a connection without waiting (`MSG_DONTWAIT`,
+/// `MSG_NOSIGNAL`: what fits in the send buffer), shuts it for writing
+/// (the peer reads the line, then end-of-stream), reads away what the peer
+/// sent already (so that the close sends no reset for unread data), and
+/// closes it.
+pub(crate) fn answer_and_close(fd: OwnedFd, line: &[u8]) {
+    // SAFETY: `line` is live for the call; the kernel copies it out.
+    let _ = unsafe {
+        libc::send(
+            fd.as_raw_fd(),
+            line.as_ptr().cast(),
+            line.len(),
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        )
+    };
+    // SAFETY: plain integer arguments on a descriptor we own.
+    let _ = unsafe { libc::shutdown(fd.as_raw_fd(), libc::SHUT_WR) };
+    let mut sink = [0u8; 512];
+    for _ in 0..8 {
+        // SAFETY: `sink` is live and writable for its length.
+        let n = unsafe {
+            libc::recv(
+                fd.as_raw_fd(),
+                sink.as_mut_ptr().cast(),
+                sink.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if n <= 0 {
+            break;
+        }
+    }
+    drop(fd);
+}
+
 /// Removes the file at `path` (a Unix socket's); `ENOENT` if gone.
 pub(crate) fn unlink_path(path: &[u8]) -> Result<(), Errno> {
     super::socket::unlink(path)

@@ -52,6 +52,36 @@ fn a_fifth_client_of_four_workers_waits_in_the_backlog_until_one_is_free() {
 }
 
 #[test]
+fn with_an_overflow_answer_a_client_beyond_the_busy_workers_gets_it_and_the_door() {
+    isolated(|| {
+        let (l, addr) = tcp();
+        let opts = Opts {
+            workers: 1,
+            overflow: Some(b"busy, try later\n"),
+            ..Opts::default()
+        };
+        let mut m = Master::start(l, opts);
+        let mut a = client(addr);
+        assert_eq!(ask(&mut a, "hi"), "HI");
+        m.expect("serving 1");
+        // The only worker serves `a`: the next client is answered.
+        let mut b = client(addr);
+        let mut got = Vec::new();
+        b.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"busy, try later\n");
+        // Once it is free, the worker serves again, and the master leaves
+        // the clients to it.
+        drop(a);
+        m.expect("serving 0");
+        let mut c = client(addr);
+        assert_eq!(ask(&mut c, "served"), "SERVED");
+        drop(c);
+        m.signal(Signal::TERM);
+        assert_eq!(m.join(), DRAINED);
+    });
+}
+
+#[test]
 fn bad_settings_are_typed_errors() {
     let l = || Listener::tcp("127.0.0.1:0").unwrap();
     for n in [0, MAX_WORKERS + 1] {

@@ -71,6 +71,8 @@ pub struct Opts {
     pub timeout: Option<Duration>,
     /// Whether a worker past the timeout is killed.
     pub kill_on_timeout: bool,
+    /// The answer for a client beyond the busy workers (none: it waits).
+    pub overflow: Option<&'static [u8]>,
 }
 
 impl Default for Opts {
@@ -80,6 +82,7 @@ impl Default for Opts {
             grace: Duration::from_secs(20),
             timeout: None,
             kill_on_timeout: true,
+            overflow: None,
         }
     }
 }
@@ -87,7 +90,9 @@ impl Default for Opts {
 /// A master forked by the test body, and the lines its hook writes:
 /// `workers P1,P2,...` (the pids of the workers that accept, sorted)
 /// each time that set changes, `healthy` or `unhealthy` each time
-/// `Server::healthy` changes, `ready`, `reloading`, `stopping`, and
+/// `Server::healthy` changes, `serving N` each time the number of workers
+/// serving a connection changes (seen promptly only with an overflow
+/// answer, which has workers report each connection), `ready`, `reloading`, `stopping`, and
 /// `marked` for the marker signal.
 pub struct Master {
     /// Its handle.
@@ -115,6 +120,9 @@ impl Run for MasterBody {
             .workers(self.opts.workers)
             .grace(self.opts.grace)
             .tick(Duration::from_millis(20));
+        if let Some(line) = self.opts.overflow {
+            b = b.overflow(mproc::server::Overflow::Answer(line));
+        }
         for l in self.listeners.drain(..) {
             b = b.listener(l);
         }
@@ -127,6 +135,7 @@ impl Run for MasterBody {
         let out = &mut self.out;
         let mut last = String::new();
         let mut was_healthy = None;
+        let mut was_serving = None;
         let end = server
             .serve_with(&main, |server, event| {
                 let mut pids: Vec<i32> = server
@@ -145,6 +154,14 @@ impl Run for MasterBody {
                 if now != last {
                     let _ = writeln!(out, "{now}");
                     last = now;
+                }
+                let serving = server
+                    .workers()
+                    .filter(|w| w.state == WorkerState::Serving)
+                    .count();
+                if was_serving != Some(serving) {
+                    let _ = writeln!(out, "serving {serving}");
+                    was_serving = Some(serving);
                 }
                 let healthy = server.healthy();
                 if was_healthy != Some(healthy) {
