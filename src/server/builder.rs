@@ -120,7 +120,7 @@ impl Builder {
     }
 
     /// How often the master looks at its workers when no signal or
-    /// worker wakes it ([`DEFAULT_TICK`]); [`Event::Tick`] comes at least
+    /// worker wakes it ([`DEFAULT_TICK`]); [`Event::Tick`](super::Event::Tick) comes at least
     /// this often.
     pub fn tick(mut self, tick: Duration) -> Builder {
         self.tick = tick;
@@ -221,8 +221,8 @@ impl Server<()> {
 
     /// The signals a server takes by convention (gunicorn's and nginx's):
     /// `HUP`, `TTIN`, `TTOU`, `TERM`, `INT`, `QUIT`. Make the
-    /// [`MainLoop`] with these (and any of your own, which come to the
-    /// hook as [`Event::Signal`]).
+    /// [`MainLoop`](crate::daemon::MainLoop) with these (and any of your own, which come to the
+    /// hook as [`Event::Signal`](super::Event::Signal)).
     pub fn signals() -> crate::signal::SigSet {
         crate::signal::SigSet::from_signals(&[
             Signal::HUP,

@@ -34,7 +34,7 @@
 //!   `SO_ACCEPTCONN`: systemd's socket activation, a re-executed master).
 //! - [`Server`] ([`Builder`]): the workers, the listeners, the grace
 //!   period of a drain, the connection timeout. [`Server::serve`] forks
-//!   the workers and runs the master's loop on a [`MainLoop`]
+//!   the workers and runs the master's loop on a [`MainLoop`](crate::daemon::MainLoop)
 //!   (`signalfd` and the workers' pidfds in one wait);
 //!   [`Server::serve_with`] adds a hook called at each [`Event`] (ready,
 //!   reloading, stopping, every tick, signals the server does not take),
@@ -50,7 +50,7 @@
 //! # Signals
 //!
 //! The crate claims none: the master takes the signals of the
-//! [`MainLoop`] it is given. [`Server::signals`] is the conventional
+//! [`MainLoop`](crate::daemon::MainLoop) it is given. [`Server::signals`] is the conventional
 //! set; a signal outside it that the loop takes comes to the hook.
 //!
 //! | signal | what the master does | convention |
@@ -61,11 +61,26 @@
 //! | `INT`, `QUIT` | stops now: every worker is killed (`SIGKILL`) with its connection | gunicorn `INT`/`QUIT`, nginx `TERM`/`INT` |
 //! | `CHLD` | not taken: the workers' pidfds are in the master's wait | — |
 //!
+//! Signals that are pending together are taken lowest number first (the
+//! kernel's order): a `TTIN` and a `TTOU` sent at once grow then shrink.
+//!
 //! A worker that dies (killed, crashed) is reaped and replaced; only the
 //! connection it served is lost. How a worker is told to stop without
 //! ever dropping a connection it accepted: see [`WorkerBody`]'s module,
 //! in short a `SIGTERM` the worker reads from its own `signalfd` before
 //! each `accept`.
+//!
+//! # Workers
+//!
+//! Each worker is a plain fork of the master (which must run no other
+//! thread then: [`ErrorKind::ThreadsRunning`](crate::ErrorKind::ThreadsRunning)),
+//! killed with it if the master dies (`PR_SET_PDEATHSIG`). It blocks
+//! `SIGTERM`, its stop signal, and reads it from its own `signalfd`;
+//! every other signal has its default action there (a terminal's
+//! `Ctrl-C` reaches the whole process group: the workers die at once and
+//! the master stops now, as on `INT`). Before it exits, a worker joins the
+//! [`Process`](crate::process::Process) children it started (the
+//! process-per-connection shape), as a `Process` does after its target.
 //!
 //! # Limits, and what a client beyond them gets
 //!
@@ -86,7 +101,15 @@
 //!   blocking one).
 //! - A connection served past the [`connection
 //!   timeout`](Builder::connection_timeout) loses its worker (killed and
-//!   replaced), and so the connection.
+//!   replaced), and so the connection. The timeout counts the whole
+//!   connection, from `accept` to close, not one request on it: a
+//!   client that keeps a connection open longer (seed 004's interactive
+//!   client) needs a longer timeout or none. With
+//!   [`kill_on_timeout(false)`](Builder::kill_on_timeout) it is only
+//!   reported ([`Server::healthy`] is `false`).
+//! - A client that connects and sends nothing, or never reads, holds its
+//!   worker until it leaves or the connection timeout ends it; set
+//!   read and write timeouts on the [`Stream`] for a per-call limit.
 //! - On `TERM`, connections accepted are finished (within the grace);
 //!   those still in the backlog are reset by the kernel when the listener
 //!   is shut.

@@ -1,10 +1,10 @@
 //! The vocabulary between the master and its hook: [`Event`] (what
 //! happened), [`Command`] (what the hook asks for), [`Stopped`] (how
-//! [`Server::serve`](super::Server::serve) ended).
+//! [`Server::serve`](super::Server::serve)(super::Server::serve) ended).
 
 use crate::signal::SigInfo;
 
-/// What happened, told to the hook of [`Server::serve_with`]: the points
+/// What happened, told to the hook of [`Server::serve_with`](super::Server::serve_with): the points
 /// where a systemd notifier says `READY=1`, `RELOADING=1`,
 /// `STOPPING=1`, and pings its watchdog.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,15 +17,15 @@ pub enum Event {
     /// A drain (`TERM`) or a quick stop (`INT`, `QUIT`) begins.
     Stopping,
     /// The master looked at its workers (at least every
-    /// [`tick`](Builder::tick)): the watchdog's moment, with
-    /// [`Server::healthy`].
+    /// [`tick`](super::Builder::tick)): the watchdog's moment, with
+    /// [`Server::healthy`](super::Server::healthy).
     Tick,
     /// A signal of the main loop's set that the server does not take
     /// (`USR1`, say): the hook's to handle.
     Signal(SigInfo),
 }
 
-/// What the hook of [`Server::serve_with`] asks for: the same steering as
+/// What the hook of [`Server::serve_with`](super::Server::serve_with) asks for: the same steering as
 /// the signals.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Command {
@@ -37,7 +37,7 @@ pub enum Command {
     Grow,
     /// One worker fewer, never fewer than one (`TTOU`).
     Shrink,
-    /// This many workers (1 to [`MAX_WORKERS`]).
+    /// This many workers (1 to [`MAX_WORKERS`](super::MAX_WORKERS)).
     SetWorkers(usize),
     /// Stop accepting, finish the connections within the grace period
     /// (`TERM`).
@@ -46,7 +46,7 @@ pub enum Command {
     StopNow,
 }
 
-/// How [`Server::serve`] ended.
+/// How [`Server::serve`](super::Server::serve) ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stopped {
     /// Drained: every connection accepted was finished.
