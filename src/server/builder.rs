@@ -204,6 +204,7 @@ impl Builder {
             kill_on_timeout: self.kill_on_timeout,
             overflow: self.overflow,
             turned_away: 0,
+            hold_forks_until: None,
             tick,
             forks: 0,
             fork_failures: 0,

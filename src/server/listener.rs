@@ -236,6 +236,11 @@ impl Listener {
         self.remove_path();
     }
 
+    /// Leaves the Unix socket's path in place: another process serves on.
+    pub(crate) fn forget_path(&mut self) {
+        self.path = None;
+    }
+
     /// Removes the Unix socket's path made here, in the process that owns
     /// it (never in a forked worker); once.
     pub(crate) fn remove_path(&mut self) {

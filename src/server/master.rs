@@ -77,6 +77,8 @@ pub struct Server<B> {
     pub(super) overflow: Overflow,
     /// Clients answered by the overflow policy.
     pub(super) turned_away: u64,
+    /// No fork before this (a worker died before it was ready).
+    pub(super) hold_forks_until: Option<Instant>,
     pub(super) tick: Duration,
     pub(super) forks: u64,
     pub(super) fork_failures: u64,
@@ -130,6 +132,15 @@ impl<B: WorkerBody> Server<B> {
         main: &MainLoop,
         mut hook: impl FnMut(&Server<B>, Event) -> Command,
     ) -> Result<Stopped> {
+        if self.listeners.is_empty() {
+            return Err(Error::new(
+                "Server::serve",
+                Resource::Server {
+                    workers: self.target,
+                },
+                ErrorKind::InvalidArgument("the server has stopped: its listeners are closed"),
+            ));
+        }
         self.phase = Phase::Starting;
         self.reconcile()?;
         loop {
@@ -247,12 +258,18 @@ impl<B: WorkerBody> Server<B> {
             Command::Grow => self.target = (self.target + 1).min(MAX_WORKERS),
             Command::Shrink => self.target = self.target.saturating_sub(1).max(1),
             Command::SetWorkers(n) => self.target = n.clamp(1, MAX_WORKERS),
-            Command::Drain => {
+            Command::Drain | Command::Retire => {
                 self.phase = Phase::Draining(Instant::now() + self.grace);
-                // The kernel stops taking connections on the sockets made
-                // here, in every process; the handed-in ones are closed.
+                // Drain: the kernel stops taking connections on the sockets
+                // made here, in every process; the handed-in ones are
+                // closed. Retire: every socket is only closed here, and
+                // listens on in the other processes that hold it.
                 for l in &mut self.listeners {
-                    l.shut();
+                    if cmd == Command::Drain {
+                        l.shut();
+                    } else {
+                        l.forget_path();
+                    }
                 }
                 self.listeners.clear();
                 for i in 0..SLOTS {
@@ -282,6 +299,13 @@ impl<B: WorkerBody> Server<B> {
         if matches!(self.phase, Phase::Draining(_)) {
             return Ok(());
         }
+        if self
+            .hold_forks_until
+            .is_some_and(|until| Instant::now() < until)
+        {
+            return Ok(());
+        }
+        self.hold_forks_until = None;
         let mut current = self.current_count();
         while current < self.target {
             match self.spawn() {
@@ -404,7 +428,16 @@ impl<B: WorkerBody> Server<B> {
             match process::try_waitpid(w.pid) {
                 Ok(None) => {}
                 // Ended (or reaped elsewhere: gone all the same).
-                Ok(Some(_)) | Err(_) => self.forget(i),
+                Ok(Some(_)) | Err(_) => {
+                    // Died before it was ever ready, unasked: its
+                    // replacement waits for the next tick, so a worker that
+                    // cannot start (out of descriptors, say) is not forked
+                    // again and again in a tight loop.
+                    if !w.stopping && self.board.slots[i].state() == WorkerState::Starting {
+                        self.hold_forks_until = Some(Instant::now() + self.tick);
+                    }
+                    self.forget(i);
+                }
             }
         }
     }

@@ -42,6 +42,12 @@ pub enum Command {
     /// Stop accepting, finish the connections within the grace period
     /// (`TERM`).
     Drain,
+    /// [`Drain`](Command::Drain) without shutting the listening sockets:
+    /// this master closes its copies and its workers finish, while the
+    /// sockets go on listening in every other process that holds them
+    /// (a new master after a binary upgrade, another server on the same
+    /// sockets), and no Unix socket's path is removed.
+    Retire,
     /// Stop now: the workers are killed (`INT`, `QUIT`).
     StopNow,
 }

@@ -96,6 +96,34 @@ fn one_server_accepts_on_several_listeners() {
 }
 
 #[test]
+fn a_retiring_master_leaves_its_listener_to_another_server() {
+    isolated(|| {
+        use std::os::fd::AsFd;
+        let (l, addr) = tcp();
+        let copy = Listener::from_fd(l.as_fd().try_clone_to_owned().unwrap()).unwrap();
+        let one = Opts {
+            workers: 1,
+            ..Opts::default()
+        };
+        let mut a = Master::start(l, one);
+        let b = Master::start(copy, one);
+        a.signal(crate::retire_signal());
+        a.expect("stopping");
+        assert_eq!(a.join(), DRAINED);
+        // Still listening: the other server answers.
+        for i in 0..4 {
+            let mut c = client(addr);
+            assert_eq!(ask(&mut c, &format!("after {i}")), format!("AFTER {i}"));
+        }
+        b.signal(Signal::TERM);
+        assert_eq!(b.join(), DRAINED);
+        // Every copy closed: nobody listens.
+        let refused = std::net::TcpStream::connect(addr).unwrap_err();
+        assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+    });
+}
+
+#[test]
 fn reuse_port_lets_two_sockets_share_a_port() {
     let a = Listener::tcp_with("127.0.0.1:0", true, 16).unwrap();
     let addr = a.local_addr().unwrap();

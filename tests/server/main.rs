@@ -114,8 +114,14 @@ struct MasterBody {
 
 impl Run for MasterBody {
     fn run(&mut self) {
-        // A real-time signal too: the tests' marker (`mark`).
-        let main = MainLoop::new(Server::signals().with(Signal::rtmin())).unwrap();
+        // Two real-time signals too: the tests' marker (`mark`), and the
+        // one that asks for `Command::Retire`.
+        let main = MainLoop::new(
+            Server::signals()
+                .with(Signal::rtmin())
+                .with(retire_signal()),
+        )
+        .unwrap();
         let mut b = Server::builder()
             .workers(self.opts.workers)
             .grace(self.opts.grace)
@@ -177,6 +183,9 @@ impl Run for MasterBody {
                     }
                     Event::Stopping => {
                         let _ = writeln!(out, "stopping");
+                    }
+                    Event::Signal(info) if info.signal == retire_signal() => {
+                        return Command::Retire;
                     }
                     Event::Signal(_) => {
                         let _ = writeln!(out, "marked");
@@ -298,6 +307,11 @@ impl Master {
             }
         }
     }
+}
+
+/// The signal the tests' master answers with `Command::Retire`.
+pub fn retire_signal() -> Signal {
+    Signal::rtmin_plus(1).unwrap()
 }
 
 /// A TCP listener on a free loopback port, and its address.

@@ -286,3 +286,47 @@ fn every_connection_is_answered_across_replacements() {
         assert_eq!(m.join(), DRAINED);
     });
 }
+
+/// A worker body that cannot start: it exits at once, never ready.
+struct CannotStart;
+
+impl mproc::server::WorkerBody for CannotStart {
+    fn run(&mut self, _ctx: &mut mproc::server::WorkerContext<'_>) -> i32 {
+        70
+    }
+}
+
+#[test]
+fn a_worker_that_cannot_start_is_forked_again_once_a_tick_not_in_a_loop() {
+    isolated(|| {
+        use mproc::daemon::MainLoop;
+        use mproc::server::{Command, Server};
+        let (l, _) = tcp();
+        let mut master = mproc::process::Process::new(move || {
+            let main = MainLoop::new(Server::signals()).unwrap();
+            let mut server = Server::builder()
+                .listener(l)
+                .workers(2)
+                .tick(Duration::from_millis(20))
+                .build_with(CannotStart)
+                .unwrap();
+            let start = Instant::now();
+            server
+                .serve_with(&main, |_, _| {
+                    if start.elapsed() > Duration::from_millis(500) {
+                        Command::StopNow
+                    } else {
+                        Command::Continue
+                    }
+                })
+                .unwrap();
+            // About two forks a tick (two workers), 25 ticks; in a loop,
+            // one fork every few hundred microseconds.
+            let ticks = start.elapsed().as_millis() as u64 / 20 + 1;
+            let forks = server.forks();
+            mproc::process::exit(if forks <= 2 * ticks + 4 { 0 } else { 1 });
+        });
+        master.start().unwrap();
+        assert_eq!(master.join().unwrap(), 0, "forked in a tight loop");
+    });
+}
