@@ -112,10 +112,15 @@ impl Listener {
     /// [`DEFAULT_BACKLOG`]; the path is removed by the server's master
     /// when it drains or stops.
     ///
+    /// A socket file left at `path` by a server that is gone (a `connect`
+    /// to it is refused: nobody listens) is removed and replaced, as a
+    /// stale pidfile is.
+    ///
     /// # Errors
     ///
-    /// `EADDRINUSE` when `path` exists (nothing is removed: a stale socket
-    /// file is the caller's to remove); `ENAMETOOLONG` past 107 bytes;
+    /// `EADDRINUSE` when `path` exists and is not a stale socket (a file
+    /// of another kind, or a socket somebody listens on: nothing is
+    /// removed); `ENAMETOOLONG` past 107 bytes;
     /// [`ErrorKind::InvalidArgument`] for a backlog below 1.
     pub fn unix(path: impl AsRef<Path>) -> Result<Listener> {
         Listener::unix_with(path, DEFAULT_BACKLOG)
@@ -136,8 +141,16 @@ impl Listener {
             ));
         }
         let path = path.as_ref();
-        let fd = sysl::unix_listen(path.as_os_str().as_bytes(), backlog)
-            .map_err(|e| listener_error(op, -1, e))?;
+        let fd = match sysl::unix_listen(path.as_os_str().as_bytes(), backlog) {
+            Err(Errno::EADDRINUSE) if is_stale_socket(path) => {
+                // Left by a server that is gone (killed before it could
+                // remove it): nobody listens there. Taken over.
+                let _ = std::fs::remove_file(path);
+                sysl::unix_listen(path.as_os_str().as_bytes(), backlog)
+            }
+            other => other,
+        }
+        .map_err(|e| listener_error(op, -1, e))?;
         Ok(Listener {
             fd,
             family: Family::Unix,
@@ -258,6 +271,17 @@ impl Listener {
 struct SocketPath {
     path: PathBuf,
     owner: i32,
+}
+
+/// Whether `path` is a Unix socket nobody listens on.
+fn is_stale_socket(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt as _;
+    let is_socket = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket());
+    is_socket
+        && matches!(
+            std::os::unix::net::UnixStream::connect(path),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused
+        )
 }
 
 impl AsFd for Listener {

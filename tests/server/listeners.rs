@@ -42,6 +42,27 @@ fn a_unix_listener_serves_and_its_path_goes_with_the_drain() {
 }
 
 #[test]
+fn a_stale_socket_file_is_taken_over_a_live_one_or_another_file_is_not() {
+    let p = path("stale");
+    // Left by a listener that is gone (std leaves its file).
+    drop(UnixListener::bind(&p).unwrap());
+    assert!(p.exists());
+    let l = Listener::unix(&p).unwrap();
+    // Somebody listens: refused, left alone.
+    let e = Listener::unix(&p).unwrap_err();
+    assert_eq!(e.errno(), Some(libc::EADDRINUSE), "{e}");
+    assert!(p.exists());
+    drop(l);
+    std::fs::remove_file(&p).unwrap();
+    // Not a socket: refused, left alone.
+    std::fs::write(&p, b"not a socket").unwrap();
+    let e = Listener::unix(&p).unwrap_err();
+    assert_eq!(e.errno(), Some(libc::EADDRINUSE), "{e}");
+    assert_eq!(std::fs::read(&p).unwrap(), b"not a socket");
+    std::fs::remove_file(&p).unwrap();
+}
+
+#[test]
 fn descriptors_handed_in_are_checked() {
     isolated(|| {
         // A std listener, handed in as a descriptor (as systemd would).

@@ -17,9 +17,10 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use mproc::daemon::MainLoop;
+use mproc::daemon::{MainLoop, Status};
 use mproc::process::{self, Process};
 use mproc::server::{Command, Conn, Event, Listener, Server, Stopped, WorkerState};
+use mproc::shm::Shared;
 use mproc::signal::{self, Signal};
 use mproc::{Pid, process::Run};
 
@@ -99,6 +100,9 @@ pub struct Master {
     pub process: Process<Box<dyn FnOnce()>>,
     /// Its pid.
     pub pid: Pid,
+    /// The status board its hook fills (`Server::report`) at every event
+    /// (leaked: it lives as long as the test's isolated process).
+    pub status: &'static Shared<Status>,
     lines: BufReader<UnixStream>,
     /// The last `workers` line read, not yet matched by `workers_until`.
     last_workers: Option<String>,
@@ -107,6 +111,7 @@ pub struct Master {
 /// The master's body: serves `listener` with `opts`, writing its lines to
 /// `out`; exits with the code of how it stopped.
 struct MasterBody {
+    status: &'static Shared<Status>,
     listeners: Vec<Listener>,
     opts: Opts,
     out: UnixStream,
@@ -139,11 +144,13 @@ impl Run for MasterBody {
         }
         let mut server = b.build(handler).unwrap();
         let out = &mut self.out;
+        let status = self.status;
         let mut last = String::new();
         let mut was_healthy = None;
         let mut was_serving = None;
         let end = server
             .serve_with(&main, |server, event| {
+                server.report(status);
                 let mut pids: Vec<i32> = server
                     .workers()
                     .filter(|w| !w.stopping && w.state != WorkerState::Starting)
@@ -216,7 +223,10 @@ impl Master {
         lines
             .set_read_timeout(Some(Duration::from_secs(20)))
             .unwrap();
+        let status: &'static Shared<Status> =
+            Box::leak(Box::new(Shared::new(Status::new()).unwrap()));
         let mut body = MasterBody {
+            status,
             listeners: listeners.into_iter().collect(),
             opts,
             out,
@@ -227,6 +237,7 @@ impl Master {
         let mut m = Master {
             process,
             pid,
+            status,
             lines: BufReader::new(lines),
             last_workers: None,
         };

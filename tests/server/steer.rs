@@ -59,6 +59,35 @@ fn hup_replaces_every_worker_and_an_old_one_finishes_its_connection() {
 }
 
 #[test]
+fn the_master_reports_to_a_status_board() {
+    isolated(|| {
+        use mproc::daemon::State;
+        use std::sync::atomic::Ordering::Relaxed;
+        let (l, addr) = tcp();
+        let mut m = Master::start(l, Opts::default());
+        m.workers_until(|p| p.len() == 2);
+        for i in 0..3 {
+            let mut c = client(addr);
+            assert_eq!(ask(&mut c, &format!("{i}")), format!("{i}"));
+        }
+        let status = m.status;
+        // Counted at the master's next tick.
+        assert!(eventually(Duration::from_secs(20), || status
+            .done
+            .load(Relaxed)
+            == 3));
+        assert_eq!(status.workers.load(Relaxed), 2);
+        assert_eq!(status.target_workers.load(Relaxed), 2);
+        assert_eq!(status.forks.load(Relaxed), 2);
+        assert_eq!(status.state(), State::Running);
+        m.signal(Signal::TERM);
+        m.expect("stopping");
+        assert_eq!(status.state(), State::Draining);
+        assert_eq!(m.join(), DRAINED);
+    });
+}
+
+#[test]
 fn ttin_and_ttou_grow_and_shrink_by_one_never_below_one() {
     isolated(|| {
         let (l, addr) = tcp();
