@@ -299,15 +299,14 @@ impl<B: WorkerBody> Server<B> {
         if matches!(self.phase, Phase::Draining(_)) {
             return Ok(());
         }
-        if self
+        let held = self
             .hold_forks_until
-            .is_some_and(|until| Instant::now() < until)
-        {
-            return Ok(());
+            .is_some_and(|until| Instant::now() < until);
+        if !held {
+            self.hold_forks_until = None;
         }
-        self.hold_forks_until = None;
         let mut current = self.current_count();
-        while current < self.target {
+        while !held && current < self.target {
             match self.spawn() {
                 Ok(()) => current += 1,
                 Err(e) if matches!(e.kind(), ErrorKind::ThreadsRunning { .. }) => return Err(e),
@@ -389,7 +388,19 @@ impl<B: WorkerBody> Server<B> {
                     self.ready.as_fd(),
                     busy_news,
                 ) {
-                    Ok(mut ctx) => self.body.run(&mut ctx),
+                    // A body that panics ends its worker (never unwinds
+                    // into the master's loop, which this copy must not run).
+                    Ok(mut ctx) => {
+                        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            self.body.run(&mut ctx)
+                        })) {
+                            Ok(code) => code,
+                            Err(payload) => {
+                                std::mem::forget(payload);
+                                101
+                            }
+                        }
+                    }
                     Err(_) => 70,
                 };
                 // Connection processes it started finish first.

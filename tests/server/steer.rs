@@ -359,3 +359,64 @@ fn a_worker_that_cannot_start_is_forked_again_once_a_tick_not_in_a_loop() {
         assert_eq!(master.join().unwrap(), 0, "forked in a tight loop");
     });
 }
+
+/// A worker body that panics.
+struct Panics;
+
+impl mproc::server::WorkerBody for Panics {
+    fn run(&mut self, ctx: &mut mproc::server::WorkerContext<'_>) -> i32 {
+        ctx.ready();
+        panic!("a worker body panics on purpose");
+    }
+}
+
+/// Writes a line when dropped: once, in the master, unless a worker
+/// unwinds through the master's frames.
+struct SaysDropped(std::os::unix::net::UnixStream);
+
+impl Drop for SaysDropped {
+    fn drop(&mut self) {
+        let _ = std::io::Write::write_all(&mut self.0, b"dropped\n");
+    }
+}
+
+#[test]
+fn a_worker_body_that_panics_ends_its_worker_and_unwinds_no_frame_of_the_master() {
+    isolated(|| {
+        use mproc::daemon::MainLoop;
+        use mproc::server::{Command, Server, Stopped};
+        let (l, _) = tcp();
+        let (out, mut from) = std::os::unix::net::UnixStream::pair().unwrap();
+        from.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let mut master = mproc::process::Process::new(move || {
+            let _guard = SaysDropped(out);
+            let main = MainLoop::new(Server::signals()).unwrap();
+            let mut server = Server::builder()
+                .listener(l)
+                .workers(1)
+                .tick(Duration::from_millis(20))
+                .build_with(Panics)
+                .unwrap();
+            let start = Instant::now();
+            let end = server
+                .serve_with(&main, |_, _| {
+                    if start.elapsed() > Duration::from_millis(300) {
+                        Command::StopNow
+                    } else {
+                        Command::Continue
+                    }
+                })
+                .unwrap();
+            assert_eq!(end, Stopped::Now);
+        });
+        master.start().unwrap();
+        assert_eq!(master.join().unwrap(), 0);
+        let mut text = String::new();
+        let _ = from.read_to_string(&mut text);
+        assert_eq!(
+            text, "dropped\n",
+            "a worker unwound through the master's frames"
+        );
+    });
+}
