@@ -6,7 +6,10 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+#[path = "../common/examples.rs"]
+mod examples;
 
+mod example;
 mod limits;
 mod listeners;
 mod seeds;
