@@ -65,10 +65,21 @@
 //! kernel's order): a `TTIN` and a `TTOU` sent at once grow then shrink.
 //!
 //! A worker that dies (killed, crashed) is reaped and replaced; only the
-//! connection it served is lost. How a worker is told to stop without
-//! ever dropping a connection it accepted: see [`WorkerBody`]'s module,
-//! in short a `SIGTERM` the worker reads from its own `signalfd` before
-//! each `accept`.
+//! connection it served is lost; one that dies before it ever accepted
+//! is forked again at the next tick, not in a loop.
+//!
+//! **How a worker is told to stop without dropping a connection.** The
+//! master sends it `SIGTERM`, which the worker blocks and reads from its
+//! own `signalfd`, in the same `epoll` wait as the listeners. After each
+//! wake-up it looks at the signal first and calls `accept` only when none
+//! is pending; a `SIGTERM` that comes while it serves waits until the
+//! connection is finished. So every connection a worker accepts is served
+//! to its end, and one still in a listener's backlog is accepted by
+//! another worker (`HUP`, `TTOU`) or, on `TERM`, reset by the kernel when
+//! the listener is shut. The listeners are watched level-triggered, not
+//! with `EPOLLEXCLUSIVE`: with it the kernel hands a connection's wake-up
+//! to one worker alone, and a worker told to stop in that instant would
+//! leave the connection in the backlog with nobody woken for it.
 //!
 //! # Workers
 //!
@@ -111,8 +122,10 @@
 //!   worker until it leaves or the connection timeout ends it; set
 //!   read and write timeouts on the [`Stream`] for a per-call limit.
 //! - On `TERM`, connections accepted are finished (within the grace);
-//!   those still in the backlog are reset by the kernel when the listener
-//!   is shut.
+//!   those still in the backlog of a listener made here are reset by the
+//!   kernel when it is shut. A listener handed in (systemd's) is only
+//!   closed: its owner keeps it listening, and what waits in its backlog
+//!   is there for the next start.
 //!
 //! # Where the later pieces plug in
 //!
@@ -120,7 +133,9 @@
 //!   ([`Event::Ready`], [`Event::Reloading`], [`Event::Stopping`],
 //!   [`Event::Tick`] with [`Server::healthy`]).
 //! - Socket activation and a re-executed master: [`Listener::from_fd`]
-//!   takes the descriptors; [`Server::listeners`] gives them to pass on.
+//!   takes the descriptors; [`Server::listeners`] gives them to pass on;
+//!   [`Command::Retire`] lets the old master's workers finish while the
+//!   sockets go on listening in the new master.
 //! - Async workers: a [`WorkerBody`] of their own, given the listeners,
 //!   the stop descriptor and the board's slot ([`WorkerContext`]).
 
