@@ -21,6 +21,7 @@ fn path(tag: &str) -> std::path::PathBuf {
 #[test]
 fn a_unix_listener_serves_and_its_path_goes_with_the_drain() {
     isolated(|| {
+        let fds = crate::open_fds();
         let p = path("unix");
         let l = Listener::unix(&p).unwrap();
         assert_eq!(l.family(), Family::Unix);
@@ -38,6 +39,7 @@ fn a_unix_listener_serves_and_its_path_goes_with_the_drain() {
         assert_eq!(ask(&mut c, "still served"), "STILL SERVED");
         drop(c);
         assert_eq!(m.join(), DRAINED);
+        assert_eq!(crate::open_fds(), fds, "descriptors left open");
     });
 }
 

@@ -142,6 +142,7 @@ fn a_worker_killed_mid_connection_is_replaced_and_only_its_connection_is_lost() 
 #[test]
 fn term_finishes_the_connection_in_progress_and_refuses_new_ones() {
     isolated(|| {
+        let fds = open_fds();
         let (l, addr) = tcp();
         let mut m = Master::start(l, Opts::default());
         let mut a = client(addr);
@@ -157,6 +158,7 @@ fn term_finishes_the_connection_in_progress_and_refuses_new_ones() {
         drop(a);
         assert_eq!(m.join(), DRAINED);
         assert!(start.elapsed() < Duration::from_secs(15));
+        assert_eq!(open_fds(), fds, "descriptors left open");
     });
 }
 
