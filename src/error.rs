@@ -100,6 +100,17 @@ pub enum Resource {
         /// The other uids it serves.
         allowed: Uids,
     },
+    /// A listening socket of a [`server`](crate::server), by its
+    /// descriptor in this process.
+    Listener {
+        /// Its file descriptor.
+        fd: i32,
+    },
+    /// A pre-fork [`Server`](crate::server::Server), by its worker count.
+    Server {
+        /// Its workers.
+        workers: usize,
+    },
 }
 
 /// A short list of uids carried inline by an [`Error`] (at most
@@ -223,6 +234,8 @@ impl fmt::Display for Resource {
             Resource::Task(seq) => write!(f, "pool task {seq}"),
             Resource::Manager(address) => write!(f, "manager at {address}"),
             Resource::ManagerObject { kind, id } => write!(f, "manager {kind} {id}"),
+            Resource::Listener { fd } => write!(f, "listening socket (fd {fd})"),
+            Resource::Server { workers } => write!(f, "a server of {workers} workers"),
             Resource::ManagerPeer {
                 uid,
                 server_uid,

@@ -38,11 +38,12 @@
 //! | [`pool`] | the static worker [`Pool`](pool::Pool): workers forked once, a ring of task slots in shared memory (sized by `MPROC_POOL_*`, the type's const generics, or at run time with `slots`/`task_bytes`), `apply`, `apply_async` → [`AsyncResult`](pool::AsyncResult) with callbacks run in the parent, `map`/`imap`/`imap_unordered`/`starmap`, `close`/`terminate`/`join`, `apply_async_fd` for a task that takes a descriptor; with the `serde` feature the `_value` forms (`apply_value`, `map_values`, …) for arguments and results of any serde type, encoded into the task slots; a task's panic or its worker's death fails that task alone ([`TaskError`](pool::TaskError)) and never hangs the pool | `multiprocessing.Pool` |
 //! | [`manager`] | the [`Manager`](manager::Manager) server process and its proxies: [`DictProxy`](manager::DictProxy), [`ListProxy`](manager::ListProxy), [`ArrayProxy`](manager::ArrayProxy), [`ValueProxy`](manager::ValueProxy), [`NamespaceProxy`](manager::NamespaceProxy), [`LockProxy`](manager::LockProxy), [`RLockProxy`](manager::RLockProxy), registered types ([`Served`](manager::Served), [`Proxy`](manager::Proxy)); fixed capacities (chosen when an object is made; the object count and message size also at run time through the builder), typed [`Wire`](manager::Wire) values (with the `serde` feature, objects of any serde values: `dict_serde`, `list_serde`, `value_serde`, `queue_serde`), a memfd channel per connection, peers checked by credentials, [`ManagerGone`](ErrorKind::ManagerGone) instead of a hang | `multiprocessing.Manager`, `managers.BaseManager`, `register` |
 //! | [`daemon`] | a pre-fork master's kit: [`MainLoop`](daemon::MainLoop) (signals from a `signalfd`, job sources and the pool's workers in one wait), [`Pidfile`](daemon::Pidfile) (exclusive; only a stale pidfile of ours is replaced), [`Status`](daemon::Status) board for a named segment, [`LogFile`](daemon::LogFile) that follows log rotation; systemd, natively: the notify protocol ([`Notifier`](daemon::Notifier): `READY=1`, `STATUS=`, `RELOADING=1`, `WATCHDOG=1`… without libsystemd), a [`Watchdog`](daemon::Watchdog) that pings only while the caller vouches for the daemon's health, socket activation ([`ListenFds`](daemon::ListenFds)), and with the `log` feature a logger that writes journald priorities when stderr is the journal (`daemon::journal`); with the [`pool`]'s steering (`resize`, `replace_workers`, `drain`, task timeouts) | gunicorn's and nginx's masters; `sd_notify`, `sd_listen_fds` |
+//! | [`server`] | a pre-fork socket server: [`Listener`](server::Listener)s (TCP with `SO_REUSEADDR`/`SO_REUSEPORT`, Unix stream, or a listening descriptor handed in) opened by the master and inherited by the forked workers, which accept on them; [`Server`](server::Server) with sync workers calling a plain function per [`Conn`](server::Conn), steered by signals (`HUP` replaces the workers gracefully, `TTIN`/`TTOU`, `TERM` drains within a grace period, `INT`/`QUIT` stop now), a dead worker replaced, a connection timeout, the clients beyond the workers waiting in the backlog or answered ([`Overflow`](server::Overflow)), per-worker state in shared memory ([`Server::workers`](server::Server::workers), [`healthy`](server::Server::healthy)), hooks for readiness, reload and stop ([`Event`](server::Event)) and other worker bodies ([`WorkerBody`](server::WorkerBody)) | gunicorn's sync workers; seed 004's `Pool(4)` echo server |
 //! | [`error`] | the one [`Error`] type: operation, resource, [`ErrorKind`], errno | exceptions |
 //! | [`config`] | capacities fixed at build time from `MPROC_*` variables | — |
 //! | `sys` (private) | every raw libc/nix/signal-hook call, each `unsafe` block with its `SAFETY` note | — |
 //!
-//! Layers depend downwards only: `pool`, `manager` and `daemon` on the
+//! Layers depend downwards only: `pool`, `manager`, `daemon` and `server` on the
 //! primitives, the primitives on `sys`.
 //!
 //! ## The fork contract
@@ -172,6 +173,7 @@ pub mod manager;
 mod name;
 pub mod pool;
 pub mod process;
+pub mod server;
 pub mod shm;
 pub mod signal;
 pub mod sync;

@@ -472,6 +472,14 @@ pub fn exit(code: i32) -> ! {
     sysproc::exit_now(code)
 }
 
+/// At the end of a worker forked by the [`server`](crate::server) kit
+/// (a plain fork of `parent`): joins the [`Process`] children it started,
+/// as a [`Process`] child does after its target (Python's
+/// `_exit_function`).
+pub(crate) fn join_children_of_fork(parent: Pid) {
+    at_exit::join_children_of_child(parent.as_raw());
+}
+
 /// Whether this process is daemonic: a [`Process`] started with
 /// [`daemon(true)`](Process::daemon), or a [`fork`] of one (Python's
 /// `current_process().daemon`). A daemonic process may not start

@@ -11,6 +11,7 @@ pub(crate) mod event;
 pub(crate) mod fdpass;
 pub(crate) mod file;
 pub(crate) mod futex;
+pub(crate) mod listen;
 pub(crate) mod mem;
 pub(crate) mod mq;
 pub(crate) mod process;

@@ -9,6 +9,7 @@ mod common;
 mod manager;
 mod pool;
 mod queues;
+mod server;
 mod systemd;
 
 use std::alloc::{GlobalAlloc, Layout, System};

@@ -1,0 +1,167 @@
+//! Seed 004's echo servers done the pre-fork way: the master opens the
+//! listener, forks the workers, and each worker accepts on the listener
+//! it inherited and upper-cases what its client sends (`msg.upper()`,
+//! the same bytes as the Python servers), until the client hangs up.
+//!
+//! The `Pool(4)` shape (`seed004_pool4_echo_server.py`, whose server is
+//! seed 000's with `Pool(4)`): four sync workers, each serving one client
+//! at a time; a fifth client waits in the listen backlog until one of
+//! the first four hangs up.
+//!
+//! ```python
+//! server=socket(AF_INET,SOCK_STREAM)
+//! server.setsockopt(SOL_SOCKET,SO_REUSEADDR,1)
+//! server.bind(('127.0.0.1',8080))
+//! server.listen(5)
+//!
+//! def talk(conn,client_addr):
+//!     while True:
+//!         try:
+//!             msg=conn.recv(1024)
+//!             if not msg:break
+//!             conn.send(msg.upper())
+//!         except Exception:
+//!             break
+//!
+//! if __name__ == '__main__':
+//!     p=Pool(4)
+//!     while True:
+//!         conn,client_addr=server.accept()
+//!         p.apply_async(talk,args=(conn,client_addr))
+//! ```
+//!
+//! The "one process per connection" shape
+//! (`seed004_process_per_conn_server.py`), with
+//! `--process-per-connection`: one worker accepts, and starts a
+//! [`Process`] per connection that runs `talk` (the worker goes back to
+//! `accept` at once, so there is no limit but `MPROC_MAX_CHILDREN`
+//! connection processes per worker):
+//!
+//! ```python
+//! if __name__ == '__main__':
+//!     while True:
+//!         conn,client_addr=server.accept()
+//!         p=Process(target=talk,args=(conn,client_addr))
+//!         p.start()
+//! ```
+//!
+//! Here the accept loop is the workers' ([`Server`]), not `__main__`'s:
+//! the master only steers (`HUP` replaces the workers, `TTIN`/`TTOU`
+//! grow and shrink, `TERM` drains, `INT`/`QUIT` stop now; see
+//! [`mproc::server`]).
+//!
+//! ```text
+//! cargo run --example server_echo                          # 127.0.0.1:8080, 4 workers
+//! cargo run --example server_echo -- 127.0.0.1:0 --workers 2
+//! cargo run --example server_echo -- 127.0.0.1:0 --process-per-connection
+//! python3 tests/seeds-py/echo_load_client.py PORT 6
+//! ```
+//!
+//! It prints `serving on ADDR (pid P, N workers)` once every worker
+//! accepts (a test waits for that line), and serves until `TERM`, `INT`
+//! or `QUIT`. The address may also come from `MPROC_SERVER_ECHO_ADDR`.
+
+use std::io::{Read, Write};
+
+use mproc::daemon::MainLoop;
+use mproc::process::Process;
+use mproc::server::{Command, Conn, Event, Listener, Server, Stopped, WorkerBody};
+
+/// Python's `talk(conn, client_addr)`: answers each message upper-cased
+/// until the client hangs up (or the connection fails).
+pub fn talk(conn: &mut Conn) {
+    let mut msg = [0u8; 1024];
+    loop {
+        let n = match conn.read(&mut msg) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        msg[..n].make_ascii_uppercase();
+        if conn.write_all(&msg[..n]).is_err() {
+            break;
+        }
+    }
+}
+
+/// The process-per-connection handler: a [`Process`] runs `talk` on the
+/// connection; the worker closes its copy and goes back to `accept`.
+pub fn talk_in_a_process(conn: Conn) {
+    let mut conn = Some(conn);
+    let mut p = Process::new(move || {
+        if let Some(mut c) = conn.take() {
+            talk(&mut c);
+        }
+    });
+    // Refused (MPROC_MAX_CHILDREN running): the connection is closed.
+    let _ = p.start();
+}
+
+/// Serves on `listener` with `workers` sync workers (or one worker that
+/// starts a process per connection), steered by the signals of `main`;
+/// `ready` is called each time every worker accepts.
+pub fn serve(
+    main: &MainLoop,
+    listener: Listener,
+    workers: usize,
+    process_per_connection: bool,
+    mut ready: impl FnMut(&str),
+) -> mproc::Result<Stopped> {
+    let addr = listener
+        .local_addr()
+        .map_or_else(|| "a Unix socket".to_owned(), |a| a.to_string());
+    let builder = Server::builder().listener(listener);
+    if process_per_connection {
+        let mut server = builder.workers(1).build(talk_in_a_process)?;
+        run(&mut server, main, &addr, &mut ready)
+    } else {
+        let mut server = builder.workers(workers).build(|mut conn| talk(&mut conn))?;
+        run(&mut server, main, &addr, &mut ready)
+    }
+}
+
+/// Serves with a hook that says when every worker accepts.
+fn run<B: WorkerBody>(
+    server: &mut Server<B>,
+    main: &MainLoop,
+    addr: &str,
+    ready: &mut impl FnMut(&str),
+) -> mproc::Result<Stopped> {
+    server.serve_with(main, |server, event| {
+        if event == Event::Ready {
+            ready(&format!(
+                "serving on {addr} (pid {}, {} workers)",
+                mproc::process::getpid(),
+                server.target()
+            ));
+        }
+        Command::Continue
+    })
+}
+
+#[allow(dead_code)] // unused when a test includes this file
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut addr = std::env::var("MPROC_SERVER_ECHO_ADDR").unwrap_or("127.0.0.1:8080".into());
+    let (mut workers, mut per_connection) = (4, false);
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--workers" => workers = args.next().ok_or("--workers N")?.parse()?,
+            "--process-per-connection" => per_connection = true,
+            _ => addr = arg,
+        }
+    }
+    // First: the signals are blocked from here on, and the workers start
+    // with an empty mask.
+    let main = MainLoop::new(Server::signals())?;
+    let listener = Listener::tcp(addr.as_str())?;
+    let mut first = true;
+    let end = serve(&main, listener, workers, per_connection, |line| {
+        if std::mem::take(&mut first) {
+            println!("{line}");
+        } else {
+            println!("workers replaced; {line}");
+        }
+    })?;
+    println!("stopped: {end:?}");
+    Ok(())
+}

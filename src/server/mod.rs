@@ -1,0 +1,156 @@
+//! A pre-fork socket server: the master opens the listeners (or is handed
+//! them), forks workers that inherit them and accept on them, and steers
+//! the workers with signals as gunicorn's and nginx's masters do.
+//!
+//! ```no_run
+//! use std::io::{Read, Write};
+//! use mproc::daemon::MainLoop;
+//! use mproc::server::{Listener, Server};
+//!
+//! // Make the main loop first: the signals are blocked from here on.
+//! let main = MainLoop::new(Server::signals())?;
+//! let mut server = Server::builder()
+//!     .listener(Listener::tcp("127.0.0.1:8080")?)
+//!     .workers(4)
+//!     .build(|mut conn| {
+//!         // Seed 004's talk(conn, client_addr): msg.upper() back.
+//!         let mut msg = [0u8; 1024];
+//!         while let Ok(n @ 1..) = conn.read(&mut msg) {
+//!             msg[..n].make_ascii_uppercase();
+//!             if conn.write_all(&msg[..n]).is_err() {
+//!                 break;
+//!             }
+//!         }
+//!     })?;
+//! server.serve(&main)?; // until TERM, INT or QUIT
+//! # Ok::<(), mproc::Error>(())
+//! ```
+//!
+//! # The pieces
+//!
+//! - [`Listener`]: TCP (`SO_REUSEADDR`, optionally `SO_REUSEPORT`, a
+//!   backlog) or Unix stream, made here before the fork, or any
+//!   listening descriptor handed in ([`Listener::from_fd`], checked with
+//!   `SO_ACCEPTCONN`: systemd's socket activation, a re-executed master).
+//! - [`Server`] ([`Builder`]): the workers, the listeners, the grace
+//!   period of a drain, the connection timeout. [`Server::serve`] forks
+//!   the workers and runs the master's loop on a [`MainLoop`](crate::daemon::MainLoop)
+//!   (`signalfd` and the workers' pidfds in one wait);
+//!   [`Server::serve_with`] adds a hook called at each [`Event`] (ready,
+//!   reloading, stopping, every tick, signals the server does not take),
+//!   which may steer it ([`Command`]).
+//! - Workers run a [`WorkerBody`]: the [`SyncWorker`] (gunicorn's sync
+//!   worker) calls a plain function with one [`Conn`] at a time; another
+//!   body (an async runtime) plugs in through [`Builder::build_with`].
+//! - The board: one slot per worker in shared memory, written by the
+//!   worker, read by the master ([`Server::workers`]: pid, state, how
+//!   long the current connection has been served, connections served).
+//!   [`Server::healthy`] is the watchdog's question.
+//!
+//! # Signals
+//!
+//! The crate claims none: the master takes the signals of the
+//! [`MainLoop`](crate::daemon::MainLoop) it is given. [`Server::signals`] is the conventional
+//! set; a signal outside it that the loop takes comes to the hook.
+//!
+//! | signal | what the master does | convention |
+//! |---|---|---|
+//! | `HUP` | replaces every worker gracefully: new ones are forked; once they all accept, the old ones are told to stop, each finishing its connection | gunicorn `HUP`, nginx `HUP` |
+//! | `TTIN` / `TTOU` | one worker more / fewer (1 to [`MAX_WORKERS`]); the one leaving finishes its connection | gunicorn `TTIN`/`TTOU` |
+//! | `TERM` | drains: stops accepting (a listener made here is shut, so new connections are refused at once; a Unix socket's path goes), tells every worker to stop, waits for the connections being served within the grace period, then kills the workers left | gunicorn `TERM`, nginx `QUIT` |
+//! | `INT`, `QUIT` | stops now: every worker is killed (`SIGKILL`) with its connection | gunicorn `INT`/`QUIT`, nginx `TERM`/`INT` |
+//! | `CHLD` | not taken: the workers' pidfds are in the master's wait | — |
+//!
+//! Signals that are pending together are taken lowest number first (the
+//! kernel's order): a `TTIN` and a `TTOU` sent at once grow then shrink.
+//!
+//! A worker that dies (killed, crashed) is reaped and replaced; only the
+//! connection it served is lost; one that dies before it ever accepted
+//! is forked again at the next tick, not in a loop.
+//!
+//! **How a worker is told to stop without dropping a connection.** The
+//! master sends it `SIGTERM`, which the worker blocks and reads from its
+//! own `signalfd`, in the same `epoll` wait as the listeners. After each
+//! wake-up it looks at the signal first and calls `accept` only when none
+//! is pending; a `SIGTERM` that comes while it serves waits until the
+//! connection is finished. So every connection a worker accepts is served
+//! to its end, and one still in a listener's backlog is accepted by
+//! another worker (`HUP`, `TTOU`) or, on `TERM`, reset by the kernel when
+//! the listener is shut. The listeners are watched level-triggered, not
+//! with `EPOLLEXCLUSIVE`: with it the kernel hands a connection's wake-up
+//! to one worker alone, and a worker told to stop in that instant would
+//! leave the connection in the backlog with nobody woken for it.
+//!
+//! # Workers
+//!
+//! Each worker is a plain fork of the master (which must run no other
+//! thread then: [`ErrorKind::ThreadsRunning`](crate::ErrorKind::ThreadsRunning)),
+//! killed with it if the master dies (`PR_SET_PDEATHSIG`). It blocks
+//! `SIGTERM`, its stop signal, and reads it from its own `signalfd`;
+//! every other signal has its default action there (a terminal's
+//! `Ctrl-C` reaches the whole process group: the workers die at once and
+//! the master stops now, as on `INT`). Before it exits, a worker joins the
+//! [`Process`](crate::process::Process) children it started (the
+//! process-per-connection shape), as a `Process` does after its target.
+//!
+//! # Limits, and what a client beyond them gets
+//!
+//! - A sync worker serves **one connection at a time**; the server serves
+//!   at most [`workers`](Builder::workers) at once.
+//! - Beyond that, a connection **waits in the kernel's listen backlog**
+//!   (completed by the kernel, not yet accepted; [`DEFAULT_BACKLOG`], or
+//!   the backlog given to [`Listener::tcp_with`]) until a worker is free:
+//!   the fifth client of four workers is served when one of the first
+//!   four hangs up, as with seed 004's `Pool(4)`. Its `connect` succeeds
+//!   at once; its first reply comes when a worker takes it.
+//! - Or, with [`Overflow::Answer`] ([`Builder::overflow`]), the master
+//!   takes the connections that come while every worker is busy, writes
+//!   them a short answer (a "busy" line) and closes them.
+//! - Beyond the backlog, the kernel drops the TCP handshake (the client
+//!   retries `SYN`s and its `connect` eventually times out) or refuses a
+//!   Unix `connect` (`EAGAIN` for a non-blocking client, a wait for a
+//!   blocking one).
+//! - A connection served past the [`connection
+//!   timeout`](Builder::connection_timeout) loses its worker (killed and
+//!   replaced), and so the connection. The timeout counts the whole
+//!   connection, from `accept` to close, not one request on it: a
+//!   client that keeps a connection open longer (seed 004's interactive
+//!   client) needs a longer timeout or none. With
+//!   [`kill_on_timeout(false)`](Builder::kill_on_timeout) it is only
+//!   reported ([`Server::healthy`] is `false`).
+//! - A client that connects and sends nothing, or never reads, holds its
+//!   worker until it leaves or the connection timeout ends it; set
+//!   read and write timeouts on the [`Stream`] for a per-call limit.
+//! - On `TERM`, connections accepted are finished (within the grace);
+//!   those still in the backlog of a listener made here are reset by the
+//!   kernel when it is shut. A listener handed in (systemd's) is only
+//!   closed: its owner keeps it listening, and what waits in its backlog
+//!   is there for the next start.
+//!
+//! # Where the later pieces plug in
+//!
+//! - systemd's notify protocol: the hook of [`Server::serve_with`]
+//!   ([`Event::Ready`], [`Event::Reloading`], [`Event::Stopping`],
+//!   [`Event::Tick`] with [`Server::healthy`]).
+//! - Socket activation and a re-executed master: [`Listener::from_fd`]
+//!   takes the descriptors; [`Server::listeners`] gives them to pass on;
+//!   [`Command::Retire`] lets the old master's workers finish while the
+//!   sockets go on listening in the new master.
+//! - Async workers: a [`WorkerBody`] of their own, given the listeners,
+//!   the stop descriptor and the board's slot ([`WorkerContext`]).
+
+mod board;
+mod builder;
+mod conn;
+mod listener;
+mod master;
+mod steer;
+mod worker;
+
+pub use board::{MAX_WORKERS, WorkerInfo, WorkerState};
+pub use builder::{Builder, DEFAULT_GRACE, DEFAULT_TICK, MAX_LISTENERS, Overflow};
+pub use conn::{Conn, Peer, Stream};
+pub use listener::{DEFAULT_BACKLOG, Family, Listener};
+pub use master::Server;
+pub use steer::{Command, Event, Stopped};
+pub use worker::{SyncWorker, WorkerBody, WorkerContext};
