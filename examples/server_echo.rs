@@ -60,12 +60,26 @@
 //! It prints `serving on ADDR (pid P, N workers)` once every worker
 //! accepts (a test waits for that line), and serves until `TERM`, `INT`
 //! or `QUIT`. The address may also come from `MPROC_SERVER_ECHO_ADDR`.
+//!
+//! Under systemd (`examples/systemd/mproc-echo.{socket,service}`) it
+//! serves on the listener the socket unit passed (the one named `web`, or
+//! the first stream listener; `LISTEN_FDS`), and tells systemd how it is
+//! doing ([`Systemd`]): `READY=1` once its workers accept, `RELOADING=1`
+//! on `HUP`, `STOPPING=1` on `TERM`, `WATCHDOG=1` while every worker is
+//! alive. Outside systemd both are no-ops. To try socket activation
+//! without systemd:
+//!
+//! ```text
+//! systemd-socket-activate -l 127.0.0.1:8000 --fdname=web target/debug/examples/server_echo
+//! ```
 
 use std::io::{Read, Write};
 
-use mproc::daemon::MainLoop;
+use mproc::daemon::{FdKind, ListenFds, MainLoop};
 use mproc::process::Process;
-use mproc::server::{Command, Conn, Event, Listener, Server, Stopped, WorkerBody};
+use mproc::server::{
+    Command, Conn, DEFAULT_TICK, Event, Listener, Server, Stopped, Systemd, WorkerBody,
+};
 
 /// Python's `talk(conn, client_addr)`: answers each message upper-cased
 /// until the client hangs up (or the connection fails).
@@ -97,36 +111,45 @@ pub fn talk_in_a_process(conn: Conn) {
 }
 
 /// Serves on `listener` with `workers` sync workers (or one worker that
-/// starts a process per connection), steered by the signals of `main`;
-/// `ready` is called each time every worker accepts.
+/// starts a process per connection), steered by the signals of `main`,
+/// telling `systemd` each change; `ready` is called each time every
+/// worker accepts.
 pub fn serve(
     main: &MainLoop,
     listener: Listener,
     workers: usize,
     process_per_connection: bool,
+    systemd: &mut Systemd,
     mut ready: impl FnMut(&str),
 ) -> mproc::Result<Stopped> {
     let addr = listener
         .local_addr()
         .map_or_else(|| "a Unix socket".to_owned(), |a| a.to_string());
-    let builder = Server::builder().listener(listener);
+    let builder = Server::builder()
+        .listener(listener)
+        .tick(systemd.tick(DEFAULT_TICK));
     if process_per_connection {
         let mut server = builder.workers(1).build(talk_in_a_process)?;
-        run(&mut server, main, &addr, &mut ready)
+        run(&mut server, main, &addr, systemd, &mut ready)
     } else {
         let mut server = builder.workers(workers).build(|mut conn| talk(&mut conn))?;
-        run(&mut server, main, &addr, &mut ready)
+        run(&mut server, main, &addr, systemd, &mut ready)
     }
 }
 
-/// Serves with a hook that says when every worker accepts.
+/// Serves with a hook that tells systemd and says when every worker
+/// accepts.
 fn run<B: WorkerBody>(
     server: &mut Server<B>,
     main: &MainLoop,
     addr: &str,
+    systemd: &mut Systemd,
     ready: &mut impl FnMut(&str),
 ) -> mproc::Result<Stopped> {
     server.serve_with(main, |server, event| {
+        if let Err(e) = systemd.on(server, &event) {
+            eprintln!("server_echo: systemd: {e}");
+        }
         if event == Event::Ready {
             ready(&format!(
                 "serving on {addr} (pid {}, {} workers)",
@@ -135,6 +158,24 @@ fn run<B: WorkerBody>(
             ));
         }
         Command::Continue
+    })
+}
+
+/// The listener systemd passed (the one named `web`, or the first
+/// stream listener), if it started this program by socket activation.
+fn activated() -> Result<Option<Listener>, Box<dyn std::error::Error>> {
+    // First thing: it removes LISTEN_* from the environment, sound only
+    // while this is the process's one thread.
+    let mut fds = ListenFds::from_env()?;
+    let fd = match fds.take_name("web") {
+        Some(fd) => Some(fd),
+        None => fds
+            .take_kind(FdKind::TcpListener)
+            .or_else(|| fds.take_kind(FdKind::UnixListener)),
+    };
+    Ok(match fd {
+        Some(fd) => Some(Listener::from_fd(fd.into_fd())?),
+        None => None,
     })
 }
 
@@ -150,18 +191,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             _ => addr = arg,
         }
     }
-    // First: the signals are blocked from here on, and the workers start
-    // with an empty mask.
+    let activated = activated()?;
+    // The signals are blocked from here on, and the workers start with an
+    // empty mask.
     let main = MainLoop::new(Server::signals())?;
-    let listener = Listener::tcp(addr.as_str())?;
+    let listener = match activated {
+        Some(listener) => listener,
+        None => Listener::tcp(addr.as_str())?,
+    };
+    let mut systemd = Systemd::from_env()?;
     let mut first = true;
-    let end = serve(&main, listener, workers, per_connection, |line| {
-        if std::mem::take(&mut first) {
-            println!("{line}");
-        } else {
-            println!("workers replaced; {line}");
-        }
-    })?;
+    let end = serve(
+        &main,
+        listener,
+        workers,
+        per_connection,
+        &mut systemd,
+        |line| {
+            if std::mem::take(&mut first) {
+                println!("{line}");
+            } else {
+                println!("workers replaced; {line}");
+            }
+        },
+    )?;
     println!("stopped: {end:?}");
     Ok(())
 }

@@ -129,10 +129,14 @@
 //!
 //! # Where the later pieces plug in
 //!
-//! - systemd's notify protocol: the hook of [`Server::serve_with`]
-//!   ([`Event::Ready`], [`Event::Reloading`], [`Event::Stopping`],
-//!   [`Event::Tick`] with [`Server::healthy`]).
-//! - Socket activation and a re-executed master: [`Listener::from_fd`]
+//! - systemd: [`Systemd::on`] in the hook of [`Server::serve_with`]
+//!   sends `READY=1`, `RELOADING=1`, `STOPPING=1` and `STATUS=` at the
+//!   master's [`Event`]s and pings the watchdog only while
+//!   [`Server::healthy`]; [`ListenFds`](crate::daemon::ListenFds) takes
+//!   the listeners systemd opened (socket activation), and
+//!   [`Listener::from_fd`] serves on them (`examples/server_echo.rs`
+//!   does both).
+//! - A re-executed master: [`Listener::from_fd`]
 //!   takes the descriptors; [`Server::listeners`] gives them to pass on;
 //!   [`Command::Retire`] lets the old master's workers finish while the
 //!   sockets go on listening in the new master.
@@ -145,6 +149,7 @@ mod conn;
 mod listener;
 mod master;
 mod steer;
+mod systemd;
 mod worker;
 
 pub use board::{MAX_WORKERS, WorkerInfo, WorkerState};
@@ -153,4 +158,5 @@ pub use conn::{Conn, Peer, Stream};
 pub use listener::{DEFAULT_BACKLOG, Family, Listener};
 pub use master::Server;
 pub use steer::{Command, Event, Stopped};
+pub use systemd::Systemd;
 pub use worker::{SyncWorker, WorkerBody, WorkerContext};

@@ -14,6 +14,7 @@ mod limits;
 mod listeners;
 mod seeds;
 mod steer;
+mod systemd;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

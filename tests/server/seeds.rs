@@ -98,7 +98,9 @@ fn start(workers: usize, per_connection: bool) -> (Process<impl FnOnce()>, u16) 
         .unwrap();
     let mut srv = Process::new(move || {
         let main = MainLoop::new(Server::signals()).unwrap();
-        let end = server_echo::serve(&main, l, workers, per_connection, |line| {
+        // Not under systemd: no notify socket, no watchdog.
+        let mut systemd = mproc::server::Systemd::new(mproc::daemon::Notifier::disabled(), None);
+        let end = server_echo::serve(&main, l, workers, per_connection, &mut systemd, |line| {
             use std::io::Write;
             let _ = writeln!(out, "{line}");
         })
