@@ -127,7 +127,7 @@
 //!   closed: its owner keeps it listening, and what waits in its backlog
 //!   is there for the next start.
 //!
-//! # Where the later pieces plug in
+//! # Where the other pieces plug in
 //!
 //! - systemd: [`Systemd::on`] in the hook of [`Server::serve_with`]
 //!   sends `READY=1`, `RELOADING=1`, `STOPPING=1` and `STATUS=` at the
