@@ -42,6 +42,15 @@
 //! and the workers: no handler runs asynchronously, and nothing is
 //! polled.
 //!
+//! # Under systemd
+//!
+//! Run as a `Type=notify` service, it says `READY=1` with its status line
+//! once its pool is up, sends its status line again on `USR1`,
+//! `RELOADING=1` then `READY=1` on `HUP`, `STOPPING=1` on `TERM`, `INT` and
+//! `QUIT`; with `WatchdogSec=` it pings (`WATCHDOG=1`, every half interval)
+//! only while `Pool::healthy` holds: every worker alive, no job past the
+//! task timeout. Outside systemd none of this happens.
+//!
 //! # After `kill -9`
 //!
 //! A daemon killed with `SIGKILL` (or by the OOM killer) cannot clean up:

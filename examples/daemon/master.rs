@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use mproc::config::{POOL_MAX_WORKERS, POOL_SLOTS};
-use mproc::daemon::{LogFile, MainLoop, Pidfile, Snapshot, State, Status};
+use mproc::daemon::{LogFile, MainLoop, Notifier, Pidfile, Snapshot, State, Status, Watchdog};
 use mproc::ipc::MessageQueue;
 use mproc::pool::{Pool, TaskError};
 use mproc::process;
@@ -249,6 +249,23 @@ impl Daemon {
         b.touch();
     }
 
+    /// The status line for systemd's `STATUS=` (`systemctl status`).
+    fn status_text(&self) -> heapless::String<512> {
+        let mut text = heapless::String::new();
+        let _ = fmt::Write::write_fmt(
+            &mut text,
+            format_args!("{}", StatusLine(self.board.snapshot())),
+        );
+        text
+    }
+
+    /// Logs a message to systemd that did not go (the daemon goes on).
+    fn tell(&self, sent: mproc::Result<()>) {
+        if let Err(e) = sent {
+            self.say(format_args!("systemd: {e}"));
+        }
+    }
+
     /// `USR1`: reopen the log, then one status line in it.
     fn report(&self, pool: &Pool, mq: &MessageQueue, backlog: usize) {
         if let Err(e) = self.log.borrow_mut().reopen() {
@@ -418,6 +435,11 @@ pub fn serve(cfg: &Config) -> Result<(), Box<dyn std::error::Error>> {
         cfg.task_timeout_ms,
         cfg.grace_ms
     ));
+    // systemd, when it runs the daemon (`Type=notify`, `WatchdogSec=`):
+    // outside it the notifier does nothing and there is no watchdog.
+    let notifier = Notifier::from_env()?;
+    let mut watchdog = Watchdog::from_env()?;
+    d.tell(notifier.ready_with_status(&d.status_text()));
     let mut message = [0u8; JOB_BYTES];
 
     let end = loop {
@@ -426,7 +448,11 @@ pub fn serve(cfg: &Config) -> Result<(), Box<dyn std::error::Error>> {
         let listen = drain_until.is_none() && backlog.len() < cfg.backlog;
         // A task's end, a worker's exit and the task timeouts wake the
         // wait by themselves; only a drain has a deadline of its own.
-        let timeout = drain_until.map(|until| until.saturating_duration_since(Instant::now()));
+        // The watchdog's next ping too.
+        let timeout = Watchdog::timeout(
+            watchdog.as_ref(),
+            drain_until.map(|until| until.saturating_duration_since(Instant::now())),
+        );
         let woke = {
             let mut sources = heapless::Vec::<BorrowedFd<'_>, 1>::new();
             if listen {
@@ -448,7 +474,10 @@ pub fn serve(cfg: &Config) -> Result<(), Box<dyn std::error::Error>> {
         for info in woke.signals() {
             let sig = info.signal;
             match sig {
-                Signal::USR1 => d.report(&pool, &mq, backlog.len()),
+                Signal::USR1 => {
+                    d.report(&pool, &mq, backlog.len());
+                    d.tell(notifier.status(&d.status_text()));
+                }
                 Signal::USR2 => {
                     lists += 1;
                     d.list_workers(&pool, &mq, lists);
@@ -458,7 +487,11 @@ pub fn serve(cfg: &Config) -> Result<(), Box<dyn std::error::Error>> {
                         "HUP: replacing {} workers (each finishes its job first)",
                         pool.pids().len()
                     ));
+                    d.tell(notifier.reloading());
                     pool.replace_workers()?;
+                    // The new workers are forked at once; the old ones
+                    // finish their jobs on their own.
+                    d.tell(notifier.ready_with_status(&d.status_text()));
                 }
                 Signal::TTIN => {
                     let n = pool.processes();
@@ -508,6 +541,7 @@ pub fn serve(cfg: &Config) -> Result<(), Box<dyn std::error::Error>> {
                     // What waits in the queue now counts as accepted; the
                     // name goes, so that later submitters are told.
                     d.board.set_state(State::Draining);
+                    d.tell(notifier.stopping());
                     let waiting = mq.attributes().map_or(0, |a| a.current);
                     let _ = mq.unlink();
                     let mut taken = 0;
@@ -539,6 +573,7 @@ pub fn serve(cfg: &Config) -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         if let Some(sig) = quick {
+            d.tell(notifier.stopping());
             break End::Quick(sig);
         }
 
@@ -559,6 +594,12 @@ pub fn serve(cfg: &Config) -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         d.refresh(&pool, &mq);
+        // Alive only while every worker runs and no job has overrun the
+        // task timeout: a wedged pool stops pinging, and systemd restarts
+        // the service.
+        if let Some(w) = watchdog.as_mut() {
+            d.tell(w.ping_if(&notifier, pool.healthy()).map(|_| ()));
+        }
 
         if let Some(until) = drain_until {
             if backlog.is_empty() && pool.outstanding() == 0 {

@@ -20,6 +20,7 @@ mod common;
 mod examples;
 
 mod activation;
+mod daemon;
 #[cfg(feature = "log")]
 mod journal;
 mod notify;
