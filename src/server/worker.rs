@@ -7,7 +7,9 @@
 //!
 //! The master sends the worker `SIGTERM`. The worker blocks it and reads
 //! it from its own `signalfd`, which sits in the same `epoll` wait as the
-//! listeners. After each wake-up the worker looks at the signal first and
+//! listeners (level-triggered, every idle worker woken: see
+//! [`SyncWorker`] for why not `EPOLLEXCLUSIVE`). After each wake-up the
+//! worker looks at the signal first and
 //! calls `accept` only when none is pending. A `SIGTERM` that comes while
 //! it serves stays pending until the connection is finished. So a worker
 //! never accepts a connection it then drops: each connection it accepts
@@ -107,8 +109,7 @@ impl<'a> WorkerContext<'a> {
 }
 
 /// The sync worker: waits on every listener and its stop signal at once
-/// (`epoll`, the listeners with `EPOLLEXCLUSIVE`, so a new connection
-/// wakes one idle worker rather than all), accepts one connection
+/// (level-triggered `epoll`), accepts one connection
 /// (`accept4`, close-on-exec; the connection blocks), calls the handler
 /// with it, closes it when the handler returns, and waits again.
 ///
@@ -144,7 +145,13 @@ impl<H: FnMut(Conn)> WorkerBody for SyncWorker<H> {
         }
         let listeners = ctx.listeners();
         for (i, l) in listeners.iter().enumerate() {
-            if epoll.add_exclusive(l.as_fd(), i as u64).is_err() {
+            // Not EPOLLEXCLUSIVE: the kernel would hand a new connection's
+            // wake-up to one waiting worker alone, and if that worker is
+            // told to stop in the same instant it leaves without
+            // accepting, the connection stays in the backlog with nobody
+            // woken for it (seen as a client stranded across a HUP). Every
+            // idle worker wakes; those that lose the race get EAGAIN.
+            if epoll.add(l.as_fd(), i as u64).is_err() {
                 return 70;
             }
         }

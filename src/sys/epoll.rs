@@ -47,30 +47,6 @@ impl Epoll {
         .map(drop)
     }
 
-    /// Watches a listening socket `fd` for readability with
-    /// `EPOLLEXCLUSIVE` (Linux 4.5): of the processes waiting on it, the
-    /// kernel wakes one (or a few) per new connection, not all of them.
-    /// Where the kernel refuses the flag (`EINVAL`), watches it plainly.
-    pub(crate) fn add_exclusive(&self, fd: BorrowedFd<'_>, token: u64) -> Result<(), Errno> {
-        let mut ev = libc::epoll_event {
-            events: (libc::EPOLLIN | libc::EPOLLEXCLUSIVE) as u32,
-            u64: token,
-        };
-        // SAFETY: `ev` is a live epoll_event; both descriptors are open.
-        let r = cvt(unsafe {
-            libc::epoll_ctl(
-                self.fd.as_raw_fd(),
-                libc::EPOLL_CTL_ADD,
-                fd.as_raw_fd(),
-                &mut ev,
-            )
-        });
-        match r {
-            Err(Errno::EINVAL) => self.add(fd, token),
-            r => r.map(drop),
-        }
-    }
-
     /// Stops watching `fd` (before it is closed).
     pub(crate) fn delete(&self, fd: BorrowedFd<'_>) -> Result<(), Errno> {
         // SAFETY: a null event is allowed for EPOLL_CTL_DEL (Linux ≥ 2.6.9).

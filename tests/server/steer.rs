@@ -191,6 +191,36 @@ fn a_connection_past_the_timeout_loses_its_worker_which_is_replaced() {
 }
 
 #[test]
+fn a_connection_past_the_timeout_makes_the_server_unhealthy_when_it_only_reports() {
+    isolated(|| {
+        let (l, addr) = tcp();
+        let opts = Opts {
+            workers: 1,
+            timeout: Some(Duration::from_millis(200)),
+            kill_on_timeout: false,
+            ..Opts::default()
+        };
+        let mut m = Master::start(l, opts);
+        let mut a = client(addr);
+        let w = ask(&mut a, "pid");
+        std::io::Write::write_all(&mut a, b"sleep 400").unwrap();
+        m.expect("unhealthy");
+        // Not killed: it answers.
+        let mut buf = [0u8; 16];
+        let n = a.read(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"SLEPT");
+        // The timeout counts the whole connection: healthy once it ends.
+        drop(a);
+        m.expect("healthy");
+        let mut b = client(addr);
+        assert_eq!(ask(&mut b, "pid"), w);
+        drop(b);
+        m.signal(Signal::TERM);
+        assert_eq!(m.join(), DRAINED);
+    });
+}
+
+#[test]
 fn a_panicking_handler_loses_its_connection_not_its_worker() {
     isolated(|| {
         let (l, addr) = tcp();
@@ -213,21 +243,45 @@ fn a_panicking_handler_loses_its_connection_not_its_worker() {
 
 #[test]
 fn every_connection_is_answered_across_replacements() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
     isolated(|| {
         let (l, addr) = tcp();
         let mut m = Master::start(l, Opts::default());
-        // Forked before any thread starts.
-        let clients = std::thread::spawn(move || {
-            for i in 0..300 {
-                let mut c = client(addr);
-                assert_eq!(ask(&mut c, &format!("hi {i}")), format!("HI {i}"));
-            }
-        });
-        for _ in 0..5 {
+        let done = Arc::new(AtomicBool::new(false));
+        // Forked before any thread starts: two clients, each connecting
+        // again and again until the replacements are over.
+        let clients: Vec<_> = (0..2)
+            .map(|t| {
+                let done = Arc::clone(&done);
+                std::thread::spawn(move || -> Result<usize, String> {
+                    let mut i = 0;
+                    while !done.load(Ordering::Relaxed) {
+                        let err = |e: std::io::Error| format!("client {t}, connection {i}: {e}");
+                        let mut c = std::net::TcpStream::connect(addr).map_err(err)?;
+                        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                        std::io::Write::write_all(&mut c, format!("hi {i}").as_bytes())
+                            .map_err(err)?;
+                        let mut buf = [0u8; 64];
+                        let n = c.read(&mut buf).map_err(err)?;
+                        if buf[..n] != *format!("HI {i}").as_bytes() {
+                            return Err(format!("{i}: {:?}", String::from_utf8_lossy(&buf[..n])));
+                        }
+                        i += 1;
+                    }
+                    Ok(i)
+                })
+            })
+            .collect();
+        for _ in 0..10 {
             m.signal(Signal::HUP);
             m.expect("ready");
         }
-        clients.join().unwrap();
+        done.store(true, Ordering::Relaxed);
+        for c in clients {
+            let answered = c.join().unwrap();
+            assert!(answered.is_ok(), "{answered:?}");
+        }
         m.signal(Signal::TERM);
         assert_eq!(m.join(), DRAINED);
     });
