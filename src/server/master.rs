@@ -33,6 +33,7 @@ pub struct Builder {
     listeners: Vec<Listener>,
     grace: Duration,
     connection_timeout: Option<Duration>,
+    kill_on_timeout: bool,
     tick: Duration,
 }
 
@@ -148,6 +149,7 @@ pub struct Server<B> {
     phase: Phase,
     grace: Duration,
     connection_timeout: Option<Duration>,
+    kill_on_timeout: bool,
     tick: Duration,
     forks: u64,
     fork_failures: u64,
@@ -163,6 +165,7 @@ impl Default for Builder {
             listeners: Vec::new(),
             grace: DEFAULT_GRACE,
             connection_timeout: None,
+            kill_on_timeout: true,
             tick: DEFAULT_TICK,
         }
     }
@@ -199,6 +202,17 @@ impl Builder {
     /// [`tick`](Builder::tick), which is shortened to a quarter of it.
     pub fn connection_timeout(mut self, timeout: Duration) -> Builder {
         self.connection_timeout = Some(timeout);
+        self
+    }
+
+    /// Whether a worker that overruns the [connection
+    /// timeout](Builder::connection_timeout) is killed and replaced (the
+    /// default) or only reported: then [`Server::healthy`] is `false` for
+    /// as long as it overruns, and a watchdog that pings only while the
+    /// server is healthy lets the service manager restart the wedged
+    /// service (systemd's `WatchdogSec=`).
+    pub fn kill_on_timeout(mut self, kill: bool) -> Builder {
+        self.kill_on_timeout = kill;
         self
     }
 
@@ -284,6 +298,7 @@ impl Builder {
             phase: Phase::Starting,
             grace: self.grace,
             connection_timeout: self.connection_timeout,
+            kill_on_timeout: self.kill_on_timeout,
             tick,
             forks: 0,
             fork_failures: 0,
@@ -631,7 +646,7 @@ impl<B: WorkerBody> Server<B> {
 
     /// Kills the workers whose connection ran past the timeout.
     fn enforce_timeout(&mut self) {
-        let Some(limit) = self.connection_timeout else {
+        let Some(limit) = self.connection_timeout.filter(|_| self.kill_on_timeout) else {
             return;
         };
         let now = sys::monotonic_ns();

@@ -69,6 +69,8 @@ pub struct Opts {
     pub grace: Duration,
     /// The connection timeout.
     pub timeout: Option<Duration>,
+    /// Whether a worker past the timeout is killed.
+    pub kill_on_timeout: bool,
 }
 
 impl Default for Opts {
@@ -77,13 +79,16 @@ impl Default for Opts {
             workers: 2,
             grace: Duration::from_secs(20),
             timeout: None,
+            kill_on_timeout: true,
         }
     }
 }
 
 /// A master forked by the test body, and the lines its hook writes:
 /// `workers P1,P2,...` (the pids of the workers that accept, sorted)
-/// each time that set changes, `ready`, `reloading`, `stopping`.
+/// each time that set changes, `healthy` or `unhealthy` each time
+/// `Server::healthy` changes, `ready`, `reloading`, `stopping`, and
+/// `marked` for the marker signal.
 pub struct Master {
     /// Its handle.
     pub process: Process<Box<dyn FnOnce()>>,
@@ -114,11 +119,14 @@ impl Run for MasterBody {
             b = b.listener(l);
         }
         if let Some(t) = self.opts.timeout {
-            b = b.connection_timeout(t);
+            b = b
+                .connection_timeout(t)
+                .kill_on_timeout(self.opts.kill_on_timeout);
         }
         let mut server = b.build(handler).unwrap();
         let out = &mut self.out;
         let mut last = String::new();
+        let mut was_healthy = None;
         let end = server
             .serve_with(&main, |server, event| {
                 let mut pids: Vec<i32> = server
@@ -137,6 +145,11 @@ impl Run for MasterBody {
                 if now != last {
                     let _ = writeln!(out, "{now}");
                     last = now;
+                }
+                let healthy = server.healthy();
+                if was_healthy != Some(healthy) {
+                    let _ = writeln!(out, "{}", if healthy { "healthy" } else { "unhealthy" });
+                    was_healthy = Some(healthy);
                 }
                 match event {
                     Event::Ready => {
