@@ -9,6 +9,7 @@ mod common;
 mod manager;
 mod pool;
 mod queues;
+mod server;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Write as _;
