@@ -200,6 +200,13 @@ impl Builder {
     /// `timeout`): a handler stuck on a client that never reads or never
     /// writes cannot hold a worker for ever. Checked at every
     /// [`tick`](Builder::tick), which is shortened to a quarter of it.
+    ///
+    /// A worker that serves many connections at once (an async worker)
+    /// is given the timeout ([`WorkerContext::connection_timeout`]) and
+    /// cuts each of its connections past it itself; the master kills it
+    /// (or reports it) when its event loop stops beating for longer than
+    /// the timeout: the loop is wedged, and every connection in it is
+    /// past its time.
     pub fn connection_timeout(mut self, timeout: Duration) -> Builder {
         self.connection_timeout = Some(timeout);
         self
@@ -593,7 +600,9 @@ impl<B: WorkerBody> Server<B> {
                 }
                 slot.set_pid(pid);
                 let code = match WorkerContext::new(&self.listeners, slot, self.ready.as_fd()) {
-                    Ok(mut ctx) => self.body.run(&mut ctx),
+                    Ok(ctx) => self
+                        .body
+                        .run(&mut ctx.with_connection_timeout(self.connection_timeout)),
                     Err(_) => 70,
                 };
                 // Connection processes it started finish first.
@@ -657,10 +666,7 @@ impl<B: WorkerBody> Server<B> {
             if w.killed {
                 continue;
             }
-            if self.board.slots[i]
-                .connection_age(now)
-                .is_some_and(|age| age > limit)
-            {
+            if self.board.slots[i].overrun(now, limit) {
                 w.killed = true;
                 self.timeouts += 1;
                 let _ = sysproc::kill(w.pid.as_raw(), Signal::KILL.as_raw());
@@ -699,10 +705,7 @@ impl<B> Server<B> {
             .count();
         let overrun = self.connection_timeout.is_some_and(|limit| {
             self.table.iter().enumerate().any(|(i, w)| {
-                w.is_some()
-                    && self.board.slots[i]
-                        .connection_age(now)
-                        .is_some_and(|age| age > limit)
+                w.is_some() && self.board.slots[i].overrun(now, limit)
             })
         });
         alive >= self.target && !overrun
@@ -721,6 +724,8 @@ impl<B> Server<B> {
                 served: slot.served(),
                 generation: w.generation,
                 stopping: w.stopping,
+                open: slot.open(),
+                beat_age: slot.beat_age(now),
             })
         })
     }

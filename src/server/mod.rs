@@ -40,8 +40,12 @@
 //!   reloading, stopping, every tick, signals the server does not take),
 //!   which may steer it ([`Command`]).
 //! - Workers run a [`WorkerBody`]: the [`SyncWorker`] (gunicorn's sync
-//!   worker) calls a plain function with one [`Conn`] at a time; another
-//!   body (an async runtime) plugs in through [`Builder::build_with`].
+//!   worker) calls a plain function with one [`Conn`] at a time; with
+//!   the `tokio` feature, the `AsyncWorker` (gunicorn's async workers,
+//!   seed 001's gevent server; see the `async_worker` module) runs a
+//!   tokio current-thread runtime in each worker and spawns a task per
+//!   connection (`Builder::build_async`); another body plugs in through
+//!   [`Builder::build_with`].
 //! - The board: one slot per worker in shared memory, written by the
 //!   worker, read by the master ([`Server::workers`]: pid, state, how
 //!   long the current connection has been served, connections served).
@@ -95,9 +99,15 @@
 //!   [`Event::Tick`] with [`Server::healthy`]).
 //! - Socket activation and a re-executed master: [`Listener::from_fd`]
 //!   takes the descriptors; [`Server::listeners`] gives them to pass on.
-//! - Async workers: a [`WorkerBody`] of their own, given the listeners,
-//!   the stop descriptor and the board's slot ([`WorkerContext`]).
+//! - Async workers (feature `tokio`): a [`WorkerBody`] of their own,
+//!   given the listeners, the stop descriptor, the connection timeout and
+//!   the board's slot, where they count their open connections and beat
+//!   from their event loop ([`WorkerContext`]).
 
+#[cfg(feature = "tokio")]
+mod async_conn;
+#[cfg(feature = "tokio")]
+pub mod async_worker;
 mod board;
 mod conn;
 mod listener;
@@ -111,3 +121,8 @@ pub use master::{
     Builder, Command, DEFAULT_GRACE, DEFAULT_TICK, Event, MAX_LISTENERS, Server, Stopped,
 };
 pub use worker::{SyncWorker, WorkerBody, WorkerContext};
+
+#[cfg(feature = "tokio")]
+pub use async_conn::{AsyncConn, AsyncStream};
+#[cfg(feature = "tokio")]
+pub use async_worker::{AsyncWorker, DEFAULT_MAX_CONNECTIONS};
