@@ -704,9 +704,10 @@ impl<B> Server<B> {
             .filter(|w| w.generation == self.generation && !w.stopping && !w.killed)
             .count();
         let overrun = self.connection_timeout.is_some_and(|limit| {
-            self.table.iter().enumerate().any(|(i, w)| {
-                w.is_some() && self.board.slots[i].overrun(now, limit)
-            })
+            self.table
+                .iter()
+                .enumerate()
+                .any(|(i, w)| w.is_some() && self.board.slots[i].overrun(now, limit))
         });
         alive >= self.target && !overrun
     }
