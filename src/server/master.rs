@@ -693,8 +693,10 @@ impl<B: WorkerBody> Server<B> {
 
 impl<B> Server<B> {
     /// Whether every worker wanted is alive and none has served its
-    /// connection past the connection timeout: what a watchdog asks
-    /// before it pings (`WATCHDOG=1`).
+    /// connection past the connection timeout (nor, for a worker serving
+    /// many connections at once, gone longer than the timeout without a
+    /// heartbeat from its event loop): what a watchdog asks before it
+    /// pings (`WATCHDOG=1`).
     pub fn healthy(&self) -> bool {
         let now = sys::monotonic_ns();
         let alive = self

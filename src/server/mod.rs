@@ -88,6 +88,13 @@
 //! - A connection served past the [`connection
 //!   timeout`](Builder::connection_timeout) loses its worker (killed and
 //!   replaced), and so the connection.
+//! - An async worker (feature `tokio`) serves up to its
+//!   `max_connections` at once (1,000 by default); the server, workers ×
+//!   that. Beyond it, as above: the backlog, then the kernel's refusal.
+//!   It cuts a connection past the timeout itself (the worker stays); it
+//!   is killed and replaced when its event loop stops beating for longer
+//!   than the timeout (a handler blocking its thread), with every
+//!   connection it had.
 //! - On `TERM`, connections accepted are finished (within the grace);
 //!   those still in the backlog are reset by the kernel when the listener
 //!   is shut.

@@ -46,7 +46,7 @@ pub fn threads() -> String {
 /// few commands: `pid` answers the worker's pid, `threads` its thread
 /// count, `sleep MS` sleeps in the runtime then answers `SLEPT`, `block
 /// MS` blocks the worker's thread (wedging its event loop) then answers
-/// `BLOCKED`.
+/// `BLOCKED`, `panic` panics.
 pub async fn handler(mut conn: AsyncConn) {
     let mut data = [0u8; 1024];
     loop {
@@ -62,6 +62,8 @@ pub async fn handler(mut conn: AsyncConn) {
         } else if let Some(ms) = text.strip_prefix("sleep ") {
             tokio::time::sleep(Duration::from_millis(ms.trim().parse().unwrap_or(0))).await;
             "SLEPT".to_owned()
+        } else if text == "panic" {
+            panic!("the handler panics on purpose");
         } else if let Some(ms) = text.strip_prefix("block ") {
             std::thread::sleep(Duration::from_millis(ms.trim().parse().unwrap_or(0)));
             "BLOCKED".to_owned()

@@ -149,3 +149,43 @@ fn a_connection_past_the_timeout_is_cut_and_the_worker_stays() {
         assert_eq!(m.join(), DRAINED);
     });
 }
+
+#[test]
+fn a_panicking_handler_loses_its_connection_only() {
+    isolated(|| {
+        let (l, addr) = tcp();
+        let mut m = Master::start(l, Opts::default());
+        let worker = m.workers_until(|p| p.len() == 1)[0];
+        let mut other = client(addr);
+        assert_eq!(ask(&mut other, "pid"), worker.to_string());
+        let mut doomed = client(addr);
+        doomed.write_all(b"panic").unwrap();
+        assert!(closed(&mut doomed));
+        // The worker and its other connection go on.
+        assert_eq!(ask(&mut other, "pid"), worker.to_string());
+        drop((doomed, other));
+        m.signal(Signal::TERM);
+        assert_eq!(m.join(), DRAINED);
+    });
+}
+
+#[test]
+fn an_async_worker_serves_a_unix_listener() {
+    isolated(|| {
+        let path = std::env::temp_dir().join(format!("mproc-async-{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let l = mproc::server::Listener::unix(&path).unwrap();
+        let m = Master::start(l, Opts::default());
+        let mut a = std::os::unix::net::UnixStream::connect(&path).unwrap();
+        let mut b = std::os::unix::net::UnixStream::connect(&path).unwrap();
+        for s in [&a, &b] {
+            s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        }
+        assert_eq!(ask(&mut a, "over unix"), "over unix");
+        assert_eq!(ask(&mut b, "at once"), "at once");
+        drop((a, b));
+        m.signal(Signal::TERM);
+        assert_eq!(m.join(), DRAINED);
+        assert!(!path.exists(), "the socket's path was left");
+    });
+}

@@ -141,3 +141,33 @@ fn a_wedged_event_loop_makes_the_server_unhealthy_when_not_killed() {
         assert_eq!(m.join(), DRAINED);
     });
 }
+
+#[test]
+fn every_connection_is_answered_across_five_hups() {
+    isolated(|| {
+        let (l, addr) = tcp();
+        let opts = Opts {
+            workers: 2,
+            ..Opts::default()
+        };
+        let mut m = Master::start(l, opts);
+        let mut held = client(addr);
+        assert_eq!(ask(&mut held, "held"), "held");
+        for round in 0..5 {
+            m.signal(Signal::HUP);
+            // New connections while the workers are being replaced: each
+            // one is accepted by an old or a new worker and answered.
+            for i in 0..20 {
+                let mut c = client(addr);
+                let msg = format!("round {round} client {i}");
+                assert_eq!(ask(&mut c, &msg), msg);
+            }
+            m.expect("ready");
+        }
+        // The first connection outlived five replacements.
+        assert_eq!(ask(&mut held, "still held"), "still held");
+        drop(held);
+        m.signal(Signal::TERM);
+        assert_eq!(m.join(), DRAINED);
+    });
+}
