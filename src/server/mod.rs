@@ -34,7 +34,7 @@
 //!   `SO_ACCEPTCONN`: systemd's socket activation, a re-executed master).
 //! - [`Server`] ([`Builder`]): the workers, the listeners, the grace
 //!   period of a drain, the connection timeout. [`Server::serve`] forks
-//!   the workers and runs the master's loop on a [`MainLoop`]
+//!   the workers and runs the master's loop on a [`MainLoop`](crate::daemon::MainLoop)
 //!   (`signalfd` and the workers' pidfds in one wait);
 //!   [`Server::serve_with`] adds a hook called at each [`Event`] (ready,
 //!   reloading, stopping, every tick, signals the server does not take),
@@ -54,7 +54,7 @@
 //! # Signals
 //!
 //! The crate claims none: the master takes the signals of the
-//! [`MainLoop`] it is given. [`Server::signals`] is the conventional
+//! [`MainLoop`](crate::daemon::MainLoop) it is given. [`Server::signals`] is the conventional
 //! set; a signal outside it that the loop takes comes to the hook.
 //!
 //! | signal | what the master does | convention |
