@@ -93,6 +93,13 @@ impl Builder {
     /// `timeout`): a handler stuck on a client that never reads or never
     /// writes cannot hold a worker for ever. Checked at every
     /// [`tick`](Builder::tick), which is shortened to a quarter of it.
+    ///
+    /// A worker that serves many connections at once (an async worker)
+    /// is given the timeout ([`WorkerContext::connection_timeout`](super::WorkerContext::connection_timeout)) and
+    /// cuts each of its connections past it itself; the master kills it
+    /// (or reports it) when its event loop stops beating for longer than
+    /// the timeout: the loop is wedged, and every connection in it is
+    /// past its time.
     pub fn connection_timeout(mut self, timeout: Duration) -> Builder {
         self.connection_timeout = Some(timeout);
         self

@@ -390,7 +390,8 @@ impl<B: WorkerBody> Server<B> {
                 ) {
                     // A body that panics ends its worker (never unwinds
                     // into the master's loop, which this copy must not run).
-                    Ok(mut ctx) => {
+                    Ok(ctx) => {
+                        let mut ctx = ctx.with_connection_timeout(self.connection_timeout);
                         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                             self.body.run(&mut ctx)
                         })) {
@@ -507,10 +508,7 @@ impl<B: WorkerBody> Server<B> {
             if w.killed {
                 continue;
             }
-            if self.board.slots[i]
-                .connection_age(now)
-                .is_some_and(|age| age > limit)
-            {
+            if self.board.slots[i].overrun(now, limit) {
                 w.killed = true;
                 self.timeouts += 1;
                 let _ = sysproc::kill(w.pid.as_raw(), Signal::KILL.as_raw());
@@ -537,8 +535,10 @@ impl<B: WorkerBody> Server<B> {
 
 impl<B> Server<B> {
     /// Whether every worker wanted is alive and none has served its
-    /// connection past the connection timeout: what a watchdog asks
-    /// before it pings (`WATCHDOG=1`).
+    /// connection past the connection timeout (nor, for a worker serving
+    /// many connections at once, gone longer than the timeout without a
+    /// heartbeat from its event loop): what a watchdog asks before it
+    /// pings (`WATCHDOG=1`).
     pub fn healthy(&self) -> bool {
         let now = sys::monotonic_ns();
         let alive = self
@@ -548,12 +548,10 @@ impl<B> Server<B> {
             .filter(|w| w.generation == self.generation && !w.stopping && !w.killed)
             .count();
         let overrun = self.connection_timeout.is_some_and(|limit| {
-            self.table.iter().enumerate().any(|(i, w)| {
-                w.is_some()
-                    && self.board.slots[i]
-                        .connection_age(now)
-                        .is_some_and(|age| age > limit)
-            })
+            self.table
+                .iter()
+                .enumerate()
+                .any(|(i, w)| w.is_some() && self.board.slots[i].overrun(now, limit))
         });
         alive >= self.target && !overrun
     }
@@ -571,6 +569,8 @@ impl<B> Server<B> {
                 served: slot.served(),
                 generation: w.generation,
                 stopping: w.stopping,
+                open: slot.open(),
+                beat_age: slot.beat_age(now),
             })
         })
     }

@@ -40,8 +40,12 @@
 //!   reloading, stopping, every tick, signals the server does not take),
 //!   which may steer it ([`Command`]).
 //! - Workers run a [`WorkerBody`]: the [`SyncWorker`] (gunicorn's sync
-//!   worker) calls a plain function with one [`Conn`] at a time; another
-//!   body (an async runtime) plugs in through [`Builder::build_with`].
+//!   worker) calls a plain function with one [`Conn`] at a time; with
+//!   the `tokio` feature, the `AsyncWorker` (gunicorn's async workers,
+//!   seed 001's gevent server; see the `async_worker` module) runs a
+//!   tokio current-thread runtime in each worker and spawns a task per
+//!   connection (`Builder::build_async`); another body plugs in through
+//!   [`Builder::build_with`].
 //! - The board: one slot per worker in shared memory, written by the
 //!   worker, read by the master ([`Server::workers`]: pid, state, how
 //!   long the current connection has been served, connections served).
@@ -121,6 +125,13 @@
 //! - A client that connects and sends nothing, or never reads, holds its
 //!   worker until it leaves or the connection timeout ends it; set
 //!   read and write timeouts on the [`Stream`] for a per-call limit.
+//! - An async worker (feature `tokio`) serves up to its
+//!   `max_connections` at once (1,000 by default); the server, workers ×
+//!   that. Beyond it, as above: the backlog, then the kernel's refusal.
+//!   It cuts a connection past the timeout itself (the worker stays); it
+//!   is killed and replaced when its event loop stops beating for longer
+//!   than the timeout (a handler blocking its thread), with every
+//!   connection it had.
 //! - On `TERM`, connections accepted are finished (within the grace);
 //!   those still in the backlog of a listener made here are reset by the
 //!   kernel when it is shut. A listener handed in (systemd's) is only
@@ -140,9 +151,15 @@
 //!   takes the descriptors; [`Server::listeners`] gives them to pass on;
 //!   [`Command::Retire`] lets the old master's workers finish while the
 //!   sockets go on listening in the new master.
-//! - Async workers: a [`WorkerBody`] of their own, given the listeners,
-//!   the stop descriptor and the board's slot ([`WorkerContext`]).
+//! - Async workers (feature `tokio`): a [`WorkerBody`] of their own,
+//!   given the listeners, the stop descriptor, the connection timeout and
+//!   the board's slot, where they count their open connections and beat
+//!   from their event loop ([`WorkerContext`]).
 
+#[cfg(feature = "tokio")]
+mod async_conn;
+#[cfg(feature = "tokio")]
+pub mod async_worker;
 mod board;
 mod builder;
 mod conn;
@@ -160,3 +177,8 @@ pub use master::Server;
 pub use steer::{Command, Event, Stopped};
 pub use systemd::Systemd;
 pub use worker::{SyncWorker, WorkerBody, WorkerContext};
+
+#[cfg(feature = "tokio")]
+pub use async_conn::{AsyncConn, AsyncStream};
+#[cfg(feature = "tokio")]
+pub use async_worker::{AsyncWorker, DEFAULT_MAX_CONNECTIONS};

@@ -55,6 +55,7 @@ pub struct WorkerContext<'a> {
     busy_news: bool,
     stop: SignalFd,
     stopping: bool,
+    connection_timeout: Option<Duration>,
 }
 
 impl<'a> WorkerContext<'a> {
@@ -71,7 +72,21 @@ impl<'a> WorkerContext<'a> {
             busy_news,
             stop: SignalFd::new(SigSet::from_signals(&[Signal::TERM]))?,
             stopping: false,
+            connection_timeout: None,
         })
+    }
+
+    pub(crate) fn with_connection_timeout(mut self, t: Option<Duration>) -> WorkerContext<'a> {
+        self.connection_timeout = t;
+        self
+    }
+
+    /// The master's [connection
+    /// timeout](super::Builder::connection_timeout), if it has one. A body
+    /// that serves many connections at once cuts each one past it
+    /// itself, and [beats](WorkerContext::heartbeat) more often than it.
+    pub fn connection_timeout(&self) -> Option<Duration> {
+        self.connection_timeout
     }
 
     /// The listeners, inherited from the master (non-blocking).
@@ -116,6 +131,30 @@ impl<'a> WorkerContext<'a> {
         if self.busy_news {
             sys::event::raise(self.ready);
         }
+    }
+
+    /// Records that one more connection is open, in a body that serves
+    /// many at once (the master's timeout is then on the
+    /// [heartbeat](WorkerContext::heartbeat), not on this connection).
+    pub fn connection_opened(&self) {
+        self.slot.opened();
+    }
+
+    /// Records that one of the connections open ended (see
+    /// [`WorkerContext::connection_opened`]).
+    pub fn connection_closed(&self) {
+        self.slot.closed();
+    }
+
+    /// Tells the master this worker's event loop runs: a body that
+    /// serves many connections at once calls it from its loop, at least
+    /// a few times per [connection
+    /// timeout](WorkerContext::connection_timeout). Once it has beaten,
+    /// a worker whose beats stop for longer than the timeout is taken for
+    /// wedged: killed and replaced, or reported by
+    /// [`Server::healthy`](super::Server::healthy).
+    pub fn heartbeat(&self) {
+        self.slot.beat();
     }
 }
 

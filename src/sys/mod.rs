@@ -15,6 +15,8 @@ pub(crate) mod listen;
 pub(crate) mod mem;
 pub(crate) mod mq;
 pub(crate) mod process;
+#[cfg(feature = "tokio")]
+pub(crate) mod reactor;
 pub(crate) mod region;
 pub(crate) mod robust;
 pub(crate) mod shm;
