@@ -44,7 +44,7 @@ say "1. README.md names Rust $msrv"
 
 # 2. Dependencies, as Cargo.lock resolves them.
 host=$(rustc -vV | sed -n 's/^host: //p')
-rows=$(cargo metadata --format-version 1 --locked --features serde --filter-platform "$host" | python3 -c '
+rows=$(cargo metadata --format-version 1 --locked --all-features --filter-platform "$host" | python3 -c '
 import json, sys
 def v(s):
     return (tuple(int(x) for x in s.split(".")) + (0, 0))[:3]
@@ -172,7 +172,7 @@ EOF
   done
   say "3. canary: incompatible_msrv fires on an item stable since $canary_since, in a function and in a #[test]"
 fi
-cargo clippy --quiet --all-targets -p mproc -p mproc-derive --features serde -- -D clippy::incompatible_msrv ||
+cargo clippy --quiet --all-targets -p mproc -p mproc-derive --all-features -- -D clippy::incompatible_msrv ||
   fail "clippy's incompatible_msrv: a standard-library item newer than $msrv is used (above)"
 say "3. clippy --all-targets (mproc and mproc-derive): no standard-library item newer than $msrv"
 
