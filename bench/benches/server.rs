@@ -5,8 +5,10 @@
 //! message, the server answers it upper-cased; gevent's echoes it as is):
 //!
 //! - mproc `server::Server` with four sync workers (the `Pool(4)` shape of
-//!   `examples/server_echo.rs`), its master forked here before any client
-//!   thread exists;
+//!   `examples/server_echo.rs`), and with one async worker (tokio's
+//!   current-thread runtime, seed 001's echo: `examples/server_gevent.rs`,
+//!   one process as gevent's), their masters forked here before any
+//!   client thread exists;
 //! - Python: `seed004_pool4_echo_server.py` (the parent accepts, a
 //!   `Pool(4)` worker serves each connection through `apply_async`) and
 //!   `seed001_gevent_echo_server.py` (one process, a greenlet per
@@ -21,6 +23,10 @@
 //!   reply, over and over; requests per second, and each request's time;
 //! - connection setups: [`CONNS`] clients at once, each connecting,
 //!   sending one message, reading the reply and closing, over and over.
+//!
+//! Memory: with [`IDLE`] idle connections open (each answered once), the
+//! USS and PSS of the async server's master and worker and of gevent's
+//! process, from `/proc/<pid>/smaps_rollup`.
 //!
 //! Each round runs every load against every contender; the table shows
 //! the median and p90 (the slowest tenth) of the rounds' rates, and p50
@@ -41,6 +47,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{
@@ -49,7 +56,8 @@ use common::{
 };
 use mproc::daemon::MainLoop;
 use mproc::process::Process;
-use mproc::server::{Command as Steer, Conn, Event, Listener, Server};
+use mproc::server::{AsyncWorker, Command as Steer, Conn, Event, Listener, Server};
+use mproc::shm::Shared;
 
 /// Connections served at once: what every contender serves at once.
 const CONNS: usize = 4;
@@ -59,6 +67,8 @@ const MSG: &[u8; 32] = b"hello from the bench, 32 bytes.\n";
 const START_PATIENCE: Duration = Duration::from_secs(20);
 /// The most one client operation may wait before the bench calls it hung.
 const IO_PATIENCE: Duration = Duration::from_secs(20);
+/// Idle connections held open for the memory readings.
+const IDLE: usize = 1000;
 
 fn main() -> ExitCode {
     exit_code("server", run())
@@ -76,6 +86,8 @@ struct Contender {
     setups: Vec<f64>,
     setup_times: Vec<Duration>,
     stop: Stop,
+    /// Whose memory to read with idle connections open (async servers).
+    memory: Option<Pids>,
 }
 
 /// How a contender is stopped at the end.
@@ -86,12 +98,16 @@ enum Stop {
 }
 
 impl Contender {
-    fn new(name: &'static str, upper: bool, started: Result<(SocketAddr, Stop)>) -> Contender {
-        let (addr, stop) = match started {
-            Ok((addr, stop)) => (Ok(addr), stop),
+    fn new(
+        name: &'static str,
+        upper: bool,
+        started: Result<(SocketAddr, Stop, Option<Pids>)>,
+    ) -> Contender {
+        let (addr, stop, memory) = match started {
+            Ok((addr, stop, pids)) => (Ok(addr), stop, pids),
             Err(e) => {
                 eprintln!("bench server: {name} not run: {e}");
-                (Err(e.to_string()), Stop::Nothing)
+                (Err(e.to_string()), Stop::Nothing, None)
             }
         };
         Contender {
@@ -103,6 +119,7 @@ impl Contender {
             setups: Vec::new(),
             setup_times: Vec::new(),
             stop,
+            memory,
         }
     }
 }
@@ -115,13 +132,21 @@ fn run() -> Result<()> {
     } else {
         (5, 4_000, 400)
     };
-    // The mproc master is forked first: no thread of this process runs
+    raise_descriptor_limit();
+    // The mproc masters are forked first: no thread of this process runs
     // yet (the crate refuses to fork then).
-    let mut contenders = vec![Contender::new(
-        "mproc Server, 4 sync workers",
-        true,
-        start_mproc(),
-    )];
+    let mut contenders = vec![
+        Contender::new(
+            "mproc Server, 4 sync workers",
+            true,
+            start_mproc(Shape::Sync(CONNS)).map(|(a, s, _)| (a, s, None)),
+        ),
+        Contender::new(
+            "mproc Server, 1 async worker",
+            false,
+            start_mproc(Shape::Async(1)).map(|(a, s, p)| (a, s, Some(p))),
+        ),
+    ];
     let python = std::env::var("MPROC_BENCH_PYTHON").unwrap_or_else(|_| "python3".to_owned());
     let python_version = Command::new(&python)
         .arg("--version")
@@ -131,12 +156,18 @@ fn run() -> Result<()> {
     contenders.push(Contender::new(
         "Python Pool(4) server (seed 004)",
         true,
-        start_python(&python, "seed004_pool4_echo_server.py", "8080"),
+        start_python(&python, "seed004_pool4_echo_server.py", "8080").map(|(a, s, _)| (a, s, None)),
     ));
     contenders.push(Contender::new(
         "Python gevent server (seed 001)",
         false,
-        start_python(&python, "seed001_gevent_echo_server.py", "9001"),
+        start_python(&python, "seed001_gevent_echo_server.py", "9001").map(|(a, s, pid)| {
+            let pids = Pids {
+                master: pid,
+                worker: None,
+            };
+            (a, s, Some(pids))
+        }),
     ));
 
     let result = (0..=round_count).try_for_each(|round| -> Result<()> {
@@ -156,6 +187,13 @@ fn run() -> Result<()> {
         }
         Ok(())
     });
+    // Memory with idle connections open: the async server and gevent's.
+    let idle = if quick_run() { 50 } else { IDLE };
+    let memory: Vec<_> = contenders
+        .iter()
+        .filter_map(|c| Some((c.name, c.addr.as_ref().ok()?, c.memory.as_ref()?, c.upper)))
+        .map(|(name, addr, pids, upper)| (name, with_idle(*addr, pids, idle, upper)))
+        .collect();
     for c in &mut contenders {
         stop(std::mem::replace(&mut c.stop, Stop::Nothing));
     }
@@ -181,8 +219,10 @@ fn run() -> Result<()> {
     });
     let _ = writeln!(out, "| ratio | median |");
     let _ = writeln!(out, "|---|---:|");
-    let mproc = &contenders[0];
-    for other in &contenders[1..] {
+    for (mine, theirs) in [(0, 2), (1, 3), (0, 3)] {
+        let (Some(mproc), Some(other)) = (contenders.get(mine), contenders.get(theirs)) else {
+            continue;
+        };
         let _ = writeln!(
             out,
             "| echo requests/s, {} / {} | {} |",
@@ -197,6 +237,27 @@ fn run() -> Result<()> {
             other.name,
             ratio_cell(paired_ratio(&mproc.setups, &other.setups))
         );
+    }
+    let _ = writeln!(
+        out,
+        "\n| memory (KiB) with {idle} idle connections | process | USS idle | USS | PSS idle | PSS |"
+    );
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|");
+    for (name, m) in &memory {
+        match m {
+            Ok(rows) => {
+                for (who, before, after) in rows {
+                    let _ = writeln!(
+                        out,
+                        "| {name} | {who} | {} | {} | {} | {} |",
+                        before.uss_kib, after.uss_kib, before.pss_kib, after.pss_kib
+                    );
+                }
+            }
+            Err(e) => {
+                let _ = writeln!(out, "| {name} | n/a ({e}) | | | | |");
+            }
+        }
     }
     for c in &contenders {
         if let Err(why) = &c.addr {
@@ -308,25 +369,74 @@ fn talk(conn: &mut Conn) {
     }
 }
 
-/// Forks an mproc master serving on a fresh loopback port with four sync
-/// workers; returns once every worker accepts.
-fn start_mproc() -> Result<(SocketAddr, Stop)> {
-    let listener = Listener::tcp("127.0.0.1:0")?;
+/// The shape of an mproc server under test.
+#[derive(Clone, Copy)]
+enum Shape {
+    /// Sync workers, one connection each, upper-casing (seed 004's).
+    Sync(usize),
+    /// Async workers, echoing as is (seed 001's gevent server).
+    Async(usize),
+}
+
+/// Seed 001's `handle_request`, without its print: each message back as
+/// is, until the client hangs up.
+async fn echo(mut conn: mproc::server::AsyncConn) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut data = [0u8; 1024];
+    while let Ok(n @ 1..) = conn.read(&mut data).await {
+        if conn.write_all(&data[..n]).await.is_err() {
+            return;
+        }
+    }
+    let _ = conn.shutdown().await;
+}
+
+/// A server's processes, for the memory readings: its master, and the
+/// first worker (written by the master's hook once every worker accepts).
+struct Pids {
+    master: i32,
+    worker: Option<&'static Shared<AtomicI32>>,
+}
+
+/// The master's hook: once every worker accepts, the first worker's pid
+/// and the go.
+fn ready_hook<B>(
+    stage: &'static Stage,
+    worker: &'static Shared<AtomicI32>,
+) -> impl FnMut(&Server<B>, Event) -> Steer {
+    move |server, event| {
+        if event == Event::Ready {
+            if let Some(w) = server.workers().next() {
+                worker.store(w.pid.as_raw(), Ordering::Release);
+            }
+            stage.reach(1);
+        }
+        Steer::Continue
+    }
+}
+
+/// Forks an mproc master of `shape` serving on a fresh loopback port;
+/// returns once every worker accepts.
+fn start_mproc(shape: Shape) -> Result<(SocketAddr, Stop, Pids)> {
+    let listener = Listener::tcp_with("127.0.0.1:0", false, 4096)?;
     let addr = listener.local_addr().ok_or("the listener has no address")?;
     let stage: &'static Stage = Box::leak(Box::new(Stage::new()?));
+    let worker: &'static Shared<AtomicI32> = Box::leak(Box::new(Shared::new(AtomicI32::new(0))?));
     let mut master = Process::new(move || {
         let served = (|| -> mproc::Result<()> {
             let main = MainLoop::new(Server::signals())?;
-            let mut server = Server::builder()
-                .listener(listener)
-                .workers(CONNS)
-                .build(|mut conn| talk(&mut conn))?;
-            server.serve_with(&main, |_, event| {
-                if event == Event::Ready {
-                    stage.reach(1);
+            let builder = Server::builder().listener(listener);
+            match shape {
+                Shape::Sync(n) => {
+                    let mut server = builder.workers(n).build(|mut conn| talk(&mut conn))?;
+                    server.serve_with(&main, ready_hook(stage, worker))?;
                 }
-                Steer::Continue
-            })?;
+                Shape::Async(n) => {
+                    let body = AsyncWorker::new(echo).max_connections(2 * IDLE);
+                    let mut server = builder.workers(n).build_with(body)?;
+                    server.serve_with(&main, ready_hook(stage, worker))?;
+                }
+            }
             Ok(())
         })();
         if let Err(e) = served {
@@ -335,6 +445,7 @@ fn start_mproc() -> Result<(SocketAddr, Stop)> {
         }
     });
     master.start()?;
+    let pid = master.pid().ok_or("no pid")?.as_raw();
     if let Err(e) = stage.wait(1) {
         let _ = master.kill();
         let _ = master.join();
@@ -347,12 +458,19 @@ fn start_mproc() -> Result<(SocketAddr, Stop)> {
             let _ = master.join();
         }
     };
-    Ok((addr, Stop::Mproc(Box::new(stop))))
+    Ok((
+        addr,
+        Stop::Mproc(Box::new(stop)),
+        Pids {
+            master: pid,
+            worker: Some(worker),
+        },
+    ))
 }
 
 /// Starts a seed's Python server (a copy with `port` replaced by a free
 /// one); returns once it accepts connections.
-fn start_python(python: &str, seed: &str, port: &str) -> Result<(SocketAddr, Stop)> {
+fn start_python(python: &str, seed: &str, port: &str) -> Result<(SocketAddr, Stop, i32)> {
     let source = seeds().join(seed);
     let text =
         std::fs::read_to_string(&source).map_err(|e| format!("{}: {e}", source.display()))?;
@@ -373,7 +491,8 @@ fn start_python(python: &str, seed: &str, port: &str) -> Result<(SocketAddr, Sto
     loop {
         if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
             let _ = std::fs::remove_file(&copy);
-            return Ok((addr, Stop::Python(child)));
+            let pid = i32::try_from(child.id())?;
+            return Ok((addr, Stop::Python(child), pid));
         }
         if let Some(status) = child.try_wait()? {
             let mut err = String::new();
@@ -400,6 +519,84 @@ fn seeds() -> std::path::PathBuf {
         || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/seeds-py"),
         std::path::PathBuf::from,
     )
+}
+
+/// One process's memory, KiB, from `/proc/<pid>/smaps_rollup`.
+#[derive(Clone, Copy, Default)]
+struct Usage {
+    uss_kib: u64,
+    pss_kib: u64,
+}
+
+fn usage(pid: i32) -> Result<Usage> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))?;
+    let mut u = Usage::default();
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        let (Some(key), Some(kib)) = (words.next(), words.next()) else {
+            continue;
+        };
+        let kib: u64 = kib.parse().unwrap_or(0);
+        match key {
+            "Pss:" => u.pss_kib = kib,
+            "Private_Clean:" | "Private_Dirty:" => u.uss_kib += kib,
+            _ => {}
+        }
+    }
+    Ok(u)
+}
+
+/// The server's processes' memory before and with `n` idle connections
+/// open (each checked with one echo first, so the server holds it).
+type Rows = Vec<(&'static str, Usage, Usage)>;
+
+fn with_idle(addr: SocketAddr, pids: &Pids, n: usize, upper: bool) -> Result<Rows> {
+    let mut who = vec![("master", pids.master)];
+    if let Some(w) = pids.worker {
+        who[0].0 = "master";
+        who.push(("worker", w.load(Ordering::Acquire)));
+    } else {
+        who[0].0 = "the process";
+    }
+    let before: Vec<Usage> = who.iter().map(|(_, p)| usage(*p)).collect::<Result<_>>()?;
+    let mut open = Vec::with_capacity(n);
+    let mut expected = *MSG;
+    if upper {
+        expected.make_ascii_uppercase();
+    }
+    for _ in 0..n {
+        let mut c = connect(addr)?;
+        c.write_all(MSG)?;
+        let mut reply = [0u8; MSG.len()];
+        c.read_exact(&mut reply)?;
+        if reply != expected {
+            return Err(format!("{addr}: a wrong reply while opening idle connections").into());
+        }
+        open.push(c);
+    }
+    let after: Vec<Usage> = who.iter().map(|(_, p)| usage(*p)).collect::<Result<_>>()?;
+    drop(open);
+    Ok(who
+        .iter()
+        .zip(before.into_iter().zip(after))
+        .map(|((w, _), (b, a))| (*w, b, a))
+        .collect())
+}
+
+/// Lets this process open the idle connections: the soft descriptor
+/// limit raised to the hard one.
+fn raise_descriptor_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write the live struct given.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
 }
 
 /// Stops a contender: `TERM` to the mproc master (it drains), a kill of
