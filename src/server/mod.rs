@@ -150,6 +150,7 @@ mod listener;
 mod master;
 mod steer;
 mod systemd;
+mod upgrade;
 mod worker;
 
 pub use board::{MAX_WORKERS, WorkerInfo, WorkerState};
@@ -159,4 +160,7 @@ pub use listener::{DEFAULT_BACKLOG, Family, Listener};
 pub use master::Server;
 pub use steer::{Command, Event, Stopped};
 pub use systemd::Systemd;
+pub use upgrade::{
+    DEFAULT_UPGRADE_DEADLINE, Takeover, UPGRADE_FROM, UPGRADE_NAMES, UPGRADE_READY_FD,
+};
 pub use worker::{SyncWorker, WorkerBody, WorkerContext};
