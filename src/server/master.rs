@@ -195,7 +195,9 @@ impl<B: WorkerBody> Server<B> {
                 }
             }
             let cmd = self.watch_upgrade(&mut hook);
-            if let Some(end) = self.apply(cmd, &mut hook)? {
+            if cmd != Command::Continue
+                && let Some(end) = self.apply(cmd, &mut hook)?
+            {
                 return Ok(end);
             }
             self.reap();

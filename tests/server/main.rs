@@ -15,6 +15,7 @@ mod listeners;
 mod seeds;
 mod steer;
 mod systemd;
+mod upgrade;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

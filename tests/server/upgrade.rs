@@ -1,0 +1,384 @@
+//! The binary upgrade on `USR2`, from the example's binary, as an
+//! operator does it (`kill -USR2 $(cat pidfile)`): clients hammer the
+//! server throughout a successful upgrade and failed ones, and none is
+//! refused or reset, every request is answered; the pidfile is right at
+//! every step.
+//!
+//! Each body runs isolated (a child subreaper): the new master, orphaned
+//! when the old one exits, comes back to the body, which reaps it.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use mproc::Pid;
+use mproc::signal::{self, Signal};
+
+use crate::common::{isolated, under_qemu};
+use crate::{ask, client, examples};
+
+/// How long a line, or progress of the load, may take: a watchdog.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// The example's binary, built for this profile; `None` under qemu-user.
+fn binary() -> Option<PathBuf> {
+    if under_qemu() {
+        eprintln!("SKIPPED: the example binaries are not run (nor re-executed) under qemu-user");
+        return None;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+    examples::build(profile_dir, &["server_echo"]);
+    let bin = profile_dir.join("examples").join("server_echo");
+    assert!(bin.exists(), "{} is missing", bin.display());
+    Some(bin)
+}
+
+/// The example running: its stdout and stderr lines (the old master's
+/// and the new one's: the new master inherits them).
+struct Echo {
+    child: Child,
+    out: Receiver<String>,
+    err: Receiver<String>,
+    pidfile: PathBuf,
+    addr: SocketAddr,
+    pid: Pid,
+}
+
+fn lines(r: impl Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+impl Echo {
+    fn start(bin: &Path, tag: &str, args: &[&str], env: &[(&str, &str)]) -> Echo {
+        let pidfile = std::env::temp_dir().join(format!(
+            "mproc-test-upgrade-{tag}-{}.pid",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&pidfile);
+        let _ = std::fs::remove_file(oldbin(&pidfile));
+        let mut child = Command::new(bin)
+            .args(["127.0.0.1:0", "--workers", "2", "--pidfile"])
+            .arg(&pidfile)
+            .args(args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = lines(child.stdout.take().unwrap());
+        let err = lines(child.stderr.take().unwrap());
+        let first = next(&out);
+        let addr = first
+            .strip_prefix("serving on ")
+            .and_then(|l| l.split(' ').next())
+            .unwrap_or_else(|| panic!("{first}"))
+            .parse()
+            .unwrap();
+        let pid = Pid::from_raw(child.id() as i32).unwrap();
+        assert!(
+            first.ends_with(&format!("(pid {pid}, 2 workers)")),
+            "{first}"
+        );
+        Echo {
+            child,
+            out,
+            err,
+            pidfile,
+            addr,
+            pid,
+        }
+    }
+
+    /// The next stderr line that holds `needle`.
+    fn stderr_with(&self, needle: &str) -> String {
+        loop {
+            let line = next(&self.err);
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+
+    /// `TERM` to the master `pid`: drained, exit status 0.
+    fn term(&mut self, pid: Pid) {
+        signal::kill(pid, Signal::TERM).unwrap();
+        assert_eq!(next(&self.out), "stopped: Drained");
+        if pid == self.pid {
+            let status = self.child.wait().unwrap();
+            assert!(status.success(), "{status}");
+        } else {
+            assert_eq!(reap(pid), 0);
+        }
+    }
+}
+
+impl Drop for Echo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.pidfile);
+        let _ = std::fs::remove_file(oldbin(&self.pidfile));
+    }
+}
+
+fn next(rx: &Receiver<String>) -> String {
+    rx.recv_timeout(PATIENCE).expect("a line from the example")
+}
+
+fn oldbin(pidfile: &Path) -> PathBuf {
+    let mut p = pidfile.as_os_str().to_owned();
+    p.push(".oldbin");
+    PathBuf::from(p)
+}
+
+/// The pid a pidfile names; `None` when there is no such file.
+fn pid_in(path: &Path) -> Option<Pid> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Some(Pid::from_raw(text.trim_end().parse().unwrap()).unwrap()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => panic!("{}: {e}", path.display()),
+    }
+}
+
+/// Waits for `pid` (an orphan adopted by this subreaper), its exit code.
+fn reap(pid: Pid) -> i32 {
+    let mut status = 0;
+    // SAFETY: a pid and a live out-pointer.
+    let ret = unsafe { libc::waitpid(pid.as_raw(), &mut status, 0) };
+    assert_eq!(
+        ret,
+        pid.as_raw(),
+        "waitpid: {}",
+        std::io::Error::last_os_error()
+    );
+    assert!(libc::WIFEXITED(status), "status {status:#x}");
+    libc::WEXITSTATUS(status)
+}
+
+/// Clients that connect, send, read the upper-cased reply and close, in a
+/// loop, from several threads.
+struct Load {
+    stop: Arc<AtomicBool>,
+    answered: Arc<AtomicU64>,
+    failures: Arc<Mutex<Vec<String>>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(addr: SocketAddr, threads: usize) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let answered = Arc::new(AtomicU64::new(0));
+        let failures = Arc::new(Mutex::new(Vec::new()));
+        let threads = (0..threads)
+            .map(|t| {
+                let (stop, answered, failures) = (stop.clone(), answered.clone(), failures.clone());
+                std::thread::spawn(move || {
+                    let mut k = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        k += 1;
+                        let msg = format!("request {k} of client {t}");
+                        match request(addr, &msg) {
+                            Ok(reply) if reply == msg.to_uppercase() => {
+                                answered.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Ok(reply) => failures.lock().unwrap().push(format!("{msg}: {reply:?}")),
+                            Err(e) => failures.lock().unwrap().push(format!("{msg}: {e}")),
+                        }
+                        // Pacing, so the client ports in TIME_WAIT do not
+                        // run out.
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                })
+            })
+            .collect();
+        Load {
+            stop,
+            answered,
+            failures,
+            threads,
+        }
+    }
+
+    /// Waits until `more` requests beyond those answered so far are
+    /// answered (the load goes on through this step).
+    fn progress(&self, more: u64) {
+        let target = self.answered.load(Ordering::Relaxed) + more;
+        let until = Instant::now() + PATIENCE;
+        while self.answered.load(Ordering::Relaxed) < target {
+            assert!(Instant::now() < until, "the load made no progress");
+            assert!(
+                self.failures.lock().unwrap().is_empty(),
+                "{:?}",
+                self.failures
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Stops the clients: every request answered, none refused or reset.
+    fn finish(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            t.join().unwrap();
+        }
+        let failures = self.failures.lock().unwrap();
+        assert!(
+            failures.is_empty(),
+            "{} failed: {:?}",
+            failures.len(),
+            &failures[..failures.len().min(10)]
+        );
+        self.answered.load(Ordering::Relaxed)
+    }
+}
+
+/// One request on a connection of its own.
+fn request(addr: SocketAddr, msg: &str) -> std::io::Result<String> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(PATIENCE))?;
+    s.write_all(msg.as_bytes())?;
+    let mut buf = vec![0u8; msg.len()];
+    s.read_exact(&mut buf)?;
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+#[test]
+fn usr2_hands_over_to_the_new_binary_without_refusing_a_connection() {
+    let Some(bin) = binary() else { return };
+    isolated(|| {
+        let mut echo = Echo::start(&bin, "ok", &[], &[]);
+        let old = echo.pid;
+        assert_eq!(pid_in(&echo.pidfile), Some(old));
+        // A connection an old worker serves, held open across the
+        // hand-over: the old master waits for it, so the step where both
+        // masters run can be looked at.
+        let mut held = client(echo.addr);
+        assert_eq!(ask(&mut held, "held"), "HELD");
+        let load = Load::start(echo.addr, 3);
+        load.progress(100);
+
+        signal::kill(old, Signal::USR2).unwrap();
+        let line = next(&echo.out);
+        let new: Pid = line
+            .strip_prefix(&format!("serving on {} (pid ", echo.addr))
+            .and_then(|l| l.strip_suffix(", 2 workers)"))
+            .unwrap_or_else(|| panic!("{line}"))
+            .parse::<i32>()
+            .ok()
+            .and_then(Pid::from_raw)
+            .unwrap();
+        assert_ne!(new, old);
+        // Both run: the new master wrote its pidfile, the old one's is
+        // .oldbin until it exits.
+        assert_eq!(pid_in(&echo.pidfile), Some(new));
+        assert_eq!(pid_in(&oldbin(&echo.pidfile)), Some(old));
+        load.progress(100);
+        // The old worker finishes its connection.
+        assert_eq!(ask(&mut held, "still here"), "STILL HERE");
+        drop(held);
+        assert_eq!(
+            next(&echo.out),
+            format!("stopped: Upgraded {{ new_master: Pid({new}), killed: 0 }}")
+        );
+        let status = echo.child.wait().unwrap();
+        assert!(status.success(), "{status}");
+        assert_eq!(pid_in(&echo.pidfile), Some(new));
+        assert_eq!(pid_in(&oldbin(&echo.pidfile)), None);
+        load.progress(100);
+        let answered = load.finish();
+        eprintln!("{answered} requests answered through the upgrade");
+
+        let mut c = client(echo.addr);
+        assert_eq!(ask(&mut c, "after"), "AFTER");
+        drop(c);
+        echo.term(new);
+        assert_eq!(pid_in(&echo.pidfile), None);
+    });
+}
+
+#[test]
+fn a_new_binary_that_exits_is_rolled_back_and_the_old_master_serves_on() {
+    let Some(bin) = binary() else { return };
+    isolated(|| {
+        let mut echo = Echo::start(
+            &bin,
+            "exit",
+            &[],
+            &[("MPROC_SERVER_ECHO_FAIL_UPGRADE", "exit")],
+        );
+        let old = echo.pid;
+        let load = Load::start(echo.addr, 3);
+        load.progress(100);
+        signal::kill(old, Signal::USR2).unwrap();
+        let line = echo.stderr_with("rolled back");
+        assert!(
+            line.contains("exited (code 1) before it was ready"),
+            "{line}"
+        );
+        assert_eq!(pid_in(&echo.pidfile), Some(old));
+        assert_eq!(pid_in(&oldbin(&echo.pidfile)), None);
+        load.progress(100);
+        load.finish();
+        let mut c = client(echo.addr);
+        assert_eq!(ask(&mut c, "still the old one"), "STILL THE OLD ONE");
+        drop(c);
+        echo.term(old);
+        assert_eq!(pid_in(&echo.pidfile), None);
+    });
+}
+
+#[test]
+fn a_new_binary_never_ready_is_stopped_at_the_deadline_and_a_second_usr2_is_ignored() {
+    let Some(bin) = binary() else { return };
+    isolated(|| {
+        let mut echo = Echo::start(
+            &bin,
+            "hang",
+            &["--upgrade-deadline", "1500"],
+            &[("MPROC_SERVER_ECHO_FAIL_UPGRADE", "hang")],
+        );
+        let old = echo.pid;
+        let load = Load::start(echo.addr, 3);
+        load.progress(100);
+        signal::kill(old, Signal::USR2).unwrap();
+        let line = next(&echo.out);
+        let new: Pid = line
+            .strip_prefix("test hook: new master ")
+            .and_then(|l| l.strip_suffix(" hangs"))
+            .unwrap_or_else(|| panic!("{line}"))
+            .parse::<i32>()
+            .ok()
+            .and_then(Pid::from_raw)
+            .unwrap();
+        assert_eq!(pid_in(&echo.pidfile), Some(new));
+        assert_eq!(pid_in(&oldbin(&echo.pidfile)), Some(old));
+        signal::kill(old, Signal::USR2).unwrap();
+        let ignored = echo.stderr_with("USR2 ignored");
+        assert!(ignored.contains(&format!("new master {new}")), "{ignored}");
+        let line = echo.stderr_with("rolled back");
+        assert!(line.contains("not ready within 1.5s"), "{line}");
+        assert_eq!(pid_in(&echo.pidfile), Some(old));
+        assert_eq!(pid_in(&oldbin(&echo.pidfile)), None);
+        load.progress(100);
+        load.finish();
+        echo.term(old);
+        assert_eq!(pid_in(&echo.pidfile), None);
+    });
+}
