@@ -243,12 +243,14 @@ impl<B: WorkerBody> Server<B> {
                             }
                         }
                     }
-                    if self.phase == Phase::Starting {
-                        // A new master of an upgrade: the old one may go.
-                        self.upgrade.signal_ready();
-                    }
+                    let first = self.phase == Phase::Starting;
                     self.phase = Phase::Running;
                     let cmd = hook(self, Event::Ready);
+                    if first {
+                        // A new master of an upgrade, ready (and said so
+                        // to systemd in the hook): the old one may go.
+                        self.upgrade.signal_ready();
+                    }
                     return self.apply(cmd, hook);
                 }
             }

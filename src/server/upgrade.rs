@@ -60,6 +60,10 @@ pub const DEFAULT_UPGRADE_DEADLINE: Duration = Duration::from_secs(30);
 /// How long a new master that failed has between `TERM` and `KILL`.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
+/// How long a new master that closed its readiness pipe unready has to
+/// exit before it is stopped.
+const CLOSED_GRACE: Duration = Duration::from_secs(1);
+
 /// The variable naming the old master, in a new master's environment.
 pub const UPGRADE_FROM: &str = "MPROC_UPGRADE_FROM";
 /// The variable with the descriptor a new master signals its readiness
@@ -249,7 +253,8 @@ enum State {
     Starting {
         pid: Pid,
         pidfd: Option<OwnedFd>,
-        ready: std::fs::File,
+        /// The pipe's read end, until it ends.
+        ready: Option<std::fs::File>,
         until: Instant,
         oldbin: Option<OldBin>,
     },
@@ -282,9 +287,10 @@ impl Upgrade {
     /// The descriptors the master's wait watches for the upgrade.
     pub(super) fn fds(&self) -> impl Iterator<Item = BorrowedFd<'_>> {
         let (a, b) = match &self.state {
-            State::Starting { pidfd, ready, .. } => {
-                (pidfd.as_ref().map(AsFd::as_fd), Some(ready.as_fd()))
-            }
+            State::Starting { pidfd, ready, .. } => (
+                pidfd.as_ref().map(AsFd::as_fd),
+                ready.as_ref().map(AsFd::as_fd),
+            ),
             State::Stopping { pidfd, .. } => (pidfd.as_ref().map(AsFd::as_fd), None),
             _ => (None, None),
         };
@@ -451,7 +457,7 @@ impl<B: WorkerBody> Server<B> {
         up.state = State::Starting {
             pid,
             pidfd: sysproc::pidfd_open(pid.as_raw()).ok(),
-            ready: std::fs::File::from(rx),
+            ready: Some(std::fs::File::from(rx)),
             until: Instant::now() + up.deadline,
             oldbin,
         };
@@ -484,9 +490,21 @@ impl<B: WorkerBody> Server<B> {
                 let pid = *pid;
                 let why: heapless::String<96>;
                 let mut byte = [0u8; 1];
-                let readable =
-                    sys::poll_readable(ready.as_fd(), Some(Duration::ZERO)).unwrap_or(false);
-                if readable && matches!(ready.read(&mut byte), Ok(1)) {
+                let got = match ready {
+                    Some(r) if sys::poll_readable(r.as_fd(), Some(Duration::ZERO)) == Ok(true) => {
+                        Some(matches!(r.read(&mut byte), Ok(1)))
+                    }
+                    _ => None,
+                };
+                if got == Some(false) {
+                    // Closed without a word: an exit under way (its
+                    // descriptors close before it can be reaped), or a
+                    // master that closed it and runs on. The exit is
+                    // waited for a moment on the pidfd.
+                    *ready = None;
+                    *until = (*until).min(now + CLOSED_GRACE);
+                }
+                if got == Some(true) {
                     let State::Starting { oldbin, .. } =
                         std::mem::replace(&mut self.upgrade.state, State::Idle)
                     else {
@@ -510,8 +528,10 @@ impl<B: WorkerBody> Server<B> {
                         why = fmt96(format_args!("the new master is gone before it was ready"));
                         self.fail_upgrade(&why, true, hook);
                     }
-                    Ok(None) if readable => {
-                        why = fmt96(format_args!("the new master closed its readiness pipe"));
+                    Ok(None) if now >= *until && ready.is_none() => {
+                        why = fmt96(format_args!(
+                            "the new master closed its readiness pipe without being ready"
+                        ));
                         self.fail_upgrade(&why, false, hook);
                     }
                     Ok(None) if now >= *until => {

@@ -382,3 +382,73 @@ fn a_new_binary_never_ready_is_stopped_at_the_deadline_and_a_second_usr2_is_igno
         assert_eq!(pid_in(&echo.pidfile), None);
     });
 }
+
+#[test]
+fn names_to_pass_and_the_deadline_are_checked_when_the_server_is_built() {
+    let refused = |b: mproc::server::Builder| {
+        b.listener(mproc::server::Listener::tcp("127.0.0.1:0").unwrap())
+            .build(|_| {})
+            .unwrap_err()
+    };
+    let e = refused(mproc::server::Server::builder().pass_name("/a:b"));
+    assert!(
+        matches!(e.kind(), mproc::ErrorKind::InvalidArgument(_)),
+        "{e}"
+    );
+    assert!(e.to_string().contains("a name passed on upgrade"), "{e}");
+    let e = refused(mproc::server::Server::builder().pass_name(""));
+    assert!(
+        matches!(e.kind(), mproc::ErrorKind::InvalidArgument(_)),
+        "{e}"
+    );
+    let e = refused(mproc::server::Server::builder().upgrade_deadline(Duration::ZERO));
+    assert!(e.to_string().contains("upgrade deadline"), "{e}");
+}
+
+/// `Takeover::from_env` takes the variables only when they name this
+/// process's parent, and removes them either way.
+#[test]
+fn a_takeover_is_only_for_the_child_of_the_master_it_names() {
+    use mproc::server::{Takeover, UPGRADE_FROM, UPGRADE_NAMES, UPGRADE_READY_FD};
+    isolated(|| {
+        let set = |from: &str, fd: &str| {
+            // SAFETY: the isolated body runs one thread.
+            unsafe {
+                std::env::set_var(UPGRADE_FROM, from);
+                std::env::set_var(UPGRADE_READY_FD, fd);
+                std::env::set_var(UPGRADE_NAMES, "/seg:/queue");
+            }
+        };
+        let gone = || {
+            [UPGRADE_FROM, UPGRADE_READY_FD, UPGRADE_NAMES]
+                .iter()
+                .all(|v| std::env::var_os(v).is_none())
+        };
+        // Inherited from further up: not for this process.
+        set("1", "3");
+        assert!(Takeover::from_env().unwrap().is_none());
+        assert!(gone());
+        // From the parent, with a pipe's write end.
+        let (mut rx, tx) = std::io::pipe().unwrap();
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&tx);
+        // SAFETY: getppid has no preconditions.
+        let parent = unsafe { libc::getppid() };
+        set(&parent.to_string(), &fd.to_string());
+        let mut t = Takeover::from_env().unwrap().expect("a takeover");
+        std::mem::forget(tx); // owned by the takeover now
+        assert!(gone());
+        assert_eq!(t.old_master().as_raw(), parent);
+        assert_eq!(t.names(), ["/seg", "/queue"]);
+        t.ready().unwrap();
+        t.ready().unwrap(); // once
+        drop(t);
+        let mut got = Vec::new();
+        rx.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"R");
+        // Not a number: refused, naming the variable, and removed.
+        set("me", "3");
+        let e = Takeover::from_env().unwrap_err();
+        assert!(e.to_string().contains(UPGRADE_FROM), "{e}");
+        assert!(gone());
+    });
+}
