@@ -452,3 +452,56 @@ fn a_takeover_is_only_for_the_child_of_the_master_it_names() {
         assert!(gone());
     });
 }
+
+/// What systemd hears across an upgrade (`NOTIFY_SOCKET` bound here):
+/// the new master's `READY=1`, then `MAINPID=` from the old master (the
+/// main process, heard under `NotifyAccess=main`), and nothing more from
+/// the old one: no `STOPPING=1` for its retirement.
+#[test]
+fn systemd_hears_mainpid_from_the_old_master_and_no_stopping() {
+    let Some(bin) = binary() else { return };
+    isolated(|| {
+        let notify =
+            std::env::temp_dir().join(format!("mproc-test-upgrade-notify-{}", std::process::id()));
+        let _ = std::fs::remove_file(&notify);
+        let rx = std::os::unix::net::UnixDatagram::bind(&notify).unwrap();
+        rx.set_read_timeout(Some(PATIENCE)).unwrap();
+        let heard = || {
+            let mut buf = [0u8; 4096];
+            let n = rx.recv(&mut buf).expect("a notify datagram");
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        };
+        let notify_env = notify.to_str().unwrap().to_owned();
+        let mut echo = Echo::start(&bin, "notify", &[], &[("NOTIFY_SOCKET", &notify_env)]);
+        let old = echo.pid;
+        assert!(heard().starts_with("READY=1\nSTATUS=serving: 2 workers"));
+        signal::kill(old, Signal::USR2).unwrap();
+        let line = next(&echo.out);
+        let new = line
+            .strip_prefix(&format!("serving on {} (pid ", echo.addr))
+            .and_then(|l| l.strip_suffix(", 2 workers)"))
+            .unwrap_or_else(|| panic!("{line}"));
+        assert_eq!(heard(), format!("STATUS=upgrading: new master {new}"));
+        assert!(heard().starts_with("READY=1\nSTATUS=serving: 2 workers"));
+        assert_eq!(heard(), format!("MAINPID={new}"));
+        assert!(next(&echo.out).starts_with("stopped: Upgraded"));
+        assert!(echo.child.wait().unwrap().success());
+        // The old master is gone: all it said is queued, and it said
+        // nothing after MAINPID.
+        rx.set_nonblocking(true).unwrap();
+        let mut buf = [0u8; 4096];
+        match rx.recv(&mut buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            other => panic!(
+                "heard after MAINPID: {:?}",
+                other.map(|n| String::from_utf8_lossy(&buf[..n]).into_owned())
+            ),
+        }
+        rx.set_nonblocking(false).unwrap();
+        let new = Pid::from_raw(new.parse().unwrap()).unwrap();
+        echo.term(new);
+        assert_eq!(heard(), "STOPPING=1");
+        assert_eq!(heard(), "STATUS=stopping");
+        let _ = std::fs::remove_file(&notify);
+    });
+}
