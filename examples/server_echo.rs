@@ -86,6 +86,10 @@
 //! kill -USR2 $(cat /tmp/echo.pid)
 //! ```
 //!
+//! `--pass-name NAME` (again for more) passes the name of a named segment
+//! or queue to the new master, which says what it got on stderr (this
+//! example has none of its own: a daemon opens them there).
+//!
 //! A test hook: a new master started by an upgrade (`MPROC_UPGRADE_FROM`
 //! set) reads `MPROC_SERVER_ECHO_FAIL_UPGRADE` once it has written its
 //! pidfile: `exit` exits with status 1 before it is ready, `hang` says
@@ -227,13 +231,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let takeover = Takeover::from_env()?;
     let mut addr = std::env::var("MPROC_SERVER_ECHO_ADDR").unwrap_or("127.0.0.1:8080".into());
     let (mut workers, mut per_connection) = (4, false);
-    let (mut pidfile, mut deadline) = (None, None);
+    let (mut pidfile, mut deadline, mut names) = (None, None, Vec::new());
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--workers" => workers = args.next().ok_or("--workers N")?.parse()?,
             "--process-per-connection" => per_connection = true,
             "--pidfile" => pidfile = Some(args.next().ok_or("--pidfile PATH")?),
+            "--pass-name" => names.push(args.next().ok_or("--pass-name NAME")?),
             "--upgrade-deadline" => {
                 let ms = args.next().ok_or("--upgrade-deadline MS")?.parse()?;
                 deadline = Some(std::time::Duration::from_millis(ms));
@@ -249,6 +254,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(deadline) = deadline {
         builder = builder.upgrade_deadline(deadline);
     }
+    for name in names {
+        builder = builder.pass_name(name);
+    }
     if let Some(takeover) = takeover {
         // The test hook (see the module docs).
         match std::env::var("MPROC_SERVER_ECHO_FAIL_UPGRADE").as_deref() {
@@ -261,6 +269,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             _ => {}
         }
+        eprintln!(
+            "server_echo: took over from pid {}; names passed: {:?}",
+            takeover.old_master(),
+            takeover.names()
+        );
         builder = builder.takeover(takeover);
     }
     // The signals are blocked from here on, and the workers start with an

@@ -263,7 +263,17 @@ fn request(addr: SocketAddr, msg: &str) -> std::io::Result<String> {
 fn usr2_hands_over_to_the_new_binary_without_refusing_a_connection() {
     let Some(bin) = binary() else { return };
     isolated(|| {
-        let mut echo = Echo::start(&bin, "ok", &[], &[]);
+        let mut echo = Echo::start(
+            &bin,
+            "ok",
+            &[
+                "--pass-name",
+                "/mproc-echo-board",
+                "--pass-name",
+                "/mproc-echo-jobs",
+            ],
+            &[],
+        );
         let old = echo.pid;
         assert_eq!(pid_in(&echo.pidfile), Some(old));
         // A connection an old worker serves, held open across the
@@ -289,6 +299,13 @@ fn usr2_hands_over_to_the_new_binary_without_refusing_a_connection() {
         // .oldbin until it exits.
         assert_eq!(pid_in(&echo.pidfile), Some(new));
         assert_eq!(pid_in(&oldbin(&echo.pidfile)), Some(old));
+        assert_eq!(
+            echo.stderr_with("took over"),
+            format!(
+                "server_echo: took over from pid {old}; names passed: \
+                 [\"/mproc-echo-board\", \"/mproc-echo-jobs\"]"
+            )
+        );
         load.progress(100);
         // The old worker finishes its connection.
         assert_eq!(ask(&mut held, "still here"), "STILL HERE");
