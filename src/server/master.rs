@@ -124,7 +124,14 @@ impl<B: WorkerBody> Server<B> {
         if end.is_err() {
             self.kill_all();
         }
-        let end = end.map(|end| self.finish_upgrade(end));
+        // An upgrade under way ends with the server (rolled back).
+        let end = match end {
+            Ok(end) => Ok(self.finish_upgrade(end)),
+            Err(e) => {
+                self.finish_upgrade(Stopped::Now);
+                Err(e)
+            }
+        };
         for l in &mut self.listeners {
             l.remove_path();
         }

@@ -366,6 +366,17 @@ impl<B: WorkerBody> Server<B> {
             (State::HandedOver { .. }, _) => return,
             (State::Idle, _) => {}
         }
+        // A new master whose old one still runs (not yet told, or still
+        // finishing its connections): one upgrade at a time, as nginx.
+        if let Some(t) = &self.upgrade.takeover
+            && (t.ready.is_some() || sysproc::getppid() == t.from.as_raw())
+        {
+            say(format_args!(
+                "the old master {} still runs: USR2 ignored",
+                t.from
+            ));
+            return;
+        }
         match self.start_new_master() {
             Ok(pid) => {
                 let _ = hook(self, Event::Upgrading { new_master: pid });

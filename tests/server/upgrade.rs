@@ -306,6 +306,15 @@ fn usr2_hands_over_to_the_new_binary_without_refusing_a_connection() {
                  [\"/mproc-echo-board\", \"/mproc-echo-jobs\"]"
             )
         );
+        // One upgrade at a time: the new master ignores USR2 while the
+        // old one runs.
+        signal::kill(new, Signal::USR2).unwrap();
+        assert_eq!(
+            echo.stderr_with("USR2 ignored"),
+            format!("mproc: upgrade: the old master {old} still runs: USR2 ignored")
+        );
+        assert_eq!(pid_in(&echo.pidfile), Some(new));
+        assert_eq!(pid_in(&oldbin(&echo.pidfile)), Some(old));
         load.progress(100);
         // The old worker finishes its connection.
         assert_eq!(ask(&mut held, "still here"), "STILL HERE");
