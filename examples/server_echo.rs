@@ -219,7 +219,10 @@ fn activated() -> Result<Option<Listener>, Box<dyn std::error::Error>> {
             .or_else(|| fds.take_kind(FdKind::UnixListener)),
     };
     Ok(match fd {
-        Some(fd) => Some(Listener::from_fd(fd.into_fd())?),
+        Some(fd) => {
+            let name = fd.name().to_owned();
+            Some(Listener::from_fd(fd.into_fd())?.named(&name)?)
+        }
         None => None,
     })
 }
@@ -270,8 +273,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             _ => {}
         }
         eprintln!(
-            "server_echo: took over from pid {}; names passed: {:?}",
+            "server_echo: took over from pid {} the listener {:?}; names passed: {:?}",
             takeover.old_master(),
+            activated.as_ref().map(Listener::name),
             takeover.names()
         );
         builder = builder.takeover(takeover);
@@ -281,7 +285,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let main = MainLoop::new(Server::signals())?;
     let listener = match activated {
         Some(listener) => listener,
-        None => Listener::tcp(addr.as_str())?,
+        // Named as the socket unit names it: after an upgrade, the new
+        // master finds it by that name.
+        None => Listener::tcp(addr.as_str())?.named("web")?,
     };
     let mut systemd = Systemd::from_env()?;
     let mut first = true;

@@ -10,7 +10,9 @@
 //!    `<pidfile>.oldbin` and starts its binary again (the path it was
 //!    started from, with the same arguments) in a child, the listeners
 //!    at descriptors 3.. with systemd's socket-activation variables
-//!    (`LISTEN_FDS`, `LISTEN_FDNAMES`, `LISTEN_PID` = the child's pid),
+//!    (`LISTEN_FDS`, `LISTEN_FDNAMES` from
+//!    [`Listener::named`](super::Listener::named), `LISTEN_PID` = the
+//!    child's pid),
 //!    so the new master takes them with
 //!    [`ListenFds::from_env`](crate::daemon::ListenFds::from_env) as it
 //!    would under systemd. Beside them: [`UPGRADE_FROM`] (the old
@@ -412,10 +414,8 @@ impl<B: WorkerBody> Server<B> {
         let watchdog = env.iter().any(|(k, _)| k == WATCHDOG_USEC);
         let mut set = |k: &str, v: String| env.push((k.into(), v.into()));
         set(LISTEN_FDS, n.to_string());
-        set(
-            LISTEN_FDNAMES,
-            vec![crate::daemon::UNKNOWN_NAME; n].join(":"),
-        );
+        let names: Vec<&str> = self.listeners.iter().map(|l| l.name()).collect();
+        set(LISTEN_FDNAMES, names.join(":"));
         set(UPGRADE_FROM, sysproc::getpid().to_string());
         set(UPGRADE_READY_FD, (exec::FIRST_FD + n as i32).to_string());
         set(UPGRADE_NAMES, up.names.join(":"));

@@ -302,7 +302,8 @@ fn usr2_hands_over_to_the_new_binary_without_refusing_a_connection() {
         assert_eq!(
             echo.stderr_with("took over"),
             format!(
-                "server_echo: took over from pid {old}; names passed: \
+                "server_echo: took over from pid {old} the listener Some(\"web\"); \
+                 names passed: \
                  [\"/mproc-echo-board\", \"/mproc-echo-jobs\"]"
             )
         );
@@ -530,4 +531,22 @@ fn systemd_hears_mainpid_from_the_old_master_and_no_stopping() {
         assert_eq!(heard(), "STATUS=stopping");
         let _ = std::fs::remove_file(&notify);
     });
+}
+
+#[test]
+fn a_listener_name_follows_systemds_rules() {
+    use mproc::server::Listener;
+    let l = Listener::tcp("127.0.0.1:0").unwrap();
+    assert_eq!(l.name(), "unknown");
+    assert_eq!(l.named("web").unwrap().name(), "web");
+    for bad in ["", "a:b", "tab\there", &"x".repeat(256)] {
+        let e = Listener::tcp("127.0.0.1:0")
+            .unwrap()
+            .named(bad)
+            .unwrap_err();
+        assert!(
+            matches!(e.kind(), mproc::ErrorKind::InvalidArgument(_)),
+            "{e}"
+        );
+    }
 }
