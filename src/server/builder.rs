@@ -160,9 +160,10 @@ impl Builder {
         self
     }
 
-    /// The program a binary upgrade starts: the path this process was
-    /// started from by default (read at [`build`](Builder::build), so a
-    /// binary replaced on disk since is the one started), with the
+    /// The program a binary upgrade starts: by default the path this
+    /// process was started from (read when the builder is made, from
+    /// `/proc/self/exe`; not the link itself at upgrade time, which keeps
+    /// naming the old binary once it is replaced on disk), with the
     /// arguments this process got.
     pub fn upgrade_program(mut self, path: impl Into<std::path::PathBuf>) -> Builder {
         self.upgrade.program = Some(path.into());
