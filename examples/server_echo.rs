@@ -272,12 +272,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             _ => {}
         }
-        eprintln!(
-            "server_echo: took over from pid {} the listener {:?}; names passed: {:?}",
+        // One write (stderr is unbuffered; the old master writes there too).
+        let line = format!(
+            "server_echo: took over from pid {} the listener {:?}; names passed: {:?}\n",
             takeover.old_master(),
             activated.as_ref().map(Listener::name),
             takeover.names()
         );
+        std::io::stderr().write_all(line.as_bytes())?;
         builder = builder.takeover(takeover);
     }
     // The signals are blocked from here on, and the workers start with an

@@ -222,7 +222,15 @@ fn say(args: core::fmt::Arguments<'_>) {
     ::log::warn!("upgrade: {args}");
     #[cfg(not(feature = "log"))]
     {
-        let _ = writeln!(std::io::stderr(), "mproc: upgrade: {args}");
+        // One write: stderr is unbuffered, and the other master's lines
+        // go to the same place at the same time.
+        let mut line = heapless::String::<512>::new();
+        let _ = core::fmt::Write::write_fmt(&mut line, format_args!("mproc: upgrade: {args}"));
+        if line.len() == line.capacity() {
+            line.pop();
+        }
+        let _ = line.push('\n');
+        let _ = std::io::stderr().write_all(line.as_bytes());
     }
 }
 

@@ -492,6 +492,14 @@ fn systemd_hears_mainpid_from_the_old_master_and_no_stopping() {
             std::env::temp_dir().join(format!("mproc-test-upgrade-notify-{}", std::process::id()));
         let _ = std::fs::remove_file(&notify);
         let rx = std::os::unix::net::UnixDatagram::bind(&notify).unwrap();
+        /// Removes the socket's path, whatever happens.
+        struct Gone<'a>(&'a Path);
+        impl Drop for Gone<'_> {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_file(self.0);
+            }
+        }
+        let _gone = Gone(&notify);
         rx.set_read_timeout(Some(PATIENCE)).unwrap();
         let heard = || {
             let mut buf = [0u8; 4096];
@@ -529,7 +537,6 @@ fn systemd_hears_mainpid_from_the_old_master_and_no_stopping() {
         echo.term(new);
         assert_eq!(heard(), "STOPPING=1");
         assert_eq!(heard(), "STATUS=stopping");
-        let _ = std::fs::remove_file(&notify);
     });
 }
 
