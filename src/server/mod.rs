@@ -170,6 +170,12 @@
 //! 2. The new master writes its own `<pidfile>` (the name is free; the
 //!    old one is `.oldbin`), forks its workers, and once they all
 //!    accept, tells the old master on the pipe ([`Builder::takeover`]).
+//!    A program that does not hand its [`Takeover`] to its server never
+//!    says so: it is stopped at the deadline and the old master serves
+//!    on (and one that binds its port afresh instead of taking the
+//!    listeners fails with `EADDRINUSE` and is rolled back at once). A
+//!    new master ignores `USR2` until its old master is gone: one
+//!    upgrade at a time.
 //! 3. The old master hears [`Event::Upgraded`]: [`Systemd`] sends
 //!    `MAINPID=<new pid>` (and nothing more from this master), then it
 //!    retires ([`Command::Retire`]): its workers finish their
