@@ -72,13 +72,37 @@
 //! ```text
 //! systemd-socket-activate -l 127.0.0.1:8000 --fdname=web target/debug/examples/server_echo
 //! ```
+//!
+//! With `--pidfile PATH` it writes its pid there, and `USR2` upgrades it
+//! without a refused connection (nginx's and unicorn's way; see
+//! [`mproc::server`]'s "Binary upgrade"): it starts its binary again on
+//! the same listener, the pidfile renamed to `PATH.oldbin` meanwhile;
+//! once the new master's workers accept, the old one finishes its
+//! connections and exits (`stopped: Upgraded …`), and `PATH` names the
+//! new master.
+//!
+//! ```text
+//! cargo run --example server_echo -- 127.0.0.1:8000 --pidfile /tmp/echo.pid &
+//! kill -USR2 $(cat /tmp/echo.pid)
+//! ```
+//!
+//! `--pass-name NAME` (again for more) passes the name of a named segment
+//! or queue to the new master, which says what it got on stderr (this
+//! example has none of its own: a daemon opens them there).
+//!
+//! A test hook: a new master started by an upgrade (`MPROC_UPGRADE_FROM`
+//! set) reads `MPROC_SERVER_ECHO_FAIL_UPGRADE` once it has written its
+//! pidfile: `exit` exits with status 1 before it is ready, `hang` says
+//! `test hook: new master P hangs` and never becomes ready (the old master stops it at its deadline,
+//! `--upgrade-deadline MS`); either way the upgrade is rolled back.
 
 use std::io::{Read, Write};
 
-use mproc::daemon::{FdKind, ListenFds, MainLoop};
+use mproc::daemon::{FdKind, ListenFds, MainLoop, Pidfile};
 use mproc::process::Process;
 use mproc::server::{
-    Command, Conn, DEFAULT_TICK, Event, Listener, Server, Stopped, Systemd, WorkerBody,
+    Builder, Command, Conn, DEFAULT_TICK, Event, Listener, Server, Stopped, Systemd, Takeover,
+    WorkerBody,
 };
 
 /// Python's `talk(conn, client_addr)`: answers each message upper-cased
@@ -120,14 +144,35 @@ pub fn serve(
     workers: usize,
     process_per_connection: bool,
     systemd: &mut Systemd,
+    ready: impl FnMut(&str),
+) -> mproc::Result<Stopped> {
+    let with = Server::builder();
+    serve_from(
+        with,
+        main,
+        listener,
+        workers,
+        process_per_connection,
+        systemd,
+        ready,
+    )
+}
+
+/// [`serve`] with settings of `builder` (a pidfile, an upgrade's
+/// takeover).
+pub fn serve_from(
+    builder: Builder,
+    main: &MainLoop,
+    listener: Listener,
+    workers: usize,
+    process_per_connection: bool,
+    systemd: &mut Systemd,
     mut ready: impl FnMut(&str),
 ) -> mproc::Result<Stopped> {
     let addr = listener
         .local_addr()
         .map_or_else(|| "a Unix socket".to_owned(), |a| a.to_string());
-    let builder = Server::builder()
-        .listener(listener)
-        .tick(systemd.tick(DEFAULT_TICK));
+    let builder = builder.listener(listener).tick(systemd.tick(DEFAULT_TICK));
     if process_per_connection {
         let mut server = builder.workers(1).build(talk_in_a_process)?;
         run(&mut server, main, &addr, systemd, &mut ready)
@@ -174,34 +219,82 @@ fn activated() -> Result<Option<Listener>, Box<dyn std::error::Error>> {
             .or_else(|| fds.take_kind(FdKind::UnixListener)),
     };
     Ok(match fd {
-        Some(fd) => Some(Listener::from_fd(fd.into_fd())?),
+        Some(fd) => {
+            let name = fd.name().to_owned();
+            Some(Listener::from_fd(fd.into_fd())?.named(&name)?)
+        }
         None => None,
     })
 }
 
 #[allow(dead_code)] // unused when a test includes this file
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // First, while this is the one thread: a new master of an upgrade
+    // takes what the old one passed.
+    let takeover = Takeover::from_env()?;
     let mut addr = std::env::var("MPROC_SERVER_ECHO_ADDR").unwrap_or("127.0.0.1:8080".into());
     let (mut workers, mut per_connection) = (4, false);
+    let (mut pidfile, mut deadline, mut names) = (None, None, Vec::new());
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--workers" => workers = args.next().ok_or("--workers N")?.parse()?,
             "--process-per-connection" => per_connection = true,
+            "--pidfile" => pidfile = Some(args.next().ok_or("--pidfile PATH")?),
+            "--pass-name" => names.push(args.next().ok_or("--pass-name NAME")?),
+            "--upgrade-deadline" => {
+                let ms = args.next().ok_or("--upgrade-deadline MS")?.parse()?;
+                deadline = Some(std::time::Duration::from_millis(ms));
+            }
             _ => addr = arg,
         }
     }
     let activated = activated()?;
+    let mut builder = Server::builder();
+    if let Some(path) = pidfile {
+        builder = builder.pidfile(Pidfile::create(path)?);
+    }
+    if let Some(deadline) = deadline {
+        builder = builder.upgrade_deadline(deadline);
+    }
+    for name in names {
+        builder = builder.pass_name(name);
+    }
+    if let Some(takeover) = takeover {
+        // The test hook (see the module docs).
+        match std::env::var("MPROC_SERVER_ECHO_FAIL_UPGRADE").as_deref() {
+            Ok("exit") => std::process::exit(1),
+            Ok("hang") => {
+                println!("test hook: new master {} hangs", mproc::process::getpid());
+                loop {
+                    std::thread::park();
+                }
+            }
+            _ => {}
+        }
+        // One write (stderr is unbuffered; the old master writes there too).
+        let line = format!(
+            "server_echo: took over from pid {} the listener {:?}; names passed: {:?}\n",
+            takeover.old_master(),
+            activated.as_ref().map(Listener::name),
+            takeover.names()
+        );
+        std::io::stderr().write_all(line.as_bytes())?;
+        builder = builder.takeover(takeover);
+    }
     // The signals are blocked from here on, and the workers start with an
     // empty mask.
     let main = MainLoop::new(Server::signals())?;
     let listener = match activated {
         Some(listener) => listener,
-        None => Listener::tcp(addr.as_str())?,
+        // Named as the socket unit names it: after an upgrade, the new
+        // master finds it by that name.
+        None => Listener::tcp(addr.as_str())?.named("web")?,
     };
     let mut systemd = Systemd::from_env()?;
     let mut first = true;
-    let end = serve(
+    let end = serve_from(
+        builder,
         &main,
         listener,
         workers,

@@ -7,7 +7,9 @@ use super::board::{Board, MAX_WORKERS};
 use super::conn::Conn;
 use super::listener::Listener;
 use super::master::{Phase, Server};
+use super::upgrade::{Takeover, Upgrade};
 use super::worker::{SyncWorker, WorkerBody};
+use crate::daemon::Pidfile;
 use crate::error::{Error, ErrorKind, Resource, Result};
 use crate::shm::Shared;
 use crate::signal::Signal;
@@ -33,6 +35,7 @@ pub struct Builder {
     pub(super) kill_on_timeout: bool,
     pub(super) tick: Duration,
     pub(super) overflow: Overflow,
+    pub(super) upgrade: Upgrade,
 }
 
 /// What a client gets when every worker is busy
@@ -60,6 +63,7 @@ impl Default for Builder {
             kill_on_timeout: true,
             tick: DEFAULT_TICK,
             overflow: Overflow::Wait,
+            upgrade: Upgrade::new(),
         }
     }
 }
@@ -134,6 +138,53 @@ impl Builder {
         self
     }
 
+    /// The server's pidfile, owned by the server from now on: on a binary
+    /// upgrade (`USR2`) it is renamed to `<pidfile>.oldbin` while the new
+    /// master starts (which writes its own `<pidfile>`), removed once
+    /// the new master took over, or renamed back if it failed. Dropped
+    /// with the server (removed if it is still this process's file).
+    pub fn pidfile(mut self, pidfile: Pidfile) -> Builder {
+        self.upgrade.pidfile = Some(pidfile);
+        self
+    }
+
+    /// How long a new master started by a binary upgrade (`USR2`) has to
+    /// become ready before it is stopped and the upgrade rolled back
+    /// ([`DEFAULT_UPGRADE_DEADLINE`](super::DEFAULT_UPGRADE_DEADLINE)).
+    pub fn upgrade_deadline(mut self, deadline: Duration) -> Builder {
+        self.upgrade.deadline = deadline;
+        self
+    }
+
+    /// Names a named segment or queue (`/name`) that a binary upgrade
+    /// passes to the new master, which reads it with
+    /// [`Takeover::names`] and opens it instead of creating it. The name
+    /// itself travels, in [`UPGRADE_NAMES`](super::UPGRADE_NAMES); the
+    /// old master must not unlink it once it has handed over
+    /// ([`Stopped::Upgraded`](super::Stopped::Upgraded)).
+    pub fn pass_name(mut self, name: impl Into<String>) -> Builder {
+        self.upgrade.names.push(name.into());
+        self
+    }
+
+    /// The program a binary upgrade starts: by default the path this
+    /// process was started from (read when the builder is made, from
+    /// `/proc/self/exe`; not the link itself at upgrade time, which keeps
+    /// naming the old binary once it is replaced on disk), with the
+    /// arguments this process got.
+    pub fn upgrade_program(mut self, path: impl Into<std::path::PathBuf>) -> Builder {
+        self.upgrade.program = Some(path.into());
+        self
+    }
+
+    /// Makes this server the new master of a binary upgrade: it tells
+    /// the old master once its workers all accept (its first
+    /// [`Event::Ready`](super::Event::Ready)), and the old one retires.
+    pub fn takeover(mut self, takeover: Takeover) -> Builder {
+        self.upgrade.takeover = Some(takeover);
+        self
+    }
+
     /// The server whose sync workers call `handler` with each connection,
     /// one at a time. Nothing is forked yet.
     ///
@@ -181,14 +232,32 @@ impl Builder {
                 ErrorKind::InvalidArgument("a server needs at least one listener"),
             ));
         }
+        if let Some(bad) = self
+            .upgrade
+            .names
+            .iter()
+            .find(|n| n.is_empty() || n.contains(':') || n.contains('\0'))
+        {
+            return Err(Error::new(
+                op,
+                Resource::Text {
+                    what: "a name passed on upgrade",
+                    len: bad.len(),
+                },
+                ErrorKind::InvalidArgument("a name passed on upgrade is empty or holds ':' or NUL"),
+            ));
+        }
         if self.tick.is_zero()
             || self.grace.is_zero()
+            || self.upgrade.deadline.is_zero()
             || self.connection_timeout.is_some_and(|t| t.is_zero())
         {
             return Err(Error::new(
                 op,
                 res,
-                ErrorKind::InvalidArgument("the tick, grace and connection timeout must not be 0"),
+                ErrorKind::InvalidArgument(
+                    "the tick, grace, connection timeout and upgrade deadline must not be 0",
+                ),
             ));
         }
         let board = Shared::<Board>::zeroed()?;
@@ -217,6 +286,7 @@ impl Builder {
             fork_failures: 0,
             timeouts: 0,
             served_by_gone: 0,
+            upgrade: self.upgrade,
         })
     }
 }
@@ -228,7 +298,7 @@ impl Server<()> {
     }
 
     /// The signals a server takes by convention (gunicorn's and nginx's):
-    /// `HUP`, `TTIN`, `TTOU`, `TERM`, `INT`, `QUIT`. Make the
+    /// `HUP`, `TTIN`, `TTOU`, `TERM`, `INT`, `QUIT`, `USR2`. Make the
     /// [`MainLoop`](crate::daemon::MainLoop) with these (and any of your own, which come to the
     /// hook as [`Event::Signal`](super::Event::Signal)).
     pub fn signals() -> crate::signal::SigSet {
@@ -239,6 +309,7 @@ impl Server<()> {
             Signal::TERM,
             Signal::INT,
             Signal::QUIT,
+            Signal::USR2,
         ])
     }
 }

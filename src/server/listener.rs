@@ -51,6 +51,8 @@ pub struct Listener {
     path: Option<SocketPath>,
     /// Whether this crate made the socket (then a drain shuts it).
     ours: bool,
+    /// Its name for a re-executed master (`LISTEN_FDNAMES`).
+    name: Option<String>,
 }
 
 fn listener_error(op: &'static str, fd: RawFd, e: Errno) -> Error {
@@ -105,6 +107,7 @@ impl Listener {
             family: Family::Tcp,
             path: None,
             ours: true,
+            name: None,
         })
     }
 
@@ -159,6 +162,7 @@ impl Listener {
                 owner: sys::process::getpid(),
             }),
             ours: true,
+            name: None,
         })
     }
 
@@ -206,7 +210,45 @@ impl Listener {
             family,
             path: None,
             ours: false,
+            name: None,
         })
+    }
+
+    /// Names it, as systemd's `FileDescriptorName=` does: a binary
+    /// upgrade (`USR2`) passes it in `LISTEN_FDNAMES`, so the new master
+    /// finds it by name ([`ListenFds::take_name`](crate::daemon::ListenFds::take_name)).
+    /// Unnamed, it goes as `unknown` (systemd's name for an unnamed
+    /// descriptor).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidArgument`] for a name that is empty, longer
+    /// than 255 bytes, or holds `:` or a control character (systemd's
+    /// rules for `FileDescriptorName=`); the listener comes back in
+    /// neither case (it is closed).
+    pub fn named(mut self, name: &str) -> Result<Listener> {
+        if name.is_empty()
+            || name.len() > 255
+            || name.bytes().any(|b| b == b':' || b.is_ascii_control())
+        {
+            return Err(Error::new(
+                "Listener::named",
+                Resource::Text {
+                    what: "a listener's name",
+                    len: name.len(),
+                },
+                ErrorKind::InvalidArgument(
+                    "a listener's name is 1 to 255 bytes, without ':' or control characters",
+                ),
+            ));
+        }
+        self.name = Some(name.to_owned());
+        Ok(self)
+    }
+
+    /// Its name ([`Listener::named`]); `unknown` when it has none.
+    pub fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or(crate::daemon::UNKNOWN_NAME)
     }
 
     /// TCP or Unix.
@@ -307,6 +349,7 @@ impl From<TcpListener> for Listener {
             family: Family::Tcp,
             path: None,
             ours: false,
+            name: None,
         }
     }
 }
@@ -321,6 +364,7 @@ impl From<UnixListener> for Listener {
             family: Family::Unix,
             path: None,
             ours: false,
+            name: None,
         }
     }
 }

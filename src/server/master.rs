@@ -9,6 +9,7 @@ use super::board::{Board, MAX_WORKERS, SLOTS, WorkerInfo, WorkerState};
 use super::builder::Overflow;
 use super::listener::Listener;
 use super::steer::{Command, Event, Stopped};
+use super::upgrade::Upgrade;
 use super::worker::{WorkerBody, WorkerContext};
 use crate::daemon::{MainLoop, State, Status};
 use crate::error::{Error, ErrorKind, Resource, Result};
@@ -85,6 +86,8 @@ pub struct Server<B> {
     pub(super) timeouts: u64,
     /// Connections finished by workers that are gone.
     pub(super) served_by_gone: u64,
+    /// The pidfile and the binary upgrade (`USR2`).
+    pub(super) upgrade: Upgrade,
 }
 
 impl<B: WorkerBody> Server<B> {
@@ -121,6 +124,14 @@ impl<B: WorkerBody> Server<B> {
         if end.is_err() {
             self.kill_all();
         }
+        // An upgrade under way ends with the server (rolled back).
+        let end = match end {
+            Ok(end) => Ok(self.finish_upgrade(end)),
+            Err(e) => {
+                self.finish_upgrade(Stopped::Now);
+                Err(e)
+            }
+        };
         for l in &mut self.listeners {
             l.remove_path();
         }
@@ -150,6 +161,7 @@ impl<B: WorkerBody> Server<B> {
                     .min(until.saturating_duration_since(Instant::now())),
                 _ => self.tick,
             };
+            let timeout = self.upgrade.timeout().map_or(timeout, |t| t.min(timeout));
             let (wake, first_listener) = {
                 let mut fds: heapless::Vec<BorrowedFd<'_>, { WAIT_MAX - 1 }> = heapless::Vec::new();
                 let _ = fds.push(self.ready.as_fd());
@@ -157,6 +169,9 @@ impl<B: WorkerBody> Server<B> {
                     if let Some(fd) = &w.pidfd {
                         let _ = fds.push(fd.as_fd());
                     }
+                }
+                for fd in self.upgrade.fds() {
+                    let _ = fds.push(fd);
                 }
                 // Every worker busy and an answer set: the master takes
                 // the excess.
@@ -179,11 +194,18 @@ impl<B: WorkerBody> Server<B> {
                     Signal::TTOU => Command::Shrink,
                     Signal::TERM => Command::Drain,
                     Signal::INT | Signal::QUIT => Command::StopNow,
+                    Signal::USR2 => Command::Upgrade,
                     _ => hook(self, Event::Signal(*info)),
                 };
                 if let Some(end) = self.apply(cmd, &mut hook)? {
                     return Ok(end);
                 }
+            }
+            let cmd = self.watch_upgrade(&mut hook);
+            if cmd != Command::Continue
+                && let Some(end) = self.apply(cmd, &mut hook)?
+            {
+                return Ok(end);
             }
             self.reap();
             self.enforce_timeout();
@@ -228,8 +250,14 @@ impl<B: WorkerBody> Server<B> {
                             }
                         }
                     }
+                    let first = self.phase == Phase::Starting;
                     self.phase = Phase::Running;
                     let cmd = hook(self, Event::Ready);
+                    if first {
+                        // A new master of an upgrade, ready (and said so
+                        // to systemd in the hook): the old one may go.
+                        self.upgrade.signal_ready();
+                    }
                     return self.apply(cmd, hook);
                 }
             }
@@ -246,6 +274,7 @@ impl<B: WorkerBody> Server<B> {
         let draining = matches!(self.phase, Phase::Draining(_));
         match cmd {
             Command::Continue => {}
+            Command::Upgrade => self.begin_upgrade(hook),
             _ if draining && cmd != Command::StopNow => {}
             Command::Reload => {
                 if self.phase != Phase::Reloading {
@@ -259,6 +288,9 @@ impl<B: WorkerBody> Server<B> {
             Command::Shrink => self.target = self.target.saturating_sub(1).max(1),
             Command::SetWorkers(n) => self.target = n.clamp(1, MAX_WORKERS),
             Command::Drain | Command::Retire => {
+                if cmd == Command::Drain {
+                    self.abort_upgrade(hook);
+                }
                 self.phase = Phase::Draining(Instant::now() + self.grace);
                 // Drain: the kernel stops taking connections on the sockets
                 // made here, in every process; the handed-in ones are
@@ -278,6 +310,7 @@ impl<B: WorkerBody> Server<B> {
                 let _ = hook(self, Event::Stopping);
             }
             Command::StopNow => {
+                self.abort_upgrade(hook);
                 for l in &mut self.listeners {
                     l.shut();
                 }

@@ -63,6 +63,7 @@
 //! | `TTIN` / `TTOU` | one worker more / fewer (1 to [`MAX_WORKERS`]); the one leaving finishes its connection | gunicorn `TTIN`/`TTOU` |
 //! | `TERM` | drains: stops accepting (a listener made here is shut, so new connections are refused at once; a Unix socket's path goes), tells every worker to stop, waits for the connections being served within the grace period, then kills the workers left | gunicorn `TERM`, nginx `QUIT` |
 //! | `INT`, `QUIT` | stops now: every worker is killed (`SIGKILL`) with its connection | gunicorn `INT`/`QUIT`, nginx `TERM`/`INT` |
+//! | `USR2` | binary upgrade: starts its binary again on the same listening sockets, the pidfile renamed to `<pidfile>.oldbin`; once the new master's workers accept, this one finishes its connections and exits; a new master that fails is stopped and this one serves on (see [Binary upgrade](#binary-upgrade-usr2)) | nginx `USR2`, unicorn `USR2` |
 //! | `CHLD` | not taken: the workers' pidfds are in the master's wait | — |
 //!
 //! Signals that are pending together are taken lowest number first (the
@@ -147,14 +148,74 @@
 //!   the listeners systemd opened (socket activation), and
 //!   [`Listener::from_fd`] serves on them (`examples/server_echo.rs`
 //!   does both).
-//! - A re-executed master: [`Listener::from_fd`]
-//!   takes the descriptors; [`Server::listeners`] gives them to pass on;
-//!   [`Command::Retire`] lets the old master's workers finish while the
-//!   sockets go on listening in the new master.
+//! - A re-executed master: `USR2` does it all (below); the pieces, for
+//!   another shape: [`Listener::from_fd`] takes the descriptors;
+//!   [`Server::listeners`] gives them to pass on; [`Command::Retire`]
+//!   lets the old master's workers finish while the sockets go on
+//!   listening in the new master.
 //! - Async workers (feature `tokio`): a [`WorkerBody`] of their own,
 //!   given the listeners, the stop descriptor, the connection timeout and
 //!   the board's slot, where they count their open connections and beat
 //!   from their event loop ([`WorkerContext`]).
+//!
+//! # Binary upgrade (`USR2`)
+//!
+//! nginx's and unicorn's way: no connection refused, none reset, and a
+//! new binary that does not come up changes nothing.
+//!
+//! 1. On `USR2` ([`Command::Upgrade`]) the master renames its pidfile
+//!    ([`Builder::pidfile`]) to `<pidfile>.oldbin` and starts its binary
+//!    again in a child: the path it was started from (a binary replaced
+//!    there since is the one started; [`Builder::upgrade_program`] for
+//!    another), the same arguments, the environment it has. The
+//!    listeners are at descriptors 3.. with systemd's variables
+//!    (`LISTEN_FDS`, `LISTEN_FDNAMES`, and `LISTEN_PID` set to the
+//!    child's own pid, written between `fork` and `execve` without
+//!    allocating), so the new master takes them with
+//!    [`ListenFds::from_env`](crate::daemon::ListenFds::from_env)
+//!    exactly as under systemd socket activation (`WATCHDOG_PID` too,
+//!    when systemd set a watchdog). Beside them [`Takeover::from_env`]
+//!    reads [`UPGRADE_FROM`] (the old master's pid), [`UPGRADE_READY_FD`]
+//!    (a pipe's write end, after the listeners) and [`UPGRADE_NAMES`]
+//!    (the names of the named segments and queues given to
+//!    [`Builder::pass_name`]: the new master opens them). The old master
+//!    serves on meanwhile ([`Event::Upgrading`]).
+//! 2. The new master writes its own `<pidfile>` (the name is free; the
+//!    old one is `.oldbin`), forks its workers, and once they all
+//!    accept, tells the old master on the pipe ([`Builder::takeover`]).
+//!    A program that does not hand its [`Takeover`] to its server never
+//!    says so: it is stopped at the deadline and the old master serves
+//!    on (and one that binds its port afresh instead of taking the
+//!    listeners fails with `EADDRINUSE` and is rolled back at once). A
+//!    new master ignores `USR2` until its old master is gone: one
+//!    upgrade at a time.
+//! 3. The old master hears [`Event::Upgraded`]: [`Systemd`] sends
+//!    `MAINPID=<new pid>` (and nothing more from this master), then it
+//!    retires ([`Command::Retire`]): its workers finish their
+//!    connections, the sockets listen on in the new master; it removes
+//!    `<pidfile>.oldbin`, and [`Server::serve`] returns
+//!    [`Stopped::Upgraded`] (the passed segments and queues are the new
+//!    master's now: do not unlink them).
+//!
+//! **Rollback.** A new master that exits, closes the pipe, or is not
+//! ready within [`Builder::upgrade_deadline`]
+//! ([`DEFAULT_UPGRADE_DEADLINE`], 30 s) is stopped (`TERM`, `KILL` five
+//! seconds later), `<pidfile>.oldbin` is renamed back to `<pidfile>`
+//! (over what the new master wrote), a line on standard error (with the
+//! `log` feature, the `log` facade's `warn!`) says why, the hook hears
+//! [`Event::UpgradeFailed`], and the old master serves on as if nothing
+//! had happened. A second `USR2` during an upgrade, and a `USR2` while
+//! the server drains, are ignored with a line; `TERM`, `INT` or `QUIT`
+//! during an upgrade roll it back first.
+//!
+//! **Under systemd** (`Type=notify`): `NotifyAccess=main` is enough, as
+//! the old master (the main process) names the new one with `MAINPID=`
+//! before it goes; the new master's `READY=1` is heard from then on
+//! (`NotifyAccess=all` works too). Keep `ExecReload=` on `HUP` (kill
+//! -HUP $MAINPID: the workers replaced); the upgrade is an operator's
+//! `systemctl kill -s USR2 --kill-whom=main <unit>`. The new master is
+//! in the unit's cgroup, a child of the old one, adopted by systemd when
+//! the old one exits. `PIDFile=` is not needed with `Type=notify`.
 
 #[cfg(feature = "tokio")]
 mod async_conn;
@@ -167,6 +228,7 @@ mod listener;
 mod master;
 mod steer;
 mod systemd;
+mod upgrade;
 mod worker;
 
 pub use board::{MAX_WORKERS, WorkerInfo, WorkerState};
@@ -176,6 +238,9 @@ pub use listener::{DEFAULT_BACKLOG, Family, Listener};
 pub use master::Server;
 pub use steer::{Command, Event, Stopped};
 pub use systemd::Systemd;
+pub use upgrade::{
+    DEFAULT_UPGRADE_DEADLINE, Takeover, UPGRADE_FROM, UPGRADE_NAMES, UPGRADE_READY_FD,
+};
 pub use worker::{SyncWorker, WorkerBody, WorkerContext};
 
 #[cfg(feature = "tokio")]

@@ -1,6 +1,6 @@
 //! The vocabulary between the master and its hook: [`Event`] (what
 //! happened), [`Command`] (what the hook asks for), [`Stopped`] (how
-//! [`Server::serve`](super::Server::serve)(super::Server::serve) ended).
+//! [`Server::serve`](super::Server::serve) ended).
 
 use crate::signal::SigInfo;
 
@@ -20,6 +20,24 @@ pub enum Event {
     /// [`tick`](super::Builder::tick)): the watchdog's moment, with
     /// [`Server::healthy`](super::Server::healthy).
     Tick,
+    /// A binary upgrade (`USR2`) started this new master; the old one
+    /// serves on until it is ready (see [`Takeover`](super::Takeover)).
+    Upgrading {
+        /// The new master.
+        new_master: crate::Pid,
+    },
+    /// The new master is ready: this one hands over (a systemd notifier
+    /// sends `MAINPID=` now) and retires.
+    Upgraded {
+        /// The new master, the service's main process from now on.
+        new_master: crate::Pid,
+    },
+    /// The new master exited, closed its readiness pipe or was not ready
+    /// in time: it is stopped, the pidfile is back, this master serves on.
+    UpgradeFailed {
+        /// The new master that failed.
+        new_master: crate::Pid,
+    },
     /// A signal of the main loop's set that the server does not take
     /// (`USR1`, say): the hook's to handle.
     Signal(SigInfo),
@@ -50,6 +68,10 @@ pub enum Command {
     Retire,
     /// Stop now: the workers are killed (`INT`, `QUIT`).
     StopNow,
+    /// Re-execute the binary and hand over to it once it is ready
+    /// (`USR2`; see [`Builder::pidfile`](super::Builder::pidfile) and the
+    /// module docs' "Binary upgrade").
+    Upgrade,
 }
 
 /// How [`Server::serve`](super::Server::serve) ended.
@@ -65,4 +87,15 @@ pub enum Stopped {
     },
     /// Stopped at once (`INT`, `QUIT`, [`Command::StopNow`]).
     Now,
+    /// Handed over to a new master (`USR2`) and retired: the sockets
+    /// listen on there. Named segments and queues passed to it
+    /// ([`Builder::pass_name`](super::Builder::pass_name)) are its own
+    /// now: do not unlink them.
+    Upgraded {
+        /// The new master.
+        new_master: crate::Pid,
+        /// Workers killed because the grace period ran out (0: every
+        /// connection was finished).
+        killed: usize,
+    },
 }

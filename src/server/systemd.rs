@@ -35,6 +35,9 @@ use crate::error::Result;
 /// | [`Event::Ready`] | `READY=1` and `STATUS=serving: N workers, M connections served` (after a `HUP`, the same: systemd's reload is over) |
 /// | [`Event::Reloading`] (`HUP`) | `RELOADING=1` with `MONOTONIC_USEC` (`Type=notify-reload` wants it) and `STATUS=replacing the workers` |
 /// | [`Event::Stopping`] (`TERM`, `INT`, `QUIT`) | `STOPPING=1` and `STATUS=stopping` |
+/// | [`Event::Upgrading`] (`USR2`) | `STATUS=upgrading: new master N` |
+/// | [`Event::Upgraded`] | `MAINPID=N` (the new master, heard under `NotifyAccess=main` since it comes from the main process), then **nothing more** from this master: no `STOPPING=1` for its retirement, no ping |
+/// | [`Event::UpgradeFailed`] | `STATUS=upgrade to N failed; serving` |
 /// | every event, [`Event::Tick`] at least every tick | `WATCHDOG=1` every half of `WatchdogSec=`, **only while [`Server::healthy`]**: every worker alive, none past its connection timeout |
 ///
 /// So a wedged server (a worker stuck on a connection past the timeout, a
@@ -50,6 +53,8 @@ pub struct Systemd {
     watchdog: Option<Watchdog>,
     /// The last ping withheld because the server was unhealthy.
     withheld: bool,
+    /// A new master took over (`MAINPID=` sent): nothing more is said.
+    handed_over: bool,
 }
 
 impl Systemd {
@@ -72,6 +77,7 @@ impl Systemd {
             notifier,
             watchdog,
             withheld: false,
+            handed_over: false,
         }
     }
 
@@ -110,8 +116,23 @@ impl Systemd {
     /// A datagram the manager refused or did not take within a second
     /// ([`Notifier`]'s errors). The server goes on; a hook logs it.
     pub fn on<B: WorkerBody>(&mut self, server: &Server<B>, event: &Event) -> Result<()> {
+        if self.handed_over {
+            return Ok(());
+        }
         let mut status = heapless::String::<128>::new();
         match event {
+            Event::Upgrading { new_master } => {
+                let _ = write!(status, "upgrading: new master {new_master}");
+                self.notifier.status(&status)?;
+            }
+            Event::Upgraded { new_master } => {
+                self.handed_over = true;
+                return self.notifier.mainpid(*new_master);
+            }
+            Event::UpgradeFailed { new_master } => {
+                let _ = write!(status, "upgrade to {new_master} failed; serving");
+                self.notifier.status(&status)?;
+            }
             Event::Ready => {
                 let _ = write!(
                     status,

@@ -8,6 +8,7 @@
 
 pub(crate) mod epoll;
 pub(crate) mod event;
+pub(crate) mod exec;
 pub(crate) mod fdpass;
 pub(crate) mod file;
 pub(crate) mod futex;

@@ -15,6 +15,7 @@ mod listeners;
 mod seeds;
 mod steer;
 mod systemd;
+mod upgrade;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -32,8 +33,10 @@ use mproc::{Pid, process::Run};
 pub const DRAINED: i32 = 0;
 /// ... `Stopped::GraceRanOut`,
 pub const GRACE_RAN_OUT: i32 = 3;
-/// ... `Stopped::Now`.
+/// ... `Stopped::Now`,
 pub const NOW: i32 = 4;
+/// ... `Stopped::Upgraded`.
+pub const UPGRADED: i32 = 5;
 
 /// The tests' handler: upper-cases what the client sends, except for a
 /// few commands: `pid` answers the worker's pid, `sleep MS` sleeps then
@@ -210,6 +213,7 @@ impl Run for MasterBody {
             Stopped::Drained => DRAINED,
             Stopped::GraceRanOut { .. } => GRACE_RAN_OUT,
             Stopped::Now => NOW,
+            Stopped::Upgraded { .. } => UPGRADED,
         });
     }
 }

@@ -29,8 +29,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 pub const DRAINED: i32 = 0;
 /// ... `Stopped::GraceRanOut`,
 pub const GRACE_RAN_OUT: i32 = 3;
-/// ... `Stopped::Now`.
+/// ... `Stopped::Now`,
 pub const NOW: i32 = 4;
+/// ... `Stopped::Upgraded`.
+pub const UPGRADED: i32 = 5;
 
 /// The threads of this process, from `/proc/self/status`.
 pub fn threads() -> String {
@@ -185,6 +187,7 @@ impl Run for MasterBody {
             Stopped::Drained => DRAINED,
             Stopped::GraceRanOut { .. } => GRACE_RAN_OUT,
             Stopped::Now => NOW,
+            Stopped::Upgraded { .. } => UPGRADED,
         });
     }
 }
