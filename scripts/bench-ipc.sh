@@ -9,8 +9,11 @@
 # Python's multiprocessing Pipe and Queue (bench/bench_ipc_peer.py). Then
 # bench/benches/values.rs (a 64-byte struct with a String, one way, through
 # ValueQueue, a Pipe's send_value, ipc-channel's serde channel and Python's
-# Queue of the same dict) and bench/benches/pool_map.rs (Pool.map of
-# 100,000 paths to Strings against Python's Pool.map and rayon).
+# Queue of the same dict), bench/benches/pool_map.rs (Pool.map of
+# 100,000 paths to Strings against Python's Pool.map and rayon) and
+# bench/benches/server.rs (the pre-fork echo server, sync and async
+# workers, against the seeds' Python Pool(4) and gevent servers; gevent
+# from PyPI, reported n/a without it).
 #
 #   scripts/bench-ipc.sh                        full run (about a minute after the build)
 #   MPROC_BENCH_QUICK=1 scripts/bench-ipc.sh    smoke run with small counts
@@ -32,4 +35,5 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 cargo bench -p mproc-bench --bench ipc "$@"
 cargo bench -p mproc-bench --bench values "$@"
-exec cargo bench -p mproc-bench --bench pool_map "$@"
+cargo bench -p mproc-bench --bench pool_map "$@"
+exec cargo bench -p mproc-bench --bench server "$@"
