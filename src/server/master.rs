@@ -252,6 +252,7 @@ impl<B: WorkerBody> Server<B> {
                     }
                     let first = self.phase == Phase::Starting;
                     self.phase = Phase::Running;
+                    note!(info, "ready: {} workers accept", self.target);
                     let cmd = hook(self, Event::Ready);
                     if first {
                         // A new master of an upgrade, ready (and said so
@@ -280,6 +281,10 @@ impl<B: WorkerBody> Server<B> {
                 if self.phase != Phase::Reloading {
                     self.generation += 1;
                     self.phase = Phase::Reloading;
+                    note!(
+                        info,
+                        "reloading: new workers, the old ones finish their connections"
+                    );
                     let _ = hook(self, Event::Reloading);
                     self.reconcile()?;
                 }
@@ -307,6 +312,16 @@ impl<B: WorkerBody> Server<B> {
                 for i in 0..SLOTS {
                     self.stop_worker(i);
                 }
+                note!(
+                    info,
+                    "{}: the workers finish their connections (grace {:?})",
+                    if cmd == Command::Drain {
+                        "draining"
+                    } else {
+                        "retiring"
+                    },
+                    self.grace
+                );
                 let _ = hook(self, Event::Stopping);
             }
             Command::StopNow => {
@@ -315,7 +330,8 @@ impl<B: WorkerBody> Server<B> {
                     l.shut();
                 }
                 self.listeners.clear();
-                self.kill_all();
+                let _killed = self.kill_all();
+                note!(info, "stopping now: {_killed} workers killed");
                 let _ = hook(self, Event::Stopping);
                 return Ok(Some(Stopped::Now));
             }
@@ -473,7 +489,9 @@ impl<B: WorkerBody> Server<B> {
             match process::try_waitpid(w.pid) {
                 Ok(None) => {}
                 // Ended (or reaped elsewhere: gone all the same).
-                Ok(Some(_)) | Err(_) => {
+                _ended @ (Ok(Some(_)) | Err(_)) => {
+                    #[cfg(feature = "log")]
+                    note_end(w, _ended.ok().flatten());
                     // Died before it was ever ready, unasked: its
                     // replacement waits for the next tick, so a worker that
                     // cannot start (out of descriptors, say) is not forked
@@ -664,5 +682,36 @@ impl<B> Server<B> {
             Phase::Running | Phase::Reloading => State::Running,
             Phase::Draining(_) => State::Draining,
         });
+    }
+}
+
+/// The journal's line for a worker that ended: a warning unless it was
+/// asked to stop.
+#[cfg(feature = "log")]
+fn note_end(w: &Worker, code: Option<i32>) {
+    let pid = w.pid;
+    if w.killed {
+        ::log::warn!(
+            target: "mproc::server",
+            "worker {pid} killed: a connection passed the connection timeout; a new worker replaces it"
+        );
+    } else if w.stopping {
+        ::log::debug!(target: "mproc::server", "worker {pid} stopped");
+    } else {
+        match code {
+            Some(c) if c < 0 => ::log::warn!(
+                target: "mproc::server",
+                "worker {pid} killed by signal {}; a new worker replaces it",
+                -c
+            ),
+            Some(c) => ::log::warn!(
+                target: "mproc::server",
+                "worker {pid} exited with status {c}; a new worker replaces it"
+            ),
+            None => ::log::warn!(
+                target: "mproc::server",
+                "worker {pid} is gone; a new worker replaces it"
+            ),
+        }
     }
 }

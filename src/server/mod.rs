@@ -217,6 +217,14 @@
 //! in the unit's cgroup, a child of the old one, adopted by systemd when
 //! the old one exits. `PIDFile=` is not needed with `Type=notify`.
 
+/// A line for the `log` facade (feature `log`; nothing without it).
+macro_rules! note {
+    ($level:ident, $($arg:tt)+) => {
+        #[cfg(feature = "log")]
+        ::log::$level!(target: "mproc::server", $($arg)+);
+    };
+}
+
 #[cfg(feature = "tokio")]
 mod async_conn;
 #[cfg(feature = "tokio")]

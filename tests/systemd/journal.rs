@@ -106,3 +106,64 @@ fn elsewhere_lines_carry_a_utc_time_and_the_level() {
         );
     });
 }
+
+/// The socket server's own lines go through the logger: readiness, a
+/// worker that died and was replaced, the stop.
+#[test]
+fn the_server_master_logs_its_events_to_the_journal() {
+    use mproc::daemon::MainLoop;
+    use mproc::process::Process;
+    use mproc::server::{Command, Event, Listener, Server};
+    use mproc::signal::Signal;
+    use std::cell::Cell;
+
+    isolated(|| {
+        let killed = std::rc::Rc::new(Cell::new(None));
+        let seen = std::rc::Rc::clone(&killed);
+        let out = captured(
+            || {
+                set_env("JOURNAL_STREAM", &stderr_id());
+                journal::init(LevelFilter::Info).unwrap();
+            },
+            || {
+                let listener = Listener::tcp("127.0.0.1:0").unwrap();
+                let mut listener = Some(listener);
+                let mut master = Process::new(move || {
+                    let main = MainLoop::new(Server::signals()).unwrap();
+                    let mut server = Server::builder()
+                        .listener(listener.take().unwrap())
+                        .workers(1)
+                        .tick(std::time::Duration::from_millis(10))
+                        .build(|_conn| {})
+                        .unwrap();
+                    let victim = Cell::new(None);
+                    server
+                        .serve_with(&main, |server, event| {
+                            let first = server.workers().next().map(|w| w.pid);
+                            match (victim.get(), first) {
+                                (None, Some(pid)) if event == Event::Ready => {
+                                    victim.set(Some(pid));
+                                    mproc::signal::kill(pid, Signal::KILL).unwrap();
+                                }
+                                (Some(old), Some(pid)) if pid != old => return Command::StopNow,
+                                _ => {}
+                            }
+                            Command::Continue
+                        })
+                        .unwrap();
+                });
+                master.start().unwrap();
+                assert_eq!(master.join().unwrap(), 0);
+                seen.set(Some(()));
+            },
+        );
+        assert!(killed.get().is_some());
+        assert!(out.contains("<6>ready: 1 workers accept\n"), "{out}");
+        assert!(
+            out.lines().any(|l| l.starts_with("<4>worker ")
+                && l.ends_with(" killed by signal 9; a new worker replaces it")),
+            "{out}"
+        );
+        assert!(out.contains("<6>stopping now: 1 workers killed\n"), "{out}");
+    });
+}
