@@ -13,73 +13,21 @@
 //!   changed.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use mproc::process::Process;
 
-use crate::common::{isolated, under_qemu};
+use crate::common::isolated;
+use crate::seeds_py::{SHIM, python_seeds, run};
 
 #[path = "../../examples/pool_echo_server.rs"]
 #[allow(dead_code)] // the example's `main`
 mod pool_echo_server;
 
-/// Runs a seed file with `socket.connect` to 127.0.0.1:8080 sent to the
-/// port in argv[1] instead; the seed's `input()` ending at end of stdin
-/// ends it.
-const SHIM: &str = r#"
-import runpy, socket, sys
-port, seed = int(sys.argv[1]), sys.argv[2]
-connect = socket.socket.connect
-def redirected(self, addr):
-    if tuple(addr) == ('127.0.0.1', 8080):
-        addr = ('127.0.0.1', port)
-    return connect(self, addr)
-socket.socket.connect = redirected
-try:
-    runpy.run_path(seed, run_name='__main__')
-except EOFError:
-    pass
-"#;
-
-fn seeds() -> Option<PathBuf> {
-    let dir = std::env::var_os("MPROC_SEEDS_PY").map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/seeds-py")),
-        PathBuf::from,
-    );
-    dir.join("echo_load_client.py").exists().then_some(dir)
-}
-
-/// Runs `cmd` to its end, killing it after `limit` (a watchdog).
-fn run(mut cmd: Command, stdin: &[u8], limit: Duration) -> Output {
-    use std::io::Write;
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("python3");
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
-}
-
 #[test]
 fn the_seeds_python_clients_get_their_messages_upper_cased() {
-    let Some(dir) = seeds() else {
-        eprintln!("SKIPPED: no seeds-py directory (set MPROC_SEEDS_PY)");
-        return;
-    };
-    if under_qemu() || Command::new("python3").arg("-V").output().is_err() {
-        eprintln!("SKIPPED: no python3 to run the seed clients (or under qemu-user)");
-        return;
-    }
+    let Some(dir) = python_seeds() else { return };
     isolated(move || {
         let server = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = server.local_addr().unwrap().port();

@@ -8,6 +8,9 @@
 mod common;
 #[path = "../common/examples.rs"]
 mod examples;
+#[path = "../common/seeds.rs"]
+#[allow(dead_code)] // each binary uses a part of it
+mod seeds_py;
 
 mod example;
 mod limits;

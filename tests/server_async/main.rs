@@ -8,6 +8,9 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+#[path = "../common/seeds.rs"]
+#[allow(dead_code)] // each binary uses a part of it
+mod seeds_py;
 
 mod seeds;
 mod serve;

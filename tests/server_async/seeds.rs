@@ -8,38 +8,21 @@
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use mproc::daemon::MainLoop;
 use mproc::process::Process;
 use mproc::server::{Server, Stopped};
 use mproc::signal::{self, Signal};
 
-use crate::common::{isolated, under_qemu};
+use crate::common::isolated;
+use crate::seeds_py::{python_seeds, run};
 use crate::{open_fds, tcp};
 
 #[path = "../../examples/server_gevent.rs"]
 #[allow(dead_code)] // the example's `main`
 mod server_gevent;
-
-/// The seeds' directory, when python3 and the seeds are here; says why
-/// not otherwise.
-fn python_seeds() -> Option<PathBuf> {
-    let dir = std::env::var_os("MPROC_SEEDS_PY")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/seeds-py")));
-    if !dir.join("echo_load_client.py").exists() {
-        eprintln!("SKIPPED: no seeds-py directory (set MPROC_SEEDS_PY)");
-        return None;
-    }
-    if under_qemu() || Command::new("python3").arg("-V").output().is_err() {
-        eprintln!("SKIPPED: no python3 to run the seed clients (or under qemu-user)");
-        return None;
-    }
-    Some(dir)
-}
 
 #[test]
 fn the_seeds_load_client_gets_six_clients_served_at_once_by_one_async_worker() {
@@ -69,24 +52,11 @@ fn the_seeds_load_client_gets_six_clients_served_at_once_by_one_async_worker() {
         );
         assert!(line.trim_end().ends_with(", 1 async workers)"), "{line}");
 
-        let mut child = Command::new("python3")
-            .arg(dir.join("echo_load_client.py"))
+        let mut load = Command::new("python3");
+        load.arg(dir.join("echo_load_client.py"))
             .arg(addr.port().to_string())
-            .arg("6")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("python3");
-        let start = Instant::now();
-        while child.try_wait().unwrap().is_none() {
-            if start.elapsed() > Duration::from_secs(40) {
-                let _ = child.kill();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let res = child.wait_with_output().unwrap();
+            .arg("6");
+        let res = run(load, b"", Duration::from_secs(40));
         let text = String::from_utf8_lossy(&res.stdout);
         assert!(
             res.status.success(),
