@@ -76,7 +76,7 @@ pub fn usage(pid: i32) -> std::io::Result<Usage> {
 }
 
 /// Seed 001's `handle_request`, quiet.
-async fn echo(mut conn: mproc::server::AsyncConn) {
+pub async fn echo(mut conn: mproc::server::AsyncConn) {
     let mut data = [0u8; 1024];
     while let Ok(n @ 1..) = conn.read(&mut data).await {
         if conn.write_all(&data[..n]).await.is_err() {
@@ -142,6 +142,7 @@ pub fn measure(connections: usize) -> Result<Measured, Box<dyn std::error::Error
     Ok(measured)
 }
 
+#[allow(dead_code)] // unused when a bench includes this file
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n: usize = match std::env::args().nth(1) {
         Some(n) => n.parse()?,

@@ -42,6 +42,11 @@
 #[allow(dead_code)] // This bench uses a few of the helpers, not all.
 mod common;
 
+/// The async server's echo and the memory readings, from the example.
+#[path = "../../examples/server_async_memory.rs"]
+#[allow(dead_code)] // the example's own `measure` and `main`
+mod memory;
+
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -378,19 +383,6 @@ enum Shape {
     Async(usize),
 }
 
-/// Seed 001's `handle_request`, without its print: each message back as
-/// is, until the client hangs up.
-async fn echo(mut conn: mproc::server::AsyncConn) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut data = [0u8; 1024];
-    while let Ok(n @ 1..) = conn.read(&mut data).await {
-        if conn.write_all(&data[..n]).await.is_err() {
-            return;
-        }
-    }
-    let _ = conn.shutdown().await;
-}
-
 /// A server's processes, for the memory readings: its master, and the
 /// first worker (written by the master's hook once every worker accepts).
 struct Pids {
@@ -432,7 +424,7 @@ fn start_mproc(shape: Shape) -> Result<(SocketAddr, Stop, Pids)> {
                     server.serve_with(&main, ready_hook(stage, worker))?;
                 }
                 Shape::Async(n) => {
-                    let body = AsyncWorker::new(echo).max_connections(2 * IDLE);
+                    let body = AsyncWorker::new(memory::echo).max_connections(2 * IDLE);
                     let mut server = builder.workers(n).build_with(body)?;
                     server.serve_with(&main, ready_hook(stage, worker))?;
                 }
@@ -521,34 +513,9 @@ fn seeds() -> std::path::PathBuf {
     )
 }
 
-/// One process's memory, KiB, from `/proc/<pid>/smaps_rollup`.
-#[derive(Clone, Copy, Default)]
-struct Usage {
-    uss_kib: u64,
-    pss_kib: u64,
-}
-
-fn usage(pid: i32) -> Result<Usage> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))?;
-    let mut u = Usage::default();
-    for line in text.lines() {
-        let mut words = line.split_whitespace();
-        let (Some(key), Some(kib)) = (words.next(), words.next()) else {
-            continue;
-        };
-        let kib: u64 = kib.parse().unwrap_or(0);
-        match key {
-            "Pss:" => u.pss_kib = kib,
-            "Private_Clean:" | "Private_Dirty:" => u.uss_kib += kib,
-            _ => {}
-        }
-    }
-    Ok(u)
-}
-
 /// The server's processes' memory before and with `n` idle connections
 /// open (each checked with one echo first, so the server holds it).
-type Rows = Vec<(&'static str, Usage, Usage)>;
+type Rows = Vec<(&'static str, memory::Usage, memory::Usage)>;
 
 fn with_idle(addr: SocketAddr, pids: &Pids, n: usize, upper: bool) -> Result<Rows> {
     let mut who = vec![("master", pids.master)];
@@ -558,7 +525,10 @@ fn with_idle(addr: SocketAddr, pids: &Pids, n: usize, upper: bool) -> Result<Row
     } else {
         who[0].0 = "the process";
     }
-    let before: Vec<Usage> = who.iter().map(|(_, p)| usage(*p)).collect::<Result<_>>()?;
+    let before: Vec<memory::Usage> = who
+        .iter()
+        .map(|(_, p)| memory::usage(*p))
+        .collect::<std::io::Result<_>>()?;
     let mut open = Vec::with_capacity(n);
     let mut expected = *MSG;
     if upper {
@@ -574,7 +544,10 @@ fn with_idle(addr: SocketAddr, pids: &Pids, n: usize, upper: bool) -> Result<Row
         }
         open.push(c);
     }
-    let after: Vec<Usage> = who.iter().map(|(_, p)| usage(*p)).collect::<Result<_>>()?;
+    let after: Vec<memory::Usage> = who
+        .iter()
+        .map(|(_, p)| memory::usage(*p))
+        .collect::<std::io::Result<_>>()?;
     drop(open);
     Ok(who
         .iter()
