@@ -8,6 +8,7 @@ use crate::signal::SigInfo;
 /// where a systemd notifier says `READY=1`, `RELOADING=1`,
 /// `STOPPING=1`, and pings its watchdog.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
     /// Every worker waits for connections: after the start, and again
     /// once a replacement (`HUP`) has its new workers up.
@@ -46,6 +47,7 @@ pub enum Event {
 /// What the hook of [`Server::serve_with`](super::Server::serve_with) asks for: the same steering as
 /// the signals.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Command {
     /// Nothing.
     Continue,
@@ -76,6 +78,7 @@ pub enum Command {
 
 /// How [`Server::serve`](super::Server::serve) ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Stopped {
     /// Drained: every connection accepted was finished.
     Drained,

@@ -217,6 +217,7 @@ impl Run for MasterBody {
             Stopped::GraceRanOut { .. } => GRACE_RAN_OUT,
             Stopped::Now => NOW,
             Stopped::Upgraded { .. } => UPGRADED,
+            _ => 1,
         });
     }
 }
