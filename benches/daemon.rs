@@ -1,6 +1,6 @@
 //! Daemon benchmarks: the example daemon (`examples/daemon/`) as an
 //! operator runs it, from its release binary, steered from this process
-//! the way `tests/operator.rs` steers it; the numbers a firmware team asks
+//! the way `tests/operator/` steers it; the numbers a firmware team asks
 //! first.
 //!
 //! 1. **`USR1` → status report latency**: this process sends `SIGUSR1`
@@ -53,7 +53,7 @@
 //!
 //! The binaries are `target/release/examples/{daemon,submit}`, built from
 //! here by `cargo build --release --example daemon --example submit` (a
-//! no-op when they are fresh), as `tests/operator.rs` does for its
+//! no-op when they are fresh), as `tests/operator/` does for its
 //! profile. Each daemon runs on names of its own (`/mproc-bd-<pid>-<n>-q`
 //! and `-s`, a scratch directory for its pidfile and log), in its own
 //! process group, with `PR_SET_PDEATHSIG` = `SIGTERM` (if this bench dies,

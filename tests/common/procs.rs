@@ -1,4 +1,4 @@
-//! The processes `/proc` lists, as `tests/operator.rs` and
+//! The processes `/proc` lists, as `tests/operator/` and
 //! `benches/daemon.rs` look at a daemon from outside (its workers, its
 //! process group).
 
