@@ -61,3 +61,23 @@ pub fn run(mut cmd: Command, stdin: &[u8], limit: Duration) -> Output {
     }
     child.wait_with_output().unwrap()
 }
+
+/// Runs `echo_load_client.py PORT N` (N clients at once, three messages
+/// each) to its end; its lines, one per client, checked to be N and the
+/// run successful.
+pub fn load_clients(dir: &std::path::Path, port: u16, n: usize) -> Vec<String> {
+    let mut load = Command::new("python3");
+    load.arg(dir.join("echo_load_client.py"))
+        .arg(port.to_string())
+        .arg(n.to_string());
+    let out = run(load, b"", Duration::from_secs(40));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), n, "{text}");
+    lines
+}

@@ -19,7 +19,7 @@ use std::time::Duration;
 use mproc::process::Process;
 
 use crate::common::isolated;
-use crate::seeds_py::{SHIM, python_seeds, run};
+use crate::seeds_py::{SHIM, load_clients, python_seeds, run};
 
 #[path = "../../examples/pool_echo_server.rs"]
 #[allow(dead_code)] // the example's `main`
@@ -37,19 +37,7 @@ fn the_seeds_python_clients_get_their_messages_upper_cased() {
         });
         srv.start().unwrap();
 
-        let mut load = Command::new("python3");
-        load.arg(dir.join("echo_load_client.py"))
-            .arg(port.to_string())
-            .arg("6");
-        let out = run(load, b"", Duration::from_secs(40));
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{text}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 6, "{text}");
+        let lines = load_clients(&dir, port, 6);
         let mut waited = 0;
         for (i, line) in lines.iter().enumerate() {
             assert!(line.starts_with(&format!("({i}, ")), "{line}");
@@ -64,7 +52,7 @@ fn the_seeds_python_clients_get_their_messages_upper_cased() {
                 waited += 1;
             }
         }
-        assert!(waited >= 2, "at most four are served at once:\n{text}");
+        assert!(waited >= 2, "at most four are served at once:\n{lines:#?}");
 
         let mut seed = Command::new("python3");
         seed.arg("-c")

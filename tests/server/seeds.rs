@@ -24,7 +24,7 @@ use mproc::server::{Server, Stopped};
 use mproc::signal::{self, Signal};
 
 use crate::common::isolated;
-use crate::seeds_py::{SHIM, python_seeds, run};
+use crate::seeds_py::{SHIM, load_clients, python_seeds, run};
 use crate::tcp;
 
 #[path = "../../examples/server_echo.rs"]
@@ -63,19 +63,7 @@ fn start(workers: usize, per_connection: bool) -> (Process<impl FnOnce()>, u16) 
 /// Runs `echo_load_client.py PORT 6`; how many clients waited for a
 /// worker (took twice the time of one).
 fn load(dir: &std::path::Path, port: u16) -> usize {
-    let mut load = Command::new("python3");
-    load.arg(dir.join("echo_load_client.py"))
-        .arg(port.to_string())
-        .arg("6");
-    let out = run(load, b"", Duration::from_secs(40));
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 6, "{text}");
+    let lines = load_clients(dir, port, 6);
     let mut waited = 0;
     for (i, line) in lines.iter().enumerate() {
         assert!(line.starts_with(&format!("({i}, ")), "{line}");

@@ -8,7 +8,6 @@
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixStream;
-use std::process::Command;
 use std::time::Duration;
 
 use mproc::daemon::MainLoop;
@@ -17,7 +16,7 @@ use mproc::server::{Server, Stopped};
 use mproc::signal::{self, Signal};
 
 use crate::common::isolated;
-use crate::seeds_py::{python_seeds, run};
+use crate::seeds_py::{load_clients, python_seeds};
 use crate::{open_fds, tcp};
 
 #[path = "../../examples/server_gevent.rs"]
@@ -52,19 +51,7 @@ fn the_seeds_load_client_gets_six_clients_served_at_once_by_one_async_worker() {
         );
         assert!(line.trim_end().ends_with(", 1 async workers)"), "{line}");
 
-        let mut load = Command::new("python3");
-        load.arg(dir.join("echo_load_client.py"))
-            .arg(addr.port().to_string())
-            .arg("6");
-        let res = run(load, b"", Duration::from_secs(40));
-        let text = String::from_utf8_lossy(&res.stdout);
-        assert!(
-            res.status.success(),
-            "{text}\n{}",
-            String::from_utf8_lossy(&res.stderr)
-        );
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 6, "{text}");
+        let lines = load_clients(&dir, addr.port(), 6);
         for (i, line) in lines.iter().enumerate() {
             assert!(line.starts_with(&format!("({i}, ")), "{line}");
             // As sent: seed 001 echoes, it does not upper-case.
