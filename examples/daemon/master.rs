@@ -596,8 +596,11 @@ pub fn serve(cfg: &Config) -> Result<(), Box<dyn std::error::Error>> {
         d.refresh(&pool, &mq);
         // Alive only while every worker runs and no job has overrun the
         // task timeout: a wedged pool stops pinging, and systemd restarts
-        // the service.
-        if let Some(w) = watchdog.as_mut() {
+        // the service. (`healthy` polls the workers: only when a ping is
+        // due, not at every turn of the loop.)
+        if let Some(w) = watchdog.as_mut()
+            && w.is_due()
+        {
             d.tell(w.ping_if(&notifier, pool.healthy()).map(|_| ()));
         }
 

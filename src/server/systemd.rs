@@ -152,7 +152,10 @@ impl Systemd {
             }
             Event::Tick | Event::Signal(_) => {}
         }
-        if let Some(w) = &mut self.watchdog {
+        // The health is looked at only when a ping is due.
+        if let Some(w) = &mut self.watchdog
+            && w.is_due()
+        {
             match w.ping_if(&self.notifier, server.healthy())? {
                 Ping::Sent => self.withheld = false,
                 Ping::Withheld => self.withheld = true,
