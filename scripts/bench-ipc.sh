@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the message-passing benchmark in release mode, printing Markdown
-# tables: bench/benches/ipc.rs in the mproc-bench workspace package (kept
+# tables: bench/benches/ipc/ in the mproc-bench workspace package (kept
 # apart so that its peers stay out of mproc's dependency graph). The round
 # trip of a 64-byte message to a forked child and back, and one-way
 # throughput, for mproc's Pipe, MessageQueue and Queue against raw loops of
