@@ -5,7 +5,7 @@
 # apply_async, map, oversubscription, memory: mproc's Pool against Python's
 # Pool), benches/manager.rs (dict round trips and locked decrements through
 # mproc's Manager against Python's Manager, and against shared memory),
-# benches/daemon.rs (the example daemon's release binary: USR1-to-report
+# benches/daemon/ (the example daemon's release binary: USR1-to-report
 # latency, jobs/s through its message queue, idle memory, binary size,
 # stripped and static), benches/recovery.rs (Semaphore acquire + drop
 # against the algorithm before unit recovery and a bare atomic; Lock and

@@ -1,5 +1,5 @@
 //! The processes `/proc` lists, as `tests/operator/` and
-//! `benches/daemon.rs` look at a daemon from outside (its workers, its
+//! `benches/daemon/` look at a daemon from outside (its workers, its
 //! process group).
 
 /// A process as `/proc/<pid>/stat` describes it.
