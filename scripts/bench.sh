@@ -7,7 +7,7 @@
 # mproc's Manager against Python's Manager, and against shared memory),
 # benches/daemon/ (the example daemon's release binary: USR1-to-report
 # latency, jobs/s through its message queue, idle memory, binary size,
-# stripped and static), benches/recovery.rs (Semaphore acquire + drop
+# stripped and static), benches/recovery/ (Semaphore acquire + drop
 # against the algorithm before unit recovery and a bare atomic; Lock and
 # RLock take-over latency after a SIGKILL of the holder; a Condition
 # notification when a waiter was killed), benches/queue.rs (feature serde:
