@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the benchmarks in release mode, one after the other, each printing a
 # Markdown table: benches/process.rs (spawn+join, signal round trip: mproc
-# against raw libc and Python's multiprocessing), benches/pool.rs (apply,
+# against raw libc and Python's multiprocessing), benches/pool/ (apply,
 # apply_async, map, oversubscription, memory: mproc's Pool against Python's
 # Pool), benches/manager.rs (dict round trips and locked decrements through
 # mproc's Manager against Python's Manager, and against shared memory),
