@@ -12,7 +12,7 @@
 # RLock take-over latency after a SIGKILL of the holder; a Condition
 # notification when a waiter was killed), benches/queue.rs (feature serde:
 # RecordQueue throughput for 16 B to 4 KiB records, the serde ValueQueue's
-# round trip against the fixed Queue's) and benches/sync.rs (locked
+# round trip against the fixed Queue's) and benches/sync/ (locked
 # counter, contended lock, Event ping-pong: mproc against a bare atomic, a
 # raw futex, a raw spin and Python's multiprocessing).
 #
