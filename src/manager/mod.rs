@@ -175,6 +175,8 @@ pub use proxy::{
     LockProxy, ManagerGuard, NamespaceProxy, Proxied, Proxy, QueueProxy, RLockProxy,
     SemaphoreProxy, Token, ValueProxy,
 };
+#[cfg(feature = "tokio")]
+pub use proxy::{AsyncGuard, AsyncProxy};
 pub use served::{Call, Method, Served};
 pub use wire::Wire;
 

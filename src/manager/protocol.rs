@@ -37,8 +37,8 @@
 //!
 //! ## The channel
 //!
-//! `AREA` bytes of header words (the state word, then each side's
-//! `parked` flag), then the message area of the server's message size
+//! `AREA` bytes of header words (the state word, each side's `parked`
+//! flag, the `withdraw` word), then the message area of the server's message size
 //! (`Builder::message_bytes`, by default `MPROC_MANAGER_MESSAGE_BYTES`).
 //! The server sizes the memfd, then seals it (`F_SEAL_SHRINK |
 //! F_SEAL_GROW | F_SEAL_SEAL`) before passing it: a client can write the
@@ -62,11 +62,21 @@
 //! | `IDLE` | the client | client writes a request, swaps in `REQUEST` |
 //! | `REQUEST` | nobody | server CASes `SERVING` |
 //! | `SERVING` | the server | server writes the reply and swaps in `REPLY`, or stores `PENDING` |
-//! | `PENDING` | nobody (request parked: a lock is held…) | server CASes `SERVING` to answer it (when it can be granted, or its timeout ran out: the server keeps timeouts, a client never withdraws a request) |
+//! | `PENDING` | nobody (request parked: a lock is held…) | server CASes `SERVING` to answer it (when it can be granted, its timeout ran out, or the client withdrew it) |
 //! | `REPLY` | nobody | client reads the reply and stores `IDLE` |
 //!
 //! Only the rows' writers change the state word: the client `IDLE` →
 //! `REQUEST` and `REPLY` → `IDLE`, the server the rest.
+//!
+//! A client may withdraw a `PENDING` request (an async wait whose future
+//! was dropped): it stores that state word's value in the channel's
+//! fourth word (`withdraw`), then rings as for a request. The server, on
+//! finding the word of its parked request there, answers it `WITHDRAWN`,
+//! having done nothing. It may have answered the request already (the
+//! two cross): the client then reads the real answer and undoes it (a
+//! lock taken is released, an item got is kept for the next get or given
+//! back with `Q_PUT_FRONT`). A stale `withdraw` word never matches a
+//! later request: its `seq` differs.
 //!
 //! Each side publishes with a `swap` (a full barrier) and then loads the
 //! other side's `parked` flag; a side about to park swaps its flag in,
@@ -219,6 +229,10 @@ pub(crate) mod op {
     pub(crate) const B_RESET: u16 = 9;
     pub(crate) const Q_PUT: u16 = 10;
     pub(crate) const Q_GET: u16 = 11;
+    /// Queue: an item given back (by a client whose withdrawn get had
+    /// been answered already) goes first: to the oldest waiting getter,
+    /// or to the queue's front if it has room (`QUEUE_FULL` if not).
+    pub(crate) const Q_PUT_FRONT: u16 = 12;
 }
 
 /// Reply statuses.
@@ -275,6 +289,9 @@ pub(crate) mod status {
     /// A registered object's result does not encode in the reply's room:
     /// `a` its size, `b` the room.
     pub(crate) const RESULT_TOO_BIG: u16 = 24;
+    /// A parked request the client withdrew (see the channel's
+    /// `withdraw` word): nothing was done.
+    pub(crate) const WITHDRAWN: u16 = 25;
 }
 
 /// Which part of a request a `TYPE_MISMATCH` is about.
@@ -445,6 +462,12 @@ impl Channel {
 
     pub(crate) fn server_parked(&self) -> &AtomicU32 {
         self.word(2)
+    }
+
+    /// The state word of a `PENDING` request its client withdraws (see
+    /// the module docs).
+    pub(crate) fn withdraw(&self) -> &AtomicU32 {
+        self.word(3)
     }
 
     /// The state word. `SeqCst`: each side's look at the state after

@@ -325,6 +325,8 @@ macro_rules! proxied {
 // The proxies, one kind (or family of kinds) per submodule, and the
 // creation of objects (they use `proxied!` above).
 mod array;
+#[cfg(feature = "tokio")]
+mod async_proxy;
 mod dict;
 mod list;
 mod make;
@@ -336,6 +338,8 @@ mod value;
 mod waits;
 
 pub use array::ArrayProxy;
+#[cfg(feature = "tokio")]
+pub use async_proxy::{AsyncGuard, AsyncProxy};
 pub use dict::DictProxy;
 pub use list::ListProxy;
 pub use queue::QueueProxy;

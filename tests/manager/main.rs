@@ -7,6 +7,8 @@
 mod common;
 
 mod array;
+#[cfg(feature = "tokio")]
+mod async_waits;
 mod capacity;
 mod faults;
 mod hostile;

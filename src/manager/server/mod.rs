@@ -305,7 +305,15 @@ impl Server {
             let w = conn.chan.load();
             match phase(w) {
                 REQUEST => {}
-                IDLE | SERVING | PENDING | REPLY => continue,
+                PENDING => {
+                    // Withdrawn by its client (see the protocol)?
+                    if conn.chan.withdraw().load(Ordering::Acquire) == w {
+                        self.withdraw(slot, seq(w));
+                        worked = true;
+                    }
+                    continue;
+                }
+                IDLE | SERVING | REPLY => continue,
                 // No such phase: the client wrote garbage.
                 _ => {
                     self.doom(slot);

@@ -321,6 +321,24 @@ impl Server {
                 }
                 Action::Reply(reply)
             }
+            (Data::Queue(q), op::Q_PUT_FRONT) => {
+                let item = q_item(q);
+                if len != 8 + item {
+                    return Action::Reply(super::bad(len));
+                }
+                if let Some(getter) = self.oldest(index, |p| p.op == op::Q_GET) {
+                    let reply = self.item_reply(8, item);
+                    self.grant(getter, reply);
+                    return Action::Reply(Reply::ok(0));
+                }
+                let Some(Data::Queue(q)) = &mut self.objects[index].data else {
+                    return Action::Reply(Reply::status(status::NO_OBJECT, 0, 0));
+                };
+                match q.insert(0, &self.req[8..8 + item]) {
+                    Ok(()) => Action::Reply(Reply::ok(0)),
+                    Err(_) => Action::Reply(Reply::status(status::QUEUE_FULL, 0, 0)),
+                }
+            }
             (Data::Queue(q), op::LEN) => Action::Reply(Reply::status(
                 status::OK,
                 q.len() as u64,
@@ -372,6 +390,23 @@ impl Server {
                 // item stays in the reply buffer meanwhile).
                 self.move_parked_puts(index);
                 Action::Reply(reply)
+            }
+            (Data::Records(_), op::Q_PUT_FRONT) => {
+                let Some(size) = len.checked_sub(8) else {
+                    return Action::Reply(super::bad(len));
+                };
+                if let Some(getter) = self.oldest(index, |p| p.op == op::Q_GET) {
+                    let reply = self.item_reply(8, size);
+                    self.grant(getter, reply);
+                    return Action::Reply(Reply::ok(0));
+                }
+                let Some(Data::Records(q)) = &mut self.objects[index].data else {
+                    return Action::Reply(Reply::status(status::NO_OBJECT, 0, 0));
+                };
+                if size <= q.room() && q.insert(0, &[&self.req[8..len]]).is_ok() {
+                    return Action::Reply(Reply::ok(0));
+                }
+                Action::Reply(Reply::status(status::QUEUE_FULL, 0, 0))
             }
             (Data::Records(q), op::LEN) => Action::Reply(Reply::status(
                 status::OK,
@@ -566,6 +601,30 @@ impl Server {
                 *depth = 0;
                 self.grant_lock(index);
             }
+        }
+    }
+
+    /// Withdraws the request connection `slot` parked as number `seq`
+    /// (its client stored that in the channel's `withdraw` word): answered
+    /// `WITHDRAWN`, nothing done. A party that leaves a barrier breaks it,
+    /// as one whose wait times out does (Python's semantics); a put that
+    /// waited for room no longer holds back the ones behind it.
+    pub(super) fn withdraw(&mut self, slot: usize, seq: u32) {
+        let Some(p) = self.parked_at(slot) else {
+            return;
+        };
+        if p.seq != seq {
+            return;
+        }
+        let object = &self.objects[p.object];
+        if object.kind == kind::BARRIER && object.generation == p.generation {
+            // Answers this request (BROKEN) with the others.
+            self.break_barrier(p.object);
+            return;
+        }
+        self.grant(slot, Reply::status(status::WITHDRAWN, 0, 0));
+        if p.op == op::Q_PUT && matches!(self.objects[p.object].data, Some(Data::Records(_))) {
+            self.move_parked_puts(p.object);
         }
     }
 

@@ -3,6 +3,9 @@
 //! calls through it (a forked child makes its own connection on its
 //! first call: it never uses its parent's channel).
 
+#[cfg(feature = "tokio")]
+mod pending;
+
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -283,20 +286,41 @@ impl Link {
         &self,
         op: &'static str,
         resource: Resource,
-        mut request: Request,
+        request: Request,
         fill: impl FnOnce(&mut [u8]) -> Result<usize>,
         decode: impl FnOnce(&Reply, &[u8]) -> Result<R>,
     ) -> Result<R> {
         let mut guard = self.lock();
+        let s = self.session(&mut guard, op)?;
+        let seq = match self.send_on(s, request, fill) {
+            Ok(seq) => seq,
+            Err(Sent::Not(e)) => return Err(e),
+            Err(Sent::Gone) => {
+                *guard = None;
+                return Err(self.gone(op));
+            }
+        };
+        if wait_reply(s, seq, None).is_err() {
+            *guard = None;
+            return Err(self.gone(op));
+        }
+        take_reply(s, seq, op, resource, decode)
+    }
+
+    /// This process's session, connected first if it has none (a forked
+    /// child's copy of its parent's session is dropped: its mapping and
+    /// its copy of the socket only; the parent's connection is untouched).
+    fn session<'g>(
+        &self,
+        guard: &'g mut std::sync::MutexGuard<'_, Option<Session>>,
+        op: &'static str,
+    ) -> Result<&'g mut Session> {
         let me = sys::process::getpid();
         if guard.as_ref().is_none_or(|s| s.pid != me) {
-            // First call in this process (a forked child's copy of its
-            // parent's session is dropped: its mapping and its copy of the
-            // socket only; the parent's connection is untouched).
-            *guard = None;
+            **guard = None;
             // Once connected, a server that cannot be reached is gone.
             let reconnect = self.instance.load(Ordering::Relaxed) != 0;
-            *guard = Some(self.open(op).map_err(|e| {
+            **guard = Some(self.open(op).map_err(|e| {
                 if reconnect && e.kind() == ErrorKind::NotFound {
                     self.gone(op)
                 } else {
@@ -304,46 +328,81 @@ impl Link {
                 }
             })?);
         }
-        let Some(s) = guard.as_mut() else {
-            return Err(self.gone(op));
-        };
-        let len = fill(&mut s.buf[REQUEST_HEADER..])?;
+        guard.as_mut().ok_or_else(|| self.gone(op))
+    }
+
+    /// Writes a request into the session's channel and publishes it
+    /// (ringing a parked server): its number.
+    fn send_on(
+        &self,
+        s: &mut Session,
+        mut request: Request,
+        fill: impl FnOnce(&mut [u8]) -> Result<usize>,
+    ) -> core::result::Result<u32, Sent> {
+        let len = fill(&mut s.buf[REQUEST_HEADER..]).map_err(Sent::Not)?;
         request.len = len as u32;
         request.write(&mut s.buf[..REQUEST_HEADER]);
         s.seq = (s.seq + 1) & (u32::MAX >> 3);
         let seq = s.seq;
         s.chan.put(&s.buf[..REQUEST_HEADER + len]);
         s.chan.state().swap(word(seq, REQUEST), Ordering::SeqCst);
-        if s.chan.server_parked().load(Ordering::SeqCst) != 0 {
-            match socket::send(&s.sock, &DOORBELL, false) {
-                Ok(()) | Err(Errno::EAGAIN) => {}
-                Err(_) => {
-                    *guard = None;
-                    return Err(self.gone(op));
-                }
-            }
-        }
-        if wait_reply(s, seq).is_err() {
-            *guard = None;
-            return Err(self.gone(op));
-        }
-        let mut head = [0u8; REPLY_HEADER];
-        s.chan.take(&mut head);
-        let reply = Reply::read(&head);
-        let n = (reply.len as usize).min(s.buf.len());
-        s.chan.take_at(REPLY_HEADER, &mut s.buf[..n]);
-        s.chan.state().store(word(seq, IDLE), Ordering::Release);
-        if reply.status != status::OK {
-            return Err(reply_error(op, resource, &reply));
-        }
-        decode(&reply, &s.buf[..n])
+        ring_if_parked(s).map_err(|()| Sent::Gone)?;
+        Ok(seq)
     }
 }
 
+/// Why a request was not sent.
+enum Sent {
+    /// Its arguments failed to encode: nothing was sent.
+    Not(Error),
+    /// The server is gone.
+    Gone,
+}
+
+/// Rings the server's doorbell if it parked; `Err` when it is gone.
+fn ring_if_parked(s: &Session) -> core::result::Result<(), ()> {
+    if s.chan.server_parked().load(Ordering::SeqCst) != 0 {
+        match socket::send(&s.sock, &DOORBELL, false) {
+            Ok(()) | Err(Errno::EAGAIN) => {}
+            Err(_) => return Err(()),
+        }
+    }
+    Ok(())
+}
+
+/// Reads the reply to request `seq` (there: its state is `REPLY`), frees
+/// the channel, and decodes it (or makes the server's status an error).
+fn take_reply<R>(
+    s: &mut Session,
+    seq: u32,
+    op: &'static str,
+    resource: Resource,
+    decode: impl FnOnce(&Reply, &[u8]) -> Result<R>,
+) -> Result<R> {
+    let (reply, n) = read_reply(s, seq);
+    if reply.status != status::OK {
+        return Err(reply_error(op, resource, &reply));
+    }
+    decode(&reply, &s.buf[..n])
+}
+
+/// Reads the reply to request `seq` into the session's buffer and frees
+/// the channel: the reply and its payload's length there.
+fn read_reply(s: &mut Session, seq: u32) -> (Reply, usize) {
+    let mut head = [0u8; REPLY_HEADER];
+    s.chan.take(&mut head);
+    let reply = Reply::read(&head);
+    let n = (reply.len as usize).min(s.buf.len());
+    s.chan.take_at(REPLY_HEADER, &mut s.buf[..n]);
+    s.chan.state().store(word(seq, IDLE), Ordering::Release);
+    (reply, n)
+}
+
 /// Waits for the reply to request `seq` (the server keeps any timeout
-/// the request asked for, and answers when it runs out); `Err` when the
-/// server is gone.
-fn wait_reply(s: &Session, seq: u32) -> core::result::Result<(), ()> {
+/// the request asked for, and answers when it runs out), until
+/// `deadline` if there is one; `Err` when the server is gone or the
+/// deadline passed.
+fn wait_reply(s: &Session, seq: u32, deadline: Option<Instant>) -> core::result::Result<(), ()> {
     let done = || s.chan.load() == word(seq, REPLY);
     let start = Instant::now();
     let mut parked_since: Option<Instant> = None;
@@ -374,7 +433,12 @@ fn wait_reply(s: &Session, seq: u32) -> core::result::Result<(), ()> {
             s.chan.client_parked().store(0, Ordering::Relaxed);
             return Ok(());
         }
-        sys::poll_readable(s.sock.as_fd(), None).map_err(|_| ())?;
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if left.is_some_and(|l| l.is_zero()) {
+            s.chan.client_parked().store(0, Ordering::Relaxed);
+            return Err(());
+        }
+        sys::poll_readable(s.sock.as_fd(), left).map_err(|_| ())?;
         s.chan.client_parked().store(0, Ordering::Relaxed);
         if done() {
             return Ok(());
