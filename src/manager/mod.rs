@@ -170,13 +170,14 @@ pub use encoding::{Encoding, Fixed, MESSAGE_KNOB, OBJECT_BYTES_KNOB, Serde};
 /// `#[derive(Wire)]`: the encoding and its validating decode, field by field.
 #[cfg(feature = "derive")]
 pub use mproc_derive::Wire;
+#[cfg(feature = "tokio")]
+pub use proxy::AsyncProxy;
 pub use proxy::{
     ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EventProxy, FieldName, ListProxy,
     LockProxy, ManagerGuard, NamespaceProxy, Proxied, Proxy, QueueProxy, RLockProxy,
     SemaphoreProxy, Token, ValueProxy,
 };
-#[cfg(feature = "tokio")]
-pub use proxy::{AsyncGuard, AsyncProxy};
+pub use proxy::{Detached, DetachedGuard, Pending};
 pub use served::{Call, Method, Served};
 pub use wire::Wire;
 

@@ -231,7 +231,8 @@ pub(crate) mod op {
     pub(crate) const Q_GET: u16 = 11;
     /// Queue: an item given back (by a client whose withdrawn get had
     /// been answered already) goes first: to the oldest waiting getter,
-    /// or to the queue's front if it has room (`QUEUE_FULL` if not).
+    /// or to the queue's front, past its capacity by one item if need be
+    /// (it was in the queue a moment ago).
     pub(crate) const Q_PUT_FRONT: u16 = 12;
 }
 

@@ -327,6 +327,7 @@ macro_rules! proxied {
 mod array;
 #[cfg(feature = "tokio")]
 mod async_proxy;
+mod detached;
 mod dict;
 mod list;
 mod make;
@@ -339,7 +340,8 @@ mod waits;
 
 pub use array::ArrayProxy;
 #[cfg(feature = "tokio")]
-pub use async_proxy::{AsyncGuard, AsyncProxy};
+pub use async_proxy::AsyncProxy;
+pub use detached::{Detached, DetachedGuard, Pending};
 pub use dict::DictProxy;
 pub use list::ListProxy;
 pub use queue::QueueProxy;

@@ -22,7 +22,11 @@ pub(crate) struct Records {
     len: usize,
     /// Record `i` is `bytes[starts[i]..starts[i + 1]]`; `starts[0]` is 0.
     starts: Vec<u32>,
+    /// The arena: `limit` bytes, more only after a record was given back
+    /// past the limit ([`Records::insert_over`]).
     bytes: Vec<u8>,
+    /// The bytes records may take.
+    limit: usize,
 }
 
 impl Records {
@@ -32,8 +36,10 @@ impl Records {
         Records {
             capacity,
             len: 0,
-            starts: vec![0; capacity + 1],
+            // One more: a record given back past the capacity.
+            starts: vec![0; capacity + 2],
             bytes: vec![0; bytes],
+            limit: bytes,
         }
     }
 
@@ -52,7 +58,7 @@ impl Records {
 
     /// Bytes free.
     pub(crate) fn room(&self) -> usize {
-        self.bytes.len() - self.used()
+        self.limit.saturating_sub(self.used())
     }
 
     pub(crate) fn get(&self, i: usize) -> Option<&[u8]> {
@@ -69,7 +75,7 @@ impl Records {
     /// written. Checks first: nothing changes when there is no room.
     fn resize(&mut self, i: usize, size: usize, insert: bool) -> Result<(), Full> {
         let old = if insert {
-            if self.len == self.capacity {
+            if self.len >= self.capacity {
                 return Err(Full::Records(self.capacity));
             }
             0
@@ -113,6 +119,39 @@ impl Records {
         let size = parts.iter().map(|p| p.len()).sum();
         self.resize(i, size, true)?;
         self.fill(i, parts);
+        Ok(())
+    }
+
+    /// Inserts `record` before index `i` (clamped to the length) past the
+    /// capacity and the byte limit if need be, by at most one record: a
+    /// queue's record given back by a client whose get was withdrawn after
+    /// it was answered (it was in the queue a moment ago). The arena grows
+    /// when it must (a rare allocation); the limit stays for the puts.
+    pub(crate) fn insert_over(&mut self, i: usize, record: &[u8]) -> Result<(), Full> {
+        if self.len > self.capacity {
+            return Err(Full::Records(self.capacity));
+        }
+        let (used, size) = (self.used(), record.len());
+        let total = used + size;
+        if u32::try_from(total).is_err() {
+            return Err(Full::Bytes {
+                size,
+                room: self.room(),
+            });
+        }
+        if total > self.bytes.len() {
+            self.bytes.resize(total, 0);
+        }
+        let i = i.min(self.len);
+        let start = self.starts[i] as usize;
+        self.bytes.copy_within(start..used, start + size);
+        self.starts.copy_within(i..=self.len, i + 1);
+        self.len += 1;
+        for s in &mut self.starts[i + 1..=self.len] {
+            // Below `total`, which fits a u32 (checked above).
+            *s += size as u32;
+        }
+        self.bytes[start..start + size].copy_from_slice(record);
         Ok(())
     }
 

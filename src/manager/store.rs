@@ -143,12 +143,14 @@ pub(crate) struct List {
 }
 
 impl List {
+    /// At most `capacity` items of `item` bytes, and room for one more:
+    /// an item a queue's client gives back ([`List::insert_over`]).
     pub(crate) fn new(item: usize, capacity: usize) -> List {
         List {
             item,
             capacity,
             len: 0,
-            bytes: vec![0; item * capacity],
+            bytes: vec![0; item * (capacity + 1)],
         }
     }
 
@@ -179,7 +181,17 @@ impl List {
     /// Inserts `value` before index `i` (clamped to the length, as Python
     /// does).
     pub(crate) fn insert(&mut self, i: usize, value: &[u8]) -> Result<(), Full> {
-        if self.len == self.capacity {
+        if self.len >= self.capacity {
+            return Err(Full);
+        }
+        self.insert_over(i, value)
+    }
+
+    /// [`List::insert`] past the capacity by at most one item (a queue's
+    /// item given back by a client whose get was withdrawn after it was
+    /// answered: it was in the queue a moment ago).
+    pub(crate) fn insert_over(&mut self, i: usize, value: &[u8]) -> Result<(), Full> {
+        if self.len > self.capacity {
             return Err(Full);
         }
         let i = i.min(self.len);
@@ -194,7 +206,7 @@ impl List {
     /// bytes: none for items of no bytes, which are counted all the same),
     /// or none of them.
     pub(crate) fn extend(&mut self, values: &[u8], count: usize) -> Result<(), Full> {
-        if count > self.capacity - self.len || values.len() != count * self.item {
+        if count > self.capacity.saturating_sub(self.len) || values.len() != count * self.item {
             return Err(Full);
         }
         let at = self.len * self.item;

@@ -10,6 +10,7 @@ mod array;
 #[cfg(feature = "tokio")]
 mod async_waits;
 mod capacity;
+mod detached;
 mod faults;
 mod hostile;
 mod objects;

@@ -3,7 +3,6 @@
 //! calls through it (a forked child makes its own connection on its
 //! first call: it never uses its parent's channel).
 
-#[cfg(feature = "tokio")]
 mod pending;
 
 use std::os::fd::{AsFd, OwnedFd};

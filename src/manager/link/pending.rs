@@ -1,9 +1,7 @@
 //! A request left in flight, in steps that never block for long: sent
 //! without waiting, its reply taken once it is there, the socket armed
-//! for the server's doorbell, or the request withdrawn. The async proxies
-//! ([`AsyncProxy`](crate::manager::AsyncProxy)) are made of these steps
-//! and a reactor's readiness of the socket; another runtime could drive
-//! them the same way.
+//! for the server's doorbell, or the request withdrawn: what a
+//! [`Detached`](crate::manager::Detached) proxy's waits are made of.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::Ordering;

@@ -147,7 +147,7 @@ pub(super) fn list_op(obj: &mut Object, r: &Request, args: &[u8], out: &mut [u8]
             let Some((count, bytes)) = extend_items(args) else {
                 return bad(args.len());
             };
-            if count > l.capacity() - l.len() {
+            if count > l.capacity().saturating_sub(l.len()) {
                 return full(Full::Records(l.capacity()));
             }
             if bytes > l.room() {

@@ -334,7 +334,7 @@ impl Server {
                 let Some(Data::Queue(q)) = &mut self.objects[index].data else {
                     return Action::Reply(Reply::status(status::NO_OBJECT, 0, 0));
                 };
-                match q.insert(0, &self.req[8..8 + item]) {
+                match q.insert_over(0, &self.req[8..8 + item]) {
                     Ok(()) => Action::Reply(Reply::ok(0)),
                     Err(_) => Action::Reply(Reply::status(status::QUEUE_FULL, 0, 0)),
                 }
@@ -403,10 +403,10 @@ impl Server {
                 let Some(Data::Records(q)) = &mut self.objects[index].data else {
                     return Action::Reply(Reply::status(status::NO_OBJECT, 0, 0));
                 };
-                if size <= q.room() && q.insert(0, &[&self.req[8..len]]).is_ok() {
-                    return Action::Reply(Reply::ok(0));
+                match q.insert_over(0, &self.req[8..len]) {
+                    Ok(()) => Action::Reply(Reply::ok(0)),
+                    Err(_) => Action::Reply(Reply::status(status::QUEUE_FULL, 0, 0)),
                 }
-                Action::Reply(Reply::status(status::QUEUE_FULL, 0, 0))
             }
             (Data::Records(q), op::LEN) => Action::Reply(Reply::status(
                 status::OK,
@@ -439,7 +439,7 @@ impl Server {
                 let Some(Data::Records(q)) = &mut self.objects[index].data else {
                     return;
                 };
-                if q.len() == q.capacity() || size > q.room() {
+                if q.len() >= q.capacity() || size > q.room() {
                     // It waits for the next get.
                     return;
                 }
