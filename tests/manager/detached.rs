@@ -202,3 +202,27 @@ fn a_serde_item_given_back_to_a_full_queue_goes_first_past_its_bytes() {
         );
     });
 }
+
+#[test]
+fn a_detached_proxy_is_refused_in_a_forked_child_and_still_serves_its_parent() {
+    isolated(|| {
+        let m = Manager::start().unwrap();
+        let ev = m.event().unwrap();
+        let d = Detached::new(&ev).unwrap();
+        let mut child = mproc::process::Process::new(|| {
+            let e = d.begin_wait(None).unwrap_err();
+            assert!(matches!(e.kind(), ErrorKind::InvalidArgument(_)), "{e}");
+        });
+        child.start().unwrap();
+        assert_eq!(child.join().unwrap(), 0);
+        ev.set().unwrap();
+        let mut pending = d.begin_wait(Some(MUST)).unwrap();
+        let set = loop {
+            if let Some(set) = pending.try_finish().unwrap() {
+                break set;
+            }
+            assert!(readable(&d, MUST));
+        };
+        assert!(set);
+    });
+}

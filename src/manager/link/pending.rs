@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::{Link, Sent, Session, drain, read_reply, ring_if_parked, take_reply, wait_reply};
-use crate::error::{Error, Resource, Result};
+use crate::error::{Error, ErrorKind, Resource, Result};
 use crate::manager::protocol::{PENDING, REPLY, Reply, Request, status, word};
 use crate::sys::{self, Errno};
 
@@ -39,7 +39,14 @@ impl Link {
         let me = sys::process::getpid();
         match guard.as_mut() {
             Some(s) if s.pid == me => Ok(s),
-            _ => Err(self.gone(op)),
+            Some(_) => Err(Error::new(
+                op,
+                self.resource(),
+                ErrorKind::InvalidArgument(
+                    "a detached or async proxy is used by the process that made it",
+                ),
+            )),
+            None => Err(self.gone(op)),
         }
     }
 
