@@ -205,6 +205,10 @@
 //! on the parent's stack: never in a worker, never inside a signal
 //! handler. A daemon puts [`Pool::sentinel`] into its
 //! [`wait`](crate::ipc::wait) set and calls [`Pool::poll`] when it fires.
+//! An event loop or an async runtime that waits for results without
+//! calling into the pool takes [`Pool::watch`]: a descriptor readable
+//! while a result is ready to collect or a worker died, raised by the
+//! workers only while a watch is held.
 //! A `map_async`'s callbacks ([`Pool::map_async_with`]) are run by its
 //! [`MapResult`], in the call on it that sees the map end.
 //!
@@ -274,6 +278,7 @@ mod shutdown;
 mod steer;
 #[cfg(feature = "serde")]
 mod value;
+mod watch;
 mod workers;
 
 pub use crate::sys::task::TaskData;
@@ -286,6 +291,7 @@ pub use result::{AsyncResult, PanicMessage, TaskError};
 #[cfg(feature = "serde")]
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 pub use value::{CHUNK_KNOB, Encoded, TASK_BYTES_KNOB};
+pub use watch::PoolWatch;
 
 use std::cell::{Cell, RefCell};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -398,6 +404,14 @@ pub struct Pool<const SLOTS: usize = POOL_SLOTS, const BYTES: usize = POOL_TASK_
     ring: Rc<Ring>,
     /// Raised by a worker that finishes a task while the parent is parked.
     wake: OwnedFd,
+    /// Raised by a worker that finishes a task while the parent holds a
+    /// [`PoolWatch`] (see `watch.rs`).
+    watch_event: OwnedFd,
+    /// The epoll set of [`Pool::watch`]: `watch_event` and the live
+    /// workers' sentinels, made by the first watch.
+    watch: RefCell<Option<sys::epoll::Epoll>>,
+    /// Live [`PoolWatch`]es (this process's: a pool has one user).
+    watchers: Cell<u32>,
     /// Seals the entries the parent stores; only this pool's processes
     /// know it (it is not in the shared segment).
     key: u64,
@@ -548,7 +562,10 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
     /// the parent was parked in a pool wait. For a daemon's
     /// [`wait`](crate::ipc::wait) set, together with the workers'
     /// sentinels ([`Pool::sentinels`]): when either fires, call
-    /// [`Pool::poll`].
+    /// [`Pool::poll`]. A loop that must learn of a result without calling
+    /// a pool wait first (an async runtime, an epoll loop that awaits
+    /// results) takes [`Pool::watch`] instead: one descriptor, readable
+    /// while a result is ready or a worker died.
     pub fn sentinel(&self) -> BorrowedFd<'_> {
         self.wake.as_fd()
     }

@@ -185,6 +185,20 @@ impl<'p, R, const SLOTS: usize, const BYTES: usize> AsyncResult<'p, R, SLOTS, BY
         self.ended()
     }
 
+    /// A descriptor for an event loop or an async runtime, readable once
+    /// this task (or any other task of the pool) has ended: the pool-wide
+    /// [`Pool::watch`], which cannot tell tasks apart. When it fires, call
+    /// [`Pool::poll`] and look at [`ready`](AsyncResult::ready); the
+    /// descriptor stays readable while any result of the pool waits to
+    /// be collected.
+    ///
+    /// # Errors
+    ///
+    /// As [`Pool::watch`].
+    pub fn watch(&self) -> crate::Result<super::PoolWatch<'p>> {
+        self.pool.watch()
+    }
+
     /// Whether the task ended with a result (Python's `successful()`);
     /// `None` while it has not ended (Python raises `ValueError`). For
     /// the serde forms (`apply_async_value`…) the result is decoded only
