@@ -116,17 +116,28 @@ impl<T: Item, const N: usize> Queue<T, N> {
     /// The kernel's refusal of the mapping (`ENOMEM`) or of the eventfd
     /// (`EMFILE`).
     pub fn new() -> Result<Shared<Queue<T, N>>> {
-        Self::made(|q| q)
+        Self::made(|q| q, false)
     }
 
     /// A zeroed `Q` (all zero: unlocked, empty, open) in a fresh segment,
-    /// its queue given an eventfd.
-    fn made<Q: Shareable>(queue: impl Fn(&Q) -> &Queue<T, N>) -> Result<Shared<Q>> {
+    /// its queue given an eventfd for its items and one for its room, and
+    /// one for its tasks done when `joinable`.
+    fn made<Q: Shareable>(queue: impl Fn(&Q) -> &Queue<T, N>, joinable: bool) -> Result<Shared<Q>> {
         let () = Self::CAPACITY_OK;
-        let fd = event::eventfd().map_err(|e| Error::os("eventfd", Self::resource(), e))?;
+        let eventfd = || event::eventfd().map_err(|e| Error::os("eventfd", Self::resource(), e));
+        let items = eventfd()?;
+        let room = eventfd()?;
+        let done = if joinable { Some(eventfd()?) } else { None };
         let shared = Shared::<Q>::zeroed()?;
-        queue(&shared).waiters.set_waker(fd.as_raw_fd());
-        Ok(shared.with_companion(fd))
+        let waiters = &queue(&shared).waiters;
+        waiters.set_waker(items.as_raw_fd());
+        waiters.room_beacon().set_waker(room.as_raw_fd());
+        let mut shared = shared.with_companion(items).with_companion(room);
+        if let Some(done) = done {
+            queue(&shared).waiters.done().set_waker(done.as_raw_fd());
+            shared = shared.with_companion(done);
+        }
+        Ok(shared)
     }
 
     fn resource() -> Resource {
@@ -165,8 +176,11 @@ impl<T: Item, const N: usize> Queue<T, N> {
                 let guard = died.into_guard();
                 guard.mark_consistent();
                 // The dead holder may have committed without raising or
-                // lowering the eventfd.
-                self.waiters.sync_waker(self.load().1 > 0);
+                // lowering the eventfds.
+                let (_, count, unfinished) = self.load();
+                self.waiters.sync_waker(count > 0);
+                self.waiters.sync_room(count < N);
+                self.waiters.done().sync(unfinished == 0);
                 guard
             }
         }
@@ -199,6 +213,12 @@ impl<T: Item, const N: usize> Queue<T, N> {
                 if count == 0 {
                     self.waiters.raise_if_watched();
                 }
+                if count + 1 == N {
+                    self.waiters.room_filled();
+                }
+                if unfinished == 0 {
+                    self.waiters.done().lower_if_watched();
+                }
                 drop(guard);
                 self.waiters.put_done();
                 return Ok(());
@@ -221,6 +241,9 @@ impl<T: Item, const N: usize> Queue<T, N> {
                 self.store((head + 1) % N, count - 1, unfinished);
                 if count == 1 {
                     self.waiters.lower_if_watched();
+                }
+                if count == N {
+                    self.waiters.room_beacon().raise_if_watched();
                 }
                 drop(guard);
                 self.waiters.get_done(false);
@@ -397,6 +420,35 @@ impl<T: Item, const N: usize> Queue<T, N> {
             .watch(self.load().1 > 0)
             .ok_or_else(no_descriptor)
     }
+
+    /// Watches the queue's room, for a putter's event loop: the returned
+    /// [`Watch`] is readable while the queue has room for an item or is
+    /// closed, i.e. exactly when [`put_nowait`](Queue::put_nowait) would
+    /// not say [`Full`](ErrorKind::Full). Another putter may have been
+    /// quicker: put with `put_nowait` when it fires and watch again on
+    /// `Full`.
+    ///
+    /// As with [`Queue::watch`], keeping it current costs a system call
+    /// on the puts that fill the queue and the gets that make room in a
+    /// full one, only while some process holds such a `Watch`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidArgument`] for a queue that was not made by
+    /// [`Queue::new`] (or [`JoinableQueue::new`], [`SimpleQueue::new`]).
+    pub fn watch_put(&self) -> Result<Watch<'_>> {
+        let no_descriptor = || {
+            Error::new(
+                "Queue::watch_put",
+                Self::resource(),
+                ErrorKind::InvalidArgument("the queue was not made by Queue::new: no descriptor"),
+            )
+        };
+        let _guard = self.locked();
+        self.waiters
+            .watch_room(self.load().1 < N)
+            .ok_or_else(no_descriptor)
+    }
 }
 
 impl<T: Item, const N: usize> std::fmt::Debug for Queue<T, N> {
@@ -436,7 +488,7 @@ impl<T: Item, const N: usize> JoinableQueue<T, N> {
     ///
     /// As [`Queue::new`].
     pub fn new() -> Result<Shared<JoinableQueue<T, N>>> {
-        Queue::<T, N>::made(|q: &JoinableQueue<T, N>| &q.0)
+        Queue::<T, N>::made(|q: &JoinableQueue<T, N>| &q.0, true)
     }
 
     /// Marks one task taken with `get` as done (Python's `task_done()`).
@@ -459,6 +511,7 @@ impl<T: Item, const N: usize> JoinableQueue<T, N> {
         }
         q.store(head, count, unfinished - 1);
         if unfinished == 1 {
+            q.waiters.done().raise_if_watched();
             drop(guard);
             q.waiters.all_done();
         }
@@ -479,6 +532,31 @@ impl<T: Item, const N: usize> JoinableQueue<T, N> {
     /// task was done.
     pub fn join_timeout(&self, timeout: Duration) -> bool {
         self.join_until(Instant::now().checked_add(timeout))
+    }
+
+    /// Watches the unfinished tasks, for an event loop: the returned
+    /// [`Watch`] is readable exactly while no task is unfinished, when
+    /// [`join`](JoinableQueue::join) would return at once. Keeping it
+    /// current costs a system call on the put that makes the first task
+    /// and the `task_done` that ends the last, only while some process
+    /// holds such a `Watch`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidArgument`] for a queue that was not made by
+    /// [`JoinableQueue::new`] (one inside another shared value).
+    pub fn watch_join(&self) -> Result<Watch<'_>> {
+        let q = &self.0;
+        let _guard = q.locked();
+        q.waiters.done().watch(q.load().2 == 0).ok_or_else(|| {
+            Error::new(
+                "JoinableQueue::watch_join",
+                Queue::<T, N>::resource(),
+                ErrorKind::InvalidArgument(
+                    "the queue was not made by JoinableQueue::new: no descriptor",
+                ),
+            )
+        })
     }
 
     fn join_until(&self, deadline: Option<Instant>) -> bool {
@@ -526,7 +604,7 @@ impl<T: Item, const N: usize> SimpleQueue<T, N> {
     ///
     /// As [`Queue::new`].
     pub fn new() -> Result<Shared<SimpleQueue<T, N>>> {
-        Queue::<T, N>::made(|q: &SimpleQueue<T, N>| &q.0)
+        Queue::<T, N>::made(|q: &SimpleQueue<T, N>| &q.0, false)
     }
 
     /// Puts `item` at the back, waiting while the queue is full.
@@ -569,6 +647,15 @@ impl<T: Item, const N: usize> SimpleQueue<T, N> {
     /// As [`Queue::watch`].
     pub fn watch(&self) -> Result<Watch<'_>> {
         self.0.watch()
+    }
+
+    /// Watches the queue's room, as [`Queue::watch_put`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Queue::watch_put`].
+    pub fn watch_put(&self) -> Result<Watch<'_>> {
+        self.0.watch_put()
     }
 }
 

@@ -22,7 +22,7 @@ const SPIN_FOR: Duration = Duration::from_micros(20);
 /// After this long spinning, a waiter yields its CPU between looks.
 const YIELD_AFTER: Duration = Duration::from_micros(2);
 
-/// The waiting side of a shared queue: eight `u32` words, all zero for a
+/// The waiting side of a shared queue: twelve `u32` words, all zero for a
 /// fresh open queue with no eventfd. Lives in the queue's segment, next to
 /// its lock; the words marked "under the lock" change only while the
 /// queue's lock is held (a [`RecordQueue`](super::RecordQueue)'s two
@@ -40,32 +40,39 @@ pub(crate) struct Waiters {
     putters: AtomicU32,
     /// Moved each time the unfinished tasks reach zero: joiners park on it.
     finished: AtomicU32,
-    /// The eventfd made with the queue, plus one (0: none): readable while
-    /// the queue holds an item or is closed, kept so only while
-    /// `watchers > 0` (every change is made under the lock).
+    /// Readable while the queue holds an item or is closed ([`Watch`]
+    /// from `watch`).
+    items: Beacon,
+    /// Readable while the queue has room for an item or is closed (a
+    /// [`Queue`](super::Queue)'s `watch_put`; none for a
+    /// [`RecordQueue`](super::RecordQueue), whose room depends on the
+    /// record).
+    room: Beacon,
+    /// Readable while no task is unfinished (a
+    /// [`JoinableQueue`](super::JoinableQueue)'s `watch_join`).
+    done: Beacon,
+}
+
+static_assertions::assert_eq_size!(Waiters, [u32; 12]);
+
+/// An eventfd kept readable exactly while a condition of the queue holds,
+/// but only while somebody watches it: two words in the segment.
+#[repr(C)]
+pub(crate) struct Beacon {
+    /// The eventfd made with the queue, plus one (0: none), kept current
+    /// only while `watchers > 0` (every change is made under the lock).
     waker: AtomicI32,
-    /// Live [`Watch`]es.
+    /// Live [`Watch`]es of this beacon.
     watchers: AtomicU32,
 }
 
-static_assertions::assert_eq_size!(Waiters, [u32; 8]);
-
-/// Which side a waiter is on.
-#[derive(Clone, Copy)]
-pub(crate) enum Side {
-    /// Waits for an item (or the close).
-    Getter,
-    /// Waits for room (or the close).
-    Putter,
-}
-
-impl Waiters {
-    /// Gives the queue its eventfd (at creation, before it is shared).
+impl Beacon {
+    /// Gives the beacon its eventfd (at creation, before it is shared).
     pub(crate) fn set_waker(&self, fd: i32) {
         self.waker.store(fd + 1, Ordering::Relaxed);
     }
 
-    /// The eventfd, if the queue has one. Valid in this process: the
+    /// The eventfd, if the beacon has one. Valid in this process: the
     /// handle that owns it is alive wherever `&self` is (a queue is reached
     /// only through the handle that maps it, and a forked child inherits
     /// both).
@@ -81,48 +88,138 @@ impl Waiters {
         }
     }
 
-    /// Whether the queue has an eventfd (it was made by its `new`).
+    /// Whether the beacon has an eventfd (the queue was made by its `new`).
     pub(crate) fn has_waker(&self) -> bool {
         self.waker.load(Ordering::Relaxed) != 0
     }
 
-    /// Whether some [`Watch`] is live. A watch is registered only under
-    /// every lock of the queue, so under any one of them this holds still
-    /// until the lock is released, but for a watch dropped meanwhile.
-    pub(crate) fn is_watched(&self) -> bool {
+    /// Whether some [`Watch`] of this beacon is live.
+    fn is_watched(&self) -> bool {
         self.watchers.load(Ordering::Relaxed) > 0
     }
 
-    /// Under the lock, when watched: raises the eventfd (the queue just
-    /// got its first item, or was closed).
+    /// Under the lock, when watched: the condition began to hold.
     pub(crate) fn raise_if_watched(&self) {
-        if self.watchers.load(Ordering::Relaxed) > 0
+        if self.is_watched()
             && let Some(fd) = self.waker()
         {
             event::raise(fd);
         }
     }
 
-    /// Under the lock, when watched: lowers the eventfd (the queue was
-    /// just emptied and is open).
+    /// Under the lock, when watched: the condition stopped holding.
     pub(crate) fn lower_if_watched(&self) {
-        if self.watchers.load(Ordering::Relaxed) > 0
-            && self.closed.load(Ordering::Relaxed) == 0
+        if self.is_watched()
             && let Some(fd) = self.waker()
         {
             event::lower(fd);
         }
     }
 
-    /// Under the lock: makes the eventfd readable exactly when the queue
-    /// holds an item (`nonempty`) or is closed.
-    pub(crate) fn sync_waker(&self, nonempty: bool) {
+    /// Under the lock: makes the eventfd readable exactly when `holds`.
+    pub(crate) fn sync(&self, holds: bool) {
         if let Some(fd) = self.waker() {
             event::lower(fd);
-            if nonempty || self.closed.load(Ordering::Relaxed) != 0 {
+            if holds {
                 event::raise(fd);
             }
         }
+    }
+
+    /// Under the lock: registers a watcher and makes the eventfd current
+    /// (`holds`: whether the condition holds now). `None` for a beacon
+    /// without an eventfd.
+    pub(crate) fn watch(&self, holds: bool) -> Option<Watch<'_>> {
+        let fd = self.waker()?;
+        self.watchers.fetch_add(1, Ordering::Relaxed);
+        self.sync(holds);
+        Some(Watch {
+            fd,
+            watchers: &self.watchers,
+            pid: crate::sync::raw::me(),
+        })
+    }
+}
+
+/// Which side a waiter is on.
+#[derive(Clone, Copy)]
+pub(crate) enum Side {
+    /// Waits for an item (or the close).
+    Getter,
+    /// Waits for room (or the close).
+    Putter,
+}
+
+impl Waiters {
+    /// Gives the queue its eventfd (at creation, before it is shared).
+    pub(crate) fn set_waker(&self, fd: i32) {
+        self.items.set_waker(fd);
+    }
+
+    /// Under the lock, when watched: lowers the room's eventfd (the queue
+    /// was just filled and is open).
+    pub(crate) fn room_filled(&self) {
+        if self.closed.load(Ordering::Relaxed) == 0 {
+            self.room.lower_if_watched();
+        }
+    }
+
+    /// Under the lock: makes the room's eventfd readable exactly when the
+    /// queue has room (`room`) or is closed.
+    pub(crate) fn sync_room(&self, room: bool) {
+        self.room
+            .sync(room || self.closed.load(Ordering::Relaxed) != 0);
+    }
+
+    /// Under the lock: registers a watcher of the room and makes its
+    /// eventfd current. `None` for a queue without that eventfd.
+    pub(crate) fn watch_room(&self, room: bool) -> Option<Watch<'_>> {
+        self.room
+            .watch(room || self.closed.load(Ordering::Relaxed) != 0)
+    }
+
+    /// The beacon readable while the queue has room (or is closed).
+    pub(crate) fn room_beacon(&self) -> &Beacon {
+        &self.room
+    }
+
+    /// The beacon readable while no task is unfinished.
+    pub(crate) fn done(&self) -> &Beacon {
+        &self.done
+    }
+
+    /// Whether the queue has an eventfd (it was made by its `new`).
+    pub(crate) fn has_waker(&self) -> bool {
+        self.items.has_waker()
+    }
+
+    /// Whether some [`Watch`] of the items is live. A watch is registered
+    /// only under every lock of the queue, so under any one of them this
+    /// holds still until the lock is released, but for a watch dropped
+    /// meanwhile.
+    pub(crate) fn is_watched(&self) -> bool {
+        self.items.is_watched()
+    }
+
+    /// Under the lock, when watched: raises the items' eventfd (the queue
+    /// just got its first item, or was closed).
+    pub(crate) fn raise_if_watched(&self) {
+        self.items.raise_if_watched();
+    }
+
+    /// Under the lock, when watched: lowers the items' eventfd (the queue
+    /// was just emptied and is open).
+    pub(crate) fn lower_if_watched(&self) {
+        if self.closed.load(Ordering::Relaxed) == 0 {
+            self.items.lower_if_watched();
+        }
+    }
+
+    /// Under the lock: makes the items' eventfd readable exactly when the
+    /// queue holds an item (`nonempty`) or is closed.
+    pub(crate) fn sync_waker(&self, nonempty: bool) {
+        self.items
+            .sync(nonempty || self.closed.load(Ordering::Relaxed) != 0);
     }
 
     /// Whether the queue was closed.
@@ -130,11 +227,13 @@ impl Waiters {
         self.closed.load(Ordering::SeqCst) != 0
     }
 
-    /// Under the lock: marks the queue closed and raises the eventfd.
-    /// Call [`Waiters::wake_all`] once the lock is released.
+    /// Under the lock: marks the queue closed and raises the eventfds of
+    /// the items and the room. Call [`Waiters::wake_all`] once the lock is
+    /// released.
     pub(crate) fn mark_closed(&self) {
         self.closed.store(1, Ordering::SeqCst);
-        self.raise_if_watched();
+        self.items.raise_if_watched();
+        self.room.raise_if_watched();
     }
 
     /// Wakes every parked getter and putter (after a close).
@@ -288,26 +387,27 @@ impl Waiters {
         }
     }
 
-    /// Under the lock: registers a watcher and makes the eventfd current
-    /// (`nonempty`: whether the queue holds an item). `None` for a queue
-    /// without an eventfd.
+    /// Under the lock: registers a watcher of the items and makes their
+    /// eventfd current (`nonempty`: whether the queue holds an item).
+    /// `None` for a queue without an eventfd.
     pub(crate) fn watch(&self, nonempty: bool) -> Option<Watch<'_>> {
-        let fd = self.waker()?;
-        self.watchers.fetch_add(1, Ordering::Relaxed);
-        self.sync_waker(nonempty);
-        Some(Watch {
-            fd,
-            watchers: &self.watchers,
-            pid: crate::sync::raw::me(),
-        })
+        self.items
+            .watch(nonempty || self.closed.load(Ordering::Relaxed) != 0)
     }
 }
 
-/// A queue being watched for [`wait`](super::wait) (from
-/// [`Queue::watch`](super::Queue::watch) or
-/// [`RecordQueue::watch`](super::RecordQueue::watch)): its descriptor is
-/// readable while the queue holds an item or is closed. Dropping it ends
-/// the watch.
+/// A queue being watched for [`wait`](super::wait) or an event loop: its
+/// descriptor is readable exactly while the watched wait would return at
+/// once. From [`Queue::watch`](super::Queue::watch) and
+/// [`RecordQueue::watch`](super::RecordQueue::watch): while the queue
+/// holds an item or is closed; from
+/// [`Queue::watch_put`](super::Queue::watch_put): while it has room or is
+/// closed; from
+/// [`JoinableQueue::watch_join`](super::JoinableQueue::watch_join): while
+/// no task is unfinished. Dropping it ends the watch.
+///
+/// `Send` and `Sync` (a descriptor and a word in shared memory): it may
+/// be registered with a reactor on another thread.
 pub struct Watch<'a> {
     fd: BorrowedFd<'a>,
     watchers: &'a AtomicU32,
@@ -319,6 +419,12 @@ pub struct Watch<'a> {
 impl AsFd for Watch<'_> {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd
+    }
+}
+
+impl std::os::fd::AsRawFd for Watch<'_> {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&self.fd)
     }
 }
 
