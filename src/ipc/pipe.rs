@@ -67,6 +67,11 @@ fn pair_error(e: Errno) -> Error {
 /// looks at the next message's length); none allocates. One process (or
 /// thread) should receive on an end at a time, as in Python: two
 /// concurrent receivers may each see the other's message length.
+///
+/// `Send` and `Sync` (a descriptor): an end may move into another thread
+/// or an async task. It is `AsFd` and `AsRawFd`, readable when a message
+/// (or the peer's end) is there: an event loop or a runtime's reactor
+/// waits on it; with the `tokio` feature, `mproc::aio` awaits it.
 #[derive(Debug)]
 pub struct Connection {
     fd: OwnedFd,

@@ -58,6 +58,11 @@ use crate::sys::mem::SharedCell;
 /// [`RecordQueue`](super::RecordQueue) waits the same way.)
 ///
 /// [`Queue::watch`] makes the queue a source for [`wait`](super::wait).
+/// [`Queue::watch_put`] gives a putter the same for room.
+///
+/// `Send` and `Sync` behind its [`Shared`] handle: the queue is shared
+/// memory and a lock that works between processes, so between threads
+/// too, and its watches may be registered with a reactor on any thread.
 ///
 /// A process killed at any instant leaves the queue usable: the next
 /// process to take the lock takes it over (the state word is always

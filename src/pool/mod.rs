@@ -398,8 +398,17 @@ pub(crate) enum Ended {
 /// child's copy refuses every call, and its drop leaves the workers alone.
 ///
 /// Methods take `&self`, so results can be waited for while more tasks
-/// are submitted; the pool is not `Sync` (it belongs to one thread of one
-/// process).
+/// are submitted.
+///
+/// Neither `Send` nor `Sync`: the pool belongs to the thread that made
+/// it. Its bookkeeping is in `Cell`s; the callbacks it runs and its
+/// initializer may hold `Rc`s; and the replacements it forks for dead
+/// workers die with the thread that forks them (`PR_SET_PDEATHSIG`), so
+/// a pool moved to a thread that then ended would lose its workers. An
+/// async program keeps it in a current-thread runtime (`block_on`, a
+/// `LocalSet`'s `spawn_local`): see `mproc::aio` (feature `tokio`). Its
+/// handles ([`AsyncResult`], [`Imap`], [`PoolWatch`]) borrow it and are
+/// not `Send` either.
 pub struct Pool<const SLOTS: usize = POOL_SLOTS, const BYTES: usize = POOL_TASK_BYTES> {
     ring: Rc<Ring>,
     /// Raised by a worker that finishes a task while the parent is parked.

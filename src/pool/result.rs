@@ -143,6 +143,10 @@ impl std::error::Error for TaskError {
 /// Waiting (`get`, `wait`) runs the pool meanwhile: callbacks of other
 /// tasks, replacing dead workers (see the
 /// [module docs](super#callbacks-and-when-the-pool-does-its-work)).
+///
+/// Not `Send`: it borrows the [`Pool`], which belongs to one thread. An
+/// event loop waits for it on [`AsyncResult::watch`]; with the `tokio`
+/// feature it is awaited (`mproc::aio`).
 pub struct AsyncResult<'p, R, const SLOTS: usize, const BYTES: usize> {
     pool: &'p Pool<SLOTS, BYTES>,
     slot: usize,
