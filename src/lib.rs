@@ -165,6 +165,9 @@ compile_error!(
     "mproc supports Linux only: it is built on fork, pidfd, signalfd, futex and POSIX message queues."
 );
 
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub mod aio;
 pub mod config;
 pub mod daemon;
 pub mod error;

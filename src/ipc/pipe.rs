@@ -205,6 +205,20 @@ impl Connection {
             .map_err(|e| self.send_error(OP, len, e))
     }
 
+    /// [`Connection::send`] without waiting: [`ErrorKind::WouldBlock`]
+    /// when the buffer is full (nothing is sent then).
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::send`], and [`ErrorKind::WouldBlock`].
+    pub fn try_send<T: Item>(&self, value: &T) -> Result<()> {
+        const OP: &str = "Connection::try_send";
+        let len = std::mem::size_of::<T::Repr>();
+        self.check_send(OP, len)?;
+        socket::send_value(&self.fd, &value.to_repr(), false)
+            .map_err(|e| self.send_error(OP, len, e))
+    }
+
     pub(super) fn check_recv(&self, op: &'static str) -> Result<()> {
         if self.readable {
             Ok(())

@@ -205,7 +205,14 @@ impl<T: Item, const N: usize> Queue<T, N> {
         ((self.state.load(Ordering::SeqCst) >> COUNT_SHIFT) & 0xffff) as usize
     }
 
-    fn put_until(&self, op: &'static str, item: T, deadline: Option<Instant>) -> Result<()> {
+    /// Puts `item` in its stored form (so that a caller may try again
+    /// with the same one: the async form).
+    pub(crate) fn put_until(
+        &self,
+        op: &'static str,
+        item: T::Repr,
+        deadline: Option<Instant>,
+    ) -> Result<()> {
         loop {
             let guard = self.locked();
             if self.waiters.is_closed() {
@@ -213,7 +220,7 @@ impl<T: Item, const N: usize> Queue<T, N> {
             }
             let (head, count, unfinished) = self.load();
             if count < N {
-                self.slots.0[(head + count) % N].store(item.to_repr());
+                self.slots.0[(head + count) % N].store(item);
                 self.store(head, count + 1, unfinished.saturating_add(1));
                 if count == 0 {
                     self.waiters.raise_if_watched();
@@ -237,7 +244,7 @@ impl<T: Item, const N: usize> Queue<T, N> {
         }
     }
 
-    fn get_until(&self, op: &'static str, deadline: Option<Instant>) -> Result<T> {
+    pub(crate) fn get_until(&self, op: &'static str, deadline: Option<Instant>) -> Result<T> {
         loop {
             let guard = self.locked();
             let (head, count, unfinished) = self.load();
@@ -283,7 +290,7 @@ impl<T: Item, const N: usize> Queue<T, N> {
     /// [`ErrorKind::BrokenPipe`] once the queue is [closed](Queue::close);
     /// nothing is put then.
     pub fn put(&self, item: T) -> Result<()> {
-        self.put_until("Queue::put", item, None)
+        self.put_until("Queue::put", item.to_repr(), None)
     }
 
     /// Puts `item` if there is room now (Python's `put_nowait`).
@@ -292,7 +299,7 @@ impl<T: Item, const N: usize> Queue<T, N> {
     ///
     /// [`ErrorKind::Full`] (Python's `queue.Full`); as [`Queue::put`].
     pub fn put_nowait(&self, item: T) -> Result<()> {
-        self.put_until("Queue::put_nowait", item, Some(Instant::now()))
+        self.put_until("Queue::put_nowait", item.to_repr(), Some(Instant::now()))
     }
 
     /// Puts `item`, waiting at most `timeout` for room (Python's
@@ -304,7 +311,7 @@ impl<T: Item, const N: usize> Queue<T, N> {
     pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<()> {
         self.put_until(
             "Queue::put_timeout",
-            item,
+            item.to_repr(),
             Instant::now().checked_add(timeout),
         )
     }
@@ -602,6 +609,12 @@ unsafe impl<T: Item, const N: usize> Shareable for SimpleQueue<T, N> {
 }
 
 impl<T: Item, const N: usize> SimpleQueue<T, N> {
+    /// The [`Queue`] it is.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn inner(&self) -> &Queue<T, N> {
+        &self.0
+    }
+
     /// An empty queue in a fresh anonymous shared segment (Python's
     /// `SimpleQueue()`).
     ///
@@ -618,7 +631,7 @@ impl<T: Item, const N: usize> SimpleQueue<T, N> {
     ///
     /// As [`Queue::put`].
     pub fn put(&self, item: T) -> Result<()> {
-        self.0.put_until("SimpleQueue::put", item, None)
+        self.0.put_until("SimpleQueue::put", item.to_repr(), None)
     }
 
     /// Takes the item at the front, waiting while the queue is empty.

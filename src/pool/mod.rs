@@ -268,7 +268,7 @@ mod builder;
 mod callback;
 mod collect;
 mod fd;
-mod map;
+pub(crate) mod map;
 #[cfg(feature = "serde")]
 mod map_value;
 mod result;

@@ -164,6 +164,12 @@ impl<'p, R, const SLOTS: usize, const BYTES: usize> AsyncResult<'p, R, SLOTS, BY
         }
     }
 
+    /// The pool it belongs to.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn pool(&self) -> &'p Pool<SLOTS, BYTES> {
+        self.pool
+    }
+
     /// The slot the task occupies.
     pub(crate) fn slot(&self) -> usize {
         self.slot

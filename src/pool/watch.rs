@@ -139,17 +139,34 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
     }
 
     /// While watched: makes the watch eventfd readable exactly when a
-    /// busy slot's task has ended (lowered, then raised if so).
+    /// busy slot's task has ended. Left alone when it is readable and
+    /// should be: raising it again would be a new edge for every
+    /// edge-triggered watcher (an async runtime's), waking them all for
+    /// nothing new.
     pub(super) fn sync_watch(&self) {
         if self.watchers.get() == 0 {
             return;
         }
-        event::lower(self.watch_event.as_fd());
-        let ended = (0..self.slots())
-            .any(|s| self.local[s].busy.get() && !matches!(self.ended(s), Ended::Running));
-        if ended {
-            event::raise(self.watch_event.as_fd());
+        let fd = self.watch_event.as_fd();
+        if self.any_ended() {
+            let raised = sys::poll_many(&[fd], Some(std::time::Duration::ZERO))
+                .is_ok_and(|bits| bits & 1 != 0);
+            if !raised {
+                event::raise(fd);
+            }
+            return;
         }
+        // SYNC POINT: lower, then look (see the module docs).
+        event::lower(fd);
+        if self.any_ended() {
+            event::raise(fd);
+        }
+    }
+
+    /// Whether a busy slot's task has ended (its result not collected).
+    fn any_ended(&self) -> bool {
+        (0..self.slots())
+            .any(|s| self.local[s].busy.get() && !matches!(self.ended(s), Ended::Running))
     }
 
     /// Adds worker `w`'s sentinel to the watch's epoll set, if there is one.
