@@ -23,6 +23,12 @@ async fn until<R>(
     if let Some(r) = attempt()? {
         return Ok(r);
     }
+    // Once, before paying for a registration: the peer may be about to
+    // answer (as in `queue::until`).
+    tokio::task::yield_now().await;
+    if let Some(r) = attempt()? {
+        return Ok(r);
+    }
     let resource = Resource::Descriptor(std::os::fd::AsRawFd::as_raw_fd(&fd));
     let registered: AsyncFd<_> = register(op, fd, interest)?;
     loop {

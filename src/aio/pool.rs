@@ -19,6 +19,10 @@ use crate::pool::{AsyncResult, Imap, Pool, PoolWatch, TaskError};
 /// on first need, and a timer for the pool's own deadlines (task
 /// timeouts, a re-fork after a back-off: [`Pool::poll_timeout`]).
 struct PoolWaiter<'p> {
+    /// Whether it has let the runtime's other tasks go once: a task handed
+    /// to a spinning worker is often done by then, and the registration
+    /// (a watch, a duplicate descriptor, two epoll calls) is saved.
+    yielded: bool,
     fd: Option<AsyncFd<OwnedFd>>,
     watch: Option<PoolWatch<'p>>,
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
@@ -27,6 +31,7 @@ struct PoolWaiter<'p> {
 impl<'p> PoolWaiter<'p> {
     const fn new() -> Self {
         PoolWaiter {
+            yielded: false,
             fd: None,
             watch: None,
             timer: None,
@@ -46,6 +51,11 @@ impl<'p> PoolWaiter<'p> {
         loop {
             if ready() {
                 return Poll::Ready(Ok(()));
+            }
+            if !self.yielded {
+                self.yielded = true;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
             }
             let Some(fd) = &self.fd else {
                 // Watched, then looked at again (the loop): a task that

@@ -23,6 +23,13 @@ pub(crate) async fn until<W: AsFd, R>(
     if let Some(r) = attempt()? {
         return Ok(r);
     }
+    // The other side is most likely running and about to answer: let the
+    // runtime's other tasks go first, once, before paying for a
+    // registration (a duplicate descriptor, two epoll calls).
+    tokio::task::yield_now().await;
+    if let Some(r) = attempt()? {
+        return Ok(r);
+    }
     // Registered, then tried: the watch is current from its making, so a
     // change after this try raises it again.
     let watch = watch()?;
