@@ -158,3 +158,26 @@ fn a_record_queue_is_awaited_too() {
         assert_eq!(putter.join().unwrap(), 0);
     });
 }
+
+#[cfg(feature = "serde")]
+#[test]
+fn a_value_queue_is_awaited_and_a_dropped_get_takes_nothing() {
+    isolated(|| {
+        let q = mproc::ipc::ValueQueue::<String>::with_capacity(4096).unwrap();
+        let (g, mut opener) = gate();
+        let q_ref = &q;
+        let mut putter = Process::new(move || {
+            g.wait();
+            q_ref.put(&"a value of any serde type".to_string()).unwrap();
+        });
+        putter.start().unwrap();
+        block_on(async {
+            assert!(tokio::time::timeout(SHORT, q.get_async()).await.is_err());
+            opener.write_all(&[1]).unwrap();
+            let v = tokio::time::timeout(LONG, q.get_async()).await.unwrap();
+            assert_eq!(v.unwrap(), "a value of any serde type");
+            assert!(q.empty());
+        });
+        assert_eq!(putter.join().unwrap(), 0);
+    });
+}
