@@ -14,7 +14,7 @@ use mproc::manager::{
 use mproc::pool::{AsyncResult, Pool, PoolWatch};
 use mproc::shm::Shared;
 use mproc::signal::SignalFd;
-use mproc::sync::{Event, Lock};
+use mproc::sync::{Event, Lock, WatchableEvent};
 
 // The manager's handle and its proxies: a socket and an `Arc`'d link
 // each, no per-thread state: they may move into another thread or a
@@ -41,6 +41,7 @@ assert_impl_all!(Shared<JoinableQueue<u64, 8>>: Send, Sync);
 assert_impl_all!(Shared<SimpleQueue<u64, 8>>: Send, Sync);
 assert_impl_all!(Shared<Event>: Send, Sync);
 assert_impl_all!(Shared<Lock>: Send, Sync);
+assert_impl_all!(Shared<WatchableEvent>: Send, Sync);
 assert_impl_all!(RecordQueue: Send, Sync);
 assert_impl_all!(Watch<'static>: Send, Sync);
 assert_impl_all!(Connection: Send, Sync);

@@ -34,6 +34,7 @@
 //! | [`RecordQueue::get_into`](crate::ipc::RecordQueue::get_into) (and `ValueQueue::get` with `serde`) | [`get_into_async`](crate::ipc::RecordQueue::get_into_async) (`ValueQueue::get_async`) | [`RecordQueue::watch`](crate::ipc::RecordQueue::watch) |
 //! | [`Connection::recv`](crate::ipc::Connection::recv), `send`, `recv_bytes`, `send_bytes` | `recv_async`, `send_async`, `recv_bytes_async`, `send_bytes_async` | the connection itself (`AsFd`) |
 //! | [`MessageQueue::receive`](crate::ipc::MessageQueue::receive), `send` | `receive_async`, `send_async` | the queue itself (`AsFd`) |
+//! | [`WatchableEvent::wait`](crate::sync::WatchableEvent::wait) | [`wait_async`](crate::sync::WatchableEvent::wait_async) | [`WatchableEvent::watch`](crate::sync::WatchableEvent::watch) |
 //! | [`SignalFd::recv`](crate::signal::SignalFd::recv) | [`recv_async`](crate::signal::SignalFd::recv_async), [`stream`](crate::signal::SignalFd::stream) ([`SignalStream`]) | the `SignalFd` itself (`AsFd`) |
 //!
 //! # Runtime-agnostic underneath

@@ -176,3 +176,28 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned> crate::ipc::ValueQueue<T
         .await
     }
 }
+
+impl crate::sync::WatchableEvent {
+    /// [`WatchableEvent::wait`](crate::sync::WatchableEvent::wait),
+    /// awaited (feature `tokio`): returns once it sees the flag set (or
+    /// the count of sets moved since the call), waiting on
+    /// [`watch`](crate::sync::WatchableEvent::watch). Unlike a parked
+    /// `wait`, a `set` followed by a `clear` before the runtime looks may
+    /// go unseen (the descriptor is readable only while the flag is set,
+    /// and epoll reports only what is readable when it looks): await
+    /// flags that stay set until the waiter has seen them.
+    ///
+    /// # Errors
+    ///
+    /// As `watch`; outside a tokio runtime,
+    /// [`ErrorKind::InvalidArgument`].
+    pub async fn wait_async(&self) -> Result<()> {
+        let start = self.event().sets();
+        until(
+            "WatchableEvent::wait_async",
+            || self.watch(),
+            || Ok((self.is_set() || self.event().sets() != start).then_some(())),
+        )
+        .await
+    }
+}

@@ -181,3 +181,25 @@ fn a_value_queue_is_awaited_and_a_dropped_get_takes_nothing() {
         assert_eq!(putter.join().unwrap(), 0);
     });
 }
+
+#[test]
+fn a_watchable_event_is_awaited() {
+    isolated(|| {
+        let event = mproc::sync::WatchableEvent::new().unwrap();
+        let (g, mut opener) = gate();
+        let ev = &*event;
+        let mut setter = Process::new(move || {
+            g.wait();
+            ev.set();
+        });
+        setter.start().unwrap();
+        block_on(async {
+            let mut waiting = std::pin::pin!(event.wait_async());
+            assert!(tokio::time::timeout(SHORT, waiting.as_mut()).await.is_err());
+            opener.write_all(&[1]).unwrap();
+            tokio::time::timeout(LONG, waiting).await.unwrap().unwrap();
+        });
+        assert_eq!(setter.join().unwrap(), 0);
+        assert!(event.is_set());
+    });
+}
