@@ -90,6 +90,7 @@ use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
+pub(crate) use pool::Driver;
 pub use pool::{ImapStream, ResultFuture};
 pub use signal::SignalStream;
 

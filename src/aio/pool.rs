@@ -104,22 +104,157 @@ impl<'p> PoolWaiter<'p> {
     }
 }
 
+/// The pool's watch registered with the runtime while some result of
+/// the pool is awaited, and the timer of the pool's own deadlines. One per
+/// pool (in the pool); driven by whichever awaiting task polled it last:
+/// when it fires, that task runs the pool ([`Pool::poll`]) and wakes the
+/// tasks whose results ended, and only those. A task that finishes or is
+/// dropped wakes another awaiting one to take the driving over; the last
+/// one drops the driver, ending the workers' wake-ups.
+pub(crate) struct Driver {
+    fd: AsyncFd<OwnedFd>,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// The slot whose awaiting task polled it last: the one the runtime
+    /// wakes when it fires.
+    by: Option<usize>,
+}
+
+/// Drives `pool`'s watch for the task of `cx`: registers it (making the
+/// driver if there is none), and while it fires, runs the pool and wakes
+/// the tasks whose results ended.
+fn drive<const SLOTS: usize, const BYTES: usize>(
+    op: &'static str,
+    pool: &Pool<SLOTS, BYTES>,
+    by: usize,
+    cx: &mut Context<'_>,
+) -> Result<()> {
+    loop {
+        let mut slot = pool.driver().borrow_mut();
+        if slot.is_none() {
+            let dup = pool.watch_raw(op)?;
+            let resource = Resource::Descriptor(dup.as_raw_fd());
+            if tokio::runtime::Handle::try_current().is_err() {
+                pool.unwatch_raw();
+                return Err(Error::new(
+                    op,
+                    resource,
+                    ErrorKind::InvalidArgument(
+                        "no tokio runtime: await it inside one (with I/O enabled)",
+                    ),
+                ));
+            }
+            match crate::sys::reactor::register_owned(dup, Interest::READABLE) {
+                Ok(fd) => {
+                    *slot = Some(Driver {
+                        fd,
+                        timer: None,
+                        by: None,
+                    })
+                }
+                Err(e) => {
+                    pool.unwatch_raw();
+                    return Err(io_error(op, resource, &e));
+                }
+            }
+        }
+        let Some(driver) = slot.as_mut() else {
+            unreachable!("the driver was made above")
+        };
+        match driver.fd.poll_read_ready(cx) {
+            Poll::Ready(Ok(mut guard)) => {
+                guard.clear_ready();
+                drop(slot);
+                let _ = pool.poll();
+                pool.wake_ended();
+                continue;
+            }
+            Poll::Ready(Err(e)) => {
+                // The runtime it was registered with is gone: a new one
+                // next time.
+                let resource = Resource::Descriptor(driver.fd.get_ref().as_raw_fd());
+                *slot = None;
+                drop(slot);
+                pool.unwatch_raw();
+                return Err(io_error(op, resource, &e));
+            }
+            Poll::Pending => driver.by = Some(by),
+        }
+        match pool.poll_timeout() {
+            None => driver.timer = None,
+            Some(left) => {
+                let at = tokio::time::Instant::now() + left.max(Duration::from_millis(1));
+                match &mut driver.timer {
+                    Some(t) if t.deadline() <= at => {}
+                    Some(t) => t.as_mut().reset(at),
+                    None => driver.timer = Some(Box::pin(tokio::time::sleep_until(at))),
+                }
+                if let Some(t) = &mut driver.timer
+                    && t.as_mut().poll(cx).is_ready()
+                {
+                    driver.timer = None;
+                    drop(slot);
+                    let _ = pool.poll();
+                    pool.wake_ended();
+                    continue;
+                }
+            }
+        }
+        return Ok(());
+    }
+}
+
+/// A task stops awaiting slot `s`: its waker is forgotten, the tasks
+/// whose results ended meanwhile are woken (the wake-up that ended this
+/// one may have been theirs too), and if the watch is left with no task
+/// to wake (it was this one's, or another that left), another awaiting
+/// task is woken to take the driving over; with none left, the driver
+/// goes.
+fn leave<const SLOTS: usize, const BYTES: usize>(pool: &Pool<SLOTS, BYTES>, s: usize) {
+    pool.clear_waker(s);
+    pool.wake_ended();
+    let orphaned = pool
+        .driver()
+        .borrow()
+        .as_ref()
+        .is_some_and(|d| d.by.is_none_or(|by| by == s || !pool.has_waker(by)));
+    if !pool.hand_off(orphaned) && pool.driver().borrow_mut().take().is_some() {
+        pool.unwatch_raw();
+    }
+}
+
 /// An [`AsyncResult`] being awaited (feature `tokio`): `.await` on the
 /// handle gives this, and it gives what [`AsyncResult::get`] gives. The
 /// parent need not call into the pool meanwhile: the pool's
-/// [`watch`](Pool::watch) wakes it when the task ends or a worker dies.
+/// [`watch`](Pool::watch), registered once for all the results awaited at
+/// a time, wakes the task when its result is in or its worker died, and
+/// wakes no other.
 ///
 /// Dropping it drops the handle, as dropping the handle does: the task
 /// runs on and its slot is freed when it ends.
-///
-/// Every task that ends wakes every future awaiting this pool's results
-/// (the watch is pool-wide); each looks at its own task and sleeps again.
 pub struct ResultFuture<'p, R, const SLOTS: usize, const BYTES: usize> {
     result: Option<AsyncResult<'p, R, SLOTS, BYTES>>,
-    waiter: PoolWaiter<'p>,
+    /// Whether it has let the runtime's other tasks go once (a task handed
+    /// to a spinning worker is often done by then).
+    yielded: bool,
+    /// Whether its waker is recorded in the pool.
+    waiting: bool,
 }
 
-impl<'p, R, const SLOTS: usize, const BYTES: usize> Future for ResultFuture<'p, R, SLOTS, BYTES> {
+impl<R, const SLOTS: usize, const BYTES: usize> ResultFuture<'_, R, SLOTS, BYTES> {
+    /// The result, its task ended.
+    fn finish(&mut self) -> Poll<core::result::Result<R, TaskError>> {
+        let Some(result) = self.result.take() else {
+            return Poll::Pending;
+        };
+        if std::mem::take(&mut self.waiting) {
+            leave(result.pool(), result.slot());
+        }
+        // Ended: `get` returns without waiting.
+        Poll::Ready(result.get())
+    }
+}
+
+impl<R, const SLOTS: usize, const BYTES: usize> Future for ResultFuture<'_, R, SLOTS, BYTES> {
     type Output = core::result::Result<R, TaskError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -132,18 +267,41 @@ impl<'p, R, const SLOTS: usize, const BYTES: usize> Future for ResultFuture<'p, 
                 ErrorKind::InvalidArgument("the result was taken already"),
             ))));
         };
-        let pool = result.pool();
-        match this.waiter.poll_until(cx, OP, pool, &mut || result.ready()) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Err(e)) => Poll::Ready(Err(TaskError::from(e))),
-            Poll::Ready(Ok(())) => {
-                // Ended: `get` returns without waiting.
-                this.waiter = PoolWaiter::new();
-                match this.result.take() {
-                    Some(result) => Poll::Ready(result.get()),
-                    None => Poll::Pending,
-                }
+        if result.ended() {
+            return this.finish();
+        }
+        if !this.yielded {
+            this.yielded = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        let (pool, slot) = (result.pool(), result.slot());
+        if !this.waiting {
+            // Once, on arrival: a worker that died is seen here.
+            if result.ready() {
+                return this.finish();
             }
+            this.waiting = true;
+        }
+        pool.set_waker(slot, cx.waker());
+        if let Err(e) = drive(OP, pool, slot, cx) {
+            this.waiting = false;
+            leave(pool, slot);
+            return Poll::Ready(Err(TaskError::from(e)));
+        }
+        if result.ended() {
+            return this.finish();
+        }
+        Poll::Pending
+    }
+}
+
+impl<R, const SLOTS: usize, const BYTES: usize> Drop for ResultFuture<'_, R, SLOTS, BYTES> {
+    fn drop(&mut self) {
+        if self.waiting
+            && let Some(result) = &self.result
+        {
+            leave(result.pool(), result.slot());
         }
     }
 }
@@ -159,7 +317,8 @@ impl<'p, R, const SLOTS: usize, const BYTES: usize> IntoFuture
     fn into_future(self) -> ResultFuture<'p, R, SLOTS, BYTES> {
         ResultFuture {
             result: Some(self),
-            waiter: PoolWaiter::new(),
+            yielded: false,
+            waiting: false,
         }
     }
 }

@@ -214,6 +214,8 @@ impl PoolBuilder {
             watch_event,
             watch: RefCell::new(None),
             watchers: Cell::new(0),
+            #[cfg(feature = "tokio")]
+            driver: RefCell::new(None),
             key: random_key(),
             owner: sys::process::getpid(),
             size: Cell::new(size),

@@ -264,6 +264,8 @@
 #![allow(clippy::result_large_err)]
 
 mod apply;
+#[cfg(feature = "tokio")]
+mod awaited;
 mod builder;
 mod callback;
 mod collect;
@@ -346,6 +348,10 @@ struct Local {
     /// `value.rs`): the index and offset of the next record.
     cursor: Cell<(usize, usize)>,
     callbacks: RefCell<Option<Callbacks<TaskError>>>,
+    /// The task awaiting this slot's result (feature `tokio`: see
+    /// `aio::pool`), woken by the pool's async driver when it ends.
+    #[cfg(feature = "tokio")]
+    waker: RefCell<Option<std::task::Waker>>,
 }
 
 impl Local {
@@ -362,6 +368,8 @@ impl Local {
             value: Cell::new(false),
             cursor: Cell::new((0, 0)),
             callbacks: RefCell::new(None),
+            #[cfg(feature = "tokio")]
+            waker: RefCell::new(None),
         }
     }
 }
@@ -421,6 +429,11 @@ pub struct Pool<const SLOTS: usize = POOL_SLOTS, const BYTES: usize = POOL_TASK_
     watch: RefCell<Option<sys::epoll::Epoll>>,
     /// Live [`PoolWatch`]es (this process's: a pool has one user).
     watchers: Cell<u32>,
+    /// The async driver of awaited results (feature `tokio`: see
+    /// `aio::pool`): the pool's watch registered with the runtime while
+    /// some result is awaited.
+    #[cfg(feature = "tokio")]
+    driver: RefCell<Option<crate::aio::Driver>>,
     /// Seals the entries the parent stores; only this pool's processes
     /// know it (it is not in the shared segment).
     key: u64,

@@ -180,7 +180,7 @@ impl<'p, R, const SLOTS: usize, const BYTES: usize> AsyncResult<'p, R, SLOTS, BY
         self.pool.local[self.slot].seq.get()
     }
 
-    fn ended(&self) -> bool {
+    pub(crate) fn ended(&self) -> bool {
         self.done || !matches!(self.pool.ended(self.slot), Ended::Running)
     }
 

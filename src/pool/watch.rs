@@ -97,13 +97,26 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
     /// The kernel's refusal of the epoll set or of a descriptor
     /// (`EMFILE`); a forked child's copy refuses (`InvalidArgument`).
     pub fn watch(&self) -> Result<PoolWatch<'_>> {
-        const OP: &str = "Pool::watch";
-        self.check_owner(OP)?;
+        let fd = self.watch_raw("Pool::watch")?;
+        Ok(PoolWatch {
+            fd,
+            watchers: &self.watchers,
+            notify: &self.ring.control.0.notify,
+            owner: self.owner,
+        })
+    }
+
+    /// Registers a watcher (the workers raise the watch eventfd from now
+    /// on) and returns a duplicate of the watch's epoll set; undone by
+    /// [`Pool::unwatch_raw`] (a [`PoolWatch`]'s drop, or the async
+    /// driver's).
+    pub(crate) fn watch_raw(&self, op: &'static str) -> Result<OwnedFd> {
+        self.check_owner(op)?;
         if self.watch.borrow().is_none() {
-            let epoll = sys::epoll::Epoll::new().map_err(|e| Error::os(OP, self.resource(), e))?;
+            let epoll = sys::epoll::Epoll::new().map_err(|e| Error::os(op, self.resource(), e))?;
             epoll
                 .add(self.watch_event.as_fd(), EVENT_TOKEN)
-                .map_err(|e| Error::os(OP, self.resource(), e))?;
+                .map_err(|e| Error::os(op, self.resource(), e))?;
             *self.watch.borrow_mut() = Some(epoll);
             let workers = self.workers.borrow();
             for (w, worker) in workers.iter().enumerate() {
@@ -119,23 +132,39 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
             };
             epoll.as_fd().try_clone_to_owned().map_err(|e| {
                 let errno = sys::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EMFILE));
-                Error::os(OP, self.resource(), errno)
+                Error::os(op, self.resource(), errno)
             })?
         };
-        let notify = &self.ring.control.0.notify;
         if self.watchers.get() == 0 {
             // SYNC POINT: the flag, then (in `sync_watch`) the lowering
             // and the look at the slots: see the module docs.
-            notify.fetch_or(ring::WATCHED, Ordering::SeqCst);
+            self.ring
+                .control
+                .0
+                .notify
+                .fetch_or(ring::WATCHED, Ordering::SeqCst);
         }
         self.watchers.set(self.watchers.get() + 1);
         self.sync_watch();
-        Ok(PoolWatch {
-            fd,
-            watchers: &self.watchers,
-            notify,
-            owner: self.owner,
-        })
+        Ok(fd)
+    }
+
+    /// Undoes one [`Pool::watch_raw`]: the last one stops the workers'
+    /// wake-ups.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn unwatch_raw(&self) {
+        if sys::process::getpid() != self.owner {
+            return;
+        }
+        let left = self.watchers.get().saturating_sub(1);
+        self.watchers.set(left);
+        if left == 0 {
+            self.ring
+                .control
+                .0
+                .notify
+                .fetch_and(!ring::WATCHED, Ordering::SeqCst);
+        }
     }
 
     /// While watched: makes the watch eventfd readable exactly when a

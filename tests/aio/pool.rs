@@ -1,7 +1,7 @@
 //! Pool results awaited: `.await` on an `AsyncResult`, `wait_async`,
 //! `imap` as a stream; no result lost to a dropped future.
 
-use std::future::Future as _;
+use std::future::{Future as _, IntoFuture as _};
 use std::io::Write as _;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
@@ -189,5 +189,120 @@ fn awaiting_outside_a_runtime_is_a_typed_error_not_a_panic() {
         }
         opener.write_all(&[1]).unwrap();
         assert_eq!(r.get().unwrap(), fd + 1);
+    });
+}
+
+/// Counts the polls of the future it wraps.
+struct Counted<'c, F> {
+    inner: std::pin::Pin<Box<F>>,
+    polls: &'c std::cell::Cell<u32>,
+}
+
+impl<F: std::future::Future> std::future::Future for Counted<'_, F> {
+    type Output = F::Output;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        self.polls.set(self.polls.get() + 1);
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+#[test]
+fn a_result_that_ends_wakes_only_the_task_awaiting_it() {
+    isolated(|| {
+        let (gate, mut opener) = std::io::pipe().unwrap();
+        // Gated tasks on all workers but two, which run the ones awaited
+        // one by one.
+        let workers = mproc::config::POOL_MAX_WORKERS.min(32);
+        let pool: &'static Pool = Box::leak(Box::new(
+            Pool::builder().processes(workers).build().unwrap(),
+        ));
+        let waiters = workers - 2;
+        let fd = gate.as_raw_fd();
+        block_on(async {
+            let polls: &'static std::cell::Cell<u32> = Box::leak(Box::new(std::cell::Cell::new(0)));
+            let waiting: Vec<_> = (0..waiters)
+                .map(|_| {
+                    let long = pool.apply_async(wait_for_byte, fd).unwrap();
+                    tokio::task::spawn_local(Counted {
+                        inner: Box::pin(long.into_future()),
+                        polls,
+                    })
+                })
+                .collect();
+            tokio::task::yield_now().await;
+            tokio::task::yield_now().await;
+            let settled = polls.get();
+            // 100 other results awaited and collected meanwhile, one by one.
+            for i in 0..100u64 {
+                let r = pool.apply_async(sleep_ms, 1).unwrap();
+                assert_eq!(tokio::time::timeout(LONG, r).await.unwrap().unwrap(), 1);
+                let _ = i;
+            }
+            let during = polls.get() - settled;
+            opener.write_all(&vec![1u8; waiters]).unwrap();
+            for w in waiting {
+                let v = tokio::time::timeout(LONG, w).await.unwrap().unwrap();
+                assert_eq!(v.unwrap(), fd + 1);
+            }
+            // At most one waiting task is woken per result that ended (to
+            // take the driving of the pool's watch over), not every one.
+            assert!(
+                during <= 3 * 100,
+                "{waiters} waiting tasks were polled {during} times while 100 other results ended"
+            );
+            eprintln!("{waiters} waiting tasks, {during} polls while 100 other results ended");
+        });
+        pool.terminate().unwrap();
+        drop(gate);
+    });
+}
+
+#[test]
+fn many_awaits_some_dropped_some_killed_all_settle() {
+    isolated(|| {
+        let pool: &'static Pool = Box::leak(Box::new(Pool::new(3).unwrap()));
+        block_on(async {
+            let handles: Vec<_> = (0..60u64)
+                .map(|i| {
+                    let r = if i % 7 == 3 {
+                        pool.apply_async(die, i % 5)
+                    } else {
+                        pool.apply_async(sleep_ms, i % 5)
+                    }
+                    .unwrap();
+                    tokio::task::spawn_local(async move {
+                        if i % 4 == 1 {
+                            // Dropped early: its task runs on unawaited.
+                            let _ = tokio::time::timeout(Duration::from_millis(1), r).await;
+                            None
+                        } else {
+                            Some(tokio::time::timeout(LONG, r).await)
+                        }
+                    })
+                })
+                .collect();
+            for (i, h) in handles.into_iter().enumerate() {
+                let i = i as u64;
+                match h.await.unwrap() {
+                    None => assert_eq!(i % 4, 1),
+                    Some(out) => {
+                        let out = out.expect("an await never woke");
+                        if i % 7 == 3 {
+                            let e = out.unwrap_err();
+                            assert!(matches!(e.kind(), ErrorKind::WorkerDied { .. }), "{e:?}");
+                        } else {
+                            assert_eq!(out.unwrap(), i % 5);
+                        }
+                    }
+                }
+            }
+            // Nothing left awaited: the pool serves the next one as ever.
+            let r = pool.apply_async(square, 12).unwrap();
+            assert_eq!(tokio::time::timeout(LONG, r).await.unwrap().unwrap(), 144);
+        });
+        pool.terminate().unwrap();
     });
 }
