@@ -258,6 +258,7 @@
 //! | `starmap(f, [(a, b), …])` | [`Pool::starmap`], [`Pool::starmap_into`] |
 //! | any picklable argument or result | the `_value`/`_values` forms (feature `serde`): `apply_value`, `apply_async_value`, `map_values`, `imap_values`, `imap_unordered_values`, `starmap_values`… |
 //! | `close`, `terminate`, `join`, `with Pool() as p` | [`Pool::close`], [`Pool::terminate`], [`Pool::join`], drop |
+//! | `await loop.run_in_executor(pool, f, x)` (asyncio with a `ProcessPoolExecutor`) | `pool.apply_async(f, x)?.await` (feature `tokio`: `mproc::aio`); any event loop: [`Pool::watch`] |
 
 // `TaskError` carries its panic message inline (about 250 bytes) so that
 // failing allocates nothing; results carrying it are that big by design.
