@@ -166,6 +166,11 @@ pub struct Attributes {
 /// queue itself.
 ///
 /// [`SharedMemory::reclaim`]: crate::shm::SharedMemory::reclaim
+///
+/// `Send` and `Sync` (a descriptor). On Linux a message queue descriptor
+/// is pollable: `AsFd` and `AsRawFd`, readable while a message is queued
+/// (writable while there is room); `mproc::aio` awaits it with the
+/// `tokio` feature.
 #[derive(Debug)]
 pub struct MessageQueue {
     fd: OwnedFd,

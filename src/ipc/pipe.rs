@@ -67,6 +67,11 @@ fn pair_error(e: Errno) -> Error {
 /// looks at the next message's length); none allocates. One process (or
 /// thread) should receive on an end at a time, as in Python: two
 /// concurrent receivers may each see the other's message length.
+///
+/// `Send` and `Sync` (a descriptor): an end may move into another thread
+/// or an async task. It is `AsFd` and `AsRawFd`, readable when a message
+/// (or the peer's end) is there: an event loop or a runtime's reactor
+/// waits on it; with the `tokio` feature, `mproc::aio` awaits it.
 #[derive(Debug)]
 pub struct Connection {
     fd: OwnedFd,
@@ -197,6 +202,20 @@ impl Connection {
         let len = std::mem::size_of::<T::Repr>();
         self.check_send(OP, len)?;
         socket::send_value(&self.fd, &value.to_repr(), true)
+            .map_err(|e| self.send_error(OP, len, e))
+    }
+
+    /// [`Connection::send`] without waiting: [`ErrorKind::WouldBlock`]
+    /// when the buffer is full (nothing is sent then).
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::send`], and [`ErrorKind::WouldBlock`].
+    pub fn try_send<T: Item>(&self, value: &T) -> Result<()> {
+        const OP: &str = "Connection::try_send";
+        let len = std::mem::size_of::<T::Repr>();
+        self.check_send(OP, len)?;
+        socket::send_value(&self.fd, &value.to_repr(), false)
             .map_err(|e| self.send_error(OP, len, e))
     }
 

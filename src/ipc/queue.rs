@@ -58,6 +58,11 @@ use crate::sys::mem::SharedCell;
 /// [`RecordQueue`](super::RecordQueue) waits the same way.)
 ///
 /// [`Queue::watch`] makes the queue a source for [`wait`](super::wait).
+/// [`Queue::watch_put`] gives a putter the same for room.
+///
+/// `Send` and `Sync` behind its [`Shared`] handle: the queue is shared
+/// memory and a lock that works between processes, so between threads
+/// too, and its watches may be registered with a reactor on any thread.
 ///
 /// A process killed at any instant leaves the queue usable: the next
 /// process to take the lock takes it over (the state word is always
@@ -116,17 +121,28 @@ impl<T: Item, const N: usize> Queue<T, N> {
     /// The kernel's refusal of the mapping (`ENOMEM`) or of the eventfd
     /// (`EMFILE`).
     pub fn new() -> Result<Shared<Queue<T, N>>> {
-        Self::made(|q| q)
+        Self::made(|q| q, false)
     }
 
     /// A zeroed `Q` (all zero: unlocked, empty, open) in a fresh segment,
-    /// its queue given an eventfd.
-    fn made<Q: Shareable>(queue: impl Fn(&Q) -> &Queue<T, N>) -> Result<Shared<Q>> {
+    /// its queue given an eventfd for its items and one for its room, and
+    /// one for its tasks done when `joinable`.
+    fn made<Q: Shareable>(queue: impl Fn(&Q) -> &Queue<T, N>, joinable: bool) -> Result<Shared<Q>> {
         let () = Self::CAPACITY_OK;
-        let fd = event::eventfd().map_err(|e| Error::os("eventfd", Self::resource(), e))?;
+        let eventfd = || event::eventfd().map_err(|e| Error::os("eventfd", Self::resource(), e));
+        let items = eventfd()?;
+        let room = eventfd()?;
+        let done = if joinable { Some(eventfd()?) } else { None };
         let shared = Shared::<Q>::zeroed()?;
-        queue(&shared).waiters.set_waker(fd.as_raw_fd());
-        Ok(shared.with_companion(fd))
+        let waiters = &queue(&shared).waiters;
+        waiters.set_waker(items.as_raw_fd());
+        waiters.room_beacon().set_waker(room.as_raw_fd());
+        let mut shared = shared.with_companion(items).with_companion(room);
+        if let Some(done) = done {
+            queue(&shared).waiters.done().set_waker(done.as_raw_fd());
+            shared = shared.with_companion(done);
+        }
+        Ok(shared)
     }
 
     fn resource() -> Resource {
@@ -165,8 +181,11 @@ impl<T: Item, const N: usize> Queue<T, N> {
                 let guard = died.into_guard();
                 guard.mark_consistent();
                 // The dead holder may have committed without raising or
-                // lowering the eventfd.
-                self.waiters.sync_waker(self.load().1 > 0);
+                // lowering the eventfds.
+                let (_, count, unfinished) = self.load();
+                self.waiters.sync_waker(count > 0);
+                self.waiters.sync_room(count < N);
+                self.waiters.done().sync(unfinished == 0);
                 guard
             }
         }
@@ -186,7 +205,14 @@ impl<T: Item, const N: usize> Queue<T, N> {
         ((self.state.load(Ordering::SeqCst) >> COUNT_SHIFT) & 0xffff) as usize
     }
 
-    fn put_until(&self, op: &'static str, item: T, deadline: Option<Instant>) -> Result<()> {
+    /// Puts `item` in its stored form (so that a caller may try again
+    /// with the same one: the async form).
+    pub(crate) fn put_until(
+        &self,
+        op: &'static str,
+        item: T::Repr,
+        deadline: Option<Instant>,
+    ) -> Result<()> {
         loop {
             let guard = self.locked();
             if self.waiters.is_closed() {
@@ -194,10 +220,16 @@ impl<T: Item, const N: usize> Queue<T, N> {
             }
             let (head, count, unfinished) = self.load();
             if count < N {
-                self.slots.0[(head + count) % N].store(item.to_repr());
+                self.slots.0[(head + count) % N].store(item);
                 self.store(head, count + 1, unfinished.saturating_add(1));
                 if count == 0 {
                     self.waiters.raise_if_watched();
+                }
+                if count + 1 == N {
+                    self.waiters.room_filled();
+                }
+                if unfinished == 0 {
+                    self.waiters.done().lower_if_watched();
                 }
                 drop(guard);
                 self.waiters.put_done();
@@ -212,7 +244,7 @@ impl<T: Item, const N: usize> Queue<T, N> {
         }
     }
 
-    fn get_until(&self, op: &'static str, deadline: Option<Instant>) -> Result<T> {
+    pub(crate) fn get_until(&self, op: &'static str, deadline: Option<Instant>) -> Result<T> {
         loop {
             let guard = self.locked();
             let (head, count, unfinished) = self.load();
@@ -221,6 +253,9 @@ impl<T: Item, const N: usize> Queue<T, N> {
                 self.store((head + 1) % N, count - 1, unfinished);
                 if count == 1 {
                     self.waiters.lower_if_watched();
+                }
+                if count == N {
+                    self.waiters.room_beacon().raise_if_watched();
                 }
                 drop(guard);
                 self.waiters.get_done(false);
@@ -255,7 +290,7 @@ impl<T: Item, const N: usize> Queue<T, N> {
     /// [`ErrorKind::BrokenPipe`] once the queue is [closed](Queue::close);
     /// nothing is put then.
     pub fn put(&self, item: T) -> Result<()> {
-        self.put_until("Queue::put", item, None)
+        self.put_until("Queue::put", item.to_repr(), None)
     }
 
     /// Puts `item` if there is room now (Python's `put_nowait`).
@@ -264,7 +299,7 @@ impl<T: Item, const N: usize> Queue<T, N> {
     ///
     /// [`ErrorKind::Full`] (Python's `queue.Full`); as [`Queue::put`].
     pub fn put_nowait(&self, item: T) -> Result<()> {
-        self.put_until("Queue::put_nowait", item, Some(Instant::now()))
+        self.put_until("Queue::put_nowait", item.to_repr(), Some(Instant::now()))
     }
 
     /// Puts `item`, waiting at most `timeout` for room (Python's
@@ -276,7 +311,7 @@ impl<T: Item, const N: usize> Queue<T, N> {
     pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<()> {
         self.put_until(
             "Queue::put_timeout",
-            item,
+            item.to_repr(),
             Instant::now().checked_add(timeout),
         )
     }
@@ -397,6 +432,35 @@ impl<T: Item, const N: usize> Queue<T, N> {
             .watch(self.load().1 > 0)
             .ok_or_else(no_descriptor)
     }
+
+    /// Watches the queue's room, for a putter's event loop: the returned
+    /// [`Watch`] is readable while the queue has room for an item or is
+    /// closed, i.e. exactly when [`put_nowait`](Queue::put_nowait) would
+    /// not say [`Full`](ErrorKind::Full). Another putter may have been
+    /// quicker: put with `put_nowait` when it fires and watch again on
+    /// `Full`.
+    ///
+    /// As with [`Queue::watch`], keeping it current costs a system call
+    /// on the puts that fill the queue and the gets that make room in a
+    /// full one, only while some process holds such a `Watch`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidArgument`] for a queue that was not made by
+    /// [`Queue::new`] (or [`JoinableQueue::new`], [`SimpleQueue::new`]).
+    pub fn watch_put(&self) -> Result<Watch<'_>> {
+        let no_descriptor = || {
+            Error::new(
+                "Queue::watch_put",
+                Self::resource(),
+                ErrorKind::InvalidArgument("the queue was not made by Queue::new: no descriptor"),
+            )
+        };
+        let _guard = self.locked();
+        self.waiters
+            .watch_room(self.load().1 < N)
+            .ok_or_else(no_descriptor)
+    }
 }
 
 impl<T: Item, const N: usize> std::fmt::Debug for Queue<T, N> {
@@ -436,7 +500,7 @@ impl<T: Item, const N: usize> JoinableQueue<T, N> {
     ///
     /// As [`Queue::new`].
     pub fn new() -> Result<Shared<JoinableQueue<T, N>>> {
-        Queue::<T, N>::made(|q: &JoinableQueue<T, N>| &q.0)
+        Queue::<T, N>::made(|q: &JoinableQueue<T, N>| &q.0, true)
     }
 
     /// Marks one task taken with `get` as done (Python's `task_done()`).
@@ -459,6 +523,7 @@ impl<T: Item, const N: usize> JoinableQueue<T, N> {
         }
         q.store(head, count, unfinished - 1);
         if unfinished == 1 {
+            q.waiters.done().raise_if_watched();
             drop(guard);
             q.waiters.all_done();
         }
@@ -479,6 +544,31 @@ impl<T: Item, const N: usize> JoinableQueue<T, N> {
     /// task was done.
     pub fn join_timeout(&self, timeout: Duration) -> bool {
         self.join_until(Instant::now().checked_add(timeout))
+    }
+
+    /// Watches the unfinished tasks, for an event loop: the returned
+    /// [`Watch`] is readable exactly while no task is unfinished, when
+    /// [`join`](JoinableQueue::join) would return at once. Keeping it
+    /// current costs a system call on the put that makes the first task
+    /// and the `task_done` that ends the last, only while some process
+    /// holds such a `Watch`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidArgument`] for a queue that was not made by
+    /// [`JoinableQueue::new`] (one inside another shared value).
+    pub fn watch_join(&self) -> Result<Watch<'_>> {
+        let q = &self.0;
+        let _guard = q.locked();
+        q.waiters.done().watch(q.load().2 == 0).ok_or_else(|| {
+            Error::new(
+                "JoinableQueue::watch_join",
+                Queue::<T, N>::resource(),
+                ErrorKind::InvalidArgument(
+                    "the queue was not made by JoinableQueue::new: no descriptor",
+                ),
+            )
+        })
     }
 
     fn join_until(&self, deadline: Option<Instant>) -> bool {
@@ -519,6 +609,12 @@ unsafe impl<T: Item, const N: usize> Shareable for SimpleQueue<T, N> {
 }
 
 impl<T: Item, const N: usize> SimpleQueue<T, N> {
+    /// The [`Queue`] it is.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn inner(&self) -> &Queue<T, N> {
+        &self.0
+    }
+
     /// An empty queue in a fresh anonymous shared segment (Python's
     /// `SimpleQueue()`).
     ///
@@ -526,7 +622,7 @@ impl<T: Item, const N: usize> SimpleQueue<T, N> {
     ///
     /// As [`Queue::new`].
     pub fn new() -> Result<Shared<SimpleQueue<T, N>>> {
-        Queue::<T, N>::made(|q: &SimpleQueue<T, N>| &q.0)
+        Queue::<T, N>::made(|q: &SimpleQueue<T, N>| &q.0, false)
     }
 
     /// Puts `item` at the back, waiting while the queue is full.
@@ -535,7 +631,7 @@ impl<T: Item, const N: usize> SimpleQueue<T, N> {
     ///
     /// As [`Queue::put`].
     pub fn put(&self, item: T) -> Result<()> {
-        self.0.put_until("SimpleQueue::put", item, None)
+        self.0.put_until("SimpleQueue::put", item.to_repr(), None)
     }
 
     /// Takes the item at the front, waiting while the queue is empty.
@@ -569,6 +665,15 @@ impl<T: Item, const N: usize> SimpleQueue<T, N> {
     /// As [`Queue::watch`].
     pub fn watch(&self) -> Result<Watch<'_>> {
         self.0.watch()
+    }
+
+    /// Watches the queue's room, as [`Queue::watch_put`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Queue::watch_put`].
+    pub fn watch_put(&self) -> Result<Watch<'_>> {
+        self.0.watch_put()
     }
 }
 

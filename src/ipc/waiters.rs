@@ -11,18 +11,19 @@
 //! on a futex word that the other side moves only when someone is parked.
 //! So a hand-off between two busy processes costs no system call.
 
-use std::os::fd::{AsFd, BorrowedFd};
-use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::sys::{event, futex};
+use crate::sync::beacon::Beacon;
+pub use crate::sync::beacon::Watch;
+use crate::sys::futex;
 
 /// How long a waiter spins before it parks.
 const SPIN_FOR: Duration = Duration::from_micros(20);
 /// After this long spinning, a waiter yields its CPU between looks.
 const YIELD_AFTER: Duration = Duration::from_micros(2);
 
-/// The waiting side of a shared queue: eight `u32` words, all zero for a
+/// The waiting side of a shared queue: twelve `u32` words, all zero for a
 /// fresh open queue with no eventfd. Lives in the queue's segment, next to
 /// its lock; the words marked "under the lock" change only while the
 /// queue's lock is held (a [`RecordQueue`](super::RecordQueue)'s two
@@ -40,15 +41,20 @@ pub(crate) struct Waiters {
     putters: AtomicU32,
     /// Moved each time the unfinished tasks reach zero: joiners park on it.
     finished: AtomicU32,
-    /// The eventfd made with the queue, plus one (0: none): readable while
-    /// the queue holds an item or is closed, kept so only while
-    /// `watchers > 0` (every change is made under the lock).
-    waker: AtomicI32,
-    /// Live [`Watch`]es.
-    watchers: AtomicU32,
+    /// Readable while the queue holds an item or is closed ([`Watch`]
+    /// from `watch`).
+    items: Beacon,
+    /// Readable while the queue has room for an item or is closed (a
+    /// [`Queue`](super::Queue)'s `watch_put`; none for a
+    /// [`RecordQueue`](super::RecordQueue), whose room depends on the
+    /// record).
+    room: Beacon,
+    /// Readable while no task is unfinished (a
+    /// [`JoinableQueue`](super::JoinableQueue)'s `watch_join`).
+    done: Beacon,
 }
 
-static_assertions::assert_eq_size!(Waiters, [u32; 8]);
+static_assertions::assert_eq_size!(Waiters, [u32; 12]);
 
 /// Which side a waiter is on.
 #[derive(Clone, Copy)]
@@ -62,67 +68,73 @@ pub(crate) enum Side {
 impl Waiters {
     /// Gives the queue its eventfd (at creation, before it is shared).
     pub(crate) fn set_waker(&self, fd: i32) {
-        self.waker.store(fd + 1, Ordering::Relaxed);
+        self.items.set_waker(fd);
     }
 
-    /// The eventfd, if the queue has one. Valid in this process: the
-    /// handle that owns it is alive wherever `&self` is (a queue is reached
-    /// only through the handle that maps it, and a forked child inherits
-    /// both).
-    fn waker(&self) -> Option<BorrowedFd<'_>> {
-        match self.waker.load(Ordering::Relaxed) {
-            0 => None,
-            plus_one => {
-                #[allow(unsafe_code)]
-                // SAFETY: see above: the descriptor is open while `self` is
-                // reachable, and the borrow does not outlive `self`.
-                Some(unsafe { event::borrow(plus_one - 1) })
-            }
+    /// Under the lock, when watched: lowers the room's eventfd (the queue
+    /// was just filled and is open).
+    pub(crate) fn room_filled(&self) {
+        if self.closed.load(Ordering::Relaxed) == 0 {
+            self.room.lower_if_watched();
         }
+    }
+
+    /// Under the lock: makes the room's eventfd readable exactly when the
+    /// queue has room (`room`) or is closed.
+    pub(crate) fn sync_room(&self, room: bool) {
+        self.room
+            .sync(room || self.closed.load(Ordering::Relaxed) != 0);
+    }
+
+    /// Under the lock: registers a watcher of the room and makes its
+    /// eventfd current. `None` for a queue without that eventfd.
+    pub(crate) fn watch_room(&self, room: bool) -> Option<Watch<'_>> {
+        self.room
+            .watch(room || self.closed.load(Ordering::Relaxed) != 0)
+    }
+
+    /// The beacon readable while the queue has room (or is closed).
+    pub(crate) fn room_beacon(&self) -> &Beacon {
+        &self.room
+    }
+
+    /// The beacon readable while no task is unfinished.
+    pub(crate) fn done(&self) -> &Beacon {
+        &self.done
     }
 
     /// Whether the queue has an eventfd (it was made by its `new`).
     pub(crate) fn has_waker(&self) -> bool {
-        self.waker.load(Ordering::Relaxed) != 0
+        self.items.has_waker()
     }
 
-    /// Whether some [`Watch`] is live. A watch is registered only under
-    /// every lock of the queue, so under any one of them this holds still
-    /// until the lock is released, but for a watch dropped meanwhile.
+    /// Whether some [`Watch`] of the items is live. A watch is registered
+    /// only under every lock of the queue, so under any one of them this
+    /// holds still until the lock is released, but for a watch dropped
+    /// meanwhile.
     pub(crate) fn is_watched(&self) -> bool {
-        self.watchers.load(Ordering::Relaxed) > 0
+        self.items.is_watched()
     }
 
-    /// Under the lock, when watched: raises the eventfd (the queue just
-    /// got its first item, or was closed).
+    /// Under the lock, when watched: raises the items' eventfd (the queue
+    /// just got its first item, or was closed).
     pub(crate) fn raise_if_watched(&self) {
-        if self.watchers.load(Ordering::Relaxed) > 0
-            && let Some(fd) = self.waker()
-        {
-            event::raise(fd);
-        }
+        self.items.raise_if_watched();
     }
 
-    /// Under the lock, when watched: lowers the eventfd (the queue was
-    /// just emptied and is open).
+    /// Under the lock, when watched: lowers the items' eventfd (the queue
+    /// was just emptied and is open).
     pub(crate) fn lower_if_watched(&self) {
-        if self.watchers.load(Ordering::Relaxed) > 0
-            && self.closed.load(Ordering::Relaxed) == 0
-            && let Some(fd) = self.waker()
-        {
-            event::lower(fd);
+        if self.closed.load(Ordering::Relaxed) == 0 {
+            self.items.lower_if_watched();
         }
     }
 
-    /// Under the lock: makes the eventfd readable exactly when the queue
-    /// holds an item (`nonempty`) or is closed.
+    /// Under the lock: makes the items' eventfd readable exactly when the
+    /// queue holds an item (`nonempty`) or is closed.
     pub(crate) fn sync_waker(&self, nonempty: bool) {
-        if let Some(fd) = self.waker() {
-            event::lower(fd);
-            if nonempty || self.closed.load(Ordering::Relaxed) != 0 {
-                event::raise(fd);
-            }
-        }
+        self.items
+            .sync(nonempty || self.closed.load(Ordering::Relaxed) != 0);
     }
 
     /// Whether the queue was closed.
@@ -130,11 +142,13 @@ impl Waiters {
         self.closed.load(Ordering::SeqCst) != 0
     }
 
-    /// Under the lock: marks the queue closed and raises the eventfd.
-    /// Call [`Waiters::wake_all`] once the lock is released.
+    /// Under the lock: marks the queue closed and raises the eventfds of
+    /// the items and the room. Call [`Waiters::wake_all`] once the lock is
+    /// released.
     pub(crate) fn mark_closed(&self) {
         self.closed.store(1, Ordering::SeqCst);
-        self.raise_if_watched();
+        self.items.raise_if_watched();
+        self.room.raise_if_watched();
     }
 
     /// Wakes every parked getter and putter (after a close).
@@ -288,50 +302,11 @@ impl Waiters {
         }
     }
 
-    /// Under the lock: registers a watcher and makes the eventfd current
-    /// (`nonempty`: whether the queue holds an item). `None` for a queue
-    /// without an eventfd.
+    /// Under the lock: registers a watcher of the items and makes their
+    /// eventfd current (`nonempty`: whether the queue holds an item).
+    /// `None` for a queue without an eventfd.
     pub(crate) fn watch(&self, nonempty: bool) -> Option<Watch<'_>> {
-        let fd = self.waker()?;
-        self.watchers.fetch_add(1, Ordering::Relaxed);
-        self.sync_waker(nonempty);
-        Some(Watch {
-            fd,
-            watchers: &self.watchers,
-            pid: crate::sync::raw::me(),
-        })
-    }
-}
-
-/// A queue being watched for [`wait`](super::wait) (from
-/// [`Queue::watch`](super::Queue::watch) or
-/// [`RecordQueue::watch`](super::RecordQueue::watch)): its descriptor is
-/// readable while the queue holds an item or is closed. Dropping it ends
-/// the watch.
-pub struct Watch<'a> {
-    fd: BorrowedFd<'a>,
-    watchers: &'a AtomicU32,
-    /// The process that registered: a copy inherited by a forked child
-    /// does not unregister.
-    pid: u32,
-}
-
-impl AsFd for Watch<'_> {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd
-    }
-}
-
-impl Drop for Watch<'_> {
-    fn drop(&mut self) {
-        if self.pid == crate::sync::raw::me() {
-            self.watchers.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
-}
-
-impl std::fmt::Debug for Watch<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Watch").field("fd", &self.fd).finish()
+        self.items
+            .watch(nonempty || self.closed.load(Ordering::Relaxed) != 0)
     }
 }

@@ -211,6 +211,12 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// ones. Cheap to clone (the clones share one connection per process).
 /// [`Manager`] derefs to the one its owner uses; [`Manager::connect`]
 /// makes one in any process.
+///
+/// `Send` and `Sync`, as every proxy is (`DictProxy`, `LockProxy`,
+/// `QueueProxy`…): the connection is behind an `Arc` and a lock, so a
+/// client or a proxy may move into another thread or a multi-threaded
+/// runtime's task, and be used from several (each call is one request and
+/// its answer under the connection's lock).
 #[derive(Clone, Debug)]
 pub struct Client {
     link: Arc<Link>,
@@ -272,10 +278,17 @@ impl Client {
 /// process (see the [module docs](self)). Derefs to its [`Client`], which
 /// makes the objects. Dropping it in the process that started it shuts
 /// the server down, as leaving Python's `with Manager() as m:` does.
+///
+/// `Send` and `Sync`: once started, the handle is a client and the
+/// server's pid, and may move into another thread or an async task. The
+/// server is forked when the manager starts, so start it before the
+/// program starts threads (a runtime's included): it dies with the
+/// *thread* that started it (`PR_SET_PDEATHSIG`), so start it from the
+/// main thread or one that lives as long as the manager.
 #[derive(Debug)]
 pub struct Manager {
     client: Client,
-    server: Option<Process<Box<dyn FnOnce()>>>,
+    server: Option<Process<Box<dyn FnOnce() + Send + Sync>>>,
     owner: i32,
     /// The socket file to remove if the server could not (it was killed).
     path: Option<SocketFile>,
@@ -447,7 +460,7 @@ impl Builder {
                 .message_bytes
                 .unwrap_or(crate::config::MANAGER_MESSAGE_BYTES),
         };
-        let target: Box<dyn FnOnce()> = Box::new(move || {
+        let target: Box<dyn FnOnce() + Send + Sync> = Box::new(move || {
             let code = server::run(spec);
             process::exit(code);
         });

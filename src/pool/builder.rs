@@ -197,6 +197,7 @@ impl PoolBuilder {
         })?;
         let ring = Rc::new(ring);
         let wake = event::eventfd().map_err(|e| Error::os("eventfd", resource, e))?;
+        let watch_event = event::eventfd().map_err(|e| Error::os("eventfd", resource, e))?;
         let fds = fd::FdQueue::new(resource, slots)?;
         // Half the CPUs may spin for work (at least one): the parent and
         // the workers running tasks need the others.
@@ -210,6 +211,11 @@ impl PoolBuilder {
         let pool = Pool {
             ring,
             wake,
+            watch_event,
+            watch: RefCell::new(None),
+            watchers: Cell::new(0),
+            #[cfg(feature = "tokio")]
+            driver: RefCell::new(None),
             key: random_key(),
             owner: sys::process::getpid(),
             size: Cell::new(size),

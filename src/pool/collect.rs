@@ -192,6 +192,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         l.untaken.set(Mask::default());
         l.drop_results.set(None);
         self.free.borrow_mut().push(s as u16);
+        self.sync_watch();
     }
 
     /// A handle lets go of slot `s`: freed now if it ended, else when it

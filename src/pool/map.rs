@@ -22,6 +22,19 @@ struct Chunk {
     yielded: u16,
 }
 
+/// One step of an [`Imap`] that may not wait. (Its item carries a
+/// `TaskError` inline, as every result of the pool does: failing
+/// allocates nothing.)
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Step<R> {
+    /// A result and its input index.
+    Item(usize, Result<R, TaskError>),
+    /// Its next result's task runs on.
+    NotYet,
+    /// No result is left.
+    End,
+}
+
 /// The iterator of [`Pool::imap`] and [`Pool::imap_unordered`]: each item
 /// is one task's `Result` (in input order for `imap`, as tasks end for
 /// `imap_unordered`). Tasks are submitted as the iteration goes, a few
@@ -143,6 +156,24 @@ where
 
     /// The next result, with its input index.
     fn next_indexed(&mut self) -> Option<(usize, Result<R, TaskError>)> {
+        match self.step(true) {
+            Step::Item(at, r) => Some((at, r)),
+            Step::End | Step::NotYet => None,
+        }
+    }
+
+    /// The next result if one can be had without waiting for a task (the
+    /// async stream's step): [`Step::NotYet`] when the chunk it would
+    /// come from runs on. (Topping the pipeline up may still wait, as
+    /// `apply_async` does, when every slot is held by tasks whose handles
+    /// were dropped.)
+    #[cfg(feature = "tokio")]
+    pub(crate) fn try_next(&mut self) -> Step<R> {
+        self.step(false)
+    }
+
+    /// The next result, with its input index; waiting for it if `wait`.
+    fn step(&mut self, wait: bool) -> Step<R> {
         let op = if self.ordered {
             "Pool::imap"
         } else {
@@ -152,24 +183,39 @@ where
         if self.inflight.is_empty() {
             if let Some(e) = self.error.take() {
                 self.exhausted = true;
-                return Some((self.next_index, Err(e)));
+                return Step::Item(self.next_index, Err(e));
             }
             if !self.exhausted && self.pool.free.borrow().is_empty() {
                 // Every slot is held by the caller's own handles.
                 self.exhausted = true;
-                return Some((
+                return Step::Item(
                     self.next_index,
                     Err(TaskError::from(self.pool.slots_exceeded(op))),
-                ));
+                );
             }
-            return None;
+            return Step::End;
         }
         // Which chunk to read: the front one (ordered), or any that ended.
         let pool = self.pool;
+        let waited = |ready: &dyn Fn(&Pool<SLOTS, BYTES>) -> bool| -> crate::Result<bool> {
+            if wait {
+                pool.wait_until(None, ready)
+            } else {
+                if !ready(pool) {
+                    pool.poll()?;
+                }
+                Ok(ready(pool))
+            }
+        };
         let position = if self.ordered {
-            let slot = usize::from(self.inflight.front()?.slot);
-            if let Err(e) = pool.wait_until(None, |p| !matches!(p.ended(slot), Ended::Running)) {
-                return Some((self.next_index, Err(e.into())));
+            let Some(front) = self.inflight.front() else {
+                return Step::End;
+            };
+            let slot = usize::from(front.slot);
+            match waited(&|p| !matches!(p.ended(slot), Ended::Running)) {
+                Err(e) => return Step::Item(self.next_index, Err(e.into())),
+                Ok(false) => return Step::NotYet,
+                Ok(true) => {}
             }
             0
         } else {
@@ -179,12 +225,19 @@ where
                     .iter()
                     .position(|c| !matches!(p.ended(usize::from(c.slot)), Ended::Running))
             };
-            if let Err(e) = pool.wait_until(None, |p| found(p).is_some()) {
-                return Some((self.next_index, Err(e.into())));
+            match waited(&|p| found(p).is_some()) {
+                Err(e) => return Step::Item(self.next_index, Err(e.into())),
+                Ok(false) => return Step::NotYet,
+                Ok(true) => {}
             }
-            found(pool)?
+            let Some(position) = found(pool) else {
+                return Step::NotYet;
+            };
+            position
         };
-        let chunk = self.inflight.iter_mut().nth(position)?;
+        let Some(chunk) = self.inflight.iter_mut().nth(position) else {
+            return Step::End;
+        };
         let slot = usize::from(chunk.slot);
         let index = usize::from(chunk.yielded);
         chunk.yielded += 1;
@@ -197,7 +250,13 @@ where
             // Room again: keep the workers fed before the caller's turn.
             self.fill(op);
         }
-        Some((at, result))
+        Step::Item(at, result)
+    }
+
+    /// The pool it runs on.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn pool(&self) -> &'p Pool<SLOTS, BYTES> {
+        self.pool
     }
 
     /// Waits (until `deadline`) for the front chunk and hands all its

@@ -205,6 +205,10 @@
 //! on the parent's stack: never in a worker, never inside a signal
 //! handler. A daemon puts [`Pool::sentinel`] into its
 //! [`wait`](crate::ipc::wait) set and calls [`Pool::poll`] when it fires.
+//! An event loop or an async runtime that waits for results without
+//! calling into the pool takes [`Pool::watch`]: a descriptor readable
+//! while a result is ready to collect or a worker died, raised by the
+//! workers only while a watch is held.
 //! A `map_async`'s callbacks ([`Pool::map_async_with`]) are run by its
 //! [`MapResult`], in the call on it that sees the map end.
 //!
@@ -254,17 +258,20 @@
 //! | `starmap(f, [(a, b), …])` | [`Pool::starmap`], [`Pool::starmap_into`] |
 //! | any picklable argument or result | the `_value`/`_values` forms (feature `serde`): `apply_value`, `apply_async_value`, `map_values`, `imap_values`, `imap_unordered_values`, `starmap_values`… |
 //! | `close`, `terminate`, `join`, `with Pool() as p` | [`Pool::close`], [`Pool::terminate`], [`Pool::join`], drop |
+//! | `await loop.run_in_executor(pool, f, x)` (asyncio with a `ProcessPoolExecutor`) | `pool.apply_async(f, x)?.await` (feature `tokio`: `mproc::aio`); any event loop: [`Pool::watch`] |
 
 // `TaskError` carries its panic message inline (about 250 bytes) so that
 // failing allocates nothing; results carrying it are that big by design.
 #![allow(clippy::result_large_err)]
 
 mod apply;
+#[cfg(feature = "tokio")]
+mod awaited;
 mod builder;
 mod callback;
 mod collect;
 mod fd;
-mod map;
+pub(crate) mod map;
 #[cfg(feature = "serde")]
 mod map_value;
 mod result;
@@ -274,6 +281,7 @@ mod shutdown;
 mod steer;
 #[cfg(feature = "serde")]
 mod value;
+mod watch;
 mod workers;
 
 pub use crate::sys::task::TaskData;
@@ -286,6 +294,7 @@ pub use result::{AsyncResult, PanicMessage, TaskError};
 #[cfg(feature = "serde")]
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 pub use value::{CHUNK_KNOB, Encoded, TASK_BYTES_KNOB};
+pub use watch::PoolWatch;
 
 use std::cell::{Cell, RefCell};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -340,6 +349,10 @@ struct Local {
     /// `value.rs`): the index and offset of the next record.
     cursor: Cell<(usize, usize)>,
     callbacks: RefCell<Option<Callbacks<TaskError>>>,
+    /// The task awaiting this slot's result (feature `tokio`: see
+    /// `aio::pool`), woken by the pool's async driver when it ends.
+    #[cfg(feature = "tokio")]
+    waker: RefCell<Option<std::task::Waker>>,
 }
 
 impl Local {
@@ -356,6 +369,8 @@ impl Local {
             value: Cell::new(false),
             cursor: Cell::new((0, 0)),
             callbacks: RefCell::new(None),
+            #[cfg(feature = "tokio")]
+            waker: RefCell::new(None),
         }
     }
 }
@@ -392,12 +407,34 @@ pub(crate) enum Ended {
 /// child's copy refuses every call, and its drop leaves the workers alone.
 ///
 /// Methods take `&self`, so results can be waited for while more tasks
-/// are submitted; the pool is not `Sync` (it belongs to one thread of one
-/// process).
+/// are submitted.
+///
+/// Neither `Send` nor `Sync`: the pool belongs to the thread that made
+/// it. Its bookkeeping is in `Cell`s; the callbacks it runs and its
+/// initializer may hold `Rc`s; and the replacements it forks for dead
+/// workers die with the thread that forks them (`PR_SET_PDEATHSIG`), so
+/// a pool moved to a thread that then ended would lose its workers. An
+/// async program keeps it in a current-thread runtime (`block_on`, a
+/// `LocalSet`'s `spawn_local`): see `mproc::aio` (feature `tokio`). Its
+/// handles ([`AsyncResult`], [`Imap`], [`PoolWatch`]) borrow it and are
+/// not `Send` either.
 pub struct Pool<const SLOTS: usize = POOL_SLOTS, const BYTES: usize = POOL_TASK_BYTES> {
     ring: Rc<Ring>,
     /// Raised by a worker that finishes a task while the parent is parked.
     wake: OwnedFd,
+    /// Raised by a worker that finishes a task while the parent holds a
+    /// [`PoolWatch`] (see `watch.rs`).
+    watch_event: OwnedFd,
+    /// The epoll set of [`Pool::watch`]: `watch_event` and the live
+    /// workers' sentinels, made by the first watch.
+    watch: RefCell<Option<sys::epoll::Epoll>>,
+    /// Live [`PoolWatch`]es (this process's: a pool has one user).
+    watchers: Cell<u32>,
+    /// The async driver of awaited results (feature `tokio`: see
+    /// `aio::pool`): the pool's watch registered with the runtime while
+    /// some result is awaited.
+    #[cfg(feature = "tokio")]
+    driver: RefCell<Option<crate::aio::Driver>>,
     /// Seals the entries the parent stores; only this pool's processes
     /// know it (it is not in the shared segment).
     key: u64,
@@ -548,7 +585,10 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
     /// the parent was parked in a pool wait. For a daemon's
     /// [`wait`](crate::ipc::wait) set, together with the workers'
     /// sentinels ([`Pool::sentinels`]): when either fires, call
-    /// [`Pool::poll`].
+    /// [`Pool::poll`]. A loop that must learn of a result without calling
+    /// a pool wait first (an async runtime, an epoll loop that awaits
+    /// results) takes [`Pool::watch`] instead: one descriptor, readable
+    /// while a result is ready or a worker died.
     pub fn sentinel(&self) -> BorrowedFd<'_> {
         self.wake.as_fd()
     }

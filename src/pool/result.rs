@@ -143,6 +143,10 @@ impl std::error::Error for TaskError {
 /// Waiting (`get`, `wait`) runs the pool meanwhile: callbacks of other
 /// tasks, replacing dead workers (see the
 /// [module docs](super#callbacks-and-when-the-pool-does-its-work)).
+///
+/// Not `Send`: it borrows the [`Pool`], which belongs to one thread. An
+/// event loop waits for it on [`AsyncResult::watch`]; with the `tokio`
+/// feature it is awaited (`mproc::aio`).
 pub struct AsyncResult<'p, R, const SLOTS: usize, const BYTES: usize> {
     pool: &'p Pool<SLOTS, BYTES>,
     slot: usize,
@@ -160,6 +164,12 @@ impl<'p, R, const SLOTS: usize, const BYTES: usize> AsyncResult<'p, R, SLOTS, BY
         }
     }
 
+    /// The pool it belongs to.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn pool(&self) -> &'p Pool<SLOTS, BYTES> {
+        self.pool
+    }
+
     /// The slot the task occupies.
     pub(crate) fn slot(&self) -> usize {
         self.slot
@@ -170,7 +180,7 @@ impl<'p, R, const SLOTS: usize, const BYTES: usize> AsyncResult<'p, R, SLOTS, BY
         self.pool.local[self.slot].seq.get()
     }
 
-    fn ended(&self) -> bool {
+    pub(crate) fn ended(&self) -> bool {
         self.done || !matches!(self.pool.ended(self.slot), Ended::Running)
     }
 
@@ -183,6 +193,20 @@ impl<'p, R, const SLOTS: usize, const BYTES: usize> AsyncResult<'p, R, SLOTS, BY
         }
         let _ = self.pool.poll();
         self.ended()
+    }
+
+    /// A descriptor for an event loop or an async runtime, readable once
+    /// this task (or any other task of the pool) has ended: the pool-wide
+    /// [`Pool::watch`], which cannot tell tasks apart. When it fires, call
+    /// [`Pool::poll`] and look at [`ready`](AsyncResult::ready); the
+    /// descriptor stays readable while any result of the pool waits to
+    /// be collected.
+    ///
+    /// # Errors
+    ///
+    /// As [`Pool::watch`].
+    pub fn watch(&self) -> crate::Result<super::PoolWatch<'p>> {
+        self.pool.watch()
     }
 
     /// Whether the task ended with a result (Python's `successful()`);

@@ -312,9 +312,13 @@ pub(crate) struct Control {
     /// Moved by a submission while a worker is parked: idle workers park
     /// on it.
     pub(crate) work: AtomicU32,
-    /// 1 while the parent is parked in `poll`: a worker that finishes a
-    /// task then raises the pool's eventfd.
-    pub(crate) parent_parked: AtomicU32,
+    /// Who wants the pool's eventfd raised when a task ends: bit
+    /// [`PARKED`] while the parent is parked in `poll`, bit [`WATCHED`]
+    /// while the parent holds a [`PoolWatch`](super::PoolWatch). A worker
+    /// that finishes a task raises the eventfd when the word is not 0 (one
+    /// load, as before the watch existed; nobody watching, nobody parked:
+    /// no system call).
+    pub(crate) notify: AtomicU32,
     /// 1: workers exit once nothing is queued (`close` then `join`).
     pub(crate) stop: AtomicU32,
     /// How many workers may spin at once (set before the first fork).
@@ -332,6 +336,11 @@ pub(crate) struct Control {
     /// shrank, or replaces its workers).
     pub(crate) retire: AtomicU64,
 }
+
+/// [`Control::notify`]: the parent is parked in `poll`.
+pub(crate) const PARKED: u32 = 1;
+/// [`Control::notify`]: the parent holds a [`PoolWatch`](super::PoolWatch).
+pub(crate) const WATCHED: u32 = 2;
 
 /// Seals `entry` for submission `seq` with the pool's `key`.
 pub(crate) fn seal(entry: u64, seq: u64, key: u64) -> u64 {
@@ -555,13 +564,15 @@ impl Ring {
     }
 }
 
-/// What one worker needs: its index, the ring, the pool's key, the eventfd
-/// that wakes a parked parent, and its task limit.
+/// What one worker needs: its index, the ring, the pool's key, the eventfds
+/// that wake a parked parent and its watches, and its task limit.
 pub(crate) struct WorkerSpec<'a> {
     pub(crate) ring: &'a Ring,
     pub(crate) me: usize,
     pub(crate) key: u64,
     pub(crate) wake_fd: RawFd,
+    /// The eventfd of the parent's [`PoolWatch`](super::PoolWatch)es.
+    pub(crate) watch_fd: RawFd,
     pub(crate) max_tasks: u64,
 }
 
@@ -608,17 +619,23 @@ pub(crate) fn work(spec: WorkerSpec<'_>) {
         spinning = !last && ring.start_spinning(1 << spec.me);
         // SYNC POINT: the commit; Release (in SeqCst) pairs with the
         // parent's Acquire load of the state before it reads the results,
-        // and SeqCst orders it before the load of `parent_parked` (the
-        // parent stores that flag and then looks at the states).
+        // and SeqCst orders it before the load of `notify` (the parent
+        // sets its bits and then looks at the states).
         ring.busy_since[spec.me].store(0, Ordering::Relaxed);
         slot.state
             .swap(state(seq, DONE, spec.me as u64), Ordering::SeqCst);
-        if ring.control.0.parent_parked.load(Ordering::SeqCst) != 0 {
-            // SAFETY: the pool's eventfd, inherited from the parent and
-            // open in this process for its whole life (the pool's handle
-            // is never dropped here: the worker exits with `_exit`).
-            #[allow(unsafe_code)]
-            event::raise(unsafe { event::borrow(spec.wake_fd) });
+        let notify = ring.control.0.notify.load(Ordering::SeqCst);
+        if notify != 0 {
+            for (bit, fd) in [(PARKED, spec.wake_fd), (WATCHED, spec.watch_fd)] {
+                if notify & bit != 0 {
+                    // SAFETY: the pool's eventfds, inherited from the
+                    // parent and open in this process for its whole life
+                    // (the pool's handle is never dropped here: the worker
+                    // exits with `_exit`).
+                    #[allow(unsafe_code)]
+                    event::raise(unsafe { event::borrow(fd) });
+                }
+            }
         }
         if last {
             return;

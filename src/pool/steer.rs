@@ -156,7 +156,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         // SYNC POINT: as in `park`: flag, then look. A worker commits and
         // then reads the flag, so it raises the eventfd or the look below
         // sees its task ended.
-        control.parent_parked.swap(1, Ordering::SeqCst);
+        control.notify.fetch_or(ring::PARKED, Ordering::SeqCst);
         if self.unseen_end() {
             timeout = Some(Duration::ZERO);
         }
@@ -182,7 +182,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
             }
             sys::poll_many(&fds, timeout).map_err(|e| Error::os("poll", self.resource(), e))
         };
-        control.parent_parked.store(0, Ordering::SeqCst);
+        control.notify.fetch_and(!ring::PARKED, Ordering::SeqCst);
         let bits = bits?;
         // Seen first, then serviced: a task that ends between the two is
         // left unseen (the next wait returns at once) instead of seen with

@@ -28,6 +28,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
             self.max_tasks + splitmix(self.key ^ n) % (self.jitter + 1)
         };
         let (key, wake_fd) = (self.key, self.wake.as_raw_fd());
+        let watch_fd = self.watch_event.as_raw_fd();
         let target: Box<dyn FnOnce()> = Box::new(move || {
             if let Some(init) = initializer
                 && std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| init())).is_err()
@@ -40,6 +41,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
                 me,
                 key,
                 wake_fd,
+                watch_fd,
                 max_tasks,
             });
         });
@@ -58,6 +60,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         // Made now, while the pid is surely the worker's (see
         // `Process::sentinel`).
         p.sentinel()?;
+        self.watch_worker(me, &p);
         self.forked_at.borrow_mut()[me] = Some(Instant::now());
         Ok(p)
     }
@@ -127,9 +130,9 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         // read-modify-writes: a full barrier on every target and under
         // qemu-user too, which may emulate a releasing store followed by
         // an acquiring load without the store-load fence between them.
-        control.parent_parked.swap(1, Ordering::SeqCst);
+        control.notify.fetch_or(ring::PARKED, Ordering::SeqCst);
         if ready(self) {
-            control.parent_parked.store(0, Ordering::SeqCst);
+            control.notify.fetch_and(!ring::PARKED, Ordering::SeqCst);
             return Ok(true);
         }
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
@@ -138,9 +141,10 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
             (l, r) => l.or(r),
         };
         let ready_bits = self.poll_workers(true, timeout)?;
-        control.parent_parked.store(0, Ordering::SeqCst);
+        control.notify.fetch_and(!ring::PARKED, Ordering::SeqCst);
         if ready_bits & 1 != 0 {
             event::lower(self.wake.as_fd());
+            self.sync_watch();
         }
         self.check_timeouts();
         if ready_bits & !1 != 0 {
@@ -172,6 +176,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
                 Err(_) => continue,
             };
             self.dead.set(self.dead.get() | 1 << w);
+            self.unwatch_worker(w);
             self.ring.forget_worker(w);
             self.ring.busy_since[w].store(0, Ordering::Relaxed);
             let pid = pid.map(|p| p.as_raw()).unwrap_or(0);
@@ -268,11 +273,15 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
             }
         }
         self.service();
+        self.sync_watch();
     }
 
     /// `SIGTERM` to every worker, `SIGKILL` to those left after the grace
     /// period, then reaps them all.
     pub(super) fn stop_workers(&self) {
+        for w in 0..self.workers.borrow().len() {
+            self.unwatch_worker(w);
+        }
         let workers = self.workers.borrow();
         for w in workers.iter() {
             let _ = w.terminate();
@@ -309,6 +318,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
             self.refork();
         }
         self.service();
+        self.sync_watch();
         Ok(())
     }
 

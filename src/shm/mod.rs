@@ -88,12 +88,13 @@ use crate::sys::mem::SharedRegion;
 /// Dropping it unmaps the segment in this process only.
 pub struct Shared<T: Shareable> {
     region: SharedRegion<T>,
-    /// A descriptor made with the segment, inherited with it by forked
-    /// children and closed with it: the eventfd a [`Queue`] raises for
-    /// [`wait`](crate::ipc::wait) (its number is in the segment).
+    /// Descriptors made with the segment, inherited with it by forked
+    /// children and closed with it: the eventfds a [`Queue`] raises for
+    /// [`wait`](crate::ipc::wait) (their numbers are in the segment): its
+    /// items', its room's, and a joinable queue's tasks done.
     ///
     /// [`Queue`]: crate::ipc::Queue
-    _companion: Option<OwnedFd>,
+    _companions: [Option<OwnedFd>; 3],
 }
 
 impl<T: Shareable> Shared<T> {
@@ -106,7 +107,7 @@ impl<T: Shareable> Shared<T> {
         SharedRegion::new(value)
             .map(|region| Shared {
                 region,
-                _companion: None,
+                _companions: [None, None, None],
             })
             .map_err(|e| segment_error::<T>(e))
     }
@@ -121,15 +122,18 @@ impl<T: Shareable> Shared<T> {
         SharedRegion::zeroed()
             .map(|region| Shared {
                 region,
-                _companion: None,
+                _companions: [None, None, None],
             })
             .map_err(|e| segment_error::<T>(e))
     }
 
     /// Gives `fd` to this handle: it lives as long as the handle, in this
     /// process and (inherited) in each process forked while it lives.
+    /// (Up to three; a fourth is closed at once: no caller gives one.)
     pub(crate) fn with_companion(mut self, fd: OwnedFd) -> Shared<T> {
-        self._companion = Some(fd);
+        if let Some(free) = self._companions.iter_mut().find(|c| c.is_none()) {
+            *free = Some(fd);
+        }
         self
     }
 }

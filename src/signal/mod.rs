@@ -563,6 +563,12 @@ pub fn is_default(sig: Signal) -> Result<bool> {
 /// Standard signals do not queue: two `SIGUSR1` sent before the loop reads
 /// arrive as one. Real-time signals queue.
 ///
+/// `AsFd` and `AsRawFd`, readable while a signal of the set is pending:
+/// an event loop or a runtime's reactor waits on it (with the `tokio`
+/// feature, `mproc::aio` makes it a stream of signals). Neither `Send`
+/// nor `Sync`: dropping it unblocks the set in the thread that made it,
+/// so it stays with that thread (keep it in a current-thread runtime).
+///
 /// ```no_run
 /// use mproc::signal::{SigSet, SignalFd, Signal};
 /// let signals = SignalFd::new(SigSet::from_signals(&[Signal::USR1, Signal::TERM]))?;

@@ -53,6 +53,13 @@ impl Event {
         }
     }
 
+    /// The count of `set`s so far (wrapping): a waiter returns once it
+    /// moves (see the layout above).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn sets(&self) -> u32 {
+        self.word.load(Ordering::Acquire) & !(SET | WAITERS)
+    }
+
     /// Whether the flag is set (Python's `is_set()`).
     pub fn is_set(&self) -> bool {
         // SYNC POINT: Acquire pairs with the Release in `set`.

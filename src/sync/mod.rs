@@ -46,18 +46,25 @@
 //! namespace, and a holder's pid reused by a new process before anyone
 //! looked delays the detection until that process ends.
 //!
+//! **Event loops.** A futex is no descriptor: a loop that must wait for a
+//! flag among its descriptors (or an async runtime) makes a
+//! [`WatchableEvent`], an [`Event`] made with an eventfd that its
+//! [`watch`](WatchableEvent::watch) keeps readable while the flag is set.
+//!
 //! **Other primitives.** A [`Semaphore`]'s units held through a guard by a
 //! process that dies come back; a [`Condition`] waiter that dies never
 //! absorbs a notification; a [`Barrier`] party that dies before arriving
 //! leaves the others to their timeouts (see each type).
 
 mod barrier;
+pub(crate) mod beacon;
 mod condition;
 mod event;
 mod lock;
 pub(crate) mod raw;
 mod rlock;
 mod semaphore;
+mod watchable;
 
 pub use barrier::{Barrier, BarrierError};
 pub use condition::{Condition, ConditionGuard, WaitTimeoutResult};
@@ -65,6 +72,7 @@ pub use event::Event;
 pub use lock::{Lock, LockGuard};
 pub use rlock::{RLock, RLockGuard};
 pub use semaphore::{BoundedSemaphore, BoundedSemaphoreGuard, Semaphore, SemaphoreGuard};
+pub use watchable::WatchableEvent;
 
 use crate::process::Pid;
 

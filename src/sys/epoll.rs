@@ -1,7 +1,7 @@
 //! `epoll(7)`: the manager server's wait over its listener and every
 //! client connection (more than `poll_many` takes).
 
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
 use super::{Errno, cvt};
@@ -99,5 +99,12 @@ impl Epoll {
             };
         }
         Ok(n)
+    }
+}
+
+impl AsFd for Epoll {
+    /// The epoll instance itself: readable while one of its descriptors is.
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 }

@@ -25,3 +25,12 @@ pub(crate) fn watch_borrowed(fd: BorrowedFd<'_>) -> io::Result<AsyncFd<BorrowedF
     // changes.
     unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.map_err(io::Error::from)
 }
+
+/// Watches `fd`, which the `AsyncFd` owns, for `interest` (the async
+/// forms of `mproc::aio`). Must be called inside a runtime with I/O
+/// enabled.
+pub(crate) fn register_owned(fd: OwnedFd, interest: Interest) -> io::Result<AsyncFd<OwnedFd>> {
+    // SAFETY: the `AsyncFd` owns `fd`: it stays open, and its raw value
+    // the same, until the `AsyncFd` drops it.
+    unsafe { AsyncFd::register_with_interest(fd, interest) }.map_err(io::Error::from)
+}

@@ -20,3 +20,4 @@ mod serde;
 #[cfg(feature = "serde")]
 mod value_queue;
 mod wait;
+mod watch;

@@ -19,3 +19,4 @@ mod seed_echo;
 #[cfg(feature = "serde")]
 mod serde;
 mod steer;
+mod watch;

@@ -26,6 +26,7 @@ mod primitives;
 mod rlock;
 mod robust;
 mod semaphore;
+mod watchable;
 
 use std::io::Write as _;
 

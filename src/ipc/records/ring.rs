@@ -87,11 +87,11 @@ pub(super) struct Header {
     pub(super) front: End,
     /// The closed flag, the words waiters park on, the eventfd.
     pub(super) waiters: Waiters,
-    _spare: [AtomicU32; 8],
+    _spare: [AtomicU32; 4],
 }
 
 // The same layout on 32- and 64-bit targets: each lock (40 bytes) and
-// each end's state on a cache line of its own, then the waiters (32
+// each end's state on a cache line of its own, then the waiters (48
 // bytes) on a fifth.
 static_assertions::assert_eq_size!(Header, [u64; 40]);
 static_assertions::const_assert_eq!(std::mem::offset_of!(Header, back), 64);
