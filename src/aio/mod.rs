@@ -36,6 +36,7 @@
 //! | [`MessageQueue::receive`](crate::ipc::MessageQueue::receive), `send` | `receive_async`, `send_async` | the queue itself (`AsFd`) |
 //! | [`WatchableEvent::wait`](crate::sync::WatchableEvent::wait) | [`wait_async`](crate::sync::WatchableEvent::wait_async) | [`WatchableEvent::watch`](crate::sync::WatchableEvent::watch) |
 //! | [`SignalFd::recv`](crate::signal::SignalFd::recv) | [`recv_async`](crate::signal::SignalFd::recv_async), [`stream`](crate::signal::SignalFd::stream) ([`SignalStream`]) | the `SignalFd` itself (`AsFd`) |
+//! | a manager proxy's `acquire` (`LockProxy`, `RLockProxy`), an `EventProxy`'s `wait`, a `QueueProxy`'s `get` and `put` | [`AsyncProxy`](crate::manager::AsyncProxy): `acquire`, `wait`, `get`, `put` and their timed forms (a dropped future withdraws its request at the server) | a [`Detached`](crate::manager::Detached) proxy's descriptor, with its `begin_*` and [`Pending::try_finish`](crate::manager::Pending::try_finish) |
 //!
 //! # Runtime-agnostic underneath
 //!
