@@ -360,7 +360,9 @@ int mproc_connection_send_bytes(const struct mproc_connection_t *c, const uint8_
 // Receives one message into `buf` (Python's `recv_bytes`), waiting at
 // most `timeout_ms`; `*len` (not NULL) is its length. Returns 0;
 // `-EAGAIN`/`-ETIMEDOUT` when nothing came; `-EMSGSIZE` when `buf` is too
-// short (the message stays); `-ENODATA` when the other end is closed and
+// short (`buf` holds its first `cap` bytes, the rest of that message is
+// gone: Python's `BufferTooShort`; the next messages are whole);
+// `-ENODATA` when the other end is closed and
 // everything it sent was received (Python's `EOFError`).
 int mproc_connection_recv_bytes(const struct mproc_connection_t *c, uint8_t *buf, size_t cap, size_t *len, int timeout_ms);
 
@@ -533,8 +535,8 @@ int mproc_process_exitcode(const struct mproc_process_t *p, int *exitcode);
 // start), or `-EINVAL`.
 int mproc_process_is_alive(const struct mproc_process_t *p);
 
-// Sends `SIGTERM` to the child (Python's `terminate()`). Returns 0,
-// `-ECHILD` before the start, `-ESRCH` once reaped.
+// Sends `SIGTERM` to the child (Python's `terminate()`); nothing once it
+// has ended. Returns 0, or `-ECHILD` before the start.
 int mproc_process_terminate(const struct mproc_process_t *p);
 
 // Sends `SIGKILL` to the child (Python's `kill()`). As

@@ -10,7 +10,10 @@ use mproc_rs::daemon::{MainLoop, Pidfile, State, Status};
 use mproc_rs::shm::{Shared, SharedMemory};
 use mproc_rs::signal::{SigSet, Signal};
 
-use crate::error::{Context, Fail, Res, as_int, bytes_mut, free, get, handle, int, into_raw, out, ptr, put, text, timeout};
+use crate::error::{
+    Context, Fail, Res, as_int, bytes_mut, free, get, handle, int, into_raw, out, ptr, put, text,
+    timeout,
+};
 
 // ---------------------------------------------------------------- pidfile
 
@@ -31,7 +34,9 @@ handle!(mproc_pidfile_t, Pidfile, 0x6d70_7072_6f63_0050, "pidfile");
 #[unsafe(no_mangle)]
 pub extern "C" fn mproc_pidfile_create(path: *const c_char) -> *mut mproc_pidfile_t {
     const F: &str = "mproc_pidfile_create";
-    ptr(F, || Ok(into_raw(Pidfile::create(text(F, "path", path)?).at(F)?)))
+    ptr(F, || {
+        Ok(into_raw(Pidfile::create(text(F, "path", path)?).at(F)?))
+    })
 }
 
 /// The pid in the pidfile at `path`: positive, 0 when there is no file, or a
@@ -39,7 +44,11 @@ pub extern "C" fn mproc_pidfile_create(path: *const c_char) -> *mut mproc_pidfil
 #[unsafe(no_mangle)]
 pub extern "C" fn mproc_pidfile_read(path: *const c_char) -> c_int {
     const F: &str = "mproc_pidfile_read";
-    int(F, || Ok(Pidfile::read(text(F, "path", path)?).at(F)?.map_or(0, |p| p.as_raw())))
+    int(F, || match Pidfile::read(text(F, "path", path)?) {
+        Ok(pid) => Ok(pid.map_or(0, |p| p.as_raw())),
+        Err(e) if e.kind() == mproc_rs::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(Fail::from_error(F, &e)),
+    })
 }
 
 /// Removes the pidfile and frees the handle (NULL is ignored).
@@ -131,7 +140,9 @@ pub extern "C" fn mproc_status_new(name: *const c_char) -> *mut mproc_status_t {
         let board = if name.is_null() {
             Board::Anonymous(Shared::new(Status::new()).at(F)?)
         } else {
-            Board::Named(Box::new(SharedMemory::create(text(F, "name", name)?, Status::new()).at(F)?))
+            Board::Named(Box::new(
+                SharedMemory::create(text(F, "name", name)?, Status::new()).at(F)?,
+            ))
         };
         Ok(into_raw::<mproc_status_t>(board))
     })
@@ -163,8 +174,13 @@ fn field_op(func: &str, s: &Status, field: c_int, set: Option<u64>, add: i64) ->
             let a = $a;
             match set {
                 Some(v) => {
-                    let v = <$t>::try_from(v)
-                        .map_err(|_| Fail::new(libc::ERANGE, func, format_args!("{v} does not fit this 32-bit counter")))?;
+                    let v = <$t>::try_from(v).map_err(|_| {
+                        Fail::new(
+                            libc::ERANGE,
+                            func,
+                            format_args!("{v} does not fit this 32-bit counter"),
+                        )
+                    })?;
                     a.store(v, r);
                     u64::from(v)
                 }
@@ -180,7 +196,12 @@ fn field_op(func: &str, s: &Status, field: c_int, set: Option<u64>, add: i64) ->
         4 => apply!(&s.failed, u64),
         5 => apply!(&s.forks, u64),
         i @ 6..=9 => apply!(&s.user[(i - 6) as usize], u64),
-        other => return Err(Fail::inval(func, format_args!("status field {other}: 0 to 9"))),
+        other => {
+            return Err(Fail::inval(
+                func,
+                format_args!("status field {other}: 0 to 9"),
+            ));
+        }
     };
     Ok(v)
 }
@@ -203,7 +224,12 @@ pub extern "C" fn mproc_status_set(s: *const mproc_status_t, field: c_int, value
 /// from any process sharing the board; the new value goes to `*result` if
 /// not NULL. Returns 0 or `-EINVAL`.
 #[unsafe(no_mangle)]
-pub extern "C" fn mproc_status_add(s: *const mproc_status_t, field: c_int, delta: i64, result: *mut u64) -> c_int {
+pub extern "C" fn mproc_status_add(
+    s: *const mproc_status_t,
+    field: c_int,
+    delta: i64,
+    result: *mut u64,
+) -> c_int {
     const F: &str = "mproc_status_add";
     int(F, || {
         let v = field_op(F, get(F, s)?.status(), field, None, delta)?;
@@ -214,7 +240,11 @@ pub extern "C" fn mproc_status_add(s: *const mproc_status_t, field: c_int, delta
 
 /// Reads a counter into `*value`. Returns 0 or `-EINVAL`.
 #[unsafe(no_mangle)]
-pub extern "C" fn mproc_status_get(s: *const mproc_status_t, field: c_int, value: *mut u64) -> c_int {
+pub extern "C" fn mproc_status_get(
+    s: *const mproc_status_t,
+    field: c_int,
+    value: *mut u64,
+) -> c_int {
     const F: &str = "mproc_status_get";
     int(F, || {
         let v = field_op(F, get(F, s)?.status(), field, None, 0)?;
@@ -229,20 +259,31 @@ pub extern "C" fn mproc_status_get(s: *const mproc_status_t, field: c_int, value
 /// user=3,0,0,0`, and counts a report. Returns the line's length (without
 /// the NUL), or `-EMSGSIZE` when `cap` is too short (nothing counted).
 #[unsafe(no_mangle)]
-pub extern "C" fn mproc_status_line(s: *const mproc_status_t, buf: *mut c_char, cap: usize) -> c_int {
+pub extern "C" fn mproc_status_line(
+    s: *const mproc_status_t,
+    buf: *mut c_char,
+    cap: usize,
+) -> c_int {
     const F: &str = "mproc_status_line";
     int(F, || {
         let st = get(F, s)?.status();
         st.touch();
         let snap = st.snapshot();
         let mut line = String::with_capacity(160);
-        let _ = write!(line, "{snap} user={},{},{},{}", snap.user[0], snap.user[1], snap.user[2], snap.user[3]);
+        let _ = write!(
+            line,
+            "{snap} user={},{},{},{}",
+            snap.user[0], snap.user[1], snap.user[2], snap.user[3]
+        );
         let buf = bytes_mut(F, "buf", buf.cast::<u8>(), cap)?;
         let Some(to) = buf.get_mut(..line.len() + 1) else {
             return Err(Fail::new(
                 libc::EMSGSIZE,
                 F,
-                format_args!("a status line of {} bytes (and its NUL) does not fit in {cap}", line.len()),
+                format_args!(
+                    "a status line of {} bytes (and its NUL) does not fit in {cap}",
+                    line.len()
+                ),
             ));
         };
         to[..line.len()].copy_from_slice(line.as_bytes());
@@ -270,7 +311,12 @@ pub struct mproc_main_loop_t {
     _opaque: [u8; 0],
 }
 
-handle!(mproc_main_loop_t, MainLoop, 0x6d70_7072_6f63_0052, "main loop");
+handle!(
+    mproc_main_loop_t,
+    MainLoop,
+    0x6d70_7072_6f63_0052,
+    "main loop"
+);
 
 /// Blocks `signals` (`n` numbers, e.g. `SIGTERM`, `SIGUSR1`) in this
 /// thread and opens the loop's `signalfd`. NULL on failure: `-EINVAL` for
@@ -293,7 +339,10 @@ fn ints<'a>(func: &str, what: &str, p: *const c_int, n: usize) -> Res<&'a [c_int
         return Ok(&[]);
     }
     if p.is_null() {
-        return Err(Fail::inval(func, format_args!("{what} is NULL with a count of {n}")));
+        return Err(Fail::inval(
+            func,
+            format_args!("{what} is NULL with a count of {n}"),
+        ));
     }
     // SAFETY: non-null; the caller passes `n` readable ints.
     Ok(unsafe { std::slice::from_raw_parts(p, n) })
@@ -327,11 +376,16 @@ fn wait_common(
         return Err(Fail::inval(func, "sigs is NULL with a capacity"));
     }
     // SAFETY: the caller's open descriptors, which stay open for the call.
-    let borrowed: Vec<BorrowedFd<'_>> = raw.iter().map(|&fd| unsafe { BorrowedFd::borrow_raw(fd) }).collect();
+    let borrowed: Vec<BorrowedFd<'_>> = raw
+        .iter()
+        .map(|&fd| unsafe { BorrowedFd::borrow_raw(fd) })
+        .collect();
     let t = timeout(timeout_ms);
     let wake = match pool {
         None => ml.wait(&borrowed, t).at(func)?,
-        Some(p) => ml.wait_pool(crate::pool::pool_of(func, p)?, &borrowed, t).at(func)?,
+        Some(p) => ml
+            .wait_pool(crate::pool::pool_of(func, p)?, &borrowed, t)
+            .at(func)?,
     };
     let mut mask = 0u64;
     for i in wake.ready().iter() {
@@ -366,7 +420,9 @@ pub extern "C" fn mproc_main_loop_wait(
     ready: *mut u64,
 ) -> c_int {
     const F: &str = "mproc_main_loop_wait";
-    int(F, || wait_common(F, ml, None, fds, nfds, timeout_ms, sigs, sigs_cap, ready))
+    int(F, || {
+        wait_common(F, ml, None, fds, nfds, timeout_ms, sigs, sigs_cap, ready)
+    })
 }
 
 /// `mproc_main_loop_wait` that also watches `pool`'s workers and does the
@@ -384,7 +440,19 @@ pub extern "C" fn mproc_main_loop_wait_pool(
     ready: *mut u64,
 ) -> c_int {
     const F: &str = "mproc_main_loop_wait_pool";
-    int(F, || wait_common(F, ml, Some(pool), fds, nfds, timeout_ms, sigs, sigs_cap, ready))
+    int(F, || {
+        wait_common(
+            F,
+            ml,
+            Some(pool),
+            fds,
+            nfds,
+            timeout_ms,
+            sigs,
+            sigs_cap,
+            ready,
+        )
+    })
 }
 
 /// Closes the signal descriptor, unblocks the loop's signals and frees the

@@ -66,9 +66,9 @@ pub(crate) fn code_of(e: &Error) -> c_int {
         ErrorKind::Os => e.errno().unwrap_or(EIO),
         ErrorKind::NoSuchProcess => ESRCH,
         ErrorKind::PermissionDenied => e.errno().unwrap_or(EPERM),
-        ErrorKind::InvalidSignal
-        | ErrorKind::UncatchableSignal
-        | ErrorKind::InvalidArgument(_) => EINVAL,
+        ErrorKind::InvalidSignal | ErrorKind::UncatchableSignal | ErrorKind::InvalidArgument(_) => {
+            EINVAL
+        }
         ErrorKind::CapacityExceeded { .. } => ENOSPC,
         ErrorKind::NotStarted => ECHILD,
         ErrorKind::AlreadyStarted => EALREADY,
@@ -134,7 +134,10 @@ pub(crate) fn call<R>(
             // Dropping the payload could panic again: keep it.
             std::mem::forget(payload);
             let code = -libc::ENOTRECOVERABLE;
-            remember(code, format!("{func}: panicked (caught at the C boundary): {why}"));
+            remember(
+                code,
+                format!("{func}: panicked (caught at the C boundary): {why}"),
+            );
             on_fail(code)
         }
     }
@@ -204,7 +207,10 @@ pub(crate) fn into_raw<H: Handle>(inner: H::Inner) -> *mut H {
 
 fn slot<H: Handle>(func: &str, p: *const H) -> Res<*mut Slot<H::Inner>> {
     if p.is_null() {
-        return Err(Fail::inval(func, format_args!("the {} handle is NULL", H::WHAT)));
+        return Err(Fail::inval(
+            func,
+            format_args!("the {} handle is NULL", H::WHAT),
+        ));
     }
     if !(p as usize).is_multiple_of(std::mem::align_of::<Slot<H::Inner>>()) {
         return Err(Fail::inval(func, format_args!("not a {} handle", H::WHAT)));
@@ -299,7 +305,10 @@ pub(crate) fn bytes<'a>(func: &str, what: &str, p: *const u8, len: usize) -> Res
         return Ok(&[]);
     }
     if p.is_null() {
-        return Err(Fail::inval(func, format_args!("{what} is NULL with a length of {len}")));
+        return Err(Fail::inval(
+            func,
+            format_args!("{what} is NULL with a length of {len}"),
+        ));
     }
     // SAFETY: non-null; the caller passes `len` readable bytes that live
     // for the call.
@@ -312,7 +321,10 @@ pub(crate) fn bytes_mut<'a>(func: &str, what: &str, p: *mut u8, cap: usize) -> R
         return Ok(&mut []);
     }
     if p.is_null() {
-        return Err(Fail::inval(func, format_args!("{what} is NULL with a capacity of {cap}")));
+        return Err(Fail::inval(
+            func,
+            format_args!("{what} is NULL with a capacity of {cap}"),
+        ));
     }
     // SAFETY: non-null; the caller passes `cap` writable bytes, not
     // aliased elsewhere, that live for the call.
@@ -370,5 +382,38 @@ pub(crate) fn waited<T>(func: &str, r: mproc_rs::Result<T>, t: Option<Duration>)
 
 /// A length as C's `int` result, or `-EOVERFLOW`.
 pub(crate) fn as_int(func: &str, n: usize) -> Res<c_int> {
-    c_int::try_from(n).map_err(|_| Fail::new(libc::EOVERFLOW, func, "the count does not fit an int"))
+    c_int::try_from(n)
+        .map_err(|_| Fail::new(libc::EOVERFLOW, func, "the count does not fit an int"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_becomes_enotrecoverable_with_its_message() {
+        let code = int("mproc_test", || panic!("boom {}", 7));
+        assert_eq!(code, -libc::ENOTRECOVERABLE);
+        assert_eq!(mproc_last_errno(), -libc::ENOTRECOVERABLE);
+        // SAFETY: the library's own NUL-terminated message.
+        let msg = unsafe { CStr::from_ptr(mproc_last_error()) }
+            .to_str()
+            .unwrap();
+        assert!(msg.starts_with("mproc_test: panicked"), "{msg}");
+        assert!(msg.contains("boom 7"), "{msg}");
+        let p: *mut u8 = ptr("mproc_test_ptr", || panic!("again"));
+        assert!(p.is_null());
+    }
+
+    #[test]
+    fn errors_are_remembered_per_thread_and_successes_leave_them() {
+        assert_eq!(
+            int("f", || Err(Fail::inval("f", "x is bad"))),
+            -libc::EINVAL
+        );
+        assert_eq!(int("g", || Ok(3)), 3);
+        assert_eq!(mproc_last_errno(), -libc::EINVAL);
+        let other = std::thread::spawn(|| mproc_last_errno()).join().unwrap();
+        assert_eq!(other, 0);
+    }
 }

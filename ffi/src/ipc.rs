@@ -49,7 +49,12 @@ pub extern "C" fn mproc_queue_new(capacity: usize) -> *mut mproc_queue_t {
 /// `mproc_queue_max_record` (it could never fit; nothing is put);
 /// `-EPIPE` once the queue is closed.
 #[unsafe(no_mangle)]
-pub extern "C" fn mproc_queue_put(q: *const mproc_queue_t, buf: *const u8, len: usize, timeout_ms: c_int) -> c_int {
+pub extern "C" fn mproc_queue_put(
+    q: *const mproc_queue_t,
+    buf: *const u8,
+    len: usize,
+    timeout_ms: c_int,
+) -> c_int {
     const F: &str = "mproc_queue_put";
     int(F, || {
         let q = get(F, q)?;
@@ -66,7 +71,11 @@ pub extern "C" fn mproc_queue_put(q: *const mproc_queue_t, buf: *const u8, len: 
 /// Puts `len` bytes if there is room now (Python's `put_nowait`):
 /// `-EAGAIN` when full; otherwise as `mproc_queue_put`.
 #[unsafe(no_mangle)]
-pub extern "C" fn mproc_queue_put_nowait(q: *const mproc_queue_t, buf: *const u8, len: usize) -> c_int {
+pub extern "C" fn mproc_queue_put_nowait(
+    q: *const mproc_queue_t,
+    buf: *const u8,
+    len: usize,
+) -> c_int {
     const F: &str = "mproc_queue_put_nowait";
     int(F, || {
         get(F, q)?.put_nowait(bytes(F, "buf", buf, len)?).at(F)?;
@@ -102,7 +111,12 @@ pub extern "C" fn mproc_queue_get(
 /// Takes the front record if there is one now (Python's `get_nowait`):
 /// `-EAGAIN` when empty; otherwise as `mproc_queue_get`.
 #[unsafe(no_mangle)]
-pub extern "C" fn mproc_queue_get_nowait(q: *const mproc_queue_t, buf: *mut u8, cap: usize, len: *mut usize) -> c_int {
+pub extern "C" fn mproc_queue_get_nowait(
+    q: *const mproc_queue_t,
+    buf: *mut u8,
+    cap: usize,
+    len: *mut usize,
+) -> c_int {
     mproc_queue_get(q, buf, cap, len, 0)
 }
 
@@ -150,18 +164,32 @@ pub struct mproc_connection_t {
     _opaque: [u8; 0],
 }
 
-handle!(mproc_connection_t, Connection, 0x6d70_7072_6f63_0011, "connection");
+handle!(
+    mproc_connection_t,
+    Connection,
+    0x6d70_7072_6f63_0011,
+    "connection"
+);
 
 /// Makes a pipe (Python's `Pipe(duplex)`): with `duplex` both ends send and
 /// receive (`SOCK_SEQPACKET`); without, `*a` only receives and `*b` only
 /// sends. Returns 0 with both handles set, or a negative code (`-EMFILE`).
 #[unsafe(no_mangle)]
-pub extern "C" fn mproc_pipe(duplex: bool, a: *mut *mut mproc_connection_t, b: *mut *mut mproc_connection_t) -> c_int {
+pub extern "C" fn mproc_pipe(
+    duplex: bool,
+    a: *mut *mut mproc_connection_t,
+    b: *mut *mut mproc_connection_t,
+) -> c_int {
     const F: &str = "mproc_pipe";
     int(F, || {
         let a = out(F, "a", a)?;
         let b = out(F, "b", b)?;
-        let (x, y) = if duplex { Pipe::duplex() } else { Pipe::simplex() }.at(F)?;
+        let (x, y) = if duplex {
+            Pipe::duplex()
+        } else {
+            Pipe::simplex()
+        }
+        .at(F)?;
         *a = into_raw(x);
         *b = into_raw(y);
         Ok(0)
@@ -172,7 +200,11 @@ pub extern "C" fn mproc_pipe(duplex: bool, a: *mut *mut mproc_connection_t, b: *
 /// room. Returns 0; `-EPIPE` when the other end is closed; `-EMSGSIZE`
 /// past the most a message carries.
 #[unsafe(no_mangle)]
-pub extern "C" fn mproc_connection_send_bytes(c: *const mproc_connection_t, buf: *const u8, len: usize) -> c_int {
+pub extern "C" fn mproc_connection_send_bytes(
+    c: *const mproc_connection_t,
+    buf: *const u8,
+    len: usize,
+) -> c_int {
     const F: &str = "mproc_connection_send_bytes";
     int(F, || {
         get(F, c)?.send_bytes(bytes(F, "buf", buf, len)?).at(F)?;
@@ -183,7 +215,9 @@ pub extern "C" fn mproc_connection_send_bytes(c: *const mproc_connection_t, buf:
 /// Receives one message into `buf` (Python's `recv_bytes`), waiting at
 /// most `timeout_ms`; `*len` (not NULL) is its length. Returns 0;
 /// `-EAGAIN`/`-ETIMEDOUT` when nothing came; `-EMSGSIZE` when `buf` is too
-/// short (the message stays); `-ENODATA` when the other end is closed and
+/// short (`buf` holds its first `cap` bytes, the rest of that message is
+/// gone: Python's `BufferTooShort`; the next messages are whole);
+/// `-ENODATA` when the other end is closed and
 /// everything it sent was received (Python's `EOFError`).
 #[unsafe(no_mangle)]
 pub extern "C" fn mproc_connection_recv_bytes(
@@ -204,8 +238,19 @@ pub extern "C" fn mproc_connection_recv_bytes(
             Some(t) => c.recv_bytes_timeout(buf, t).at(F)?,
         };
         *len = got.ok_or_else(|| {
-            let code = if timeout_ms == 0 { libc::EAGAIN } else { libc::ETIMEDOUT };
-            Fail::new(code, F, format_args!("pipe end (fd {}): no message within {timeout_ms} ms", c.as_raw_fd()))
+            let code = if timeout_ms == 0 {
+                libc::EAGAIN
+            } else {
+                libc::ETIMEDOUT
+            };
+            Fail::new(
+                code,
+                F,
+                format_args!(
+                    "pipe end (fd {}): no message within {timeout_ms} ms",
+                    c.as_raw_fd()
+                ),
+            )
         })?;
         Ok(0)
     })
@@ -245,7 +290,12 @@ pub struct mproc_mq_t {
     _opaque: [u8; 0],
 }
 
-handle!(mproc_mq_t, MessageQueue, 0x6d70_7072_6f63_0012, "message queue");
+handle!(
+    mproc_mq_t,
+    MessageQueue,
+    0x6d70_7072_6f63_0012,
+    "message queue"
+);
 
 /// Creates the queue `name` (`"/name"`, mode 0600, exclusive) for at most
 /// `max_messages` messages of at most `message_size` bytes. NULL on
@@ -253,11 +303,17 @@ handle!(mproc_mq_t, MessageQueue, 0x6d70_7072_6f63_0012, "message queue");
 /// limit (`/proc/sys/fs/mqueue/msg_max`, `msgsize_max`, `RLIMIT_MSGQUEUE`)
 /// named in `mproc_last_error`.
 #[unsafe(no_mangle)]
-pub extern "C" fn mproc_mq_create(name: *const c_char, max_messages: usize, message_size: usize) -> *mut mproc_mq_t {
+pub extern "C" fn mproc_mq_create(
+    name: *const c_char,
+    max_messages: usize,
+    message_size: usize,
+) -> *mut mproc_mq_t {
     const F: &str = "mproc_mq_create";
     ptr(F, || {
         let name = text(F, "name", name)?;
-        Ok(into_raw(MessageQueue::create(name, max_messages, message_size).at(F)?))
+        Ok(into_raw(
+            MessageQueue::create(name, max_messages, message_size).at(F)?,
+        ))
     })
 }
 
@@ -265,7 +321,9 @@ pub extern "C" fn mproc_mq_create(name: *const c_char, max_messages: usize, mess
 #[unsafe(no_mangle)]
 pub extern "C" fn mproc_mq_open(name: *const c_char) -> *mut mproc_mq_t {
     const F: &str = "mproc_mq_open";
-    ptr(F, || Ok(into_raw(MessageQueue::open(text(F, "name", name)?).at(F)?)))
+    ptr(F, || {
+        Ok(into_raw(MessageQueue::open(text(F, "name", name)?).at(F)?))
+    })
 }
 
 /// Sends a message of `len` bytes with `priority` (higher first), waiting
@@ -296,7 +354,12 @@ pub extern "C" fn mproc_mq_send(
 
 /// `mproc_mq_send` without waiting: `-EAGAIN` when full.
 #[unsafe(no_mangle)]
-pub extern "C" fn mproc_mq_send_nowait(mq: *const mproc_mq_t, buf: *const u8, len: usize, priority: c_uint) -> c_int {
+pub extern "C" fn mproc_mq_send_nowait(
+    mq: *const mproc_mq_t,
+    buf: *const u8,
+    len: usize,
+    priority: c_uint,
+) -> c_int {
     mproc_mq_send(mq, buf, len, priority, 0)
 }
 

@@ -15,7 +15,10 @@ use std::time::Duration;
 use mproc_rs::pool::{AsyncResult, Pool, TaskError};
 use mproc_rs::process;
 
-use crate::error::{Context, Fail, Res, bytes, bytes_mut, flag, free, get, get_mut, handle, int, into_raw, out, ptr, timeout};
+use crate::error::{
+    Context, Fail, Res, bytes, bytes_mut, flag, free, get, get_mut, handle, int, into_raw, out,
+    ptr, timeout,
+};
 
 /// A C task: reads `in_len` bytes at `in`, writes at most `out_cap` bytes
 /// at `out` and their count to `*out_len`, and returns 0, or a negative
@@ -33,7 +36,8 @@ pub type mproc_task_fn = Option<
     ) -> c_int,
 >;
 
-type RawTask = unsafe extern "C" fn(*const u8, usize, *mut u8, usize, *mut usize, *mut c_void) -> c_int;
+type RawTask =
+    unsafe extern "C" fn(*const u8, usize, *mut u8, usize, *mut usize, *mut c_void) -> c_int;
 
 /// What travels to a worker: the function and the context as numbers, the
 /// room for the output, the input.
@@ -125,11 +129,28 @@ pub extern "C" fn mproc_pool_new(processes: usize, task_bytes: usize) -> *mut mp
     })
 }
 
-fn job(func: &str, f: mproc_task_fn, ctx: *mut c_void, input: *const u8, in_len: usize, out_cap: usize) -> Res<Job> {
+fn job(
+    func: &str,
+    f: mproc_task_fn,
+    ctx: *mut c_void,
+    input: *const u8,
+    in_len: usize,
+    out_cap: usize,
+) -> Res<Job> {
     let f = f.ok_or_else(|| Fail::inval(func, "the task function is NULL"))?;
-    let cap = u32::try_from(out_cap)
-        .map_err(|_| Fail::new(libc::EMSGSIZE, func, format_args!("an output capacity of {out_cap} bytes: at most 4 GiB")))?;
-    Ok((f as usize as u64, ctx as usize as u64, cap, bytes(func, "input", input, in_len)?.to_vec()))
+    let cap = u32::try_from(out_cap).map_err(|_| {
+        Fail::new(
+            libc::EMSGSIZE,
+            func,
+            format_args!("an output capacity of {out_cap} bytes: at most 4 GiB"),
+        )
+    })?;
+    Ok((
+        f as usize as u64,
+        ctx as usize as u64,
+        cap,
+        bytes(func, "input", input, in_len)?.to_vec(),
+    ))
 }
 
 fn task_fail(func: &str, e: &TaskError) -> Fail {
@@ -143,12 +164,31 @@ fn task_fail(func: &str, e: &TaskError) -> Fail {
 }
 
 /// Copies an outcome to the caller's buffer.
-fn deliver(func: &str, o: Outcome, output: *mut u8, out_cap: usize, out_len: *mut usize) -> Res<c_int> {
-    let bytes = o.map_err(|code| Fail::new(-code, func, format_args!("the task function returned {code}")))?;
+fn deliver(
+    func: &str,
+    o: Outcome,
+    output: *mut u8,
+    out_cap: usize,
+    out_len: *mut usize,
+) -> Res<c_int> {
+    let bytes = o.map_err(|code| {
+        Fail::new(
+            -code,
+            func,
+            format_args!("the task function returned {code}"),
+        )
+    })?;
     let out_len = out(func, "out_len", out_len)?;
     let buf = bytes_mut(func, "output", output, out_cap)?;
     let to = buf.get_mut(..bytes.len()).ok_or_else(|| {
-        Fail::new(libc::EMSGSIZE, func, format_args!("an output of {} bytes does not fit in {out_cap}", bytes.len()))
+        Fail::new(
+            libc::EMSGSIZE,
+            func,
+            format_args!(
+                "an output of {} bytes does not fit in {out_cap}",
+                bytes.len()
+            ),
+        )
     })?;
     to.copy_from_slice(&bytes);
     *out_len = bytes.len();
@@ -176,14 +216,24 @@ pub extern "C" fn mproc_pool_apply(
     int(F, || {
         let cell = get(F, pool)?;
         let job = job(F, f, ctx, input, in_len, out_cap)?;
-        let o = cell.pool.apply_value(run_task, job).map_err(|e| task_fail(F, &e))?;
+        let o = cell
+            .pool
+            .apply_value(run_task, job)
+            .map_err(|e| task_fail(F, &e))?;
         deliver(F, o, output, out_cap, out_len)
     })
 }
 
 /// What an async result handle holds.
 pub struct ResultCell {
-    result: Option<AsyncResult<'static, Outcome, { mproc_rs::config::POOL_SLOTS }, { mproc_rs::config::POOL_TASK_BYTES }>>,
+    result: Option<
+        AsyncResult<
+            'static,
+            Outcome,
+            { mproc_rs::config::POOL_SLOTS },
+            { mproc_rs::config::POOL_TASK_BYTES },
+        >,
+    >,
     pool: *const PoolCell,
     out_cap: usize,
 }
@@ -195,7 +245,8 @@ impl Drop for ResultCell {
         // SAFETY: the pool handle outlives its results (mproc_pool_free
         // refuses while any is out).
         let pool = unsafe { &*self.pool };
-        pool.outstanding.set(pool.outstanding.get().saturating_sub(1));
+        pool.outstanding
+            .set(pool.outstanding.get().saturating_sub(1));
     }
 }
 
@@ -206,7 +257,12 @@ pub struct mproc_async_result_t {
     _opaque: [u8; 0],
 }
 
-handle!(mproc_async_result_t, ResultCell, 0x6d70_7072_6f63_0041, "async result");
+handle!(
+    mproc_async_result_t,
+    ResultCell,
+    0x6d70_7072_6f63_0041,
+    "async result"
+);
 
 /// Queues `f` over `input` for a worker and returns at once (Python's
 /// `apply_async`); the output, at most `out_cap` bytes, is collected by
@@ -229,7 +285,11 @@ pub extern "C" fn mproc_pool_apply_async(
         // SAFETY: the result borrows `cell.pool`, which lives in its boxed
         // handle at a fixed address until `mproc_pool_free`, which refuses
         // while this result is out (counted below, uncounted by its Drop).
-        let result = unsafe { std::mem::transmute::<AsyncResult<'_, Outcome, _, _>, AsyncResult<'static, Outcome, _, _>>(result) };
+        let result = unsafe {
+            std::mem::transmute::<AsyncResult<'_, Outcome, _, _>, AsyncResult<'static, Outcome, _, _>>(
+                result,
+            )
+        };
         cell.outstanding.set(cell.outstanding.get() + 1);
         Ok(into_raw::<mproc_async_result_t>(ResultCell {
             result: Some(result),
@@ -243,7 +303,9 @@ pub extern "C" fn mproc_pool_apply_async(
 #[unsafe(no_mangle)]
 pub extern "C" fn mproc_async_result_ready(r: *const mproc_async_result_t) -> c_int {
     const F: &str = "mproc_async_result_ready";
-    int(F, || Ok(flag(get(F, r)?.result.as_ref().is_none_or(|r| r.ready()))))
+    int(F, || {
+        Ok(flag(get(F, r)?.result.as_ref().is_none_or(|r| r.ready())))
+    })
 }
 
 /// Waits at most `timeout_ms` for the task and copies its output to
@@ -335,7 +397,10 @@ pub extern "C" fn mproc_pool_map(
             };
             (first.0, first.1, first.2, input)
         });
-        let outcomes = cell.pool.map_values(run_task, jobs, None).map_err(|e| task_fail(F, &e))?;
+        let outcomes = cell
+            .pool
+            .map_values(run_task, jobs, None)
+            .map_err(|e| task_fail(F, &e))?;
         // SAFETY: non-null (checked above); the caller passes `n` writable
         // lengths.
         let lens = unsafe { std::slice::from_raw_parts_mut(out_lens, n) };
@@ -352,12 +417,19 @@ pub extern "C" fn mproc_pool_map(
                     failed.get_or_insert(Fail::new(
                         libc::EMSGSIZE,
                         F,
-                        format_args!("item {i}: an output of {} bytes does not fit in {out_item_cap}", bytes.len()),
+                        format_args!(
+                            "item {i}: an output of {} bytes does not fit in {out_item_cap}",
+                            bytes.len()
+                        ),
                     ));
                 }
                 Err(code) => {
                     lens[i] = 0;
-                    failed.get_or_insert(Fail::new(-code, F, format_args!("item {i}: the task function returned {code}")));
+                    failed.get_or_insert(Fail::new(
+                        -code,
+                        F,
+                        format_args!("item {i}: the task function returned {code}"),
+                    ));
                 }
             }
         }
@@ -398,7 +470,11 @@ pub extern "C" fn mproc_pool_join(pool: *const mproc_pool_t, timeout_ms: c_int) 
             None => pool.join().at(F)?,
             Some(t) => {
                 if !pool.join_timeout(t).at(F)? {
-                    return Err(Fail::new(libc::ETIMEDOUT, F, format_args!("workers still running after {timeout_ms} ms")));
+                    return Err(Fail::new(
+                        libc::ETIMEDOUT,
+                        F,
+                        format_args!("workers still running after {timeout_ms} ms"),
+                    ));
                 }
             }
         }
@@ -410,7 +486,9 @@ pub extern "C" fn mproc_pool_join(pool: *const mproc_pool_t, timeout_ms: c_int) 
 #[unsafe(no_mangle)]
 pub extern "C" fn mproc_pool_processes(pool: *const mproc_pool_t) -> c_int {
     const F: &str = "mproc_pool_processes";
-    int(F, || crate::error::as_int(F, get(F, pool)?.pool.processes()))
+    int(F, || {
+        crate::error::as_int(F, get(F, pool)?.pool.processes())
+    })
 }
 
 /// Stops the workers and frees the pool (NULL is ignored). Returns 0, or
@@ -425,7 +503,11 @@ pub extern "C" fn mproc_pool_free(pool: *mut mproc_pool_t) -> c_int {
         }
         let n = get(F, pool)?.outstanding.get();
         if n > 0 {
-            return Err(Fail::new(libc::EBUSY, F, format_args!("{n} async results of this pool are not freed")));
+            return Err(Fail::new(
+                libc::EBUSY,
+                F,
+                format_args!("{n} async results of this pool are not freed"),
+            ));
         }
         free(F, pool);
         Ok(0)

@@ -25,7 +25,12 @@ pub struct mproc_process_t {
     _opaque: [u8; 0],
 }
 
-handle!(mproc_process_t, Option<Process<Target>>, 0x6d70_7072_6f63_0001, "process");
+handle!(
+    mproc_process_t,
+    Option<Process<Target>>,
+    0x6d70_7072_6f63_0001,
+    "process"
+);
 
 /// Makes a process that will run `target(arg)` once started (Python's
 /// `Process(target=f, args=(arg,))`). `arg` is passed as is: after the fork
@@ -39,7 +44,10 @@ handle!(mproc_process_t, Option<Process<Target>>, 0x6d70_7072_6f63_0001, "proces
 ///
 /// Returns NULL (with `mproc_last_error`) for a NULL `target`.
 #[unsafe(no_mangle)]
-pub extern "C" fn mproc_process_new(target: mproc_target_fn, arg: *mut c_void) -> *mut mproc_process_t {
+pub extern "C" fn mproc_process_new(
+    target: mproc_target_fn,
+    arg: *mut c_void,
+) -> *mut mproc_process_t {
     const F: &str = "mproc_process_new";
     ptr(F, || {
         let target = target.ok_or_else(|| Fail::inval(F, "target is NULL"))?;
@@ -117,7 +125,11 @@ pub extern "C" fn mproc_process_start(p: *mut mproc_process_t) -> c_int {
 /// Returns 0; `-ETIMEDOUT` when it still runs; `-ECHILD` before
 /// `mproc_process_start` or in another process than its parent.
 #[unsafe(no_mangle)]
-pub extern "C" fn mproc_process_join(p: *mut mproc_process_t, timeout_ms: c_int, exitcode: *mut c_int) -> c_int {
+pub extern "C" fn mproc_process_join(
+    p: *mut mproc_process_t,
+    timeout_ms: c_int,
+    exitcode: *mut c_int,
+) -> c_int {
     const F: &str = "mproc_process_join";
     int(F, || {
         let p = proc_ref(F, p)?;
@@ -127,7 +139,10 @@ pub extern "C" fn mproc_process_join(p: *mut mproc_process_t, timeout_ms: c_int,
                 Fail::new(
                     libc::ETIMEDOUT,
                     F,
-                    format_args!("Process::join_timeout(pid {}): still running after {timeout_ms} ms", raw_pid(p)),
+                    format_args!(
+                        "Process::join_timeout(pid {}): still running after {timeout_ms} ms",
+                        raw_pid(p)
+                    ),
                 )
             })?,
         };
@@ -173,10 +188,18 @@ pub extern "C" fn mproc_process_exitcode(p: *const mproc_process_t, exitcode: *m
     int(F, || {
         let p = proc_ref(F, p)?;
         if p.pid().is_none() {
-            return Err(Fail::new(libc::ECHILD, F, "the process has not been started"));
+            return Err(Fail::new(
+                libc::ECHILD,
+                F,
+                "the process has not been started",
+            ));
         }
         let code = p.exitcode().ok_or_else(|| {
-            Fail::new(libc::EAGAIN, F, format_args!("pid {} is still running", raw_pid(p)))
+            Fail::new(
+                libc::EAGAIN,
+                F,
+                format_args!("pid {} is still running", raw_pid(p)),
+            )
         })?;
         *out(F, "exitcode", exitcode)? = code;
         Ok(0)
@@ -191,8 +214,8 @@ pub extern "C" fn mproc_process_is_alive(p: *const mproc_process_t) -> c_int {
     int(F, || Ok(flag(proc_ref(F, p)?.is_alive())))
 }
 
-/// Sends `SIGTERM` to the child (Python's `terminate()`). Returns 0,
-/// `-ECHILD` before the start, `-ESRCH` once reaped.
+/// Sends `SIGTERM` to the child (Python's `terminate()`); nothing once it
+/// has ended. Returns 0, or `-ECHILD` before the start.
 #[unsafe(no_mangle)]
 pub extern "C" fn mproc_process_terminate(p: *const mproc_process_t) -> c_int {
     const F: &str = "mproc_process_terminate";
@@ -245,12 +268,20 @@ fn signal_of(func: &str, sig: c_int) -> Res<Signal> {
 pub extern "C" fn mproc_kill(pid: c_int, sig: c_int) -> c_int {
     const F: &str = "mproc_kill";
     int(F, || {
-        let target = Pid::from_raw(pid)
-            .ok_or_else(|| Fail::inval(F, format_args!("pid {pid}: a pid is positive (use killpg for groups)")))?;
+        let target = Pid::from_raw(pid).ok_or_else(|| {
+            Fail::inval(
+                F,
+                format_args!("pid {pid}: a pid is positive (use killpg for groups)"),
+            )
+        })?;
         if sig == 0 {
             return match process::exists(target).at(F)? {
                 true => Ok(0),
-                false => Err(Fail::new(libc::ESRCH, F, format_args!("kill(pid {pid}, 0): no such process"))),
+                false => Err(Fail::new(
+                    libc::ESRCH,
+                    F,
+                    format_args!("kill(pid {pid}, 0): no such process"),
+                )),
             };
         }
         signal::kill(target, signal_of(F, sig)?).at(F)?;
@@ -282,7 +313,12 @@ pub struct mproc_signal_flag_t {
     _opaque: [u8; 0],
 }
 
-handle!(mproc_signal_flag_t, SignalFlag, 0x6d70_7072_6f63_0002, "signal flag");
+handle!(
+    mproc_signal_flag_t,
+    SignalFlag,
+    0x6d70_7072_6f63_0002,
+    "signal flag"
+);
 
 /// Catches `sig` from now on: each delivery raises the flag (the default
 /// action, e.g. dying of `SIGTERM`, no longer happens). Python's

@@ -124,7 +124,9 @@ pub extern "C" fn mproc_array_new(len: usize) -> *mut mproc_array_t {
                 return Err(Fail::new(
                     libc::ENOSPC,
                     F,
-                    format_args!("an array of {len} elements: at most MPROC_ARRAY_MAX ({MPROC_ARRAY_MAX}); use mproc_shared_memory_create for more"),
+                    format_args!(
+                        "an array of {len} elements: at most MPROC_ARRAY_MAX ({MPROC_ARRAY_MAX}); use mproc_shared_memory_create for more"
+                    ),
                 ));
             }
         };
@@ -179,7 +181,12 @@ pub extern "C" fn mproc_array_set(a: *const mproc_array_t, i: usize, value: i64)
 /// Adds `delta` to element `i` under the array's lock, storing the new
 /// value in `*result` if not NULL. Returns 0, or `-ERANGE`.
 #[unsafe(no_mangle)]
-pub extern "C" fn mproc_array_add(a: *const mproc_array_t, i: usize, delta: i64, result: *mut i64) -> c_int {
+pub extern "C" fn mproc_array_add(
+    a: *const mproc_array_t,
+    i: usize,
+    delta: i64,
+    result: *mut i64,
+) -> c_int {
     const F: &str = "mproc_array_add";
     int(F, || {
         let a = get(F, a)?;
@@ -263,7 +270,9 @@ impl Segment {
                 return Err(Fail::new(
                     libc::ENOSPC,
                     func,
-                    format_args!("named segment {name}: {size} bytes, at most MPROC_SHARED_MEMORY_MAX ({MPROC_SHARED_MEMORY_MAX})"),
+                    format_args!(
+                        "named segment {name}: {size} bytes, at most MPROC_SHARED_MEMORY_MAX ({MPROC_SHARED_MEMORY_MAX})"
+                    ),
                 ));
             }
         }))
@@ -288,18 +297,28 @@ pub struct mproc_shared_memory_t {
     _opaque: [u8; 0],
 }
 
-handle!(mproc_shared_memory_t, Segment, 0x6d70_7072_6f63_0032, "shared memory");
+handle!(
+    mproc_shared_memory_t,
+    Segment,
+    0x6d70_7072_6f63_0032,
+    "shared memory"
+);
 
 /// Creates the segment `name` (`"/name"`) of at least `size` bytes,
 /// zeroed. NULL on failure: `-EEXIST` when the name is taken, `-ESTALE` for
 /// a leftover of a dead owner, `-EINVAL` for a bad name or size 0,
 /// `-ENOSPC` past `MPROC_SHARED_MEMORY_MAX`.
 #[unsafe(no_mangle)]
-pub extern "C" fn mproc_shared_memory_create(name: *const c_char, size: usize) -> *mut mproc_shared_memory_t {
+pub extern "C" fn mproc_shared_memory_create(
+    name: *const c_char,
+    size: usize,
+) -> *mut mproc_shared_memory_t {
     const F: &str = "mproc_shared_memory_create";
     ptr(F, || {
         let name = text(F, "name", name)?;
-        Ok(into_raw::<mproc_shared_memory_t>(Segment::make(F, size, true, name)?))
+        Ok(into_raw::<mproc_shared_memory_t>(Segment::make(
+            F, size, true, name,
+        )?))
     })
 }
 
@@ -307,11 +326,16 @@ pub extern "C" fn mproc_shared_memory_create(name: *const c_char, size: usize) -
 /// failure: `-ENOENT`; `-EPROTO` when its header does not match (another
 /// size class, not an mproc segment).
 #[unsafe(no_mangle)]
-pub extern "C" fn mproc_shared_memory_open(name: *const c_char, size: usize) -> *mut mproc_shared_memory_t {
+pub extern "C" fn mproc_shared_memory_open(
+    name: *const c_char,
+    size: usize,
+) -> *mut mproc_shared_memory_t {
     const F: &str = "mproc_shared_memory_open";
     ptr(F, || {
         let name = text(F, "name", name)?;
-        Ok(into_raw::<mproc_shared_memory_t>(Segment::make(F, size, false, name)?))
+        Ok(into_raw::<mproc_shared_memory_t>(Segment::make(
+            F, size, false, name,
+        )?))
     })
 }
 

@@ -15,7 +15,9 @@ use mproc_rs::sync::{
     Condition, ConditionGuard, Event, Lock, LockGuard, RLock, RLockGuard, Semaphore, TryLockError,
 };
 
-use crate::error::{Context, Fail, Res, as_int, flag, free, get, handle, int, into_raw, ptr, timeout};
+use crate::error::{
+    Context, Fail, Res, as_int, flag, free, get, handle, int, into_raw, ptr, timeout,
+};
 
 /// Guards held through a handle, with the thread that took each (a lock is
 /// released by the thread that took it: its robust-futex list holds it).
@@ -61,7 +63,10 @@ impl<G> Held<G> {
             Fail::new(
                 libc::EPERM,
                 func,
-                format_args!("the {what} is not held by this thread (of process {})", self_pid()),
+                format_args!(
+                    "the {what} is not held by this thread (of process {})",
+                    self_pid()
+                ),
             )
         })
     }
@@ -86,7 +91,12 @@ unsafe fn extend<'a, G: 'a, H>(g: G) -> H {
 }
 
 /// The result of a timed acquisition as C sees it.
-fn acquired<G>(func: &str, what: &str, r: Result<G, TryLockError<G>>, t: Option<Duration>) -> Res<(G, bool)> {
+fn acquired<G>(
+    func: &str,
+    what: &str,
+    r: Result<G, TryLockError<G>>,
+    t: Option<Duration>,
+) -> Res<(G, bool)> {
     match r {
         Ok(g) => Ok((g, false)),
         Err(TryLockError::OwnerDied(died)) => Ok((died.into_guard(), true)),
@@ -107,7 +117,9 @@ fn died_code(func: &str, what: &str, died: bool) -> Res<c_int> {
         Err(Fail::new(
             libc::EOWNERDEAD,
             func,
-            format_args!("the {what} was taken over from a holder that died holding it: it is held now; repair the state it protects"),
+            format_args!(
+                "the {what} was taken over from a holder that died holding it: it is held now; repair the state it protects"
+            ),
         ))
     } else {
         Ok(0)
@@ -163,7 +175,8 @@ pub extern "C" fn mproc_lock_acquire(l: *const mproc_lock_t, timeout_ms: c_int) 
         };
         let (guard, died) = acquired(F, "lock", r, t)?;
         // SAFETY: kept in `cell.held`, declared before `cell.lock`.
-        cell.held.push(unsafe { extend::<_, LockGuard<'static>>(guard) });
+        cell.held
+            .push(unsafe { extend::<_, LockGuard<'static>>(guard) });
         died_code(F, "lock", died)
     })
 }
@@ -237,7 +250,8 @@ pub extern "C" fn mproc_rlock_acquire(l: *const mproc_rlock_t, timeout_ms: c_int
         };
         let (guard, died) = acquired(F, "rlock", r, t)?;
         // SAFETY: kept in `cell.held`, declared before `cell.lock`.
-        cell.held.push(unsafe { extend::<_, RLockGuard<'static>>(guard) });
+        cell.held
+            .push(unsafe { extend::<_, RLockGuard<'static>>(guard) });
         died_code(F, "rlock", died)
     })
 }
@@ -270,13 +284,20 @@ pub struct mproc_semaphore_t {
     _opaque: [u8; 0],
 }
 
-handle!(mproc_semaphore_t, Shared<Semaphore>, 0x6d70_7072_6f63_0022, "semaphore");
+handle!(
+    mproc_semaphore_t,
+    Shared<Semaphore>,
+    0x6d70_7072_6f63_0022,
+    "semaphore"
+);
 
 /// Makes a semaphore with `value` free units. NULL on failure.
 #[unsafe(no_mangle)]
 pub extern "C" fn mproc_semaphore_new(value: u32) -> *mut mproc_semaphore_t {
     const F: &str = "mproc_semaphore_new";
-    ptr(F, || Ok(into_raw(Shared::new(Semaphore::new(value)).at(F)?)))
+    ptr(F, || {
+        Ok(into_raw(Shared::new(Semaphore::new(value)).at(F)?))
+    })
 }
 
 /// Takes one unit, waiting at most `timeout_ms`. Returns 0, or `-EAGAIN`
@@ -297,8 +318,16 @@ pub extern "C" fn mproc_semaphore_acquire(s: *const mproc_semaphore_t, timeout_m
                 Ok(0)
             }
             None => {
-                let code = if timeout_ms == 0 { libc::EAGAIN } else { libc::ETIMEDOUT };
-                Err(Fail::new(code, F, format_args!("no free unit within {timeout_ms} ms")))
+                let code = if timeout_ms == 0 {
+                    libc::EAGAIN
+                } else {
+                    libc::ETIMEDOUT
+                };
+                Err(Fail::new(
+                    code,
+                    F,
+                    format_args!("no free unit within {timeout_ms} ms"),
+                ))
             }
         }
     })
@@ -390,8 +419,16 @@ pub extern "C" fn mproc_event_wait(e: *const mproc_event_t, timeout_ms: c_int) -
         if set {
             Ok(0)
         } else {
-            let code = if timeout_ms == 0 { libc::EAGAIN } else { libc::ETIMEDOUT };
-            Err(Fail::new(code, F, format_args!("the event was not set within {timeout_ms} ms")))
+            let code = if timeout_ms == 0 {
+                libc::EAGAIN
+            } else {
+                libc::ETIMEDOUT
+            };
+            Err(Fail::new(
+                code,
+                F,
+                format_args!("the event was not set within {timeout_ms} ms"),
+            ))
         }
     })
 }
@@ -417,7 +454,12 @@ pub struct mproc_condition_t {
     _opaque: [u8; 0],
 }
 
-handle!(mproc_condition_t, ConditionCell, 0x6d70_7072_6f63_0024, "condition");
+handle!(
+    mproc_condition_t,
+    ConditionCell,
+    0x6d70_7072_6f63_0024,
+    "condition"
+);
 
 /// Makes a condition in a new shared segment. NULL on failure.
 #[unsafe(no_mangle)]
@@ -446,7 +488,8 @@ pub extern "C" fn mproc_condition_acquire(c: *const mproc_condition_t, timeout_m
         };
         let (guard, died) = acquired(F, "condition", r, t)?;
         // SAFETY: kept in `cell.held`, declared before `cell.cond`.
-        cell.held.push(unsafe { extend::<_, ConditionGuard<'static>>(guard) });
+        cell.held
+            .push(unsafe { extend::<_, ConditionGuard<'static>>(guard) });
         died_code(F, "condition", died)
     })
 }
@@ -489,7 +532,11 @@ pub extern "C" fn mproc_condition_wait(c: *const mproc_condition_t, timeout_ms: 
         if notified {
             Ok(0)
         } else {
-            Err(Fail::new(libc::ETIMEDOUT, F, format_args!("not notified within {timeout_ms} ms")))
+            Err(Fail::new(
+                libc::ETIMEDOUT,
+                F,
+                format_args!("not notified within {timeout_ms} ms"),
+            ))
         }
     })
 }
