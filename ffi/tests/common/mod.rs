@@ -68,20 +68,20 @@ pub fn spawn(program: &Path, args: &[&str]) -> Child {
 }
 
 /// Waits for `child` at most `limit` (a watchdog: it is killed past it),
-/// returning its status and its whole stdout and stderr.
+/// returning its status and the rest of its stdout and stderr (empty for
+/// a stream the caller took).
 pub fn finish(mut child: Child, limit: Duration) -> (ExitStatus, String, String) {
-    let mut out = child.stdout.take().expect("piped stdout");
-    let mut err = child.stderr.take().expect("piped stderr");
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
+    fn drain(stream: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<String> {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            if let Some(mut stream) = stream {
+                let _ = stream.read_to_string(&mut s);
+            }
+            s
+        })
+    }
+    let reader = drain(child.stdout.take());
+    let err_reader = drain(child.stderr.take());
     let start = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().expect("waiting for the C program") {
