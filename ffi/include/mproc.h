@@ -120,8 +120,8 @@ typedef struct mproc_event_t mproc_event_t;
 // A process-shared, non-recursive lock (Python's
 // `multiprocessing.Lock`). Made by `mproc_lock_new` before forking the
 // processes that share it; each process frees its copy with
-// `mproc_lock_free`. Thread-safe, but a lock is released by the
-// thread that acquired it. A holder that dies is detected: the next
+// `mproc_lock_free` (after its threads released what they hold).
+// Thread-safe, but a lock is released by the thread that acquired it. A holder that dies is detected: the next
 // acquirer gets `-EOWNERDEAD` with the lock held.
 typedef struct mproc_lock_t mproc_lock_t;
 

@@ -70,3 +70,17 @@ pub use pool::*;
 pub use process::*;
 pub use shm::*;
 pub use sync::*;
+
+/// The handle types the header calls thread-safe hold `Sync` values (the
+/// lock-like handles keep their guards per thread; see `sync`).
+const _: () = {
+    const fn sync<T: Sync>() {}
+    sync::<mproc_rs::ipc::RecordQueue>();
+    sync::<mproc_rs::ipc::MessageQueue>();
+    sync::<mproc_rs::signal::SignalFlag>();
+    sync::<mproc_rs::shm::Value<i64>>();
+    sync::<mproc_rs::shm::Shared<mproc_rs::sync::Semaphore>>();
+    sync::<mproc_rs::shm::Shared<mproc_rs::sync::Event>>();
+    sync::<shm::ArrayCell>();
+    sync::<daemon::Board>();
+};

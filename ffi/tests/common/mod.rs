@@ -1,10 +1,11 @@
-//! Building the C programs against the static library of this very test
-//! run, and running them under a watchdog.
+//! Building the C programs against the static library, and running them
+//! under a watchdog.
 //!
-//! `cargo test -p mproc-ffi` compiles the library with all its crate
-//! types, so `libmproc.a` lies beside the test binary (in
-//! `target/<profile>/deps/`), fresh and of the same profile and target: no
-//! second cargo run is needed, on a fresh clone too.
+//! The library has no rlib (see Cargo.toml), so `cargo test` does not
+//! build `libmproc.a` for the tests: [`static_lib`] asks the cargo running
+//! the tests (`$CARGO`) to build it, with the same profile and target dir,
+//! and takes the file's path from cargo's own report. A fresh clone needs
+//! nothing else.
 
 #![allow(dead_code)]
 
@@ -13,22 +14,66 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-/// The directory holding this run's `libmproc.a`.
-pub fn lib_dir() -> PathBuf {
+/// Builds `libmproc.a` (once per test binary) and returns its path.
+pub fn static_lib() -> PathBuf {
+    static LIB: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    LIB.get_or_init(build_static_lib).clone()
+}
+
+fn build_static_lib() -> PathBuf {
+    // target/<profile>/deps/<test binary>
     let exe = std::env::current_exe().expect("the test binary's path");
-    let deps = exe.parent().expect("the deps directory").to_path_buf();
-    for dir in [
-        deps.clone(),
-        deps.parent().map(Path::to_path_buf).unwrap_or_default(),
-    ] {
-        if dir.join("libmproc.a").exists() {
-            return dir;
-        }
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
+    let mut target_dir = profile_dir.parent().expect("the target dir");
+    // target/<triple>/<profile>/deps with --target: build for that triple.
+    let triple = target_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .filter(|n| n.contains("-linux-"))
+        .map(str::to_string);
+    if triple.is_some() {
+        target_dir = target_dir.parent().expect("the target dir");
     }
-    panic!(
-        "libmproc.a is neither in {} nor beside it: run these tests with `cargo test -p mproc-ffi`",
-        deps.display()
+    let release = profile_dir.file_name().is_some_and(|n| n == "release");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let mut cmd = Command::new(&cargo);
+    cmd.args([
+        "build",
+        "-p",
+        "mproc-ffi",
+        "--lib",
+        "--message-format=json-render-diagnostics",
+    ])
+    .arg("--target-dir")
+    .arg(target_dir)
+    .current_dir(env!("CARGO_MANIFEST_DIR"))
+    .stderr(Stdio::inherit());
+    if release {
+        cmd.arg("--release");
+    }
+    if let Some(triple) = &triple {
+        cmd.args(["--target", triple]);
+    }
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run `{cargo} build -p mproc-ffi`: {e}"));
+    assert!(
+        out.status.success(),
+        "`cargo build -p mproc-ffi` failed: {}",
+        out.status
     );
+    // Cargo's JSON report names the artifact's files (paths as JSON
+    // strings: no quote or backslash in a target dir's path here).
+    let report = String::from_utf8_lossy(&out.stdout);
+    report
+        .split('"')
+        .find(|s| s.ends_with("libmproc.a"))
+        .map(PathBuf::from)
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| panic!("cargo built no libmproc.a:\n{report}"))
 }
 
 /// The C compiler: `$CC`, else `cc`.
@@ -41,7 +86,7 @@ pub fn cc() -> String {
 pub fn compile(src: &str, name: &str) -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let lib = lib_dir().join("libmproc.a");
+    let lib = static_lib();
     let status = Command::new(cc())
         .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-g", "-O1"])
         .arg("-I")
