@@ -100,6 +100,16 @@ typedef struct mproc_array_t mproc_array_t;
 // freeing it uncollected lets the task run to its end unobserved.
 typedef struct mproc_async_result_t mproc_async_result_t;
 
+// A process-shared barrier for a fixed number of parties (Python's
+// `multiprocessing.Barrier`). Made by `mproc_barrier_new` before forking;
+// each process frees its copy. Thread-safe.
+typedef struct mproc_barrier_t mproc_barrier_t;
+
+// A process-shared semaphore that refuses to be released above its
+// initial value (Python's `multiprocessing.BoundedSemaphore`). Ownership
+// as `mproc_semaphore_t`. Thread-safe.
+typedef struct mproc_bounded_semaphore_t mproc_bounded_semaphore_t;
+
 // A process-shared condition variable with its own lock (Python's
 // `multiprocessing.Condition`). Acquire, wait or notify, release, all
 // from one thread. Ownership as `mproc_lock_t`.
@@ -344,6 +354,16 @@ size_t mproc_queue_max_record(const struct mproc_queue_t *q);
 // fail with `-ENODATA`. Returns 0 or `-EINVAL`.
 int mproc_queue_close(const struct mproc_queue_t *q);
 
+// Marks one record taken with `mproc_queue_get` as processed (Python's
+// `JoinableQueue.task_done()`). Returns 0, or `-EINVAL` when called more
+// times than records were put.
+int mproc_queue_task_done(const struct mproc_queue_t *q);
+
+// Waits at most `timeout_ms` until every record put has been marked done
+// with `mproc_queue_task_done` (Python's `JoinableQueue.join()`). Returns
+// 0, or `-ETIMEDOUT` (`-EAGAIN` for 0 ms) with tasks unfinished.
+int mproc_queue_join(const struct mproc_queue_t *q, int timeout_ms);
+
 // Frees this process's copy of the queue (NULL is ignored).
 void mproc_queue_free(struct mproc_queue_t *q);
 
@@ -552,6 +572,11 @@ int mproc_process_sentinel(const struct mproc_process_t *p);
 // `mproc_process_t`.
 void mproc_process_free(struct mproc_process_t *p);
 
+// The number of CPUs this process may run on (Python's
+// `os.process_cpu_count()`; the default size of a pool), or a negative
+// code.
+int mproc_cpu_count(void);
+
 // Sends `sig` to process `pid` (Python's `os.kill`); `sig` 0 checks that
 // the process exists. Returns 0, `-ESRCH`, `-EPERM`, or `-EINVAL` for a
 // pid that is not positive or a signal out of 1..64.
@@ -696,6 +721,46 @@ int mproc_semaphore_value(const struct mproc_semaphore_t *s);
 
 // Frees this process's copy (NULL is ignored).
 void mproc_semaphore_free(struct mproc_semaphore_t *s);
+
+// Makes a bounded semaphore with `value` free units, also its bound. NULL
+// on failure.
+struct mproc_bounded_semaphore_t *mproc_bounded_semaphore_new(uint32_t value);
+
+// Takes one unit, waiting at most `timeout_ms`; as
+// `mproc_semaphore_acquire`.
+int mproc_bounded_semaphore_acquire(const struct mproc_bounded_semaphore_t *s, int timeout_ms);
+
+// Gives one unit back. Returns 0, or `-ENOSPC` when that would pass the
+// bound (Python's `ValueError`; nothing changes).
+int mproc_bounded_semaphore_release(const struct mproc_bounded_semaphore_t *s);
+
+// The free units now, or a negative code.
+int mproc_bounded_semaphore_value(const struct mproc_bounded_semaphore_t *s);
+
+// Frees this process's copy (NULL is ignored).
+void mproc_bounded_semaphore_free(struct mproc_bounded_semaphore_t *s);
+
+// Makes a barrier for `parties` processes (0 is taken as 1). NULL on
+// failure.
+struct mproc_barrier_t *mproc_barrier_new(uint32_t parties);
+
+// Waits at most `timeout_ms` until `parties` processes wait (Python's
+// `wait(timeout)`). Returns this waiter's index, 0 to `parties - 1` (one
+// of them gets 0); `-ETIMEDOUT` when its time ran out (the barrier is then
+// broken for all); `-EPIPE` when the barrier is broken (aborted, reset,
+// another's timeout: Python's `BrokenBarrierError`).
+int mproc_barrier_wait(const struct mproc_barrier_t *b, int timeout_ms);
+
+// Breaks the barrier: current and later waiters get `-EPIPE` until
+// `mproc_barrier_reset` (Python's `abort()`). Returns 0.
+int mproc_barrier_abort(const struct mproc_barrier_t *b);
+
+// Returns the barrier to its first state; current waiters get `-EPIPE`
+// (Python's `reset()`). Returns 0.
+int mproc_barrier_reset(const struct mproc_barrier_t *b);
+
+// Frees this process's copy (NULL is ignored).
+void mproc_barrier_free(struct mproc_barrier_t *b);
 
 // Makes a cleared event. NULL on failure.
 struct mproc_event_t *mproc_event_new(void);

@@ -147,6 +147,50 @@ pub extern "C" fn mproc_queue_close(q: *const mproc_queue_t) -> c_int {
     })
 }
 
+/// Marks one record taken with `mproc_queue_get` as processed (Python's
+/// `JoinableQueue.task_done()`). Returns 0, or `-EINVAL` when called more
+/// times than records were put.
+#[unsafe(no_mangle)]
+pub extern "C" fn mproc_queue_task_done(q: *const mproc_queue_t) -> c_int {
+    const F: &str = "mproc_queue_task_done";
+    int(F, || {
+        get(F, q)?.task_done().at(F)?;
+        Ok(0)
+    })
+}
+
+/// Waits at most `timeout_ms` until every record put has been marked done
+/// with `mproc_queue_task_done` (Python's `JoinableQueue.join()`). Returns
+/// 0, or `-ETIMEDOUT` (`-EAGAIN` for 0 ms) with tasks unfinished.
+#[unsafe(no_mangle)]
+pub extern "C" fn mproc_queue_join(q: *const mproc_queue_t, timeout_ms: c_int) -> c_int {
+    const F: &str = "mproc_queue_join";
+    int(F, || {
+        let q = get(F, q)?;
+        let done = match timeout(timeout_ms) {
+            None => {
+                q.join();
+                true
+            }
+            Some(t) => q.join_timeout(t),
+        };
+        if done {
+            Ok(0)
+        } else {
+            let code = if timeout_ms == 0 {
+                libc::EAGAIN
+            } else {
+                libc::ETIMEDOUT
+            };
+            Err(Fail::new(
+                code,
+                F,
+                format_args!("{} tasks unfinished after {timeout_ms} ms", q.unfinished()),
+            ))
+        }
+    })
+}
+
 /// Frees this process's copy of the queue (NULL is ignored).
 #[unsafe(no_mangle)]
 pub extern "C" fn mproc_queue_free(q: *mut mproc_queue_t) {

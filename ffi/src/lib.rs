@@ -81,6 +81,8 @@ const _: () = {
     sync::<mproc_rs::shm::Value<i64>>();
     sync::<mproc_rs::shm::Shared<mproc_rs::sync::Semaphore>>();
     sync::<mproc_rs::shm::Shared<mproc_rs::sync::Event>>();
+    sync::<mproc_rs::shm::Shared<mproc_rs::sync::BoundedSemaphore>>();
+    sync::<mproc_rs::shm::Shared<mproc_rs::sync::Barrier>>();
     sync::<shm::ArrayCell>();
     sync::<daemon::Board>();
 };

@@ -255,6 +255,15 @@ pub extern "C" fn mproc_process_free(p: *mut mproc_process_t) {
     free("mproc_process_free", p);
 }
 
+/// The number of CPUs this process may run on (Python's
+/// `os.process_cpu_count()`; the default size of a pool), or a negative
+/// code.
+#[unsafe(no_mangle)]
+pub extern "C" fn mproc_cpu_count() -> c_int {
+    const F: &str = "mproc_cpu_count";
+    int(F, || crate::error::as_int(F, process::cpu_count().at(F)?))
+}
+
 // ---------------------------------------------------------------- signals
 
 fn signal_of(func: &str, sig: c_int) -> Res<Signal> {

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use mproc_rs::shm::Shared;
 use mproc_rs::sync::{
-    Condition, ConditionGuard, Event, Lock, LockGuard, RLock, RLockGuard, Semaphore, TryLockError,
+    Barrier, BarrierError, BoundedSemaphore, Condition, ConditionGuard, Event, Lock, LockGuard,
+    RLock, RLockGuard, Semaphore, TryLockError,
 };
 
 use crate::error::{
@@ -355,6 +356,166 @@ pub extern "C" fn mproc_semaphore_value(s: *const mproc_semaphore_t) -> c_int {
 #[unsafe(no_mangle)]
 pub extern "C" fn mproc_semaphore_free(s: *mut mproc_semaphore_t) {
     free("mproc_semaphore_free", s);
+}
+
+/// A process-shared semaphore that refuses to be released above its
+/// initial value (Python's `multiprocessing.BoundedSemaphore`). Ownership
+/// as `mproc_semaphore_t`. Thread-safe.
+pub struct mproc_bounded_semaphore_t {
+    _opaque: [u8; 0],
+}
+
+handle!(
+    mproc_bounded_semaphore_t,
+    Shared<BoundedSemaphore>,
+    0x6d70_7072_6f63_0025,
+    "bounded semaphore"
+);
+
+/// Makes a bounded semaphore with `value` free units, also its bound. NULL
+/// on failure.
+#[unsafe(no_mangle)]
+pub extern "C" fn mproc_bounded_semaphore_new(value: u32) -> *mut mproc_bounded_semaphore_t {
+    const F: &str = "mproc_bounded_semaphore_new";
+    ptr(F, || {
+        Ok(into_raw(Shared::new(BoundedSemaphore::new(value)).at(F)?))
+    })
+}
+
+/// Takes one unit, waiting at most `timeout_ms`; as
+/// `mproc_semaphore_acquire`.
+#[unsafe(no_mangle)]
+pub extern "C" fn mproc_bounded_semaphore_acquire(
+    s: *const mproc_bounded_semaphore_t,
+    timeout_ms: c_int,
+) -> c_int {
+    const F: &str = "mproc_bounded_semaphore_acquire";
+    int(F, || {
+        let s = get(F, s)?;
+        let guard = match timeout(timeout_ms) {
+            None => Some(s.acquire()),
+            Some(t) if t.is_zero() => s.try_acquire(),
+            Some(t) => s.acquire_timeout(t),
+        };
+        match guard {
+            Some(g) => {
+                g.forget();
+                Ok(0)
+            }
+            None => {
+                let code = if timeout_ms == 0 {
+                    libc::EAGAIN
+                } else {
+                    libc::ETIMEDOUT
+                };
+                Err(Fail::new(
+                    code,
+                    F,
+                    format_args!("no free unit within {timeout_ms} ms"),
+                ))
+            }
+        }
+    })
+}
+
+/// Gives one unit back. Returns 0, or `-ENOSPC` when that would pass the
+/// bound (Python's `ValueError`; nothing changes).
+#[unsafe(no_mangle)]
+pub extern "C" fn mproc_bounded_semaphore_release(s: *const mproc_bounded_semaphore_t) -> c_int {
+    const F: &str = "mproc_bounded_semaphore_release";
+    int(F, || {
+        get(F, s)?.release().at(F)?;
+        Ok(0)
+    })
+}
+
+/// The free units now, or a negative code.
+#[unsafe(no_mangle)]
+pub extern "C" fn mproc_bounded_semaphore_value(s: *const mproc_bounded_semaphore_t) -> c_int {
+    const F: &str = "mproc_bounded_semaphore_value";
+    int(F, || as_int(F, get(F, s)?.get_value() as usize))
+}
+
+/// Frees this process's copy (NULL is ignored).
+#[unsafe(no_mangle)]
+pub extern "C" fn mproc_bounded_semaphore_free(s: *mut mproc_bounded_semaphore_t) {
+    free("mproc_bounded_semaphore_free", s);
+}
+
+// ---------------------------------------------------------------- Barrier
+
+/// A process-shared barrier for a fixed number of parties (Python's
+/// `multiprocessing.Barrier`). Made by `mproc_barrier_new` before forking;
+/// each process frees its copy. Thread-safe.
+pub struct mproc_barrier_t {
+    _opaque: [u8; 0],
+}
+
+handle!(
+    mproc_barrier_t,
+    Shared<Barrier>,
+    0x6d70_7072_6f63_0026,
+    "barrier"
+);
+
+/// Makes a barrier for `parties` processes (0 is taken as 1). NULL on
+/// failure.
+#[unsafe(no_mangle)]
+pub extern "C" fn mproc_barrier_new(parties: u32) -> *mut mproc_barrier_t {
+    const F: &str = "mproc_barrier_new";
+    ptr(F, || {
+        Ok(into_raw(Shared::new(Barrier::new(parties)).at(F)?))
+    })
+}
+
+/// Waits at most `timeout_ms` until `parties` processes wait (Python's
+/// `wait(timeout)`). Returns this waiter's index, 0 to `parties - 1` (one
+/// of them gets 0); `-ETIMEDOUT` when its time ran out (the barrier is then
+/// broken for all); `-EPIPE` when the barrier is broken (aborted, reset,
+/// another's timeout: Python's `BrokenBarrierError`).
+#[unsafe(no_mangle)]
+pub extern "C" fn mproc_barrier_wait(b: *const mproc_barrier_t, timeout_ms: c_int) -> c_int {
+    const F: &str = "mproc_barrier_wait";
+    int(F, || {
+        let b = get(F, b)?;
+        let r = match timeout(timeout_ms) {
+            None => b.wait(),
+            Some(t) => b.wait_timeout(t),
+        };
+        match r {
+            Ok(i) => as_int(F, i as usize),
+            Err(e @ BarrierError::TimedOut) => Err(Fail::new(libc::ETIMEDOUT, F, e)),
+            Err(e @ BarrierError::Broken) => Err(Fail::new(libc::EPIPE, F, e)),
+        }
+    })
+}
+
+/// Breaks the barrier: current and later waiters get `-EPIPE` until
+/// `mproc_barrier_reset` (Python's `abort()`). Returns 0.
+#[unsafe(no_mangle)]
+pub extern "C" fn mproc_barrier_abort(b: *const mproc_barrier_t) -> c_int {
+    const F: &str = "mproc_barrier_abort";
+    int(F, || {
+        get(F, b)?.abort();
+        Ok(0)
+    })
+}
+
+/// Returns the barrier to its first state; current waiters get `-EPIPE`
+/// (Python's `reset()`). Returns 0.
+#[unsafe(no_mangle)]
+pub extern "C" fn mproc_barrier_reset(b: *const mproc_barrier_t) -> c_int {
+    const F: &str = "mproc_barrier_reset";
+    int(F, || {
+        get(F, b)?.reset();
+        Ok(0)
+    })
+}
+
+/// Frees this process's copy (NULL is ignored).
+#[unsafe(no_mangle)]
+pub extern "C" fn mproc_barrier_free(b: *mut mproc_barrier_t) {
+    free("mproc_barrier_free", b);
 }
 
 // ---------------------------------------------------------------- Event

@@ -125,6 +125,7 @@ static void test_process(void) {
   mproc_process_free(p);
   printf("\n");
 
+  CHECK(mproc_cpu_count() >= 1);
   CHECK(mproc_process_new(NULL, NULL) == NULL);
   CHECK_EQ(mproc_last_errno(), -EINVAL);
 
@@ -256,6 +257,21 @@ static void test_queue(void) {
   CHECK_EQ(mproc_process_join(p, -1, &code), 0);
   CHECK_EQ(code, 0);
   mproc_process_free(p);
+
+  /* JoinableQueue: join waits for a task_done per record put. */
+  /* Put so far: "hello", the n of the fill, the child's 100; none done. */
+  char unfinished[64];
+  snprintf(unfinished, sizeof unfinished, "%d tasks unfinished", 1 + n + 100);
+  CHECK_EQ(mproc_queue_join(q, 0), -EAGAIN);
+  CHECK_MSG(unfinished);
+  for (int i = 0; i < 1 + n + 100; i++) CHECK_EQ(mproc_queue_task_done(q), 0);
+  CHECK_EQ(mproc_queue_task_done(q), -EINVAL);
+  CHECK_EQ(mproc_queue_join(q, -1), 0);
+  CHECK_EQ(mproc_queue_put(q, (const uint8_t *)"t", 1, 0), 0);
+  CHECK_EQ(mproc_queue_join(q, 20), -ETIMEDOUT);
+  CHECK_EQ(mproc_queue_get(q, buf, sizeof buf, &len, 0), 0);
+  CHECK_EQ(mproc_queue_task_done(q), 0);
+  CHECK_EQ(mproc_queue_join(q, 0), 0);
 
   /* Closed: puts fail, gets drain, then the end of the stream. */
   CHECK_EQ(mproc_queue_put(q, (const uint8_t *)"last", 4, 0), 0);
@@ -549,6 +565,50 @@ static void test_lock(void) {
   CHECK_EQ(mproc_semaphore_release(s), 0);
   CHECK_EQ(mproc_semaphore_value(s), 1);
   mproc_semaphore_free(s);
+
+  mproc_bounded_semaphore_t *bs = mproc_bounded_semaphore_new(1);
+  CHECK(bs != NULL);
+  CHECK_EQ(mproc_bounded_semaphore_release(bs), -ENOSPC);
+  CHECK_EQ(mproc_bounded_semaphore_value(bs), 1);
+  CHECK_EQ(mproc_bounded_semaphore_acquire(bs, -1), 0);
+  CHECK_EQ(mproc_bounded_semaphore_acquire(bs, 0), -EAGAIN);
+  CHECK_EQ(mproc_bounded_semaphore_acquire(bs, 10), -ETIMEDOUT);
+  CHECK_EQ(mproc_bounded_semaphore_release(bs), 0);
+  mproc_bounded_semaphore_free(bs);
+}
+
+static int barrier_child(void *arg) {
+  int i = mproc_barrier_wait(arg, 10000);
+  return i >= 0 && i < 3 ? 10 + i : 1;
+}
+
+static void test_barrier(void) {
+  mproc_barrier_t *b = mproc_barrier_new(3);
+  CHECK(b != NULL);
+  mproc_process_t *ps[2];
+  for (int i = 0; i < 2; i++) {
+    ps[i] = mproc_process_new(barrier_child, b);
+    CHECK_EQ(mproc_process_start(ps[i]), 0);
+  }
+  int mine = mproc_barrier_wait(b, 10000);
+  CHECK(mine >= 0 && mine < 3);
+  int seen = 1 << mine;
+  for (int i = 0; i < 2; i++) {
+    int code = -1;
+    CHECK_EQ(mproc_process_join(ps[i], -1, &code), 0);
+    CHECK(code >= 10 && code < 13);
+    if (code >= 10 && code < 13) seen |= 1 << (code - 10);
+    mproc_process_free(ps[i]);
+  }
+  CHECK_EQ(seen, 7); /* indexes 0, 1, 2, once each */
+  /* Alone at a barrier of 3: the time runs out and breaks it. */
+  CHECK_EQ(mproc_barrier_wait(b, 20), -ETIMEDOUT);
+  CHECK_EQ(mproc_barrier_wait(b, 20), -EPIPE);
+  CHECK_MSG("broken");
+  CHECK_EQ(mproc_barrier_reset(b), 0);
+  CHECK_EQ(mproc_barrier_abort(b), 0);
+  CHECK_EQ(mproc_barrier_wait(b, 20), -EPIPE);
+  mproc_barrier_free(b);
 }
 
 static int event_child(void *arg) { return mproc_event_set(arg) == 0 ? 0 : 1; }
@@ -813,6 +873,7 @@ int main(void) {
   RUN(test_mq);
   RUN(test_shm);
   RUN(test_lock);
+  RUN(test_barrier);
   RUN(test_event_condition);
   RUN(test_pool);
   RUN(test_daemon);
