@@ -53,6 +53,7 @@ pub extern "C" fn mproc_process_new(
         let target = target.ok_or_else(|| Fail::inval(F, "target is NULL"))?;
         let arg = arg as usize;
         let body: Target = Box::new(move || {
+            let parent = Pid::from_raw(std::os::unix::process::parent_id() as i32);
             // SAFETY: the caller's function, called as the header says, with
             // the argument it gave (its memory was copied by the fork).
             let code = unsafe { target(arg as *mut c_void) };
@@ -60,8 +61,10 @@ pub extern "C" fn mproc_process_new(
             // follows, which would drop their buffers.
             unsafe { libc::fflush(std::ptr::null_mut()) };
             if code != 0 {
-                for pid in process::active_children() {
-                    let _ = process::waitpid(pid);
+                // As a return would, with this code: join the children
+                // this child started, then leave.
+                if let Some(parent) = parent {
+                    process::join_children_of_fork(parent);
                 }
                 process::exit(code);
             }

@@ -97,6 +97,28 @@ static int child_sleep(void *arg) {
 
 static int child_arg(void *arg) { return *(int *)arg; }
 
+static mproc_value_t *grandchild_done;
+
+static int grandchild_slow(void *arg) {
+  (void)arg;
+  usleep(100 * 1000);
+  mproc_value_set(grandchild_done, 1);
+  return 0;
+}
+
+/* Starts a daemonic grandchild that never ends and a slow one, then
+ * returns 5: its exit, as a return's, stops the daemonic one and joins the
+ * other first. */
+static int child_with_children(void *arg) {
+  (void)arg;
+  mproc_process_t *d = mproc_process_new(child_sleep, NULL);
+  mproc_process_t *s = mproc_process_new(grandchild_slow, NULL);
+  if (mproc_process_set_daemon(d, true) != 0 || mproc_process_start(d) != 0 ||
+      mproc_process_start(s) != 0)
+    return 1;
+  return 5;
+}
+
 static void test_process(void) {
   int code = -100;
   mproc_process_t *p = mproc_process_new(child_exit7, NULL);
@@ -136,6 +158,18 @@ static void test_process(void) {
   CHECK_EQ(mproc_process_join(p, 10000, &code), 0);
   CHECK_EQ(code, 42);
   mproc_process_free(p);
+
+  /* A child's own children are joined before it exits with its code. */
+  grandchild_done = mproc_value_new(0);
+  p = mproc_process_new(child_with_children, NULL);
+  CHECK_EQ(mproc_process_start(p), 0);
+  CHECK_EQ(mproc_process_join(p, 10000, &code), 0);
+  CHECK_EQ(code, 5);
+  int64_t done = 0;
+  CHECK_EQ(mproc_value_get(grandchild_done, &done), 0);
+  CHECK_EQ(done, 1);
+  mproc_process_free(p);
+  mproc_value_free(grandchild_done);
 
   /* Timeouts, terminate, kill: exit codes as Python's. */
   p = mproc_process_new(child_sleep, NULL);

@@ -101,9 +101,12 @@ pub fn compile(src: &str, name: &str) -> PathBuf {
     out
 }
 
-/// Starts `program` with stdout and stderr piped.
+/// Starts `program` with stdout and stderr piped, in a process group of
+/// its own (so a watchdog stops its children too).
 pub fn spawn(program: &Path, args: &[&str]) -> Child {
+    use std::os::unix::process::CommandExt;
     Command::new(program)
+        .process_group(0)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -133,7 +136,10 @@ pub fn finish(mut child: Child, limit: Duration) -> (ExitStatus, String, String)
             break status;
         }
         if start.elapsed() > limit {
-            let _ = child.kill();
+            // The whole group: a child left running would hold the pipes
+            // open (and the readers with them).
+            // SAFETY: kill(2) on the process group this helper made.
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
             let status = child.wait().expect("reaping the C program");
             let out = reader.join().unwrap_or_default();
             panic!("the C program hung (killed after {limit:?}: {status}); its output:\n{out}");
