@@ -18,6 +18,8 @@
 # Environment knobs:
 #   TARGETS       rust triples (default: aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf)
 #   RUN_TIMEOUT   seconds per program run (default 300)
+#   CROSS_TARGET_DIR  cargo target dir (default target/cross-rustup, shared with
+#                 scripts/cross-test.sh)
 #
 # What qemu-user cannot do, and how the programs cope (each prints "SKIP:"
 # with the reason where it skips): it has no robust futex lists (a dead lock
@@ -128,7 +130,7 @@ for T in $TARGETS; do
   fi
   RUNNER=$QEMU; is_installed "libc6:$ARCH" || RUNNER="$QEMU -L /usr/$GNU"
   TU=$(tr 'a-z-' 'A-Z_' <<<"$T")
-  TDIR=target/cross-rustup
+  TDIR=${CROSS_TARGET_DIR:-target/cross-rustup}
   OUT=$TDIR/$T/c; mkdir -p "$OUT"
   log "cargo build -p mproc-ffi --target $T (target dir $TDIR)"
   if ! env -u RUSTC -u RUSTDOC "CARGO_TARGET_${TU}_LINKER=$GNU-gcc" "$CARGO_BIN" build -q -p mproc-ffi \
