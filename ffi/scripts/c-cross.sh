@@ -140,11 +140,13 @@ for T in $TARGETS; do
   LIB=$TDIR/$T/debug/libmproc.a
   [ -f "$LIB" ] || { result FAIL "$T" "no $LIB after the build"; continue; }
   ok=1
-  for prog in tests/c/test_mproc.c examples/c/daemon.c; do
-    name=$(basename "$prog" .c)
-    if ! "$GNU-gcc" -std=c11 -Wall -Wextra -Werror -g -O1 -I ffi/include "ffi/$prog" "$LIB" \
-         -lpthread -ldl -lm -lrt -o "$OUT/$name"; then
-      result FAIL "$T" "compiling $prog failed"; ok=0; break
+  for prog in "test_mproc tests/c/test_mproc.c tests/c/test_sync.c tests/c/test_pool_daemon.c" \
+              "daemon examples/c/daemon.c"; do
+    read -r name srcs <<<"$prog"
+    # shellcheck disable=SC2086  # srcs is a word list
+    if ! "$GNU-gcc" -std=c11 -Wall -Wextra -Werror -g -O1 -I ffi/include \
+         $(printf 'ffi/%s ' $srcs) "$LIB" -lpthread -ldl -lm -lrt -o "$OUT/$name"; then
+      result FAIL "$T" "compiling $name failed"; ok=0; break
     fi
   done
   [ $ok = 1 ] || continue

@@ -1,4 +1,5 @@
-//! The C test program `tests/c/test_mproc.c`, compiled with the C compiler
+//! The C test program `tests/c/test_mproc.c` (with `test_sync.c` and
+//! `test_pool_daemon.c`), compiled with the C compiler
 //! (`$CC`, else `cc`) against this run's `libmproc.a` and run: every entry
 //! point of the header, with its errors.
 
@@ -8,7 +9,14 @@ use std::time::Duration;
 
 #[test]
 fn c_test_program_passes() {
-    let program = common::compile("tests/c/test_mproc.c", "test_mproc");
+    let program = common::compile_all(
+        &[
+            "tests/c/test_mproc.c",
+            "tests/c/test_sync.c",
+            "tests/c/test_pool_daemon.c",
+        ],
+        "test_mproc",
+    );
     let child = common::spawn(&program, &[]);
     let pid = child.id();
     let (status, out, err) = common::finish(child, Duration::from_secs(120));

@@ -84,6 +84,11 @@ pub fn cc() -> String {
 /// Compiles `ffi/<src>` against the header and `libmproc.a` into the test's
 /// temporary directory; returns the program's path.
 pub fn compile(src: &str, name: &str) -> PathBuf {
+    compile_all(&[src], name)
+}
+
+/// [`compile`] for a program of several files.
+pub fn compile_all(srcs: &[&str], name: &str) -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let lib = static_lib();
@@ -91,13 +96,13 @@ pub fn compile(src: &str, name: &str) -> PathBuf {
         .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-g", "-O1"])
         .arg("-I")
         .arg(manifest.join("include"))
-        .arg(manifest.join(src))
+        .args(srcs.iter().map(|src| manifest.join(src)))
         .arg(&lib)
         .args(["-lpthread", "-ldl", "-lm", "-lrt", "-o"])
         .arg(&out)
         .status()
         .unwrap_or_else(|e| panic!("cannot run the C compiler `{}` (set CC): {e}", cc()));
-    assert!(status.success(), "compiling {src} failed: {status}");
+    assert!(status.success(), "compiling {srcs:?} failed: {status}");
     out
 }
 
