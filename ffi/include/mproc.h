@@ -650,9 +650,11 @@ void mproc_array_free(struct mproc_array_t *a);
 // `-ENOSPC` past `MPROC_SHARED_MEMORY_MAX`.
 struct mproc_shared_memory_t *mproc_shared_memory_create(const char *name, size_t size);
 
-// Opens the existing segment `name`, created with the same `size`. NULL on
-// failure: `-ENOENT`; `-EPROTO` when its header does not match (another
-// size class, not an mproc segment).
+// Opens the existing segment `name` (Python's `SharedMemory(name)`):
+// `size` 0 takes it whatever its size; otherwise it must have been created
+// with a size of the same class. NULL on failure: `-ENOENT`; `-EPROTO`
+// when its header does not match (another size class, not an mproc
+// segment).
 struct mproc_shared_memory_t *mproc_shared_memory_open(const char *name, size_t size);
 
 // The segment's bytes (Python's `buf`): valid until this handle is freed.

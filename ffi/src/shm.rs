@@ -249,6 +249,26 @@ macro_rules! each_segment {
 }
 
 impl Segment {
+    /// Opens `name` whatever its size class: the first class whose header
+    /// matches (the largest class's error when none does).
+    fn open_any(func: &str, name: &str) -> Res<Segment> {
+        fn class<T>(
+            r: mproc_rs::Result<T>,
+            wrap: fn(T) -> Sized8,
+        ) -> Option<mproc_rs::Result<Segment>> {
+            match r {
+                Err(e) if matches!(e.kind(), mproc_rs::ErrorKind::LayoutMismatch { .. }) => None,
+                r => Some(r.map(|seg| Segment(wrap(seg)))),
+            }
+        }
+        class(SharedMemory::open(name), Sized8::K4)
+            .or_else(|| class(SharedMemory::open(name), Sized8::K64))
+            .or_else(|| class(SharedMemory::open(name), Sized8::M1))
+            .or_else(|| class(SharedMemory::open(name), Sized8::M16))
+            .unwrap_or_else(|| SharedMemory::open(name).map(|seg| Segment(Sized8::M256(seg))))
+            .at(func)
+    }
+
     fn make(func: &str, size: usize, create: bool, name: &str) -> Res<Segment> {
         macro_rules! one {
             ($v:ident) => {
@@ -322,9 +342,11 @@ pub extern "C" fn mproc_shared_memory_create(
     })
 }
 
-/// Opens the existing segment `name`, created with the same `size`. NULL on
-/// failure: `-ENOENT`; `-EPROTO` when its header does not match (another
-/// size class, not an mproc segment).
+/// Opens the existing segment `name` (Python's `SharedMemory(name)`):
+/// `size` 0 takes it whatever its size; otherwise it must have been created
+/// with a size of the same class. NULL on failure: `-ENOENT`; `-EPROTO`
+/// when its header does not match (another size class, not an mproc
+/// segment).
 #[unsafe(no_mangle)]
 pub extern "C" fn mproc_shared_memory_open(
     name: *const c_char,
@@ -333,9 +355,12 @@ pub extern "C" fn mproc_shared_memory_open(
     const F: &str = "mproc_shared_memory_open";
     ptr(F, || {
         let name = text(F, "name", name)?;
-        Ok(into_raw::<mproc_shared_memory_t>(Segment::make(
-            F, size, false, name,
-        )?))
+        let seg = if size == 0 {
+            Segment::open_any(F, name)?
+        } else {
+            Segment::make(F, size, false, name)?
+        };
+        Ok(into_raw::<mproc_shared_memory_t>(seg))
     })
 }
 

@@ -90,8 +90,16 @@ void test_shm(void) {
   mproc_shared_memory_t *wrong = mproc_shared_memory_open(name, 100);
   CHECK(wrong == NULL);
   CHECK(mproc_last_errno() == -EPROTO);
+  /* Size 0: whatever its size. */
+  mproc_shared_memory_t *any = mproc_shared_memory_open(name, 0);
+  CHECK(any != NULL);
+  CHECK_EQ(mproc_shared_memory_size(any), mproc_shared_memory_size(s));
+  CHECK(memcmp(mproc_shared_memory_buf(any) + 100, "from the child", 14) == 0);
+  mproc_shared_memory_free(any);
   CHECK_EQ(mproc_shared_memory_unlink(s), 0);
   CHECK(mproc_shared_memory_open(name, 10000) == NULL);
+  CHECK_EQ(mproc_last_errno(), -ENOENT);
+  CHECK(mproc_shared_memory_open(name, 0) == NULL);
   CHECK_EQ(mproc_last_errno(), -ENOENT);
   mproc_shared_memory_free(s);
   CHECK(mproc_shared_memory_create(name, 0) == NULL);
