@@ -17,6 +17,35 @@ fn hello_prints_and_joins_its_child() {
     assert_eq!(out, "hello from the child\nthe child exited with 3\n");
 }
 
+#[test]
+fn hello_runs_against_the_shared_library() {
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let so = common::shared_lib();
+    let dir = so.parent().expect("the library's directory");
+    let program = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("hello_shared");
+    let status = std::process::Command::new(common::cc())
+        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-I"])
+        .arg(manifest.join("include"))
+        .arg(manifest.join("examples/c/hello.c"))
+        .arg("-L")
+        .arg(dir)
+        .arg(format!("-Wl,-rpath,{}", dir.display()))
+        .args(["-lmproc", "-o"])
+        .arg(&program)
+        .status()
+        .expect("the C compiler");
+    assert!(
+        status.success(),
+        "linking hello.c with -lmproc (libmproc.so) failed"
+    );
+    let (status, out, err) = common::finish(common::spawn(&program, &[]), Duration::from_secs(60));
+    assert!(
+        status.success(),
+        "hello (shared) failed ({status}): {out}{err}"
+    );
+    assert_eq!(out, "hello from the child\nthe child exited with 3\n");
+}
+
 fn next_line(lines: &mpsc::Receiver<String>, want: &str, seen: &mut Vec<String>) -> String {
     loop {
         match lines.recv_timeout(Duration::from_secs(30)) {

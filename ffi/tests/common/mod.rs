@@ -14,13 +14,24 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-/// Builds `libmproc.a` (once per test binary) and returns its path.
-pub fn static_lib() -> PathBuf {
-    static LIB: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    LIB.get_or_init(build_static_lib).clone()
+/// Builds `libmproc.a` and `libmproc.so` (once per test binary) and
+/// returns their paths.
+fn libs() -> &'static (PathBuf, PathBuf) {
+    static LIBS: std::sync::OnceLock<(PathBuf, PathBuf)> = std::sync::OnceLock::new();
+    LIBS.get_or_init(build_libs)
 }
 
-fn build_static_lib() -> PathBuf {
+/// The static library, `libmproc.a`.
+pub fn static_lib() -> PathBuf {
+    libs().0.clone()
+}
+
+/// The shared library, `libmproc.so`.
+pub fn shared_lib() -> PathBuf {
+    libs().1.clone()
+}
+
+fn build_libs() -> (PathBuf, PathBuf) {
     // target/<profile>/deps/<test binary>
     let exe = std::env::current_exe().expect("the test binary's path");
     let profile_dir = exe
@@ -68,12 +79,15 @@ fn build_static_lib() -> PathBuf {
     // Cargo's JSON report names the artifact's files (paths as JSON
     // strings: no quote or backslash in a target dir's path here).
     let report = String::from_utf8_lossy(&out.stdout);
-    report
-        .split('"')
-        .find(|s| s.ends_with("libmproc.a"))
-        .map(PathBuf::from)
-        .filter(|p| p.exists())
-        .unwrap_or_else(|| panic!("cargo built no libmproc.a:\n{report}"))
+    let find = |file: &str| {
+        report
+            .split('"')
+            .find(|s| s.ends_with(file))
+            .map(PathBuf::from)
+            .filter(|p| p.exists())
+            .unwrap_or_else(|| panic!("cargo built no {file}:\n{report}"))
+    };
+    (find("/libmproc.a"), find("/libmproc.so"))
 }
 
 /// The C compiler: `$CC`, else `cc`.
