@@ -472,11 +472,14 @@ pub fn exit(code: i32) -> ! {
     sysproc::exit_now(code)
 }
 
-/// At the end of a worker forked by the [`server`](crate::server) kit
-/// (a plain fork of `parent`): joins the [`Process`] children it started,
-/// as a [`Process`] child does after its target (Python's
-/// `_exit_function`).
-pub(crate) fn join_children_of_fork(parent: Pid) {
+/// Joins the [`Process`] children the calling process started, as a
+/// [`Process`] child does after its target (Python's `_exit_function`:
+/// `SIGTERM` to the daemonic ones, then every one joined): for the end of
+/// a process forked from `parent` that leaves with [`exit`] (a worker of
+/// the [`server`](crate::server) kit; a C interface child whose body
+/// returned a non-zero code). Does nothing unless this process started
+/// children (or when [`set_join_at_exit`]`(false)`).
+pub fn join_children_of_fork(parent: Pid) {
     at_exit::join_children_of_child(parent.as_raw());
 }
 
