@@ -51,9 +51,9 @@ impl Plan {
             }
         } else {
             Plan {
-                rounds: 11,
-                tasks: 5_000,
-                pings: 20_000,
+                rounds: 21,
+                tasks: 20_000,
+                pings: 50_000,
             }
         }
     }

@@ -9,7 +9,8 @@
 //! its turn and stopped after it (so no other pool's workers spin beside
 //! it; the C one as a program that times its own loop: neither its start
 //! nor any pool's fork is counted); the table shows medians over the
-//! rounds and the median of the per-round ratios. The first round is a
+//! rounds (and their 90th percentile) and the median of the per-round
+//! ratios. The first round is a
 //! warm-up.
 //!
 //! `cargo bench -p mproc-ffi --bench pool_c`; `MPROC_BENCH_QUICK=1` for a
@@ -31,14 +32,20 @@ fn inc_bytes(v: Vec<u8>) -> Vec<u8> {
     x.to_le_bytes().to_vec()
 }
 
-fn median(v: &mut [f64]) -> f64 {
+/// The `q`-quantile (0.5: the median) of `v`, by the nearest rank.
+fn quantile(v: &mut [f64], q: f64) -> f64 {
     v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    let rank = ((v.len() as f64 * q).ceil() as usize).clamp(1, v.len());
+    v[rank - 1]
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    quantile(v, 0.5)
 }
 
 fn main() {
     let quick = std::env::var_os("MPROC_BENCH_QUICK").is_some();
-    let (rounds, n) = if quick { (2, 200u64) } else { (7, 5_000u64) };
+    let (rounds, n) = if quick { (2, 200u64) } else { (11, 20_000u64) };
     let program = common::compile("benches/c/bench_pool.c", "bench_pool");
     let (mut rust, mut value, mut c) = (Vec::new(), Vec::new(), Vec::new());
     let mut ratio_typed = Vec::new();
@@ -104,22 +111,21 @@ fn main() {
         v.remove(0);
     }
     println!(
-        "pool round trip, Pool(2), x + 1 on 8 bytes, {rounds} rounds of {n} (median µs/op; ratios: median of per-round ratios)"
+        "pool round trip, Pool(2), x + 1 on 8 bytes, {rounds} rounds of {n} (µs/op over the rounds; ratios: median of per-round ratios)"
     );
-    println!("| contender | µs/op |");
-    println!("|---|---|");
-    println!(
-        "| Rust `Pool::apply(inc, u64)` | {:.1} |",
-        median(&mut rust) / 1000.0
-    );
-    println!(
-        "| Rust `Pool::apply_value(f, Vec<u8>)` | {:.1} |",
-        median(&mut value) / 1000.0
-    );
-    println!(
-        "| C `mproc_pool_apply` (8 bytes) | {:.1} |",
-        median(&mut c) / 1000.0
-    );
+    println!("| contender | median µs/op | p90 |");
+    println!("|---|--:|--:|");
+    for (name, v) in [
+        ("Rust `Pool::apply(inc, u64)`", &mut rust),
+        ("Rust `Pool::apply_value(f, Vec<u8>)`", &mut value),
+        ("C `mproc_pool_apply` (8 bytes)", &mut c),
+    ] {
+        println!(
+            "| {name} | {:.3} | {:.3} |",
+            median(v) / 1000.0,
+            quantile(v, 0.9) / 1000.0
+        );
+    }
     println!(
         "C / Rust apply: {:.2}; C / Rust apply_value: {:.2}",
         median(&mut ratio_typed),

@@ -14,7 +14,7 @@ use crate::shm::Item;
 /// Runs `attempt` until it gives a value, waiting between tries for the
 /// registered descriptor to be ready for `interest`. Only `attempt` takes
 /// or sends, in the poll that returns: dropping the future loses nothing.
-async fn until<R>(
+pub(super) async fn until<R>(
     op: &'static str,
     fd: std::os::fd::BorrowedFd<'_>,
     interest: Interest,
@@ -44,7 +44,7 @@ async fn until<R>(
 }
 
 /// `Ok(None)` for the error that means "not yet".
-fn not_yet<R>(r: Result<R>, kind: ErrorKind) -> Result<Option<R>> {
+pub(super) fn not_yet<R>(r: Result<R>, kind: ErrorKind) -> Result<Option<R>> {
     match r {
         Ok(v) => Ok(Some(v)),
         Err(e) if e.kind() == kind => Ok(None),

@@ -31,9 +31,10 @@
 //! | [`Pool::imap`](crate::pool::Pool::imap), `imap_unordered` | [`Imap::into_stream`](crate::pool::Imap::into_stream) ([`ImapStream`], a `futures_core::Stream`) | [`Pool::watch`](crate::pool::Pool::watch) |
 //! | [`Queue::get`](crate::ipc::Queue::get), [`put`](crate::ipc::Queue::put) | [`get_async`](crate::ipc::Queue::get_async), [`put_async`](crate::ipc::Queue::put_async) (also on `SimpleQueue`, `JoinableQueue`) | [`Queue::watch`](crate::ipc::Queue::watch), [`Queue::watch_put`](crate::ipc::Queue::watch_put) |
 //! | [`JoinableQueue::join`](crate::ipc::JoinableQueue::join) | [`join_async`](crate::ipc::JoinableQueue::join_async) | [`JoinableQueue::watch_join`](crate::ipc::JoinableQueue::watch_join) |
-//! | [`RecordQueue::get_into`](crate::ipc::RecordQueue::get_into) (and `ValueQueue::get` with `serde`) | [`get_into_async`](crate::ipc::RecordQueue::get_into_async) (`ValueQueue::get_async`) | [`RecordQueue::watch`](crate::ipc::RecordQueue::watch) |
-//! | [`Connection::recv`](crate::ipc::Connection::recv), `send`, `recv_bytes`, `send_bytes` | `recv_async`, `send_async`, `recv_bytes_async`, `send_bytes_async` | the connection itself (`AsFd`) |
-//! | [`MessageQueue::receive`](crate::ipc::MessageQueue::receive), `send` | `receive_async`, `send_async` | the queue itself (`AsFd`) |
+//! | [`RecordQueue::get_into`](crate::ipc::RecordQueue::get_into) (and `ValueQueue::get` with `serde`) | [`get_into_async`](crate::ipc::RecordQueue::get_into_async) (`ValueQueue::get_async`, also on `ValueSimpleQueue`, `ValueJoinableQueue`) | [`RecordQueue::watch`](crate::ipc::RecordQueue::watch) |
+//! | [`RecordQueue::put`](crate::ipc::RecordQueue::put), [`join`](crate::ipc::RecordQueue::join) (and `ValueQueue::put`, `ValueJoinableQueue::join`) | [`put_async`](crate::ipc::RecordQueue::put_async), [`join_async`](crate::ipc::RecordQueue::join_async) (`ValueQueue::put_async`, `ValueJoinableQueue::join_async`) | none: room depends on the record's length, so these look again at each tick of a timer descriptor, every [`ROOM_POLL`] |
+//! | [`Connection::recv`](crate::ipc::Connection::recv), `send`, `recv_bytes`, `send_bytes` (and `recv_value`, `send_value` with `serde`) | `recv_async`, `send_async`, `recv_bytes_async`, `send_bytes_async` (`recv_value_async`, `send_value_async`) | the connection itself (`AsFd`) |
+//! | [`MessageQueue::receive`](crate::ipc::MessageQueue::receive), `send` (and `receive_value`, `send_value` with `serde`) | `receive_async`, `send_async` (`receive_value_async`, `send_value_async`) | the queue itself (`AsFd`) |
 //! | [`WatchableEvent::wait`](crate::sync::WatchableEvent::wait) | [`wait_async`](crate::sync::WatchableEvent::wait_async) | [`WatchableEvent::watch`](crate::sync::WatchableEvent::watch) |
 //! | [`SignalFd::recv`](crate::signal::SignalFd::recv) | [`recv_async`](crate::signal::SignalFd::recv_async), [`stream`](crate::signal::SignalFd::stream) ([`SignalStream`]) | the `SignalFd` itself (`AsFd`) |
 //! | a manager proxy's `acquire` (`LockProxy`, `RLockProxy`), an `EventProxy`'s `wait`, a `QueueProxy`'s `get` and `put` | [`AsyncProxy`](crate::manager::AsyncProxy): `acquire`, `wait`, `get`, `put` and their timed forms (a dropped future withdraws its request at the server) | a [`Detached`](crate::manager::Detached) proxy's descriptor, with its `begin_*` and [`Pending::try_finish`](crate::manager::Pending::try_finish) |
@@ -85,6 +86,8 @@ mod conn;
 mod pool;
 mod queue;
 mod signal;
+#[cfg(feature = "serde")]
+mod values;
 
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
@@ -93,6 +96,7 @@ use tokio::io::unix::AsyncFd;
 
 pub(crate) use pool::Driver;
 pub use pool::{ImapStream, ResultFuture};
+pub use queue::ROOM_POLL;
 pub use signal::SignalStream;
 
 use crate::error::{Error, ErrorKind, Resource, Result};

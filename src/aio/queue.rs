@@ -2,12 +2,12 @@
 //! descriptor in the reactor until the try succeeds.
 
 use std::os::fd::{AsFd, AsRawFd};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::io::Interest;
 
 use super::{io_error, register};
-use crate::error::{ErrorKind, Resource, Result};
+use crate::error::{Error, ErrorKind, Resource, Result};
 use crate::ipc::{JoinableQueue, Queue, RecordQueue, SimpleQueue};
 use crate::shm::Item;
 
@@ -158,25 +158,6 @@ impl RecordQueue {
     }
 }
 
-#[cfg(feature = "serde")]
-impl<T: serde::Serialize + serde::de::DeserializeOwned> crate::ipc::ValueQueue<T> {
-    /// `ValueQueue::get`, awaited (features `tokio` and `serde`): waits on
-    /// the queue's watch. Dropping the future takes nothing.
-    ///
-    /// # Errors
-    ///
-    /// As `ValueQueue::get`; outside a tokio runtime,
-    /// [`ErrorKind::InvalidArgument`].
-    pub async fn get_async(&self) -> Result<T> {
-        until(
-            "ValueQueue::get_async",
-            || self.watch(),
-            || not_yet(self.get_nowait(), ErrorKind::Empty),
-        )
-        .await
-    }
-}
-
 impl crate::sync::WatchableEvent {
     /// [`WatchableEvent::wait`](crate::sync::WatchableEvent::wait),
     /// awaited (feature `tokio`): returns once it sees the flag set (or
@@ -198,6 +179,75 @@ impl crate::sync::WatchableEvent {
             || self.watch(),
             || Ok((self.is_set() || self.event().sets() != start).then_some(())),
         )
+        .await
+    }
+}
+
+/// How often an awaited `put` on a full queue of records (or an awaited
+/// `join` of one) looks again: 500 µs.
+pub const ROOM_POLL: Duration = Duration::from_micros(500);
+
+/// Runs `attempt` until it gives a value: at once, once more after the
+/// runtime's other tasks had a turn, then at each tick of a timer
+/// descriptor of period [`ROOM_POLL`] registered with the reactor. Only
+/// `attempt` puts, in the poll that returns: dropping the future puts
+/// nothing.
+pub(crate) async fn until_ticks<R>(
+    op: &'static str,
+    resource: Resource,
+    mut attempt: impl FnMut() -> Result<Option<R>>,
+) -> Result<R> {
+    if let Some(r) = attempt()? {
+        return Ok(r);
+    }
+    tokio::task::yield_now().await;
+    if let Some(r) = attempt()? {
+        return Ok(r);
+    }
+    let timer = crate::sys::timer::periodic(ROOM_POLL).map_err(|e| Error::os(op, resource, e))?;
+    let fd = register(op, timer.as_fd(), Interest::READABLE)?;
+    loop {
+        if let Some(r) = attempt()? {
+            return Ok(r);
+        }
+        let mut guard = fd
+            .readable()
+            .await
+            .map_err(|e| io_error(op, resource, &e))?;
+        crate::sys::event::lower(fd.get_ref().as_fd());
+        guard.clear_ready();
+    }
+}
+
+impl RecordQueue {
+    /// [`RecordQueue::put`], awaited (feature `tokio`): puts at once
+    /// when the record fits; while it does not, looks again every
+    /// [`ROOM_POLL`] (a timer descriptor in the reactor: the queue has no
+    /// descriptor for room, which depends on the record's length).
+    /// Dropping the future puts nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`RecordQueue::put`]; outside a tokio runtime,
+    /// [`ErrorKind::InvalidArgument`].
+    pub async fn put_async(&self, record: &[u8]) -> Result<()> {
+        until_ticks("RecordQueue::put_async", self.resource(), || {
+            not_yet(self.put_nowait(record), ErrorKind::Full)
+        })
+        .await
+    }
+
+    /// [`RecordQueue::join`], awaited (feature `tokio`): looks at the
+    /// unfinished count every [`ROOM_POLL`].
+    ///
+    /// # Errors
+    ///
+    /// Outside a tokio runtime, [`ErrorKind::InvalidArgument`]; a timer
+    /// descriptor that cannot be made (the process's descriptor limit).
+    pub async fn join_async(&self) -> Result<()> {
+        until_ticks("RecordQueue::join_async", self.resource(), || {
+            Ok(self.join_timeout(Duration::ZERO).then_some(()))
+        })
         .await
     }
 }

@@ -191,7 +191,7 @@ impl RecordQueue {
         self.capacity() - HEADER
     }
 
-    fn resource(&self) -> Resource {
+    pub(crate) fn resource(&self) -> Resource {
         Resource::Container {
             what: "RecordQueue",
             capacity: self.capacity(),

@@ -88,7 +88,7 @@ impl<T: Serialize + DeserializeOwned> ValueQueue<T> {
         })
     }
 
-    fn resource(&self) -> Resource {
+    pub(crate) fn resource(&self) -> Resource {
         Resource::Container {
             what: "ValueQueue",
             capacity: self.records.capacity(),
@@ -342,6 +342,12 @@ impl<T: Serialize + DeserializeOwned> ValueSimpleQueue<T> {
     /// As [`RecordQueue::with_capacity`].
     pub fn new() -> Result<ValueSimpleQueue<T>> {
         ValueQueue::new().map(ValueSimpleQueue)
+    }
+
+    /// The queue of values this one restricts (for the async forms).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn inner(&self) -> &ValueQueue<T> {
+        &self.0
     }
 
     /// An empty queue of `bytes` bytes of encoded values.

@@ -105,10 +105,11 @@ impl Connection {
         op: &'static str,
         value: &T,
         buf: &mut Vec<u8>,
+        wait: bool,
     ) -> Result<()> {
         self.check_send(op, 1)?;
         let len = self.encode_message(op, value, buf)?;
-        socket::send(self.fd(), &buf[..len], true).map_err(|e| self.send_error(op, len, e))
+        socket::send(self.fd(), &buf[..len], wait).map_err(|e| self.send_error(op, len, e))
     }
 
     /// Sends `value`, encoded with postcard, as one message (Python's
@@ -141,7 +142,7 @@ impl Connection {
     /// [`ErrorKind::InvalidArgument`]: crate::ErrorKind::InvalidArgument
     /// [`ErrorKind::MessageSize`]: crate::ErrorKind::MessageSize
     pub fn send_value<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
-        with_buffer(|buf| self.send_value_with("Connection::send_value", value, buf))
+        with_buffer(|buf| self.send_value_with("Connection::send_value", value, buf, true))
     }
 
     /// [`Connection::send_value`] encoding into `buf`, grown as needed
@@ -152,7 +153,21 @@ impl Connection {
     ///
     /// As [`Connection::send_value`].
     pub fn send_value_in<T: Serialize + ?Sized>(&self, value: &T, buf: &mut Vec<u8>) -> Result<()> {
-        self.send_value_with("Connection::send_value_in", value, buf)
+        self.send_value_with("Connection::send_value_in", value, buf, true)
+    }
+
+    /// [`Connection::send_value`] without waiting: [`ErrorKind::WouldBlock`]
+    /// when the connection's buffer has no room for the message now, and
+    /// nothing is sent (Python's `send` has no such form; this is the one
+    /// an event loop calls when the descriptor is writable).
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::send_value`], and [`ErrorKind::WouldBlock`].
+    ///
+    /// [`ErrorKind::WouldBlock`]: crate::ErrorKind::WouldBlock
+    pub fn try_send_value<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
+        with_buffer(|buf| self.send_value_with("Connection::try_send_value", value, buf, false))
     }
 
     /// Takes the next message into `buf`, sized from the message itself

@@ -25,6 +25,8 @@ pub(crate) mod signal;
 pub(crate) mod socket;
 pub(crate) mod systemd;
 pub(crate) mod task;
+#[cfg(feature = "tokio")]
+pub(crate) mod timer;
 
 pub(crate) use nix::errno::Errno;
 

@@ -13,6 +13,8 @@ mod conn;
 mod pool;
 mod queue;
 mod signal;
+#[cfg(feature = "serde")]
+mod values;
 
 use std::future::Future;
 use std::pin::Pin;
