@@ -218,14 +218,20 @@ fn gets_dropped_mid_wait_never_lose_or_duplicate_an_item() {
                 }
                 assert!(
                     std::time::Instant::now() < deadline,
-                    "stalled at {} items: {:?}",
+                    "stalled at {} items ({}); queue size {:?}",
                     got.len(),
-                    &got[got.len().saturating_sub(5)..]
+                    gaps(&got, N),
+                    q.qsize()
                 );
             }
         });
         join(&producer);
-        assert_eq!(got, (0..N).collect::<Vec<_>>(), "every item once, in order");
+        assert_eq!(
+            got,
+            (0..N).collect::<Vec<_>>(),
+            "every item once, in order: {}",
+            gaps(&got, N)
+        );
         assert_eq!(q.qsize().unwrap(), 0);
     });
 }
@@ -313,4 +319,19 @@ fn serde_gets_dropped_mid_wait_never_lose_or_duplicate_an_item() {
         let want: Vec<String> = (0..N).map(|i| format!("item {i}")).collect();
         assert_eq!(got, want, "every item once, in order");
     });
+}
+
+/// What `got` lacks of `0..n`, what it has twice and where it is out of
+/// order, for a failure's message.
+fn gaps(got: &[u64], n: u64) -> String {
+    let missing: Vec<u64> = (0..n).filter(|i| !got.contains(i)).collect();
+    let mut seen = std::collections::HashSet::new();
+    let twice: Vec<u64> = got.iter().copied().filter(|i| !seen.insert(*i)).collect();
+    let disorder: Vec<(usize, u64)> = got
+        .windows(2)
+        .enumerate()
+        .filter(|(_, w)| w[1] < w[0])
+        .map(|(i, w)| (i + 1, w[1]))
+        .collect();
+    format!("missing {missing:?}, twice {twice:?}, out of order at {disorder:?}")
 }

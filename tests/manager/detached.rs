@@ -178,6 +178,39 @@ fn an_item_given_back_to_a_full_queue_goes_first_past_its_maxsize() {
     });
 }
 
+#[test]
+fn a_put_parked_behind_an_over_full_queue_waits_for_real_room() {
+    isolated(|| {
+        let m = Manager::start().unwrap();
+        let q = m.queue::<u64>(1).unwrap();
+        let d = Detached::new(&q).unwrap();
+        let mut pending = d.begin_get(None).unwrap();
+        assert!(pending.try_finish().unwrap().is_none());
+        q.put(&1).unwrap();
+        assert!(readable(&d, MUST));
+        drop(pending);
+        q.put(&2).unwrap();
+        drop(d);
+        // [1, 2]: one past its maxsize of 1. A put of 3 waits.
+        let putter = Detached::new(&q).unwrap();
+        let mut put = putter.begin_put(&3, None).unwrap();
+        // Whether the server parked the put before the get below or
+        // looks at it after, the get must leave it waiting: the queue is
+        // still at its maxsize. (Parked first is the case that lost the
+        // item once; a little time makes it the likely one, the
+        // assertions hold either way.)
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(put.try_finish().unwrap().is_none(), "no room");
+        assert_eq!(q.get().unwrap(), 1);
+        assert_eq!(q.qsize().unwrap(), 1, "at its maxsize: the put still waits");
+        assert!(put.try_finish().unwrap().is_none(), "still no room");
+        assert_eq!(q.get().unwrap(), 2);
+        assert!(readable(&putter, MUST));
+        assert_eq!(put.try_finish().unwrap(), Some(()));
+        assert_eq!(q.get().unwrap(), 3, "the parked put went in, not lost");
+    });
+}
+
 #[cfg(feature = "serde")]
 #[test]
 fn a_serde_item_given_back_to_a_full_queue_goes_first_past_its_bytes() {

@@ -300,8 +300,11 @@ impl Server {
                 q.pop(0, &mut self.rep[super::REPLY_HEADER..]);
                 let mut reply = Reply::ok(0);
                 reply.len = item as u32;
-                // Room now: the oldest parked put goes in.
-                if let Some(putter) = self.oldest(index, |p| p.op == op::Q_PUT) {
+                // Room now, unless an item given back to the front had
+                // put the queue past its maxsize (then the puts wait for
+                // the next get): the oldest parked put goes in.
+                let room = q.len() < q.capacity();
+                if room && let Some(putter) = self.oldest(index, |p| p.op == op::Q_PUT) {
                     // Its item is still in its channel, which its client
                     // must leave alone while the request is parked: one
                     // that did not gets nothing in (and is dropped when
