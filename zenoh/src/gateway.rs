@@ -1,0 +1,458 @@
+//! The gateway: one zenoh session, its bridges, the one thread that
+//! pumps the outbound ones, and the counters.
+
+use std::io::{Read as _, Write as _};
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use zenoh::Wait as _;
+use zenoh::qos::CongestionControl;
+
+use crate::endpoint::{Sink, Source};
+use crate::frame::{HEADER, Header};
+use crate::inbound::{Inbound, OnFull};
+use crate::stats::{Snapshot, Stats};
+
+/// What went wrong starting or stopping a gateway.
+#[derive(Debug)]
+pub enum Error {
+    /// zenoh refused: its configuration, a listen or connect endpoint, a
+    /// key expression, the session.
+    Zenoh {
+        /// What the gateway was doing.
+        what: String,
+        /// zenoh's message.
+        message: String,
+    },
+    /// A local queue could not be watched, or the gateway's thread not
+    /// started.
+    Local(String),
+    /// A bridge name given twice, or a key expression zenoh does not take.
+    Bridge(String),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Zenoh { what, message } => write!(f, "zenoh: {what}: {message}"),
+            Error::Local(m) => write!(f, "local: {m}"),
+            Error::Bridge(m) => write!(f, "bridge: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+fn zerr(what: impl Into<String>) -> impl FnOnce(zenoh::Error) -> Error {
+    let what = what.into();
+    move |e| Error::Zenoh {
+        what,
+        message: e.to_string(),
+    }
+}
+
+enum Spec {
+    Out {
+        name: String,
+        key: String,
+        source: Box<dyn Source>,
+    },
+    In {
+        name: String,
+        key: String,
+        sink: Box<dyn Sink>,
+        on_full: OnFull,
+    },
+}
+
+/// Sets a gateway up: its zenoh endpoints and its bridges.
+pub struct Builder {
+    listen: Vec<String>,
+    connect: Vec<String>,
+    config: Option<zenoh::Config>,
+    specs: Vec<Spec>,
+}
+
+/// How long the outbound pump waits between looks at which bridges have a
+/// remote subscriber.
+const LOOK: Duration = Duration::from_millis(20);
+/// Items one outbound bridge sends in one turn before the pump looks at
+/// the others.
+const BATCH: usize = 64;
+
+impl Builder {
+    /// Listens on a zenoh endpoint (`tcp/127.0.0.1:7447`). Without any,
+    /// a gateway listens on loopback only, on a port the system picks.
+    pub fn listen(mut self, endpoint: &str) -> Builder {
+        self.listen.push(endpoint.to_string());
+        self
+    }
+
+    /// Connects to a zenoh endpoint: another gateway, or a router
+    /// (`zenohd`). zenoh keeps trying while the peer is away.
+    pub fn connect(mut self, endpoint: &str) -> Builder {
+        self.connect.push(endpoint.to_string());
+        self
+    }
+
+    /// Starts from this zenoh configuration (a router's address,
+    /// scouting; this build speaks zenoh over
+    /// TCP only, without authentication): passed through as it is,
+    /// `listen` and `connect` added
+    /// to it.
+    pub fn config(mut self, config: zenoh::Config) -> Builder {
+        self.config = Some(config);
+        self
+    }
+
+    /// Publishes every item of the local `source` on `key` (a key
+    /// expression without wildcards), in order, taking an item only
+    /// while some remote subscriber matches the key: while none does,
+    /// the items stay in the local queue.
+    pub fn outbound(mut self, name: &str, key: &str, source: impl Source) -> Builder {
+        self.specs.push(Spec::Out {
+            name: name.to_string(),
+            key: key.to_string(),
+            source: Box::new(source),
+        });
+        self
+    }
+
+    /// Puts every item published on `key` (wildcards allowed) into the
+    /// local `sink`, checking its type and its source's order.
+    pub fn inbound(mut self, name: &str, key: &str, sink: impl Sink, on_full: OnFull) -> Builder {
+        self.specs.push(Spec::In {
+            name: name.to_string(),
+            key: key.to_string(),
+            sink: Box::new(sink),
+            on_full,
+        });
+        self
+    }
+
+    fn zenoh_config(&mut self) -> Result<zenoh::Config, Error> {
+        let mut c = self.config.take().unwrap_or_else(|| {
+            let mut c = zenoh::Config::default();
+            // Two gateways find each other by their endpoints, not by
+            // multicast on whatever network this is.
+            let _ = c.insert_json5("scouting/multicast/enabled", "false");
+            c
+        });
+        let listen = if self.listen.is_empty() && self.config.is_none() {
+            vec!["tcp/127.0.0.1:0".to_string()]
+        } else {
+            self.listen.clone()
+        };
+        let json = |v: &[String]| {
+            let quoted: Vec<String> = v.iter().map(|e| format!("{e:?}")).collect();
+            format!("[{}]", quoted.join(","))
+        };
+        if !listen.is_empty() {
+            c.insert_json5("listen/endpoints", &json(&listen))
+                .map_err(zerr("listen/endpoints"))?;
+        }
+        if !self.connect.is_empty() {
+            c.insert_json5("connect/endpoints", &json(&self.connect))
+                .map_err(zerr("connect/endpoints"))?;
+        }
+        Ok(c)
+    }
+
+    /// Opens the zenoh session, declares the bridges and starts the
+    /// outbound pump (one thread, whatever the number of bridges).
+    /// Make the local queues, and fork what forks, before: zenoh starts
+    /// threads of its own, and mproc forks only a single-threaded process.
+    ///
+    /// # Errors
+    ///
+    /// [`Error`]: zenoh's refusal, a bridge name given twice, a local
+    /// queue that cannot be watched.
+    pub fn start(mut self) -> Result<Gateway, Error> {
+        let mut names: Vec<&str> = Vec::new();
+        for s in &self.specs {
+            let name = match s {
+                Spec::Out { name, .. } | Spec::In { name, .. } => name.as_str(),
+            };
+            if names.contains(&name) {
+                return Err(Error::Bridge(format!("the name {name:?} is given twice")));
+            }
+            names.push(name);
+        }
+        let config = self.zenoh_config()?;
+        let session = zenoh::open(config)
+            .wait()
+            .map_err(zerr("open the session"))?;
+        let mut bridges = Vec::new();
+        let mut outs = Vec::new();
+        let mut sources = Vec::new();
+        let mut subscribers = Vec::new();
+        for spec in std::mem::take(&mut self.specs) {
+            let stats = Arc::new(Stats::default());
+            match spec {
+                Spec::Out { name, key, source } => {
+                    let publisher = session
+                        .declare_publisher(key.clone())
+                        .congestion_control(CongestionControl::Block)
+                        .wait()
+                        .map_err(zerr(format!("publisher of bridge {name:?} on {key:?}")))?;
+                    bridges.push((name, key, Arc::clone(&stats)));
+                    sources.push(source);
+                    outs.push(Out {
+                        publisher,
+                        stats,
+                        id: source_id(outs.len()),
+                        seq: 0,
+                    });
+                }
+                Spec::In {
+                    name,
+                    key,
+                    sink,
+                    on_full,
+                } => {
+                    let inbound = Arc::new(Inbound {
+                        sink,
+                        on_full,
+                        stats: Arc::clone(&stats),
+                        last: Mutex::new(Default::default()),
+                    });
+                    let subscriber = session
+                        .declare_subscriber(key.clone())
+                        .callback(move |sample| {
+                            inbound.take(&sample.payload().to_bytes());
+                        })
+                        .wait()
+                        .map_err(zerr(format!("subscriber of bridge {name:?} on {key:?}")))?;
+                    bridges.push((name, key, stats));
+                    subscribers.push(subscriber);
+                }
+            }
+        }
+        let (wake_rx, wake_tx) = std::io::pipe().map_err(|e| Error::Local(e.to_string()))?;
+        let draining = Arc::new(AtomicBool::new(false));
+        let pump = if outs.is_empty() {
+            None
+        } else {
+            let draining = Arc::clone(&draining);
+            Some(
+                std::thread::Builder::new()
+                    .name("mproc-zenoh-pump".into())
+                    .spawn(move || pump(&sources, outs, wake_rx, &draining))
+                    .map_err(|e| Error::Local(format!("the outbound pump's thread: {e}")))?,
+            )
+        };
+        Ok(Gateway {
+            session,
+            bridges,
+            _subscribers: subscribers,
+            wake: wake_tx,
+            draining,
+            pump,
+        })
+    }
+}
+
+/// A running gateway. Dropping it stops it as [`Gateway::stop`] with no
+/// time to drain.
+pub struct Gateway {
+    session: zenoh::Session,
+    bridges: Vec<(String, String, Arc<Stats>)>,
+    _subscribers: Vec<zenoh::pubsub::Subscriber<()>>,
+    wake: std::io::PipeWriter,
+    draining: Arc<AtomicBool>,
+    pump: Option<JoinHandle<Result<(), String>>>,
+}
+
+impl Gateway {
+    /// A gateway to set up.
+    pub fn builder() -> Builder {
+        Builder {
+            listen: Vec::new(),
+            connect: Vec::new(),
+            config: None,
+            specs: Vec::new(),
+        }
+    }
+
+    /// The counters of the bridge `name`.
+    pub fn stats(&self, name: &str) -> Option<Snapshot> {
+        self.bridges
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, _, s)| s.snapshot())
+    }
+
+    /// One line per bridge: its name, key expression and counters.
+    pub fn status(&self) -> String {
+        self.bridges
+            .iter()
+            .map(|(n, k, s)| format!("{n} {k}: {}\n", s.snapshot()))
+            .collect()
+    }
+
+    /// The zenoh session, for what the bridges do not cover.
+    pub fn session(&self) -> &zenoh::Session {
+        &self.session
+    }
+
+    /// Stops: the outbound bridges go on publishing what their local
+    /// queues hold, while a remote subscriber matches, for up to `drain`
+    /// (Python's `TERM` drains), then the subscribers and the session
+    /// close. Items still in a local queue stay there.
+    ///
+    /// # Errors
+    ///
+    /// The outbound pump's error, if it stopped on one; zenoh's, closing.
+    pub fn stop(mut self, drain: Duration) -> Result<(), Error> {
+        self.halt(drain)?;
+        let session = self.session.clone();
+        drop(self);
+        session.close().wait().map_err(zerr("close the session"))
+    }
+
+    fn halt(&mut self, drain: Duration) -> Result<(), Error> {
+        let Some(pump) = self.pump.take() else {
+            return Ok(());
+        };
+        self.draining.store(true, Ordering::SeqCst);
+        let until = Instant::now() + drain;
+        let _ = self.wake.write_all(&until_ms(until));
+        pump.join()
+            .map_err(|_| Error::Local("the outbound pump panicked".into()))?
+            .map_err(Error::Local)
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.halt(Duration::ZERO);
+    }
+}
+
+/// How long from now until `t`, in milliseconds, as 8 bytes.
+fn until_ms(t: Instant) -> [u8; 8] {
+    (t.saturating_duration_since(Instant::now()).as_millis() as u64).to_le_bytes()
+}
+
+/// A random-enough number for a source: the clock, the process, the
+/// bridge's place.
+fn source_id(index: usize) -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let mut x = nanos
+        ^ (u64::from(std::process::id()) << 32)
+        ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    // splitmix64's finalizer.
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+struct Out {
+    publisher: zenoh::pubsub::Publisher<'static>,
+    stats: Arc<Stats>,
+    id: u64,
+    seq: u64,
+}
+
+impl Out {
+    /// Publishes up to [`BATCH`] items; how many.
+    fn turn(&mut self, source: &dyn Source, frame: &mut Vec<u8>, item: &mut Vec<u8>) -> usize {
+        let mut n = 0;
+        while n < BATCH {
+            match source.try_take(item) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(_) => {
+                    Stats::bump(&self.stats.errors);
+                    break;
+                }
+            }
+            self.seq += 1;
+            frame.clear();
+            frame.resize(HEADER, 0);
+            Header {
+                fingerprint: source.fingerprint(),
+                source: self.id,
+                seq: self.seq,
+            }
+            .write(frame);
+            frame.extend_from_slice(item);
+            match self.publisher.put(frame.as_slice()).wait() {
+                Ok(()) => Stats::bump(&self.stats.sent),
+                Err(_) => Stats::bump(&self.stats.errors),
+            }
+            n += 1;
+        }
+        n
+    }
+
+    fn matched(&self) -> bool {
+        self.publisher
+            .matching_status()
+            .wait()
+            .is_ok_and(|m| m.matching())
+    }
+}
+
+/// The outbound pump: waits on every matched source's descriptor and the
+/// wake pipe, publishes what is there.
+fn pump(
+    sources: &[Box<dyn Source>],
+    mut outs: Vec<Out>,
+    mut wake: std::io::PipeReader,
+    draining: &AtomicBool,
+) -> Result<(), String> {
+    let mut frame = Vec::new();
+    let mut item = Vec::new();
+    let readies: Vec<_> = sources
+        .iter()
+        .map(|s| s.ready())
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    let mut matched = vec![false; outs.len()];
+    let mut looked = Instant::now() - LOOK;
+    let mut deadline: Option<Instant> = None;
+    loop {
+        if looked.elapsed() >= LOOK {
+            for (m, o) in matched.iter_mut().zip(&outs) {
+                *m = o.matched();
+            }
+            looked = Instant::now();
+        }
+        let mut sent = 0;
+        for ((o, s), &m) in outs.iter_mut().zip(sources).zip(&matched) {
+            if m {
+                sent += o.turn(s.as_ref(), &mut frame, &mut item);
+            }
+        }
+        if draining.load(Ordering::SeqCst) {
+            if deadline.is_none() {
+                let mut ms = [0u8; 8];
+                let _ = wake.read_exact(&mut ms);
+                deadline = Some(Instant::now() + Duration::from_millis(u64::from_le_bytes(ms)));
+            }
+            if sent == 0 || deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(());
+            }
+            continue;
+        }
+        if sent > 0 {
+            continue;
+        }
+        let mut fds = vec![wake.as_fd()];
+        fds.extend(
+            readies
+                .iter()
+                .zip(&matched)
+                .filter(|(_, m)| **m)
+                .map(|(r, _)| r.as_fd()),
+        );
+        mproc::ipc::wait(&fds, Some(LOOK)).map_err(|e| e.to_string())?;
+    }
+}

@@ -1,0 +1,116 @@
+//! `mproc-zenoh`: the gateway as a program of its own, bridging POSIX
+//! message queues that local programs made to zenoh key expressions.
+//!
+//! ```text
+//! mproc-zenoh [--listen EP]... [--connect EP]...
+//!             [--out NAME=/QUEUE:KEY]... [--in NAME=KEY:/QUEUE[:drop]]...
+//! ```
+//!
+//! `--out` publishes every message of the message queue `/QUEUE` on `KEY`;
+//! `--in` puts every item published on `KEY` (wildcards allowed) into
+//! `/QUEUE`, waiting up to a second for room (back-pressure), or dropping
+//! at once with `:drop`; either way drops are counted. Both queues must
+//! exist (their programs made them). Without `--listen` it listens on
+//! loopback only, on a port the system picks.
+//!
+//! Steered like the mproc daemon kit: `SIGTERM` drains (the outbound
+//! bridges publish what their queues hold for up to 5 s) and exits 0,
+//! `SIGINT`/`SIGQUIT` stop at once, `SIGUSR1` prints one status line per
+//! bridge (its counters) on standard output. It prints
+//! `mproc-zenoh: ready` once every bridge runs.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use mproc::ipc::MessageQueue;
+use mproc::signal::{SigSet, Signal, SignalFd};
+use mproc_zenoh::{Gateway, OnFull};
+
+const USAGE: &str = "usage: mproc-zenoh [--listen EP]... [--connect EP]... \
+[--out NAME=/QUEUE:KEY]... [--in NAME=KEY:/QUEUE[:drop]]...";
+
+/// How long `SIGTERM` lets the outbound bridges drain.
+const DRAIN: Duration = Duration::from_secs(5);
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mproc-zenoh: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn split2<'a>(s: &'a str, sep: char, what: &str) -> Result<(&'a str, &'a str), String> {
+    s.split_once(sep)
+        .ok_or_else(|| format!("{what} {s:?}: no {sep:?} in it\n{USAGE}"))
+}
+
+fn run() -> Result<(), String> {
+    // Before zenoh starts its threads: they inherit the mask, so these
+    // signals come only through the descriptor.
+    let sigs = SignalFd::new(SigSet::from_signals(&[
+        Signal::TERM,
+        Signal::INT,
+        Signal::QUIT,
+        Signal::USR1,
+    ]))
+    .map_err(|e| e.to_string())?;
+    let mut b = Gateway::builder();
+    let mut bridges = 0;
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || {
+            args.next()
+                .ok_or_else(|| format!("{flag} wants a value\n{USAGE}"))
+        };
+        match flag.as_str() {
+            "--listen" => b = b.listen(&value()?),
+            "--connect" => b = b.connect(&value()?),
+            "--out" => {
+                let v = value()?;
+                let (name, rest) = split2(&v, '=', "--out")?;
+                let (queue, key) = split2(rest, ':', "--out")?;
+                let mq = MessageQueue::open(queue).map_err(|e| e.to_string())?;
+                b = b.outbound(name, key, mq);
+                bridges += 1;
+            }
+            "--in" => {
+                let v = value()?;
+                let (name, rest) = split2(&v, '=', "--in")?;
+                let (key, rest) = split2(rest, ':', "--in")?;
+                let (queue, on_full) = match rest.strip_suffix(":drop") {
+                    Some(q) => (q, OnFull::Drop),
+                    None => (rest, OnFull::default()),
+                };
+                let mq = MessageQueue::open(queue).map_err(|e| e.to_string())?;
+                b = b.inbound(name, key, mq, on_full);
+                bridges += 1;
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(());
+            }
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+        }
+    }
+    if bridges == 0 {
+        return Err(format!("no bridge given\n{USAGE}"));
+    }
+    let gw = b.start().map_err(|e| e.to_string())?;
+    println!("mproc-zenoh: ready ({bridges} bridges)");
+    let _ = std::io::stdout().flush();
+    loop {
+        let info = sigs.recv().map_err(|e| e.to_string())?;
+        match info.signal {
+            Signal::USR1 => {
+                print!("{}", gw.status());
+                let _ = std::io::stdout().flush();
+            }
+            Signal::TERM => return gw.stop(DRAIN).map_err(|e| e.to_string()),
+            _ => return gw.stop(Duration::ZERO).map_err(|e| e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,355 @@
+//! Two gateways on loopback, each in a forked child (its "host"), with
+//! mproc queues in shared memory on either side: items cross once and in
+//! order, a type mismatch is refused and counted, a full receiving queue
+//! drops and counts. The parent forks before any zenoh thread exists, and
+//! drives and checks the queues itself.
+//!
+//! `cargo test -p mproc-zenoh --test bridges` (a harness of its own: the
+//! cases run one after another in the one thread, so that they may fork).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mproc::Process;
+use mproc::ipc::ValueQueue;
+use mproc::shm::Shared;
+use mproc::sync::Event;
+use mproc_zenoh::{Gateway, OnFull, Snapshot};
+
+/// What must happen, happens well within this.
+const MUST: Duration = Duration::from_secs(20);
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Job {
+    id: u64,
+    path: String,
+}
+
+/// A free loopback port (the system's pick, released for the gateway).
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// Runs `host` in a forked child: it starts its gateway, signals `up`
+/// once the gateway runs, waits for `stop`, then hands the gateway to
+/// `check` (which panics, failing the child, on what it must not see).
+fn host(
+    up: &'static Event,
+    stop: &'static Event,
+    start: impl FnOnce() -> Gateway + 'static,
+    check: impl FnOnce(&Gateway) + 'static,
+) -> Process<impl FnOnce() + 'static> {
+    let mut p = Process::new(move || {
+        let gw = start();
+        up.set();
+        assert!(stop.wait_timeout(MUST * 3), "never told to stop");
+        check(&gw);
+        gw.stop(Duration::from_millis(200)).expect("stop");
+    });
+    p.start().expect("fork a host");
+    p
+}
+
+/// Leaks a fresh shared event (the cases' processes reach it through the
+/// fork).
+fn event() -> &'static Event {
+    Box::leak(Box::new(Shared::new(Event::new()).expect("event")))
+}
+
+fn stats(gw: &Gateway, name: &str) -> Snapshot {
+    gw.stats(name).expect("the bridge")
+}
+
+/// The bridge's counters once `done` holds of them (or after [`MUST`]).
+fn settled(gw: &Gateway, name: &str, done: impl Fn(&Snapshot) -> bool) -> Snapshot {
+    let deadline = Instant::now() + MUST;
+    loop {
+        let s = stats(gw, name);
+        if done(&s) || Instant::now() >= deadline {
+            return s;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn items_cross_once_and_in_order() {
+    const N: u64 = 2_000;
+    let out = Arc::new(ValueQueue::<Job>::with_capacity(1 << 20).unwrap());
+    let inbox = Arc::new(ValueQueue::<Job>::with_capacity(1 << 20).unwrap());
+    let port = free_port();
+    let (up_a, up_b, stop) = (event(), event(), event());
+    let (o, i) = (Arc::clone(&out), Arc::clone(&inbox));
+    let a = host(
+        up_a,
+        stop,
+        move || {
+            Gateway::builder()
+                .listen(&format!("tcp/127.0.0.1:{port}"))
+                .outbound("jobs", "test/a/jobs", o)
+                .start()
+                .expect("gateway A")
+        },
+        |gw| {
+            let s = stats(gw, "jobs");
+            assert_eq!((s.sent, s.errors), (N, 0), "{s}");
+        },
+    );
+    let b = host(
+        up_b,
+        stop,
+        move || {
+            Gateway::builder()
+                .connect(&format!("tcp/127.0.0.1:{port}"))
+                .inbound("jobs", "test/*/jobs", i, OnFull::default())
+                .start()
+                .expect("gateway B")
+        },
+        |gw| {
+            let s = settled(gw, "jobs", |s| s.received >= N);
+            assert_eq!(
+                (
+                    s.received,
+                    s.missed,
+                    s.duplicates,
+                    s.dropped_full,
+                    s.refused_type
+                ),
+                (N, 0, 0, 0, 0),
+                "{s}"
+            );
+        },
+    );
+    assert!(up_a.wait_timeout(MUST) && up_b.wait_timeout(MUST));
+    for id in 0..N {
+        out.put(&Job {
+            id,
+            path: format!("/var/spool/{id}"),
+        })
+        .unwrap();
+    }
+    let deadline = Instant::now() + MUST;
+    for id in 0..N {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let job = inbox
+            .get_timeout(left)
+            .unwrap_or_else(|e| panic!("item {id}: {e}"));
+        assert_eq!(
+            job,
+            Job {
+                id,
+                path: format!("/var/spool/{id}")
+            }
+        );
+    }
+    assert!(
+        inbox.get_timeout(Duration::from_millis(200)).is_err(),
+        "nothing more"
+    );
+    assert!(out.empty());
+    stop.set();
+    assert_eq!(a.join().unwrap(), 0, "host A's check");
+    assert_eq!(b.join().unwrap(), 0, "host B's check");
+}
+
+fn items_wait_in_the_local_queue_while_no_one_subscribes() {
+    let out = Arc::new(ValueQueue::<u64>::with_capacity(4096).unwrap());
+    let inbox = Arc::new(ValueQueue::<u64>::with_capacity(4096).unwrap());
+    let port = free_port();
+    let (up_a, up_b, stop) = (event(), event(), event());
+    let o = Arc::clone(&out);
+    let a = host(
+        up_a,
+        stop,
+        move || {
+            Gateway::builder()
+                .listen(&format!("tcp/127.0.0.1:{port}"))
+                .outbound("n", "test/wait/n", o)
+                .start()
+                .expect("gateway A")
+        },
+        |_| {},
+    );
+    assert!(up_a.wait_timeout(MUST));
+    for n in 0..10 {
+        out.put(&n).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(out.qsize(), 10, "no subscriber: nothing taken");
+    let i = Arc::clone(&inbox);
+    let b = host(
+        up_b,
+        stop,
+        move || {
+            Gateway::builder()
+                .connect(&format!("tcp/127.0.0.1:{port}"))
+                .inbound("n", "test/wait/n", i, OnFull::default())
+                .start()
+                .expect("gateway B")
+        },
+        |_| {},
+    );
+    assert!(up_b.wait_timeout(MUST));
+    for n in 0..10 {
+        assert_eq!(inbox.get_timeout(MUST).unwrap(), n);
+    }
+    stop.set();
+    assert_eq!(a.join().unwrap(), 0);
+    assert_eq!(b.join().unwrap(), 0);
+}
+
+fn a_type_mismatch_is_refused_and_counted() {
+    const N: u64 = 20;
+    let out = Arc::new(ValueQueue::<String>::with_capacity(4096).unwrap());
+    let inbox = Arc::new(ValueQueue::<u64>::with_capacity(4096).unwrap());
+    let port = free_port();
+    let (up_a, up_b, stop) = (event(), event(), event());
+    let (o, i) = (Arc::clone(&out), Arc::clone(&inbox));
+    let a = host(
+        up_a,
+        stop,
+        move || {
+            Gateway::builder()
+                .listen(&format!("tcp/127.0.0.1:{port}"))
+                .outbound("s", "test/mismatch", o)
+                .start()
+                .expect("gateway A")
+        },
+        |_| {},
+    );
+    let b = host(
+        up_b,
+        stop,
+        move || {
+            Gateway::builder()
+                .connect(&format!("tcp/127.0.0.1:{port}"))
+                .inbound("n", "test/mismatch", i, OnFull::default())
+                .start()
+                .expect("gateway B")
+        },
+        |gw| {
+            let s = settled(gw, "n", |s| s.refused_type + s.received >= N);
+            assert_eq!((s.received, s.refused_type), (0, N), "{s}");
+        },
+    );
+    assert!(up_a.wait_timeout(MUST) && up_b.wait_timeout(MUST));
+    for n in 0..N {
+        out.put(&format!("item {n}")).unwrap();
+    }
+    let deadline = Instant::now() + MUST;
+    while !out.empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(out.empty(), "every item sent");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(inbox.empty(), "nothing of another type put");
+    stop.set();
+    assert_eq!(a.join().unwrap(), 0);
+    assert_eq!(b.join().unwrap(), 0, "host B counted every refusal");
+}
+
+fn a_full_receiving_queue_drops_and_counts() {
+    const N: u64 = 200;
+    let out = Arc::new(ValueQueue::<u64>::with_capacity(1 << 16).unwrap());
+    // Room for a few items only, and nobody takes them.
+    let inbox = Arc::new(ValueQueue::<u64>::with_capacity(256).unwrap());
+    let port = free_port();
+    let (up_a, up_b, stop) = (event(), event(), event());
+    let (o, i) = (Arc::clone(&out), Arc::clone(&inbox));
+    let a = host(
+        up_a,
+        stop,
+        move || {
+            Gateway::builder()
+                .listen(&format!("tcp/127.0.0.1:{port}"))
+                .outbound("n", "test/full", o)
+                .start()
+                .expect("gateway A")
+        },
+        |_| {},
+    );
+    let room = inbox.records().capacity() as u64 / 16;
+    let b = host(
+        up_b,
+        stop,
+        move || {
+            Gateway::builder()
+                .connect(&format!("tcp/127.0.0.1:{port}"))
+                .inbound("n", "test/full", i, OnFull::Drop)
+                .start()
+                .expect("gateway B")
+        },
+        move |gw| {
+            let s = settled(gw, "n", |s| s.received + s.dropped_full >= N);
+            assert_eq!(
+                s.received + s.dropped_full,
+                N,
+                "every item put or counted: {s}"
+            );
+            assert!(s.received <= room && s.dropped_full > 0, "{s}");
+        },
+    );
+    assert!(up_a.wait_timeout(MUST) && up_b.wait_timeout(MUST));
+    for n in 0..N {
+        out.put(&n).unwrap();
+    }
+    let deadline = Instant::now() + MUST;
+    while !out.empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let first: Vec<u64> = std::iter::from_fn(|| inbox.get_nowait().ok()).collect();
+    assert!(
+        !first.is_empty() && first.windows(2).all(|w| w[0] < w[1]),
+        "{first:?}"
+    );
+    stop.set();
+    assert_eq!(a.join().unwrap(), 0);
+    assert_eq!(b.join().unwrap(), 0, "host B's counts");
+}
+
+fn main() {
+    let cases: [(&str, fn()); 4] = [
+        (
+            "items_cross_once_and_in_order",
+            items_cross_once_and_in_order,
+        ),
+        (
+            "items_wait_in_the_local_queue_while_no_one_subscribes",
+            items_wait_in_the_local_queue_while_no_one_subscribes,
+        ),
+        (
+            "a_type_mismatch_is_refused_and_counted",
+            a_type_mismatch_is_refused_and_counted,
+        ),
+        (
+            "a_full_receiving_queue_drops_and_counts",
+            a_full_receiving_queue_drops_and_counts,
+        ),
+    ];
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let (mut passed, mut failed) = (0, 0);
+    for (name, case) in cases {
+        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
+            continue;
+        }
+        let t = Instant::now();
+        match std::panic::catch_unwind(case) {
+            Ok(()) => {
+                passed += 1;
+                println!("test {name} ... ok ({:.1} s)", t.elapsed().as_secs_f64());
+            }
+            Err(_) => {
+                failed += 1;
+                println!("test {name} ... FAILED");
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed > 0 {
+        std::process::exit(1);
+    }
+}
