@@ -10,13 +10,16 @@
 //! | 4..12 | the item type's fingerprint (little-endian; 0: raw bytes) |
 //! | 12..20 | the source: a random number drawn when its bridge starts |
 //! | 20..28 | the item's sequence number from that source, from 1 |
+//! | 28..36 | the highest number that source had seen acknowledged |
 //!
 //! A receiver checks the fingerprint against its own queue's (a mismatch
-//! is refused and counted, never put), and counts the sequence numbers it
-//! did not see (a gap) or saw again (a duplicate) per source.
+//! is refused and counted, never put), and puts each source's items in
+//! their order: one it sees the first time starts after the source's
+//! acknowledged number, an item already put is not put again, and one
+//! ahead of a missing one waits until the missing one comes again.
 
 /// The header's length in bytes.
-pub const HEADER: usize = 28;
+pub const HEADER: usize = 36;
 const MAGIC: [u8; 2] = *b"MZ";
 const VERSION: u8 = 1;
 
@@ -33,6 +36,9 @@ pub struct Header {
     pub source: u64,
     /// The item's number from that source, from 1.
     pub seq: u64,
+    /// The highest number the source had seen acknowledged when it sent
+    /// this (every item up to it was put by some receiver).
+    pub acked: u64,
 }
 
 /// Why bytes are not a frame.
@@ -67,6 +73,7 @@ impl Header {
         out[4..12].copy_from_slice(&self.fingerprint.to_le_bytes());
         out[12..20].copy_from_slice(&self.source.to_le_bytes());
         out[20..28].copy_from_slice(&self.seq.to_le_bytes());
+        out[28..36].copy_from_slice(&self.acked.to_le_bytes());
     }
 
     /// The header of `frame` and the item's bytes after it.
@@ -90,6 +97,7 @@ impl Header {
                 fingerprint: word(4),
                 source: word(12),
                 seq: word(20),
+                acked: word(28),
             },
             &frame[HEADER..],
         ))
@@ -122,6 +130,7 @@ mod tests {
             fingerprint: 7,
             source: u64::MAX,
             seq: 42,
+            acked: 40,
         };
         let mut frame = vec![0u8; HEADER + 3];
         h.write(&mut frame);

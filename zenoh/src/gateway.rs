@@ -1,9 +1,8 @@
 //! The gateway: one zenoh session, its bridges, the one thread that
 //! pumps the outbound ones, and the counters.
 
-use std::io::{Read as _, Write as _};
-use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::io::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -12,8 +11,8 @@ use zenoh::Wait as _;
 use zenoh::qos::CongestionControl;
 
 use crate::endpoint::{Sink, Source};
-use crate::frame::{HEADER, Header};
 use crate::inbound::{Inbound, OnFull};
+use crate::outbound::{Out, Pump, ack_key, source_id};
 use crate::stats::{Snapshot, Stats};
 
 /// What went wrong starting or stopping a gateway.
@@ -75,13 +74,6 @@ pub struct Builder {
     config: Option<zenoh::Config>,
     specs: Vec<Spec>,
 }
-
-/// How long the outbound pump waits between looks at which bridges have a
-/// remote subscriber.
-const LOOK: Duration = Duration::from_millis(20);
-/// Items one outbound bridge sends in one turn before the pump looks at
-/// the others.
-const BATCH: usize = 64;
 
 impl Builder {
     /// Listens on a zenoh endpoint (`tcp/127.0.0.1:7447`). Without any,
@@ -162,7 +154,8 @@ impl Builder {
     }
 
     /// Opens the zenoh session, declares the bridges and starts the
-    /// outbound pump (one thread, whatever the number of bridges).
+    /// pump (one thread, whatever the number of bridges: it publishes the
+    /// outbound items and the acknowledgements).
     /// Make the local queues, and fork what forks, before: zenoh starts
     /// threads of its own, and mproc forks only a single-threaded process.
     ///
@@ -189,6 +182,7 @@ impl Builder {
         let mut outs = Vec::new();
         let mut sources = Vec::new();
         let mut subscribers = Vec::new();
+        let mut inbounds = Vec::new();
         for spec in std::mem::take(&mut self.specs) {
             let stats = Arc::new(Stats::default());
             match spec {
@@ -198,13 +192,31 @@ impl Builder {
                         .congestion_control(CongestionControl::Block)
                         .wait()
                         .map_err(zerr(format!("publisher of bridge {name:?} on {key:?}")))?;
+                    let id = source_id(outs.len());
+                    let acked = Arc::new(AtomicU64::new(0));
+                    let seen = Arc::clone(&acked);
+                    let acks = session
+                        .declare_subscriber(ack_key(id))
+                        .callback(move |sample| {
+                            let bytes = sample.payload().to_bytes();
+                            if let Ok(b) = <[u8; 8]>::try_from(&bytes[..]) {
+                                seen.fetch_max(u64::from_le_bytes(b), Ordering::AcqRel);
+                            }
+                        })
+                        .wait()
+                        .map_err(zerr(format!("acknowledgements of bridge {name:?}")))?;
                     bridges.push((name, key, Arc::clone(&stats)));
                     sources.push(source);
                     outs.push(Out {
                         publisher,
                         stats,
-                        id: source_id(outs.len()),
+                        id,
                         seq: 0,
+                        window: Default::default(),
+                        acked,
+                        progress: Instant::now(),
+                        matched: false,
+                        _acks: acks,
                     });
                 }
                 Spec::In {
@@ -217,8 +229,9 @@ impl Builder {
                         sink,
                         on_full,
                         stats: Arc::clone(&stats),
-                        last: Mutex::new(Default::default()),
+                        sources: Mutex::new(Default::default()),
                     });
+                    inbounds.push(Arc::clone(&inbound));
                     let subscriber = session
                         .declare_subscriber(key.clone())
                         .callback(move |sample| {
@@ -233,24 +246,25 @@ impl Builder {
         }
         let (wake_rx, wake_tx) = std::io::pipe().map_err(|e| Error::Local(e.to_string()))?;
         let draining = Arc::new(AtomicBool::new(false));
-        let pump = if outs.is_empty() {
-            None
-        } else {
-            let draining = Arc::clone(&draining);
-            Some(
-                std::thread::Builder::new()
-                    .name("mproc-zenoh-pump".into())
-                    .spawn(move || pump(&sources, outs, wake_rx, &draining))
-                    .map_err(|e| Error::Local(format!("the outbound pump's thread: {e}")))?,
-            )
+        let work = Pump {
+            sources,
+            outs,
+            inbounds,
+            session: session.clone(),
+            wake: wake_rx,
+            draining: Arc::clone(&draining),
         };
+        let pump = std::thread::Builder::new()
+            .name("mproc-zenoh-pump".into())
+            .spawn(move || work.run())
+            .map_err(|e| Error::Local(format!("the pump's thread: {e}")))?;
         Ok(Gateway {
             session,
             bridges,
             _subscribers: subscribers,
             wake: wake_tx,
             draining,
-            pump,
+            pump: Some(pump),
         })
     }
 }
@@ -305,7 +319,7 @@ impl Gateway {
     ///
     /// # Errors
     ///
-    /// The outbound pump's error, if it stopped on one; zenoh's, closing.
+    /// The pump's error, if it stopped on one; zenoh's, closing.
     pub fn stop(mut self, drain: Duration) -> Result<(), Error> {
         self.halt(drain)?;
         let session = self.session.clone();
@@ -314,6 +328,9 @@ impl Gateway {
     }
 
     fn halt(&mut self, drain: Duration) -> Result<(), Error> {
+        let until_ms = |t: Instant| {
+            (t.saturating_duration_since(Instant::now()).as_millis() as u64).to_le_bytes()
+        };
         let Some(pump) = self.pump.take() else {
             return Ok(());
         };
@@ -321,7 +338,7 @@ impl Gateway {
         let until = Instant::now() + drain;
         let _ = self.wake.write_all(&until_ms(until));
         pump.join()
-            .map_err(|_| Error::Local("the outbound pump panicked".into()))?
+            .map_err(|_| Error::Local("the pump panicked".into()))?
             .map_err(Error::Local)
     }
 }
@@ -329,130 +346,5 @@ impl Gateway {
 impl Drop for Gateway {
     fn drop(&mut self) {
         let _ = self.halt(Duration::ZERO);
-    }
-}
-
-/// How long from now until `t`, in milliseconds, as 8 bytes.
-fn until_ms(t: Instant) -> [u8; 8] {
-    (t.saturating_duration_since(Instant::now()).as_millis() as u64).to_le_bytes()
-}
-
-/// A random-enough number for a source: the clock, the process, the
-/// bridge's place.
-fn source_id(index: usize) -> u64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    let mut x = nanos
-        ^ (u64::from(std::process::id()) << 32)
-        ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    // splitmix64's finalizer.
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
-}
-
-struct Out {
-    publisher: zenoh::pubsub::Publisher<'static>,
-    stats: Arc<Stats>,
-    id: u64,
-    seq: u64,
-}
-
-impl Out {
-    /// Publishes up to [`BATCH`] items; how many.
-    fn turn(&mut self, source: &dyn Source, frame: &mut Vec<u8>, item: &mut Vec<u8>) -> usize {
-        let mut n = 0;
-        while n < BATCH {
-            match source.try_take(item) {
-                Ok(true) => {}
-                Ok(false) => break,
-                Err(_) => {
-                    Stats::bump(&self.stats.errors);
-                    break;
-                }
-            }
-            self.seq += 1;
-            frame.clear();
-            frame.resize(HEADER, 0);
-            Header {
-                fingerprint: source.fingerprint(),
-                source: self.id,
-                seq: self.seq,
-            }
-            .write(frame);
-            frame.extend_from_slice(item);
-            match self.publisher.put(frame.as_slice()).wait() {
-                Ok(()) => Stats::bump(&self.stats.sent),
-                Err(_) => Stats::bump(&self.stats.errors),
-            }
-            n += 1;
-        }
-        n
-    }
-
-    fn matched(&self) -> bool {
-        self.publisher
-            .matching_status()
-            .wait()
-            .is_ok_and(|m| m.matching())
-    }
-}
-
-/// The outbound pump: waits on every matched source's descriptor and the
-/// wake pipe, publishes what is there.
-fn pump(
-    sources: &[Box<dyn Source>],
-    mut outs: Vec<Out>,
-    mut wake: std::io::PipeReader,
-    draining: &AtomicBool,
-) -> Result<(), String> {
-    let mut frame = Vec::new();
-    let mut item = Vec::new();
-    let readies: Vec<_> = sources
-        .iter()
-        .map(|s| s.ready())
-        .collect::<Result<_, _>>()
-        .map_err(|e| e.to_string())?;
-    let mut matched = vec![false; outs.len()];
-    let mut looked = Instant::now() - LOOK;
-    let mut deadline: Option<Instant> = None;
-    loop {
-        if looked.elapsed() >= LOOK {
-            for (m, o) in matched.iter_mut().zip(&outs) {
-                *m = o.matched();
-            }
-            looked = Instant::now();
-        }
-        let mut sent = 0;
-        for ((o, s), &m) in outs.iter_mut().zip(sources).zip(&matched) {
-            if m {
-                sent += o.turn(s.as_ref(), &mut frame, &mut item);
-            }
-        }
-        if draining.load(Ordering::SeqCst) {
-            if deadline.is_none() {
-                let mut ms = [0u8; 8];
-                let _ = wake.read_exact(&mut ms);
-                deadline = Some(Instant::now() + Duration::from_millis(u64::from_le_bytes(ms)));
-            }
-            if sent == 0 || deadline.is_some_and(|d| Instant::now() >= d) {
-                return Ok(());
-            }
-            continue;
-        }
-        if sent > 0 {
-            continue;
-        }
-        let mut fds = vec![wake.as_fd()];
-        fds.extend(
-            readies
-                .iter()
-                .zip(&matched)
-                .filter(|(_, m)| **m)
-                .map(|(r, _)| r.as_fd()),
-        );
-        mproc::ipc::wait(&fds, Some(LOOK)).map_err(|e| e.to_string())?;
     }
 }

@@ -1,5 +1,7 @@
 //! An inbound bridge: a zenoh subscriber whose callback (on zenoh's own
-//! threads) checks each frame and puts its item into the local queue.
+//! threads) checks each frame, puts its item into the local queue in its
+//! source's order, and records what to acknowledge (the pump publishes
+//! the acknowledgements).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -12,25 +14,35 @@ use crate::frame::Header;
 use crate::stats::Stats;
 
 /// What an inbound bridge does with an item while its local queue is
-/// full. Either way nothing is dropped uncounted.
+/// full. Either way the item is not acknowledged, so its sender keeps it
+/// and sends it again: a full queue holds the sender back, nothing is
+/// lost.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OnFull {
     /// Waits for room up to this long, holding zenoh's receiving path
-    /// back meanwhile (so the sender's publisher, which blocks on a full
-    /// link, slows down: back-pressure), then drops the item and counts
-    /// it in [`Stats::dropped_full`]. Keep it well under zenoh's lease (10 s
-    /// by default): a receiving path held longer than that ends the
-    /// session.
+    /// back meanwhile, then leaves the item (counted in [`Stats::full`]).
+    /// Keep it well under zenoh's lease (10 s by default): a receiving
+    /// path held longer than that ends the session.
     Wait(Duration),
-    /// Drops the item at once and counts it in [`Stats::dropped_full`].
+    /// Leaves the item at once (counted in [`Stats::full`]).
     Drop,
 }
 
 impl Default for OnFull {
-    /// Back-pressure for up to one second.
+    /// Waits up to 100 ms.
     fn default() -> OnFull {
-        OnFull::Wait(Duration::from_secs(1))
+        OnFull::Wait(Duration::from_millis(100))
     }
+}
+
+/// Where each source stands.
+#[derive(Default)]
+pub(crate) struct Sources {
+    /// The last number put, per source.
+    last: HashMap<u64, u64>,
+    /// Sources whose last number moved (or came again) since the pump
+    /// last acknowledged.
+    dirty: Vec<u64>,
 }
 
 /// The state of one inbound bridge, shared with its callback.
@@ -38,8 +50,7 @@ pub(crate) struct Inbound {
     pub(crate) sink: Box<dyn Sink>,
     pub(crate) on_full: OnFull,
     pub(crate) stats: Arc<Stats>,
-    /// The last sequence number seen from each source.
-    pub(crate) last: Mutex<HashMap<u64, u64>>,
+    pub(crate) sources: Mutex<Sources>,
 }
 
 impl Inbound {
@@ -51,35 +62,48 @@ impl Inbound {
         if h.fingerprint != self.sink.fingerprint() {
             return Stats::bump(&self.stats.refused_type);
         }
-        if !self.in_order(&h) {
-            return Stats::bump(&self.stats.duplicates);
+        // Held while putting: one source's items go in one at a time, in
+        // order.
+        let mut s = self.sources.lock().unwrap_or_else(|p| p.into_inner());
+        // A source seen the first time starts after what it says is
+        // acknowledged: it keeps every item after that until one is.
+        let last = *s.last.entry(h.source).or_insert(h.acked);
+        if h.seq <= last {
+            // Sent again before our acknowledgement reached it.
+            Stats::bump(&self.stats.duplicates);
+            if !s.dirty.contains(&h.source) {
+                s.dirty.push(h.source);
+            }
+            return;
+        }
+        if h.seq > last + 1 {
+            // One before it was lost on the way: it comes again.
+            return Stats::bump(&self.stats.ahead);
         }
         let patience = match self.on_full {
             OnFull::Wait(d) => d,
             OnFull::Drop => Duration::ZERO,
         };
         match self.sink.put(item, patience) {
-            Ok(()) => Stats::bump(&self.stats.received),
-            Err(e) if e.kind() == ErrorKind::Full => Stats::bump(&self.stats.dropped_full),
+            Ok(()) => {
+                Stats::bump(&self.stats.received);
+                s.last.insert(h.source, h.seq);
+                if !s.dirty.contains(&h.source) {
+                    s.dirty.push(h.source);
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Full => Stats::bump(&self.stats.full),
             Err(_) => Stats::bump(&self.stats.refused_other),
         }
     }
 
-    /// Records `h`'s number: `false` for one seen already (or older than
-    /// the last), counting the numbers skipped as missed.
-    fn in_order(&self, h: &Header) -> bool {
-        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        let prev = last.entry(h.source).or_insert(0);
-        if h.seq <= *prev {
-            return false;
-        }
-        let skipped = h.seq - *prev - 1;
-        if skipped > 0 {
-            self.stats
-                .missed
-                .fetch_add(skipped, std::sync::atomic::Ordering::Relaxed);
-        }
-        *prev = h.seq;
-        true
+    /// The acknowledgements to publish: (source, last number put).
+    pub(crate) fn take_acks(&self) -> Vec<(u64, u64)> {
+        let mut s = self.sources.lock().unwrap_or_else(|p| p.into_inner());
+        let dirty = std::mem::take(&mut s.dirty);
+        dirty
+            .into_iter()
+            .filter_map(|src| s.last.get(&src).map(|&seq| (src, seq)))
+            .collect()
     }
 }

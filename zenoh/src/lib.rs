@@ -27,41 +27,42 @@
 //!
 //! # What crosses, and what a failure loses
 //!
-//! - **Items, each once, in order per source.** An outbound bridge takes
-//!   an item from its local queue only while some remote subscriber
-//!   matches its key; while none does (the other gateway is down, the
-//!   link is cut), the items wait in the local queue. Each item is
-//!   published with a header ([`frame`]): its type's fingerprint, the
-//!   bridge's random source number and a sequence number.
+//! - **Items, each once, in order per source, acknowledged.** An
+//!   outbound bridge takes an item from its local queue only while some
+//!   remote subscriber matches its key (while none does, the items wait in
+//!   the local queue), publishes it with a header ([`frame`]) and keeps it
+//!   until the receiving gateway acknowledges it; unacknowledged items go
+//!   again when a receiver comes (back) and after [`RESEND_AFTER`]
+//!   without an acknowledgement, and at most [`WINDOW`] are out at once.
 //! - **Checked on arrival.** An inbound bridge refuses an item whose
-//!   fingerprint is not its queue's (counted in
-//!   [`Stats::refused_type`]), drops one it saw already, counts the
-//!   numbers it never saw ([`Stats::missed`]), and puts the rest in order.
-//! - **A full receiving queue** holds zenoh's receiving path back for a
-//!   while (back-pressure: the sender's publisher blocks on a full link)
-//!   or drops at once, as [`OnFull`] says; a drop is counted in
-//!   [`Stats::dropped_full`], never silent.
-//! - **Nothing is acknowledged end to end.** zenoh's link is reliable
-//!   (TCP), but an item taken from the local queue and not yet in the
-//!   remote queue when a gateway dies or the link breaks is lost: at most
-//!   what was in flight, counted by the receiver as missed when that
-//!   source goes on.
+//!   fingerprint is not its queue's ([`Stats::refused_type`]), puts each
+//!   source's items in order and once ([`Stats::duplicates`],
+//!   [`Stats::ahead`]), and acknowledges what it put.
+//! - **A full receiving queue** leaves the item unacknowledged after the
+//!   wait [`OnFull`] says ([`Stats::full`]): its sender sends it again.
+//! - **Failures.** A link cut or a receiving gateway's restart loses
+//!   nothing (a killed receiver may put again what it had not yet
+//!   acknowledged); a sending gateway killed loses what it had taken and
+//!   not seen acknowledged, at most its window.
 //!
 //! # Threads
 //!
 //! zenoh runs threads of its own (its runtime); the inbound bridges run
-//! in its callbacks. The gateway adds one thread, the outbound pump,
+//! in its callbacks. The gateway adds one thread, the pump (it publishes
+//! the outbound items and the acknowledgements),
 //! whatever the number of bridges. Start the gateway after every fork.
 
 pub mod endpoint;
 pub mod frame;
 mod gateway;
 mod inbound;
+mod outbound;
 mod stats;
 
 pub use endpoint::{Sink, Source};
 pub use gateway::{Builder, Error, Gateway};
 pub use inbound::OnFull;
+pub use outbound::{RESEND_AFTER, WINDOW};
 pub use stats::{Snapshot, Stats};
 
 /// zenoh itself, as this crate uses it (its configuration type, for

@@ -11,23 +11,26 @@ pub struct Stats {
     pub sent: AtomicU64,
     /// Items received and put into the local queue (inbound).
     pub received: AtomicU64,
-    /// Items received and dropped because the local queue stayed full
-    /// (inbound; see [`OnFull`](crate::OnFull)).
-    pub dropped_full: AtomicU64,
+    /// Items published again, not acknowledged in time or after the
+    /// link came back (outbound).
+    pub resent: AtomicU64,
+    /// Items received and not put because the local queue stayed full
+    /// (inbound; see [`OnFull`](crate::OnFull)): not acknowledged, so
+    /// their sender sends them again.
+    pub full: AtomicU64,
     /// Items refused because their type's fingerprint is not the local
     /// queue's (inbound).
     pub refused_type: AtomicU64,
     /// Samples that were not mproc-zenoh frames, and items the local
     /// queue refused for another reason than room (too long, closed).
     pub refused_other: AtomicU64,
-    /// Items a source numbered and this bridge never saw (inbound: a gap
-    /// in a source's sequence numbers).
-    pub missed: AtomicU64,
-    /// Items seen twice or out of order from one source (inbound; not
-    /// put again).
+    /// Items received ahead of one of their source's not received yet
+    /// (inbound; not put: they come again after it).
+    pub ahead: AtomicU64,
+    /// Items received again after they were put (inbound; not put twice).
     pub duplicates: AtomicU64,
     /// Errors of the local queue or of zenoh while taking or publishing
-    /// (outbound; the item, if one was taken, is counted here and lost).
+    /// (outbound; an item taken stays in the window and goes again).
     pub errors: AtomicU64,
 }
 
@@ -38,14 +41,16 @@ pub struct Snapshot {
     pub sent: u64,
     /// As [`Stats::received`].
     pub received: u64,
-    /// As [`Stats::dropped_full`].
-    pub dropped_full: u64,
+    /// As [`Stats::resent`].
+    pub resent: u64,
+    /// As [`Stats::full`].
+    pub full: u64,
     /// As [`Stats::refused_type`].
     pub refused_type: u64,
     /// As [`Stats::refused_other`].
     pub refused_other: u64,
-    /// As [`Stats::missed`].
-    pub missed: u64,
+    /// As [`Stats::ahead`].
+    pub ahead: u64,
     /// As [`Stats::duplicates`].
     pub duplicates: u64,
     /// As [`Stats::errors`].
@@ -64,10 +69,11 @@ impl Stats {
         Snapshot {
             sent: get(&self.sent),
             received: get(&self.received),
-            dropped_full: get(&self.dropped_full),
+            resent: get(&self.resent),
+            full: get(&self.full),
             refused_type: get(&self.refused_type),
             refused_other: get(&self.refused_other),
-            missed: get(&self.missed),
+            ahead: get(&self.ahead),
             duplicates: get(&self.duplicates),
             errors: get(&self.errors),
         }
@@ -78,13 +84,14 @@ impl fmt::Display for Snapshot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "sent={} received={} dropped_full={} refused_type={} refused_other={} missed={} duplicates={} errors={}",
+            "sent={} resent={} received={} full={} refused_type={} refused_other={} ahead={} duplicates={} errors={}",
             self.sent,
+            self.resent,
             self.received,
-            self.dropped_full,
+            self.full,
             self.refused_type,
             self.refused_other,
-            self.missed,
+            self.ahead,
             self.duplicates,
             self.errors
         )

@@ -76,7 +76,7 @@ impl Hosts {
     }
 
     /// `program args` in namespace `ns`, its first line read (`ready`).
-    fn run(&self, ns: &str, args: &[&str]) -> (Child, BufReader<ChildStdout>) {
+    fn run(&self, ns: &str, args: &[&str]) -> (Reaped, BufReader<ChildStdout>) {
         let mut child = Command::new("ip")
             .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_mproc-zenoh")])
             .args(args)
@@ -87,7 +87,7 @@ impl Hosts {
         let mut line = String::new();
         out.read_line(&mut line).expect("its first line");
         assert!(line.starts_with("mproc-zenoh: ready"), "{line:?}");
-        (child, out)
+        (Reaped(child), out)
     }
 }
 
@@ -96,6 +96,18 @@ impl Drop for Hosts {
         // The pair goes with the namespaces.
         let _ = ip(&["netns", "del", &self.a]);
         let _ = ip(&["netns", "del", &self.b]);
+    }
+}
+
+/// Kills the program if the test ends (or fails) with it still running.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
     }
 }
 
@@ -110,16 +122,25 @@ fn msg(i: u32) -> Vec<u8> {
     format!("item {i:05}").into_bytes()
 }
 
-#[test]
-fn message_queues_bridged_across_namespaces_survive_a_killed_gateway() {
-    let tag = std::process::id() % 10_000;
+/// Which gateway a case kills halfway.
+#[derive(Clone, Copy, PartialEq)]
+enum Kill {
+    Sender,
+    Receiver,
+}
+
+/// Bridges 3,000 messages from namespace a to b, killing one gateway
+/// with `SIGKILL` halfway and starting it again; what arrived, in the
+/// order it did, and gateway B's status line.
+fn across(kill: Kill) -> Option<(Vec<u32>, String)> {
+    let tag = std::process::id() % 10_000 + if kill == Kill::Sender { 0 } else { 10_000 };
     let hosts = match Hosts::make(tag) {
         Ok(h) => h,
         Err(e) => {
             eprintln!("skipped: no network namespaces here ({e})");
             let _ = ip(&["netns", "del", &format!("mpz-a-{tag}")]);
             let _ = ip(&["netns", "del", &format!("mpz-b-{tag}")]);
-            return;
+            return None;
         }
     };
     let (qa, qb) = (format!("/mproc-zn-a-{tag}"), format!("/mproc-zn-b-{tag}"));
@@ -132,10 +153,10 @@ fn message_queues_bridged_across_namespaces_survive_a_killed_gateway() {
     let out_arg = format!("jobs={qa}:net/a/jobs");
     let a_args = ["--listen", listen.as_str(), "--out", out_arg.as_str()];
     let in_arg = format!("jobs=net/*/jobs:{qb}");
-    let (mut pb, mut out_b) = hosts.run(&hosts.b, &["--connect", &listen, "--in", &in_arg]);
+    let b_args = ["--connect", listen.as_str(), "--in", in_arg.as_str()];
+    let (mut pb, mut out_b) = hosts.run(&hosts.b, &b_args);
     let (mut pa, _) = hosts.run(&hosts.a, &a_args);
 
-    const N: u32 = 3_000;
     let mut got: Vec<u32> = Vec::new();
     let mut buf = [0u8; 64];
     let mut take = |b: &MessageQueue, got: &mut Vec<u32>, wait: Duration| -> bool {
@@ -148,23 +169,24 @@ fn message_queues_bridged_across_namespaces_survive_a_killed_gateway() {
             Err(_) => false,
         }
     };
-    let mut restarted = false;
     for i in 0..N {
-        // Sent while gateway A may be down: the queue holds 8, so keep
-        // the other end moving.
-        loop {
-            match a.try_send(&msg(i), 0) {
-                Ok(()) => break,
-                Err(_) => {
-                    take(&b, &mut got, Duration::from_millis(1));
+        // The queues hold 8: keep the far end moving while sending.
+        while a.try_send(&msg(i), 0).is_err() {
+            take(&b, &mut got, Duration::from_millis(1));
+        }
+        if i == N / 2 {
+            match kill {
+                Kill::Sender => {
+                    signal(&pa.0, "KILL");
+                    let _ = pa.0.wait();
+                    pa = hosts.run(&hosts.a, &a_args).0;
+                }
+                Kill::Receiver => {
+                    signal(&pb.0, "KILL");
+                    let _ = pb.0.wait();
+                    (pb, out_b) = hosts.run(&hosts.b, &b_args);
                 }
             }
-        }
-        if i == N / 2 && !restarted {
-            signal(&pa, "KILL");
-            let _ = pa.wait();
-            pa = hosts.run(&hosts.a, &a_args).0;
-            restarted = true;
         }
     }
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -172,35 +194,72 @@ fn message_queues_bridged_across_namespaces_survive_a_killed_gateway() {
         take(&b, &mut got, Duration::from_millis(100));
     }
     while take(&b, &mut got, Duration::from_millis(300)) {}
-    signal(&pb, "USR1");
+    signal(&pb.0, "USR1");
     let mut status = String::new();
     out_b.read_line(&mut status).unwrap();
-    signal(&pa, "TERM");
-    signal(&pb, "TERM");
-    assert!(pa.wait().unwrap().success());
-    assert!(pb.wait().unwrap().success());
-    drop(hosts);
+    signal(&pa.0, "TERM");
+    signal(&pb.0, "TERM");
+    assert!(pa.0.wait().unwrap().success());
+    assert!(pb.0.wait().unwrap().success());
+    Some((got, status))
+}
 
-    assert!(got.windows(2).all(|w| w[0] < w[1]), "in order, none twice");
-    assert_eq!(
-        got.last(),
-        Some(&(N - 1)),
-        "the last item arrived: {status}"
-    );
+const N: u32 = 3_000;
+
+#[test]
+fn a_sending_gateway_killed_halfway_loses_at_most_its_window() {
+    let Some((got, status)) = across(Kill::Sender) else {
+        return;
+    };
     let lost = N as usize - got.len();
     eprintln!(
-        "{N} sent, {} received, {lost} lost with the killed gateway; B: {status}",
+        "sender killed: {N} sent, {} received, {lost} lost; B: {status}",
         got.len()
     );
-    assert!(status.contains("duplicates=0"), "{status}");
-    // What the killed gateway had taken and zenoh not yet delivered is
-    // lost; what it had not taken (everything sent after the kill, and
-    // what waited in queue a) arrives.
-    let after: Vec<u32> = got.iter().copied().filter(|&i| i > N / 2).collect();
+    // Order is per source, and the restarted gateway is a new source:
+    // what the killed one had in flight may arrive among the new one's
+    // first items. None comes twice; the first run's items keep their
+    // order; what the killed gateway had taken and not seen acknowledged
+    // (at most its window) is lost with it, and everything it had not
+    // taken arrives, in order.
+    let mut seen = got.clone();
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen.len(), got.len(), "none twice ({status})");
+    let first: Vec<u32> = got.iter().copied().filter(|&i| i < N / 2 - 16).collect();
+    assert!(
+        first.windows(2).all(|w| w[0] < w[1]),
+        "the first run's in order"
+    );
+    let after: Vec<u32> = got.iter().copied().filter(|&i| i > N / 2 + 16).collect();
     assert_eq!(
         after,
-        (N / 2 + 1..N).collect::<Vec<_>>(),
-        "everything sent after the kill"
+        (N / 2 + 17..N).collect::<Vec<_>>(),
+        "everything sent after the kill, in order ({status})"
     );
-    assert!(lost < (N / 2 + 1) as usize);
+    assert!(lost <= mproc_zenoh::WINDOW, "{lost} lost");
+}
+
+#[test]
+fn a_receiving_gateway_killed_halfway_loses_nothing() {
+    let Some((got, status)) = across(Kill::Receiver) else {
+        return;
+    };
+    let mut seen: Vec<u32> = got.clone();
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(
+        seen,
+        (0..N).collect::<Vec<_>>(),
+        "every item arrived: {status}"
+    );
+    // The items the killed gateway had put and not yet acknowledged come
+    // again, once, right after it: one step back in the order.
+    let back = got.windows(2).filter(|w| w[1] <= w[0]).count();
+    let twice = got.len() - N as usize;
+    eprintln!(
+        "receiver killed: {N} sent, {} received, {twice} twice; B: {status}",
+        got.len()
+    );
+    assert!(back <= 1, "one step back at most: {back}");
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use mproc::ipc::MessageQueue;
 
-fn start(args: &[&str]) -> (Child, BufReader<ChildStdout>) {
+fn start(args: &[&str]) -> (Reaped, BufReader<ChildStdout>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mproc-zenoh"))
         .args(args)
         .stdout(Stdio::piped())
@@ -18,7 +18,19 @@ fn start(args: &[&str]) -> (Child, BufReader<ChildStdout>) {
     let mut line = String::new();
     out.read_line(&mut line).expect("its first line");
     assert!(line.starts_with("mproc-zenoh: ready"), "{line:?}");
-    (child, out)
+    (Reaped(child), out)
+}
+
+/// Kills the program if the test ends (or fails) with it still running.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
 
 fn signal(child: &Child, sig: &str) {
@@ -76,17 +88,17 @@ fn two_programs_bridge_two_message_queues() {
             .unwrap_or_else(|e| panic!("message {i}: {e}"));
         assert_eq!(&buf[..n], format!("job {i}").as_bytes());
     }
-    signal(&pb, "USR1");
+    signal(&pb.0, "USR1");
     let mut status = String::new();
     out_b.read_line(&mut status).unwrap();
     assert!(
         status.starts_with(
-            "jobs test/program/jobs: sent=0 received=100 dropped_full=0 refused_type=0"
+            "jobs test/program/jobs: sent=0 resent=0 received=100 full=0 refused_type=0"
         ),
         "{status:?}"
     );
-    signal(&pa, "TERM");
-    signal(&pb, "TERM");
-    assert!(pa.wait().unwrap().success());
-    assert!(pb.wait().unwrap().success());
+    signal(&pa.0, "TERM");
+    signal(&pb.0, "TERM");
+    assert!(pa.0.wait().unwrap().success());
+    assert!(pb.0.wait().unwrap().success());
 }
