@@ -31,6 +31,14 @@ pub enum Error {
     Local(String),
     /// A bridge name given twice, or a key expression zenoh does not take.
     Bridge(String),
+    /// A remote call ([`RemoteDict`](crate::RemoteDict)) got no answer in
+    /// time, or the other side refused it.
+    Remote {
+        /// The key the call went to.
+        what: String,
+        /// Why.
+        message: String,
+    },
 }
 
 impl std::fmt::Display for Error {
@@ -39,6 +47,7 @@ impl std::fmt::Display for Error {
             Error::Zenoh { what, message } => write!(f, "zenoh: {what}: {message}"),
             Error::Local(m) => write!(f, "local: {m}"),
             Error::Bridge(m) => write!(f, "bridge: {m}"),
+            Error::Remote { what, message } => write!(f, "remote {what}: {message}"),
         }
     }
 }
@@ -73,9 +82,31 @@ pub struct Builder {
     connect: Vec<String>,
     config: Option<zenoh::Config>,
     specs: Vec<Spec>,
+    served: Vec<Served>,
 }
 
+/// Declares a served object's queryable on the gateway's session.
+type Served = Box<dyn FnOnce(&zenoh::Session) -> Result<zenoh::query::Queryable<()>, Error> + Send>;
+
 impl Builder {
+    /// Serves a manager's `dict` on `key` (`key/get`, `key/set`,
+    /// `key/pop`, `key/contains`, `key/len`, `key/items`): a program on
+    /// another host reads and changes it with a
+    /// [`RemoteDict`](crate::RemoteDict) of the same key and value types.
+    pub fn dict<K, V, E>(mut self, key: &str, dict: mproc::manager::DictProxy<K, V, E>) -> Builder
+    where
+        K: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+        V: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+        E: mproc::manager::Encoding<K> + mproc::manager::Encoding<V> + Send + Sync,
+        mproc::manager::DictProxy<K, V, E>: Send + Sync,
+    {
+        let key = key.to_string();
+        self.served.push(Box::new(move |session| {
+            crate::remote::serve(session, &key, dict)
+        }));
+        self
+    }
+
     /// Listens on a zenoh endpoint (`tcp/127.0.0.1:7447`). Without any,
     /// a gateway listens on loopback only, on a port the system picks.
     pub fn listen(mut self, endpoint: &str) -> Builder {
@@ -244,6 +275,10 @@ impl Builder {
                 }
             }
         }
+        let mut queryables = Vec::new();
+        for serve in std::mem::take(&mut self.served) {
+            queryables.push(serve(&session)?);
+        }
         let (wake_rx, wake_tx) = std::io::pipe().map_err(|e| Error::Local(e.to_string()))?;
         let draining = Arc::new(AtomicBool::new(false));
         let work = Pump {
@@ -262,6 +297,7 @@ impl Builder {
             session,
             bridges,
             _subscribers: subscribers,
+            _queryables: queryables,
             wake: wake_tx,
             draining,
             pump: Some(pump),
@@ -275,6 +311,7 @@ pub struct Gateway {
     session: zenoh::Session,
     bridges: Vec<(String, String, Arc<Stats>)>,
     _subscribers: Vec<zenoh::pubsub::Subscriber<()>>,
+    _queryables: Vec<zenoh::query::Queryable<()>>,
     wake: std::io::PipeWriter,
     draining: Arc<AtomicBool>,
     pump: Option<JoinHandle<Result<(), String>>>,
@@ -288,6 +325,7 @@ impl Gateway {
             connect: Vec::new(),
             config: None,
             specs: Vec::new(),
+            served: Vec::new(),
         }
     }
 

@@ -57,12 +57,14 @@ pub mod frame;
 mod gateway;
 mod inbound;
 mod outbound;
+mod remote;
 mod stats;
 
 pub use endpoint::{Sink, Source};
 pub use gateway::{Builder, Error, Gateway};
 pub use inbound::OnFull;
 pub use outbound::{RESEND_AFTER, WINDOW};
+pub use remote::RemoteDict;
 pub use stats::{Snapshot, Stats};
 
 /// zenoh itself, as this crate uses it (its configuration type, for

@@ -14,7 +14,7 @@ use mproc::Process;
 use mproc::ipc::ValueQueue;
 use mproc::shm::Shared;
 use mproc::sync::Event;
-use mproc_zenoh::{Gateway, OnFull, Snapshot};
+use mproc_zenoh::{Gateway, OnFull, RemoteDict, Snapshot};
 
 /// What must happen, happens well within this.
 const MUST: Duration = Duration::from_secs(20);
@@ -309,8 +309,72 @@ fn a_full_receiving_queue_holds_the_sender_back_and_loses_nothing() {
     assert_eq!(b.join().unwrap(), 0, "host B's counts");
 }
 
+fn a_manager_dict_is_read_and_changed_from_another_host() {
+    let m = mproc::manager::Manager::start().unwrap();
+    let dict = m.dict_serde::<String, Vec<u32>>(16, 4096).unwrap();
+    dict.set(&"here".to_string(), &vec![1, 2]).unwrap();
+    let port = free_port();
+    let (up_a, up_b, stop) = (event(), event(), event());
+    let token = dict.token();
+    let a = host(
+        up_a,
+        stop,
+        move || {
+            Gateway::builder()
+                .listen(&format!("tcp/127.0.0.1:{port}"))
+                .dict("test/dict", token.connect().expect("the dict, reached again"))
+                .start()
+                .expect("gateway A")
+        },
+        |_| {},
+    );
+    assert!(up_a.wait_timeout(MUST));
+    let b = host(
+        up_b,
+        stop,
+        move || {
+            let gw = Gateway::builder()
+                .connect(&format!("tcp/127.0.0.1:{port}"))
+                .start()
+                .expect("gateway B");
+            let d = RemoteDict::<String, Vec<u32>>::new(gw.session(), "test/dict", MUST);
+            // The queryable may take a moment to be known here.
+            let deadline = Instant::now() + MUST;
+            while d.len().is_err() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            assert_eq!(d.get(&"here".to_string()).unwrap(), Some(vec![1, 2]));
+            d.set(&"there".to_string(), &vec![3, 4, 5]).unwrap();
+            assert!(d.contains(&"there".to_string()).unwrap());
+            assert_eq!(d.len().unwrap(), 2);
+            assert_eq!(d.pop(&"here".to_string()).unwrap(), Some(vec![1, 2]));
+            assert_eq!(d.pop(&"here".to_string()).unwrap(), None);
+            assert_eq!(
+                d.items().unwrap(),
+                vec![("there".to_string(), vec![3, 4, 5])]
+            );
+            // Other types: refused, naming the mismatch.
+            let wrong = RemoteDict::<String, u64>::new(gw.session(), "test/dict", MUST);
+            let e = wrong.get(&"there".to_string()).unwrap_err();
+            assert!(e.to_string().contains("types differ"), "{e}");
+            gw
+        },
+        |_| {},
+    );
+    assert!(up_b.wait_timeout(MUST * 2));
+    stop.set();
+    assert_eq!(a.join().unwrap(), 0, "host A");
+    assert_eq!(b.join().unwrap(), 0, "host B's calls");
+    // What host B did is in the dict here.
+    assert_eq!(
+        dict.items().unwrap(),
+        vec![("there".to_string(), vec![3, 4, 5])]
+    );
+    m.shutdown().unwrap();
+}
+
 fn main() {
-    let cases: [(&str, fn()); 4] = [
+    let cases: [(&str, fn()); 5] = [
         (
             "items_cross_once_and_in_order",
             items_cross_once_and_in_order,
@@ -322,6 +386,10 @@ fn main() {
         (
             "a_type_mismatch_is_refused_and_counted",
             a_type_mismatch_is_refused_and_counted,
+        ),
+        (
+            "a_manager_dict_is_read_and_changed_from_another_host",
+            a_manager_dict_is_read_and_changed_from_another_host,
         ),
         (
             "a_full_receiving_queue_holds_the_sender_back_and_loses_nothing",
