@@ -12,7 +12,7 @@ use zenoh::qos::CongestionControl;
 
 use crate::endpoint::{Sink, Source};
 use crate::inbound::{Inbound, OnFull};
-use crate::outbound::{Out, Pump, ack_key, source_id};
+use crate::outbound::{Nudge, Out, Pump, ack_key, source_id};
 use crate::stats::{Snapshot, Stats};
 
 /// What went wrong starting or stopping a gateway.
@@ -205,6 +205,10 @@ impl Builder {
             }
             names.push(name);
         }
+        // Rung when an acknowledgement comes: wakes the pump, whose window
+        // may have room again.
+        let nudge: Nudge =
+            Arc::new(mproc::sync::WatchableEvent::new().map_err(|e| Error::Local(e.to_string()))?);
         let config = self.zenoh_config()?;
         let session = zenoh::open(config)
             .wait()
@@ -226,12 +230,14 @@ impl Builder {
                     let id = source_id(outs.len());
                     let acked = Arc::new(AtomicU64::new(0));
                     let seen = Arc::clone(&acked);
+                    let ring = Arc::clone(&nudge);
                     let acks = session
                         .declare_subscriber(ack_key(id))
                         .callback(move |sample| {
                             let bytes = sample.payload().to_bytes();
                             if let Ok(b) = <[u8; 8]>::try_from(&bytes[..]) {
                                 seen.fetch_max(u64::from_le_bytes(b), Ordering::AcqRel);
+                                ring.set();
                             }
                         })
                         .wait()
@@ -288,6 +294,7 @@ impl Builder {
             session: session.clone(),
             wake: wake_rx,
             draining: Arc::clone(&draining),
+            nudge,
         };
         let pump = std::thread::Builder::new()
             .name("mproc-zenoh-pump".into())

@@ -26,10 +26,14 @@ pub const WINDOW: usize = 1024;
 pub const RESEND_AFTER: Duration = Duration::from_millis(500);
 /// How often the pump looks at which bridges have a remote subscriber.
 const LOOK: Duration = Duration::from_millis(20);
-/// How often, at most, acknowledgements go out.
-const ACK_EVERY: Duration = Duration::from_millis(5);
+/// How often, at most, the inbound bridges' acknowledgements go out
+/// while items come (each is one small zenoh message per source).
+const ACK_EVERY: Duration = Duration::from_millis(1);
 /// Items one outbound bridge publishes in one turn.
 const BATCH: usize = 64;
+
+/// What the callbacks ring to wake the pump.
+pub(crate) type Nudge = Arc<mproc::shm::Shared<mproc::sync::WatchableEvent>>;
 
 /// The key on which the receivers of source `id` acknowledge it.
 pub(crate) fn ack_key(id: u64) -> String {
@@ -148,19 +152,24 @@ pub(crate) struct Pump {
     pub(crate) session: zenoh::Session,
     pub(crate) wake: std::io::PipeReader,
     pub(crate) draining: Arc<AtomicBool>,
+    pub(crate) nudge: Nudge,
 }
 
 impl Pump {
-    /// Publishes the inbound bridges' acknowledgements that moved.
-    fn acknowledge(&self) {
+    /// Publishes the inbound bridges' acknowledgements that moved;
+    /// whether there were any.
+    fn acknowledge(&self) -> bool {
+        let mut any = false;
         for inbound in &self.inbounds {
             for (source, seq) in inbound.take_acks() {
+                any = true;
                 let _ = self
                     .session
                     .put(ack_key(source), seq.to_le_bytes().to_vec())
                     .wait();
             }
         }
+        any
     }
 
     /// Runs until told to stop (and, draining, until every window is
@@ -173,9 +182,15 @@ impl Pump {
             .map(|s| s.ready())
             .collect::<Result<_, _>>()
             .map_err(|e| e.to_string())?;
+        let nudged = self.nudge.watch().map_err(|e| e.to_string())?;
         let mut looked = Instant::now() - LOOK;
+        let mut acked_at = Instant::now();
+        // Items came lately: acknowledge every ACK_EVERY, not every LOOK.
+        let mut busy = false;
         let mut deadline: Option<Instant> = None;
         loop {
+            // Before the work: a ring after this is not missed.
+            self.nudge.clear();
             if looked.elapsed() >= LOOK {
                 for o in &mut self.outs {
                     o.look();
@@ -192,7 +207,10 @@ impl Pump {
                     sent += o.turn(s.as_ref(), &mut item);
                 }
             }
-            self.acknowledge();
+            if acked_at.elapsed() >= ACK_EVERY {
+                busy = self.acknowledge();
+                acked_at = Instant::now();
+            }
             if self.draining.load(Ordering::SeqCst) {
                 if deadline.is_none() {
                     let mut ms = [0u8; 8];
@@ -214,7 +232,7 @@ impl Pump {
             if sent > 0 {
                 continue;
             }
-            let mut fds = vec![self.wake.as_fd()];
+            let mut fds = vec![self.wake.as_fd(), nudged.as_fd()];
             fds.extend(
                 readies
                     .iter()
@@ -222,10 +240,12 @@ impl Pump {
                     .filter(|(_, o)| o.has_room())
                     .map(|(r, _)| r.as_fd()),
             );
-            let pause = if self.inbounds.is_empty() {
-                LOOK
+            // While items come, the next acknowledgement is due soon;
+            // idle, the pump sleeps until something happens.
+            let pause = if busy {
+                ACK_EVERY.saturating_sub(acked_at.elapsed())
             } else {
-                ACK_EVERY
+                LOOK
             };
             mproc::ipc::wait(&fds, Some(pause)).map_err(|e| e.to_string())?;
         }

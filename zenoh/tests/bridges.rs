@@ -322,7 +322,10 @@ fn a_manager_dict_is_read_and_changed_from_another_host() {
         move || {
             Gateway::builder()
                 .listen(&format!("tcp/127.0.0.1:{port}"))
-                .dict("test/dict", token.connect().expect("the dict, reached again"))
+                .dict(
+                    "test/dict",
+                    token.connect().expect("the dict, reached again"),
+                )
                 .start()
                 .expect("gateway A")
         },
