@@ -83,6 +83,7 @@ pub struct Builder {
     config: Option<zenoh::Config>,
     specs: Vec<Spec>,
     served: Vec<Served>,
+    mode: Option<String>,
 }
 
 /// Declares a served object's queryable on the gateway's session.
@@ -118,6 +119,15 @@ impl Builder {
     /// (`zenohd`). zenoh keeps trying while the peer is away.
     pub fn connect(mut self, endpoint: &str) -> Builder {
         self.connect.push(endpoint.to_string());
+        self
+    }
+
+    /// zenoh's mode for this gateway's session: `"peer"` (the default:
+    /// it talks to the gateways it connects to or that connect to it),
+    /// `"client"` (everything through the router it connects to) or
+    /// `"router"` (it routes for others too).
+    pub fn mode(mut self, mode: &str) -> Builder {
+        self.mode = Some(mode.to_string());
         self
     }
 
@@ -176,6 +186,10 @@ impl Builder {
         if !listen.is_empty() {
             c.insert_json5("listen/endpoints", &json(&listen))
                 .map_err(zerr("listen/endpoints"))?;
+        }
+        if let Some(mode) = &self.mode {
+            c.insert_json5("mode", &format!("{mode:?}"))
+                .map_err(zerr("mode"))?;
         }
         if !self.connect.is_empty() {
             c.insert_json5("connect/endpoints", &json(&self.connect))
@@ -333,6 +347,7 @@ impl Gateway {
             config: None,
             specs: Vec::new(),
             served: Vec::new(),
+            mode: None,
         }
     }
 

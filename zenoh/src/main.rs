@@ -2,7 +2,7 @@
 //! message queues that local programs made to zenoh key expressions.
 //!
 //! ```text
-//! mproc-zenoh [--listen EP]... [--connect EP]...
+//! mproc-zenoh [--mode peer|client|router] [--listen EP]... [--connect EP]...
 //!             [--out NAME=/QUEUE:KEY]... [--in NAME=KEY:/QUEUE[:drop]]...
 //! ```
 //!
@@ -11,7 +11,8 @@
 //! `/QUEUE`, waiting up to a second for room (back-pressure), or dropping
 //! at once with `:drop`; either way drops are counted. Both queues must
 //! exist (their programs made them). Without `--listen` it listens on
-//! loopback only, on a port the system picks.
+//! loopback only, on a port the system picks. `--mode router` with no
+//! bridge is a zenoh router for other gateways (`--mode client`).
 //!
 //! Steered like the mproc daemon kit: `SIGTERM` drains (the outbound
 //! bridges publish what their queues hold for up to 5 s) and exits 0,
@@ -27,7 +28,7 @@ use mproc::ipc::MessageQueue;
 use mproc::signal::{SigSet, Signal, SignalFd};
 use mproc_zenoh::{Gateway, OnFull};
 
-const USAGE: &str = "usage: mproc-zenoh [--listen EP]... [--connect EP]... \
+const USAGE: &str = "usage: mproc-zenoh [--mode peer|client|router] [--listen EP]... [--connect EP]... \
 [--out NAME=/QUEUE:KEY]... [--in NAME=KEY:/QUEUE[:drop]]...";
 
 /// How long `SIGTERM` lets the outbound bridges drain.
@@ -60,6 +61,7 @@ fn run() -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     let mut b = Gateway::builder();
     let mut bridges = 0;
+    let mut router = false;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || {
@@ -68,6 +70,11 @@ fn run() -> Result<(), String> {
         };
         match flag.as_str() {
             "--listen" => b = b.listen(&value()?),
+            "--mode" => {
+                let mode = value()?;
+                router = mode == "router";
+                b = b.mode(&mode);
+            }
             "--connect" => b = b.connect(&value()?),
             "--out" => {
                 let v = value()?;
@@ -96,7 +103,7 @@ fn run() -> Result<(), String> {
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
-    if bridges == 0 {
+    if bridges == 0 && !router {
         return Err(format!("no bridge given\n{USAGE}"));
     }
     let gw = b.start().map_err(|e| e.to_string())?;
