@@ -8,9 +8,13 @@
 //! The namespaces and the veth pair are made here and removed at the end
 //! (the addresses are on the pair only: nothing leaves this machine).
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, ChildStdout, Command, Stdio};
+mod common;
+
+use std::io::BufReader;
+use std::process::{ChildStdout, Command};
 use std::time::{Duration, Instant};
+
+use common::{Reaped, msg, ready, signal, status, take};
 
 use mproc::ipc::MessageQueue;
 
@@ -77,17 +81,11 @@ impl Hosts {
 
     /// `program args` in namespace `ns`, its first line read (`ready`).
     fn run(&self, ns: &str, args: &[&str]) -> (Reaped, BufReader<ChildStdout>) {
-        let mut child = Command::new("ip")
+        let mut command = Command::new("ip");
+        command
             .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_mproc-zenoh")])
-            .args(args)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("ip netns exec");
-        let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut line = String::new();
-        out.read_line(&mut line).expect("its first line");
-        assert!(line.starts_with("mproc-zenoh: ready"), "{line:?}");
-        (Reaped(child), out)
+            .args(args);
+        ready(command)
     }
 }
 
@@ -97,29 +95,6 @@ impl Drop for Hosts {
         let _ = ip(&["netns", "del", &self.a]);
         let _ = ip(&["netns", "del", &self.b]);
     }
-}
-
-/// Kills the program if the test ends (or fails) with it still running.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-fn signal(child: &Child, sig: &str) {
-    let _ = Command::new("kill")
-        .args([&format!("-{sig}"), &child.id().to_string()])
-        .status();
-}
-
-/// The message number `i` as sent.
-fn msg(i: u32) -> Vec<u8> {
-    format!("item {i:05}").into_bytes()
 }
 
 /// Which gateway a case kills halfway.
@@ -158,17 +133,6 @@ fn across(kill: Kill) -> Option<(Vec<u32>, String)> {
     let (mut pa, _) = hosts.run(&hosts.a, &a_args);
 
     let mut got: Vec<u32> = Vec::new();
-    let mut buf = [0u8; 64];
-    let mut take = |b: &MessageQueue, got: &mut Vec<u32>, wait: Duration| -> bool {
-        match b.receive_timeout(&mut buf, wait) {
-            Ok((n, _)) => {
-                let s = std::str::from_utf8(&buf[..n]).expect("utf-8");
-                got.push(s["item ".len()..].parse().expect("a number"));
-                true
-            }
-            Err(_) => false,
-        }
-    };
     for i in 0..N {
         // The queues hold 8: keep the far end moving while sending.
         while a.try_send(&msg(i), 0).is_err() {
@@ -194,9 +158,7 @@ fn across(kill: Kill) -> Option<(Vec<u32>, String)> {
         take(&b, &mut got, Duration::from_millis(100));
     }
     while take(&b, &mut got, Duration::from_millis(300)) {}
-    signal(&pb.0, "USR1");
-    let mut status = String::new();
-    out_b.read_line(&mut status).unwrap();
+    let status = status(&pb, &mut out_b);
     signal(&pa.0, "TERM");
     signal(&pb.0, "TERM");
     assert!(pa.0.wait().unwrap().success());

@@ -2,44 +2,12 @@
 //! message queues; `SIGUSR1` prints the counters, `SIGTERM` drains and
 //! exits 0.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, ChildStdout, Command, Stdio};
+mod common;
+
 use std::time::Duration;
 
+use common::{signal, start, status};
 use mproc::ipc::MessageQueue;
-
-fn start(args: &[&str]) -> (Reaped, BufReader<ChildStdout>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mproc-zenoh"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start mproc-zenoh");
-    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    out.read_line(&mut line).expect("its first line");
-    assert!(line.starts_with("mproc-zenoh: ready"), "{line:?}");
-    (Reaped(child), out)
-}
-
-/// Kills the program if the test ends (or fails) with it still running.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill")
-        .args([&format!("-{sig}"), &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(ok.success());
-}
 
 #[test]
 fn two_programs_bridge_two_message_queues() {
@@ -88,9 +56,7 @@ fn two_programs_bridge_two_message_queues() {
             .unwrap_or_else(|e| panic!("message {i}: {e}"));
         assert_eq!(&buf[..n], format!("job {i}").as_bytes());
     }
-    signal(&pb.0, "USR1");
-    let mut status = String::new();
-    out_b.read_line(&mut status).unwrap();
+    let status = status(&pb, &mut out_b);
     assert!(
         status.starts_with(
             "jobs test/program/jobs: sent=0 resent=0 received=100 full=0 refused_type=0"

@@ -4,42 +4,12 @@
 //! every item arrives, once, in order (what the router lost goes again
 //! when the gateways are back).
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, ChildStdout, Command, Stdio};
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::{msg, signal, start, status, take};
 use mproc::ipc::MessageQueue;
-
-/// Kills the program if the test ends (or fails) with it still running.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-fn start(args: &[&str]) -> (Reaped, BufReader<ChildStdout>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mproc-zenoh"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start mproc-zenoh");
-    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    out.read_line(&mut line).expect("its first line");
-    assert!(line.starts_with("mproc-zenoh: ready"), "{line:?}");
-    (Reaped(child), out)
-}
-
-fn signal(child: &Child, sig: &str) {
-    let _ = Command::new("kill")
-        .args([&format!("-{sig}"), &child.id().to_string()])
-        .status();
-}
 
 #[test]
 fn a_router_killed_and_started_again_mid_stream_loses_nothing() {
@@ -83,20 +53,9 @@ fn a_router_killed_and_started_again_mid_stream_loses_nothing() {
     .0;
 
     let mut got: Vec<u32> = Vec::new();
-    let mut buf = [0u8; 64];
-    let mut take = |got: &mut Vec<u32>, wait: Duration| -> bool {
-        match b.receive_timeout(&mut buf, wait) {
-            Ok((n, _)) => {
-                let s = std::str::from_utf8(&buf[..n]).expect("utf-8");
-                got.push(s["item ".len()..].parse().expect("a number"));
-                true
-            }
-            Err(_) => false,
-        }
-    };
     for i in 0..N {
-        while a.try_send(format!("item {i:05}").as_bytes(), 0).is_err() {
-            take(&mut got, Duration::from_millis(1));
+        while a.try_send(&msg(i), 0).is_err() {
+            take(&b, &mut got, Duration::from_millis(1));
         }
         if i == N / 2 {
             signal(&router.0, "KILL");
@@ -106,12 +65,10 @@ fn a_router_killed_and_started_again_mid_stream_loses_nothing() {
     }
     let deadline = Instant::now() + Duration::from_secs(60);
     while got.len() < N as usize && Instant::now() < deadline {
-        take(&mut got, Duration::from_millis(100));
+        take(&b, &mut got, Duration::from_millis(100));
     }
-    while take(&mut got, Duration::from_millis(300)) {}
-    signal(&pb.0, "USR1");
-    let mut status = String::new();
-    out_b.read_line(&mut status).unwrap();
+    while take(&b, &mut got, Duration::from_millis(300)) {}
+    let status = status(&pb, &mut out_b);
     eprintln!(
         "router killed: {N} sent, {} received; B: {status}",
         got.len()
