@@ -103,7 +103,52 @@ impl Builder {
     {
         let key = key.to_string();
         self.served.push(Box::new(move |session| {
-            crate::remote::serve(session, &key, dict)
+            crate::remote::serve_dict(session, &key, dict)
+        }));
+        self
+    }
+
+    /// Serves a manager's `list` on `key` (`get`, `set`, `append`, `pop`,
+    /// `len`, `snapshot`), for a [`RemoteList`](crate::RemoteList).
+    pub fn list<T, E>(mut self, key: &str, list: mproc::manager::ListProxy<T, E>) -> Builder
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+        E: mproc::manager::Encoding<T> + Send + Sync,
+        mproc::manager::ListProxy<T, E>: Send + Sync,
+    {
+        let key = key.to_string();
+        self.served.push(Box::new(move |session| {
+            crate::objects::serve_list(session, &key, list)
+        }));
+        self
+    }
+
+    /// Serves a manager's `value` on `key` (`get`, `set`), for a
+    /// [`RemoteValue`](crate::RemoteValue).
+    pub fn value<T, E>(mut self, key: &str, value: mproc::manager::ValueProxy<T, E>) -> Builder
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+        E: mproc::manager::Encoding<T> + Send + Sync,
+        mproc::manager::ValueProxy<T, E>: Send + Sync,
+    {
+        let key = key.to_string();
+        self.served.push(Box::new(move |session| {
+            crate::objects::serve_value(session, &key, value)
+        }));
+        self
+    }
+
+    /// Serves a manager's `queue` on `key` (`put` and `get` without
+    /// waiting, `qsize`), for a [`RemoteQueue`](crate::RemoteQueue).
+    pub fn queue<T, E>(mut self, key: &str, queue: mproc::manager::QueueProxy<T, E>) -> Builder
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+        E: mproc::manager::Encoding<T> + Send + Sync,
+        mproc::manager::QueueProxy<T, E>: Send + Sync,
+    {
+        let key = key.to_string();
+        self.served.push(Box::new(move |session| {
+            crate::objects::serve_queue(session, &key, queue)
         }));
         self
     }

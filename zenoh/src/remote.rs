@@ -21,25 +21,23 @@ use crate::frame::serde_fingerprint;
 use crate::gateway::Error;
 
 /// The operations a remote dict answers, as the last chunk of its key.
-const OPS: [&str; 6] = ["get", "set", "pop", "contains", "len", "items"];
+const DICT_OPS: [&str; 6] = ["get", "set", "pop", "contains", "len", "items"];
 
-fn fingerprint<K, V>() -> u64 {
+pub(crate) fn fingerprint<K, V>() -> u64 {
     serde_fingerprint::<(K, V)>()
 }
 
-/// Serves `dict` on `key/<operation>` (the gateway's side). Returns the
-/// queryable, which serves while it lives.
-pub(crate) fn serve<K, V, E>(
+/// Serves `key/<operation>` with `handler` (the operation, its argument
+/// bytes: the reply's bytes or the error's message), checking each
+/// query's type fingerprint against `fp` first. Returns the queryable,
+/// which serves while it lives.
+pub(crate) fn serve(
     session: &zenoh::Session,
     key: &str,
-    dict: DictProxy<K, V, E>,
-) -> Result<zenoh::query::Queryable<()>, Error>
-where
-    K: Serialize + DeserializeOwned + Send + Sync + 'static,
-    V: Serialize + DeserializeOwned + Send + Sync + 'static,
-    E: Encoding<K> + Encoding<V> + Send + Sync,
-    DictProxy<K, V, E>: Send + Sync,
-{
+    what: &'static str,
+    fp: u64,
+    handler: impl Fn(&str, &[u8]) -> Result<Vec<u8>, String> + Send + Sync + 'static,
+) -> Result<zenoh::query::Queryable<()>, Error> {
     let prefix = format!("{key}/");
     session
         .declare_queryable(format!("{key}/*"))
@@ -54,7 +52,14 @@ where
                 .payload()
                 .map(|p| p.to_bytes().to_vec())
                 .unwrap_or_default();
-            let answer = answer(&dict, &op, &payload);
+            let answer = match payload.split_first_chunk::<8>() {
+                None => Err(format!("{op}: no type fingerprint in the query")),
+                Some((theirs, _)) if u64::from_le_bytes(*theirs) != fp => Err(format!(
+                    "{op}: the {what}'s types differ (asked as {:016x}, served as {fp:016x})",
+                    u64::from_le_bytes(*theirs)
+                )),
+                Some((_, args)) => handler(&op, args),
+            };
             let _ = match answer {
                 Ok(bytes) => query.reply(query.key_expr().clone(), bytes).wait(),
                 Err(message) => query.reply_err(message).wait(),
@@ -62,76 +67,76 @@ where
         })
         .wait()
         .map_err(|e| Error::Zenoh {
-            what: format!("queryable of the dict on {key:?}"),
+            what: format!("queryable of the {what} on {key:?}"),
             message: e.to_string(),
         })
 }
 
-/// One operation on `dict`: the reply's bytes, or the error's message.
-fn answer<K, V, E>(dict: &DictProxy<K, V, E>, op: &str, payload: &[u8]) -> Result<Vec<u8>, String>
+/// Serves `dict` on `key/<operation>`.
+pub(crate) fn serve_dict<K, V, E>(
+    session: &zenoh::Session,
+    key: &str,
+    dict: DictProxy<K, V, E>,
+) -> Result<zenoh::query::Queryable<()>, Error>
 where
-    K: Serialize + DeserializeOwned,
-    V: Serialize + DeserializeOwned,
-    E: Encoding<K> + Encoding<V>,
+    K: Serialize + DeserializeOwned + Send + Sync + 'static,
+    V: Serialize + DeserializeOwned + Send + Sync + 'static,
+    E: Encoding<K> + Encoding<V> + Send + Sync,
+    DictProxy<K, V, E>: Send + Sync,
 {
-    let Some((fp, args)) = payload.split_first_chunk::<8>() else {
-        return Err(format!("{op}: no type fingerprint in the query"));
-    };
-    let (theirs, ours) = (u64::from_le_bytes(*fp), fingerprint::<K, V>());
-    if theirs != ours {
-        return Err(format!(
-            "{op}: the dict's key and value types differ (asked as {theirs:016x}, served as {ours:016x})"
-        ));
-    }
-    let e = |e: mproc::Error| e.to_string();
-    match op {
-        "get" => encode(&dict.get(&codec::decode::<K>(args).map_err(e)?).map_err(e)?),
-        "set" => {
-            let (k, v) = codec::decode::<(K, V)>(args).map_err(e)?;
-            encode(&dict.set(&k, &v).map_err(e)?)
-        }
-        "pop" => encode(&dict.pop(&codec::decode::<K>(args).map_err(e)?).map_err(e)?),
-        "contains" => encode(
-            &dict
-                .contains(&codec::decode::<K>(args).map_err(e)?)
-                .map_err(e)?,
-        ),
-        "len" => encode(&(dict.len().map_err(e)? as u64)),
-        "items" => encode(&dict.items().map_err(e)?),
-        other => Err(format!("no operation {other:?} (there are {OPS:?})")),
-    }
+    serve(
+        session,
+        key,
+        "dict",
+        fingerprint::<K, V>(),
+        move |op, args| {
+            let e = |e: mproc::Error| e.to_string();
+            match op {
+                "get" => encode(&dict.get(&codec::decode::<K>(args).map_err(e)?).map_err(e)?),
+                "set" => {
+                    let (k, v) = codec::decode::<(K, V)>(args).map_err(e)?;
+                    encode(&dict.set(&k, &v).map_err(e)?)
+                }
+                "pop" => encode(&dict.pop(&codec::decode::<K>(args).map_err(e)?).map_err(e)?),
+                "contains" => encode(
+                    &dict
+                        .contains(&codec::decode::<K>(args).map_err(e)?)
+                        .map_err(e)?,
+                ),
+                "len" => encode(&(dict.len().map_err(e)? as u64)),
+                "items" => encode(&dict.items().map_err(e)?),
+                other => Err(format!("no operation {other:?} (there are {DICT_OPS:?})")),
+            }
+        },
+    )
 }
 
-fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, String> {
+pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, String> {
     let mut buf = vec![0u8; codec::encoded_size(value).map_err(|e| e.to_string())?];
     codec::encode(value, &mut buf).map_err(|e| e.to_string())?;
     Ok(buf)
 }
 
-/// A dict of a manager on another host, served there by a gateway's
-/// [`Builder::dict`](crate::Builder::dict): Python's remote
-/// `BaseManager` dict proxy, over zenoh. Each call is one zenoh query.
-pub struct RemoteDict<K, V> {
+/// The far side of a served object: one zenoh query per call.
+pub(crate) struct Caller {
     session: zenoh::Session,
     key: String,
     timeout: Duration,
-    _types: PhantomData<fn() -> (K, V)>,
+    fp: u64,
 }
 
-impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> RemoteDict<K, V> {
-    /// The dict served on `key` (what the serving gateway was given),
-    /// asked through `session` (a gateway's: [`Gateway::session`](crate::Gateway::session)),
-    /// each call waiting at most `timeout` for its answer.
-    pub fn new(session: &zenoh::Session, key: &str, timeout: Duration) -> RemoteDict<K, V> {
-        RemoteDict {
+impl Caller {
+    pub(crate) fn new(session: &zenoh::Session, key: &str, timeout: Duration, fp: u64) -> Caller {
+        Caller {
             session: session.clone(),
             key: key.to_string(),
             timeout,
-            _types: PhantomData,
+            fp,
         }
     }
 
-    fn call<A: Serialize + ?Sized, R: DeserializeOwned>(
+    /// `op` with `args`: the answer, decoded.
+    pub(crate) fn call<A: Serialize + ?Sized, R: DeserializeOwned>(
         &self,
         op: &str,
         args: &A,
@@ -140,7 +145,7 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> RemoteDic
             what: format!("{}/{op}", self.key),
             message,
         };
-        let mut payload = fingerprint::<K, V>().to_le_bytes().to_vec();
+        let mut payload = self.fp.to_le_bytes().to_vec();
         payload.extend(encode(args).map_err(remote)?);
         let replies = self
             .session
@@ -151,7 +156,7 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> RemoteDic
             .map_err(|e| remote(e.to_string()))?;
         let reply = replies.recv().map_err(|_| {
             remote(format!(
-                "no answer within {:?} (is the dict served?)",
+                "no answer within {:?} (is it served?)",
                 self.timeout
             ))
         })?;
@@ -163,6 +168,34 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> RemoteDic
                 String::from_utf8_lossy(&e.payload().to_bytes()).into_owned(),
             )),
         }
+    }
+}
+
+/// A dict of a manager on another host, served there by a gateway's
+/// [`Builder::dict`](crate::Builder::dict): Python's remote
+/// `BaseManager` dict proxy, over zenoh. Each call is one zenoh query.
+pub struct RemoteDict<K, V> {
+    caller: Caller,
+    _types: PhantomData<fn() -> (K, V)>,
+}
+
+impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> RemoteDict<K, V> {
+    /// The dict served on `key` (what the serving gateway was given),
+    /// asked through `session` (a gateway's: [`Gateway::session`](crate::Gateway::session)),
+    /// each call waiting at most `timeout` for its answer.
+    pub fn new(session: &zenoh::Session, key: &str, timeout: Duration) -> RemoteDict<K, V> {
+        RemoteDict {
+            caller: Caller::new(session, key, timeout, fingerprint::<K, V>()),
+            _types: PhantomData,
+        }
+    }
+
+    fn call<A: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        op: &str,
+        args: &A,
+    ) -> Result<R, Error> {
+        self.caller.call(op, args)
     }
 
     /// `d.get(key)`.

@@ -14,7 +14,7 @@ use mproc::Process;
 use mproc::ipc::ValueQueue;
 use mproc::shm::Shared;
 use mproc::sync::Event;
-use mproc_zenoh::{Gateway, OnFull, RemoteDict, Snapshot};
+use mproc_zenoh::{Gateway, OnFull, RemoteDict, RemoteList, RemoteQueue, RemoteValue, Snapshot};
 
 /// What must happen, happens well within this.
 const MUST: Duration = Duration::from_secs(20);
@@ -309,13 +309,17 @@ fn a_full_receiving_queue_holds_the_sender_back_and_loses_nothing() {
     assert_eq!(b.join().unwrap(), 0, "host B's counts");
 }
 
-fn a_manager_dict_is_read_and_changed_from_another_host() {
+fn a_managers_objects_are_read_and_changed_from_another_host() {
     let m = mproc::manager::Manager::start().unwrap();
     let dict = m.dict_serde::<String, Vec<u32>>(16, 4096).unwrap();
     dict.set(&"here".to_string(), &vec![1, 2]).unwrap();
     let port = free_port();
     let (up_a, up_b, stop) = (event(), event(), event());
     let token = dict.token();
+    let list = m.list_serde::<String>(8, 1024).unwrap();
+    let value = m.value_serde(&(1u32, "one".to_string()), 256).unwrap();
+    let queue = m.queue_serde::<Vec<u8>>(2, 256).unwrap();
+    let (lt, vt, qt) = (list.token(), value.token(), queue.token());
     let a = host(
         up_a,
         stop,
@@ -326,6 +330,9 @@ fn a_manager_dict_is_read_and_changed_from_another_host() {
                     "test/dict",
                     token.connect().expect("the dict, reached again"),
                 )
+                .list("test/list", lt.connect().expect("the list"))
+                .value("test/value", vt.connect().expect("the value"))
+                .queue("test/queue", qt.connect().expect("the queue"))
                 .start()
                 .expect("gateway A")
         },
@@ -360,6 +367,27 @@ fn a_manager_dict_is_read_and_changed_from_another_host() {
             let wrong = RemoteDict::<String, u64>::new(gw.session(), "test/dict", MUST);
             let e = wrong.get(&"there".to_string()).unwrap_err();
             assert!(e.to_string().contains("types differ"), "{e}");
+            // The list, the value and the queue.
+            let l = RemoteList::<String>::new(gw.session(), "test/list", MUST);
+            assert_eq!(l.append(&"a".to_string()).unwrap(), 1);
+            assert_eq!(l.append(&"b".to_string()).unwrap(), 2);
+            l.set(-1, &"B".to_string()).unwrap();
+            assert_eq!(l.get(0).unwrap(), "a");
+            assert_eq!(l.pop(0).unwrap(), "a");
+            assert_eq!(l.snapshot().unwrap(), vec!["B".to_string()]);
+            assert!(l.get(5).is_err(), "out of range");
+            let v = RemoteValue::<(u32, String)>::new(gw.session(), "test/value", MUST);
+            assert_eq!(v.get().unwrap(), (1, "one".to_string()));
+            v.set(&(2, "two".to_string())).unwrap();
+            let q = RemoteQueue::<Vec<u8>>::new(gw.session(), "test/queue", MUST);
+            q.put_nowait(&vec![1, 2]).unwrap();
+            q.put_nowait(&vec![3]).unwrap();
+            assert!(q.put_nowait(&vec![4]).is_err(), "full at its maxsize of 2");
+            assert_eq!(q.qsize().unwrap(), 2);
+            assert_eq!(q.get_nowait().unwrap(), vec![1, 2]);
+            let wrong = RemoteQueue::<String>::new(gw.session(), "test/queue", MUST);
+            let e = wrong.get_nowait().unwrap_err();
+            assert!(e.to_string().contains("types differ"), "{e}");
             gw
         },
         |_| {},
@@ -368,11 +396,14 @@ fn a_manager_dict_is_read_and_changed_from_another_host() {
     stop.set();
     assert_eq!(a.join().unwrap(), 0, "host A");
     assert_eq!(b.join().unwrap(), 0, "host B's calls");
-    // What host B did is in the dict here.
+    // What host B did is in the manager's objects here.
     assert_eq!(
         dict.items().unwrap(),
         vec![("there".to_string(), vec![3, 4, 5])]
     );
+    assert_eq!(list.snapshot().unwrap(), vec!["B".to_string()]);
+    assert_eq!(value.get().unwrap(), (2, "two".to_string()));
+    assert_eq!(queue.get_nowait().unwrap(), vec![3]);
     m.shutdown().unwrap();
 }
 
@@ -391,8 +422,8 @@ fn main() {
             a_type_mismatch_is_refused_and_counted,
         ),
         (
-            "a_manager_dict_is_read_and_changed_from_another_host",
-            a_manager_dict_is_read_and_changed_from_another_host,
+            "a_managers_objects_are_read_and_changed_from_another_host",
+            a_managers_objects_are_read_and_changed_from_another_host,
         ),
         (
             "a_full_receiving_queue_holds_the_sender_back_and_loses_nothing",
