@@ -45,6 +45,14 @@
 //!   acknowledged); a sending gateway killed loses what it had taken and
 //!   not seen acknowledged, at most its window.
 //!
+//! # A manager's objects, from another host
+//!
+//! [`Builder::dict`], [`Builder::list`], [`Builder::value`] and
+//! [`Builder::queue`] serve a manager's objects on a key expression (a
+//! zenoh queryable answering `<key>/<operation>`); [`RemoteDict`],
+//! [`RemoteList`], [`RemoteValue`] and [`RemoteQueue`] call them from any
+//! host of the zenoh network, one query per call, the types checked.
+//!
 //! # Threads
 //!
 //! zenoh runs threads of its own (its runtime); the inbound bridges run
