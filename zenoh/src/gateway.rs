@@ -153,8 +153,9 @@ impl Builder {
         self
     }
 
-    /// Listens on a zenoh endpoint (`tcp/127.0.0.1:7447`). Without any,
-    /// a gateway listens on loopback only, on a port the system picks.
+    /// Listens on a zenoh endpoint (`tcp/127.0.0.1:7447`). Without any
+    /// (and without a [`config`](Builder::config) of its own), a gateway
+    /// listens on loopback only, on a port the system picks.
     pub fn listen(mut self, endpoint: &str) -> Builder {
         self.listen.push(endpoint.to_string());
         self
@@ -212,6 +213,9 @@ impl Builder {
     }
 
     fn zenoh_config(&mut self) -> Result<zenoh::Config, Error> {
+        // A configuration given keeps its own endpoints unless `listen`
+        // adds some; without one, loopback only.
+        let given = self.config.is_some();
         let mut c = self.config.take().unwrap_or_else(|| {
             let mut c = zenoh::Config::default();
             // Two gateways find each other by their endpoints, not by
@@ -219,7 +223,7 @@ impl Builder {
             let _ = c.insert_json5("scouting/multicast/enabled", "false");
             c
         });
-        let listen = if self.listen.is_empty() && self.config.is_none() {
+        let listen = if self.listen.is_empty() && !given {
             vec!["tcp/127.0.0.1:0".to_string()]
         } else {
             self.listen.clone()
