@@ -407,8 +407,57 @@ fn a_managers_objects_are_read_and_changed_from_another_host() {
     m.shutdown().unwrap();
 }
 
+fn a_zenoh_configuration_given_keeps_its_endpoints() {
+    let out = Arc::new(ValueQueue::<u64>::with_capacity(4096).unwrap());
+    let inbox = Arc::new(ValueQueue::<u64>::with_capacity(4096).unwrap());
+    let port = free_port();
+    let (up_a, up_b, stop) = (event(), event(), event());
+    let (o, i) = (Arc::clone(&out), Arc::clone(&inbox));
+    let a = host(
+        up_a,
+        stop,
+        move || {
+            // The listen endpoint comes with the configuration only.
+            let mut c = mproc_zenoh::zenoh::Config::default();
+            c.insert_json5("scouting/multicast/enabled", "false")
+                .unwrap();
+            c.insert_json5("listen/endpoints", &format!("[\"tcp/127.0.0.1:{port}\"]"))
+                .unwrap();
+            Gateway::builder()
+                .config(c)
+                .outbound("n", "test/config/n", o)
+                .start()
+                .expect("gateway A")
+        },
+        |_| {},
+    );
+    assert!(up_a.wait_timeout(MUST));
+    let b = host(
+        up_b,
+        stop,
+        move || {
+            Gateway::builder()
+                .connect(&format!("tcp/127.0.0.1:{port}"))
+                .inbound("n", "test/config/n", i, OnFull::default())
+                .start()
+                .expect("gateway B")
+        },
+        |_| {},
+    );
+    assert!(up_b.wait_timeout(MUST));
+    for n in 0..10 {
+        out.put(&n).unwrap();
+    }
+    for n in 0..10 {
+        assert_eq!(inbox.get_timeout(MUST).unwrap(), n);
+    }
+    stop.set();
+    assert_eq!(a.join().unwrap(), 0);
+    assert_eq!(b.join().unwrap(), 0);
+}
+
 fn main() {
-    let cases: [(&str, fn()); 5] = [
+    let cases: [(&str, fn()); 6] = [
         (
             "items_cross_once_and_in_order",
             items_cross_once_and_in_order,
@@ -424,6 +473,10 @@ fn main() {
         (
             "a_managers_objects_are_read_and_changed_from_another_host",
             a_managers_objects_are_read_and_changed_from_another_host,
+        ),
+        (
+            "a_zenoh_configuration_given_keeps_its_endpoints",
+            a_zenoh_configuration_given_keeps_its_endpoints,
         ),
         (
             "a_full_receiving_queue_holds_the_sender_back_and_loses_nothing",
