@@ -268,10 +268,11 @@ impl Builder {
             }
             names.push(name);
         }
-        // Rung when an acknowledgement comes: wakes the pump, whose window
-        // may have room again.
+        // Rung when an acknowledgement comes (the pump's window may have
+        // room again), and by the first item put while the pump is idle.
         let nudge: Nudge =
             Arc::new(mproc::sync::WatchableEvent::new().map_err(|e| Error::Local(e.to_string()))?);
+        let idle = Arc::new(AtomicBool::new(true));
         let config = self.zenoh_config()?;
         let session = zenoh::open(config)
             .wait()
@@ -330,6 +331,8 @@ impl Builder {
                         on_full,
                         stats: Arc::clone(&stats),
                         sources: Mutex::new(Default::default()),
+                        idle: Arc::clone(&idle),
+                        nudge: Arc::clone(&nudge),
                     });
                     inbounds.push(Arc::clone(&inbound));
                     let subscriber = session
@@ -358,6 +361,7 @@ impl Builder {
             wake: wake_rx,
             draining: Arc::clone(&draining),
             nudge,
+            idle,
         };
         let pump = std::thread::Builder::new()
             .name("mproc-zenoh-pump".into())

@@ -51,6 +51,11 @@ pub(crate) struct Inbound {
     pub(crate) on_full: OnFull,
     pub(crate) stats: Arc<Stats>,
     pub(crate) sources: Mutex<Sources>,
+    /// Set by the pump when it goes idle (acknowledging nothing); the
+    /// first item put after that wakes it, so the first acknowledgement
+    /// does not wait for its idle pause.
+    pub(crate) idle: Arc<std::sync::atomic::AtomicBool>,
+    pub(crate) nudge: crate::outbound::Nudge,
 }
 
 impl Inbound {
@@ -90,6 +95,9 @@ impl Inbound {
                 s.last.insert(h.source, h.seq);
                 if !s.dirty.contains(&h.source) {
                     s.dirty.push(h.source);
+                }
+                if self.idle.swap(false, std::sync::atomic::Ordering::AcqRel) {
+                    self.nudge.set();
                 }
             }
             Err(e) if e.kind() == ErrorKind::Full => Stats::bump(&self.stats.full),

@@ -153,6 +153,9 @@ pub(crate) struct Pump {
     pub(crate) wake: std::io::PipeReader,
     pub(crate) draining: Arc<AtomicBool>,
     pub(crate) nudge: Nudge,
+    /// Whether the pump waits its idle pause (the inbound bridges wake
+    /// it with their first item then).
+    pub(crate) idle: Arc<AtomicBool>,
 }
 
 impl Pump {
@@ -242,6 +245,7 @@ impl Pump {
             );
             // While items come, the next acknowledgement is due soon;
             // idle, the pump sleeps until something happens.
+            self.idle.store(!busy, Ordering::Release);
             let pause = if busy {
                 ACK_EVERY.saturating_sub(acked_at.elapsed())
             } else {
