@@ -91,7 +91,7 @@ fn items_cross_once_and_in_order() {
                 .expect("gateway A")
         },
         |gw| {
-            let s = stats(gw, "jobs");
+            let s = settled(gw, "jobs", |s| s.sent >= N);
             assert_eq!((s.sent, s.errors), (N, 0), "{s}");
         },
     );

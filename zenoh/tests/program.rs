@@ -56,7 +56,14 @@ fn two_programs_bridge_two_message_queues() {
             .unwrap_or_else(|e| panic!("message {i}: {e}"));
         assert_eq!(&buf[..n], format!("job {i}").as_bytes());
     }
-    let status = status(&pb, &mut out_b);
+    // The counter moves just after the put the last receive saw: ask
+    // again until it has.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut status = status(&pb, &mut out_b);
+    while !status.contains(" received=100 ") && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+        status = common::status(&pb, &mut out_b);
+    }
     assert!(
         status.starts_with(
             "jobs test/program/jobs: sent=0 resent=0 received=100 full=0 refused_type=0"
