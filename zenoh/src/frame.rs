@@ -16,7 +16,9 @@
 //! is refused and counted, never put), and puts each source's items in
 //! their order: one it sees the first time starts after the source's
 //! acknowledged number, an item already put is not put again, and one
-//! ahead of a missing one waits until the missing one comes again.
+//! ahead of a missing one waits until the missing one comes again, unless
+//! the source has seen the missing one acknowledged (by another receiver
+//! of the same key): then it is skipped, and counted.
 
 /// The header's length in bytes.
 pub const HEADER: usize = 36;

@@ -72,7 +72,18 @@ impl Inbound {
         let mut s = self.sources.lock().unwrap_or_else(|p| p.into_inner());
         // A source seen the first time starts after what it says is
         // acknowledged: it keeps every item after that until one is.
-        let last = *s.last.entry(h.source).or_insert(h.acked);
+        let entry = s.last.entry(h.source).or_insert(h.acked);
+        if h.acked > *entry {
+            // Another receiving gateway acknowledged items this one has
+            // not put: their sender no longer keeps them, so waiting for
+            // them would wait forever. (With one receiver, what the
+            // source has seen acknowledged is never past what it put.)
+            self.stats
+                .skipped
+                .fetch_add(h.acked - *entry, std::sync::atomic::Ordering::Relaxed);
+            *entry = h.acked;
+        }
+        let last = *entry;
         if h.seq <= last {
             // Sent again before our acknowledgement reached it.
             Stats::bump(&self.stats.duplicates);

@@ -38,6 +38,12 @@
 //!   fingerprint is not its queue's ([`Stats::refused_type`]), puts each
 //!   source's items in order and once ([`Stats::duplicates`],
 //!   [`Stats::ahead`]), and acknowledges what it put.
+//! - **More than one receiver of a key** each get every item published
+//!   while they are connected, in order; the sender keeps an item until
+//!   one of them acknowledges it, so one that joins mid-stream starts
+//!   from there and one that falls behind skips what the others
+//!   acknowledged ([`Stats::skipped`]). For each item once in one place,
+//!   have one receiving gateway per key.
 //! - **A full receiving queue** leaves the item unacknowledged after the
 //!   wait [`OnFull`] says ([`Stats::full`]): its sender sends it again.
 //! - **Failures.** A link cut or a receiving gateway's restart loses

@@ -32,6 +32,11 @@ pub struct Stats {
     /// Errors of the local queue or of zenoh while taking or publishing
     /// (outbound; an item taken stays in the window and goes again).
     pub errors: AtomicU64,
+    /// Items this receiver missed and another receiving gateway on the
+    /// same key acknowledged, so their sender no longer keeps them
+    /// (inbound; only where more than one gateway receives a key: one
+    /// that joins mid-stream, or falls behind the others).
+    pub skipped: AtomicU64,
 }
 
 /// A copy of a bridge's counters at one instant.
@@ -55,6 +60,8 @@ pub struct Snapshot {
     pub duplicates: u64,
     /// As [`Stats::errors`].
     pub errors: u64,
+    /// As [`Stats::skipped`].
+    pub skipped: u64,
 }
 
 impl Stats {
@@ -76,6 +83,7 @@ impl Stats {
             ahead: get(&self.ahead),
             duplicates: get(&self.duplicates),
             errors: get(&self.errors),
+            skipped: get(&self.skipped),
         }
     }
 }
@@ -84,7 +92,7 @@ impl fmt::Display for Snapshot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "sent={} resent={} received={} full={} refused_type={} refused_other={} ahead={} duplicates={} errors={}",
+            "sent={} resent={} received={} full={} refused_type={} refused_other={} ahead={} duplicates={} errors={} skipped={}",
             self.sent,
             self.resent,
             self.received,
@@ -93,7 +101,8 @@ impl fmt::Display for Snapshot {
             self.refused_other,
             self.ahead,
             self.duplicates,
-            self.errors
+            self.errors,
+            self.skipped
         )
     }
 }

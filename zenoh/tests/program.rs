@@ -75,3 +75,81 @@ fn two_programs_bridge_two_message_queues() {
     assert!(pa.0.wait().unwrap().success());
     assert!(pb.0.wait().unwrap().success());
 }
+
+#[test]
+fn a_receiver_joining_mid_stream_gets_every_item_after_it_joined_in_order() {
+    const N: u32 = 2_000;
+    let me = std::process::id();
+    let names: Vec<String> = ["out", "first", "late"]
+        .iter()
+        .map(|n| format!("/mproc-zt-join-{n}-{me}"))
+        .collect();
+    let mut qs = Vec::new();
+    for n in &names {
+        match MessageQueue::create(n, 10, 64) {
+            Ok(q) => qs.push(q),
+            Err(e) => return eprintln!("skipped: no POSIX message queues here ({e})"),
+        }
+    }
+    let listen = format!(
+        "tcp/127.0.0.1:{}",
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    );
+    let (a, _) = start(&[
+        "--listen",
+        &listen,
+        "--out",
+        &format!("jobs={}:test/join/jobs", names[0]),
+    ]);
+    let inbound = |i: usize| {
+        start(&[
+            "--connect",
+            &listen,
+            "--in",
+            &format!("jobs=test/join/jobs:{}", names[i]),
+        ])
+    };
+    let (b, _) = inbound(1);
+    let mut first = Vec::new();
+    for i in 0..20 {
+        qs[0]
+            .send_timeout(&common::msg(i), 0, Duration::from_secs(20))
+            .unwrap();
+        assert!(common::take(&qs[1], &mut first, Duration::from_secs(20)));
+    }
+    // The late one joins while items keep coming ten at a time, as fast
+    // as the first receiver takes them: the first it sees was most often
+    // sent before the first receiver's acknowledgement of those ahead of
+    // it had come back (before the fix it waited for those forever; it
+    // failed four runs in five).
+    let (c, mut out_c) = inbound(2);
+    let mut late = Vec::new();
+    for i in 20..N {
+        qs[0]
+            .send_timeout(&common::msg(i), 0, Duration::from_secs(20))
+            .unwrap();
+        assert!(common::take(&qs[1], &mut first, Duration::from_secs(20)));
+        while common::take(&qs[2], &mut late, Duration::ZERO) {}
+    }
+    while common::take(&qs[2], &mut late, Duration::from_millis(500)) {}
+    assert_eq!(first, (0..N).collect::<Vec<_>>());
+    // Every item from its first on, once and in order.
+    let from = *late.first().expect("the late receiver got nothing");
+    assert!(from < N / 2, "it joined only at item {from}");
+    assert_eq!(late, (from..N).collect::<Vec<_>>());
+    let line = status(&c, &mut out_c);
+    assert!(
+        line.contains(&format!(" received={} ", late.len())),
+        "{line}"
+    );
+    signal(&a.0, "TERM");
+    signal(&b.0, "TERM");
+    signal(&c.0, "TERM");
+    for mut p in [a, b, c] {
+        assert!(p.0.wait().unwrap().success());
+    }
+}
