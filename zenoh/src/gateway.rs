@@ -177,14 +177,30 @@ impl Builder {
         self
     }
 
-    /// Starts from this zenoh configuration (a router's address,
-    /// scouting; this build speaks zenoh over
-    /// TCP only, without authentication): passed through as it is,
-    /// `listen` and `connect` added
-    /// to it.
+    /// Starts from this zenoh configuration, passed through as it is
+    /// (`listen` and `connect` added to it): a router's address,
+    /// scouting, and access. With the default features, zenoh's TLS link
+    /// (`tls/host:port` endpoints, `transport/link/tls` certificates,
+    /// mutual TLS with `enable_mtls`) and its user/password
+    /// authentication (`transport/auth/usrpwd`) are built in; without
+    /// them, TCP only.
     pub fn config(mut self, config: zenoh::Config) -> Builder {
         self.config = Some(config);
         self
+    }
+
+    /// [`config`](Builder::config) read from a zenoh configuration file
+    /// (JSON5, as `zenohd -c` reads it).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Zenoh`] naming the file, when zenoh cannot read or
+    /// accept it.
+    pub fn config_file(self, path: impl AsRef<std::path::Path>) -> Result<Builder, Error> {
+        let path = path.as_ref();
+        let config = zenoh::Config::from_file(path)
+            .map_err(zerr(format!("configuration file {}", path.display())))?;
+        Ok(self.config(config))
     }
 
     /// Publishes every item of the local `source` on `key` (a key

@@ -2,17 +2,24 @@
 //! message queues that local programs made to zenoh key expressions.
 //!
 //! ```text
-//! mproc-zenoh [--mode peer|client|router] [--listen EP]... [--connect EP]...
-//!             [--out NAME=/QUEUE:KEY]... [--in NAME=KEY:/QUEUE[:drop]]...
+//! mproc-zenoh [--config FILE] [--mode peer|client|router] [--listen EP]...
+//!             [--connect EP]... [--out NAME=/QUEUE:KEY]...
+//!             [--in NAME=KEY:/QUEUE[:drop]]...
 //! ```
 //!
 //! `--out` publishes every message of the message queue `/QUEUE` on `KEY`;
 //! `--in` puts every item published on `KEY` (wildcards allowed) into
-//! `/QUEUE`, waiting up to a second for room (back-pressure), or dropping
-//! at once with `:drop`; either way drops are counted. Both queues must
+//! `/QUEUE`, waiting up to 100 ms for room, or not waiting with `:drop`;
+//! either way an item that found no room is counted (`full`) and left
+//! unacknowledged, so its sender sends it again (back-pressure: nothing
+//! is lost). Both queues must
 //! exist (their programs made them). Without `--listen` it listens on
-//! loopback only, on a port the system picks. `--mode router` with no
-//! bridge is a zenoh router for other gateways (`--mode client`).
+//! loopback only, on a port the system picks (unless `--config` names
+//! endpoints). `--config` reads a zenoh configuration file (JSON5, as
+//! `zenohd -c` does): TLS certificates, user/password authentication,
+//! anything zenoh takes; `--listen`, `--connect` and `--mode` are added to
+//! it. `--mode router` with no bridge is a zenoh router for
+//! other gateways (`--mode client`).
 //!
 //! Steered like the mproc daemon kit: `SIGTERM` drains (the outbound
 //! bridges publish what their queues hold for up to 5 s) and exits 0,
@@ -28,7 +35,7 @@ use mproc::ipc::MessageQueue;
 use mproc::signal::{SigSet, Signal, SignalFd};
 use mproc_zenoh::{Gateway, OnFull};
 
-const USAGE: &str = "usage: mproc-zenoh [--mode peer|client|router] [--listen EP]... [--connect EP]... \
+const USAGE: &str = "usage: mproc-zenoh [--config FILE] [--mode peer|client|router] [--listen EP]... [--connect EP]... \
 [--out NAME=/QUEUE:KEY]... [--in NAME=KEY:/QUEUE[:drop]]...";
 
 /// How long `SIGTERM` lets the outbound bridges drain.
@@ -69,6 +76,7 @@ fn run() -> Result<(), String> {
                 .ok_or_else(|| format!("{flag} wants a value\n{USAGE}"))
         };
         match flag.as_str() {
+            "--config" => b = b.config_file(value()?).map_err(|e| e.to_string())?,
             "--listen" => b = b.listen(&value()?),
             "--mode" => {
                 let mode = value()?;
