@@ -12,7 +12,8 @@ use zenoh::qos::CongestionControl;
 
 use crate::endpoint::{Sink, Source};
 use crate::inbound::{Inbound, OnFull};
-use crate::outbound::{Nudge, Out, Pump, ack_key, source_id};
+use crate::journal::Journal;
+use crate::outbound::{Nudge, Out, Pump, ack_key, frame, source_id};
 use crate::stats::{Snapshot, Stats};
 
 /// What went wrong starting or stopping a gateway.
@@ -84,6 +85,7 @@ pub struct Builder {
     specs: Vec<Spec>,
     served: Vec<Served>,
     mode: Option<String>,
+    keep: Option<std::path::PathBuf>,
 }
 
 /// Declares a served object's queryable on the gateway's session.
@@ -203,6 +205,23 @@ impl Builder {
         Ok(self.config(config))
     }
 
+    /// Keeps each outbound bridge's window (the items it took from its
+    /// local queue and has not seen acknowledged) in a file of `dir`,
+    /// `<bridge name>.window`, written before each item is published. A
+    /// gateway killed mid-stream and started again with the same `dir`
+    /// sends them again as the same source, so its receivers put each
+    /// once and in order: nothing is lost but the one item it may have
+    /// been taking at the kill. Without it, those items (at most
+    /// [`WINDOW`](crate::WINDOW)) are lost with the gateway. One
+    /// gateway at a time runs a bridge of a directory
+    /// (`<bridge name>.lock` is locked while it does). Bridge names are
+    /// then file names: letters, digits, `_`, `-`, `.`, not starting
+    /// with `.`. Costs one `pwrite` per item.
+    pub fn keep_windows(mut self, dir: impl Into<std::path::PathBuf>) -> Builder {
+        self.keep = Some(dir.into());
+        self
+    }
+
     /// Publishes every item of the local `source` on `key` (a key
     /// expression without wildcards), in order, taking an item only
     /// while some remote subscriber matches the key: while none does,
@@ -282,6 +301,17 @@ impl Builder {
             if names.contains(&name) {
                 return Err(Error::Bridge(format!("the name {name:?} is given twice")));
             }
+            let file_name = !name.is_empty()
+                && !name.starts_with('.')
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+            if self.keep.is_some() && !file_name {
+                return Err(Error::Bridge(format!(
+                    "the name {name:?} cannot name a window file (keep_windows): \
+                     letters, digits, `_`, `-`, `.`, not starting with `.`"
+                )));
+            }
             names.push(name);
         }
         // Rung when an acknowledgement comes (the pump's window may have
@@ -307,8 +337,30 @@ impl Builder {
                         .congestion_control(CongestionControl::Block)
                         .wait()
                         .map_err(zerr(format!("publisher of bridge {name:?} on {key:?}")))?;
-                    let id = source_id(outs.len());
-                    let acked = Arc::new(AtomicU64::new(0));
+                    let (id, seq, acked, window, journal) = match &self.keep {
+                        None => (source_id(outs.len()), 0, 0, Default::default(), None),
+                        Some(dir) => {
+                            let (journal, r) = Journal::open(
+                                dir,
+                                &name,
+                                source.fingerprint(),
+                                source_id(outs.len()),
+                            )
+                            .map_err(Error::Local)?;
+                            let window = r
+                                .window
+                                .iter()
+                                .map(|(seq, item)| {
+                                    (
+                                        *seq,
+                                        frame(source.fingerprint(), r.source, *seq, r.acked, item),
+                                    )
+                                })
+                                .collect();
+                            (r.source, r.seq, r.acked, window, Some(journal))
+                        }
+                    };
+                    let acked = Arc::new(AtomicU64::new(acked));
                     let seen = Arc::clone(&acked);
                     let ring = Arc::clone(&nudge);
                     let acks = session
@@ -328,9 +380,11 @@ impl Builder {
                         publisher,
                         stats,
                         id,
-                        seq: 0,
-                        window: Default::default(),
+                        seq,
+                        window,
                         acked,
+                        journal,
+                        scratch: Vec::new(),
                         progress: Instant::now(),
                         matched: false,
                         _acks: acks,
@@ -417,6 +471,7 @@ impl Gateway {
             specs: Vec::new(),
             served: Vec::new(),
             mode: None,
+            keep: None,
         }
     }
 

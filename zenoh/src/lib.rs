@@ -49,7 +49,10 @@
 //! - **Failures.** A link cut or a receiving gateway's restart loses
 //!   nothing (a killed receiver may put again what it had not yet
 //!   acknowledged); a sending gateway killed loses what it had taken and
-//!   not seen acknowledged, at most its window.
+//!   not seen acknowledged, at most its window, unless it keeps its
+//!   window in a file ([`Builder::keep_windows`]): started again, it
+//!   sends those again as the same source, and nothing is lost but the
+//!   one item it may have been taking.
 //!
 //! # A manager's objects, from another host
 //!
@@ -70,6 +73,7 @@ pub mod endpoint;
 pub mod frame;
 mod gateway;
 mod inbound;
+mod journal;
 mod objects;
 mod outbound;
 mod remote;

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! mproc-zenoh [--config FILE] [--mode peer|client|router] [--listen EP]...
-//!             [--connect EP]... [--out NAME=/QUEUE:KEY]...
+//!             [--connect EP]... [--keep DIR] [--out NAME=/QUEUE:KEY]...
 //!             [--in NAME=KEY:/QUEUE[:drop]]...
 //! ```
 //!
@@ -18,8 +18,11 @@
 //! endpoints). `--config` reads a zenoh configuration file (JSON5, as
 //! `zenohd -c` does): TLS certificates, user/password authentication,
 //! anything zenoh takes; `--listen`, `--connect` and `--mode` are added to
-//! it. `--mode router` with no bridge is a zenoh router for
-//! other gateways (`--mode client`).
+//! it. `--keep DIR` keeps each outbound bridge's unacknowledged items in
+//! `DIR/NAME.window`, so that the program killed and started again with
+//! the same `DIR` sends them again (`Builder::keep_windows`; systemd's
+//! `StateDirectory=` is the place for it). `--mode router` with no bridge
+//! is a zenoh router for other gateways (`--mode client`).
 //!
 //! Steered like the mproc daemon kit: `SIGTERM` drains (the outbound
 //! bridges publish what their queues hold for up to 5 s) and exits 0,
@@ -36,7 +39,7 @@ use mproc::signal::{SigSet, Signal, SignalFd};
 use mproc_zenoh::{Gateway, OnFull};
 
 const USAGE: &str = "usage: mproc-zenoh [--config FILE] [--mode peer|client|router] [--listen EP]... [--connect EP]... \
-[--out NAME=/QUEUE:KEY]... [--in NAME=KEY:/QUEUE[:drop]]...";
+[--keep DIR] [--out NAME=/QUEUE:KEY]... [--in NAME=KEY:/QUEUE[:drop]]...";
 
 /// How long `SIGTERM` lets the outbound bridges drain.
 const DRAIN: Duration = Duration::from_secs(5);
@@ -84,6 +87,7 @@ fn run() -> Result<(), String> {
                 b = b.mode(&mode);
             }
             "--connect" => b = b.connect(&value()?),
+            "--keep" => b = b.keep_windows(value()?),
             "--out" => {
                 let v = value()?;
                 let (name, rest) = split2(&v, '=', "--out")?;

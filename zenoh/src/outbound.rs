@@ -16,6 +16,7 @@ use zenoh::Wait as _;
 use crate::endpoint::Source;
 use crate::frame::{HEADER, Header};
 use crate::inbound::Inbound;
+use crate::journal::Journal;
 use crate::stats::Stats;
 
 /// Items an outbound bridge has published and not seen acknowledged, at
@@ -56,6 +57,24 @@ pub(crate) struct Out {
     pub(crate) progress: Instant,
     pub(crate) matched: bool,
     pub(crate) _acks: zenoh::pubsub::Subscriber<()>,
+    /// Where the window is kept across a restart
+    /// ([`Builder::keep_windows`](crate::Builder::keep_windows)).
+    pub(crate) journal: Option<Journal>,
+    pub(crate) scratch: Vec<u8>,
+}
+
+/// Item `seq` of `source` with its header.
+pub(crate) fn frame(fingerprint: u64, source: u64, seq: u64, acked: u64, item: &[u8]) -> Vec<u8> {
+    let mut frame = vec![0u8; HEADER + item.len()];
+    Header {
+        fingerprint,
+        source,
+        seq,
+        acked,
+    }
+    .write(&mut frame);
+    frame[HEADER..].copy_from_slice(item);
+    frame
 }
 
 impl Out {
@@ -68,6 +87,12 @@ impl Out {
         }
         if self.window.len() != before {
             self.progress = Instant::now();
+            if let Some(j) = &mut self.journal {
+                let window = self.window.iter().map(|(seq, f)| (*seq, &f[HEADER..]));
+                if j.settle(acked, window).is_err() {
+                    Stats::bump(&self.stats.errors);
+                }
+            }
         }
     }
 
@@ -89,15 +114,15 @@ impl Out {
                 }
             }
             self.seq += 1;
-            let mut frame = vec![0u8; HEADER + item.len()];
-            Header {
-                fingerprint: source.fingerprint(),
-                source: self.id,
-                seq: self.seq,
-                acked: self.acked.load(Ordering::Acquire),
+            if let Some(j) = &mut self.journal {
+                // Kept before it goes out; an item that could not be kept
+                // still goes (and is counted).
+                if j.append(self.seq, item, &mut self.scratch).is_err() {
+                    Stats::bump(&self.stats.errors);
+                }
             }
-            .write(&mut frame);
-            frame[HEADER..].copy_from_slice(item);
+            let acked = self.acked.load(Ordering::Acquire);
+            let frame = frame(source.fingerprint(), self.id, self.seq, acked, item);
             if self.window.is_empty() {
                 self.progress = Instant::now();
             }

@@ -30,7 +30,8 @@ pub struct Stats {
     /// Items received again after they were put (inbound; not put twice).
     pub duplicates: AtomicU64,
     /// Errors of the local queue or of zenoh while taking or publishing
-    /// (outbound; an item taken stays in the window and goes again).
+    /// (outbound; an item taken stays in the window and goes again), and
+    /// of the window's file ([`Builder::keep_windows`](crate::Builder::keep_windows)).
     pub errors: AtomicU64,
     /// Items this receiver missed and another receiving gateway on the
     /// same key acknowledged, so their sender no longer keeps them
