@@ -6,9 +6,17 @@
 //! thread; rounds interleave the contenders; medians and p90 over the
 //! rounds, ratios as medians of per-round ratios.
 //!
+//! Two places: loopback, and two network namespaces joined by a veth
+//! pair (the two hosts of the namespaces test), each forked host entering
+//! its namespace before it opens zenoh; the local queues are shared
+//! memory, as the bench's. The namespaces need root and `ip` (iproute2):
+//! without them the bench says so and measures loopback only.
+//!
 //! `cargo bench -p mproc-zenoh --bench gateway`; `MPROC_BENCH_QUICK=1` for
-//! a smoke run. Loopback only (the namespaces test shows the same path
-//! across a veth pair).
+//! a smoke run.
+
+#[path = "../tests/common/netns.rs"]
+mod netns;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,6 +25,7 @@ use mproc::Process;
 use mproc::ipc::RecordQueue;
 use mproc::shm::{Shared, Value};
 use mproc::sync::Event;
+use mproc_zenoh::zenoh::qos::CongestionControl;
 use mproc_zenoh::zenoh::{self, Wait as _};
 use mproc_zenoh::{Gateway, OnFull};
 
@@ -35,16 +44,41 @@ fn event() -> &'static Event {
     Box::leak(Box::new(Shared::new(Event::new()).unwrap()))
 }
 
-fn config(listen: Option<u16>, connect: Option<u16>) -> zenoh::Config {
+/// Where the two hosts run: their network namespaces (none: this one),
+/// and host A's address there.
+#[derive(Clone)]
+struct Place {
+    name: &'static str,
+    a: Option<String>,
+    b: Option<String>,
+    addr: String,
+}
+
+impl Place {
+    /// Moves this (forked, single-threaded) host into host `b`'s or
+    /// `a`'s namespace.
+    fn enter(&self, b: bool) {
+        if let Some(ns) = if b { &self.b } else { &self.a } {
+            let f = std::fs::File::open(format!("/var/run/netns/{ns}")).unwrap();
+            nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        }
+    }
+
+    fn endpoint(&self, port: u16) -> String {
+        format!("tcp/{}:{port}", self.addr)
+    }
+}
+
+fn config(listen: Option<String>, connect: Option<String>) -> zenoh::Config {
     let mut c = zenoh::Config::default();
     c.insert_json5("scouting/multicast/enabled", "false")
         .unwrap();
-    if let Some(p) = listen {
-        c.insert_json5("listen/endpoints", &format!("[\"tcp/127.0.0.1:{p}\"]"))
+    if let Some(e) = listen {
+        c.insert_json5("listen/endpoints", &format!("[{e:?}]"))
             .unwrap();
     }
-    if let Some(p) = connect {
-        c.insert_json5("connect/endpoints", &format!("[\"tcp/127.0.0.1:{p}\"]"))
+    if let Some(e) = connect {
+        c.insert_json5("connect/endpoints", &format!("[{e:?}]"))
             .unwrap();
     }
     c
@@ -61,17 +95,20 @@ fn child(body: impl FnOnce() + 'static) -> Process<impl FnOnce() + 'static> {
 /// the other way round. Returns the two host processes (they stop when
 /// `stop` is set).
 fn gateways(
+    place: &Place,
     a_out: Arc<RecordQueue>,
     a_in: Arc<RecordQueue>,
     b_in: Arc<RecordQueue>,
     b_out: Arc<RecordQueue>,
     stop: &'static Event,
 ) -> (Process<impl FnOnce()>, Process<impl FnOnce()>) {
-    let p = port();
+    let endpoint = place.endpoint(port());
     let (up_a, up_b) = (event(), event());
+    let (pa, pb, ea) = (place.clone(), place.clone(), endpoint.clone());
     let a = child(move || {
+        pa.enter(false);
         let gw = Gateway::builder()
-            .listen(&format!("tcp/127.0.0.1:{p}"))
+            .listen(&ea)
             .outbound("ping", "bench/ping", a_out)
             .inbound("pong", "bench/pong", a_in, OnFull::default())
             .start()
@@ -81,8 +118,9 @@ fn gateways(
         drop(gw);
     });
     let b = child(move || {
+        pb.enter(true);
         let gw = Gateway::builder()
-            .connect(&format!("tcp/127.0.0.1:{p}"))
+            .connect(&endpoint)
             .inbound("ping", "bench/ping", b_in, OnFull::default())
             .outbound("pong", "bench/pong", b_out)
             .start()
@@ -101,7 +139,7 @@ fn queues() -> Arc<RecordQueue> {
 
 /// Gateways: `n` records one way (µs for all), then `pings` round trips
 /// (µs each, median).
-fn through_gateways(n: usize, pings: usize) -> (f64, f64) {
+fn through_gateways(place: &Place, n: usize, pings: usize) -> (f64, f64) {
     let (a_out, a_in, b_in, b_out) = (queues(), queues(), queues(), queues());
     let stop = event();
     // Host B's program: echoes every ping after the first `n` (those are
@@ -118,7 +156,14 @@ fn through_gateways(n: usize, pings: usize) -> (f64, f64) {
             bo.put(&buf).unwrap();
         }
     });
-    let (a, b) = gateways(Arc::clone(&a_out), Arc::clone(&a_in), b_in, b_out, stop);
+    let (a, b) = gateways(
+        place,
+        Arc::clone(&a_out),
+        Arc::clone(&a_in),
+        b_in,
+        b_out,
+        stop,
+    );
     let mut buf = Vec::new();
     // Warm the path.
     let record = [7u8; RECORD];
@@ -142,24 +187,41 @@ fn through_gateways(n: usize, pings: usize) -> (f64, f64) {
     (one_way, median(&mut rtts))
 }
 
+/// The next sample, or a panic (not a hang) after [`LONG`].
+fn recv(
+    sub: &zenoh::pubsub::Subscriber<zenoh::handlers::FifoChannelHandler<zenoh::sample::Sample>>,
+) -> zenoh::sample::Sample {
+    sub.recv_timeout(LONG)
+        .unwrap()
+        .expect("a sample within a minute")
+}
+
 /// zenoh alone: a publisher and a subscriber in two processes, the same
 /// records; one way then round trips, timed in the sending process.
-fn through_zenoh(n: usize, pings: usize) -> (f64, f64) {
-    let p = port();
+fn through_zenoh(place: &Place, n: usize, pings: usize) -> (f64, f64) {
+    let endpoint = place.endpoint(port());
+    let (pa, pb, ea) = (place.clone(), place.clone(), endpoint.clone());
     let (up, stop) = (event(), event());
     let one_way: &'static Value<f64> = Box::leak(Box::new(Value::new(0f64).unwrap()));
     let rtt: &'static Value<f64> = Box::leak(Box::new(Value::new(0f64).unwrap()));
     let b = child(move || {
-        let s = zenoh::open(config(None, Some(p))).wait().unwrap();
-        let pong = s.declare_publisher("zbench/pong").wait().unwrap();
+        pb.enter(true);
+        let s = zenoh::open(config(None, Some(endpoint))).wait().unwrap();
+        // Blocking under congestion, as the gateway's publishers: the
+        // default drops, and a dropped ping would stall the run.
+        let pong = s
+            .declare_publisher("zbench/pong")
+            .congestion_control(CongestionControl::Block)
+            .wait()
+            .unwrap();
         let sub = s.declare_subscriber("zbench/ping").wait().unwrap();
         up.set();
         for _ in 0..n {
-            sub.recv().unwrap();
+            recv(&sub);
         }
         pong.put(b"one-way done".to_vec()).wait().unwrap();
         for _ in 0..pings {
-            let sample = sub.recv().unwrap();
+            let sample = recv(&sub);
             pong.put(sample.payload().to_bytes().to_vec())
                 .wait()
                 .unwrap();
@@ -168,8 +230,13 @@ fn through_zenoh(n: usize, pings: usize) -> (f64, f64) {
     });
     let (ow, rt) = (one_way, rtt);
     let a = child(move || {
-        let s = zenoh::open(config(Some(p), None)).wait().unwrap();
-        let ping = s.declare_publisher("zbench/ping").wait().unwrap();
+        pa.enter(false);
+        let s = zenoh::open(config(Some(ea), None)).wait().unwrap();
+        let ping = s
+            .declare_publisher("zbench/ping")
+            .congestion_control(CongestionControl::Block)
+            .wait()
+            .unwrap();
         let sub = s.declare_subscriber("zbench/pong").wait().unwrap();
         assert!(up.wait_timeout(LONG));
         while !ping.matching_status().wait().unwrap().matching() {
@@ -180,13 +247,13 @@ fn through_zenoh(n: usize, pings: usize) -> (f64, f64) {
         for _ in 0..n {
             ping.put(record.clone()).wait().unwrap();
         }
-        sub.recv().unwrap();
+        recv(&sub);
         ow.set(t.elapsed().as_secs_f64() * 1e6);
         let mut rtts = Vec::with_capacity(pings);
         for _ in 0..pings {
             let t = Instant::now();
             ping.put(record.clone()).wait().unwrap();
-            sub.recv().unwrap();
+            recv(&sub);
             rtts.push(t.elapsed().as_secs_f64() * 1e6);
         }
         rt.set(median(&mut rtts));
@@ -248,43 +315,76 @@ fn main() {
     } else {
         (5, 50_000, 2_000)
     };
+    let tag = std::process::id() % 10_000 + 30_000;
+    let hosts = netns::Hosts::make(tag)
+        .inspect_err(|e| {
+            println!("namespaces skipped, loopback only: {e}");
+            let _ = netns::ip(&["netns", "del", &format!("mpz-a-{tag}")]);
+            let _ = netns::ip(&["netns", "del", &format!("mpz-b-{tag}")]);
+        })
+        .ok();
+    let mut places = vec![Place {
+        name: "loopback",
+        a: None,
+        b: None,
+        addr: "127.0.0.1".into(),
+    }];
+    if let Some(h) = &hosts {
+        places.push(Place {
+            name: "two namespaces (veth)",
+            a: Some(h.a.clone()),
+            b: Some(h.b.clone()),
+            addr: format!("10.213.{}.1", tag % 250),
+        });
+    }
     let names = ["mproc gateways", "zenoh pub/sub alone", "local RecordQueue"];
-    let mut rate: [Vec<f64>; 3] = Default::default();
-    let mut rtt: [Vec<f64>; 3] = Default::default();
-    let mut ratio_rate = Vec::new();
-    let mut ratio_rtt = Vec::new();
+    // Per place and contender: rates and round trips; per place, the
+    // per-round ratios.
+    let mut rate = vec![<[Vec<f64>; 3]>::default(); places.len()];
+    let mut rtt = vec![<[Vec<f64>; 3]>::default(); places.len()];
+    let mut ratio_rate = vec![Vec::new(); places.len()];
+    let mut ratio_rtt = vec![Vec::new(); places.len()];
     for round in 0..=rounds {
-        let runs = [
-            through_gateways(n, pings),
-            through_zenoh(n, pings),
-            through_local(n, pings),
-        ];
-        if round == 0 {
-            continue; // warm-up
+        for (p, place) in places.iter().enumerate() {
+            let runs = [
+                through_gateways(place, n, pings),
+                through_zenoh(place, n, pings),
+                through_local(n, pings),
+            ];
+            if round == 0 {
+                continue; // warm-up
+            }
+            for (i, (one_way, rt)) in runs.iter().enumerate() {
+                rate[p][i].push(n as f64 / one_way * 1e6);
+                rtt[p][i].push(*rt);
+            }
+            ratio_rate[p].push(runs[1].0 / runs[0].0);
+            ratio_rtt[p].push(runs[0].1 / runs[1].1);
         }
-        for (i, (one_way, rt)) in runs.iter().enumerate() {
-            rate[i].push(n as f64 / one_way * 1e6);
-            rtt[i].push(*rt);
-        }
-        ratio_rate.push(runs[1].0 / runs[0].0);
-        ratio_rtt.push(runs[0].1 / runs[1].1);
     }
     println!(
-        "## mproc-zenoh gateway: {RECORD}-byte records on loopback, {rounds} rounds of {n} one way and {pings} round trips"
+        "## mproc-zenoh gateway: {RECORD}-byte records, {rounds} rounds of {n} one way and {pings} round trips"
     );
-    println!("| contender | records/s median | p90 (slowest tenth) | round trip µs median | p90 |");
-    println!("|---|--:|--:|--:|--:|");
-    for i in 0..3 {
-        let (r50, r10) = (median(&mut rate[i]), quantile(&mut rate[i], 0.1));
-        let (t50, t90) = (median(&mut rtt[i]), quantile(&mut rtt[i], 0.9));
+    println!(
+        "| place | contender | records/s median | p90 (slowest tenth) | round trip µs median | p90 |"
+    );
+    println!("|---|---|--:|--:|--:|--:|");
+    for (p, place) in places.iter().enumerate() {
+        for (i, name) in names.iter().enumerate() {
+            let (r50, r10) = (median(&mut rate[p][i]), quantile(&mut rate[p][i], 0.1));
+            let (t50, t90) = (median(&mut rtt[p][i]), quantile(&mut rtt[p][i], 0.9));
+            println!(
+                "| {} | {name} | {r50:.0} | {r10:.0} | {t50:.1} | {t90:.1} |",
+                place.name
+            );
+        }
+    }
+    for (p, place) in places.iter().enumerate() {
         println!(
-            "| {} | {:.0} | {:.0} | {:.1} | {:.1} |",
-            names[i], r50, r10, t50, t90
+            "{}: gateway throughput / zenoh alone: {:.2}; gateway round trip / zenoh alone: {:.2}",
+            place.name,
+            median(&mut ratio_rate[p]),
+            median(&mut ratio_rtt[p])
         );
     }
-    println!(
-        "gateway throughput / zenoh alone: {:.2}; gateway round trip / zenoh alone: {:.2}",
-        median(&mut ratio_rate),
-        median(&mut ratio_rtt)
-    );
 }

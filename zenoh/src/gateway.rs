@@ -155,6 +155,45 @@ impl Builder {
         self
     }
 
+    /// Serves a manager's namespace on `key` (`get`, `set`, `remove`,
+    /// `fields`), for a [`RemoteNamespace`](crate::RemoteNamespace) of
+    /// `T`: the far side reads and sets the fields that hold `T`s (a
+    /// field set with another type is the manager's error).
+    pub fn namespace<T>(mut self, key: &str, ns: mproc::manager::NamespaceProxy) -> Builder
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+    {
+        let key = key.to_string();
+        self.served.push(Box::new(move |session| {
+            crate::calls::serve_namespace::<T>(session, &key, ns)
+        }));
+        self
+    }
+
+    /// Serves one `method` (its argument and result serde values,
+    /// answered by the type's `Call::on_serde`) of a registered type's
+    /// object on `key`, for a [`RemoteMethod`](crate::RemoteMethod) of the
+    /// same types. One key per method; the methods of one object share
+    /// its proxy.
+    pub fn method<T, A, R>(
+        mut self,
+        key: &str,
+        proxy: std::sync::Arc<mproc::manager::Proxy<T>>,
+        method: mproc::manager::Method<A, R>,
+    ) -> Builder
+    where
+        T: mproc::manager::Served,
+        mproc::manager::Proxy<T>: Send + Sync,
+        A: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+        R: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+    {
+        let key = key.to_string();
+        self.served.push(Box::new(move |session| {
+            crate::calls::serve_method(session, &key, proxy, method)
+        }));
+        self
+    }
+
     /// Listens on a zenoh endpoint (`tcp/127.0.0.1:7447`). Without any
     /// (and without a [`config`](Builder::config) of its own), a gateway
     /// listens on loopback only, on a port the system picks.

@@ -56,11 +56,13 @@
 //!
 //! # A manager's objects, from another host
 //!
-//! [`Builder::dict`], [`Builder::list`], [`Builder::value`] and
-//! [`Builder::queue`] serve a manager's objects on a key expression (a
-//! zenoh queryable answering `<key>/<operation>`); [`RemoteDict`],
-//! [`RemoteList`], [`RemoteValue`] and [`RemoteQueue`] call them from any
-//! host of the zenoh network, one query per call, the types checked.
+//! [`Builder::dict`], [`Builder::list`], [`Builder::value`],
+//! [`Builder::queue`], [`Builder::namespace`] and [`Builder::method`] (a
+//! registered type's method) serve a manager's objects on a key
+//! expression (a zenoh queryable answering `<key>/<operation>`);
+//! [`RemoteDict`], [`RemoteList`], [`RemoteValue`], [`RemoteQueue`],
+//! [`RemoteNamespace`] and [`RemoteMethod`] call them from any host of the
+//! zenoh network, one query per call, the types checked.
 //!
 //! # Threads
 //!
@@ -69,6 +71,7 @@
 //! the outbound items and the acknowledgements),
 //! whatever the number of bridges. Start the gateway after every fork.
 
+mod calls;
 pub mod endpoint;
 pub mod frame;
 mod gateway;
@@ -79,6 +82,7 @@ mod outbound;
 mod remote;
 mod stats;
 
+pub use calls::{RemoteMethod, RemoteNamespace};
 pub use endpoint::{Sink, Source};
 pub use gateway::{Builder, Error, Gateway};
 pub use inbound::OnFull;

@@ -1,7 +1,8 @@
 //! Two gateways on loopback, each in a forked child (its "host"), with
 //! mproc queues in shared memory on either side: items cross once and in
 //! order, a type mismatch is refused and counted, a full receiving queue
-//! holds the sender back and loses nothing. The parent forks before any zenoh thread exists, and
+//! holds the sender back and loses nothing; a manager's objects read and
+//! changed from the other host. The parent forks before any zenoh thread exists, and
 //! drives and checks the queues itself.
 //!
 //! `cargo test -p mproc-zenoh --test bridges` (a harness of its own: the
@@ -12,9 +13,13 @@ use std::time::{Duration, Instant};
 
 use mproc::Process;
 use mproc::ipc::ValueQueue;
+use mproc::manager::{Call, Method, Served};
 use mproc::shm::Shared;
 use mproc::sync::Event;
-use mproc_zenoh::{Gateway, OnFull, RemoteDict, RemoteList, RemoteQueue, RemoteValue, Snapshot};
+use mproc_zenoh::{
+    Gateway, OnFull, RemoteDict, RemoteList, RemoteMethod, RemoteNamespace, RemoteQueue,
+    RemoteValue, Snapshot,
+};
 
 /// What must happen, happens well within this.
 const MUST: Duration = Duration::from_secs(20);
@@ -407,6 +412,107 @@ fn a_managers_objects_are_read_and_changed_from_another_host() {
     m.shutdown().unwrap();
 }
 
+struct Counter {
+    total: u64,
+}
+
+const ADD: Method<Vec<u64>, u64> = Method::new(0);
+const NAME: Method<(), String> = Method::new(1);
+
+impl Served for Counter {
+    const TYPEID: &'static str = "Counter";
+    type Init = u64;
+    fn new(total: u64) -> Counter {
+        Counter { total }
+    }
+    fn serve(&mut self, call: &mut Call<'_>) {
+        call.on_serde(ADD, |xs: Vec<u64>| {
+            self.total += xs.iter().sum::<u64>();
+            self.total
+        });
+        call.on_serde(NAME, |()| format!("counter at {}", self.total));
+    }
+}
+
+fn a_managers_namespace_and_methods_are_reached_from_another_host() {
+    let m = mproc::manager::Manager::builder()
+        .register::<Counter>()
+        .start()
+        .unwrap();
+    let ns = m.namespace(8, 256).unwrap();
+    ns.set_serde("site", &"north".to_string()).unwrap();
+    ns.set("count", &7u32).unwrap();
+    let counter = m.create::<Counter>(&10).unwrap();
+    let (nt, ct) = (ns.token(), counter.token());
+    let port = free_port();
+    let (up_a, up_b, stop) = (event(), event(), event());
+    let a = host(
+        up_a,
+        stop,
+        move || {
+            let c = Arc::new(ct.connect().expect("the counter"));
+            Gateway::builder()
+                .listen(&format!("tcp/127.0.0.1:{port}"))
+                .namespace::<String>("test/ns", nt.connect().expect("the namespace"))
+                .method("test/counter/add", Arc::clone(&c), ADD)
+                .method("test/counter/name", c, NAME)
+                .start()
+                .expect("gateway A")
+        },
+        |_| {},
+    );
+    assert!(up_a.wait_timeout(MUST));
+    let b = host(
+        up_b,
+        stop,
+        move || {
+            let gw = Gateway::builder()
+                .connect(&format!("tcp/127.0.0.1:{port}"))
+                .start()
+                .expect("gateway B");
+            let n = RemoteNamespace::<String>::new(gw.session(), "test/ns", MUST);
+            let deadline = Instant::now() + MUST;
+            while n.fields().is_err() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            assert_eq!(n.fields().unwrap(), ["site", "count"]);
+            assert_eq!(n.get("site").unwrap(), Some("north".to_string()));
+            assert_eq!(n.get("nowhere").unwrap(), None);
+            n.set("owner", &"b".to_string()).unwrap();
+            assert!(n.remove("site").unwrap());
+            assert!(!n.remove("site").unwrap());
+            // A field of another type: the manager's refusal comes back.
+            assert!(n.get("count").is_err(), "count holds a u32");
+            // Another type on the far side: refused, naming the mismatch.
+            let wrong = RemoteNamespace::<u64>::new(gw.session(), "test/ns", MUST);
+            let e = wrong.get("owner").unwrap_err();
+            assert!(e.to_string().contains("types differ"), "{e}");
+            let add = RemoteMethod::<Vec<u64>, u64>::new(gw.session(), "test/counter/add", MUST);
+            assert_eq!(add.call(&vec![1, 2, 3]).unwrap(), 16);
+            assert_eq!(add.call(&vec![]).unwrap(), 16);
+            let name = RemoteMethod::<(), String>::new(gw.session(), "test/counter/name", MUST);
+            assert_eq!(name.call(&()).unwrap(), "counter at 16");
+            let wrong = RemoteMethod::<u64, u64>::new(gw.session(), "test/counter/add", MUST);
+            let e = wrong.call(&1).unwrap_err();
+            assert!(e.to_string().contains("types differ"), "{e}");
+            gw
+        },
+        |_| {},
+    );
+    assert!(up_b.wait_timeout(MUST * 2));
+    stop.set();
+    assert_eq!(a.join().unwrap(), 0, "host A");
+    assert_eq!(b.join().unwrap(), 0, "host B's calls");
+    // What host B did is in the manager's objects here.
+    assert_eq!(
+        ns.get_serde::<String>("owner").unwrap(),
+        Some("b".to_string())
+    );
+    assert_eq!(ns.get_serde::<String>("site").unwrap(), None);
+    assert_eq!(counter.call_serde(NAME, &()).unwrap(), "counter at 16");
+    m.shutdown().unwrap();
+}
+
 fn a_zenoh_configuration_given_keeps_its_endpoints() {
     let out = Arc::new(ValueQueue::<u64>::with_capacity(4096).unwrap());
     let inbox = Arc::new(ValueQueue::<u64>::with_capacity(4096).unwrap());
@@ -457,7 +563,7 @@ fn a_zenoh_configuration_given_keeps_its_endpoints() {
 }
 
 fn main() {
-    let cases: [(&str, fn()); 6] = [
+    let cases: [(&str, fn()); 7] = [
         (
             "items_cross_once_and_in_order",
             items_cross_once_and_in_order,
@@ -473,6 +579,10 @@ fn main() {
         (
             "a_managers_objects_are_read_and_changed_from_another_host",
             a_managers_objects_are_read_and_changed_from_another_host,
+        ),
+        (
+            "a_managers_namespace_and_methods_are_reached_from_another_host",
+            a_managers_namespace_and_methods_are_reached_from_another_host,
         ),
         (
             "a_zenoh_configuration_given_keeps_its_endpoints",

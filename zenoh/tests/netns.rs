@@ -14,87 +14,18 @@ use std::io::BufReader;
 use std::process::{ChildStdout, Command};
 use std::time::{Duration, Instant};
 
+use common::netns::{Hosts, ip};
 use common::{Reaped, msg, ready, signal, status, take};
 
 use mproc::ipc::MessageQueue;
 
-/// Two namespaces and the pair between them; removed when dropped.
-struct Hosts {
-    a: String,
-    b: String,
-}
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("ip: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-impl Hosts {
-    /// `10.213.<x>.1` in namespace a, `.2` in b.
-    fn make(tag: u32) -> Result<Hosts, String> {
-        let h = Hosts {
-            a: format!("mpz-a-{tag}"),
-            b: format!("mpz-b-{tag}"),
-        };
-        ip(&["netns", "add", &h.a])?;
-        ip(&["netns", "add", &h.b])?;
-        let (va, vb) = (format!("mza{tag}"), format!("mzb{tag}"));
-        ip(&["link", "add", &va, "type", "veth", "peer", "name", &vb])?;
-        ip(&["link", "set", &va, "netns", &h.a])?;
-        ip(&["link", "set", &vb, "netns", &h.b])?;
-        let x = tag % 250;
-        ip(&[
-            "-n",
-            &h.a,
-            "addr",
-            "add",
-            &format!("10.213.{x}.1/30"),
-            "dev",
-            &va,
-        ])?;
-        ip(&[
-            "-n",
-            &h.b,
-            "addr",
-            "add",
-            &format!("10.213.{x}.2/30"),
-            "dev",
-            &vb,
-        ])?;
-        for (ns, dev) in [(&h.a, &va), (&h.b, &vb)] {
-            ip(&["-n", ns, "link", "set", dev, "up"])?;
-            ip(&["-n", ns, "link", "set", "lo", "up"])?;
-        }
-        Ok(h)
-    }
-
-    /// `program args` in namespace `ns`, its first line read (`ready`).
-    fn run(&self, ns: &str, args: &[&str]) -> (Reaped, BufReader<ChildStdout>) {
-        let mut command = Command::new("ip");
-        command
-            .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_mproc-zenoh")])
-            .args(args);
-        ready(command)
-    }
-}
-
-impl Drop for Hosts {
-    fn drop(&mut self) {
-        // The pair goes with the namespaces.
-        let _ = ip(&["netns", "del", &self.a]);
-        let _ = ip(&["netns", "del", &self.b]);
-    }
+/// `program args` in namespace `ns`, its first line read (`ready`).
+fn run(ns: &str, args: &[&str]) -> (Reaped, BufReader<ChildStdout>) {
+    let mut command = Command::new("ip");
+    command
+        .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_mproc-zenoh")])
+        .args(args);
+    ready(command)
 }
 
 /// Which gateway a case kills halfway.
@@ -150,8 +81,8 @@ fn across(kill: Kill) -> Option<(Vec<u32>, String)> {
         Kill::Sender | Kill::KeepingSender => format!("jobs=net/*/jobs:{qb}:drop"),
     };
     let b_args = ["--connect", listen.as_str(), "--in", in_arg.as_str()];
-    let (mut pb, mut out_b) = hosts.run(&hosts.b, &b_args);
-    let (mut pa, _) = hosts.run(&hosts.a, &a_args);
+    let (mut pb, mut out_b) = run(&hosts.b, &b_args);
+    let (mut pa, _) = run(&hosts.a, &a_args);
 
     let mut got: Vec<u32> = Vec::new();
     for i in 0..N {
@@ -165,12 +96,12 @@ fn across(kill: Kill) -> Option<(Vec<u32>, String)> {
                     std::thread::sleep(Duration::from_millis(300));
                     signal(&pa.0, "KILL");
                     let _ = pa.0.wait();
-                    pa = hosts.run(&hosts.a, &a_args).0;
+                    pa = run(&hosts.a, &a_args).0;
                 }
                 Kill::Receiver => {
                     signal(&pb.0, "KILL");
                     let _ = pb.0.wait();
-                    (pb, out_b) = hosts.run(&hosts.b, &b_args);
+                    (pb, out_b) = run(&hosts.b, &b_args);
                 }
             }
         }

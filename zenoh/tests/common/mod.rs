@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // Each test binary uses part of it.
 
+pub mod netns;
+
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
