@@ -27,7 +27,7 @@ use mproc::shm::{Shared, Value};
 use mproc::sync::Event;
 use mproc_zenoh::zenoh::qos::CongestionControl;
 use mproc_zenoh::zenoh::{self, Wait as _};
-use mproc_zenoh::{Gateway, OnFull};
+use mproc_zenoh::{Builder, Gateway, OnFull};
 
 const RECORD: usize = 64;
 const LONG: Duration = Duration::from_secs(60);
@@ -101,13 +101,24 @@ fn gateways(
     b_in: Arc<RecordQueue>,
     b_out: Arc<RecordQueue>,
     stop: &'static Event,
+    keep: Option<std::path::PathBuf>,
 ) -> (Process<impl FnOnce()>, Process<impl FnOnce()>) {
     let endpoint = place.endpoint(port());
     let (up_a, up_b) = (event(), event());
     let (pa, pb, ea) = (place.clone(), place.clone(), endpoint.clone());
+    // Each host keeps its outbound window in a directory of its own.
+    let kept = move |b: Builder, host: &str| match &keep {
+        Some(dir) => {
+            let dir = dir.join(host);
+            std::fs::create_dir_all(&dir).unwrap();
+            b.keep_windows(dir)
+        }
+        None => b,
+    };
+    let kept_b = kept.clone();
     let a = child(move || {
         pa.enter(false);
-        let gw = Gateway::builder()
+        let gw = kept(Gateway::builder(), "a")
             .listen(&ea)
             .outbound("ping", "bench/ping", a_out)
             .inbound("pong", "bench/pong", a_in, OnFull::default())
@@ -119,7 +130,7 @@ fn gateways(
     });
     let b = child(move || {
         pb.enter(true);
-        let gw = Gateway::builder()
+        let gw = kept_b(Gateway::builder(), "b")
             .connect(&endpoint)
             .inbound("ping", "bench/ping", b_in, OnFull::default())
             .outbound("pong", "bench/pong", b_out)
@@ -139,7 +150,7 @@ fn queues() -> Arc<RecordQueue> {
 
 /// Gateways: `n` records one way (µs for all), then `pings` round trips
 /// (µs each, median).
-fn through_gateways(place: &Place, n: usize, pings: usize) -> (f64, f64) {
+fn through_gateways(place: &Place, n: usize, pings: usize, keep: bool) -> (f64, f64) {
     let (a_out, a_in, b_in, b_out) = (queues(), queues(), queues(), queues());
     let stop = event();
     // Host B's program: echoes every ping after the first `n` (those are
@@ -156,6 +167,10 @@ fn through_gateways(place: &Place, n: usize, pings: usize) -> (f64, f64) {
             bo.put(&buf).unwrap();
         }
     });
+    // Kept windows on tmpfs, where a daemon's state would be for speed
+    // (the file survives the gateway, not the machine).
+    let dir =
+        std::path::PathBuf::from(format!("/dev/shm/mproc-zenoh-bench-{}", std::process::id()));
     let (a, b) = gateways(
         place,
         Arc::clone(&a_out),
@@ -163,6 +178,7 @@ fn through_gateways(place: &Place, n: usize, pings: usize) -> (f64, f64) {
         b_in,
         b_out,
         stop,
+        keep.then(|| dir.clone()),
     );
     let mut buf = Vec::new();
     // Warm the path.
@@ -184,6 +200,7 @@ fn through_gateways(place: &Place, n: usize, pings: usize) -> (f64, f64) {
     stop.set();
     a.join().unwrap();
     b.join().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
     (one_way, median(&mut rtts))
 }
 
@@ -337,19 +354,26 @@ fn main() {
             addr: format!("10.213.{}.1", tag % 250),
         });
     }
-    let names = ["mproc gateways", "zenoh pub/sub alone", "local RecordQueue"];
+    let names = [
+        "mproc gateways",
+        "zenoh pub/sub alone",
+        "local RecordQueue",
+        "mproc gateways, windows kept (tmpfs)",
+    ];
     // Per place and contender: rates and round trips; per place, the
     // per-round ratios.
-    let mut rate = vec![<[Vec<f64>; 3]>::default(); places.len()];
-    let mut rtt = vec![<[Vec<f64>; 3]>::default(); places.len()];
+    let mut rate = vec![<[Vec<f64>; 4]>::default(); places.len()];
+    let mut rtt = vec![<[Vec<f64>; 4]>::default(); places.len()];
+    let mut ratio_kept = vec![Vec::new(); places.len()];
     let mut ratio_rate = vec![Vec::new(); places.len()];
     let mut ratio_rtt = vec![Vec::new(); places.len()];
     for round in 0..=rounds {
         for (p, place) in places.iter().enumerate() {
             let runs = [
-                through_gateways(place, n, pings),
+                through_gateways(place, n, pings, false),
                 through_zenoh(place, n, pings),
                 through_local(n, pings),
+                through_gateways(place, n, pings, true),
             ];
             if round == 0 {
                 continue; // warm-up
@@ -360,6 +384,7 @@ fn main() {
             }
             ratio_rate[p].push(runs[1].0 / runs[0].0);
             ratio_rtt[p].push(runs[0].1 / runs[1].1);
+            ratio_kept[p].push(runs[0].0 / runs[3].0);
         }
     }
     println!(
@@ -385,6 +410,11 @@ fn main() {
             place.name,
             median(&mut ratio_rate[p]),
             median(&mut ratio_rtt[p])
+        );
+        println!(
+            "{}: gateway throughput, windows kept / not kept: {:.2}",
+            place.name,
+            median(&mut ratio_kept[p])
         );
     }
 }
