@@ -24,7 +24,11 @@ pub enum OnFull {
     /// Keep it well under zenoh's lease (10 s by default): a receiving
     /// path held longer than that ends the session.
     Wait(Duration),
-    /// Leaves the item at once (counted in [`Stats::full`]).
+    /// Leaves the item at once (counted in [`Stats::full`]). Its sender
+    /// sends it, and those after it, again after
+    /// [`RESEND_AFTER`](crate::RESEND_AFTER): a receiver slower than its
+    /// sender then takes what fits in its queue once per resend, far
+    /// below what [`OnFull::Wait`] keeps flowing.
     Drop,
 }
 
