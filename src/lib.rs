@@ -47,6 +47,11 @@
 //! Layers depend downwards only: `pool`, `manager`, `daemon` and `server` on the
 //! primitives, the primitives on `sys`.
 //!
+//! `pool`, `manager`, `daemon` (needs `pool`) and `server` (needs `daemon`)
+//! are features, on by default: a small build leaves out the ones it does
+//! not use (`default-features = false`); the primitives are always there.
+//! README's "Small builds" has the `size` profile and what each part costs.
+//!
 //! ## The fork contract
 //!
 //! [`Process::start`] and [`process::fork`] fork the calling process. When a
@@ -170,13 +175,21 @@ compile_error!(
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod aio;
 pub mod config;
+#[cfg(feature = "daemon")]
+#[cfg_attr(docsrs, doc(cfg(feature = "daemon")))]
 pub mod daemon;
 pub mod error;
 pub mod ipc;
+#[cfg(feature = "manager")]
+#[cfg_attr(docsrs, doc(cfg(feature = "manager")))]
 pub mod manager;
 mod name;
+#[cfg(feature = "pool")]
+#[cfg_attr(docsrs, doc(cfg(feature = "pool")))]
 pub mod pool;
 pub mod process;
+#[cfg(feature = "server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "server")))]
 pub mod server;
 pub mod shm;
 pub mod signal;

@@ -289,6 +289,10 @@ impl Listener {
     /// Hands the duty of removing the path to the caller (the manager,
     /// which removes it only while it still names the socket bound here):
     /// this listener no longer removes it.
+    #[cfg_attr(
+        not(all(feature = "pool", feature = "manager", feature = "server")),
+        allow(dead_code)
+    )]
     pub(crate) fn disown(&mut self) {
         self.unlink_in = None;
     }

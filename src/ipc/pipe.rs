@@ -93,6 +93,10 @@ impl Connection {
     }
 
     /// The socket itself, for a protocol built on it (the manager's).
+    #[cfg_attr(
+        not(all(feature = "pool", feature = "manager", feature = "server")),
+        allow(dead_code)
+    )]
     pub(crate) fn into_fd(self) -> OwnedFd {
         self.fd
     }

@@ -15,6 +15,10 @@ pub struct Ready(u64);
 
 impl Ready {
     /// The positions set in `bits`.
+    #[cfg_attr(
+        not(all(feature = "pool", feature = "manager", feature = "server")),
+        allow(dead_code)
+    )]
     pub(crate) fn from_bits(bits: u64) -> Ready {
         Ready(bits)
     }

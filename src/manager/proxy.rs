@@ -190,6 +190,7 @@ impl<P> std::fmt::Debug for Token<P> {
     }
 }
 
+#[cfg(feature = "pool")]
 #[allow(unsafe_code)]
 // SAFETY: an inline string and two numbers: no pointer, no descriptor, no
 // drop glue beyond the value's own bytes (the PhantomData is zero-sized).

@@ -5,13 +5,26 @@
 //! file descriptor, retries `EINTR`, or upholds an obligation of an `unsafe`
 //! call. Every `unsafe` block says why it is sound in a `// SAFETY:` line.
 #![allow(unsafe_code)]
+// The helpers serve the optional modules (pool, manager, daemon kit,
+// server) too: a build that leaves some out leaves some helpers unused.
+#![cfg_attr(
+    not(all(
+        feature = "pool",
+        feature = "manager",
+        feature = "daemon",
+        feature = "server"
+    )),
+    allow(dead_code)
+)]
 
 pub(crate) mod epoll;
 pub(crate) mod event;
+#[cfg(feature = "server")]
 pub(crate) mod exec;
 pub(crate) mod fdpass;
 pub(crate) mod file;
 pub(crate) mod futex;
+#[cfg(feature = "server")]
 pub(crate) mod listen;
 pub(crate) mod mem;
 pub(crate) mod mq;
@@ -23,7 +36,9 @@ pub(crate) mod robust;
 pub(crate) mod shm;
 pub(crate) mod signal;
 pub(crate) mod socket;
+#[cfg(feature = "daemon")]
 pub(crate) mod systemd;
+#[cfg(feature = "pool")]
 pub(crate) mod task;
 #[cfg(feature = "tokio")]
 pub(crate) mod timer;
