@@ -123,7 +123,11 @@
 //!   `user[2]` jobs timed out, `user[3]` messages waiting in the queue.
 //!   A job is counted (`done`, `failed`) after its log line is written,
 //!   and a report after its status line: a reader that sees a count sees
-//!   the lines.
+//!   the lines. The lines of one turn of the master's loop go out in one
+//!   `write`, then their jobs are counted. `rss_kib` and `user[3]` cost
+//!   system calls: they are refreshed at most every 100 ms while the
+//!   daemon is busy (and once after it goes idle), and at once by a
+//!   report; the other counters are always current.
 //!
 //! # Files
 //!

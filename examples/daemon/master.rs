@@ -84,6 +84,11 @@ struct Seen {
     jobs: u64,
 }
 
+/// How often, at most, the loop refreshes the board's figures that cost
+/// system calls (the jobs waiting in the queue, the master's RSS); a
+/// report (`USR1`, `USR2`) refreshes them at once.
+const REFRESH: Duration = Duration::from_millis(100);
+
 /// What the master's loop and the pool's callbacks share.
 struct Daemon {
     log: RefCell<LogFile>,
@@ -91,6 +96,11 @@ struct Daemon {
     workers: RefCell<heapless::Vec<Seen, POOL_MAX_WORKERS>>,
     /// Why the pool is being stopped, for the jobs it fails.
     stopping: Cell<&'static str>,
+    /// Jobs ended (done, failed) whose lines are pushed, not yet written:
+    /// counted on the board once they are ([`Daemon::flush`]).
+    ended: Cell<(u64, u64)>,
+    /// When the board's costly figures were last refreshed.
+    refreshed: Cell<Instant>,
 }
 
 /// The status line: the board's snapshot and the daemon's own counters.
@@ -115,11 +125,28 @@ fn rss_kib(pid: Pid) -> Option<u64> {
 }
 
 impl Daemon {
-    /// One line in the log, after a timestamp.
+    /// One line for the log, after a timestamp: written with the others
+    /// of this turn of the loop, by [`Daemon::flush`].
     fn say(&self, args: fmt::Arguments<'_>) {
         let stamp = mproc::daemon::UtcTime::now();
-        if let Err(e) = self.log.borrow_mut().line(format_args!("{stamp} {args}")) {
+        if let Err(e) = self.log.borrow_mut().push(format_args!("{stamp} {args}")) {
             eprintln!("daemon: cannot write the log: {e}");
+        }
+    }
+
+    /// Writes the lines said (one `write`), then counts the jobs they end
+    /// on the board: a reader that sees `done + failed` reach N finds N
+    /// lines in the log.
+    fn flush(&self) {
+        if let Err(e) = self.log.borrow_mut().flush() {
+            eprintln!("daemon: cannot write the log: {e}");
+        }
+        let (done, failed) = self.ended.replace((0, 0));
+        if done + failed > 0 {
+            let b = &self.board;
+            b.queued.fetch_sub(done + failed, Relaxed);
+            b.done.fetch_add(done, Relaxed);
+            b.failed.fetch_add(failed, Relaxed);
         }
     }
 
@@ -134,16 +161,15 @@ impl Daemon {
         }
     }
 
-    /// Counts a job's end. Always after its log line: a reader that sees
-    /// `done + failed` reach N finds N lines in the log.
+    /// Counts a job's end, after its line: on the board once the line is
+    /// written ([`Daemon::flush`]).
     fn tally(&self, ok: bool) {
-        let b = &self.board;
-        b.queued.fetch_sub(1, Relaxed);
-        if ok {
-            b.done.fetch_add(1, Relaxed);
+        let (done, failed) = self.ended.get();
+        self.ended.set(if ok {
+            (done + 1, failed)
         } else {
-            b.failed.fetch_add(1, Relaxed);
-        }
+            (done, failed + 1)
+        });
     }
 
     /// A job's task ended: with its result or its own error.
@@ -223,8 +249,10 @@ impl Daemon {
     }
 
     /// Brings the board up to date with the pool: workers (a pid not seen
-    /// before is a fork), the target, the queue, the master's RSS.
-    fn refresh(&self, pool: &Pool, mq: &MessageQueue) {
+    /// before is a fork), the target; and, when `now` or every
+    /// [`REFRESH`], the figures that cost system calls: the queue, the
+    /// master's RSS. When the costly ones are next due (`None`: now done).
+    fn refresh(&self, pool: &Pool, mq: &MessageQueue, now: bool) -> Option<Instant> {
         let pids = pool.pids();
         {
             let mut seen = self.workers.borrow_mut();
@@ -243,10 +271,16 @@ impl Daemon {
         b.workers.store(pids.len() as u32, Relaxed);
         b.target_workers.store(pool.processes() as u32, Relaxed);
         b.forks.store(pool.forks(), Relaxed);
+        let due = self.refreshed.get() + REFRESH;
+        if !now && Instant::now() < due {
+            return Some(due);
+        }
         if let Ok(a) = mq.attributes() {
             b.user[WAITING].store(a.current as u64, Relaxed);
         }
         b.touch();
+        self.refreshed.set(Instant::now());
+        None
     }
 
     /// The status line for systemd's `STATUS=` (`systemctl status`).
@@ -273,17 +307,20 @@ impl Daemon {
                 "USR1: cannot reopen the log, writing on to the old file: {e}"
             ));
         }
+        // The jobs whose lines are out count in the status line.
+        self.flush();
         let n = self.board.reports.load(Relaxed) + 1;
-        self.refresh(pool, mq);
+        self.refresh(pool, mq, true);
         let line = StatusLine(self.board.snapshot());
         self.say(format_args!("status #{n} {line} backlog={backlog}"));
         // Counted once written, as the jobs are.
+        self.flush();
         self.board.reports.store(n, Relaxed);
     }
 
     /// `USR2`: one line per worker.
     fn list_workers(&self, pool: &Pool, mq: &MessageQueue, n: u64) {
-        self.refresh(pool, mq);
+        self.refresh(pool, mq, true);
         let seen = self.workers.borrow();
         self.say(format_args!(
             "workers #{n} live={} target={}",
@@ -384,6 +421,8 @@ pub fn serve(cfg: &Config) -> Result<(), Box<dyn std::error::Error>> {
         board,
         workers: RefCell::new(heapless::Vec::new()),
         stopping: Cell::new("the daemon is shutting down"),
+        ended: Cell::new((0, 0)),
+        refreshed: Cell::new(Instant::now()),
     });
     // One line per thing taken over from a daemon that is gone.
     if let Some(pid) = pidfile.replaced() {
@@ -417,13 +456,16 @@ pub fn serve(cfg: &Config) -> Result<(), Box<dyn std::error::Error>> {
             .maxtasksperchild(cfg.max_jobs)
             .maxtasksperchild_jitter(cfg.max_jobs / 4);
     }
+    // Nothing pushed goes into the workers' copies of the log (they
+    // never write it, but a copy is a copy).
+    d.flush();
     let pool = builder.build()?;
 
     let mut backlog: VecDeque<Job> = VecDeque::with_capacity(cfg.backlog + cfg.queue_depth);
     let mut wanted = cfg.workers;
     let mut drain_until: Option<Instant> = None;
     let mut lists = 0u64;
-    d.refresh(&pool, &mq);
+    d.refresh(&pool, &mq, true);
     d.board.set_state(State::Running);
     d.say(format_args!(
         "started pid={} workers={} queue={} status={} pidfile={} task-timeout={}ms grace={}ms",
@@ -440,7 +482,11 @@ pub fn serve(cfg: &Config) -> Result<(), Box<dyn std::error::Error>> {
     let notifier = Notifier::from_env()?;
     let mut watchdog = Watchdog::from_env()?;
     d.tell(notifier.ready_with_status(&d.status_text()));
+    d.flush();
     let mut message = [0u8; JOB_BYTES];
+    // When the board's costly figures are due again (something changed
+    // since they were refreshed).
+    let mut refresh_due: Option<Instant> = None;
 
     let end = loop {
         // Wait: on the queue while there is room for its jobs, the
@@ -449,9 +495,13 @@ pub fn serve(cfg: &Config) -> Result<(), Box<dyn std::error::Error>> {
         // A task's end, a worker's exit and the task timeouts wake the
         // wait by themselves; only a drain has a deadline of its own.
         // The watchdog's next ping too.
+        let deadline = match (drain_until, refresh_due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let timeout = Watchdog::timeout(
             watchdog.as_ref(),
-            drain_until.map(|until| until.saturating_duration_since(Instant::now())),
+            deadline.map(|until| until.saturating_duration_since(Instant::now())),
         );
         let woke = {
             let mut sources = heapless::Vec::<BorrowedFd<'_>, 1>::new();
@@ -593,7 +643,9 @@ pub fn serve(cfg: &Config) -> Result<(), Box<dyn std::error::Error>> {
                 d.abandoned(id, format_args!("not started: {e}"));
             }
         }
-        d.refresh(&pool, &mq);
+        refresh_due = d.refresh(&pool, &mq, false);
+        // This turn's lines in one write, then their jobs counted.
+        d.flush();
         // Alive only while every worker runs and no job has overrun the
         // task timeout: a wedged pool stops pinging, and systemd restarts
         // the service. (`healthy` polls the workers: only when a ping is
@@ -675,7 +727,9 @@ pub fn serve(cfg: &Config) -> Result<(), Box<dyn std::error::Error>> {
     // Every worker is reaped by now.
     d.board.workers.store(0, Relaxed);
     d.board.set_state(State::Stopped);
+    d.flush();
     d.say(format_args!("stopped: {}", StatusLine(d.board.snapshot())));
+    d.flush();
     // Every handle goes: the workers (reaped), the queue, the status
     // segment (with the last `Rc`), the pidfile.
     drop(pool);

@@ -13,11 +13,17 @@ use crate::sys;
 ///
 /// Each [`LogFile::line`] is one `write` to an `O_APPEND` file, so lines
 /// from several processes sharing it never interleave within a line (up
-/// to 1 KiB each). Writing allocates nothing.
+/// to 1 KiB each). A busy loop batches its lines instead: [`LogFile::push`]
+/// keeps a line in the batch (up to [`LogFile::BATCH`] bytes), and
+/// [`LogFile::flush`] writes the batch in one `write`, whole lines only.
+/// Writing allocates nothing (the batch is allocated once, when the file
+/// is opened).
 #[derive(Debug)]
 pub struct LogFile {
     path: PathBuf,
     file: std::fs::File,
+    /// Lines pushed and not yet written; never grown past its capacity.
+    batch: Vec<u8>,
 }
 
 fn open(path: &Path) -> std::io::Result<std::fs::File> {
@@ -53,6 +59,7 @@ impl LogFile {
         Ok(LogFile {
             path: path.to_path_buf(),
             file,
+            batch: Vec::with_capacity(LogFile::BATCH),
         })
     }
 
@@ -62,9 +69,11 @@ impl LogFile {
     /// # Errors
     ///
     /// The file system's refusals.
+    /// Lines pushed before go to the old file first.
     pub fn reopen(&mut self) -> Result<()> {
+        let flushed = self.flush();
         self.file = open(&self.path).map_err(|e| log_error("LogFile::reopen", &self.path, &e))?;
-        Ok(())
+        flushed
     }
 
     /// Appends one line: `args` and a newline, in one write (cut at 1 KiB).
@@ -72,21 +81,66 @@ impl LogFile {
     /// # Errors
     ///
     /// The file system's refusals (`ENOSPC`…).
+    /// The lines pushed before it go in the same write, ahead of it.
     pub fn line(&mut self, args: core::fmt::Arguments<'_>) -> Result<()> {
+        let pushed = self.push(args);
+        let flushed = self.flush();
+        pushed.and(flushed)
+    }
+
+    /// The most bytes of lines [`LogFile::push`] keeps before it writes
+    /// them.
+    pub const BATCH: usize = 8192;
+
+    /// Keeps one line (`args` and a newline, cut at 1 KiB) in the batch,
+    /// to be written by the next [`LogFile::flush`] (or [`LogFile::line`],
+    /// [`LogFile::reopen`], or when it is dropped). A line that would not
+    /// fit in the batch writes the batch first.
+    ///
+    /// # Errors
+    ///
+    /// The file system's refusals, when the batch had to be written.
+    pub fn push(&mut self, args: core::fmt::Arguments<'_>) -> Result<()> {
         let mut buf = heapless::String::<1024>::new();
         // A line longer than the buffer is cut where it stops fitting.
         let _ = core::fmt::Write::write_fmt(&mut buf, args);
-        let mut bytes = heapless::Vec::<u8, 1025>::new();
-        let _ = bytes.extend_from_slice(buf.as_bytes());
-        let _ = bytes.push(b'\n');
-        self.file
-            .write_all(&bytes)
-            .map_err(|e| log_error("LogFile::line", &self.path, &e))
+        let mut flushed = Ok(());
+        if self.batch.len() + buf.len() + 1 > LogFile::BATCH {
+            flushed = self.flush();
+        }
+        self.batch.extend_from_slice(buf.as_bytes());
+        self.batch.push(b'\n');
+        flushed
+    }
+
+    /// Writes the lines pushed, in one write.
+    ///
+    /// # Errors
+    ///
+    /// The file system's refusals (`ENOSPC`…); the lines are dropped
+    /// then, not kept for another try.
+    pub fn flush(&mut self) -> Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let written = self
+            .file
+            .write_all(&self.batch)
+            .map_err(|e| log_error("LogFile::line", &self.path, &e));
+        self.batch.clear();
+        written
     }
 
     /// Where it is.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+impl Drop for LogFile {
+    /// Writes the lines still pushed.
+    fn drop(&mut self) {
+        let _ = self.flush();
     }
 }
 

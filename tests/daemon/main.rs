@@ -291,6 +291,43 @@ fn a_log_file_follows_its_rotation() {
 }
 
 #[test]
+fn pushed_log_lines_are_written_together_in_order_by_flush_reopen_and_drop() {
+    let path = scratch(&format!("batch-{:?}", std::thread::current().id()));
+    let rotated = path.with_extension("1");
+    let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap_or_default();
+    let mut log = LogFile::open(&path).unwrap();
+    log.push(format_args!("one")).unwrap();
+    log.push(format_args!("two {}", 2)).unwrap();
+    assert_eq!(read(&path), "", "pushed lines wait for the flush");
+    log.flush().unwrap();
+    assert_eq!(read(&path), "one\ntwo 2\n");
+    // `line` writes what was pushed first, then itself.
+    log.push(format_args!("three")).unwrap();
+    log.line(format_args!("four")).unwrap();
+    assert_eq!(read(&path), "one\ntwo 2\nthree\nfour\n");
+    // `reopen` writes the batch to the file it leaves.
+    log.push(format_args!("five")).unwrap();
+    std::fs::rename(&path, &rotated).unwrap();
+    log.reopen().unwrap();
+    assert!(read(&rotated).ends_with("four\nfive\n"));
+    // A full batch writes itself before the line that does not fit, whole
+    // lines only.
+    let long = "x".repeat(999);
+    let per_batch = LogFile::BATCH / 1000;
+    for _ in 0..=per_batch {
+        log.push(format_args!("{long}")).unwrap();
+    }
+    let written = read(&path);
+    assert_eq!(written.len(), per_batch * 1000);
+    assert!(written.lines().all(|l| l == long));
+    // Dropped, it writes the rest.
+    drop(log);
+    assert_eq!(read(&path).lines().count(), per_batch + 1);
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(&rotated);
+}
+
+#[test]
 fn the_main_loop_wakes_for_signals_sources_and_time() {
     isolated(|| {
         let main = MainLoop::new(SigSet::from_signals(&[Signal::USR1, Signal::HUP])).unwrap();
