@@ -59,6 +59,9 @@
 //! pure spinners out (each of their hops would wait for a preemption):
 //! a hand-off then costs two context switches and no cross-CPU wake-up,
 //! which on a virtual machine is by far the steadiest placement.
+//! `MPROC_BENCH_IPC_LOAD=1` runs every contender beside a background load:
+//! one forked process busy computing on the CPUs for the whole run (the
+//! floor and the Queue under load, as on a busier machine).
 //!
 //! The harness is not libtest (`harness = false`), so this process stays
 //! single-threaded: nothing here starts a thread, and `Process::start`
@@ -179,6 +182,17 @@ fn run() -> Result<()> {
         set_affinity(pin.bench).map_err(|e| format!("pinning to CPU {}: {e}", pin.bench))?;
         CHILD_CPU.store(pin.child, Ordering::Relaxed);
     }
+    // Forked before the peer and the runs, killed when the bench ends.
+    let load = if std::env::var("MPROC_BENCH_IPC_LOAD").is_ok_and(|v| !v.is_empty() && v != "0") {
+        Some(fork(|| {
+            let mut x = 1u64;
+            loop {
+                x = std::hint::black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
+            }
+        })?)
+    } else {
+        None
+    };
     let mut python = Python::start();
     let mut python_version = python.as_mut().and_then(|p| p.ask("version").ok());
     if let (Some(pin), Some(peer)) = (pin, python.as_mut())
@@ -246,7 +260,15 @@ fn run() -> Result<()> {
             ""
         },
     );
+    if load.is_some() {
+        let _ = writeln!(
+            out,
+            "- background load (MPROC_BENCH_IPC_LOAD): one forked process busy computing for \
+             the whole run, wherever the scheduler puts it\n"
+        );
+    }
     let placement = match pin {
+        None if load.is_some() => "unpinned, one busy process beside".to_owned(),
         None => "unpinned".to_owned(),
         Some(p) if p.bench == p.child => format!("both on CPU {}", p.bench),
         Some(p) => format!("bench on CPU {}, child on CPU {}", p.bench, p.child),
