@@ -110,16 +110,16 @@ impl Header {
 /// name ([`core::any::type_name`]), as the mproc manager checks its serde
 /// values: two programs must name the type alike.
 pub fn serde_fingerprint<T: ?Sized>() -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in b"serde:"
-        .iter()
-        .chain(core::any::type_name::<T>().as_bytes())
-    {
-        hash ^= u64::from(b);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
+    let name = core::any::type_name::<T>().as_bytes();
     // Never RAW: a typed queue does not take raw bytes unchecked.
-    hash.max(1)
+    fnv1a(b"serde:".iter().chain(name)).max(1)
+}
+
+/// 64-bit FNV-1a over `bytes`.
+pub(crate) fn fnv1a<'a>(bytes: impl IntoIterator<Item = &'a u8>) -> u64 {
+    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 #[cfg(test)]

@@ -33,12 +33,7 @@ pub const COMPACT_AT: u64 = 4 << 20;
 
 /// FNV-1a over the record's number and item.
 fn checksum(seq: u64, item: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in seq.to_le_bytes().iter().chain(item) {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
+    crate::frame::fnv1a(seq.to_le_bytes().iter().chain(item))
 }
 
 /// What a bridge's file held when it opened.

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Reaped, msg, signal, start, take};
+use common::{Queues, Reaped, free_port, msg, signal, start, take};
 use mproc::ipc::MessageQueue;
 
 /// A directory removed when the test ends.
@@ -26,44 +26,6 @@ fn dir(name: &str) -> Dir {
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     Dir(d)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Message queues named for this test, removed when it ends; `None` (the
-/// test skips) where the system has none.
-struct Queues(Vec<(String, MessageQueue)>);
-
-impl Queues {
-    fn new(names: &[&str]) -> Option<Queues> {
-        let me = std::process::id();
-        let mut v = Vec::new();
-        for n in names {
-            let name = format!("/mproc-zt-{n}-{me}");
-            match MessageQueue::create(&name, 10, 64) {
-                Ok(q) => v.push((name, q)),
-                Err(e) => {
-                    eprintln!("skipped: no POSIX message queues here ({e})");
-                    return None;
-                }
-            }
-        }
-        Some(Queues(v))
-    }
-
-    fn name(&self, i: usize) -> &str {
-        &self.0[i].0
-    }
-
-    fn queue(&self, i: usize) -> &MessageQueue {
-        &self.0[i].1
-    }
 }
 
 /// Runs `openssl` with `args` (split at spaces) in `dir`; false (the
@@ -162,7 +124,7 @@ fn stop(ps: Vec<Reaped>) {
 
 #[test]
 fn over_tls_a_peer_trusting_the_authority_gets_the_items_and_an_untrusting_one_none() {
-    let Some(q) = Queues::new(&["tls-out", "tls-good", "tls-bad"]) else {
+    let Some(q) = Queues::new(&["tls-out", "tls-good", "tls-bad"], 10) else {
         return;
     };
     let d = dir("tls");
@@ -225,7 +187,7 @@ fn over_tls_a_peer_trusting_the_authority_gets_the_items_and_an_untrusting_one_n
 
 #[test]
 fn with_a_password_file_a_peer_with_the_password_gets_the_items_and_one_without_none() {
-    let Some(q) = Queues::new(&["pw-out", "pw-good", "pw-bad"]) else {
+    let Some(q) = Queues::new(&["pw-out", "pw-good", "pw-bad"], 10) else {
         return;
     };
     let d = dir("pw");
@@ -298,7 +260,7 @@ fn socket_inodes(pid: u32) -> Vec<String> {
 
 #[test]
 fn without_listen_or_a_configuration_a_gateway_listens_on_loopback_only() {
-    let Some(q) = Queues::new(&["lo-out"]) else {
+    let Some(q) = Queues::new(&["lo-out"], 10) else {
         return;
     };
     let (a, _) = start(&["--out", &format!("jobs={}:test/lo/jobs", q.name(0))]);

@@ -7,31 +7,15 @@ mod common;
 use std::time::Duration;
 
 use common::{signal, start, status};
-use mproc::ipc::MessageQueue;
 
 #[test]
 fn two_programs_bridge_two_message_queues() {
-    let me = std::process::id();
-    let (a_name, b_name) = (format!("/mproc-zt-a-{me}"), format!("/mproc-zt-b-{me}"));
-    let (a, b) = match (
-        MessageQueue::create(&a_name, 8, 64),
-        MessageQueue::create(&b_name, 8, 64),
-    ) {
-        (Ok(a), Ok(b)) => (a, b),
-        (a, b) => {
-            eprintln!(
-                "skipped: no POSIX message queues here ({:?}, {:?})",
-                a.err(),
-                b.err()
-            );
-            return;
-        }
+    let Some(q) = common::Queues::new(&["prog-a", "prog-b"], 8) else {
+        return;
     };
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let (a_name, b_name) = (q.name(0), q.name(1));
+    let (a, b) = (q.queue(0), q.queue(1));
+    let port = common::free_port();
     let listen = format!("tcp/127.0.0.1:{port}");
     let (mut pa, _out_a) = start(&[
         "--listen",
@@ -79,26 +63,12 @@ fn two_programs_bridge_two_message_queues() {
 #[test]
 fn a_receiver_joining_mid_stream_gets_every_item_after_it_joined_in_order() {
     const N: u32 = 2_000;
-    let me = std::process::id();
-    let names: Vec<String> = ["out", "first", "late"]
-        .iter()
-        .map(|n| format!("/mproc-zt-join-{n}-{me}"))
-        .collect();
-    let mut qs = Vec::new();
-    for n in &names {
-        match MessageQueue::create(n, 10, 64) {
-            Ok(q) => qs.push(q),
-            Err(e) => return eprintln!("skipped: no POSIX message queues here ({e})"),
-        }
-    }
-    let listen = format!(
-        "tcp/127.0.0.1:{}",
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    );
+    let Some(q) = common::Queues::new(&["join-out", "join-first", "join-late"], 10) else {
+        return;
+    };
+    let names = [q.name(0), q.name(1), q.name(2)];
+    let qs = [q.queue(0), q.queue(1), q.queue(2)];
+    let listen = format!("tcp/127.0.0.1:{}", common::free_port());
     let (a, _) = start(&[
         "--listen",
         &listen,
@@ -119,7 +89,7 @@ fn a_receiver_joining_mid_stream_gets_every_item_after_it_joined_in_order() {
         qs[0]
             .send_timeout(&common::msg(i), 0, Duration::from_secs(20))
             .unwrap();
-        assert!(common::take(&qs[1], &mut first, Duration::from_secs(20)));
+        assert!(common::take(qs[1], &mut first, Duration::from_secs(20)));
     }
     // The late one joins while items keep coming ten at a time, as fast
     // as the first receiver takes them: the first it sees was most often
@@ -132,10 +102,10 @@ fn a_receiver_joining_mid_stream_gets_every_item_after_it_joined_in_order() {
         qs[0]
             .send_timeout(&common::msg(i), 0, Duration::from_secs(20))
             .unwrap();
-        assert!(common::take(&qs[1], &mut first, Duration::from_secs(20)));
-        while common::take(&qs[2], &mut late, Duration::ZERO) {}
+        assert!(common::take(qs[1], &mut first, Duration::from_secs(20)));
+        while common::take(qs[2], &mut late, Duration::ZERO) {}
     }
-    while common::take(&qs[2], &mut late, Duration::from_millis(500)) {}
+    while common::take(qs[2], &mut late, Duration::from_millis(500)) {}
     assert_eq!(first, (0..N).collect::<Vec<_>>());
     // Every item from its first on, once and in order.
     let from = *late.first().expect("the late receiver got nothing");

@@ -9,32 +9,16 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{msg, signal, start, status, take};
-use mproc::ipc::MessageQueue;
 
 #[test]
 fn a_router_killed_and_started_again_mid_stream_loses_nothing() {
     const N: u32 = 3_000;
-    let me = std::process::id();
-    let (qa, qb) = (format!("/mproc-zr-a-{me}"), format!("/mproc-zr-b-{me}"));
-    let (a, b) = match (
-        MessageQueue::create(&qa, 8, 64),
-        MessageQueue::create(&qb, 8, 64),
-    ) {
-        (Ok(a), Ok(b)) => (a, b),
-        (a, b) => {
-            eprintln!(
-                "skipped: no POSIX message queues here ({:?}, {:?})",
-                a.err(),
-                b.err()
-            );
-            return;
-        }
+    let Some(q) = common::Queues::new(&["zr-a", "zr-b"], 8) else {
+        return;
     };
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let (qa, qb) = (q.name(0), q.name(1));
+    let (a, b) = (q.queue(0), q.queue(1));
+    let port = common::free_port();
     let router_ep = format!("tcp/127.0.0.1:{port}");
     let router_args = ["--mode", "router", "--listen", router_ep.as_str()];
     let mut router = start(&router_args).0;
@@ -55,7 +39,7 @@ fn a_router_killed_and_started_again_mid_stream_loses_nothing() {
     let mut got: Vec<u32> = Vec::new();
     for i in 0..N {
         while a.try_send(&msg(i), 0).is_err() {
-            take(&b, &mut got, Duration::from_millis(1));
+            take(b, &mut got, Duration::from_millis(1));
         }
         if i == N / 2 {
             signal(&router.0, "KILL");
@@ -65,9 +49,9 @@ fn a_router_killed_and_started_again_mid_stream_loses_nothing() {
     }
     let deadline = Instant::now() + Duration::from_secs(60);
     while got.len() < N as usize && Instant::now() < deadline {
-        take(&b, &mut got, Duration::from_millis(100));
+        take(b, &mut got, Duration::from_millis(100));
     }
-    while take(&b, &mut got, Duration::from_millis(300)) {}
+    while take(b, &mut got, Duration::from_millis(300)) {}
     let status = status(&pb, &mut out_b);
     eprintln!(
         "router killed: {N} sent, {} received; B: {status}",

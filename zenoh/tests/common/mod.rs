@@ -81,3 +81,46 @@ pub fn take(q: &MessageQueue, got: &mut Vec<u32>, wait: Duration) -> bool {
         Err(_) => false,
     }
 }
+
+/// A free loopback port (the system's pick, released for the program).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Message queues named for this test, removed when it ends; `None` (the
+/// test skips) where the system has none.
+pub struct Queues(Vec<(String, MessageQueue)>);
+
+impl Queues {
+    /// `/mproc-zt-<name>-<pid>` for each name, holding `depth` messages
+    /// of up to 64 bytes.
+    pub fn new(names: &[&str], depth: usize) -> Option<Queues> {
+        let me = std::process::id();
+        let mut v = Vec::new();
+        for n in names {
+            let name = format!("/mproc-zt-{n}-{me}");
+            match MessageQueue::create(&name, depth, 64) {
+                Ok(q) => v.push((name, q)),
+                Err(e) => {
+                    eprintln!("skipped: no POSIX message queues here ({e})");
+                    return None;
+                }
+            }
+        }
+        Some(Queues(v))
+    }
+
+    /// The name of queue `i`.
+    pub fn name(&self, i: usize) -> &str {
+        &self.0[i].0
+    }
+
+    /// Queue `i`.
+    pub fn queue(&self, i: usize) -> &MessageQueue {
+        &self.0[i].1
+    }
+}
