@@ -61,6 +61,53 @@ fn a_semaphore_admits_at_most_its_units() {
 }
 
 #[test]
+fn a_lock_waiter_is_not_passed_over_for_long_by_a_client_that_keeps_taking_it() {
+    isolated(|| {
+        let m = Manager::start().unwrap();
+        let lock = m.lock().unwrap();
+        let stop = Shared::new(AtomicU32::new(0)).unwrap();
+        let waited_us = Shared::new(AtomicU32::new(u32::MAX)).unwrap();
+        // A client that holds the lock long enough for a waiter to fall
+        // asleep, and takes it again as soon as it lets it go, while the
+        // server may leave a released lock to whoever asks first.
+        let mut greedy = Process::new(|| {
+            let mut rounds = 0u32;
+            while stop.load(Ordering::SeqCst) == 0 {
+                lock.acquire().unwrap();
+                let held = Instant::now();
+                while held.elapsed() < Duration::from_micros(100) {
+                    std::hint::spin_loop();
+                }
+                lock.release().unwrap();
+                rounds += 1;
+            }
+            assert!(rounds > 0);
+        });
+        greedy.start().unwrap();
+        let mut waiter = Process::new(|| {
+            std::thread::sleep(Duration::from_millis(50));
+            let t = Instant::now();
+            lock.acquire().unwrap();
+            let waited = u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX);
+            waited_us.store(waited, Ordering::SeqCst);
+            lock.release().unwrap();
+        });
+        waiter.start().unwrap();
+        // The waiter gets the lock whatever the greedy client does.
+        assert_eq!(
+            waiter.join_timeout(Duration::from_secs(20)).unwrap(),
+            Some(0)
+        );
+        stop.store(1, Ordering::SeqCst);
+        assert_eq!(greedy.join().unwrap(), 0);
+        let waited = Duration::from_micros(u64::from(waited_us.load(Ordering::SeqCst)));
+        // The server passes a waiter over for 4 ms at most; the rest is
+        // room for a slow or emulated machine.
+        assert!(waited < Duration::from_millis(500), "waited {waited:?}");
+    });
+}
+
+#[test]
 fn an_event_wakes_every_waiter() {
     isolated(|| {
         let m = Manager::start().unwrap();

@@ -38,6 +38,7 @@ use crate::sys::epoll::{Epoll, Ready};
 use crate::sys::socket;
 
 mod conns;
+mod locks;
 mod manage;
 mod ops;
 mod var_ops;
@@ -170,6 +171,11 @@ struct Server {
     next_stamp: u64,
     /// The earliest deadline of a parked request.
     next_deadline: Option<Instant>,
+    /// Locks left free while requests are parked on them, and since when
+    /// (see `locks`).
+    idle_locks: Vec<(usize, Instant)>,
+    /// When one of them is next due to be handed over.
+    idle_due: Option<Instant>,
     stop: bool,
     /// When the server started (nanoseconds of the clock's second): with
     /// its pid, what tells this server from a later one on the address.
@@ -231,6 +237,8 @@ fn serve(
         next_conn_id: 1,
         next_stamp: 0,
         next_deadline: None,
+        idle_locks: Vec::new(),
+        idle_due: None,
         stop: false,
         stamp: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -251,6 +259,9 @@ impl Server {
                 last_work = now;
             }
             self.timers(now);
+            if !self.idle_locks.is_empty() {
+                self.settle_locks();
+            }
             if self.reaping {
                 self.reap();
             }
@@ -272,10 +283,15 @@ impl Server {
     /// The earliest of the loop's deadlines: a parked request's, a
     /// handshake's, a rested listener's.
     fn next_timer(&self) -> Option<Instant> {
-        [self.next_deadline, self.next_hello, self.listener_rests]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.next_deadline,
+            self.next_hello,
+            self.listener_rests,
+            self.idle_due,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Runs what is due at `now`.
@@ -453,6 +469,7 @@ impl Server {
                         phase,
                         saved,
                         cycle,
+                        since: Instant::now(),
                     });
                     conn.chan
                         .state()

@@ -4,7 +4,7 @@
 //! A request that cannot be answered now is parked: its channel stays
 //! `PENDING` (the client waits, spinning, then on its socket) and the
 //! connection records what it waits for, since when (its stamp: grants go
-//! oldest first) and until when (its deadline: the server answers "timed
+//! oldest first, but for a lock's: see `locks`) and until when (its deadline: the server answers "timed
 //! out" itself, so a client never has to withdraw a request). The server
 //! answers a parked request when another request changes the object, when
 //! its deadline passes, or when another connection ends (a lock holder
@@ -44,6 +44,8 @@ pub(super) struct Parked {
     pub(super) saved: u32,
     /// A barrier waiter's cycle.
     pub(super) cycle: u32,
+    /// When it was parked.
+    pub(super) since: Instant,
 }
 
 /// The deadline a request's first argument (nanoseconds) asks for:
@@ -72,6 +74,8 @@ impl Server {
     pub(super) fn wait_op(&mut self, conn: u32, index: usize, op: u16, len: usize) -> Action {
         let kind_code = self.objects[index].kind;
         let args_deadline = deadline(&self.req[..len]);
+        // A free lock with requests parked on it: may this one go first?
+        let barge = op == op::ACQUIRE && self.may_barge(index, Instant::now());
         let Some(data) = &mut self.objects[index].data else {
             return Action::Reply(Reply::status(status::NO_OBJECT, 0, 0));
         };
@@ -79,7 +83,7 @@ impl Server {
             // -------------------------------------------- lock, rlock, condition
             (Data::Lock { holder, depth }, op::ACQUIRE) => {
                 let reentrant = kind_code != kind::LOCK;
-                if *holder == 0 {
+                if *holder == 0 && barge {
                     *holder = conn;
                     *depth = 1;
                     Action::Reply(Reply::ok(1))
@@ -497,32 +501,6 @@ impl Server {
         } else {
             self.doom(slot);
         }
-    }
-
-    /// A free lock (or condition) `index` goes to its oldest waiter: an
-    /// acquirer, or a condition waiter taking it back.
-    pub(super) fn grant_lock(&mut self, index: usize) {
-        let Some(slot) = self.oldest(index, |p| {
-            p.op == op::ACQUIRE || (p.op == op::WAIT && p.phase != WAITING)
-        }) else {
-            return;
-        };
-        let Some(p) = self.parked_at(slot) else {
-            return;
-        };
-        let Some(id) = self.conns[slot].as_ref().map(|c| c.id) else {
-            return;
-        };
-        if let Some(Data::Lock { holder, depth }) = &mut self.objects[index].data {
-            *holder = id;
-            *depth = if p.op == op::WAIT { p.saved.max(1) } else { 1 };
-        }
-        let reply = if p.op == op::WAIT {
-            Reply::ok(u64::from(p.phase == NOTIFIED))
-        } else {
-            Reply::ok(1)
-        };
-        self.grant(slot, reply);
     }
 
     /// Breaks barrier `index`: every waiter is answered `BROKEN`.
