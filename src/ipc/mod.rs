@@ -59,6 +59,7 @@
 #[cfg(feature = "serde")]
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 pub mod codec;
+mod ends;
 mod handle;
 mod listener;
 mod mq;

@@ -2,13 +2,13 @@
 //! memory (Python's `multiprocessing.Queue(maxsize)`).
 
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use super::ends::{EndLock, Ends};
 use super::waiters::{Side, Waiters, Watch};
 use crate::error::{Error, ErrorKind, Resource, Result};
 use crate::shm::{Item, Shareable, Shared};
-use crate::sync::{Lock, LockGuard};
 use crate::sys::event;
 use crate::sys::mem::SharedCell;
 
@@ -45,17 +45,27 @@ use crate::sys::mem::SharedCell;
 ///
 /// # How it works, and what a killed process costs
 ///
-/// A ring of `N` slots under a process-shared [`Lock`]; the ring's whole
-/// state (first item, item count, and the unfinished tasks a
-/// [`JoinableQueue`] counts) is one 64-bit word, changed by one store at the
-/// end of each `put`, `get` and `task_done`. A `put` on a full queue or
-/// a `get` on an empty one watches the state word for up to 20 µs
-/// (spinning for the first 2 µs, then yielding its CPU between looks: the
-/// other side is most likely running and about to answer, and a blocking
-/// wake-up costs tens of microseconds), then parks on a futex word that
-/// the other side moves only when someone is parked. So a hand-off
-/// between two busy processes costs no system call. (The variable-length
-/// [`RecordQueue`](super::RecordQueue) waits the same way.)
+/// A ring of `N` slots with two ends, each under a process-shared
+/// [`Lock`](crate::sync::Lock) of its own: putters take the back's lock
+/// and write at the back, getters take the front's and read at the front,
+/// so a putter and a getter never wait for each other's lock (only
+/// putters for putters, getters for getters). The back's state is the
+/// count of items put, the front's the count of items taken and of tasks
+/// marked done (a [`JoinableQueue`]'s), each one word changed by one
+/// store at the end of a `put`, a `get` or a `task_done`; the items are
+/// those the back has counted and the front not yet. The two locks, the
+/// two ends' words and the waiters' words each live on a cache line of
+/// their own, and each side rereads the other's word only when it must (a
+/// getter when the queue looks empty, a putter when the room it knows of
+/// is used up), so a hand-off moves the item's line and the back's word,
+/// little else. A `put` on a full queue or a `get` on an empty one
+/// watches the other end for up to 20 µs (spinning for the first 2 µs,
+/// then yielding its CPU between looks: the other side is most likely
+/// running and about to answer, and a blocking wake-up costs tens of
+/// microseconds), then parks on a futex word that the other side moves
+/// only when someone is parked. So a hand-off between two busy processes
+/// costs no system call. (The variable-length
+/// [`RecordQueue`](super::RecordQueue) is built the same way.)
 ///
 /// [`Queue::watch`] makes the queue a source for [`wait`](super::wait).
 /// [`Queue::watch_put`] gives a putter the same for room.
@@ -65,23 +75,56 @@ use crate::sys::mem::SharedCell;
 /// too, and its watches may be registered with a reactor on any thread.
 ///
 /// A process killed at any instant leaves the queue usable: the next
-/// process to take the lock takes it over (the state word is always
-/// consistent). Nothing already put is lost or duplicated, except the one
-/// item the dead process was handling: a putter killed before its store
-/// never put its item; a getter killed after its store took its item with
-/// it; a getter killed before its store leaves the item in the queue for
-/// the next `get`.
+/// process to take a lock it held takes it over (each end's word is
+/// always consistent). Nothing already put is lost, torn or duplicated,
+/// except the one item the dead process was handling: a putter killed
+/// before its store never put its item; a getter killed after its store
+/// took its item with it; a getter killed before its store leaves the
+/// item in the queue for the next `get`.
 #[repr(C)]
 pub struct Queue<T: Item, const N: usize> {
-    lock: Lock,
-    /// `head | count << 16 | unfinished << 32`: the first item's slot, the
-    /// number of items, and the puts not yet matched by a `task_done`.
-    state: AtomicU64,
-    /// The closed flag, the words waiters park on, the eventfd.
+    /// Taken by putters.
+    back_lock: EndLock,
+    /// The items put, and what putters last saw of the front.
+    back: Back,
+    /// Taken by getters (and `task_done`).
+    front_lock: EndLock,
+    /// The items taken and the tasks done.
+    front: Front,
+    /// The closed flag, the words waiters park on, the eventfds.
     waiters: Waiters,
     /// On a cache line of its own, away from the words waiters spin on.
     slots: Slots<T::Repr, N>,
 }
+
+/// The back's state, on a cache line of its own.
+#[repr(C, align(64))]
+struct Back {
+    /// The items put, wrapping: changed under the back's lock, by one
+    /// store (a `put`'s commit).
+    puts: AtomicU32,
+    /// The front's count of items taken as a putter last read it (under
+    /// the back's lock): the room a putter knows of without rereading the
+    /// front. Never ahead of the front, so the room it shows is there.
+    seen_gets: AtomicU32,
+    _spare: [AtomicU32; 14],
+}
+
+/// The front's state, on a cache line of its own.
+#[repr(C, align(64))]
+struct Front {
+    /// The items taken (low 32 bits) and the tasks marked done (high 32
+    /// bits), each wrapping: changed under the front's lock, by one store
+    /// (a `get`'s or a `task_done`'s commit).
+    word: AtomicU64,
+    /// The back's count of items put as a getter last read it (under the
+    /// front's lock): never ahead of the back.
+    seen_puts: AtomicU32,
+    _spare: [AtomicU32; 13],
+}
+
+static_assertions::assert_eq_size!(Back, [u64; 8]);
+static_assertions::assert_eq_size!(Front, [u64; 8]);
 
 /// The ring's slots, starting on a fresh cache line; each holds an item's
 /// stored form ([`Item::Repr`]).
@@ -89,9 +132,9 @@ pub struct Queue<T: Item, const N: usize> {
 struct Slots<R: Shareable + Copy, const N: usize>([SharedCell<R>; N]);
 
 #[allow(unsafe_code)]
-// SAFETY: repr(C) of a Lock, atomics and SharedCells of a Shareable T::Repr: no
-// pointers, no drop glue, every bit pattern valid (a garbage state word is
-// bounded by `N` before use); mutation is atomic, or volatile under the
+// SAFETY: repr(C) of Locks, atomics and SharedCells of a Shareable T::Repr: no
+// pointers, no drop glue, every bit pattern valid (a garbage count is
+// bounded by `N` before use); mutation is atomic, or volatile under a
 // lock. The one descriptor number (the waiters' `waker`) is set only by `Queue::new` and
 // friends, whose queue lives in an anonymous segment reached only through
 // the `Shared` handle that owns the descriptor (see `Queue::waker`); any
@@ -102,13 +145,8 @@ unsafe impl<T: Item, const N: usize> Shareable for Queue<T, N> {
     }
 }
 
-const COUNT_SHIFT: u32 = 16;
-
 impl<T: Item, const N: usize> Queue<T, N> {
-    const CAPACITY_OK: () = assert!(
-        N > 0 && N < (1 << COUNT_SHIFT),
-        "a Queue holds 1 to 65535 items"
-    );
+    const CAPACITY_OK: () = assert!(N > 0 && N < (1 << 16), "a Queue holds 1 to 65535 items");
 
     /// An empty queue in a fresh anonymous shared segment: share it with the
     /// processes forked after this call (Python's `Queue(maxsize=N)`).
@@ -152,57 +190,64 @@ impl<T: Item, const N: usize> Queue<T, N> {
         }
     }
 
-    /// The ring's state under the lock: (head, count, unfinished), head
-    /// and count bounded by `N`.
-    fn load(&self) -> (usize, usize, u32) {
-        let word = self.state.load(Ordering::Relaxed);
-        let head = (word & 0xffff) as usize % N;
-        let count = (((word >> COUNT_SHIFT) & 0xffff) as usize).min(N);
-        (head, count, (word >> 32) as u32)
+    /// The items put (committed).
+    fn puts(&self) -> u32 {
+        self.back.puts.load(Ordering::SeqCst)
     }
 
-    fn store(&self, head: usize, count: usize, unfinished: u32) {
-        // The commit: one store, made as a swap so that it is ordered
-        // before the loads of the parked counters that follow on every
-        // target (qemu-user may emulate a releasing store and a later
-        // acquiring load without the fence between them).
-        self.state.swap(
-            (head as u64) | (count as u64) << COUNT_SHIFT | u64::from(unfinished) << 32,
-            Ordering::SeqCst,
-        );
+    /// The items taken and the tasks done (committed).
+    fn taken(&self) -> (u32, u32) {
+        let word = self.front.word.load(Ordering::SeqCst);
+        (word as u32, (word >> 32) as u32)
     }
 
-    /// The lock, taken over (silently) from a holder that died: the state
-    /// word is always consistent, so there is nothing to repair.
-    fn locked(&self) -> LockGuard<'_> {
-        match self.lock.lock() {
-            Ok(guard) => guard,
-            Err(died) => {
-                let guard = died.into_guard();
-                guard.mark_consistent();
-                // The dead holder may have committed without raising or
-                // lowering the eventfds.
-                let (_, count, unfinished) = self.load();
-                self.waiters.sync_waker(count > 0);
-                self.waiters.sync_room(count < N);
-                self.waiters.done().sync(unfinished == 0);
-                guard
-            }
+    /// Commits an end's word: one store, made as a swap so that it is
+    /// ordered before the loads of the parked counters that follow on
+    /// every target (qemu-user may emulate a releasing store and a later
+    /// acquiring load without the fence between them).
+    fn commit_front(&self, gets: u32, done: u32) {
+        self.front
+            .word
+            .swap(u64::from(gets) | u64::from(done) << 32, Ordering::SeqCst);
+    }
+
+    /// The items from `gets` to `puts`, bounded by `N` (a garbage count
+    /// in a segment written by another program reads as full).
+    fn count(puts: u32, gets: u32) -> usize {
+        (puts.wrapping_sub(gets) as usize).min(N)
+    }
+
+    /// The two locks, as the calls take them: both while some eventfd is
+    /// watched.
+    fn ends(&self) -> Ends<'_, impl Fn() -> bool + '_, impl Fn() + '_> {
+        Ends {
+            back: &self.back_lock.lock,
+            front: &self.front_lock.lock,
+            watched: || self.waiters.any_watched(),
+            resync: || self.resync(),
         }
+    }
+
+    /// Both locks held, after a holder died: brings the eventfds in line
+    /// with the exact state (the dead holder may have committed without
+    /// raising or lowering them).
+    fn resync(&self) {
+        let (gets, done) = self.taken();
+        let puts = self.puts();
+        let count = Self::count(puts, gets);
+        self.waiters.sync_waker(count > 0);
+        self.waiters.sync_room(count < N);
+        self.waiters.done().sync(puts == done);
     }
 
     /// Whether a `get` could go on now: an item, or the queue closed.
     fn gettable(&self) -> bool {
-        self.count_now() > 0 || self.waiters.is_closed()
+        self.qsize() > 0 || self.waiters.is_closed()
     }
 
     /// Whether a `put` could go on now: room, or the queue closed.
     fn puttable(&self) -> bool {
-        self.count_now() < N || self.waiters.is_closed()
-    }
-
-    fn count_now(&self) -> usize {
-        ((self.state.load(Ordering::SeqCst) >> COUNT_SHIFT) & 0xffff) as usize
+        self.qsize() < N || self.waiters.is_closed()
     }
 
     /// Puts `item` in its stored form (so that a caller may try again
@@ -214,31 +259,41 @@ impl<T: Item, const N: usize> Queue<T, N> {
         deadline: Option<Instant>,
     ) -> Result<()> {
         loop {
-            let guard = self.locked();
+            let locked = self.ends().back();
             if self.waiters.is_closed() {
                 return Err(Error::new(op, Self::resource(), ErrorKind::BrokenPipe));
             }
-            let (head, count, unfinished) = self.load();
+            let exact = locked.both();
+            let puts = self.back.puts.load(Ordering::Relaxed);
+            let mut gets = self.back.seen_gets.load(Ordering::Relaxed);
+            if exact || puts.wrapping_sub(gets) as usize >= N {
+                gets = self.taken().0;
+                self.back.seen_gets.store(gets, Ordering::Relaxed);
+            }
+            let count = puts.wrapping_sub(gets) as usize;
             if count < N {
-                self.slots.0[(head + count) % N].store(item);
-                self.store(head, count + 1, unfinished.saturating_add(1));
-                if count == 0 {
-                    self.waiters.raise_if_watched();
+                self.slots.0[puts as usize % N].store(item);
+                // The commit.
+                self.back.puts.swap(puts.wrapping_add(1), Ordering::SeqCst);
+                if exact {
+                    if count == 0 {
+                        self.waiters.raise_if_watched();
+                    }
+                    if count + 1 == N {
+                        self.waiters.room_filled();
+                    }
+                    if self.taken().1 == puts {
+                        self.waiters.done().lower_if_watched();
+                    }
                 }
-                if count + 1 == N {
-                    self.waiters.room_filled();
-                }
-                if unfinished == 0 {
-                    self.waiters.done().lower_if_watched();
-                }
-                drop(guard);
+                drop(locked);
                 self.waiters.put_done();
                 return Ok(());
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(Error::new(op, Self::resource(), ErrorKind::Full));
             }
-            drop(guard);
+            drop(locked);
             self.waiters
                 .wait_until(Side::Putter, || self.puttable(), deadline);
         }
@@ -246,18 +301,29 @@ impl<T: Item, const N: usize> Queue<T, N> {
 
     pub(crate) fn get_until(&self, op: &'static str, deadline: Option<Instant>) -> Result<T> {
         loop {
-            let guard = self.locked();
-            let (head, count, unfinished) = self.load();
+            let locked = self.ends().front();
+            let exact = locked.both();
+            let (gets, done) = self.taken();
+            let mut puts = self.front.seen_puts.load(Ordering::Relaxed);
+            // Counts of fewer than 2^16 items: a negative difference is
+            // garbage, or a zeroed queue's.
+            if exact || (puts.wrapping_sub(gets) as i32) <= 0 {
+                puts = self.puts();
+                self.front.seen_puts.store(puts, Ordering::Relaxed);
+            }
+            let count = Self::count(puts, gets);
             if count > 0 {
-                let repr = self.slots.0[head].load();
-                self.store((head + 1) % N, count - 1, unfinished);
-                if count == 1 {
-                    self.waiters.lower_if_watched();
+                let repr = self.slots.0[gets as usize % N].load();
+                self.commit_front(gets.wrapping_add(1), done);
+                if exact {
+                    if count == 1 {
+                        self.waiters.lower_if_watched();
+                    }
+                    if count == N {
+                        self.waiters.room_beacon().raise_if_watched();
+                    }
                 }
-                if count == N {
-                    self.waiters.room_beacon().raise_if_watched();
-                }
-                drop(guard);
+                drop(locked);
                 self.waiters.get_done(false);
                 // Taken either way: bytes that are no value (written by
                 // another program into a named segment) never block the
@@ -270,13 +336,19 @@ impl<T: Item, const N: usize> Queue<T, N> {
                     )
                 });
             }
+            // SYNC POINT: the close is made under the back's lock, after
+            // every put that came before it: with the flag seen, a look
+            // at the back again sees them all.
             if self.waiters.is_closed() {
+                if Self::count(self.puts(), gets) > 0 {
+                    continue;
+                }
                 return Err(Error::new(op, Self::resource(), ErrorKind::EndOfStream));
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(Error::new(op, Self::resource(), ErrorKind::Empty));
             }
-            drop(guard);
+            drop(locked);
             self.waiters
                 .wait_until(Side::Getter, || self.gettable(), deadline);
         }
@@ -351,7 +423,9 @@ impl<T: Item, const N: usize> Queue<T, N> {
     /// The number of items now (Python's `qsize()`; as there, it may have
     /// changed by the time it is used).
     pub fn qsize(&self) -> usize {
-        self.load().1
+        // The front first: it never passes the back.
+        let gets = self.taken().0;
+        Self::count(self.puts(), gets)
     }
 
     /// Whether the queue is empty now (Python's `empty()`).
@@ -375,9 +449,9 @@ impl<T: Item, const N: usize> Queue<T, N> {
     /// then fail with [`ErrorKind::EndOfStream`] instead of waiting.
     /// Waiting processes are woken.
     pub fn close(&self) {
-        let guard = self.locked();
+        let locked = self.ends().both(false);
         self.waiters.mark_closed();
-        drop(guard);
+        drop(locked);
         self.waiters.wake_all();
     }
 
@@ -427,9 +501,9 @@ impl<T: Item, const N: usize> Queue<T, N> {
         if !self.waiters.has_waker() {
             return Err(no_descriptor());
         }
-        let _guard = self.locked();
+        let _locked = self.ends().both(false);
         self.waiters
-            .watch(self.load().1 > 0)
+            .watch(self.qsize() > 0)
             .ok_or_else(no_descriptor)
     }
 
@@ -456,9 +530,9 @@ impl<T: Item, const N: usize> Queue<T, N> {
                 ErrorKind::InvalidArgument("the queue was not made by Queue::new: no descriptor"),
             )
         };
-        let _guard = self.locked();
+        let _locked = self.ends().both(false);
         self.waiters
-            .watch_room(self.load().1 < N)
+            .watch_room(self.qsize() < N)
             .ok_or_else(no_descriptor)
     }
 }
@@ -512,19 +586,24 @@ impl<T: Item, const N: usize> JoinableQueue<T, N> {
     /// changes then.
     pub fn task_done(&self) -> Result<()> {
         let q = &self.0;
-        let guard = q.locked();
-        let (head, count, unfinished) = q.load();
-        if unfinished == 0 {
+        let locked = q.ends().front();
+        let (gets, done) = q.taken();
+        // Tasks put and not done: fewer than 2^31 (a negative difference
+        // is garbage, or a zeroed queue's).
+        let unfinished = q.puts().wrapping_sub(done);
+        if unfinished == 0 || unfinished > i32::MAX as u32 {
             return Err(Error::new(
                 "JoinableQueue::task_done",
                 Queue::<T, N>::resource(),
                 ErrorKind::InvalidArgument("task_done() called more times than items were put"),
             ));
         }
-        q.store(head, count, unfinished - 1);
+        q.commit_front(gets, done.wrapping_add(1));
         if unfinished == 1 {
-            q.waiters.done().raise_if_watched();
-            drop(guard);
+            if locked.both() {
+                q.waiters.done().raise_if_watched();
+            }
+            drop(locked);
             q.waiters.all_done();
         }
         Ok(())
@@ -532,7 +611,15 @@ impl<T: Item, const N: usize> JoinableQueue<T, N> {
 
     /// The tasks put and not yet marked done.
     pub fn unfinished(&self) -> u32 {
-        self.0.load().2
+        // The tasks done first: they never pass the items put, so a zero
+        // here was true at the moment between the two looks.
+        let done = self.0.taken().1;
+        let unfinished = self.0.puts().wrapping_sub(done);
+        if unfinished > i32::MAX as u32 {
+            0
+        } else {
+            unfinished
+        }
     }
 
     /// Waits until every task put has been marked done (Python's `join()`).
@@ -559,16 +646,19 @@ impl<T: Item, const N: usize> JoinableQueue<T, N> {
     /// [`JoinableQueue::new`] (one inside another shared value).
     pub fn watch_join(&self) -> Result<Watch<'_>> {
         let q = &self.0;
-        let _guard = q.locked();
-        q.waiters.done().watch(q.load().2 == 0).ok_or_else(|| {
-            Error::new(
-                "JoinableQueue::watch_join",
-                Queue::<T, N>::resource(),
-                ErrorKind::InvalidArgument(
-                    "the queue was not made by JoinableQueue::new: no descriptor",
-                ),
-            )
-        })
+        let _locked = q.ends().both(false);
+        q.waiters
+            .done()
+            .watch(self.unfinished() == 0)
+            .ok_or_else(|| {
+                Error::new(
+                    "JoinableQueue::watch_join",
+                    Queue::<T, N>::resource(),
+                    ErrorKind::InvalidArgument(
+                        "the queue was not made by JoinableQueue::new: no descriptor",
+                    ),
+                )
+            })
     }
 
     fn join_until(&self, deadline: Option<Instant>) -> bool {

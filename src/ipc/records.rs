@@ -250,7 +250,8 @@ impl RecordQueue {
                         // this leaves an empty ring whose front is there).
                         if locked.front.is_none() {
                             let mut died = false;
-                            locked.front = Some(Self::take(&h.front_lock.lock, &mut died));
+                            locked.front =
+                                Some(crate::ipc::ends::take(&h.front_lock.lock, &mut died));
                         }
                         // Putters read the front again from now on.
                         h.back.tally.store(0, Ordering::Relaxed);

@@ -116,6 +116,13 @@ impl Waiters {
         self.items.is_watched()
     }
 
+    /// Whether some [`Watch`] of the items, the room or the tasks done is
+    /// live (read under either lock of a two-ended queue, as
+    /// [`Waiters::is_watched`]).
+    pub(crate) fn any_watched(&self) -> bool {
+        self.items.is_watched() || self.room.is_watched() || self.done.is_watched()
+    }
+
     /// Under the lock, when watched: raises the items' eventfd (the queue
     /// just got its first item, or was closed).
     pub(crate) fn raise_if_watched(&self) {

@@ -13,6 +13,7 @@ mod listener;
 mod mq;
 mod pipe;
 mod queue;
+mod queue_chaos;
 mod records;
 mod records_chaos;
 #[cfg(feature = "serde")]

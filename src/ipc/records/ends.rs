@@ -1,80 +1,40 @@
 //! The two ends of a [`RecordQueue`] seen from a call: taking their
-//! locks (one, or both while the queue is watched, always the back's
-//! first), and the ring as a putter or a getter sees it, with the other
+//! locks (see [`crate::ipc::ends`]), and the ring as a putter or a getter sees it, with the other
 //! end's word read again only when it must be.
 
 use std::sync::atomic::Ordering;
 
 use super::RecordQueue;
 use super::ring::{Ring, Spot};
-use crate::sync::{Lock, LockGuard};
+use crate::ipc::ends::{Ends, Locked};
 
 impl RecordQueue {
-    /// Takes `lock`, over (silently) from a holder that died: the state
-    /// each end commits is always consistent, so there is nothing to
-    /// repair. Sets `died` then.
-    pub(super) fn take<'a>(lock: &'a Lock, died: &mut bool) -> LockGuard<'a> {
-        match lock.lock() {
-            Ok(guard) => guard,
-            Err(dead) => {
-                *died = true;
-                let guard = dead.into_guard();
-                guard.mark_consistent();
-                guard
-            }
+    /// The two locks, as the calls take them.
+    fn ends(&self) -> Ends<'_, impl Fn() -> bool + '_, impl Fn() + '_> {
+        let h = self.header();
+        Ends {
+            back: &h.back_lock.lock,
+            front: &h.front_lock.lock,
+            watched: || self.waiters().is_watched(),
+            resync: || self.waiters().sync_waker(self.load().count() > 0),
         }
     }
 
-    /// Both ends' locks, the back's first (the one order every taker of
-    /// both follows). The state is then exact, as the eventfd needs.
-    pub(super) fn both(&self, mut died: bool) -> Locked<'_> {
-        let back = Self::take(&self.header().back_lock.lock, &mut died);
-        self.and_front(back, died)
+    /// Both ends' locks, the back's first. The state is then exact, as the
+    /// eventfd needs.
+    pub(super) fn both(&self, died: bool) -> Locked<'_> {
+        self.ends().both(died)
     }
 
-    /// The front's lock too, the back's held: both, the eventfd brought
-    /// in line if a holder of either had died.
-    fn and_front<'a>(&'a self, back: LockGuard<'a>, mut died: bool) -> Locked<'a> {
-        let front = Self::take(&self.header().front_lock.lock, &mut died);
-        if died {
-            // The dead holder may have committed without raising or
-            // lowering the eventfd.
-            self.waiters().sync_waker(self.load().count() > 0);
-        }
-        Locked {
-            front: Some(front),
-            back: Some(back),
-        }
-    }
-
-    /// The back's lock, for a put; both while the queue is watched (the
-    /// watchers change only under both, so one is enough to read them).
+    /// The back's lock, for a put; both while the queue is watched.
     pub(super) fn lock_back(&self) -> Locked<'_> {
-        let mut died = false;
-        let back = Self::take(&self.header().back_lock.lock, &mut died);
-        if !self.waiters().is_watched() {
-            return Locked {
-                front: None,
-                back: Some(back),
-            };
-        }
-        self.and_front(back, died)
+        self.ends().back()
     }
 
     /// The front's lock, for a get or a `task_done`; both while the queue
     /// is watched.
     pub(super) fn lock_front(&self) -> Locked<'_> {
-        let mut died = false;
-        let front = Self::take(&self.header().front_lock.lock, &mut died);
-        if !self.waiters().is_watched() {
-            return Locked {
-                front: Some(front),
-                back: None,
-            };
-        }
-        // Both, in order: let go of the front first.
-        drop(front);
-        self.both(died)
+        self.ends().front()
     }
 
     /// Under the back's lock: the ring as this putter sees it (its
@@ -157,11 +117,4 @@ pub(super) fn needs(spot: Spot, size: usize, cap: usize) -> usize {
         } => size + (cap - wrap),
         Spot::At { wrap: None, .. } | Spot::Reset => size,
     }
-}
-
-/// The locks a call holds: the front's, the back's, or both (released in
-/// that order, the reverse of the order they are taken in).
-pub(super) struct Locked<'a> {
-    pub(super) front: Option<LockGuard<'a>>,
-    pub(super) back: Option<LockGuard<'a>>,
 }

@@ -25,9 +25,9 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use super::RecordQueue;
 use crate::error::{Error, ErrorKind, Result};
+use crate::ipc::ends::EndLock;
 use crate::ipc::waiters::Waiters;
 use crate::shm::Shareable;
-use crate::sync::Lock;
 
 /// Each record's header: its length, then the length's complement.
 pub(super) const HEADER: usize = 8;
@@ -40,14 +40,6 @@ pub(super) const WRAP: u32 = u32::MAX;
 /// The bytes a record of `len` bytes takes in the ring.
 pub(super) const fn footprint(len: usize) -> usize {
     HEADER + len.next_multiple_of(ALIGN)
-}
-
-/// An end's lock, on a cache line of its own (the other side's looks at
-/// the end's word do not take it from its holder).
-#[repr(C, align(64))]
-pub(super) struct EndLock {
-    pub(super) lock: Lock,
-    _spare: [AtomicU32; 6],
 }
 
 /// An end's state, on a cache line of its own, committed by one store of
@@ -71,7 +63,6 @@ pub(super) struct End {
     _spare: [AtomicU32; 11],
 }
 
-static_assertions::assert_eq_size!(EndLock, [u64; 8]);
 static_assertions::assert_eq_size!(End, [u64; 8]);
 
 /// The segment's header; the ring's bytes follow on their own cache line.
