@@ -5,6 +5,10 @@ use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+mod forms;
+
+pub use forms::{JoinableQueue, SimpleQueue};
+
 use super::ends::{EndLock, Ends};
 use super::waiters::{Side, Waiters, Watch};
 use crate::error::{Error, ErrorKind, Resource, Result};
@@ -100,8 +104,8 @@ pub struct Queue<T: Item, const N: usize> {
 /// The back's state, on a cache line of its own.
 #[repr(C, align(64))]
 struct Back {
-    /// The items put, wrapping: changed under the back's lock, by one
-    /// store (a `put`'s commit).
+    /// The items put, wrapping at [`Queue::LAP`]: changed under the
+    /// back's lock, by one store (a `put`'s commit).
     puts: AtomicU32,
     /// The front's count of items taken as a putter last read it (under
     /// the back's lock): the room a putter knows of without rereading the
@@ -114,7 +118,7 @@ struct Back {
 #[repr(C, align(64))]
 struct Front {
     /// The items taken (low 32 bits) and the tasks marked done (high 32
-    /// bits), each wrapping: changed under the front's lock, by one store
+    /// bits), each wrapping at [`Queue::LAP`]: changed under the front's lock, by one store
     /// (a `get`'s or a `task_done`'s commit).
     word: AtomicU64,
     /// The back's count of items put as a getter last read it (under the
@@ -201,20 +205,46 @@ impl<T: Item, const N: usize> Queue<T, N> {
         (word as u32, (word >> 32) as u32)
     }
 
-    /// Commits an end's word: one store, made as a swap so that it is
-    /// ordered before the loads of the parked counters that follow on
-    /// every target (qemu-user may emulate a releasing store and a later
-    /// acquiring load without the fence between them).
+    /// Commits the front's word: one releasing store (a plain store, so
+    /// that the item's line and the word's go out together; the release of
+    /// the lock after it orders it before the look at the parked
+    /// counters: see [`Waiters::wait_until_after`]).
     fn commit_front(&self, gets: u32, done: u32) {
+        // SYNC POINT: Release pairs with the Acquire (SeqCst) loads of
+        // `taken`: the item was read out before its slot is seen free.
         self.front
             .word
-            .swap(u64::from(gets) | u64::from(done) << 32, Ordering::SeqCst);
+            .store(u64::from(gets) | u64::from(done) << 32, Ordering::Release);
+    }
+
+    /// Where the counts wrap: the largest multiple of `N` that fits 32
+    /// bits, so that count `c` always goes to slot `c % N`, across the
+    /// wrap too (at 2^32 the slots would jump for an `N` that is no power
+    /// of two).
+    const LAP: u64 = (1 << 32) / N as u64 * N as u64;
+
+    /// The count after `c`.
+    fn next(c: u32) -> u32 {
+        let n = u64::from(c) + 1;
+        // Below LAP ≤ 2^32: fits.
+        (if n >= Self::LAP { 0 } else { n }) as u32
+    }
+
+    /// `a - b`, counts that wrap at [`Queue::LAP`].
+    fn diff(a: u32, b: u32) -> u32 {
+        // Below LAP ≤ 2^32: fits.
+        ((u64::from(a) + Self::LAP - u64::from(b) % Self::LAP) % Self::LAP) as u32
+    }
+
+    /// The slot of count `c`.
+    fn slot(&self, c: u32) -> &SharedCell<T::Repr> {
+        &self.slots.0[c as usize % N]
     }
 
     /// The items from `gets` to `puts`, bounded by `N` (a garbage count
     /// in a segment written by another program reads as full).
     fn count(puts: u32, gets: u32) -> usize {
-        (puts.wrapping_sub(gets) as usize).min(N)
+        (Self::diff(puts, gets) as usize).min(N)
     }
 
     /// The two locks, as the calls take them: both while some eventfd is
@@ -266,15 +296,17 @@ impl<T: Item, const N: usize> Queue<T, N> {
             let exact = locked.both();
             let puts = self.back.puts.load(Ordering::Relaxed);
             let mut gets = self.back.seen_gets.load(Ordering::Relaxed);
-            if exact || puts.wrapping_sub(gets) as usize >= N {
+            if exact || Self::diff(puts, gets) as usize >= N {
                 gets = self.taken().0;
                 self.back.seen_gets.store(gets, Ordering::Relaxed);
             }
-            let count = puts.wrapping_sub(gets) as usize;
+            let count = Self::diff(puts, gets) as usize;
             if count < N {
-                self.slots.0[puts as usize % N].store(item);
-                // The commit.
-                self.back.puts.swap(puts.wrapping_add(1), Ordering::SeqCst);
+                self.slot(puts).store(item);
+                // The commit, a releasing store (see `commit_front`).
+                // SYNC POINT: Release pairs with the Acquire (SeqCst) loads
+                // of `puts`: the item is written before it is counted.
+                self.back.puts.store(Self::next(puts), Ordering::Release);
                 if exact {
                     if count == 0 {
                         self.waiters.raise_if_watched();
@@ -294,8 +326,12 @@ impl<T: Item, const N: usize> Queue<T, N> {
                 return Err(Error::new(op, Self::resource(), ErrorKind::Full));
             }
             drop(locked);
-            self.waiters
-                .wait_until(Side::Putter, || self.puttable(), deadline);
+            self.waiters.wait_until_after(
+                Side::Putter,
+                || self.puttable(),
+                deadline,
+                || self.front_lock.lock.touch(),
+            );
         }
     }
 
@@ -305,16 +341,15 @@ impl<T: Item, const N: usize> Queue<T, N> {
             let exact = locked.both();
             let (gets, done) = self.taken();
             let mut puts = self.front.seen_puts.load(Ordering::Relaxed);
-            // Counts of fewer than 2^16 items: a negative difference is
-            // garbage, or a zeroed queue's.
-            if exact || (puts.wrapping_sub(gets) as i32) <= 0 {
+            // More than `N` apart: garbage, or a zeroed queue's.
+            if exact || !(1..=N as u32).contains(&Self::diff(puts, gets)) {
                 puts = self.puts();
                 self.front.seen_puts.store(puts, Ordering::Relaxed);
             }
             let count = Self::count(puts, gets);
             if count > 0 {
-                let repr = self.slots.0[gets as usize % N].load();
-                self.commit_front(gets.wrapping_add(1), done);
+                let repr = self.slot(gets).load();
+                self.commit_front(Self::next(gets), done);
                 if exact {
                     if count == 1 {
                         self.waiters.lower_if_watched();
@@ -349,8 +384,18 @@ impl<T: Item, const N: usize> Queue<T, N> {
                 return Err(Error::new(op, Self::resource(), ErrorKind::Empty));
             }
             drop(locked);
-            self.waiters
-                .wait_until(Side::Getter, || self.gettable(), deadline);
+            let next = self.slot(gets);
+            self.waiters.wait_until_after(
+                Side::Getter,
+                // The item's line asked for while the count's is watched:
+                // the two come over together, not one after the other.
+                || {
+                    next.prefetch();
+                    self.gettable()
+                },
+                deadline,
+                || self.back_lock.lock.touch(),
+            );
         }
     }
 
@@ -547,228 +592,37 @@ impl<T: Item, const N: usize> std::fmt::Debug for Queue<T, N> {
     }
 }
 
-/// A [`Queue`] that counts unfinished tasks (Python's
-/// `multiprocessing.JoinableQueue`): every `put` adds one, every
-/// [`task_done`](JoinableQueue::task_done) takes one away, and
-/// [`join`](JoinableQueue::join) waits until none is left. Everything else
-/// is the [`Queue`]'s (through `Deref`).
-///
-/// A consumer killed between its `get` and its `task_done` leaves that task
-/// unfinished for ever: join with a timeout where that can happen.
-#[repr(transparent)]
-pub struct JoinableQueue<T: Item, const N: usize>(Queue<T, N>);
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-#[allow(unsafe_code)]
-// SAFETY: repr(transparent) over a Queue, which is Shareable.
-unsafe impl<T: Item, const N: usize> Shareable for JoinableQueue<T, N> {
-    fn type_identity() -> &'static str {
-        core::any::type_name::<Self>()
-    }
-}
-
-impl<T: Item, const N: usize> JoinableQueue<T, N> {
-    /// An empty queue in a fresh anonymous shared segment (Python's
-    /// `JoinableQueue(maxsize=N)`).
-    ///
-    /// # Errors
-    ///
-    /// As [`Queue::new`].
-    pub fn new() -> Result<Shared<JoinableQueue<T, N>>> {
-        Queue::<T, N>::made(|q: &JoinableQueue<T, N>| &q.0, true)
-    }
-
-    /// Marks one task taken with `get` as done (Python's `task_done()`).
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::InvalidArgument`] when there is no unfinished task
-    /// (Python's `ValueError: task_done() called too many times`); nothing
-    /// changes then.
-    pub fn task_done(&self) -> Result<()> {
-        let q = &self.0;
-        let locked = q.ends().front();
-        let (gets, done) = q.taken();
-        // Tasks put and not done: fewer than 2^31 (a negative difference
-        // is garbage, or a zeroed queue's).
-        let unfinished = q.puts().wrapping_sub(done);
-        if unfinished == 0 || unfinished > i32::MAX as u32 {
-            return Err(Error::new(
-                "JoinableQueue::task_done",
-                Queue::<T, N>::resource(),
-                ErrorKind::InvalidArgument("task_done() called more times than items were put"),
-            ));
-        }
-        q.commit_front(gets, done.wrapping_add(1));
-        if unfinished == 1 {
-            if locked.both() {
-                q.waiters.done().raise_if_watched();
+    /// Counts near the wrap, for a capacity that does not divide 2^32:
+    /// items still come out in order, and the counts add up.
+    #[test]
+    fn items_keep_their_order_across_the_wrap_of_the_counts() {
+        let q = JoinableQueue::<u32, 3>::new().unwrap();
+        let start = (Queue::<u32, 3>::LAP - 4) as u32;
+        q.0.back.puts.store(start, Ordering::Relaxed);
+        q.0.back.seen_gets.store(start, Ordering::Relaxed);
+        q.0.front.seen_puts.store(start, Ordering::Relaxed);
+        q.0.commit_front(start, start);
+        for round in 0..20u32 {
+            for k in 0..3 {
+                q.put(round * 3 + k).unwrap();
             }
-            drop(locked);
-            q.waiters.all_done();
+            assert!(q.full() && q.qsize() == 3 && q.unfinished() == 3);
+            assert_eq!(q.put_nowait(7).unwrap_err().kind(), ErrorKind::Full);
+            for k in 0..3 {
+                assert_eq!(q.get().unwrap(), round * 3 + k);
+                q.task_done().unwrap();
+            }
         }
-        Ok(())
-    }
-
-    /// The tasks put and not yet marked done.
-    pub fn unfinished(&self) -> u32 {
-        // The tasks done first: they never pass the items put, so a zero
-        // here was true at the moment between the two looks.
-        let done = self.0.taken().1;
-        let unfinished = self.0.puts().wrapping_sub(done);
-        if unfinished > i32::MAX as u32 {
-            0
-        } else {
-            unfinished
-        }
-    }
-
-    /// Waits until every task put has been marked done (Python's `join()`).
-    pub fn join(&self) {
-        self.join_until(None);
-    }
-
-    /// [`join`](JoinableQueue::join) for at most `timeout`: whether every
-    /// task was done.
-    pub fn join_timeout(&self, timeout: Duration) -> bool {
-        self.join_until(Instant::now().checked_add(timeout))
-    }
-
-    /// Watches the unfinished tasks, for an event loop: the returned
-    /// [`Watch`] is readable exactly while no task is unfinished, when
-    /// [`join`](JoinableQueue::join) would return at once. Keeping it
-    /// current costs a system call on the put that makes the first task
-    /// and the `task_done` that ends the last, only while some process
-    /// holds such a `Watch`.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::InvalidArgument`] for a queue that was not made by
-    /// [`JoinableQueue::new`] (one inside another shared value).
-    pub fn watch_join(&self) -> Result<Watch<'_>> {
-        let q = &self.0;
-        let _locked = q.ends().both(false);
-        q.waiters
-            .done()
-            .watch(self.unfinished() == 0)
-            .ok_or_else(|| {
-                Error::new(
-                    "JoinableQueue::watch_join",
-                    Queue::<T, N>::resource(),
-                    ErrorKind::InvalidArgument(
-                        "the queue was not made by JoinableQueue::new: no descriptor",
-                    ),
-                )
-            })
-    }
-
-    fn join_until(&self, deadline: Option<Instant>) -> bool {
-        self.0.waiters.join_until(|| self.unfinished(), deadline)
-    }
-}
-
-impl<T: Item, const N: usize> std::ops::Deref for JoinableQueue<T, N> {
-    type Target = Queue<T, N>;
-    fn deref(&self) -> &Queue<T, N> {
-        &self.0
-    }
-}
-
-impl<T: Item, const N: usize> std::fmt::Debug for JoinableQueue<T, N> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JoinableQueue")
-            .field("queue", &self.0)
-            .field("unfinished", &self.unfinished())
-            .finish()
-    }
-}
-
-/// The plain queue (Python's `multiprocessing.SimpleQueue`): `put`, `get`,
-/// `empty` and `close`, nothing else. The same ring as [`Queue`], so
-/// bounded: `put` waits while `N` items are in it (as Python's does while
-/// its pipe is full), and it has the same behaviour when a process is
-/// killed.
-#[repr(transparent)]
-pub struct SimpleQueue<T: Item, const N: usize>(Queue<T, N>);
-
-#[allow(unsafe_code)]
-// SAFETY: repr(transparent) over a Queue, which is Shareable.
-unsafe impl<T: Item, const N: usize> Shareable for SimpleQueue<T, N> {
-    fn type_identity() -> &'static str {
-        core::any::type_name::<Self>()
-    }
-}
-
-impl<T: Item, const N: usize> SimpleQueue<T, N> {
-    /// The [`Queue`] it is.
-    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
-    pub(crate) fn inner(&self) -> &Queue<T, N> {
-        &self.0
-    }
-
-    /// An empty queue in a fresh anonymous shared segment (Python's
-    /// `SimpleQueue()`).
-    ///
-    /// # Errors
-    ///
-    /// As [`Queue::new`].
-    pub fn new() -> Result<Shared<SimpleQueue<T, N>>> {
-        Queue::<T, N>::made(|q: &SimpleQueue<T, N>| &q.0, false)
-    }
-
-    /// Puts `item` at the back, waiting while the queue is full.
-    ///
-    /// # Errors
-    ///
-    /// As [`Queue::put`].
-    pub fn put(&self, item: T) -> Result<()> {
-        self.0.put_until("SimpleQueue::put", item.to_repr(), None)
-    }
-
-    /// Takes the item at the front, waiting while the queue is empty.
-    ///
-    /// # Errors
-    ///
-    /// As [`Queue::get`].
-    pub fn get(&self) -> Result<T> {
-        self.0.get_until("SimpleQueue::get", None)
-    }
-
-    /// Whether the queue is empty now.
-    pub fn empty(&self) -> bool {
-        self.0.empty()
-    }
-
-    /// Closes the queue for every process, as [`Queue::close`].
-    pub fn close(&self) {
-        self.0.close();
-    }
-
-    /// Whether [`SimpleQueue::close`] was called.
-    pub fn is_closed(&self) -> bool {
-        self.0.is_closed()
-    }
-
-    /// Watches the queue for [`wait`](super::wait), as [`Queue::watch`].
-    ///
-    /// # Errors
-    ///
-    /// As [`Queue::watch`].
-    pub fn watch(&self) -> Result<Watch<'_>> {
-        self.0.watch()
-    }
-
-    /// Watches the queue's room, as [`Queue::watch_put`].
-    ///
-    /// # Errors
-    ///
-    /// As [`Queue::watch_put`].
-    pub fn watch_put(&self) -> Result<Watch<'_>> {
-        self.0.watch_put()
-    }
-}
-
-impl<T: Item, const N: usize> std::fmt::Debug for SimpleQueue<T, N> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("SimpleQueue").field(&self.0).finish()
+        assert!(q.empty());
+        assert_eq!(q.unfinished(), 0);
+        assert!(q.task_done().is_err());
+        assert!(
+            q.0.back.puts.load(Ordering::Relaxed) < start,
+            "the counts wrapped"
+        );
     }
 }

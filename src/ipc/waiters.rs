@@ -189,24 +189,14 @@ impl Waiters {
     /// Waits until `ready` holds, may hold, or `deadline` passes: spins
     /// on the queue's state first (no one needs to wake a spinner), then
     /// registers as parked and sleeps on the word the other side moves
-    /// after its commit when it sees someone registered. For a queue whose
-    /// commits are swaps (SeqCst) followed by the look at the parked
-    /// counters.
-    pub(crate) fn wait_until(
-        &self,
-        side: Side,
-        ready: impl Fn() -> bool,
-        deadline: Option<Instant>,
-    ) {
-        self.wait_until_after(side, ready, deadline, || ());
-    }
-
-    /// [`Waiters::wait_until`] for a queue whose commits are plain
-    /// (releasing) stores, each followed by the release of a lock, an
-    /// acquiring and releasing read-modify-write of its word, before the
-    /// look at the parked counters: `touch` makes such a read-modify-write
-    /// of the word of the lock the other side releases (changing nothing),
-    /// between registering as parked and the look at `ready`.
+    /// after its commit when it sees someone registered.
+    ///
+    /// For a queue whose commits are plain (releasing) stores, each
+    /// followed by the release of a lock, an acquiring and releasing
+    /// read-modify-write of its word, before the look at the parked
+    /// counters: `touch` makes such a read-modify-write of the word of the
+    /// lock the other side releases (changing nothing), between
+    /// registering as parked and the look at `ready`.
     pub(crate) fn wait_until_after(
         &self,
         side: Side,
@@ -244,17 +234,14 @@ impl Waiters {
             std::hint::spin_loop();
         }
         parked.fetch_add(1, Ordering::SeqCst);
-        // SYNC POINT: register, then read the word, then look again: the
-        // other side commits (SeqCst) and then reads `parked` (SeqCst), so
-        // either it sees us and moves `word` (after our read: the futex
-        // wait returns at once), or we see its commit.
-        // With `touch`: the other side commits, releases its lock (an
-        // AcqRel read-modify-write of the lock's word) and then reads
-        // `parked`; we register and then touch the same word. The two
+        // SYNC POINT: the other side commits, releases its lock (an AcqRel
+        // read-modify-write of the lock's word) and then reads `parked`; we
+        // register and then touch the same word. The two
         // read-modify-writes are ordered: if ours comes first, its release
         // makes our registration visible to the other side's look at
-        // `parked`; if the other side's comes first, its release makes the
-        // commit visible to our look at `ready`.
+        // `parked` (it sees us and moves `word` after our read of it: the
+        // futex wait returns at once); if the other side's comes first, its
+        // release makes the commit visible to our look at `ready`.
         touch();
         let seen = word.load(Ordering::SeqCst);
         if !ready() {

@@ -543,6 +543,27 @@ impl<T: Shareable + Copy> SharedCell<T> {
         unsafe { self.0.get().read_volatile() }
     }
 
+    /// Asks the CPU to bring the cell's first cache line in for reading
+    /// (a hint: nothing is read into the program; no-op on targets without
+    /// a prefetch here).
+    #[inline]
+    pub(crate) fn prefetch(&self) {
+        let p = self.0.get().cast::<u8>();
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch reads nothing into the program, writes
+        // nothing and never faults; every x86_64 CPU has `prefetcht0`.
+        unsafe {
+            core::arch::asm!("prefetcht0 [{}]", in(reg) p, options(nostack, preserves_flags, readonly));
+        }
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: as above, `prfm` on every aarch64 CPU.
+        unsafe {
+            core::arch::asm!("prfm pldl1keep, [{}]", in(reg) p, options(nostack, preserves_flags, readonly));
+        }
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+        let _ = p;
+    }
+
     /// A volatile write.
     pub(crate) fn store(&self, value: T) {
         // SAFETY: as for `load`; T has no drop glue to skip.
