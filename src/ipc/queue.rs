@@ -63,10 +63,11 @@ use crate::sys::mem::SharedCell;
 /// getter when the queue looks empty, a putter when the room it knows of
 /// is used up), so a hand-off moves the item's line and the back's word,
 /// little else. A `put` on a full queue or a `get` on an empty one
-/// watches the other end for up to 20 µs (spinning for the first 2 µs,
-/// then yielding its CPU between looks: the other side is most likely
-/// running and about to answer, and a blocking wake-up costs tens of
-/// microseconds), then parks on a futex word that the other side moves
+/// watches the other end for up to 20 µs (spinning: the other side is
+/// most likely running and about to answer, and a blocking wake-up costs
+/// tens of microseconds; yielding its CPU instead while the other side's
+/// last call ran on the same CPU, where it cannot run while this one
+/// spins), then parks on a futex word that the other side moves
 /// only when someone is parked. So a hand-off between two busy processes
 /// costs no system call. (The variable-length
 /// [`RecordQueue`](super::RecordQueue) is built the same way.)
@@ -111,7 +112,10 @@ struct Back {
     /// the back's lock): the room a putter knows of without rereading the
     /// front. Never ahead of the front, so the room it shows is there.
     seen_gets: AtomicU32,
-    _spare: [AtomicU32; 14],
+    /// The CPU the last `put` ran on, plus one (a hint for waiting
+    /// getters: see [`Waiters::wait_until_after`]).
+    cpu: AtomicU32,
+    _spare: [AtomicU32; 13],
 }
 
 /// The front's state, on a cache line of its own.
@@ -124,7 +128,10 @@ struct Front {
     /// The back's count of items put as a getter last read it (under the
     /// front's lock): never ahead of the back.
     seen_puts: AtomicU32,
-    _spare: [AtomicU32; 13],
+    /// The CPU the last `get` ran on, plus one (a hint for waiting
+    /// putters).
+    cpu: AtomicU32,
+    _spare: [AtomicU32; 12],
 }
 
 static_assertions::assert_eq_size!(Back, [u64; 8]);
@@ -303,6 +310,9 @@ impl<T: Item, const N: usize> Queue<T, N> {
             let count = Self::diff(puts, gets) as usize;
             if count < N {
                 self.slot(puts).store(item);
+                self.back
+                    .cpu
+                    .store(crate::sys::cpu_plus_one(), Ordering::Relaxed);
                 // The commit, a releasing store (see `commit_front`).
                 // SYNC POINT: Release pairs with the Acquire (SeqCst) loads
                 // of `puts`: the item is written before it is counted.
@@ -331,6 +341,7 @@ impl<T: Item, const N: usize> Queue<T, N> {
                 || self.puttable(),
                 deadline,
                 || self.front_lock.lock.touch(),
+                || self.front.cpu.load(Ordering::Relaxed),
             );
         }
     }
@@ -349,6 +360,9 @@ impl<T: Item, const N: usize> Queue<T, N> {
             let count = Self::count(puts, gets);
             if count > 0 {
                 let repr = self.slot(gets).load();
+                self.front
+                    .cpu
+                    .store(crate::sys::cpu_plus_one(), Ordering::Relaxed);
                 self.commit_front(Self::next(gets), done);
                 if exact {
                     if count == 1 {
@@ -395,6 +409,7 @@ impl<T: Item, const N: usize> Queue<T, N> {
                 },
                 deadline,
                 || self.back_lock.lock.touch(),
+                || self.back.cpu.load(Ordering::Relaxed),
             );
         }
     }

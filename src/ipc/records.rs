@@ -284,6 +284,9 @@ impl RecordQueue {
                 // too low.
                 // `free` is at most the capacity, at most 2 GiB.
                 h.back.tally.store(free as u32, Ordering::Relaxed);
+                h.back
+                    .cpu
+                    .store(crate::sys::cpu_plus_one(), Ordering::Relaxed);
                 self.commit(
                     &h.back,
                     ring::wrap(at + size, self.capacity()),
@@ -313,6 +316,7 @@ impl RecordQueue {
                 || self.puttable(size),
                 deadline,
                 || h.front_lock.lock.touch(),
+                || h.front.cpu.load(Ordering::Relaxed),
             );
         }
     }
@@ -359,6 +363,9 @@ impl RecordQueue {
                         .ok_or_else(|| self.corrupt(op))?;
                     read(body)?
                 };
+                h.front
+                    .cpu
+                    .store(crate::sys::cpu_plus_one(), Ordering::Relaxed);
                 self.commit(
                     &h.front,
                     ring::wrap(head + size, cap),
@@ -389,6 +396,7 @@ impl RecordQueue {
                 || self.gettable(),
                 deadline,
                 || h.back_lock.lock.touch(),
+                || h.back.cpu.load(Ordering::Relaxed),
             );
         }
     }

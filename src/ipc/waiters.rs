@@ -5,9 +5,10 @@
 //! makes a queue a source for [`wait`](super::wait) ([`Watch`]).
 //!
 //! A `put` on a full queue or a `get` on an empty one watches the queue
-//! for up to 20 µs (spinning for the first 2 µs, then yielding its CPU
-//! between looks: the other side is most likely running and about to
-//! answer, and a blocking wake-up costs tens of microseconds), then parks
+//! for up to 20 µs (spinning: the other side is most likely running and
+//! about to answer, and a blocking wake-up costs tens of microseconds;
+//! yielding its CPU instead while the other side's last commit ran on the
+//! same CPU, where it cannot run while this one spins), then parks
 //! on a futex word that the other side moves only when someone is parked.
 //! So a hand-off between two busy processes costs no system call.
 
@@ -20,8 +21,6 @@ use crate::sys::futex;
 
 /// How long a waiter spins before it parks.
 const SPIN_FOR: Duration = Duration::from_micros(20);
-/// After this long spinning, a waiter yields its CPU between looks.
-const YIELD_AFTER: Duration = Duration::from_micros(2);
 
 /// The waiting side of a shared queue: twelve `u32` words, all zero for a
 /// fresh open queue with no eventfd. Lives in the queue's segment, next to
@@ -197,27 +196,36 @@ impl Waiters {
     /// counters: `touch` makes such a read-modify-write of the word of the
     /// lock the other side releases (changing nothing), between
     /// registering as parked and the look at `ready`.
+    ///
+    /// `peer` is the CPU the other side's last commit ran on, plus one (0:
+    /// not known), see [`crate::sys::cpu_plus_one`]: while it is this
+    /// one's, the other side cannot run while this one spins, so this one
+    /// yields its CPU instead.
     pub(crate) fn wait_until_after(
         &self,
         side: Side,
         ready: impl Fn() -> bool,
         deadline: Option<Instant>,
         touch: impl Fn(),
+        peer: impl Fn() -> u32,
     ) {
         let (word, parked) = match side {
             Side::Getter => (&self.puts, &self.getters),
             Side::Putter => (&self.gets, &self.putters),
         };
-        // Spin while the other side is likely running on another CPU, then
-        // yield (it may be waiting for ours), then park.
+        // Spin while the other side is likely running on another CPU,
+        // yield while it last ran on this one (it may be waiting for this
+        // CPU), then park.
         let start = Instant::now();
+        let here = crate::sys::cpu_plus_one();
+        let mut shared = here != 0 && peer() == here;
         let mut spins = 0u32;
         loop {
             if ready() {
                 return;
             }
             spins += 1;
-            if spins.is_multiple_of(64) {
+            if spins.is_multiple_of(64) || shared {
                 let now = Instant::now();
                 if deadline.is_some_and(|d| now >= d) {
                     // The caller looks once more, then gives up.
@@ -227,8 +235,10 @@ impl Waiters {
                 if spent > SPIN_FOR {
                     break;
                 }
-                if spent > YIELD_AFTER {
+                shared = here != 0 && peer() == here;
+                if shared {
                     std::thread::yield_now();
+                    continue;
                 }
             }
             std::hint::spin_loop();

@@ -62,6 +62,16 @@ fn with_nul(name: &str) -> Result<[u8; MAX_NAME + 1], Errno> {
     Ok(buf)
 }
 
+/// The CPU the calling thread runs on, plus one (`sched_getcpu(3)`; 0 when
+/// it cannot be told): a hint, the thread may move at any time. Cheap
+/// where the C library reads it from the thread's `rseq` area or the
+/// vDSO.
+pub(crate) fn cpu_plus_one() -> u32 {
+    // SAFETY: sched_getcpu has no preconditions; it returns -1 on failure.
+    let cpu = unsafe { libc::sched_getcpu() };
+    u32::try_from(cpu).map_or(0, |c| c.saturating_add(1))
+}
+
 /// `clock_gettime(CLOCK_MONOTONIC)` in nanoseconds: the same clock in
 /// every process of the machine (so a time one process stores in shared
 /// memory means the same to another).

@@ -60,7 +60,10 @@ pub(super) struct End {
     /// while the front is moved back ([`Spot::Reset`]): a putter killed
     /// in between leaves it too low, never too high.
     pub(super) tally: AtomicU32,
-    _spare: [AtomicU32; 11],
+    /// The CPU the end's last commit ran on, plus one (a hint for the
+    /// other side's waiters: see `Waiters::wait_until_after`).
+    pub(super) cpu: AtomicU32,
+    _spare: [AtomicU32; 10],
 }
 
 static_assertions::assert_eq_size!(End, [u64; 8]);
