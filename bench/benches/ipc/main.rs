@@ -14,7 +14,10 @@
 //!      first peeks at the length, a second call); a POSIX message queue
 //!      pair (`mq_send`/`mq_receive`); and the floor, a spin ping-pong on
 //!      two atomics on separate cache lines of an anonymous `MAP_SHARED`
-//!      mapping (no payload, no system call).
+//!      mapping (no payload, no system call); and the same carrying the
+//!      message: the 64 bytes written to a line of their own, then the
+//!      flag (what any queue whose count lies apart from its slots moves
+//!      per hand-off).
 //!    - Peers: iceoryx2 publish-subscribe over `ipc::Service`, services
 //!      "ping" and "pong" of `[u8; 64]`, in polling mode (each side loops
 //!      on `Subscriber::receive` until a sample arrives, then answers with

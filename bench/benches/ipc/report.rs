@@ -126,8 +126,12 @@ pub(super) fn report(out: &mut String, placement: &str, t: &TripSamples, s: &Str
         "\n| round trip, {SIZE} bytes, {placement} | µs (median) | min–max | ÷ raw spin (floor) | ÷ mproc Queue |"
     );
     let _ = writeln!(out, "|---|--:|--:|--:|--:|");
-    let trips: [(&str, &[f64]); 11] = [
+    let trips: [(&str, &[f64]); 12] = [
         ("raw spin ping-pong (the floor)", &t.spin),
+        (
+            "raw spin ping-pong carrying the message (64 bytes on a line of their own, then a flag)",
+            &t.spin_message,
+        ),
         ("**mproc `Queue<[u8; 64], 64>`** (put/get)", &t.queue),
         ("iceoryx2 pub-sub, polling", &t.iceoryx2),
         ("raw `SOCK_SEQPACKET` pair (send/recv)", &t.seqpacket),

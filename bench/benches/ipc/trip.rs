@@ -6,6 +6,7 @@ use super::*;
 #[derive(Default)]
 pub(super) struct TripSamples {
     pub(super) spin: Vec<f64>,
+    pub(super) spin_message: Vec<f64>,
     pub(super) queue: Vec<f64>,
     pub(super) iceoryx2: Vec<f64>,
     pub(super) seqpacket: Vec<f64>,
@@ -39,6 +40,11 @@ pub(super) fn bench_trips(
             }
         };
         let spin = spinner(&|| watched("raw spin round trip", || spin_trip(f)))?;
+        let spin_message = spinner(&|| {
+            watched("raw spin round trip with the message", || {
+                spin_message_trip(f)
+            })
+        })?;
         let (queue, iceoryx2) = in_turn(
             odd,
             || watched("mproc Queue round trip", || queue_trip(f)),
@@ -64,6 +70,7 @@ pub(super) fn bench_trips(
         })?;
         if !warm {
             s.spin.extend(spin.map(|d| us(d, f)));
+            s.spin_message.extend(spin_message.map(|d| us(d, f)));
             s.queue.push(us(queue, f));
             s.iceoryx2.extend(iceoryx2.map(|d| us(d, f)));
             s.seqpacket.push(us(seqpacket, n));
@@ -187,6 +194,49 @@ pub(super) fn spin_trip(n: u32) -> Result<Duration> {
                     std::hint::spin_loop();
                 }
                 Ok(())
+            })
+        },
+    )
+}
+
+/// The floor for a hand-off that carries the message: the 64 bytes
+/// written to a cache line of their own, then a flag stored on another
+/// (what a queue whose count lies apart from its slots moves per
+/// hand-off), the echo the same way back.
+pub(super) fn spin_message_trip(n: u32) -> Result<Duration> {
+    let page = RawPage::new()?;
+    let (ping, pong) = (page.word(0), page.word(1));
+    let page = &page;
+    duel(
+        move || {
+            let mut buf = [0u8; SIZE];
+            for i in 0..=u64::from(n) {
+                // SYNC POINT: Acquire pairs with A's Release store to ping:
+                // the message in slot 0 is there.
+                while ping.load(Ordering::Acquire) != i + 1 {
+                    std::hint::spin_loop();
+                }
+                page.take(0, &mut buf);
+                page.put(1, &buf);
+                // SYNC POINT: Release pairs with A's Acquire load of pong.
+                pong.store(i + 1, Ordering::Release);
+            }
+            Ok(())
+        },
+        || {
+            let mut buf = [0u8; SIZE];
+            timed_trips(n, |i| {
+                let k = u64::from(i) + 1;
+                page.put(0, &message(i));
+                // SYNC POINT: Release pairs with B's Acquire load of ping.
+                ping.store(k, Ordering::Release);
+                // SYNC POINT: Acquire pairs with B's Release store to pong:
+                // the echo in slot 1 is there.
+                while pong.load(Ordering::Acquire) != k {
+                    std::hint::spin_loop();
+                }
+                page.take(1, &mut buf);
+                expect(&buf, i)
             })
         },
     )
