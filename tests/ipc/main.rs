@@ -7,6 +7,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod chaos_book;
 mod handle;
 mod items;
 mod listener;

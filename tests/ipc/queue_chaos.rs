@@ -4,40 +4,22 @@
 //! taken, none is taken twice, each producer's order is kept, at most one
 //! item is lost per killed consumer, and the queue keeps working.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use mproc::ipc::JoinableQueue;
 use mproc::process::Process;
 use mproc::shm::Shared;
 
+use crate::chaos_book::{Book, IDS};
 use crate::common::{eventually, isolated, under_qemu};
 
 const MUST: Duration = Duration::from_secs(20);
 const PRODUCERS: usize = 3;
 const CONSUMERS: usize = 2;
-/// Entries of the consumers' shared log.
-const LOG: usize = 1 << 18;
-/// Producer incarnations (a fresh id each round).
-const IDS: usize = 64;
 
 /// An item: `id << 32 | seq`, then seven words that follow from it.
 type Item = [u64; 8];
-
-#[repr(C)]
-struct Book {
-    next: AtomicU64,
-    violations: AtomicU32,
-    _pad: AtomicU32,
-    /// `id << 32 | seq + 1` of each item a consumer took.
-    log: [AtomicU64; LOG],
-    /// Per producer id: puts that returned.
-    confirmed: [AtomicU64; IDS],
-}
-
-#[allow(unsafe_code)]
-// SAFETY: repr(C) of atomics: every bit pattern valid, no pointers.
-unsafe impl mproc::shm::Shareable for Book {}
 
 fn item(id: u32, seq: u32) -> Item {
     let key = u64::from(id) << 32 | u64::from(seq);
@@ -86,22 +68,7 @@ fn producers_and_consumers_killed_mid_item_never_tear_duplicate_or_reorder_one()
                         loop {
                             let got = q_ref.get().unwrap();
                             let _ = q_ref.task_done();
-                            let Some((id, seq)) = check(&got) else {
-                                book_ref.violations.fetch_add(1, Ordering::SeqCst);
-                                continue;
-                            };
-                            let id = id as usize;
-                            if id >= IDS || last[id].is_some_and(|l| l >= seq) {
-                                book_ref.violations.fetch_add(1, Ordering::SeqCst);
-                            }
-                            last[id.min(IDS - 1)] = Some(seq);
-                            let at = book_ref.next.fetch_add(1, Ordering::SeqCst) as usize;
-                            if let Some(entry) = book_ref.log.get(at) {
-                                entry.store(
-                                    (id as u64) << 32 | (u64::from(seq) + 1),
-                                    Ordering::SeqCst,
-                                );
-                            }
+                            book_ref.took(check(&got), &mut last);
                         }
                     })
                 })
@@ -139,49 +106,12 @@ fn producers_and_consumers_killed_mid_item_never_tear_duplicate_or_reorder_one()
                 assert_eq!(readable, !q.empty(), "round {round}: the watch lies");
             }
         }
-        let logged = (book.next.load(Ordering::SeqCst) as usize).min(LOG);
-        let mut seen: Vec<Vec<u32>> = vec![Vec::new(); IDS];
-        for entry in &book.log[..logged] {
-            let e = entry.load(Ordering::SeqCst);
-            if e != 0 {
-                seen[(e >> 32) as usize].push((e & 0xffff_ffff) as u32 - 1);
-            }
-        }
         let mut drained: Vec<Vec<u32>> = vec![Vec::new(); IDS];
         while let Ok(got) = q.get_nowait() {
             let (id, seq) = check(&got).expect("a torn item in the queue");
             drained[id as usize].push(seq);
         }
-        let mut lost = 0u64;
-        for id in 0..(rounds as usize * PRODUCERS) {
-            let confirmed = book.confirmed[id].load(Ordering::SeqCst) as u32;
-            let left = &drained[id];
-            assert!(
-                left.is_sorted_by(|a, b| a < b),
-                "producer {id}: out of order"
-            );
-            let taken_max = seen[id].iter().max().copied();
-            assert!(
-                left.first()
-                    .is_none_or(|&f| taken_max.is_none_or(|m| m < f)),
-                "producer {id}: an item left behind an older one taken"
-            );
-            let mut all: Vec<u32> = seen[id].iter().chain(left).copied().collect();
-            all.sort_unstable();
-            let before = all.len();
-            all.dedup();
-            assert_eq!(before, all.len(), "producer {id}: an item taken twice");
-            assert!(
-                all.last().is_none_or(|&m| m <= confirmed),
-                "producer {id}: an item never put"
-            );
-            let present = all.iter().filter(|&&s| s < confirmed).count() as u64;
-            lost += u64::from(confirmed) - present;
-        }
-        assert!(
-            lost <= consumer_kills,
-            "{lost} items lost with {consumer_kills} consumers killed"
-        );
+        book.settle(&drained, rounds as usize * PRODUCERS, consumer_kills);
         // Still usable by the living, and the counts add up.
         assert!(q.empty());
         q.put(item(99, 1)).unwrap();
