@@ -3,6 +3,11 @@
 //! they put, and the accounting once every process was killed.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use mproc::process::Process;
+
+use crate::common::eventually;
 
 /// Entries of the consumers' shared log.
 pub(crate) const LOG: usize = 1 << 18;
@@ -91,5 +96,43 @@ impl Book {
             lost <= consumer_kills,
             "{lost} items lost with {consumer_kills} consumers killed"
         );
+    }
+
+    /// One round: starts the producers and the consumers, waits until the
+    /// consumers took `more` items (within `must`), kills every process
+    /// (the consumers first in odd rounds), checks that each was killed
+    /// and that no consumer took a bad item. Returns the consumers killed.
+    pub(crate) fn round<P: FnOnce(), C: FnOnce()>(
+        &self,
+        round: u32,
+        more: u64,
+        must: Duration,
+        producers: &mut [Process<P>],
+        consumers: &mut [Process<C>],
+    ) -> u64 {
+        producers.iter_mut().for_each(|p| p.start().unwrap());
+        consumers.iter_mut().for_each(|c| c.start().unwrap());
+        let want = self.next.load(Ordering::SeqCst) + more;
+        assert!(
+            eventually(must, || self.next.load(Ordering::SeqCst) >= want),
+            "round {round}: the consumers stalled"
+        );
+        let kill_producers = || producers.iter().for_each(|p| p.kill().unwrap());
+        let kill_consumers = || consumers.iter().for_each(|c| c.kill().unwrap());
+        if round % 2 == 1 {
+            kill_consumers();
+            kill_producers();
+        } else {
+            kill_producers();
+            kill_consumers();
+        }
+        for p in producers.iter() {
+            assert_eq!(p.join().unwrap(), -9, "round {round}: a producer ended");
+        }
+        for c in consumers.iter() {
+            assert_eq!(c.join().unwrap(), -9, "round {round}: a consumer ended");
+        }
+        assert_eq!(self.violations.load(Ordering::SeqCst), 0, "round {round}");
+        consumers.len() as u64
     }
 }

@@ -12,7 +12,7 @@ use mproc::process::Process;
 use mproc::shm::Shared;
 
 use crate::chaos_book::{Book, IDS};
-use crate::common::{eventually, isolated, under_qemu};
+use crate::common::{isolated, under_qemu};
 
 const MUST: Duration = Duration::from_secs(20);
 const PRODUCERS: usize = 3;
@@ -73,30 +73,13 @@ fn producers_and_consumers_killed_mid_item_never_tear_duplicate_or_reorder_one()
                     })
                 })
                 .collect();
-            producers.iter_mut().for_each(|p| p.start().unwrap());
-            consumers.iter_mut().for_each(|c| c.start().unwrap());
-            let want = book.next.load(Ordering::SeqCst) + 500 + u64::from(round) * 37 % 300;
-            assert!(
-                eventually(MUST, || book.next.load(Ordering::SeqCst) >= want),
-                "round {round}: the consumers stalled"
+            consumer_kills += book.round(
+                round,
+                500 + u64::from(round) * 37 % 300,
+                MUST,
+                &mut producers,
+                &mut consumers,
             );
-            let kill_producers = || producers.iter().for_each(|p| p.kill().unwrap());
-            let kill_consumers = || consumers.iter().for_each(|c| c.kill().unwrap());
-            if round % 2 == 1 {
-                kill_consumers();
-                kill_producers();
-            } else {
-                kill_producers();
-                kill_consumers();
-            }
-            for p in &producers {
-                assert_eq!(p.join().unwrap(), -9, "round {round}: a producer ended");
-            }
-            for c in &consumers {
-                assert_eq!(c.join().unwrap(), -9, "round {round}: a consumer ended");
-            }
-            consumer_kills += CONSUMERS as u64;
-            assert_eq!(book.violations.load(Ordering::SeqCst), 0, "round {round}");
             if let Some(watch) = &watch {
                 // The descriptor follows the queue after the deaths.
                 let readable =

@@ -12,7 +12,7 @@ use mproc::process::Process;
 use mproc::shm::Shared;
 
 use crate::chaos_book::{Book, IDS};
-use crate::common::{eventually, isolated, under_qemu};
+use crate::common::{isolated, under_qemu};
 
 const MUST: Duration = Duration::from_secs(20);
 const PRODUCERS: usize = 3;
@@ -109,36 +109,13 @@ fn producers_and_consumers_killed_mid_record_never_tear_duplicate_or_reorder_one
                 })
                 .collect();
             let (mut producers, mut consumers) = (producers, consumers);
-            for p in &mut producers {
-                p.start().unwrap();
-            }
-            for c in &mut consumers {
-                c.start().unwrap();
-            }
-            let start = book.next.load(Ordering::SeqCst);
-            let want = start + 200 + u64::from(round) * 37 % 300;
-            assert!(
-                eventually(MUST, || book.next.load(Ordering::SeqCst) >= want),
-                "round {round}: the consumers stalled"
+            consumer_kills += book.round(
+                round,
+                200 + u64::from(round) * 37 % 300,
+                MUST,
+                &mut producers,
+                &mut consumers,
             );
-            // Kill them all, consumers first in odd rounds.
-            let kill_producers = || producers.iter().for_each(|p| p.kill().unwrap());
-            let kill_consumers = || consumers.iter().for_each(|c| c.kill().unwrap());
-            if round % 2 == 1 {
-                kill_consumers();
-                kill_producers();
-            } else {
-                kill_producers();
-                kill_consumers();
-            }
-            for p in &producers {
-                assert_eq!(p.join().unwrap(), -9, "round {round}: a producer ended");
-            }
-            for c in &consumers {
-                assert_eq!(c.join().unwrap(), -9, "round {round}: a consumer ended");
-            }
-            consumer_kills += CONSUMERS as u64;
-            assert_eq!(book.violations.load(Ordering::SeqCst), 0, "round {round}");
         }
         // Drain what is left, checking each record.
         let mut buf = Vec::new();
