@@ -134,7 +134,9 @@
 //! `main.rs` (this: the flags' entry), `jobs.rs` (the job message and
 //! what a worker does with it), `config.rs` (the flags), `master.rs` (the
 //! master's loop: signals, queue, pool, status segment, systemd),
-//! `tour.rs` (the tour's scenario).
+//! `state.rs` (what the loop and the pool's callbacks share: the log, the
+//! board, the workers seen, and what a job's end, a report and a refresh
+//! do to them), `tour.rs` (the tour's scenario).
 
 #[path = "config.rs"]
 mod config;
@@ -142,6 +144,8 @@ mod config;
 mod jobs;
 #[path = "master.rs"]
 mod master;
+#[path = "state.rs"]
+mod state;
 #[path = "tour.rs"]
 mod tour;
 
@@ -155,7 +159,9 @@ pub use jobs::{
     PATH_BYTES, Rejected, Reply, STARTED, TIMEOUTS, Text, WAITING, crc32,
 };
 #[allow(unused_imports)]
-pub use master::{StatusLine, serve};
+pub use master::serve;
+#[allow(unused_imports)]
+pub use state::StatusLine;
 #[allow(unused_imports)]
 pub use tour::run;
 
