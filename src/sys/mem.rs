@@ -511,6 +511,65 @@ impl<T: Shareable> Drop for SharedRegion<T> {
     }
 }
 
+/// The largest value [`SharedCell`] reads and writes with one volatile
+/// access of its type; larger ones go by machine words.
+const VOLATILE_WHOLE: usize = 2 * size_of::<usize>();
+
+/// Copies `len` bytes from shared `src` to private `dst`: volatile reads,
+/// by machine words where `src` is aligned for them.
+///
+/// # Safety
+///
+/// `src` is valid for reads of `len` bytes and `dst` for writes of as
+/// many; they do not overlap.
+unsafe fn volatile_read_bytes(src: *const u8, dst: *mut u8, len: usize) {
+    const W: usize = size_of::<usize>();
+    let head = src.align_offset(W).min(len);
+    let words = (len - head) / W;
+    // SAFETY: every offset below is under `len` (the caller's bounds);
+    // the word reads are at `src + head + k W`, aligned for usize by the
+    // choice of `head`; the writes to `dst` make no alignment claim.
+    unsafe {
+        for i in 0..head {
+            dst.add(i).write(src.add(i).read_volatile());
+        }
+        for k in 0..words {
+            let at = head + k * W;
+            let word = src.add(at).cast::<usize>().read_volatile();
+            dst.add(at).cast::<usize>().write_unaligned(word);
+        }
+        for i in head + words * W..len {
+            dst.add(i).write(src.add(i).read_volatile());
+        }
+    }
+}
+
+/// Copies `len` bytes from private `src` to shared `dst`: volatile writes,
+/// by machine words where `dst` is aligned for them.
+///
+/// # Safety
+///
+/// As [`volatile_read_bytes`], the other way.
+unsafe fn volatile_write_bytes(src: *const u8, dst: *mut u8, len: usize) {
+    const W: usize = size_of::<usize>();
+    let head = dst.align_offset(W).min(len);
+    let words = (len - head) / W;
+    // SAFETY: as in `volatile_read_bytes`, with the alignment on `dst`.
+    unsafe {
+        for i in 0..head {
+            dst.add(i).write_volatile(src.add(i).read());
+        }
+        for k in 0..words {
+            let at = head + k * W;
+            let word = src.add(at).cast::<usize>().read_unaligned();
+            dst.add(at).cast::<usize>().write_volatile(word);
+        }
+        for i in head + words * W..len {
+            dst.add(i).write_volatile(src.add(i).read());
+        }
+    }
+}
+
 /// A value in shared memory that processes read and write without a lock:
 /// volatile loads and stores, so the compiler never caches, merges or
 /// invents accesses to memory that other processes change behind its back.
@@ -536,11 +595,28 @@ impl<T: Shareable + Copy> SharedCell<T> {
         SharedCell(std::cell::UnsafeCell::new(value))
     }
 
-    /// A volatile read.
+    /// A volatile read: one access for a value of up to two machine
+    /// words (as the compiler splits it), machine words for a larger one
+    /// (a volatile read of an array or struct would otherwise be split
+    /// into one access per element or field: 64 of them for a `[u8; 64]`).
     pub(crate) fn load(&self) -> T {
-        // SAFETY: the pointer is valid and aligned for T for as long as
-        // `self`; every bit pattern (also a torn one) is a valid T.
-        unsafe { self.0.get().read_volatile() }
+        if size_of::<T>() <= VOLATILE_WHOLE {
+            // SAFETY: the pointer is valid and aligned for T for as long as
+            // `self`; every bit pattern (also a torn one) is a valid T.
+            return unsafe { self.0.get().read_volatile() };
+        }
+        let mut out = std::mem::MaybeUninit::<T>::uninit();
+        // SAFETY: the cell is `size_of::<T>()` readable bytes for as long
+        // as `self`, `out` as many writable ones, apart; every bit pattern
+        // (a torn one too) is a valid T, so the bytes copied make one.
+        unsafe {
+            volatile_read_bytes(
+                self.0.get().cast::<u8>(),
+                out.as_mut_ptr().cast::<u8>(),
+                size_of::<T>(),
+            );
+            out.assume_init()
+        }
     }
 
     /// Asks the CPU to bring the cell's first cache line in for reading
@@ -564,10 +640,24 @@ impl<T: Shareable + Copy> SharedCell<T> {
         let _ = p;
     }
 
-    /// A volatile write.
+    /// A volatile write, in machine words for a value larger than two
+    /// (as [`SharedCell::load`]).
     pub(crate) fn store(&self, value: T) {
-        // SAFETY: as for `load`; T has no drop glue to skip.
-        unsafe { self.0.get().write_volatile(value) }
+        if size_of::<T>() <= VOLATILE_WHOLE {
+            // SAFETY: as for `load`; T has no drop glue to skip.
+            unsafe { self.0.get().write_volatile(value) };
+            return;
+        }
+        // SAFETY: `value` is `size_of::<T>()` readable bytes on this
+        // stack, the cell as many writable ones for as long as `self`,
+        // apart; T has no drop glue to skip.
+        unsafe {
+            volatile_write_bytes(
+                std::ptr::from_ref(&value).cast::<u8>(),
+                self.0.get().cast::<u8>(),
+                size_of::<T>(),
+            );
+        }
     }
 
     /// The value, by reference.
@@ -661,4 +751,40 @@ pub(crate) unsafe fn cells_get_mut<T: Shareable + Copy, const N: usize>(
     // UnsafeCell permits the mutation; exclusivity is the caller's
     // obligation.
     unsafe { &mut *cells.as_ptr().cast::<T>().cast_mut().cast::<[T; N]>() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SharedCell;
+
+    /// Values larger than two words, at every alignment: a store writes
+    /// exactly their bytes (none around them) and a load reads them back.
+    #[test]
+    fn large_cells_copy_by_words_at_any_alignment() {
+        fn check<const N: usize>() {
+            for offset in 0..16 {
+                let mut buf = [0xAAu8; 128];
+                let value: [u8; N] = std::array::from_fn(|i| (i * 7 + offset + 1) as u8);
+                let cell = {
+                    let p = buf[offset..].as_mut_ptr().cast::<SharedCell<[u8; N]>>();
+                    // SAFETY: `[u8; N]` has alignment 1 and N + 16 ≤ 128
+                    // bytes from `offset` are in `buf`, used through this
+                    // cell only while it lives.
+                    #[allow(unsafe_code)]
+                    unsafe {
+                        &*p
+                    }
+                };
+                cell.store(value);
+                assert_eq!(cell.load(), value, "N {N}, offset {offset}");
+                assert!(buf[..offset].iter().all(|&b| b == 0xAA), "before, N {N}");
+                assert_eq!(buf[offset..offset + N], value, "N {N}, offset {offset}");
+                assert!(buf[offset + N..].iter().all(|&b| b == 0xAA), "after, N {N}");
+            }
+        }
+        check::<17>();
+        check::<37>();
+        check::<64>();
+        check::<100>();
+    }
 }
