@@ -10,7 +10,7 @@ mod forms;
 pub use forms::{JoinableQueue, SimpleQueue};
 
 use super::ends::{EndLock, Ends};
-use super::waiters::{Side, Waiters, Watch};
+use super::waiters::{Side, Waiters, Watch, note_cpu};
 use crate::error::{Error, ErrorKind, Resource, Result};
 use crate::shm::{Item, Shareable, Shared};
 use crate::sys::event;
@@ -113,7 +113,7 @@ struct Back {
     /// front. Never ahead of the front, so the room it shows is there.
     seen_gets: AtomicU32,
     /// The CPU the last `put` ran on, plus one (a hint for waiting
-    /// getters: see [`Waiters::wait_until_after`]).
+    /// getters: see [`Waiters::wait_until`]).
     cpu: AtomicU32,
     _spare: [AtomicU32; 13],
 }
@@ -122,8 +122,8 @@ struct Back {
 #[repr(C, align(64))]
 struct Front {
     /// The items taken (low 32 bits) and the tasks marked done (high 32
-    /// bits), each wrapping at [`Queue::LAP`]: changed under the front's lock, by one store
-    /// (a `get`'s or a `task_done`'s commit).
+    /// bits), each wrapping at [`Queue::LAP`]: changed under the front's
+    /// lock, by one store (a `get`'s or a `task_done`'s commit).
     word: AtomicU64,
     /// The back's count of items put as a getter last read it (under the
     /// front's lock): never ahead of the back.
@@ -143,13 +143,13 @@ static_assertions::assert_eq_size!(Front, [u64; 8]);
 struct Slots<R: Shareable + Copy, const N: usize>([SharedCell<R>; N]);
 
 #[allow(unsafe_code)]
-// SAFETY: repr(C) of Locks, atomics and SharedCells of a Shareable T::Repr: no
-// pointers, no drop glue, every bit pattern valid (a garbage count is
-// bounded by `N` before use); mutation is atomic, or volatile under a
-// lock. The one descriptor number (the waiters' `waker`) is set only by `Queue::new` and
-// friends, whose queue lives in an anonymous segment reached only through
-// the `Shared` handle that owns the descriptor (see `Queue::waker`); any
-// other queue (all zero) has none.
+// SAFETY: repr(C) of Locks, atomics and SharedCells of a Shareable
+// T::Repr: no pointers, no drop glue, every bit pattern valid (a garbage
+// count is bounded by `N` before use); mutation is atomic, or volatile
+// under a lock. The one descriptor number (the waiters' `waker`) is set
+// only by `Queue::new` and friends, whose queue lives in an anonymous
+// segment reached only through the `Shared` handle that owns the
+// descriptor (see `Queue::waker`); any other queue (all zero) has none.
 unsafe impl<T: Item, const N: usize> Shareable for Queue<T, N> {
     fn type_identity() -> &'static str {
         core::any::type_name::<Self>()
@@ -215,7 +215,7 @@ impl<T: Item, const N: usize> Queue<T, N> {
     /// Commits the front's word: one releasing store (a plain store, so
     /// that the item's line and the word's go out together; the release of
     /// the lock after it orders it before the look at the parked
-    /// counters: see [`Waiters::wait_until_after`]).
+    /// counters: see [`Waiters::wait_until`]).
     fn commit_front(&self, gets: u32, done: u32) {
         // SYNC POINT: Release pairs with the Acquire (SeqCst) loads of
         // `taken`: the item was read out before its slot is seen free.
@@ -310,9 +310,7 @@ impl<T: Item, const N: usize> Queue<T, N> {
             let count = Self::diff(puts, gets) as usize;
             if count < N {
                 self.slot(puts).store(item);
-                self.back
-                    .cpu
-                    .store(crate::sys::cpu_plus_one(), Ordering::Relaxed);
+                note_cpu(&self.back.cpu);
                 // The commit, a releasing store (see `commit_front`).
                 // SYNC POINT: Release pairs with the Acquire (SeqCst) loads
                 // of `puts`: the item is written before it is counted.
@@ -336,7 +334,7 @@ impl<T: Item, const N: usize> Queue<T, N> {
                 return Err(Error::new(op, Self::resource(), ErrorKind::Full));
             }
             drop(locked);
-            self.waiters.wait_until_after(
+            self.waiters.wait_until(
                 Side::Putter,
                 || self.puttable(),
                 deadline,
@@ -352,7 +350,8 @@ impl<T: Item, const N: usize> Queue<T, N> {
             let exact = locked.both();
             let (gets, done) = self.taken();
             let mut puts = self.front.seen_puts.load(Ordering::Relaxed);
-            // More than `N` apart: garbage, or a zeroed queue's.
+            // The back again when the puts seen leave nothing to take (or
+            // are more than `N` ahead: garbage).
             if exact || !(1..=N as u32).contains(&Self::diff(puts, gets)) {
                 puts = self.puts();
                 self.front.seen_puts.store(puts, Ordering::Relaxed);
@@ -360,9 +359,7 @@ impl<T: Item, const N: usize> Queue<T, N> {
             let count = Self::count(puts, gets);
             if count > 0 {
                 let repr = self.slot(gets).load();
-                self.front
-                    .cpu
-                    .store(crate::sys::cpu_plus_one(), Ordering::Relaxed);
+                note_cpu(&self.front.cpu);
                 self.commit_front(Self::next(gets), done);
                 if exact {
                     if count == 1 {
@@ -399,7 +396,7 @@ impl<T: Item, const N: usize> Queue<T, N> {
             }
             drop(locked);
             let next = self.slot(gets);
-            self.waiters.wait_until_after(
+            self.waiters.wait_until(
                 Side::Getter,
                 // The item's line asked for while the count's is watched:
                 // the two come over together, not one after the other.

@@ -10,7 +10,7 @@ mod ring;
 
 use ring::{ALIGN, HEADER, Header, Spot, WRAP, footprint, pack};
 
-use super::waiters::{Side, Waiters, Watch};
+use super::waiters::{Side, Waiters, Watch, note_cpu};
 use crate::error::{Error, ErrorKind, Resource, Result};
 use crate::sys::event;
 use crate::sys::region::Region;
@@ -284,9 +284,7 @@ impl RecordQueue {
                 // too low.
                 // `free` is at most the capacity, at most 2 GiB.
                 h.back.tally.store(free as u32, Ordering::Relaxed);
-                h.back
-                    .cpu
-                    .store(crate::sys::cpu_plus_one(), Ordering::Relaxed);
+                note_cpu(&h.back.cpu);
                 self.commit(
                     &h.back,
                     ring::wrap(at + size, self.capacity()),
@@ -311,7 +309,7 @@ impl RecordQueue {
                 return Err(Error::new(op, self.resource(), ErrorKind::Full));
             }
             drop(locked);
-            self.waiters().wait_until_after(
+            self.waiters().wait_until(
                 Side::Putter,
                 || self.puttable(size),
                 deadline,
@@ -363,9 +361,7 @@ impl RecordQueue {
                         .ok_or_else(|| self.corrupt(op))?;
                     read(body)?
                 };
-                h.front
-                    .cpu
-                    .store(crate::sys::cpu_plus_one(), Ordering::Relaxed);
+                note_cpu(&h.front.cpu);
                 self.commit(
                     &h.front,
                     ring::wrap(head + size, cap),
@@ -391,7 +387,7 @@ impl RecordQueue {
                 return Err(Error::new(op, self.resource(), ErrorKind::Empty));
             }
             drop(locked);
-            self.waiters().wait_until_after(
+            self.waiters().wait_until(
                 Side::Getter,
                 || self.gettable(),
                 deadline,

@@ -22,6 +22,12 @@ use crate::sys::futex;
 /// How long a waiter spins before it parks.
 const SPIN_FOR: Duration = Duration::from_micros(20);
 
+/// Records in `word` the CPU the calling commit runs on: what the other
+/// side's waiters take as `peer` in [`Waiters::wait_until`].
+pub(crate) fn note_cpu(word: &AtomicU32) {
+    word.store(crate::sys::cpu_plus_one(), Ordering::Relaxed);
+}
+
 /// The waiting side of a shared queue: twelve `u32` words, all zero for a
 /// fresh open queue with no eventfd. Lives in the queue's segment, next to
 /// its lock; the words marked "under the lock" change only while the
@@ -201,7 +207,7 @@ impl Waiters {
     /// not known), see [`crate::sys::cpu_plus_one`]: while it is this
     /// one's, the other side cannot run while this one spins, so this one
     /// yields its CPU instead.
-    pub(crate) fn wait_until_after(
+    pub(crate) fn wait_until(
         &self,
         side: Side,
         ready: impl Fn() -> bool,

@@ -61,7 +61,7 @@ pub(super) struct End {
     /// in between leaves it too low, never too high.
     pub(super) tally: AtomicU32,
     /// The CPU the end's last commit ran on, plus one (a hint for the
-    /// other side's waiters: see `Waiters::wait_until_after`).
+    /// other side's waiters: see `Waiters::wait_until`).
     pub(super) cpu: AtomicU32,
     _spare: [AtomicU32; 10],
 }
@@ -204,7 +204,7 @@ impl RecordQueue {
     /// store. A plain store (no read-modify-write, which costs a pipeline
     /// drain on every record): the release of the lock that follows, a
     /// read-modify-write, orders it before the look at the parked
-    /// counters (see `Waiters::wait_until_after`).
+    /// counters (see `Waiters::wait_until`).
     pub(super) fn commit(&self, end: &End, offset: usize, passed: u32) {
         // SYNC POINT: Release pairs with the Acquire loads of `end`.
         end.word.store(pack(offset, passed), Ordering::Release);

@@ -23,7 +23,7 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::waits::{Parked, WAITING};
+use super::waits::{NOTIFIED, Parked, WAITING};
 use super::{Data, Server};
 use crate::manager::protocol::{Reply, op};
 
@@ -111,10 +111,7 @@ impl Server {
             return;
         };
         self.idle_locks.retain(|&(i, _)| i != index);
-        let Some(p) = self.conns[slot].as_ref().and_then(|c| c.parked) else {
-            return;
-        };
-        let Some(id) = self.conns[slot].as_ref().map(|c| c.id) else {
+        let Some((Some(p), id)) = self.conns[slot].as_ref().map(|c| (c.parked, c.id)) else {
             return;
         };
         if let Some(Data::Lock { holder, depth }) = &mut self.objects[index].data {
@@ -122,7 +119,7 @@ impl Server {
             *depth = if p.op == op::WAIT { p.saved.max(1) } else { 1 };
         }
         let reply = if p.op == op::WAIT {
-            Reply::ok(u64::from(p.phase == super::waits::NOTIFIED))
+            Reply::ok(u64::from(p.phase == NOTIFIED))
         } else {
             Reply::ok(1)
         };
@@ -130,21 +127,22 @@ impl Server {
     }
 
     /// Gives the free locks that requests are parked on to a waiter that
-    /// woke up or has waited long enough, rings a sleeping one, and
-    /// forgets those taken meanwhile.
+    /// woke up or has waited long enough, and forgets those taken
+    /// meanwhile.
     pub(super) fn settle_locks(&mut self) {
         self.idle_due = None;
-        let mut i = 0;
-        while let Some(&(index, _)) = self.idle_locks.get(i) {
+        // From the end: `grant_lock` and the removal change the list at
+        // and after `k` only.
+        for k in (0..self.idle_locks.len()).rev() {
+            let Some(&(index, _)) = self.idle_locks.get(k) else {
+                continue;
+            };
             if matches!(self.objects[index].data, Some(Data::Lock { holder: 0, .. })) {
                 // Keeps it (and sets `idle_due` again) if every waiter
                 // still sleeps.
                 self.grant_lock(index);
             } else {
-                self.idle_locks.retain(|&(x, _)| x != index);
-            }
-            if self.idle_locks.get(i).is_some_and(|&(x, _)| x == index) {
-                i += 1;
+                self.idle_locks.remove(k);
             }
         }
     }

@@ -4,8 +4,9 @@
 //! A request that cannot be answered now is parked: its channel stays
 //! `PENDING` (the client waits, spinning, then on its socket) and the
 //! connection records what it waits for, since when (its stamp: grants go
-//! oldest first, but for a lock's: see `locks`) and until when (its deadline: the server answers "timed
-//! out" itself, so a client never has to withdraw a request). The server
+//! oldest first, but for a lock's: see `locks`) and until when (its
+//! deadline: the server answers "timed out" itself, so a client never has
+//! to withdraw a request). The server
 //! answers a parked request when another request changes the object, when
 //! its deadline passes, or when another connection ends (a lock holder
 //! that dies releases the lock; a process that dies at a barrier breaks
