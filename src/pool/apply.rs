@@ -134,7 +134,6 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         slot.check
             .store(ring::seal(entry, t, self.key), Ordering::Relaxed);
         slot.count.store(count as u32, Ordering::Relaxed);
-        slot.store_failed(Mask::default());
         let l = &self.local[s];
         l.busy.set(true);
         l.held.set(held);

@@ -26,14 +26,18 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         }
         match ring::kind(st) {
             ring::DONE => Ended::Done {
-                failed: slot.load_failed(),
+                failed: if slot.failures.load(Ordering::Relaxed) == 0 {
+                    Mask::default()
+                } else {
+                    self.ring.faults(s).load_failed()
+                },
             },
             ring::DIED => Ended::Failed(ErrorKind::WorkerDied {
-                pid: slot.died_pid.load(Ordering::Relaxed),
-                exitcode: slot.died_code.load(Ordering::Relaxed),
+                pid: self.ring.faults(s).died_pid.load(Ordering::Relaxed),
+                exitcode: self.ring.faults(s).died_code.load(Ordering::Relaxed),
             }),
             ring::TIMED_OUT => Ended::Failed(ErrorKind::TaskTimedOut {
-                pid: slot.died_pid.load(Ordering::Relaxed),
+                pid: self.ring.faults(s).died_pid.load(Ordering::Relaxed),
                 timeout_ms: self
                     .task_timeout
                     .map_or(0, |t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
@@ -47,9 +51,9 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         let l = &self.local[s];
         let error = Error::new(op, Resource::Task(l.seq.get()), kind);
         let message = if kind == ErrorKind::Panicked {
-            let slot = self.ring.slot(s);
-            let bytes = slot.message.load();
-            let len = (slot.message_len.load(Ordering::Relaxed) as usize).min(bytes.len());
+            let faults = self.ring.faults(s);
+            let bytes = faults.message.load();
+            let len = (faults.message_len.load(Ordering::Relaxed) as usize).min(bytes.len());
             PanicMessage::from_bytes(&bytes[..len])
         } else {
             PanicMessage::default()

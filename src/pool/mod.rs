@@ -99,8 +99,10 @@
 //! a slot (`MPROC_POOL_TASK_BYTES` or `PoolBuilder::task_bytes`), every
 //! slot held by the caller's handles (`MPROC_POOL_SLOTS` or
 //! `PoolBuilder::slots`). Memory: the ring takes about
-//! `slots × (192 + bytes)` bytes of address space (192: a slot's
-//! header), and pages cost memory only once a task has written them.
+//! `slots × (232 + bytes)` bytes of address space (a slot's 32-byte
+//! header, 32 bytes of room to align a payload to 64, and 168 bytes for
+//! what a failed task leaves), and pages cost memory only once a task has
+//! written them.
 //!
 //! # Tasks are `fn`s, not pickled closures
 //!

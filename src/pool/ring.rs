@@ -25,6 +25,7 @@
 //! longer `QUEUED` with that number, so a worker killed between its claim
 //! and its advance stops nobody).
 
+use std::mem::size_of;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -33,7 +34,7 @@ use crate::config::POOL_MAX_WORKERS;
 use crate::shm::Shareable;
 use crate::sys::Errno;
 use crate::sys::mem::SharedCell;
-use crate::sys::region::Region;
+use crate::sys::region::{Region, prefetch_write};
 use crate::sys::task::{self, CHUNK_MAX, MESSAGE_LEN, Mask, Message};
 use crate::sys::{event, futex};
 
@@ -83,9 +84,11 @@ pub(crate) const YIELD_AFTER: Duration = Duration::from_micros(2);
 #[repr(C, align(64))]
 pub(crate) struct Padded<T>(pub(crate) T);
 
-/// One task slot's header; its payload (the task's bytes: arguments,
-/// then results) follows it in the ring (see [`Ring::payload`]).
-#[repr(C, align(64))]
+/// One task slot's header: what the parent and a worker exchange for
+/// every task. It fills the first half of a cache line whose second half
+/// is the start of the slot's payload (see [`Ring::payload`]), so a small
+/// task's state, argument and result travel on one line.
+#[repr(C, align(32))]
 pub(crate) struct Slot {
     pub(crate) state: AtomicU64,
     /// The task's entry (see `sys::task::entry_of`).
@@ -93,10 +96,33 @@ pub(crate) struct Slot {
     /// `entry` sealed with the pool's key and the submission number: a
     /// worker refuses to call an entry that fails it.
     pub(crate) check: AtomicU64,
-    /// Bit `i`: item `i` of the chunk panicked (a `Mask`).
-    pub(crate) failed: [AtomicU64; CHUNK_MAX / 64],
     /// Items in the chunk (1 for `apply`).
     pub(crate) count: AtomicU32,
+    /// 1 when an item of the chunk failed: which ones, and the first
+    /// panic's message, are in the slot's [`SlotFaults`]. The worker
+    /// stores it before every commit.
+    pub(crate) failures: AtomicU32,
+}
+
+// A slot's header: half a cache line on every target, the payload taking
+// the other half.
+const _: () = assert!(std::mem::size_of::<Slot>() == task::PAYLOAD_ALIGN);
+
+#[allow(unsafe_code)]
+// SAFETY: repr(C) of atomics (Shareable): no pointers (the `entry` words
+// are code addresses of this binary, checked against the pool's key before
+// use and only ever in the anonymous segment of one pool's processes), no
+// drop glue, all-zero valid (FREE).
+unsafe impl Shareable for Slot {}
+
+/// What a slot's task leaves when it fails, read only then: which items
+/// failed and the first panic's message (written by the worker), a dead
+/// worker's pid and exit code (by the parent). In an array after the
+/// slots, off the lines a hand-off moves.
+#[repr(C)]
+pub(crate) struct SlotFaults {
+    /// Bit `i`: item `i` of the chunk panicked (a `Mask`).
+    pub(crate) failed: [AtomicU64; CHUNK_MAX / 64],
     pub(crate) message_len: AtomicU32,
     /// `DIED`: the dead worker's pid and exit code.
     pub(crate) died_pid: AtomicI32,
@@ -104,18 +130,12 @@ pub(crate) struct Slot {
     pub(crate) message: SharedCell<[u8; MESSAGE_LEN]>,
 }
 
-// A slot's header: three cache lines on every target, so its payload
-// starts on a line of its own.
-const _: () = assert!(std::mem::size_of::<Slot>() == 192);
-
 #[allow(unsafe_code)]
 // SAFETY: repr(C) of atomics and a SharedCell of bytes (all Shareable): no
-// pointers (the `entry` words are code addresses of this binary, checked
-// against the pool's key before use and only ever in the anonymous
-// segment of one pool's processes), no drop glue, all-zero valid (FREE).
-unsafe impl Shareable for Slot {}
+// pointers, no drop glue, all-zero valid.
+unsafe impl Shareable for SlotFaults {}
 
-impl Slot {
+impl SlotFaults {
     pub(crate) fn store_failed(&self, m: Mask) {
         for (word, bits) in self.failed.iter().zip(m.0) {
             word.store(bits, Ordering::Relaxed);
@@ -148,7 +168,8 @@ pub(crate) struct RingHead {
     pub(crate) started: [AtomicU32; POOL_MAX_WORKERS],
     /// `busy_since[w]`: when worker `w` took its current task
     /// (`CLOCK_MONOTONIC` nanoseconds, never 0), 0 while it has none: what
-    /// the parent's task timeout measures.
+    /// the parent's task timeout measures (kept only in a pool that has
+    /// one: 0 otherwise).
     pub(crate) busy_since: [AtomicU64; POOL_MAX_WORKERS],
 }
 
@@ -161,7 +182,8 @@ unsafe impl Shareable for RingHead {}
 /// and sized when the pool is built: the [`RingHead`], then
 /// `order[slots]` (`order[t % slots]`: the slot of submission `t`), then
 /// `slots` slots of `stride` bytes each, a [`Slot`] header followed by
-/// its payload. Every part starts on a cache line.
+/// its payload, then `slots` [`SlotFaults`]. The order words and every
+/// slot start on a cache line.
 pub(crate) struct Ring {
     region: Region<RingHead>,
     slots: usize,
@@ -170,6 +192,8 @@ pub(crate) struct Ring {
     slots_at: usize,
     /// A slot's header and payload, rounded up to a cache line.
     stride: usize,
+    /// Where the first slot's faults start (after the slots).
+    faults_at: usize,
     /// `slots - 1` when `slots` is a power of two (the default 64): the
     /// order ring's index is then a mask, not a division.
     mask: Option<u64>,
@@ -191,26 +215,33 @@ impl Ring {
         }
         let sizes = (|| {
             let slots_at = line_up(slots.checked_mul(4)?)?;
-            let stride = std::mem::size_of::<Slot>().checked_add(line_up(bytes)?)?;
-            let len = slots_at.checked_add(slots.checked_mul(stride)?)?;
-            Some((slots_at, stride, len))
+            // The payload: `bytes`, and room to align a type to 64 (see
+            // `sys::task::PAYLOAD_ALIGN`).
+            let span = bytes.checked_add(task::PAYLOAD_ALIGN)?;
+            let stride = line_up(std::mem::size_of::<Slot>().checked_add(span)?)?;
+            let faults_at = slots_at.checked_add(slots.checked_mul(stride)?)?;
+            let len = faults_at.checked_add(slots.checked_mul(size_of::<SlotFaults>())?)?;
+            Some((slots_at, stride, faults_at, len))
         })();
-        let Some((slots_at, stride, len)) = sizes else {
+        let Some((slots_at, stride, faults_at, len)) = sizes else {
             return Err((Errno::ENOMEM, usize::MAX));
         };
         let region = Region::zeroed(len).map_err(|e| (e, len))?;
         // The layout's bounds and alignment, checked once here for the
-        // last order word, slot and payload (the others lie before them,
-        // on the same alignment): `slot`, `order` and `payload` rely on
-        // it.
+        // last order word, slot, payload and faults (the others lie before
+        // them, on the same alignment): `slot`, `order`, `payload` and
+        // `faults` rely on it.
         let last = slots_at + (slots - 1) * stride;
+        let last_faults = faults_at + (slots - 1) * size_of::<SlotFaults>();
         // SAFETY: nothing else has reached the region yet; these checks
         // only look (the references are dropped at once).
         #[allow(unsafe_code)]
         let fits = unsafe {
-            region.get::<AtomicU32>((slots - 1) * 4).is_some() && region.get::<Slot>(last).is_some()
+            region.get::<AtomicU32>((slots - 1) * 4).is_some()
+                && region.get::<Slot>(last).is_some()
+                && region.get::<SlotFaults>(last_faults).is_some()
         } && region
-            .ptr_at(last + std::mem::size_of::<Slot>(), bytes)
+            .ptr_at(last + size_of::<Slot>(), bytes + task::PAYLOAD_ALIGN)
             .is_some();
         if !fits {
             return Err((Errno::ENOMEM, len));
@@ -221,6 +252,7 @@ impl Ring {
             bytes,
             slots_at,
             stride,
+            faults_at,
             mask: slots.is_power_of_two().then(|| slots as u64 - 1),
         })
     }
@@ -259,12 +291,25 @@ impl Ring {
         (0..self.slots).map(|s| self.slot(s))
     }
 
-    /// The first byte of slot [`Ring::bound`]`(s)`'s payload (64-byte aligned,
-    /// [`Ring::bytes`] long): reached only through this pointer, by the
-    /// process the slot's state gives it to.
+    /// Slot [`Ring::bound`]`(s)`'s faults.
+    pub(crate) fn faults(&self, s: usize) -> &SlotFaults {
+        let at = self.faults_at + self.bound(s) * size_of::<SlotFaults>();
+        // SAFETY: in bounds and aligned, as `new` checked for the last
+        // one; reached only as `SlotFaults`, here.
+        #[allow(unsafe_code)]
+        unsafe {
+            self.region.get_unchecked::<SlotFaults>(at)
+        }
+    }
+
+    /// The first byte of slot [`Ring::bound`]`(s)`'s payload: right after
+    /// its header, on the header's cache line (aligned to
+    /// `sys::task::PAYLOAD_ALIGN`), [`Ring::bytes`] `+ PAYLOAD_ALIGN`
+    /// long; reached only through this pointer, by the process the slot's
+    /// state gives it to.
     pub(crate) fn payload(&self, s: usize) -> *mut u8 {
-        let at = self.slots_at + self.bound(s) * self.stride + std::mem::size_of::<Slot>();
-        match self.region.ptr_at(at, self.bytes) {
+        let at = self.slots_at + self.bound(s) * self.stride + size_of::<Slot>();
+        match self.region.ptr_at(at, self.bytes + task::PAYLOAD_ALIGN) {
             Some(p) => p.as_ptr(),
             None => unreachable!("a pool slot's payload outside its ring"),
         }
@@ -361,14 +406,21 @@ impl Ring {
     }
 
     /// The slot of submission `h`, if it is still `QUEUED` as `h`; `tail`
-    /// is the tail word the caller read.
-    fn claim(&self, h: u64, me: usize, tail: u64) -> Option<usize> {
+    /// is the tail word the caller read, `spinning` whether the caller's
+    /// spinning bit is set.
+    fn claim(&self, h: u64, me: usize, tail: u64, spinning: bool) -> Option<usize> {
         let s = if tail >> 16 == h + 1 {
             self.bound((tail & 0xffff) as usize)
         } else {
             self.bound(self.order(h).load(Ordering::Acquire) as usize)
         };
         let slot = self.slot(s);
+        if spinning {
+            // The claim's compare-and-swap stalls this CPU until the
+            // slot's line arrives; the spinning mask, changed right after
+            // it, comes meanwhile (the parent read it at its submission).
+            prefetch_write(&self.control.0.spinning);
+        }
         let queued = state(h, QUEUED, 0);
         // SYNC POINT: Acquire pairs with the parent's Release of QUEUED:
         // the arguments are visible after a successful claim.
@@ -424,7 +476,7 @@ impl Ring {
             let h = self.head.0.load(Ordering::Acquire);
             let tail = self.tail.0.load(Ordering::Acquire);
             if h < tail >> 16 {
-                if let Some(s) = self.claim(h, me, tail) {
+                if let Some(s) = self.claim(h, me, tail, spinning) {
                     if spinning {
                         c.spinning.fetch_and(!bit, Ordering::SeqCst);
                     }
@@ -574,6 +626,9 @@ pub(crate) struct WorkerSpec<'a> {
     /// The eventfd of the parent's [`PoolWatch`](super::PoolWatch)es.
     pub(crate) watch_fd: RawFd,
     pub(crate) max_tasks: u64,
+    /// The pool has a task timeout: the worker stores when it took each
+    /// task in `busy_since` (a clock read per task, spared otherwise).
+    pub(crate) clocked: bool,
 }
 
 /// A worker's life: run tasks until the pool stops or the task limit is
@@ -583,7 +638,9 @@ pub(crate) fn work(spec: WorkerSpec<'_>) {
     let mut done = 0u64;
     let mut spinning = false;
     while let Some((s, seq)) = ring.next(spec.me, spinning) {
-        ring.busy_since[spec.me].store(crate::sys::monotonic_ns() | 1, Ordering::Relaxed);
+        if spec.clocked {
+            ring.busy_since[spec.me].store(crate::sys::monotonic_ns() | 1, Ordering::Relaxed);
+        }
         if done == 0 {
             // Took a task: no longer a start-up death if it dies now.
             ring.started[spec.me].store(2, Ordering::Relaxed);
@@ -605,10 +662,14 @@ pub(crate) fn work(spec: WorkerSpec<'_>) {
             message.set("the task's slot failed its integrity check: memory corrupted");
             Mask::first(count.max(1))
         };
-        slot.store_failed(failed);
-        if !failed.is_empty() {
-            slot.message.store(message.bytes);
-            slot.message_len.store(message.len, Ordering::Relaxed);
+        if failed.is_empty() {
+            slot.failures.store(0, Ordering::Relaxed);
+        } else {
+            let faults = ring.faults(s);
+            faults.store_failed(failed);
+            faults.message.store(message.bytes);
+            faults.message_len.store(message.len, Ordering::Relaxed);
+            slot.failures.store(1, Ordering::Relaxed);
         }
         // About to look for work again: be a spinner before the commit, so
         // that the parent, answering the result with its next task, finds
@@ -621,7 +682,9 @@ pub(crate) fn work(spec: WorkerSpec<'_>) {
         // parent's Acquire load of the state before it reads the results,
         // and SeqCst orders it before the load of `notify` (the parent
         // sets its bits and then looks at the states).
-        ring.busy_since[spec.me].store(0, Ordering::Relaxed);
+        if spec.clocked {
+            ring.busy_since[spec.me].store(0, Ordering::Relaxed);
+        }
         slot.state
             .swap(state(seq, DONE, spec.me as u64), Ordering::SeqCst);
         let notify = ring.control.0.notify.load(Ordering::SeqCst);

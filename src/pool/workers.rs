@@ -29,6 +29,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         };
         let (key, wake_fd) = (self.key, self.wake.as_raw_fd());
         let watch_fd = self.watch_event.as_raw_fd();
+        let clocked = self.task_timeout.is_some();
         let target: Box<dyn FnOnce()> = Box::new(move || {
             if let Some(init) = initializer
                 && std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| init())).is_err()
@@ -43,6 +44,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
                 wake_fd,
                 watch_fd,
                 max_tasks,
+                clocked,
             });
         });
         self.ring.started[me].store(0, Ordering::Relaxed);
@@ -246,8 +248,9 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
             let st = slot.state.load(Ordering::Acquire);
             if ring::kind(st) == ring::RUNNING && ring::worker(st) == w {
                 self.fds.lost(s);
-                slot.died_pid.store(pid, Ordering::Relaxed);
-                slot.died_code.store(code, Ordering::Relaxed);
+                let faults = self.ring.faults(s);
+                faults.died_pid.store(pid, Ordering::Relaxed);
+                faults.died_code.store(code, Ordering::Relaxed);
                 slot.state.store(
                     ring::state(ring::seq(st), kind, w as u64),
                     Ordering::Release,

@@ -179,6 +179,11 @@ mod bytes;
 #[cfg(feature = "serde")]
 pub(crate) use bytes::{ByteOutcome, ByteTask, byte_entry_of, payload_bytes};
 
+/// What a slot's payload is aligned to: it follows the slot's 32-byte
+/// header on the header's cache line (see [`Layout`] for types aligned
+/// beyond it). A payload of `bytes` bytes spans `bytes + PAYLOAD_ALIGN`.
+pub(crate) const PAYLOAD_ALIGN: usize = 32;
+
 /// The most bytes of a panic message a slot keeps.
 pub(crate) const MESSAGE_LEN: usize = 120;
 
@@ -237,8 +242,14 @@ impl Mask {
 /// [`chunk_capacity`] arguments ends (argument `i` is read before result
 /// `i` is written, and result `i` still ends before argument `i + 1`).
 /// Either way each argument is read before anything overwrites it.
+///
+/// A payload is aligned to [`PAYLOAD_ALIGN`] only (it shares a cache line
+/// with its slot's header); a chunk of a type aligned beyond that starts
+/// [`PAYLOAD_ALIGN`] bytes in, where the payload is aligned to 64, and a
+/// payload has that many bytes beyond its `bytes` for it.
 #[derive(Clone, Copy)]
 struct Layout {
+    base: usize,
     arg_start: usize,
     arg_size: usize,
     result_size: usize,
@@ -252,7 +263,13 @@ impl Layout {
         } else {
             aligned_end::<A>(bytes) - chunk_capacity::<A, R>(bytes) * a
         };
+        let base = if align_of::<A>() > PAYLOAD_ALIGN || align_of::<R>() > PAYLOAD_ALIGN {
+            PAYLOAD_ALIGN
+        } else {
+            0
+        };
         Layout {
+            base,
             arg_start,
             arg_size: a,
             result_size: r,
@@ -260,11 +277,11 @@ impl Layout {
     }
 
     fn arg(&self, i: usize) -> usize {
-        self.arg_start + i * self.arg_size
+        self.base + self.arg_start + i * self.arg_size
     }
 
     fn result(&self, i: usize) -> usize {
-        i * self.result_size
+        self.base + i * self.result_size
     }
 }
 
@@ -299,8 +316,8 @@ pub(crate) const fn chunk_capacity<A, R>(bytes: usize) -> usize {
 /// # Safety
 ///
 /// The caller owns the payload (the slot is not queued), `index` is below
-/// `chunk_capacity::<A, R>(bytes)`, and `payload` points to `bytes`
-/// writable bytes aligned to 64.
+/// `chunk_capacity::<A, R>(bytes)`, and `payload` points to `bytes +
+/// PAYLOAD_ALIGN` writable bytes aligned to [`PAYLOAD_ALIGN`].
 pub(crate) unsafe fn put_arg<A, R>(payload: *mut u8, bytes: usize, index: usize, item: A) {
     let layout = Layout::of::<A, R>(bytes);
     // SAFETY: in bounds and aligned by the caller's capacity check and the
@@ -640,8 +657,12 @@ mod tests {
             assert!(cap >= 1);
             for count in 1..=cap {
                 let l = Layout::of::<A, R>(bytes);
-                assert!(l.arg(count - 1) + size_of::<A>() <= bytes);
-                assert!(l.result(count - 1) + size_of::<R>() <= bytes);
+                // A payload at 32 past a 64-byte boundary: every item in
+                // the span and aligned for its type.
+                assert!(l.arg(count - 1) + size_of::<A>() <= bytes + PAYLOAD_ALIGN);
+                assert!(l.result(count - 1) + size_of::<R>() <= bytes + PAYLOAD_ALIGN);
+                assert_eq!((PAYLOAD_ALIGN + l.arg(count - 1)) % align_of::<A>(), 0);
+                assert_eq!((PAYLOAD_ALIGN + l.result(count - 1)) % align_of::<R>(), 0);
                 for i in 0..count.saturating_sub(1) {
                     // Result i ends before argument i + 1 begins.
                     assert!(l.result(i) + size_of::<R>() <= l.arg(i + 1));
@@ -656,6 +677,13 @@ mod tests {
         check::<u8, u64>(4096);
         check::<u16, u32>(2048);
         check::<(u8, u8, u8), u64>(2048);
+        // Aligned beyond a payload's own alignment.
+        #[derive(Clone, Copy)]
+        #[repr(align(64))]
+        struct Line(#[allow(dead_code)] [u8; 64]);
+        check::<Line, u64>(256);
+        check::<u8, Line>(256);
+        check::<Line, Line>(64);
         assert_eq!(chunk_capacity::<[u8; 600], u8>(512), 0);
         assert_eq!(chunk_capacity::<u8, [u8; 600]>(512), 0);
         assert_eq!(chunk_capacity::<u64, u64>(512), 64);
