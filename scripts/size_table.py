@@ -9,6 +9,7 @@ program's USS and PSS at rest and after 10,000 operations.
     TARGETS="x86_64-unknown-linux-gnu" python3 scripts/size_table.py
     python3 scripts/size_table.py --build-std  # std rebuilt, see below
     python3 scripts/size_table.py --qemu       # and run the foreign static builds
+    python3 scripts/size_table.py --strict     # exit 1 on a skip, a failed run, a missed target
 
 A target whose Rust std cannot be had (`rustup target add`) is skipped,
 saying why. Prints two markdown tables.
@@ -240,6 +241,28 @@ def run_under(runner, examples):
     return ", ".join(results)
 
 
+# Issue targets: the static example daemon for 32-bit ARM, and a
+# `Process` + `Queue` program on any 32-bit ARM build, in bytes.
+DAEMON_TARGET, QUEUE_TARGET = 500_000, 150_000
+
+
+def targets_met(columns, sizes):
+    """Prints the two size targets' readings over the 32-bit ARM columns;
+    True when both are met in some column, False when not, None when no
+    such column was built."""
+    arm = [c for c in columns if c.startswith(("armv7", "thumbv7"))]
+    if not arm:
+        return None
+    daemon = min((sizes[(c, "daemon")], c) for c in arm if c.endswith("static"))
+    queue = min((sizes[(c, "size_queue")], c) for c in arm)
+    for what, (size, col), limit in [("static example daemon", daemon, DAEMON_TARGET),
+                                     ("(c) Process + Queue", queue, QUEUE_TARGET)]:
+        verdict = "met" if size <= limit else "missed"
+        print(f"- target {what} <= {limit // 1000} KB on 32-bit ARM: {size / 1000:.0f} KB "
+              f"({col}): {verdict}")
+    return daemon[0] <= DAEMON_TARGET and queue[0] <= QUEUE_TARGET
+
+
 def main():
     build_std = "--build-std" in sys.argv
     default = BUILD_STD_TARGETS if build_std else DEFAULT_TARGETS
@@ -282,6 +305,10 @@ def main():
         print(f"- skipped {s}")
     for r in ran:
         print(f"- ran {r}")
+    met = targets_met(columns, sizes)
+    if "--strict" in sys.argv and (skipped or any("FAILED" in r or "not run" in r for r in ran)
+                                   or (build_std and met is False)):
+        sys.exit("size_table.py --strict: a target was skipped, a run failed, or a size target missed")
     if memory and native:
         print("\n| program (x86_64, dynamic) | USS at rest | PSS at rest | USS after 10,000 | PSS after 10,000 |")
         print("|---|--:|--:|--:|--:|")
