@@ -235,6 +235,7 @@ impl PoolBuilder {
             knobs,
             next_seq: Cell::new(0),
             head_seen: Cell::new(0),
+            peer_cpu: Cell::new(0),
             phase: Cell::new(Phase::Running),
             unattended: Cell::new(0),
             init_failures: Cell::new(0),

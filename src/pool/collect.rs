@@ -25,13 +25,17 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
             return Ended::Running;
         }
         match ring::kind(st) {
-            ring::DONE => Ended::Done {
-                failed: if slot.failures.load(Ordering::Relaxed) == 0 {
-                    Mask::default()
-                } else {
-                    self.ring.faults(s).load_failed()
-                },
-            },
+            ring::DONE => {
+                self.peer_cpu
+                    .set(u32::from(slot.worker_cpu.load(Ordering::Relaxed)));
+                Ended::Done {
+                    failed: if slot.failures.load(Ordering::Relaxed) == 0 {
+                        Mask::default()
+                    } else {
+                        self.ring.faults(s).load_failed()
+                    },
+                }
+            }
             ring::DIED => Ended::Failed(ErrorKind::WorkerDied {
                 pid: self.ring.faults(s).died_pid.load(Ordering::Relaxed),
                 exitcode: self.ring.faults(s).died_code.load(Ordering::Relaxed),

@@ -473,6 +473,10 @@ pub struct Pool<const SLOTS: usize = POOL_SLOTS, const BYTES: usize = POOL_TASK_
     next_seq: Cell<u64>,
     /// `head` as last read: it only grows.
     head_seen: Cell<u64>,
+    /// The CPU the last result this process saw was committed on, plus
+    /// one (0: not known): where a wait expects the worker (see
+    /// `ring::shares_cpu`).
+    peer_cpu: Cell<u32>,
     phase: Cell<Phase>,
     /// Busy slots with callbacks or without a handle: what `service` scans.
     unattended: Cell<usize>,

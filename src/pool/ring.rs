@@ -27,7 +27,7 @@
 
 use std::mem::size_of;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU16, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::config::POOL_MAX_WORKERS;
@@ -77,8 +77,25 @@ pub(crate) const SPIN_FOR: Duration = Duration::from_micros(20);
 /// that into a wake-up through the kernel on top. Only a caller that
 /// waits pays it, and only up to this much CPU per wait.
 pub(crate) const PARENT_SPIN_FOR: Duration = Duration::from_micros(200);
-/// After this long, a watcher yields its CPU between looks.
+/// After this long, a watcher yields its CPU between looks, if the
+/// process it waits for last ran on its CPU (see [`shares_cpu`]).
 pub(crate) const YIELD_AFTER: Duration = Duration::from_micros(2);
+
+/// This thread's CPU plus one, as a slot's CPU fields keep it (0: not
+/// known).
+pub(crate) fn cpu_hint() -> u16 {
+    u16::try_from(crate::sys::cpu_plus_one()).unwrap_or(0)
+}
+
+/// Whether a watcher should yield its CPU: the process it waits for last
+/// ran on this CPU (`peer`, plus one), or that is not known. A watcher
+/// that yields while the other side runs elsewhere hands its CPU to
+/// whatever else is runnable; beside a busy process that puts both sides
+/// of a pool's round trip on one CPU, each hand-off a context switch. A
+/// watcher whose peer shares its CPU must yield, or the peer cannot run.
+pub(crate) fn shares_cpu(peer: u32) -> bool {
+    peer == 0 || peer == crate::sys::cpu_plus_one()
+}
 
 /// A word on a cache line of its own.
 #[repr(C, align(64))]
@@ -97,16 +114,25 @@ pub(crate) struct Slot {
     /// worker refuses to call an entry that fails it.
     pub(crate) check: AtomicU64,
     /// Items in the chunk (1 for `apply`).
-    pub(crate) count: AtomicU32,
+    pub(crate) count: AtomicU16,
+    /// The CPU the parent queued the task on, plus one (0: not known; see
+    /// `sys::cpu_plus_one`): where a worker waiting for its next task
+    /// expects the parent.
+    pub(crate) parent_cpu: AtomicU16,
     /// 1 when an item of the chunk failed: which ones, and the first
     /// panic's message, are in the slot's [`SlotFaults`]. The worker
     /// stores it before every commit.
-    pub(crate) failures: AtomicU32,
+    pub(crate) failures: AtomicU16,
+    /// The CPU the worker committed on, plus one (0: not known): where the
+    /// parent waiting for its next result expects the worker.
+    pub(crate) worker_cpu: AtomicU16,
 }
 
 // A slot's header: half a cache line on every target, the payload taking
 // the other half.
 const _: () = assert!(std::mem::size_of::<Slot>() == task::PAYLOAD_ALIGN);
+// A chunk's item count fits the header's 16 bits.
+const _: () = assert!(CHUNK_MAX <= u16::MAX as usize);
 
 #[allow(unsafe_code)]
 // SAFETY: repr(C) of atomics (Shareable): no pointers (the `entry` words
@@ -460,7 +486,9 @@ impl Ring {
     /// The next task for worker `me`, waiting for one (spin if fewer
     /// than `max_spinning` do, else park; `spinning`: its bit is set
     /// already); `None` once the pool stops and nothing is queued.
-    fn next(&self, me: usize, spinning: bool) -> Option<(usize, u64)> {
+    /// `parent_cpu`: where the parent queued the last task (see
+    /// [`shares_cpu`]).
+    fn next(&self, me: usize, spinning: bool, parent_cpu: u32) -> Option<(usize, u64)> {
         let c = &self.control.0;
         let bit = 1u64 << me;
         let mut spinning = spinning;
@@ -513,7 +541,7 @@ impl Ring {
                     spinning = false;
                     self.park(bit);
                     continue;
-                } else if spent > YIELD_AFTER {
+                } else if spent > YIELD_AFTER && shares_cpu(parent_cpu) {
                     std::thread::yield_now();
                 }
             }
@@ -637,7 +665,8 @@ pub(crate) fn work(spec: WorkerSpec<'_>) {
     let ring = spec.ring;
     let mut done = 0u64;
     let mut spinning = false;
-    while let Some((s, seq)) = ring.next(spec.me, spinning) {
+    let mut parent_cpu = 0;
+    while let Some((s, seq)) = ring.next(spec.me, spinning, parent_cpu) {
         if spec.clocked {
             ring.busy_since[spec.me].store(crate::sys::monotonic_ns() | 1, Ordering::Relaxed);
         }
@@ -647,7 +676,8 @@ pub(crate) fn work(spec: WorkerSpec<'_>) {
         }
         let slot = ring.slot(s);
         let entry = slot.entry.load(Ordering::Relaxed);
-        let count = (slot.count.load(Ordering::Relaxed) as usize).min(task::CHUNK_MAX);
+        let count = usize::from(slot.count.load(Ordering::Relaxed)).min(task::CHUNK_MAX);
+        parent_cpu = u32::from(slot.parent_cpu.load(Ordering::Relaxed));
         let mut message = Message::empty();
         let failed = if slot.check.load(Ordering::Relaxed) == seal(entry, seq, spec.key) {
             // SAFETY: the entry passed the seal made by the parent with the
@@ -662,6 +692,7 @@ pub(crate) fn work(spec: WorkerSpec<'_>) {
             message.set("the task's slot failed its integrity check: memory corrupted");
             Mask::first(count.max(1))
         };
+        slot.worker_cpu.store(cpu_hint(), Ordering::Relaxed);
         if failed.is_empty() {
             slot.failures.store(0, Ordering::Relaxed);
         } else {

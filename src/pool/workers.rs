@@ -100,7 +100,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
                 if spent > ring::PARENT_SPIN_FOR {
                     break;
                 }
-                if spent > ring::YIELD_AFTER {
+                if spent > ring::YIELD_AFTER && ring::shares_cpu(self.peer_cpu.get()) {
                     std::thread::yield_now();
                 }
             }
