@@ -133,7 +133,9 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         slot.entry.store(entry, Ordering::Relaxed);
         slot.check
             .store(ring::seal(entry, t, self.key), Ordering::Relaxed);
-        slot.count.store(count as u16, Ordering::Relaxed);
+        // At most CHUNK_MAX (both callers), which fits 16 bits.
+        slot.count
+            .store(count.min(erased::CHUNK_MAX) as u16, Ordering::Relaxed);
         slot.parent_cpu.store(ring::cpu_hint(), Ordering::Relaxed);
         let l = &self.local[s];
         l.busy.set(true);
