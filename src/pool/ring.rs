@@ -33,8 +33,8 @@ use std::time::{Duration, Instant};
 use crate::config::POOL_MAX_WORKERS;
 use crate::shm::Shareable;
 use crate::sys::Errno;
-use crate::sys::mem::SharedCell;
-use crate::sys::region::{Region, prefetch_write};
+use crate::sys::mem::{SharedCell, prefetch_write};
+use crate::sys::region::Region;
 use crate::sys::task::{self, CHUNK_MAX, MESSAGE_LEN, Mask, Message};
 use crate::sys::{event, futex};
 
