@@ -133,7 +133,8 @@
 //!
 //! `main.rs` (this: the flags' entry), `jobs.rs` (the job message and
 //! what a worker does with it), `config.rs` (the flags), `master.rs` (the
-//! master's loop: signals, queue, pool, status segment, systemd),
+//! master's set-up and loop: queue, pool, status segment, systemd),
+//! `steer.rs` (what each signal does, and the shut-down after the loop),
 //! `state.rs` (what the loop and the pool's callbacks share: the log, the
 //! board, the workers seen, and what a job's end, a report and a refresh
 //! do to them), `tour.rs` (the tour's scenario).
@@ -146,6 +147,8 @@ mod jobs;
 mod master;
 #[path = "state.rs"]
 mod state;
+#[path = "steer.rs"]
+mod steer;
 #[path = "tour.rs"]
 mod tour;
 

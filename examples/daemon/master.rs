@@ -1,7 +1,7 @@
 //! The master: one loop waiting on the signals, the job queue and the
 //! workers, the pool's callbacks wired to the state they write (the log
 //! and the status segment: `state.rs`), systemd told how the daemon is
-//! doing.
+//! doing. What each signal does and the shut-down are in `steer.rs`.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use mproc::ErrorKind;
-use mproc::config::{POOL_MAX_WORKERS, POOL_SLOTS};
+use mproc::config::POOL_SLOTS;
 use mproc::daemon::{LogFile, MainLoop, Notifier, Pidfile, State, Status, Watchdog};
 use mproc::ipc::MessageQueue;
 use mproc::pool::{Pool, TaskError};
@@ -21,7 +21,8 @@ use mproc::signal::{self, SigSet, Signal};
 
 use super::config::Config;
 use super::jobs::*;
-use super::state::{Daemon, StatusLine};
+use super::state::Daemon;
+use super::steer::{End, Steer, shut_down};
 
 thread_local! {
     /// The daemon's shared state. Set in the master before the pool
@@ -76,16 +77,6 @@ fn work(job: Job) -> Result<Reply, Reply> {
             ))
         }
     }
-}
-
-/// How the loop ended.
-enum End {
-    /// `TERM`, and every accepted job ended.
-    Drained,
-    /// `TERM`, and the grace period ran out.
-    GraceRanOut,
-    /// `INT` or `QUIT`.
-    Quick(Signal),
 }
 
 /// Clears the workers' copy of the shared state from this thread when the
@@ -201,9 +192,7 @@ pub fn serve(cfg: &Config) -> Result<(), Box<dyn std::error::Error>> {
     let pool = builder.build()?;
 
     let mut backlog: VecDeque<Job> = VecDeque::with_capacity(cfg.backlog + cfg.queue_depth);
-    let mut wanted = cfg.workers;
-    let mut drain_until: Option<Instant> = None;
-    let mut lists = 0u64;
+    let mut steer = Steer::new(cfg.workers);
     d.refresh(&pool, &mq, true);
     d.board.set_state(State::Running);
     d.say(format_args!(
@@ -230,11 +219,11 @@ pub fn serve(cfg: &Config) -> Result<(), Box<dyn std::error::Error>> {
     let end = loop {
         // Wait: on the queue while there is room for its jobs, the
         // signals, and the workers.
-        let listen = drain_until.is_none() && backlog.len() < cfg.backlog;
+        let listen = steer.drain_until.is_none() && backlog.len() < cfg.backlog;
         // A task's end, a worker's exit and the task timeouts wake the
         // wait by themselves; only a drain has a deadline of its own.
         // The watchdog's next ping too.
-        let deadline = match (drain_until, refresh_due) {
+        let deadline = match (steer.drain_until, refresh_due) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
@@ -261,104 +250,17 @@ pub fn serve(cfg: &Config) -> Result<(), Box<dyn std::error::Error>> {
 
         let mut quick = None;
         for info in woke.signals() {
-            let sig = info.signal;
-            match sig {
-                Signal::USR1 => {
-                    d.report(&pool, &mq, backlog.len());
-                    d.tell(notifier.status(&d.status_text()));
-                }
-                Signal::USR2 => {
-                    lists += 1;
-                    d.list_workers(&pool, &mq, lists);
-                }
-                Signal::HUP => {
-                    d.say(format_args!(
-                        "HUP: replacing {} workers (each finishes its job first)",
-                        pool.pids().len()
-                    ));
-                    d.tell(notifier.reloading());
-                    pool.replace_workers()?;
-                    // The new workers are forked at once; the old ones
-                    // finish their jobs on their own.
-                    d.tell(notifier.ready_with_status(&d.status_text()));
-                }
-                Signal::TTIN => {
-                    let n = pool.processes();
-                    if n >= POOL_MAX_WORKERS {
-                        d.say(format_args!(
-                            "TTIN: already {n} workers, the most MPROC_POOL_MAX_WORKERS allows"
-                        ));
-                    } else {
-                        pool.resize(n + 1)?;
-                        wanted = n + 1;
-                        if drain_until.is_none() {
-                            d.board.set_state(State::Running);
-                        }
-                        d.say(format_args!("TTIN: workers {n} -> {}", n + 1));
-                    }
-                }
-                Signal::TTOU => {
-                    let n = pool.processes();
-                    if n <= 1 {
-                        d.say(format_args!(
-                            "TTOU: {n} worker(s): never fewer than 1 (WINCH stops them all)"
-                        ));
-                    } else {
-                        pool.resize(n - 1)?;
-                        wanted = n - 1;
-                        d.say(format_args!(
-                            "TTOU: workers {n} -> {} (the one leaving finishes its job)",
-                            n - 1
-                        ));
-                    }
-                }
-                Signal::WINCH if drain_until.is_some() => {
-                    d.say(format_args!("WINCH: ignored while draining"));
-                }
-                Signal::WINCH => {
-                    d.say(format_args!(
-                        "WINCH: stopping all {} workers (each finishes its job); TTIN brings one back",
-                        pool.processes()
-                    ));
-                    pool.resize(0)?;
-                    d.board.set_state(State::Idle);
-                }
-                Signal::TERM if drain_until.is_some() => {
-                    d.say(format_args!("TERM: already draining"));
-                }
-                Signal::TERM => {
-                    // What waits in the queue now counts as accepted; the
-                    // name goes, so that later submitters are told.
-                    d.board.set_state(State::Draining);
-                    d.tell(notifier.stopping());
-                    let waiting = mq.attributes().map_or(0, |a| a.current);
-                    let _ = mq.unlink();
-                    let mut taken = 0;
-                    while taken < waiting {
-                        match mq.try_receive(&mut message) {
-                            Ok((n, _)) => {
-                                d.accept(&message[..n], &mut backlog, cfg.task_timeout_ms);
-                                taken += 1;
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                    if pool.processes() == 0 {
-                        pool.resize(wanted.max(1))?;
-                        d.say(format_args!(
-                            "TERM: bringing back {} workers (stopped by WINCH) for the drain",
-                            wanted.max(1)
-                        ));
-                    }
-                    drain_until = Some(Instant::now() + Duration::from_millis(cfg.grace_ms));
-                    d.say(format_args!(
-                        "TERM: draining {} accepted jobs ({taken} just taken from the queue, now removed); grace {} ms",
-                        d.board.queued.load(Relaxed),
-                        cfg.grace_ms
-                    ));
-                }
-                Signal::INT | Signal::QUIT => quick = Some(sig),
-                _ => {}
+            if let Some(sig) = steer.signal(
+                info.signal,
+                &d,
+                &pool,
+                &mut mq,
+                &mut backlog,
+                &mut message,
+                &notifier,
+                cfg,
+            )? {
+                quick = Some(sig);
             }
         }
         if let Some(sig) = quick {
@@ -395,7 +297,7 @@ pub fn serve(cfg: &Config) -> Result<(), Box<dyn std::error::Error>> {
             d.tell(w.ping_if(&notifier, pool.healthy()).map(|_| ()));
         }
 
-        if let Some(until) = drain_until {
+        if let Some(until) = steer.drain_until {
             if backlog.is_empty() && pool.outstanding() == 0 {
                 break End::Drained;
             }
@@ -405,70 +307,7 @@ pub fn serve(cfg: &Config) -> Result<(), Box<dyn std::error::Error>> {
         }
     };
 
-    // Shutting down.
-    let left_in_queue = mq.attributes().map_or(0, |a| a.current);
-    match end {
-        End::Drained => {
-            pool.close();
-            if !pool.join_timeout(Duration::from_secs(2))? {
-                pool.terminate()?;
-            }
-            d.say(format_args!("TERM: drained, every accepted job ended"));
-        }
-        End::GraceRanOut => {
-            let (running, waiting) = (pool.outstanding(), backlog.len());
-            d.stopping.set("the drain grace ran out");
-            for pid in pool.pids() {
-                let _ = signal::kill(pid, Signal::KILL);
-            }
-            pool.terminate()?;
-            for job in backlog.drain(..) {
-                d.abandoned(
-                    job.id,
-                    format_args!(
-                        "not started: the drain grace of {} ms ran out",
-                        cfg.grace_ms
-                    ),
-                );
-            }
-            d.say(format_args!(
-                "TERM: the grace of {} ms ran out: workers killed; {running} jobs in the pool and {waiting} not started failed",
-                cfg.grace_ms
-            ));
-        }
-        End::Quick(sig) => {
-            d.board.set_state(State::Stopped);
-            let _ = mq.unlink();
-            d.say(format_args!(
-                "{}: stopping now; {} unfinished jobs fail",
-                &sig.to_string()[3..],
-                d.board.queued.load(Relaxed)
-            ));
-            d.stopping.set(if sig == Signal::INT {
-                "the daemon was stopped at once (INT)"
-            } else {
-                "the daemon was stopped at once (QUIT)"
-            });
-            pool.terminate()?;
-            for job in backlog.drain(..) {
-                d.abandoned(
-                    job.id,
-                    format_args!("not started: the daemon stopped on {sig}"),
-                );
-            }
-        }
-    }
-    if left_in_queue > 0 {
-        d.say(format_args!(
-            "{left_in_queue} messages sent after the queue was removed were not accepted"
-        ));
-    }
-    // Every worker is reaped by now.
-    d.board.workers.store(0, Relaxed);
-    d.board.set_state(State::Stopped);
-    d.flush();
-    d.say(format_args!("stopped: {}", StatusLine(d.board.snapshot())));
-    d.flush();
+    shut_down(end, &d, &pool, &mut mq, &mut backlog, cfg)?;
     // Every handle goes: the workers (reaped), the queue, the status
     // segment (with the last `Rc`), the pidfile.
     drop(pool);
