@@ -104,6 +104,7 @@ use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{Read as _, Seek as _, SeekFrom};
+use std::os::fd::AsFd as _;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -116,7 +117,7 @@ use daemon::Job;
 use mproc::ErrorKind;
 use mproc::daemon::{State, Status};
 use mproc::ipc::MessageQueue;
-use mproc::process::Pid;
+use mproc::process::{Pid, Process};
 use mproc::shm::SharedMemory;
 use mproc::signal::{self, Signal};
 
@@ -257,6 +258,8 @@ fn run() -> Result<()> {
 struct Measured {
     usr1: Vec<Latency>,
     throughput: Vec<Throughput>,
+    /// The bare receiver's readings, in the throughput rounds.
+    floor: FloorReadings,
     /// Per binary (the release one, then the static one if any).
     memory: Vec<(&'static str, Memory)>,
     /// Every stall of the daemon the bench saw.
@@ -266,7 +269,7 @@ struct Measured {
 fn benches(plan: &Plan, bins: &Binaries) -> Result<Measured> {
     let mut stalls = Vec::new();
     let usr1 = bench_usr1(plan, bins)?;
-    let throughput = bench_throughput(plan, bins, &mut stalls)?;
+    let (throughput, floor) = bench_throughput(plan, bins, &mut stalls)?;
     let mut memory = vec![(
         "release",
         guarded("memory, release binary", PATIENCE, || {
@@ -284,6 +287,7 @@ fn benches(plan: &Plan, bins: &Binaries) -> Result<Measured> {
     Ok(Measured {
         usr1,
         throughput,
+        floor,
         memory,
         stalls,
     })

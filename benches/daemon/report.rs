@@ -80,21 +80,39 @@ pub(super) fn report(out: &mut String, plan: &Plan, bins: &Binaries, m: &Measure
     );
     let _ = writeln!(
         out,
-        "| workers | µs/job (wall) | master CPU µs/job | workers CPU µs/job | sender CPU µs/job | CPUs busy |"
+        "| workers | µs/job (wall) | master CPU µs/job | ÷ the bare receiver's | workers CPU \
+         µs/job | sender CPU µs/job | CPUs busy |"
     );
-    let _ = writeln!(out, "|--:|--:|--:|--:|--:|--:|");
+    let _ = writeln!(out, "|--:|--:|--:|--:|--:|--:|--:|");
     for t in &m.throughput {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} |",
             t.workers,
             cell(median(&t.per_s).map(|r| 1e6 / r)),
             cell(median(&t.master_us)),
+            ratio_cell(median(&t.master_to_floor)),
             cell(median(&t.workers_us)),
             cell(median(&t.sender_us)),
             ratio_cell(median(&t.busy)),
         );
     }
+    let _ = writeln!(
+        out,
+        "| the bare receiver (the floor) | | {} (p90 {}) | 1.00 | | {} | |",
+        cell(median(&m.floor.us)),
+        cell(percentile(&m.floor.us, 90.0)),
+        cell(median(&m.floor.sender_us)),
+    );
+    let _ = writeln!(
+        out,
+        "\nThe bare receiver: a process that only waits for a queue of the daemon's depth \
+         and job size to be readable and drains it (`ipc::wait`, `try_receive` until empty), \
+         sent the same jobs the same way in each round; its CPU per message is what the \
+         system calls a job needs cost, the kernel's wake of the sender blocked on the full \
+         queue included. The ratio is the master's over the receiver's in the same round \
+         (median over rounds)."
+    );
 
     // 3: memory.
     let _ = writeln!(

@@ -12,13 +12,124 @@ pub(super) struct Throughput {
     pub(super) sender_us: Vec<f64>,
     /// (master + workers + sender) CPU time / wall time.
     pub(super) busy: Vec<f64>,
+    /// The master's CPU per job ÷ the bare receiver's per message, in
+    /// the same round.
+    pub(super) master_to_floor: Vec<f64>,
+}
+
+/// The message queue's floor: a process that only waits for the queue
+/// to be readable and drains it, as the master's loop does, and nothing
+/// else (no pool, no log). Its CPU per message is what the system calls
+/// a job needs cost, the kernel's wake of a sender blocked on the full
+/// queue included.
+struct Floor {
+    queue: MessageQueue,
+    receiver: Process<Box<dyn FnOnce() + Send>>,
+    readings: FloorReadings,
+}
+
+/// What [`Floor`] measured, per round.
+#[derive(Default)]
+pub(super) struct FloorReadings {
+    /// The receiver's CPU µs per message.
+    pub(super) us: Vec<f64>,
+    /// This (sending) process's CPU µs per message.
+    pub(super) sender_us: Vec<f64>,
+}
+
+/// The floor queue's depth: the daemon's default `--queue-depth`.
+const FLOOR_DEPTH: usize = 10;
+
+/// What tells the bare receiver to exit (a job is [`daemon::JOB_BYTES`]).
+const FLOOR_STOP: &[u8] = b"stop";
+
+impl Floor {
+    /// A queue of the daemon's default depth and job size, and its
+    /// receiver running.
+    fn start() -> Result<Floor> {
+        let name = format!("/mproc-bd-{}-floor", std::process::id());
+        let _ = MessageQueue::reclaim(&name);
+        let queue = MessageQueue::create(&name, FLOOR_DEPTH, daemon::JOB_BYTES)?;
+        let q = MessageQueue::open(&name)?;
+        let body: Box<dyn FnOnce() + Send> = Box::new(move || {
+            let mut buf = [0u8; daemon::JOB_BYTES];
+            loop {
+                if mproc::ipc::wait(&[q.as_fd()], None).is_err() {
+                    std::process::exit(2);
+                }
+                loop {
+                    match q.try_receive(&mut buf) {
+                        Ok((n, _)) if &buf[..n] == FLOOR_STOP => return,
+                        Ok(_) => {}
+                        Err(e) if e.kind() == ErrorKind::Empty => break,
+                        Err(_) => std::process::exit(2),
+                    }
+                }
+            }
+        });
+        let mut receiver = Process::new(body);
+        receiver.start()?;
+        Ok(Floor {
+            queue,
+            receiver,
+            readings: FloorReadings::default(),
+        })
+    }
+
+    /// Sends `n` jobs as a throughput run does and waits until the
+    /// receiver has drained them; records the CPU per message unless
+    /// `warm`.
+    fn run(&mut self, n: u32, next_id: &mut u64, warm: bool) -> Result<()> {
+        let pid = self
+            .receiver
+            .pid()
+            .ok_or("the floor's receiver has no pid")?;
+        let (before, sender0) = (Usage::of_pid(pid.as_raw()), Usage::of_self());
+        for _ in 0..n {
+            self.queue.send(&Job::sleep(*next_id, 0).encode(), 0)?;
+            *next_id += 1;
+        }
+        let sender = Usage::of_self().since(sender0);
+        let start = Instant::now();
+        while self.queue.attributes()?.current > 0 {
+            if start.elapsed() > PATIENCE {
+                return Err("the floor's receiver stopped receiving".into());
+            }
+            std::thread::sleep(JOB_POLL);
+        }
+        // The last message taken, its drain done and the receiver asleep.
+        std::thread::sleep(Duration::from_millis(2));
+        let used = Usage::of_pid(pid.as_raw())
+            .zip(before)
+            .map(|(a, b)| a.since(b))
+            .ok_or("the floor's receiver's CPU clock cannot be read")?;
+        if !warm {
+            let per = |ns: u64| ns as f64 / 1e3 / f64::from(n);
+            self.readings.us.push(per(used.cpu_ns));
+            self.readings.sender_us.push(per(sender.cpu_ns));
+        }
+        Ok(())
+    }
+
+    /// Tells the receiver to exit, joins it and removes the queue; what
+    /// it measured.
+    fn stop(mut self) -> Result<FloorReadings> {
+        self.queue.send(FLOOR_STOP, 0)?;
+        let code = self.receiver.join()?;
+        self.queue.unlink()?;
+        if code != 0 {
+            return Err(format!("the floor's receiver exited with {code}").into());
+        }
+        Ok(self.readings)
+    }
 }
 
 pub(super) fn bench_throughput(
     plan: &Plan,
     bins: &Binaries,
     stalls: &mut Vec<String>,
-) -> Result<Vec<Throughput>> {
+) -> Result<(Vec<Throughput>, FloorReadings)> {
+    let mut floor = Floor::start()?;
     let mut daemons = Vec::new();
     for k in WORKER_COUNTS {
         let mut d = guarded("starting a throughput daemon", PATIENCE, || {
@@ -38,6 +149,7 @@ pub(super) fn bench_throughput(
     let mut next_id = 1u64;
     rounds_indexed(plan.rounds, |warm, i| {
         let n = size(warm, plan.jobs);
+        floor.run(n, &mut next_id, warm)?;
         for j in 0..daemons.len() {
             let k = if i % 2 == 0 { j } else { daemons.len() - 1 - j };
             let (d, q) = &daemons[k];
@@ -61,6 +173,9 @@ pub(super) fn bench_throughput(
                 t.sender_us.push(per_job(run.sender.cpu_ns));
                 if let (Some(m), Some(w)) = (run.master, run.workers) {
                     t.master_us.push(per_job(m.cpu_ns));
+                    if let Some(f) = floor.readings.us.last() {
+                        t.master_to_floor.push(per_job(m.cpu_ns) / f);
+                    }
                     t.workers_us.push(per_job(w.cpu_ns));
                     t.busy
                         .push((m.cpu_ns + w.cpu_ns + run.sender.cpu_ns) as f64 / 1e9 / wall);
@@ -73,7 +188,7 @@ pub(super) fn bench_throughput(
         drop(q);
         d.stop()?;
     }
-    Ok(s)
+    Ok((s, floor.stop()?))
 }
 
 /// One throughput run: its wall time and the CPU used meanwhile, and

@@ -68,8 +68,7 @@ impl Daemon {
     /// One line for the log, after a timestamp: written with the others
     /// of this turn of the loop, by [`Daemon::flush`].
     pub(super) fn say(&self, args: fmt::Arguments<'_>) {
-        let stamp = mproc::daemon::UtcTime::now();
-        if let Err(e) = self.log.borrow_mut().push(format_args!("{stamp} {args}")) {
+        if let Err(e) = self.log.borrow_mut().push_stamped(args) {
             eprintln!("daemon: cannot write the log: {e}");
         }
     }

@@ -24,7 +24,15 @@ pub struct LogFile {
     file: std::fs::File,
     /// Lines pushed and not yet written; never grown past its capacity.
     batch: Vec<u8>,
+    /// The millisecond (since the epoch) the text in `stamp` shows.
+    stamp_ms: Option<u128>,
+    /// [`UtcTime`]'s text of `stamp_ms`, formatted once per millisecond.
+    stamp: heapless::String<STAMP_BYTES>,
 }
+
+/// The length of [`UtcTime`]'s text (`2026-11-23T12:06:49.682Z`) for the
+/// years 0000 to 9999.
+const STAMP_BYTES: usize = 24;
 
 fn open(path: &Path) -> std::io::Result<std::fs::File> {
     std::fs::OpenOptions::new()
@@ -60,6 +68,8 @@ impl LogFile {
             path: path.to_path_buf(),
             file,
             batch: Vec::with_capacity(LogFile::BATCH),
+            stamp_ms: None,
+            stamp: heapless::String::new(),
         })
     }
 
@@ -101,7 +111,38 @@ impl LogFile {
     ///
     /// The file system's refusals, when the batch had to be written.
     pub fn push(&mut self, args: core::fmt::Arguments<'_>) -> Result<()> {
+        self.keep("", args)
+    }
+
+    /// [`LogFile::push`] of a line that starts with the time now
+    /// ([`UtcTime`]) and a space. A busy loop's lines share the time's
+    /// text: it is formatted once per millisecond, not once per line.
+    ///
+    /// # Errors
+    ///
+    /// The file system's refusals, when the batch had to be written.
+    pub fn push_stamped(&mut self, args: core::fmt::Arguments<'_>) -> Result<()> {
+        let now = std::time::SystemTime::now();
+        let ms = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        if self.stamp_ms != Some(ms) {
+            self.stamp.clear();
+            // A year past 9999 is cut where it stops fitting.
+            let _ = core::fmt::Write::write_fmt(&mut self.stamp, format_args!("{}", UtcTime(now)));
+            self.stamp_ms = Some(ms);
+        }
+        let stamp = self.stamp.clone();
+        self.keep(&stamp, args)
+    }
+
+    /// Keeps `prefix`, a space if it is not empty, and `args` as a line.
+    fn keep(&mut self, prefix: &str, args: core::fmt::Arguments<'_>) -> Result<()> {
         let mut buf = heapless::String::<1024>::new();
+        if !prefix.is_empty() {
+            let _ = buf.push_str(prefix);
+            let _ = buf.push(' ');
+        }
         // A line longer than the buffer is cut where it stops fitting.
         let _ = core::fmt::Write::write_fmt(&mut buf, args);
         let mut flushed = Ok(());
@@ -204,5 +245,37 @@ mod tests {
         assert_eq!(at(951_782_400, 5), "2000-02-29T00:00:00.005Z");
         assert_eq!(at(1_795_437_409, 682), "2026-11-23T12:36:49.682Z");
         assert_eq!(at(4_107_542_399, 999), "2100-02-28T23:59:59.999Z");
+        assert_eq!(at(253_402_300_799, 999).len(), STAMP_BYTES);
+    }
+
+    #[test]
+    fn stamped_lines_carry_the_time_they_were_pushed() {
+        let dir = std::env::temp_dir().join(format!("mproc-log-stamp-{}", std::process::id()));
+        let mut log = LogFile::open(&dir).unwrap();
+        let mut before = Vec::new();
+        for i in 0..2_000 {
+            // Some lines in a millisecond of their own, the rest in bursts.
+            if i % 400 == 0 {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            before.push(UtcTime::now().to_string());
+            log.push_stamped(format_args!("line {i}")).unwrap();
+        }
+        log.flush().unwrap();
+        let text = std::fs::read_to_string(&dir).unwrap();
+        std::fs::remove_file(&dir).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2_000);
+        for (i, line) in lines.iter().enumerate() {
+            let (stamp, rest) = line.split_once(' ').unwrap();
+            assert_eq!(rest, format!("line {i}"));
+            assert_eq!(stamp.len(), STAMP_BYTES);
+            // Not earlier than the time read just before the push, and in
+            // order (the text sorts as the time does).
+            assert!(stamp >= before[i].as_str(), "{stamp} < {}", before[i]);
+            if i > 0 {
+                assert!(stamp >= lines[i - 1].split_once(' ').unwrap().0);
+            }
+        }
     }
 }
