@@ -35,6 +35,13 @@
 //!    table shows where the time went: the CPU time (per job) of the master
 //!    (its CPU clock, `clock_getcpuclockid`), of the workers and of this
 //!    sending process over the run.
+//!    Each round also measures the message queue's floor: a forked
+//!    process that only waits for a queue of the daemon's depth and job
+//!    size to be readable and drains it (`ipc::wait`, `try_receive` until
+//!    empty), sent the same jobs the same way; its CPU per message is what
+//!    the system calls a job needs cost, the kernel's wake of a sender
+//!    blocked on the full queue included. The table gives the master's
+//!    CPU per job over it, round by round.
 //! 3. **Memory**: `Rss`, `Pss`, USS (`Private_Clean + Private_Dirty`) and
 //!    `Private_Dirty` of the master and of a worker (the larger of the two
 //!    by `Rss`), from
