@@ -163,7 +163,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         // in `wake_worker`
         // (see `Ring::park`).
         ring.publish(t, s);
-        ring.wake_worker();
+        ring.wake_worker(self.outstanding());
     }
 
     // ------------------------------------------------------------ operations

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use crate::config::POOL_MAX_WORKERS;
 use crate::shm::Shareable;
 use crate::sys::Errno;
-use crate::sys::mem::{SharedCell, prefetch_write};
+use crate::sys::mem::SharedCell;
 use crate::sys::region::Region;
 use crate::sys::task::{self, CHUNK_MAX, MESSAGE_LEN, Mask, Message};
 use crate::sys::{event, futex};
@@ -197,6 +197,12 @@ pub(crate) struct RingHead {
     /// the parent's task timeout measures (kept only in a pool that has
     /// one: 0 otherwise).
     pub(crate) busy_since: [AtomicU64; POOL_MAX_WORKERS],
+    /// `running[w]`: 1 while worker `w`, a spinner, runs a task it
+    /// claimed (set before its claim, cleared before its commit), each on
+    /// a line of its own: what tells an idle spinner from a busy one (see
+    /// [`Control`]). Read by others only when work is queued beyond what
+    /// the spinners' bits cover.
+    pub(crate) running: [Padded<AtomicU32>; POOL_MAX_WORKERS],
 }
 
 #[allow(unsafe_code)]
@@ -371,9 +377,21 @@ impl std::ops::Deref for Ring {
 /// on `work`. At most `max_spinning` spin at once: on a machine with few
 /// CPUs, more spinners would take the CPU from the parent and from the
 /// workers that run tasks (eight workers on two CPUs would otherwise
-/// collapse). A submission wakes a parked worker only when nobody spins,
-/// and a spinner that claims a task wakes one for the work still queued,
-/// so a hand-off to a spinning worker costs no system call.
+/// collapse). A submission wakes a parked worker only when no spinner is
+/// idle, and a worker that claims a task wakes one for the work still
+/// queued when no other spinner is idle, so a hand-off to a spinning
+/// worker costs no system call.
+///
+/// A spinner keeps its bit while it runs the task it claimed, and spins
+/// again after it without touching the mask: a task handed to a spinning
+/// worker writes nothing on the mask's line, which the parent reads at
+/// every submission (a write there on the way to the commit cost the
+/// round trip a cache-line transfer). A bit may therefore stand for a
+/// busy worker: a submission with as many bits set as tasks outstanding
+/// (the new one included) leaves an idle spinner for each task queued and
+/// wakes nobody without looking further; otherwise the submission, like a
+/// claim with work still queued, wakes a parked worker unless a spinner's
+/// `running` word says it is idle.
 ///
 /// Who spins and who is parked are bit masks by worker index, not counts:
 /// the parent clears a dead worker's bits, so a worker killed while
@@ -399,7 +417,8 @@ pub(crate) struct Control {
     /// worker passing work on does not pay a system call per task while a
     /// woken one is still being scheduled.
     pub(crate) waking: AtomicU32,
-    /// Bit `w`: worker `w` is spinning.
+    /// Bit `w`: worker `w` is spinning, or running a task it claimed
+    /// while spinning (it spins again after it).
     pub(crate) spinning: AtomicU64,
     /// Bit `w`: worker `w` is parked (or about to park).
     pub(crate) parked: AtomicU64,
@@ -432,21 +451,14 @@ impl Ring {
     }
 
     /// The slot of submission `h`, if it is still `QUEUED` as `h`; `tail`
-    /// is the tail word the caller read, `spinning` whether the caller's
-    /// spinning bit is set.
-    fn claim(&self, h: u64, me: usize, tail: u64, spinning: bool) -> Option<usize> {
+    /// is the tail word the caller read.
+    fn claim(&self, h: u64, me: usize, tail: u64) -> Option<usize> {
         let s = if tail >> 16 == h + 1 {
             self.bound((tail & 0xffff) as usize)
         } else {
             self.bound(self.order(h).load(Ordering::Acquire) as usize)
         };
         let slot = self.slot(s);
-        if spinning {
-            // The claim's compare-and-swap stalls this CPU until the
-            // slot's line arrives; the spinning mask, changed right after
-            // it, comes meanwhile (the parent read it at its submission).
-            prefetch_write(&self.control.0.spinning);
-        }
         let queued = state(h, QUEUED, 0);
         // SYNC POINT: Acquire pairs with the parent's Release of QUEUED:
         // the arguments are visible after a successful claim.
@@ -487,8 +499,9 @@ impl Ring {
     /// than `max_spinning` do, else park; `spinning`: its bit is set
     /// already); `None` once the pool stops and nothing is queued.
     /// `parent_cpu`: where the parent queued the last task (see
-    /// [`shares_cpu`]).
-    fn next(&self, me: usize, spinning: bool, parent_cpu: u32) -> Option<(usize, u64)> {
+    /// [`shares_cpu`]). With the task, whether the worker's spinning bit
+    /// is set: a spinner keeps it while it runs the task it claimed.
+    fn next(&self, me: usize, spinning: bool, parent_cpu: u32) -> Option<(usize, u64, bool)> {
         let c = &self.control.0;
         let bit = 1u64 << me;
         let mut spinning = spinning;
@@ -504,12 +517,19 @@ impl Ring {
             let h = self.head.0.load(Ordering::Acquire);
             let tail = self.tail.0.load(Ordering::Acquire);
             if h < tail >> 16 {
-                if let Some(s) = self.claim(h, me, tail, spinning) {
-                    if spinning {
-                        c.spinning.fetch_and(!bit, Ordering::SeqCst);
-                    }
-                    self.pass_on();
-                    return Some((s, h));
+                let running = &self.running[me].0;
+                if spinning {
+                    // SYNC POINT: SeqCst before the claim: a claimer that
+                    // then finds it 0 (in `idle_spinner`) finds this worker
+                    // yet to claim, so it sees the work queued.
+                    running.store(1, Ordering::SeqCst);
+                }
+                if let Some(s) = self.claim(h, me, tail) {
+                    self.pass_on(bit);
+                    return Some((s, h, spinning));
+                }
+                if spinning {
+                    running.store(0, Ordering::Relaxed);
                 }
                 continue;
             }
@@ -566,13 +586,27 @@ impl Ring {
         false
     }
 
-    /// After a claim: if work is still queued and nobody spins, wake a
-    /// parked worker for it.
-    fn pass_on(&self) {
+    /// Whether a worker of `mask` (spinning bits) is idle: spinning, not
+    /// running a task it claimed.
+    fn idle_spinner(&self, mask: u64) -> bool {
+        let mut m = mask;
+        while m != 0 {
+            let w = m.trailing_zeros() as usize;
+            if w < POOL_MAX_WORKERS && self.running[w].0.load(Ordering::SeqCst) == 0 {
+                return true;
+            }
+            m &= m - 1;
+        }
+        false
+    }
+
+    /// After a claim by the worker of `bit`: if work is still queued and
+    /// no other spinner is idle, wake a parked worker for it.
+    fn pass_on(&self, bit: u64) {
         let c = &self.control.0;
         if self.head.0.load(Ordering::SeqCst) < self.tail_count(Ordering::SeqCst)
-            && c.spinning.load(Ordering::SeqCst) == 0
             && c.parked.load(Ordering::SeqCst) != 0
+            && !self.idle_spinner(c.spinning.load(Ordering::SeqCst) & !bit)
         {
             self.wake_one();
         }
@@ -601,10 +635,18 @@ impl Ring {
         c.parked.fetch_and(!bit, Ordering::SeqCst);
     }
 
-    /// After a submission: wakes a parked worker if nobody spins.
-    pub(crate) fn wake_worker(&self) {
+    /// After a submission, with `outstanding` tasks submitted and not
+    /// yet collected (this one included): wakes a parked worker unless a
+    /// spinner is idle. As many spinning bits as such tasks leave one
+    /// idle (a busy spinner runs one of them): then the spinners'
+    /// `running` words, which they write at every task, are not read.
+    pub(crate) fn wake_worker(&self, outstanding: usize) {
         let c = &self.control.0;
-        if c.spinning.load(Ordering::SeqCst) == 0 && c.parked.load(Ordering::SeqCst) != 0 {
+        let spinning = c.spinning.load(Ordering::SeqCst);
+        if c.parked.load(Ordering::SeqCst) != 0
+            && (spinning.count_ones() as usize) < outstanding
+            && !self.idle_spinner(spinning)
+        {
             self.wake_one();
         }
     }
@@ -635,12 +677,16 @@ impl Ring {
         futex::wake(&c.work, u32::MAX);
     }
 
-    /// Forgets a dead worker's spinning and parked bits.
+    /// Forgets a dead worker's spinning and parked bits and its
+    /// `running` word.
     pub(crate) fn forget_worker(&self, w: usize) {
         let c = &self.control.0;
         c.spinning.fetch_and(!(1 << w), Ordering::SeqCst);
         c.parked.fetch_and(!(1 << w), Ordering::SeqCst);
         c.waking.swap(0, Ordering::SeqCst);
+        if let Some(running) = self.running.get(w) {
+            running.0.store(0, Ordering::SeqCst);
+        }
     }
 }
 
@@ -666,7 +712,7 @@ pub(crate) fn work(spec: WorkerSpec<'_>) {
     let mut done = 0u64;
     let mut spinning = false;
     let mut parent_cpu = 0;
-    while let Some((s, seq)) = ring.next(spec.me, spinning, parent_cpu) {
+    while let Some((s, seq, kept)) = ring.next(spec.me, spinning, parent_cpu) {
         if spec.clocked {
             ring.busy_since[spec.me].store(crate::sys::monotonic_ns() | 1, Ordering::Relaxed);
         }
@@ -705,10 +751,23 @@ pub(crate) fn work(spec: WorkerSpec<'_>) {
         // About to look for work again: be a spinner before the commit, so
         // that the parent, answering the result with its next task, finds
         // one spinning and wakes nobody (a round trip without a system
-        // call).
+        // call). A spinner that claimed the task kept its bit: nothing to
+        // change then (no write to the mask's line, which the parent
+        // reads at every submission, on the way to the commit).
         done += 1;
         let last = spec.max_tasks != 0 && done >= spec.max_tasks;
-        spinning = !last && ring.start_spinning(1 << spec.me);
+        let bit = 1u64 << spec.me;
+        if kept {
+            ring.running[spec.me].0.store(0, Ordering::Relaxed);
+        }
+        spinning = if last {
+            if kept {
+                ring.control.0.spinning.fetch_and(!bit, Ordering::SeqCst);
+            }
+            false
+        } else {
+            kept || ring.start_spinning(bit)
+        };
         // SYNC POINT: the commit; Release (in SeqCst) pairs with the
         // parent's Acquire load of the state before it reads the results,
         // and SeqCst orders it before the load of `notify` (the parent

@@ -589,14 +589,9 @@ fn prefetch_read_at(p: *const u8) {
     let _ = p;
 }
 
-/// Asks the CPU to fetch the cache line holding `value` for writing, ahead
-/// of a write or read-modify-write there (a hint: nothing on targets
-/// without one).
-pub(crate) fn prefetch_write<T>(value: &T) {
-    prefetch_write_at((value as *const T).cast());
-}
-
-/// [`prefetch_write`] of the line holding `p`, a byte of a live mapping.
+/// Asks the CPU to fetch the cache line holding `p`, a byte of a live
+/// mapping, for writing, ahead of a write or read-modify-write there (a
+/// hint: nothing on targets without one).
 pub(crate) fn prefetch_write_at(p: *const u8) {
     #[cfg(target_arch = "x86_64")]
     if has_prefetchw() {

@@ -465,3 +465,60 @@ fn join_timeout_and_map_async_wait_timeout_give_up_in_time_and_finish_later() {
         );
     });
 }
+
+/// Met by the tasks of `every_task_gets_a_worker_while_a_spinner_runs_a_long_one`.
+static MET: std::sync::OnceLock<mproc::shm::Shared<std::sync::atomic::AtomicU32>> =
+    std::sync::OnceLock::new();
+
+/// Arrives, then waits (at most 10 s) until `n` tasks have arrived:
+/// whether they all ran at once.
+fn meet(n: u32) -> bool {
+    use std::sync::atomic::Ordering::SeqCst;
+    let Some(met) = MET.get() else {
+        return false;
+    };
+    met.fetch_add(1, SeqCst);
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while met.load(SeqCst) < n {
+        if std::time::Instant::now() > until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_micros(100));
+    }
+    true
+}
+
+#[test]
+fn every_task_gets_a_worker_while_a_spinner_runs_a_long_one() {
+    // A spinning worker keeps its spinning bit while it runs the task it
+    // claimed: the tasks queued behind a long one must still wake the
+    // parked workers. Each round's tasks finish only if all of them run
+    // at once, each in a worker of its own.
+    isolated(|| {
+        use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
+        let met = MET.get_or_init(|| mproc::shm::Shared::new(AtomicU32::new(0)).unwrap());
+        for workers in [2u32, 3, 4] {
+            let pool = Pool::new(workers as usize).unwrap();
+            for round in 0..20 {
+                // Round trips first: a worker is spinning when the long
+                // tasks come.
+                for i in 0..50 {
+                    assert_eq!(pool.apply(square, i).unwrap(), i * i);
+                }
+                met.store(0, SeqCst);
+                let results: Vec<_> = (0..workers)
+                    .map(|_| pool.apply_async(meet, workers).unwrap())
+                    .collect();
+                for r in results {
+                    assert!(
+                        r.get().unwrap(),
+                        "{workers} workers, round {round}: a task waited for a worker \
+                         while workers were parked"
+                    );
+                }
+            }
+            pool.close();
+            pool.join().unwrap();
+        }
+    });
+}
