@@ -239,6 +239,7 @@ impl PoolBuilder {
             phase: Cell::new(Phase::Running),
             unattended: Cell::new(0),
             init_failures: Cell::new(0),
+            poll_delay: Cell::new(0),
             dead: Cell::new(0),
             broken: Cell::new(None),
             fds,

@@ -482,6 +482,16 @@ pub struct Pool<const SLOTS: usize = POOL_SLOTS, const BYTES: usize = POOL_TASK_
     unattended: Cell<usize>,
     /// Workers in a row whose initializer failed.
     init_failures: Cell<u32>,
+    /// Pauses a wait for the result of a lone task (the only one
+    /// outstanding, as `apply`'s) spins before it first looks at the
+    /// task's slot, learnt from the waits before: a look while the worker
+    /// writes the slot takes the slot's line from it, and the worker's
+    /// next write there waits for the line to come back (a cache-line
+    /// round trip added to the task's). Adapted by one per wait so that
+    /// about every other wait finds the result at its first look; at most
+    /// `POLL_DELAY_MAX`. A wait among several outstanding tasks looks at
+    /// once: its result is as likely to be there already.
+    poll_delay: Cell<u32>,
     /// Bit `w`: worker `w` is dead (reaped) and not yet replaced.
     dead: Cell<u64>,
     broken: Cell<Option<ErrorKind>>,

@@ -14,6 +14,11 @@ use crate::error::{ErrorKind, Result};
 use crate::process::{self, Process};
 use crate::sys::event;
 
+/// The most pauses a wait for a result spins before its first look (see
+/// `Pool::poll_delay`): about 2.5 µs on a CPU whose pause takes 140
+/// cycles, far below the 200 µs a wait spins.
+const POLL_DELAY_MAX: u32 = 48;
+
 /// Deaths before the first task, in a row, that stop the pool.
 const INIT_FAILURES: u32 = 3;
 
@@ -84,8 +89,22 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
         }
         let start = Instant::now();
         let mut spins = 0u32;
+        // A wait for a lone task looks first after a delay (see
+        // `Pool::poll_delay`).
+        let lone = self.outstanding() == 1;
+        let delay = if lone { self.poll_delay.get() } else { 0 };
         loop {
-            if ready(self) {
+            if spins >= delay && ready(self) {
+                if lone {
+                    // The looks that found nothing: none, and the next
+                    // wait looks one pause sooner; more than one, one
+                    // pause later.
+                    self.poll_delay.set(match spins - delay {
+                        0 => delay.saturating_sub(1),
+                        1 => delay,
+                        _ => (delay + 1).min(POLL_DELAY_MAX),
+                    });
+                }
                 self.service();
                 return Ok(true);
             }
