@@ -391,7 +391,10 @@ impl std::ops::Deref for Ring {
 /// (the new one included) leaves an idle spinner for each task queued and
 /// wakes nobody without looking further; otherwise the submission, like a
 /// claim with work still queued, wakes a parked worker unless a spinner's
-/// `running` word says it is idle.
+/// `running` word says it is idle. A busy spinner does not spin, so it
+/// does not hold a place among the `max_spinning`: an idle worker that
+/// finds no room takes the bit of one that runs a task, and the one
+/// displaced, back from its task, joins again only if there is room.
 ///
 /// Who spins and who is parked are bit masks by worker index, not counts:
 /// the parent clears a dead worker's bits, so a worker killed while
@@ -569,35 +572,52 @@ impl Ring {
         }
     }
 
-    /// Joins the spinners if fewer than `max_spinning` spin.
+    /// Joins the spinners if fewer than `max_spinning` spin, or takes the
+    /// bit of one that runs a task (a busy spinner does not spin: an idle
+    /// worker may, while it runs; the one displaced finds out after its
+    /// task, see [`work`]).
     fn start_spinning(&self, bit: u64) -> bool {
         let c = &self.control.0;
         let max = c.max_spinning.load(Ordering::Relaxed).max(1);
         let mut now = c.spinning.load(Ordering::Relaxed);
-        while now.count_ones() < max {
+        loop {
+            let next = if now & bit != 0 {
+                return true;
+            } else if now.count_ones() < max {
+                now | bit
+            } else if let Some(busy) = self.spinner(now, 1) {
+                now & !busy | bit
+            } else {
+                return false;
+            };
             match c
                 .spinning
-                .compare_exchange(now, now | bit, Ordering::SeqCst, Ordering::Relaxed)
+                .compare_exchange(now, next, Ordering::SeqCst, Ordering::Relaxed)
             {
                 Ok(_) => return true,
                 Err(seen) => now = seen,
             }
         }
-        false
+    }
+
+    /// The bit of a worker of `mask` (spinning bits) whose `running` word
+    /// reads `running` (0: idle, spinning; 1: running a task it claimed).
+    fn spinner(&self, mask: u64, running: u32) -> Option<u64> {
+        let mut m = mask;
+        while m != 0 {
+            let w = m.trailing_zeros() as usize;
+            if w < POOL_MAX_WORKERS && self.running[w].0.load(Ordering::SeqCst) == running {
+                return Some(1 << w);
+            }
+            m &= m - 1;
+        }
+        None
     }
 
     /// Whether a worker of `mask` (spinning bits) is idle: spinning, not
     /// running a task it claimed.
     fn idle_spinner(&self, mask: u64) -> bool {
-        let mut m = mask;
-        while m != 0 {
-            let w = m.trailing_zeros() as usize;
-            if w < POOL_MAX_WORKERS && self.running[w].0.load(Ordering::SeqCst) == 0 {
-                return true;
-            }
-            m &= m - 1;
-        }
-        false
+        self.spinner(mask, 0).is_some()
     }
 
     /// After a claim by the worker of `bit`: if work is still queued and
@@ -765,8 +785,14 @@ pub(crate) fn work(spec: WorkerSpec<'_>) {
                 ring.control.0.spinning.fetch_and(!bit, Ordering::SeqCst);
             }
             false
+        } else if kept && ring.control.0.spinning.load(Ordering::Relaxed) & bit != 0 {
+            // Still a spinner (a read of a line that stays shared while
+            // nobody joins or leaves).
+            true
         } else {
-            kept || ring.start_spinning(bit)
+            // Displaced while it ran the task (or not a spinner): join
+            // again if there is room.
+            ring.start_spinning(bit)
         };
         // SYNC POINT: the commit; Release (in SeqCst) pairs with the
         // parent's Acquire load of the state before it reads the results,

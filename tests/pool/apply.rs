@@ -522,3 +522,51 @@ fn every_task_gets_a_worker_while_a_spinner_runs_a_long_one() {
         }
     });
 }
+
+/// Voluntary context switches of `pid` so far (its parks: futex waits).
+fn parks_of(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("voluntary_ctxt_switches:"))
+        .unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn short_tasks_beside_a_long_one_go_to_a_spinning_worker() {
+    // A spinner running a long task must not keep the other worker from
+    // spinning: the short tasks then reach it without a wake-up (at most
+    // one spinner per two CPUs, so on two CPUs the idle worker takes the
+    // busy one's place). Counted: the short tasks' worker parks far less
+    // than once per task.
+    isolated(|| {
+        use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
+        let met = MET.get_or_init(|| mproc::shm::Shared::new(AtomicU32::new(0)).unwrap());
+        let pool = Pool::new(2).unwrap();
+        for i in 0..200 {
+            assert_eq!(pool.apply(square, i).unwrap(), i * i);
+        }
+        met.store(0, SeqCst);
+        let long = pool.apply_async(meet, 2).unwrap();
+        while met.load(SeqCst) == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let other = pool.apply(pid_of, ()).unwrap();
+        let before = parks_of(other);
+        let n = 2_000;
+        for _ in 0..n {
+            assert_eq!(pool.apply(pid_of, ()).unwrap(), other);
+        }
+        let parks = parks_of(other) - before;
+        met.fetch_add(1, SeqCst);
+        assert!(
+            long.get().unwrap(),
+            "the long task never saw the end of the short ones"
+        );
+        assert!(
+            parks < n / 4,
+            "the short tasks' worker parked {parks} times in {n} tasks"
+        );
+    });
+}
