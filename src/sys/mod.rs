@@ -28,6 +28,7 @@ pub(crate) mod futex;
 pub(crate) mod listen;
 pub(crate) mod mem;
 pub(crate) mod mq;
+pub(crate) mod prefetch;
 pub(crate) mod process;
 #[cfg(feature = "tokio")]
 pub(crate) mod reactor;

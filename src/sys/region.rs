@@ -166,7 +166,7 @@ impl<H: Shareable> Region<H> {
         if at >= self.len {
             return;
         }
-        super::mem::prefetch_write_at(self.ptr.as_ptr().wrapping_add(bytes_at::<H>() + at));
+        super::prefetch::write_at(self.ptr.as_ptr().wrapping_add(bytes_at::<H>() + at));
     }
 }
 
