@@ -284,6 +284,7 @@ mod steer;
 #[cfg(feature = "serde")]
 mod value;
 mod watch;
+mod worker;
 mod workers;
 
 pub use crate::sys::task::TaskData;

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::builder::splitmix;
-use super::{Ended, LOST_STATUS, Phase, Pool, TERMINATE_GRACE, WorkerProcess, ring};
+use super::{Ended, LOST_STATUS, Phase, Pool, TERMINATE_GRACE, WorkerProcess, ring, worker};
 use crate::config::POOL_MAX_WORKERS;
 use crate::error::{ErrorKind, Result};
 use crate::process::{self, Process};
@@ -43,7 +43,7 @@ impl<const SLOTS: usize, const BYTES: usize> Pool<SLOTS, BYTES> {
                 process::exit(1);
             }
             ring.started[me].store(1, Ordering::Release);
-            ring::work(ring::WorkerSpec {
+            worker::work(worker::WorkerSpec {
                 ring: &ring,
                 me,
                 key,
