@@ -101,7 +101,7 @@ fn acquires_dropped_as_the_lock_is_released_never_leave_it_held() {
         let lock = m.lock().unwrap();
         runtime().block_on(async {
             let alock = AsyncProxy::new(&lock).unwrap();
-            for round in 0..300 {
+            for round in 0..1000 {
                 lock.acquire().unwrap();
                 let mut acquire = Box::pin(alock.acquire());
                 // Parked at the server (or about to be).

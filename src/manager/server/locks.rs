@@ -40,6 +40,19 @@ fn takes_lock(p: &Parked) -> bool {
     p.op == op::ACQUIRE || (p.op == op::WAIT && p.phase != WAITING)
 }
 
+/// Whether a new acquirer may take a free lock before the requests parked
+/// on it: yes when nobody waits (the last waiter may have withdrawn, timed
+/// out or died since the lock was left free, before the loop forgot it);
+/// else only while the lock has been free (since `left`) less than
+/// [`FREE_FOR`] and the oldest waiter (waiting since `oldest`) less than
+/// [`HANDOFF_AFTER`].
+fn may_barge(left: Option<Instant>, oldest: Option<Instant>, now: Instant) -> bool {
+    match (left, oldest) {
+        (Some(left), Some(oldest)) => now < left + FREE_FOR && now < oldest + HANDOFF_AFTER,
+        _ => true,
+    }
+}
+
 impl Server {
     /// Whether connection `slot`'s client watches its channel now (is not
     /// asleep on its socket).
@@ -73,16 +86,15 @@ impl Server {
     }
 
     /// Whether a new acquirer may take free lock `index` before the
-    /// requests parked on it: the lock has not been free [`FREE_FOR`] and
-    /// none of them has waited [`HANDOFF_AFTER`].
+    /// requests parked on it (see [`may_barge`]).
     pub(super) fn may_barge(&self, index: usize, now: Instant) -> bool {
-        let Some(&(_, left)) = self.idle_locks.iter().find(|&&(i, _)| i == index) else {
-            return true;
-        };
-        now < left + FREE_FOR
-            && self
-                .lock_waiters(index)
-                .is_none_or(|(_, p, _)| now < p.since + HANDOFF_AFTER)
+        let left = self
+            .idle_locks
+            .iter()
+            .find(|&&(i, _)| i == index)
+            .map(|&(_, left)| left);
+        let oldest = self.lock_waiters(index).map(|(_, p, _)| p.since);
+        may_barge(left, oldest, now)
     }
 
     /// Free lock `index` goes to a waiter as the module says, or stays
@@ -145,5 +157,29 @@ impl Server {
                 self.idle_locks.remove(k);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_newcomer_goes_first_only_briefly_and_always_when_nobody_waits() {
+        let t = Instant::now();
+        let later = |d: Duration| t + d;
+        // Not left free for waiters: take it.
+        assert!(may_barge(None, None, t));
+        // Left free for sleeping waiters: only within FREE_FOR...
+        assert!(may_barge(Some(t), Some(t), t));
+        assert!(!may_barge(Some(t), Some(t), later(FREE_FOR)));
+        // ...and not past a waiter that has waited HANDOFF_AFTER.
+        let handoff = later(HANDOFF_AFTER);
+        assert!(!may_barge(Some(handoff), Some(t), handoff));
+        // The waiters gone (withdrawn, timed out, dead) before the loop
+        // forgot the lock: nobody is passed over, so a newcomer takes it
+        // however long it was free.
+        assert!(may_barge(Some(t), None, later(FREE_FOR)));
+        assert!(may_barge(Some(t), None, later(Duration::from_secs(1))));
     }
 }
