@@ -88,13 +88,12 @@ impl Server {
     /// Whether a new acquirer may take free lock `index` before the
     /// requests parked on it (see [`may_barge`]).
     pub(super) fn may_barge(&self, index: usize, now: Instant) -> bool {
-        let left = self
-            .idle_locks
-            .iter()
-            .find(|&&(i, _)| i == index)
-            .map(|&(_, left)| left);
+        let Some(&(_, left)) = self.idle_locks.iter().find(|&&(i, _)| i == index) else {
+            // Not left free for waiters: no need to look for them.
+            return true;
+        };
         let oldest = self.lock_waiters(index).map(|(_, p, _)| p.since);
-        may_barge(left, oldest, now)
+        may_barge(Some(left), oldest, now)
     }
 
     /// Free lock `index` goes to a waiter as the module says, or stays
